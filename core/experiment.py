@@ -1,0 +1,151 @@
+"""The paper's experiment end to end: words -> (lemmas) -> teacher targets -> split -> train -> store.
+
+This is the one engine call a page or the CLI makes; loaders (teacher, spaCy) are passed in.
+
+    prepared = prepare_items(words, LemmaMode.NONE, cached_teacher)
+    run = TrainingRun(TrainConfig(p=0.095), prepared, runs_dir())
+    for record in run:          # one EpochRecord per epoch; stop by returning True from should_stop
+        ...
+    run.run_id                  # saved, with every finished epoch, even when stopped early
+
+Cost accounting: `teacher_queries` of a run is the number of teacher answers the student was
+trained on (its training-set size): what the method pays. The lab also embeds the held-out items
+to *measure* the student; those are evaluation costs, cached and counted separately by
+`CachedTeacher.computed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.config import LemmaMode, TrainConfig
+from core.dataset import Dataset, build_dataset
+from core.device import pick_device
+from core.lemmatize import LemmaResult, lemmatize_words, no_lemmatization
+from core.students import StudentConfig, build_student
+from core.store import save_run
+from core.train import EpochRecord, train_epochs
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The dataset's items (unique lemmas, or the words) and the teacher's clean vectors."""
+
+    lemma: LemmaResult
+    clean: np.ndarray
+    teacher_id: str
+    lemmatize: LemmaMode
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        return self.lemma.lemmas
+
+
+def lemmatize(words: Sequence[str], mode: LemmaMode | str, nlp=None, progress: Progress | None = None) -> LemmaResult:
+    mode = LemmaMode(mode)
+    if mode is LemmaMode.NONE:
+        return no_lemmatization(words)
+    if nlp is None:
+        from core.lemmatize import load_lemmatizer
+
+        nlp = load_lemmatizer(mode)
+    return lemmatize_words(words, nlp, progress)
+
+
+def prepare_items(
+    words: Sequence[str],
+    mode: LemmaMode | str,
+    teacher,
+    nlp=None,
+    progress: Progress | None = None,
+) -> PreparedData:
+    """Lemmatize (if asked) and get the teacher's vector for every resulting item."""
+    result = lemmatize(words, mode, nlp)
+    clean = teacher.embed(list(result.lemmas), progress=progress)
+    return PreparedData(result, clean, teacher.id, LemmaMode(mode))
+
+
+class TrainingRun:
+    """One run: builds the dataset and student, yields epoch records, saves when done or stopped."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        prepared: PreparedData,
+        runs_root: Path,
+        device: str | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        extra: dict | None = None,
+    ):
+        if prepared.lemmatize is not config.lemmatize:
+            raise ValueError(
+                f"The data was prepared with lemmatization '{prepared.lemmatize.value}' but the run asks for '{config.lemmatize.value}'."
+            )
+        self.config = config
+        self.prepared = prepared
+        self.runs_root = Path(runs_root)
+        self.device = device or pick_device()
+        self.should_stop = should_stop
+        self.extra = extra or {}
+        self.dataset: Dataset = build_dataset(prepared.items, prepared.clean, config.p, config.poison, config.seed)
+        self.model = build_student(StudentConfig(config.model, len(prepared.items), self.dataset.dim), seed=config.seed)
+        self.records: list[EpochRecord] = []
+        self.run_id: str | None = None
+
+    @property
+    def teacher_queries(self) -> int:
+        return int(len(self.dataset.train_idx))
+
+    def __iter__(self) -> Iterator[EpochRecord]:
+        try:
+            for record in train_epochs(self.model, self.dataset, self.config, self.device, self.should_stop):
+                self.records.append(record)
+                yield record
+        finally:
+            # Runs that stopped early (Stop button, Ctrl-C, a closed generator) keep their epochs.
+            if self.records and self.run_id is None:
+                status = "finished" if len(self.records) == self.config.epochs else "stopped"
+                self.run_id = save_run(
+                    self.runs_root,
+                    self.config,
+                    self.dataset,
+                    self.records,
+                    self.model,
+                    teacher_id=self.prepared.teacher_id,
+                    teacher_queries=self.teacher_queries,
+                    status=status,
+                    extra={"lemmas_merged": self.prepared.lemma.merged_count, "words": len(self.prepared.lemma.words), **self.extra},
+                )
+
+    def summary(self) -> dict:
+        """The final JSON line of the CLI."""
+        last = self.records[-1] if self.records else None
+        return {
+            "run_id": self.run_id,
+            "status": "finished" if last and last.epoch == self.config.epochs else "stopped",
+            "teacher": self.prepared.teacher_id,
+            "model": self.config.model.value,
+            "p": self.config.p,
+            "epochs": len(self.records),
+            "lemmatize": self.config.lemmatize.value,
+            "poison": self.config.poison,
+            "seed": self.config.seed,
+            "words": len(self.prepared.lemma.words),
+            "items": len(self.prepared.items),
+            "teacher_queries": self.teacher_queries,
+            "train_size": int(len(self.dataset.train_idx)),
+            "heldout_size": int(len(self.dataset.heldout_idx)),
+            "poisoned_in_train": self.dataset.poisoned_in_train,
+            "final_train_loss": last.train_loss if last else None,
+            "train_cosine": last.train_cosine if last else None,
+            "heldout_cosine": last.heldout_cosine if last else None,
+            "heldout_euclidean": last.heldout_euclidean if last else None,
+            "seconds": last.seconds if last else 0.0,
+            "device": self.device,
+        }

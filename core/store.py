@@ -1,0 +1,206 @@
+"""The run store: every finished (or stopped) run as one folder, written atomically.
+
+    runs/<run_id>/
+        run.json              config, teacher, sizes, teacher queries, final metrics, status
+        epochs.parquet        one row per epoch (EpochRecord scalars)
+        means.parquet         embedding mean of every item at every epoch (long form)
+        items.parquet         item text, split (training / held-out), poisoned flag
+        student.json          the student's config
+        student.safetensors   its weights (no pickle anywhere)
+
+A run is written into a hidden temporary folder and renamed into place, so a reader never
+sees half a run. Run ids are checked before any path is built from them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from torch import nn
+
+from core.config import TrainConfig
+from core.dataset import Dataset
+from core.students import load_student, save_student
+from core.train import EpochRecord
+
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class RunNotFound(LookupError):
+    pass
+
+
+def check_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id) or ".." in run_id:
+        raise ValueError(f"'{run_id}' is not a valid run id (letters, digits, '.', '_' and '-' only).")
+    return run_id
+
+
+def new_run_id(config: TrainConfig) -> str:
+    """Readable and unique: when, which model, which p, and a random suffix."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{config.model.value}-p{config.p:g}-{secrets.token_hex(2)}"
+
+
+@dataclass
+class StoredRun:
+    run_id: str
+    folder: Path
+    meta: dict
+    config: TrainConfig
+    epochs: pl.DataFrame
+    items: pl.DataFrame
+
+    def means(self) -> pl.DataFrame:
+        """Columns epoch, item_index, mean (read on demand: the largest file of a run)."""
+        path = self.folder / "means.parquet"
+        return pl.read_parquet(path) if path.exists() else pl.DataFrame(schema={"epoch": pl.Int32, "item_index": pl.Int32, "mean": pl.Float32})
+
+    def student(self, device: str = "cpu") -> nn.Module:
+        return load_student(self.folder, device)
+
+
+def save_run(
+    root: Path,
+    config: TrainConfig,
+    dataset: Dataset,
+    records: list[EpochRecord],
+    model: nn.Module,
+    *,
+    teacher_id: str,
+    teacher_queries: int,
+    status: str = "finished",
+    extra: dict | None = None,
+    run_id: str | None = None,
+) -> str:
+    """Write a run atomically; returns its id."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    run_id = check_run_id(run_id or new_run_id(config))
+    tmp = root / f".tmp-{run_id}-{secrets.token_hex(3)}"
+    tmp.mkdir()
+    try:
+        rows = [r.scalars() for r in records]
+        pl.DataFrame(rows, schema=_EPOCH_SCHEMA).write_parquet(tmp / "epochs.parquet")
+        tracked = [r for r in records if r.embedding_means is not None]
+        if tracked:
+            n = len(dataset.items)
+            pl.DataFrame(
+                {
+                    "epoch": np.repeat(np.array([r.epoch for r in tracked], dtype=np.int32), n),
+                    "item_index": np.tile(np.arange(n, dtype=np.int32), len(tracked)),
+                    "mean": np.concatenate([r.embedding_means for r in tracked]).astype(np.float32),
+                }
+            ).write_parquet(tmp / "means.parquet")
+        pl.DataFrame(
+            {"item": list(dataset.items), "split": dataset.split_labels(), "poisoned": dataset.poisoned.tolist()}
+        ).write_parquet(tmp / "items.parquet")
+        save_student(model, tmp)
+        last = records[-1].scalars() if records else {}
+        meta = {
+            "run_id": run_id,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "status": status,
+            "config": config.to_dict(),
+            "teacher_id": teacher_id,
+            "items": len(dataset.items),
+            "train_size": int(len(dataset.train_idx)),
+            "heldout_size": int(len(dataset.heldout_idx)),
+            "poisoned_items": int(dataset.poisoned.sum()),
+            "poisoned_in_train": dataset.poisoned_in_train,
+            "teacher_queries": int(teacher_queries),
+            "epochs_done": len(records),
+            "final": last,
+            **(extra or {}),
+        }
+        (tmp / "run.json").write_text(json.dumps(meta, indent=2))
+        tmp.rename(root / run_id)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return run_id
+
+
+_EPOCH_SCHEMA = {
+    "epoch": pl.Int32,
+    "train_loss": pl.Float64,
+    "train_cosine": pl.Float64,
+    "heldout_cosine": pl.Float64,
+    "heldout_euclidean": pl.Float64,
+    "epoch_seconds": pl.Float64,
+    "seconds": pl.Float64,
+}
+
+
+def load_run(root: Path, run_id: str) -> StoredRun:
+    folder = Path(root) / check_run_id(run_id)
+    if not (folder / "run.json").exists():
+        raise RunNotFound(f"No run '{run_id}' in {root}.")
+    meta = json.loads((folder / "run.json").read_text())
+    return StoredRun(
+        run_id=run_id,
+        folder=folder,
+        meta=meta,
+        config=TrainConfig.from_dict(meta["config"]),
+        epochs=pl.read_parquet(folder / "epochs.parquet"),
+        items=pl.read_parquet(folder / "items.parquet"),
+    )
+
+
+def list_runs(root: Path) -> pl.DataFrame:
+    """One row per stored run, newest first; unreadable folders are skipped, not fatal."""
+    rows = []
+    root = Path(root)
+    if root.exists():
+        for folder in root.iterdir():
+            if folder.name.startswith(".") or not (folder / "run.json").exists():
+                continue
+            try:
+                meta = json.loads((folder / "run.json").read_text())
+                cfg, final = meta["config"], meta.get("final") or {}
+                rows.append(
+                    {
+                        "run_id": meta["run_id"],
+                        "created": meta["created"],
+                        "status": meta.get("status", "finished"),
+                        "teacher": meta["teacher_id"],
+                        "model": cfg["model"],
+                        "p": float(cfg["p"]),
+                        "epochs": int(meta.get("epochs_done", cfg["epochs"])),
+                        "lemmatize": cfg["lemmatize"],
+                        "poison": float(cfg["poison"]),
+                        "seed": int(cfg["seed"]),
+                        "vocabulary": cfg.get("vocabulary", ""),
+                        "train_size": int(meta["train_size"]),
+                        "teacher_queries": int(meta["teacher_queries"]),
+                        "final_train_loss": final.get("train_loss"),
+                        "heldout_cosine": final.get("heldout_cosine"),
+                        "seconds": final.get("seconds"),
+                    }
+                )
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+    schema = {
+        "run_id": pl.Utf8, "created": pl.Utf8, "status": pl.Utf8, "teacher": pl.Utf8, "model": pl.Utf8,
+        "p": pl.Float64, "epochs": pl.Int64, "lemmatize": pl.Utf8, "poison": pl.Float64, "seed": pl.Int64,
+        "vocabulary": pl.Utf8, "train_size": pl.Int64, "teacher_queries": pl.Int64,
+        "final_train_loss": pl.Float64, "heldout_cosine": pl.Float64, "seconds": pl.Float64,
+    }
+    return pl.DataFrame(rows, schema=schema).sort("created", descending=True)
+
+
+def delete_run(root: Path, run_id: str) -> None:
+    folder = Path(root) / check_run_id(run_id)
+    if not folder.exists():
+        raise RunNotFound(f"No run '{run_id}' in {root}.")
+    # Rename first so a concurrent reader never sees a half-deleted run.
+    trash = Path(root) / f".trash-{run_id}-{secrets.token_hex(3)}"
+    folder.rename(trash)
+    shutil.rmtree(trash, ignore_errors=True)

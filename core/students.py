@@ -1,0 +1,109 @@
+"""The students of the paper: lookup tables that map a word's index to a unit vector.
+
+- Model A: nn.Embedding -> ReLU -> L2 normalization (the paper's crude baseline; the ReLU
+  keeps every component >= 0, so it can never point where a teacher's negative components do).
+- Model B: nn.Embedding -> [ReLU -> Linear(d -> d/2)] -> [ReLU -> Linear(d/2 -> d)] -> L2 norm.
+
+d is the teacher's dimension. A student is built from a `StudentConfig` and saved with it
+(safetensors + JSON), so a saved run reloads without guessing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.config import StudentKind
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    kind: StudentKind
+    vocab_size: int  # one row per item of the (possibly lemmatized) dataset
+    dim: int  # the teacher's dimension
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", StudentKind(self.kind))
+        if self.vocab_size < 1 or self.dim < 2:
+            raise ValueError(f"A student needs at least one item and two dimensions, got {self.vocab_size} × {self.dim}.")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "kind": self.kind.value}
+
+
+def _init_linear(layer: nn.Linear, generator: torch.Generator) -> None:
+    # nn.Linear's own default initialization, drawn from an explicit generator so that
+    # concurrent runs (a classroom host) do not race on torch's global seed.
+    nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+    bound = 1 / math.sqrt(layer.in_features)
+    nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
+
+class ModelA(nn.Module):
+    def __init__(self, config: StudentConfig):
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.dim)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        nn.init.normal_(self.embedding.weight, generator=generator)  # nn.Embedding's default N(0, 1)
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        return F.normalize(F.relu(self.embedding(index)), dim=-1)
+
+
+class ModelB(nn.Module):
+    def __init__(self, config: StudentConfig):
+        super().__init__()
+        self.config = config
+        half = max(1, config.dim // 2)
+        self.embedding = nn.Embedding(config.vocab_size, config.dim)
+        self.down = nn.Linear(config.dim, half)
+        self.up = nn.Linear(half, config.dim)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        nn.init.normal_(self.embedding.weight, generator=generator)
+        _init_linear(self.down, generator)
+        _init_linear(self.up, generator)
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        hidden = self.down(F.relu(self.embedding(index)))
+        return F.normalize(self.up(F.relu(hidden)), dim=-1)
+
+
+STUDENTS: dict[StudentKind, type[nn.Module]] = {StudentKind.A: ModelA, StudentKind.B: ModelB}
+
+
+def build_student(config: StudentConfig, seed: int = 0) -> nn.Module:
+    """A freshly initialized student; the same config and seed give the same weights."""
+    model = STUDENTS[config.kind](config)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model.reset_parameters(generator)
+    return model
+
+
+def save_student(model: nn.Module, folder: Path) -> None:
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    save_file(state, folder / "student.safetensors")
+    (folder / "student.json").write_text(json.dumps(model.config.to_dict(), indent=2))
+
+
+def load_student(folder: Path, device: str = "cpu") -> nn.Module:
+    """Rebuild a saved student from its JSON config and safetensors weights (no pickle)."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    config = StudentConfig(**json.loads((folder / "student.json").read_text()))
+    model = STUDENTS[config.kind](config)
+    model.load_state_dict(load_file(folder / "student.safetensors"))
+    return model.to(device).eval()

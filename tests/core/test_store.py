@@ -1,0 +1,65 @@
+import json
+
+import pytest
+import torch
+
+from core.config import TrainConfig
+from core.experiment import TrainingRun, prepare_items
+from core.store import RunNotFound, check_run_id, delete_run, list_runs, load_run
+from core.teacher import CachedTeacher, HashTeacher
+
+
+@pytest.fixture
+def stored(tmp_path):
+    words = [f"w{i}" for i in range(100)]
+    prepared = prepare_items(words, "none", CachedTeacher(HashTeacher(8), tmp_path / "cache"))
+    config = TrainConfig(teacher="hash-8", p=0.2, epochs=3, poison=0.1, seed=4)
+    run = TrainingRun(config, prepared, tmp_path / "runs", device="cpu")
+    list(run)
+    return run, tmp_path / "runs"
+
+
+def test_round_trip(stored):
+    run, root = stored
+    back = load_run(root, run.run_id)
+    assert back.config == run.config
+    assert back.epochs["train_loss"].to_list() == [r.train_loss for r in run.records]
+    assert back.items.height == 100 and back.items["poisoned"].sum() == 10
+    assert back.items.filter(back.items["split"] == "training").height == 20
+    assert back.means().height == 3 * 100
+    student = back.student()
+    torch.testing.assert_close(student(torch.arange(100)), run.model.eval()(torch.arange(100)))
+    assert back.meta["teacher_queries"] == 20 and back.meta["status"] == "finished"
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_list_and_delete(stored):
+    run, root = stored
+    table = list_runs(root)
+    assert table["run_id"].to_list() == [run.run_id] and table["p"][0] == 0.2
+    delete_run(root, run.run_id)
+    assert list_runs(root).is_empty()
+    with pytest.raises(RunNotFound):
+        delete_run(root, run.run_id)
+
+
+def test_unreadable_run_folders_are_skipped_not_fatal(stored):
+    run, root = stored
+    (root / "garbage").mkdir()
+    (root / "garbage" / "run.json").write_text("{not json")
+    assert list_runs(root).height == 1
+
+
+def test_tampered_config_is_refused(stored):
+    run, root = stored
+    meta = json.loads((root / run.run_id / "run.json").read_text())
+    meta["config"]["p"] = 7
+    (root / run.run_id / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="at most 1"):
+        load_run(root, run.run_id)
+
+
+@pytest.mark.parametrize("bad", ["../etc", "a/b", ".hidden", "", "x" * 200, "a..b"])
+def test_run_ids_cannot_escape_the_store(bad):
+    with pytest.raises(ValueError, match="not a valid run id"):
+        check_run_id(bad)

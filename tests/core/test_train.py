@@ -1,0 +1,94 @@
+import pytest
+import torch
+
+from core.config import TrainConfig
+from core.experiment import TrainingRun, prepare_items
+from core.store import list_runs, load_run
+from core.metrics import rowwise_cosine
+from core.teacher import CachedTeacher, HashTeacher
+from core.train import embed_all
+
+WORDS = [f"w{i:03d}" for i in range(300)]
+
+
+@pytest.fixture
+def prepared(tmp_path):
+    return prepare_items(WORDS, "none", CachedTeacher(HashTeacher(16), tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("model", ["A", "B"])
+def test_training_lowers_the_loss_and_records_every_epoch(prepared, tmp_path, model):
+    config = TrainConfig(teacher="hash-16", model=model, p=0.5, epochs=15, batch_size=32, lr=0.05)
+    run = TrainingRun(config, prepared, tmp_path / "runs", device="cpu")
+    records = list(run)
+    assert [r.epoch for r in records] == list(range(1, 16))
+    assert records[-1].train_loss < records[0].train_loss
+    assert records[-1].train_cosine > records[0].train_cosine
+    assert all(r.seconds >= r.epoch_seconds > 0 for r in records)
+    assert records[-1].embedding_means.shape == (300,)
+    assert run.run_id and run.teacher_queries == 150
+
+
+def test_model_b_learns_the_average_direction_for_held_out_words(prepared, tmp_path):
+    # Lookup-table students never see held-out rows, but Model B's shared layers still move
+    # every output towards the teacher's mean direction (teachers are anisotropic).
+    run = TrainingRun(TrainConfig(teacher="hash-16", model="B", p=0.5, epochs=20, batch_size=32, lr=0.05), prepared, tmp_path, device="cpu")
+    held = torch.as_tensor(run.dataset.heldout_idx)
+    clean = torch.as_tensor(run.dataset.clean)
+    before = float(rowwise_cosine(embed_all(run.model, 300, "cpu")[held], clean[held]).mean())
+    records = list(run)
+    assert before < 0.3 and records[-1].heldout_cosine > before + 0.4
+    assert records[-1].train_cosine > records[-1].heldout_cosine
+
+
+def test_same_seed_same_curve(prepared, tmp_path):
+    config = TrainConfig(teacher="hash-16", p=0.3, epochs=4, batch_size=16, poison=0.1, seed=11)
+    a = [r.scalars() for r in TrainingRun(config, prepared, tmp_path / "a", device="cpu")]
+    b = [r.scalars() for r in TrainingRun(config, prepared, tmp_path / "b", device="cpu")]
+    for ra, rb in zip(a, b):
+        assert ra["train_loss"] == rb["train_loss"] and ra["heldout_cosine"] == rb["heldout_cosine"]
+
+
+def test_poisoned_training_loss_is_measured_on_poisoned_targets(prepared, tmp_path):
+    clean = list(TrainingRun(TrainConfig(teacher="hash-16", p=1.0, epochs=10, batch_size=32, lr=0.05), prepared, tmp_path / "c", device="cpu"))
+    dirty = list(TrainingRun(TrainConfig(teacher="hash-16", p=1.0, epochs=10, batch_size=32, lr=0.05, poison=0.3), prepared, tmp_path / "d", device="cpu"))
+    assert dirty[-1].train_loss > clean[-1].train_loss
+    assert clean[-1].heldout_cosine is None and clean[-1].heldout_euclidean is None  # p = 1: nothing held out
+
+
+def test_stop_between_epochs_keeps_finished_epochs(prepared, tmp_path):
+    run = TrainingRun(TrainConfig(teacher="hash-16", p=0.5, epochs=50), prepared, tmp_path, device="cpu", should_stop=lambda: len(run.records) >= 3)
+    assert len(list(run)) == 3
+    stored = load_run(tmp_path, run.run_id)
+    assert stored.meta["status"] == "stopped" and stored.epochs.height == 3
+    assert list_runs(tmp_path)["status"].to_list() == ["stopped"]
+
+
+def test_a_closed_generator_still_saves(prepared, tmp_path):
+    run = TrainingRun(TrainConfig(teacher="hash-16", p=0.5, epochs=50), prepared, tmp_path, device="cpu")
+    it = iter(run)
+    next(it), next(it)
+    it.close()  # what happens when a consumer breaks out or is interrupted
+    assert load_run(tmp_path, run.run_id).epochs.height == 2
+
+
+def test_lemma_mode_must_match_the_prepared_data(prepared, tmp_path):
+    with pytest.raises(ValueError, match="prepared with lemmatization 'none'"):
+        TrainingRun(TrainConfig(teacher="hash-16", lemmatize="spacy"), prepared, tmp_path)
+
+
+@pytest.mark.slow
+def test_real_minilm_model_b_learns(tmp_path):
+    from core.corpus import default_vocabulary
+    from core.teacher import load_teacher
+
+    words = default_vocabulary(2000).words
+    teacher = CachedTeacher(load_teacher("minilm", "cpu"), tmp_path / "cache")
+    prepared = prepare_items(words, "spacy", teacher)
+    assert len(prepared.items) < 2000  # lemmatization merged some words
+    run = TrainingRun(TrainConfig(p=0.3, epochs=10, lemmatize="spacy", poison=0.1), prepared, tmp_path / "runs", device="cpu")
+    records = list(run)
+    assert records[-1].train_loss < records[0].train_loss - 0.05
+    assert records[-1].heldout_cosine > 0.3  # at least the teacher's average direction
+    summary = run.summary()
+    assert summary["teacher"] == "all-MiniLM-L6-v2" and summary["poisoned_in_train"] > 0
