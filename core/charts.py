@@ -1,0 +1,182 @@
+"""Chart builders: pure functions from a Polars frame to an Altair chart (no Streamlit).
+
+Every chart has a title, labelled axes and a legend, and each builder has an `EXPLAIN` entry: one
+sentence a person who does not code can read beside it. `to_svg` / `to_png` export a chart.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+
+# Charts of the whole vocabulary (10k points, 2 x 10k for projections) are the point here.
+alt.data_transformers.disable_max_rows()
+
+TEACHER_COLOUR = "#444444"
+SPLIT_COLOURS = {"training": "#1f77b4", "held-out": "#ff7f0e", "poisoned": "#d62728"}
+
+EXPLAIN = {
+    "training": (
+        "Left: the training loss the student minimises (lower is better). Right: how closely the student's "
+        "vectors point the same way as the teacher's, on the words it trained on and on words it never saw "
+        "(1 = identical, 0 = unrelated)."
+    ),
+    "means": (
+        "Each vector is summarised by the average of its numbers; the histogram shows how those averages are "
+        "spread over the vocabulary. A student that imitates the teacher well has the same shape as the grey teacher."
+    ),
+    "projection": (
+        "Every dot is a word, squeezed from hundreds of dimensions down to two. Teacher (circles) and student "
+        "(crosses) share the same map, so a word whose two marks are close is imitated well."
+    ),
+    "pairs": (
+        "How similar the two words of each pair are (cosine, 1 = same direction) under the teacher and under the "
+        "student. A good student's bars match the teacher's."
+    ),
+    "compare": "Held-out cosine of each run epoch by epoch: higher means the student imitates the teacher better on words it never saw.",
+}
+
+
+def training_curves(epochs: pl.DataFrame, title: str = "Training progress") -> alt.Chart:
+    """Loss (left) and cosine to the teacher (right) by epoch. Needs epoch, train_loss,
+    train_cosine and heldout_cosine columns."""
+    base = epochs.select("epoch", "train_loss", "train_cosine", "heldout_cosine")
+    loss = (
+        alt.Chart(base)
+        .mark_line(point=True, color="#9467bd")
+        .encode(
+            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("train_loss:Q", title="Training loss (1 − cosine)", scale=alt.Scale(zero=True)),
+            tooltip=[alt.Tooltip("epoch:Q", title="Epoch"), alt.Tooltip("train_loss:Q", title="Loss", format=".4f")],
+        )
+        .properties(title="Training loss (lower is better)", width=320, height=260)
+    )
+    long = base.unpivot(index="epoch", on=["train_cosine", "heldout_cosine"], variable_name="which", value_name="cosine").with_columns(
+        pl.col("which").replace({"train_cosine": "words it trained on", "heldout_cosine": "held-out words"})
+    ).drop_nulls("cosine")
+    cosine = (
+        alt.Chart(long)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("cosine:Q", title="Cosine to the teacher", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color(
+                "which:N", title="Measured on",
+                scale=alt.Scale(domain=["words it trained on", "held-out words"], range=[SPLIT_COLOURS["training"], SPLIT_COLOURS["held-out"]]),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[alt.Tooltip("epoch:Q", title="Epoch"), alt.Tooltip("which:N", title="Measured on"), alt.Tooltip("cosine:Q", format=".4f")],
+        )
+        .properties(title="Cosine to the teacher (higher is better)", width=320, height=260)
+    )
+    return alt.hconcat(loss, cosine).properties(title=title)
+
+
+def means_histogram(frame: pl.DataFrame, title: str = "Distribution of embedding means") -> alt.Chart:
+    """Histograms of embedding means. Columns: panel (one small chart each), series
+    ('Teacher' or a student label), mean."""
+    panels = frame["panel"].unique(maintain_order=True).to_list()
+    series = frame["series"].unique(maintain_order=True).to_list()
+    colours = [TEACHER_COLOUR if s == "Teacher" else c for s, c in zip(series, ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"] * 3)]
+    low, high = float(frame["mean"].min()), float(frame["mean"].max())
+    step = max((high - low) / 40, 1e-6)
+    return (
+        alt.Chart(frame)
+        .transform_bin("bin_start", "mean", bin=alt.Bin(extent=[low, high], step=step))
+        .transform_calculate(bin_end=f"datum.bin_start + {step}")
+        .transform_aggregate(words="count()", groupby=["panel", "series", "bin_start", "bin_end"])
+        .mark_bar(opacity=0.55, binSpacing=0)
+        .encode(
+            x=alt.X("bin_start:Q", title="Mean of the vector's components", bin="binned"),
+            x2="bin_end:Q",
+            y=alt.Y("words:Q", title="Number of words", stack=None),
+            color=alt.Color("series:N", title="Embeddings of", scale=alt.Scale(domain=series, range=colours), legend=alt.Legend(orient="bottom")),
+            tooltip=[alt.Tooltip("series:N", title="Embeddings of"), alt.Tooltip("bin_start:Q", title="Mean from", format=".4f"), alt.Tooltip("words:Q", title="Words")],
+        )
+        .properties(width=260, height=180)
+        .facet(facet=alt.Facet("panel:N", title=None, sort=panels, header=alt.Header(labelFontSize=12)), columns=3)
+        .properties(title=title)
+        .resolve_scale(y="independent")
+    )
+
+
+def projection_scatter(frame: pl.DataFrame, title: str = "Teacher and student in the same 2-D map") -> alt.Chart:
+    """Columns: x, y, word, model ('teacher' / 'student'), group (training / held-out / poisoned),
+    highlighted (bool)."""
+    groups = [g for g in SPLIT_COLOURS if g in set(frame["group"].to_list())]
+    points = (
+        alt.Chart(frame.filter(~pl.col("highlighted")))
+        .mark_point(size=14, opacity=0.45, filled=True)
+        .encode(
+            x=alt.X("x:Q", title="Map coordinate 1", axis=alt.Axis(labels=False, ticks=False)),
+            y=alt.Y("y:Q", title="Map coordinate 2", axis=alt.Axis(labels=False, ticks=False)),
+            color=alt.Color("group:N", title="Word was", scale=alt.Scale(domain=groups, range=[SPLIT_COLOURS[g] for g in groups]), legend=alt.Legend(orient="bottom")),
+            shape=alt.Shape("model:N", title="Embedded by", scale=alt.Scale(domain=["teacher", "student"], range=["circle", "cross"]), legend=alt.Legend(orient="bottom")),
+            tooltip=[alt.Tooltip("word:N", title="Word"), alt.Tooltip("model:N", title="Embedded by"), alt.Tooltip("group:N", title="Word was")],
+        )
+    )
+    marked = frame.filter(pl.col("highlighted"))
+    layers = [points]
+    if marked.height:
+        layers.append(
+            alt.Chart(marked).mark_point(size=160, filled=True, stroke="black", strokeWidth=1.5)
+            .encode(x="x:Q", y="y:Q", shape=alt.Shape("model:N", legend=None), color=alt.value("#ffd700"),
+                    tooltip=[alt.Tooltip("word:N", title="Word"), alt.Tooltip("model:N", title="Embedded by")])
+        )
+        layers.append(
+            alt.Chart(marked.with_columns(label=pl.col("word") + " (" + pl.col("model") + ")"))
+            .mark_text(align="left", dx=9, dy=-9, fontSize=13, fontWeight="bold")
+            .encode(x="x:Q", y="y:Q", text="label:N")
+        )
+    return alt.layer(*layers).properties(title=title, width="container", height=520)
+
+
+def pair_bars(frame: pl.DataFrame, title: str = "Similarity of word pairs") -> alt.Chart:
+    """Columns: pair, model ('teacher' / 'student'), cosine."""
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            y=alt.Y("pair:N", title="Word pair", sort=None),
+            yOffset=alt.YOffset("model:N", sort=["teacher", "student"]),
+            x=alt.X("cosine:Q", title="Cosine similarity", scale=alt.Scale(domain=[-1, 1])),
+            color=alt.Color("model:N", title="According to", scale=alt.Scale(domain=["teacher", "student"], range=[TEACHER_COLOUR, "#1f77b4"]), legend=alt.Legend(orient="bottom")),
+            tooltip=[alt.Tooltip("pair:N", title="Pair"), alt.Tooltip("model:N", title="According to"), alt.Tooltip("cosine:Q", format=".3f")],
+        )
+        .properties(title=title, width="container", height=alt.Step(14))
+    )
+
+
+def compare_runs(frame: pl.DataFrame, metric: str = "heldout_cosine", title: str = "Runs compared") -> alt.Chart:
+    """Columns: run (a label), epoch, and the metric column."""
+    names = {"heldout_cosine": "Held-out cosine (higher is better)", "train_loss": "Training loss (lower is better)",
+             "train_cosine": "Training cosine (higher is better)"}
+    return (
+        alt.Chart(frame.drop_nulls(metric))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y(f"{metric}:Q", title=names.get(metric, metric)),
+            color=alt.Color("run:N", title="Run", legend=alt.Legend(orient="bottom", columns=1, labelLimit=500)),
+            tooltip=[alt.Tooltip("run:N", title="Run"), alt.Tooltip("epoch:Q", title="Epoch"), alt.Tooltip(f"{metric}:Q", format=".4f")],
+        )
+        .properties(title=title, width="container", height=320)
+    )
+
+
+def _fixed_width(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    # "container" width means nothing outside a page; give exported files a real width.
+    spec = chart.to_dict()
+    return chart.properties(width=700) if spec.get("width") == "container" else chart
+
+
+def to_svg(chart: alt.TopLevelMixin) -> bytes:
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_svg(_fixed_width(chart).to_json()).encode()
+
+
+def to_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_png(_fixed_width(chart).to_json(), scale=scale)

@@ -1,0 +1,124 @@
+"""Training in the background: a job board that runs `TrainingRun`s in worker threads.
+
+The dashboard submits a job and returns at once; a polling fragment reads `job.snapshot()`.
+Workers never touch the UI. At most `max_concurrent` jobs train at a time (the rest wait in a
+queue whose position is visible), so one class on a 2-core host does not thrash it.
+
+    board = JobBoard(runs_root, max_concurrent=1)
+    job = board.submit(config, prepared, owner="session-1")
+    job.snapshot()["records"]   # grows epoch by epoch
+    job.stop()                  # between epochs; finished epochs are saved
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from core.config import TrainConfig
+from core.experiment import PreparedData, TrainingRun
+
+
+class JobState(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+DONE = {JobState.FINISHED, JobState.STOPPED, JobState.FAILED}
+
+
+@dataclass
+class TrainingJob:
+    config: TrainConfig
+    prepared: PreparedData = field(repr=False)
+    owner: str = ""
+    job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    state: JobState = JobState.QUEUED
+    records: list = field(default_factory=list)
+    run_id: str | None = None
+    error: str | None = None
+    summary: dict | None = None
+    submitted: float = field(default_factory=time.time)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def done(self) -> bool:
+        return self.state in DONE
+
+    def snapshot(self) -> dict:
+        """A consistent copy for a reader in another thread."""
+        with self._lock:
+            return {
+                "job_id": self.job_id, "state": self.state, "records": list(self.records), "run_id": self.run_id,
+                "error": self.error, "epochs": self.config.epochs, "summary": self.summary,
+            }
+
+
+class JobBoard:
+    """Runs jobs in daemon threads, `max_concurrent` at a time, first come first served."""
+
+    def __init__(self, runs_root: Path, max_concurrent: int = 1, device: str | None = None):
+        self.runs_root = Path(runs_root)
+        self.device = device
+        self._slots = threading.Semaphore(max(1, max_concurrent))
+        self._jobs: dict[str, TrainingJob] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, config: TrainConfig, prepared: PreparedData, owner: str = "") -> TrainingJob:
+        job = TrainingJob(config, prepared, owner)
+        with self._lock:
+            self._jobs[job.job_id] = job
+        threading.Thread(target=self._work, args=(job,), name=f"train-{job.job_id}", daemon=True).start()
+        return job
+
+    def get(self, job_id: str | None) -> TrainingJob | None:
+        with self._lock:
+            return self._jobs.get(job_id) if job_id else None
+
+    def queue_position(self, job: TrainingJob) -> int:
+        """0 when running or done; otherwise how many queued jobs were submitted before it, plus one."""
+        if job.state is not JobState.QUEUED:
+            return 0
+        with self._lock:
+            return 1 + sum(1 for j in self._jobs.values() if j.state is JobState.QUEUED and j.submitted < job.submitted)
+
+    def active(self, owner: str | None = None) -> list[TrainingJob]:
+        with self._lock:
+            return [j for j in self._jobs.values() if not j.done and (owner is None or j.owner == owner)]
+
+    def _work(self, job: TrainingJob) -> None:
+        with self._slots:
+            if job.stop_requested:
+                job.state = JobState.STOPPED
+                return
+            job.state = JobState.RUNNING
+            try:
+                run = TrainingRun(job.config, job.prepared, self.runs_root, device=self.device, should_stop=lambda: job.stop_requested)
+                for record in run:
+                    with job._lock:
+                        job.records.append(record)
+                with job._lock:
+                    job.run_id = run.run_id
+                    job.summary = run.summary()
+                    job.state = JobState.FINISHED if len(job.records) == job.config.epochs else JobState.STOPPED
+            except Exception as err:  # a worker must never die silently: the page shows this sentence
+                with job._lock:
+                    job.error = f"{type(err).__name__}: {err}"
+                    job.state = JobState.FAILED
+                job.traceback = traceback.format_exc()
