@@ -2,6 +2,26 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="Embedding Distillation Lab", page_icon="🧪", layout="wide")
-st.title("Embedding Distillation Lab")
-st.write("The dashboard is being built; the engine is ready: `python -m core train --help`.")
+from pages._shared import PAGES, init_session, sidebar, umap_warm_up
+
+st.set_page_config(page_title="Embedding Distillation Lab", page_icon=":material/science:", layout="wide")
+init_session()
+umap_warm_up()  # compiles UMAP in the background so the Projection page is quick later
+
+navigation = st.navigation(
+    {
+        "Learn": [st.Page(PAGES["start"], title="Start", icon=":material/rocket_launch:", default=True)],
+        "Experiment": [
+            st.Page(PAGES["data"], title="Data & teacher", icon=":material/dataset:"),
+            st.Page(PAGES["train"], title="Train", icon=":material/model_training:"),
+        ],
+        "Compare with the teacher": [
+            st.Page(PAGES["distributions"], title="Distributions", icon=":material/bar_chart:"),
+            st.Page(PAGES["projection"], title="Projection", icon=":material/scatter_plot:"),
+            st.Page(PAGES["analogies"], title="Analogies & similarity", icon=":material/calculate:"),
+            st.Page(PAGES["runs"], title="Runs", icon=":material/folder_open:"),
+        ],
+    }
+)
+sidebar()
+navigation.run()

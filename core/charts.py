@@ -43,13 +43,13 @@ def training_curves(epochs: pl.DataFrame, title: str = "Training progress") -> a
     base = epochs.select("epoch", "train_loss", "train_cosine", "heldout_cosine")
     loss = (
         alt.Chart(base)
-        .mark_line(point=True, color="#9467bd")
+        .mark_line(point=alt.OverlayMarkDef(color="#9467bd"), color="#9467bd")
         .encode(
             x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)),
             y=alt.Y("train_loss:Q", title="Training loss (1 − cosine)", scale=alt.Scale(zero=True)),
             tooltip=[alt.Tooltip("epoch:Q", title="Epoch"), alt.Tooltip("train_loss:Q", title="Loss", format=".4f")],
         )
-        .properties(title="Training loss (lower is better)", width=320, height=260)
+        .properties(title="Training loss (lower is better)", width=400, height=260)
     )
     long = base.unpivot(index="epoch", on=["train_cosine", "heldout_cosine"], variable_name="which", value_name="cosine").with_columns(
         pl.col("which").replace({"train_cosine": "words it trained on", "heldout_cosine": "held-out words"})
@@ -67,34 +67,46 @@ def training_curves(epochs: pl.DataFrame, title: str = "Training progress") -> a
             ),
             tooltip=[alt.Tooltip("epoch:Q", title="Epoch"), alt.Tooltip("which:N", title="Measured on"), alt.Tooltip("cosine:Q", format=".4f")],
         )
-        .properties(title="Cosine to the teacher (higher is better)", width=320, height=260)
+        .properties(title="Cosine to the teacher (higher is better)", width=400, height=260)
     )
     return alt.hconcat(loss, cosine).properties(title=title)
 
 
-def means_histogram(frame: pl.DataFrame, title: str = "Distribution of embedding means") -> alt.Chart:
-    """Histograms of embedding means. Columns: panel (one small chart each), series
-    ('Teacher' or a student label), mean."""
-    panels = frame["panel"].unique(maintain_order=True).to_list()
-    series = frame["series"].unique(maintain_order=True).to_list()
-    colours = [TEACHER_COLOUR if s == "Teacher" else c for s, c in zip(series, ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"] * 3)]
+def bin_means(frame: pl.DataFrame, bins: int = 40) -> pl.DataFrame:
+    """Histogram counts per (panel, series) on shared bins: the chart gets a few hundred rows
+    instead of one per word. Columns in: panel, series, mean; out: panel, series, bin_start,
+    bin_end, words."""
     low, high = float(frame["mean"].min()), float(frame["mean"].max())
-    step = max((high - low) / 40, 1e-6)
+    step = (high - low) / bins if high > low else 1e-3
     return (
-        alt.Chart(frame)
-        .transform_bin("bin_start", "mean", bin=alt.Bin(extent=[low, high], step=step))
-        .transform_calculate(bin_end=f"datum.bin_start + {step}")
-        .transform_aggregate(words="count()", groupby=["panel", "series", "bin_start", "bin_end"])
+        frame.with_columns(bin=((pl.col("mean") - low) / step).floor().clip(0, bins - 1).cast(pl.Int32))
+        .group_by("panel", "series", "bin", maintain_order=True)
+        .agg(words=pl.len())
+        .with_columns(bin_start=low + pl.col("bin") * step, bin_end=low + (pl.col("bin") + 1) * step)
+        .select("panel", "series", "bin_start", "bin_end", "words")
+        .sort("panel", "series", "bin_start")
+    )
+
+
+def means_histogram(binned: pl.DataFrame, title: str = "Distribution of embedding means") -> alt.Chart:
+    """One small histogram per panel, teacher and student overlaid. Input: `bin_means` output."""
+    panels = binned["panel"].unique(maintain_order=True).to_list()
+    series = sorted(binned["series"].unique().to_list(), key=lambda s: s != "Teacher")
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+    colours = [TEACHER_COLOUR if s == "Teacher" else palette[i % len(palette)] for i, s in enumerate(series)]
+    return (
+        alt.Chart(binned)
         .mark_bar(opacity=0.55, binSpacing=0)
         .encode(
-            x=alt.X("bin_start:Q", title="Mean of the vector's components", bin="binned"),
+            x=alt.X("bin_start:Q", title="Mean of the vector's numbers", bin="binned"),
             x2="bin_end:Q",
             y=alt.Y("words:Q", title="Number of words", stack=None),
             color=alt.Color("series:N", title="Embeddings of", scale=alt.Scale(domain=series, range=colours), legend=alt.Legend(orient="bottom")),
-            tooltip=[alt.Tooltip("series:N", title="Embeddings of"), alt.Tooltip("bin_start:Q", title="Mean from", format=".4f"), alt.Tooltip("words:Q", title="Words")],
+            tooltip=[alt.Tooltip("panel:N", title="Run"), alt.Tooltip("series:N", title="Embeddings of"),
+                     alt.Tooltip("bin_start:Q", title="Mean from", format=".4f"), alt.Tooltip("words:Q", title="Words")],
         )
-        .properties(width=260, height=180)
-        .facet(facet=alt.Facet("panel:N", title=None, sort=panels, header=alt.Header(labelFontSize=12)), columns=3)
+        .properties(width=300, height=190)
+        .facet(facet=alt.Facet("panel:N", title=None, sort=panels, header=alt.Header(labelFontSize=12, labelLimit=300)), columns=3)
         .properties(title=title)
         .resolve_scale(y="independent")
     )

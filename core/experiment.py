@@ -149,3 +149,34 @@ class TrainingRun:
             "seconds": last.seconds if last else 0.0,
             "device": self.device,
         }
+
+
+@dataclass(frozen=True)
+class RunVectors:
+    """A stored run's items with the teacher's and the student's vectors (unit rows, same order)."""
+
+    items: tuple[str, ...]
+    teacher: np.ndarray
+    student: np.ndarray
+    groups: tuple[str, ...]  # 'training', 'held-out' or 'poisoned' (poisoned training items)
+
+    def index(self) -> dict[str, int]:
+        return {w: i for i, w in enumerate(self.items)}
+
+
+def run_vectors(stored, teacher_cache_dir: Path, device: str = "cpu") -> RunVectors:
+    """Everything needed to compare a stored run with its teacher; the teacher is read from cache."""
+    import torch
+
+    from core.teacher import cached_vectors
+    from core.train import embed_all
+
+    items = tuple(stored.items["item"].to_list())
+    teacher = cached_vectors(teacher_cache_dir, stored.meta["teacher_id"], items)
+    model = stored.student(device)
+    with torch.no_grad():
+        student = embed_all(model, len(items), device).cpu().numpy()
+    split = stored.items["split"].to_list()
+    poisoned = stored.items["poisoned"].to_list()
+    groups = tuple("poisoned" if (s == "training" and p) else s for s, p in zip(split, poisoned))
+    return RunVectors(items, teacher, student, groups)

@@ -252,3 +252,27 @@ class CachedTeacher:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         return np.stack([have[t] for t in texts]).astype(np.float32)
+
+
+def cached_vectors(cache_dir: Path, teacher_id: str, texts: Sequence[str]) -> np.ndarray:
+    """Vectors already in a teacher's cache, in the order of `texts`, without loading the model.
+
+    Raises `TeacherUnavailable` naming what is missing (the data must be prepared first).
+    """
+    path = Path(cache_dir) / f"{teacher_id}.sqlite"
+    if not path.exists():
+        raise TeacherUnavailable(f"No cached vectors for teacher '{teacher_id}' yet; compute them on the Data page first.")
+    found: dict[str, bytes] = {}
+    unique = list(dict.fromkeys(texts))
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        for start in range(0, len(unique), 900):
+            chunk = unique[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            found.update(con.execute(f"SELECT text, vec FROM vectors WHERE text IN ({marks})", chunk).fetchall())
+    finally:
+        con.close()
+    missing = [t for t in unique if t not in found]
+    if missing:
+        raise TeacherUnavailable(f"{len(missing):,} items (e.g. {missing[0]!r}) have no cached '{teacher_id}' vector; compute them on the Data page first.")
+    return np.stack([np.frombuffer(found[t], dtype=np.float32) for t in texts])

@@ -27,7 +27,7 @@ def titles(spec):
 
 CASES = {
     "training": lambda: charts.training_curves(epochs()),
-    "means": lambda: charts.means_histogram(pl.DataFrame({"panel": ["a"] * 4 + ["b"] * 4, "series": ["Teacher", "Teacher", "S", "S"] * 2, "mean": [0.0, 0.01, 0.02, 0.03] * 2})),
+    "means": lambda: charts.means_histogram(charts.bin_means(pl.DataFrame({"panel": ["a"] * 4 + ["b"] * 4, "series": ["Teacher", "Teacher", "S", "S"] * 2, "mean": [0.0, 0.01, 0.02, 0.03] * 2}))),
     "projection": lambda: charts.projection_scatter(pl.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0], "word": ["a", "a"], "model": ["teacher", "student"], "group": ["training", "training"], "highlighted": [True, False]})),
     "pairs": lambda: charts.pair_bars(pl.DataFrame({"pair": ["a–b", "a–b"], "model": ["teacher", "student"], "cosine": [0.5, 0.2]})),
     "compare": lambda: charts.compare_runs(epochs().with_columns(run=pl.lit("r1"))),
@@ -51,3 +51,10 @@ def test_svg_and_png_export():
 def test_training_curve_skips_missing_heldout_values():
     spec = charts.training_curves(epochs()).to_dict()
     assert spec["hconcat"][0]["title"].startswith("Training loss")
+
+
+def test_bin_means_counts_every_word_once():
+    frame = pl.DataFrame({"panel": ["p"] * 6, "series": ["Teacher"] * 3 + ["S"] * 3, "mean": [0.0, 0.5, 1.0, 0.0, 0.0, 1.0]})
+    binned = charts.bin_means(frame, bins=2)
+    counts = {(r["series"], r["bin_start"]): r["words"] for r in binned.iter_rows(named=True)}
+    assert counts == {("S", 0.0): 2, ("S", 0.5): 1, ("Teacher", 0.0): 1, ("Teacher", 0.5): 2}

@@ -1,0 +1,254 @@
+"""What every page shares: session keys, cached loaders around the engine, the sidebar, and
+small rendering helpers. The engine (`core/`) never sees Streamlit; this file is the edge."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+
+import polars as pl
+import streamlit as st
+
+from core import charts
+from core.config import LemmaMode
+from core.corpus import Vocabulary, default_vocabulary
+from core.experiment import PreparedData, RunVectors, lemmatize, run_vectors
+from core.jobs import JobBoard
+from core.lemmatize import LemmaResult, load_lemmatizer
+from core.paths import cache_dir, runs_dir
+from core.projection import ProjectionCache, warm_up_umap
+from core.store import list_runs, load_run
+from core.teacher import CachedTeacher, load_teacher
+
+
+class K:
+    """Session-state keys, in one place."""
+
+    OWNER = "owner"  # a random id per browser session: jobs and query counts belong to it
+    TEACHER = "teacher_name"  # 'minilm', 'mpnet' or a model name / folder
+    VOCAB = "vocabulary"  # core.corpus.Vocabulary
+    LEMMA = "lemma_mode"  # core.config.LemmaMode
+    PREPARED = "prepared"  # core.experiment.PreparedData for (teacher, vocabulary, lemma mode)
+    QUERIES = "teacher_queries_computed"  # teacher vectors this session paid for (cache misses)
+    CACHED = "teacher_queries_cached"
+    JOB = "job_id"  # the current training job
+    RUN = "run_id"  # the run the comparison pages look at
+
+
+PAGES = {
+    "start": "pages/start.py",
+    "data": "pages/data.py",
+    "train": "pages/train.py",
+    "distributions": "pages/distributions.py",
+    "projection": "pages/projection.py",
+    "analogies": "pages/analogies.py",
+    "runs": "pages/runs.py",
+}
+
+TEACHERS = {
+    "minilm": "all-MiniLM-L6-v2 — bundled, 384 numbers per word, fast (default)",
+    "mpnet": "all-mpnet-base-v2 — bundled, 768 numbers per word, ~6× slower, better",
+}
+if os.environ.get("EMBEDDING_LAB_FAKE_TEACHER"):
+    TEACHERS["hash-32"] = "Fake teacher — instant random vectors (for testing the app)"
+
+LEMMA_LABELS = {
+    LemmaMode.NONE: "Off — every word is its own item",
+    LemmaMode.SPACY: "spaCy (accurate, ~2 s for 10k words)",
+    LemmaMode.LOOKUP: "Lookup table (fastest, a few odd lemmas)",
+}
+
+# The paper's example pair, added to the default word list so the Projection preset works.
+PAPER_PAIR = ("nonviolent", "antiaggressive")
+
+
+def init_session() -> None:
+    ss = st.session_state
+    ss.setdefault(K.OWNER, uuid.uuid4().hex[:12])
+    ss.setdefault(K.TEACHER, "minilm")
+    ss.setdefault(K.LEMMA, LemmaMode.NONE)
+    ss.setdefault(K.QUERIES, 0)
+    ss.setdefault(K.CACHED, 0)
+
+
+# ---- cached loaders (one per process, shared by every session) ---------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def job_board() -> JobBoard:
+    return JobBoard(runs_dir(), max_concurrent=int(os.environ.get("EMBEDDING_LAB_MAX_TRAININGS", "1")))
+
+
+@st.cache_resource(show_spinner="Loading the teacher model…")
+def cached_teacher(name: str) -> CachedTeacher:
+    return CachedTeacher(load_teacher(name), cache_dir() / "teachers")
+
+
+@st.cache_resource(show_spinner="Loading spaCy…")
+def lemmatizer(mode: LemmaMode):
+    return load_lemmatizer(mode)
+
+
+@st.cache_resource(show_spinner="Loading the 10,000 common English words…")
+def default_words(extra: tuple[str, ...] = PAPER_PAIR) -> Vocabulary:
+    vocab = default_vocabulary()
+    added = [w for w in extra if w not in set(vocab.words)]
+    return Vocabulary(vocab.words + added, source="default")
+
+
+@st.cache_resource(show_spinner="Lemmatizing…", max_entries=16)
+def lemma_result(label: str, mode: LemmaMode, _words: tuple[str, ...]) -> LemmaResult:
+    # `label` (source, size and content hash of the word list) stands for `_words` in the key.
+    nlp = lemmatizer(mode) if mode is not LemmaMode.NONE else None
+    return lemmatize(_words, mode, nlp)
+
+
+@st.cache_resource(show_spinner=False)
+def projection_cache() -> ProjectionCache:
+    return ProjectionCache(cache_dir() / "projections")
+
+
+@st.cache_resource(show_spinner=False)
+def umap_warm_up() -> threading.Thread:
+    """Compile UMAP once per server process, in the background, at the first page view."""
+    # Imported here, in the main thread, because a module imported by two threads at once can be
+    # seen half-initialised (pandas raised "partially initialized module" in a test).
+    import pandas  # noqa: F401
+    import scipy.sparse  # noqa: F401
+
+    def low_priority_warm_up() -> None:
+        # Linux schedules threads as tasks: lower only this one, so a first training on a
+        # 2-core machine is not slowed by numba compiling in the background.
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except (AttributeError, OSError):
+            pass
+        warm_up_umap()
+
+    thread = threading.Thread(target=low_priority_warm_up, name="umap-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+@st.cache_resource(show_spinner="Loading the run…", max_entries=8)
+def vectors_for_run(run_id: str) -> RunVectors:
+    return run_vectors(load_run(runs_dir(), run_id), cache_dir() / "teachers")
+
+
+def runs_table() -> pl.DataFrame:
+    return list_runs(runs_dir())
+
+
+# ---- preparing data ---------------------------------------------------------------------------
+
+
+def prepare(teacher_name: str, vocab: Vocabulary, mode: LemmaMode, progress=None) -> PreparedData:
+    """Lemmatize and get every item's teacher vector (cache first), counting paid queries."""
+    teacher = cached_teacher(teacher_name)
+    result = lemma_result(vocab.label, mode, tuple(vocab.words))
+    before_computed, before_cached = teacher.computed, teacher.cached
+    clean = teacher.embed(list(result.lemmas), progress=progress)
+    st.session_state[K.QUERIES] += teacher.computed - before_computed
+    st.session_state[K.CACHED] += teacher.cached - before_cached
+    prepared = PreparedData(result, clean, teacher.id, mode)
+    st.session_state[K.PREPARED] = prepared
+    st.session_state[K.TEACHER] = teacher_name
+    st.session_state[K.VOCAB] = vocab
+    st.session_state[K.LEMMA] = mode
+    return prepared
+
+
+# ---- page furniture ---------------------------------------------------------------------------
+
+
+def sidebar() -> None:
+    ss = st.session_state
+    with st.sidebar:
+        st.markdown("#### Current setup")
+        prepared: PreparedData | None = ss.get(K.PREPARED)
+        vocab: Vocabulary | None = ss.get(K.VOCAB)
+        if prepared is None:
+            st.caption("No data prepared yet: start on **Data & teacher** or with **Try it** on the Start page.")
+        else:
+            st.markdown(
+                f"**Teacher:** {prepared.teacher_id}  \n"
+                f"**Vocabulary:** {vocab.source if vocab else '?'}, {len(prepared.lemma.words):,} words  \n"
+                f"**Lemmatization:** {prepared.lemmatize.value} ({len(prepared.items):,} items)"
+            )
+        st.markdown(
+            f"**Teacher queries this session:** {ss[K.QUERIES]:,} computed, {ss[K.CACHED]:,} from the cache",
+            help="Computed = the teacher model actually ran (what an API would charge for). "
+            "From the cache = answers computed earlier by anyone on this machine, free.",
+        )
+        job = job_board().get(ss.get(K.JOB))
+        if job is not None and not job.done:
+            st.markdown(f"**Training:** Model {job.config.model.value}, {job.config.epochs} epochs, in progress")
+            st.page_link(PAGES["train"], label="Watch it on the Train page", icon=":material/model_training:")
+
+
+def require_prepared() -> PreparedData:
+    prepared = st.session_state.get(K.PREPARED)
+    if prepared is None:
+        st.info("First choose a vocabulary and compute the teacher's embeddings.")
+        st.page_link(PAGES["data"], label="Go to Data & teacher", icon=":material/dataset:")
+        st.page_link(PAGES["start"], label="…or use Try it on the Start page", icon=":material/rocket_launch:")
+        st.stop()
+    return prepared
+
+
+def choose_run(label: str = "Run to look at", key: str = "run_select") -> str:
+    """A run selector defaulting to the session's latest run; stops the page if there are none."""
+    table = runs_table()
+    if table.is_empty():
+        st.info("There are no trained runs yet.")
+        st.page_link(PAGES["train"], label="Train a student first", icon=":material/model_training:")
+        st.stop()
+    ids = table["run_id"].to_list()
+    labels = {r["run_id"]: run_label(r) for r in table.iter_rows(named=True)}
+    current = st.session_state.get(K.RUN)
+    index = ids.index(current) if current in ids else 0
+    chosen = st.selectbox(label, ids, index=index, format_func=lambda r: labels[r], key=key)
+    st.session_state[K.RUN] = chosen
+    return chosen
+
+
+def run_label(row: dict) -> str:
+    parts = [f"Model {row['model']}", f"p = {row['p']:g}", f"{row['epochs']} epochs", row["teacher"]]
+    if row["lemmatize"] != "none":
+        parts.append(f"lemmas ({row['lemmatize']})")
+    if row["poison"]:
+        parts.append(f"{row['poison']:.0%} poisoned")
+    if row.get("status") == "stopped":
+        parts.append("stopped early")
+    return " · ".join(parts) + f" · {row['created'][5:16].replace('T', ' ')}"
+
+
+def show_chart(chart, frame: pl.DataFrame, explain: str, key: str, file_stem: str) -> None:
+    """A chart with its one-sentence explanation and downloads (SVG picture, CSV data)."""
+    st.caption(explain)
+    st.altair_chart(chart, width="stretch")
+    left, right, _ = st.columns([1, 1, 2])
+    left.download_button("Download picture (SVG)", data=lambda: charts.to_svg(chart), file_name=f"{file_stem}.svg",
+                         mime="image/svg+xml", key=f"{key}_svg", on_click="ignore", icon=":material/image:", width="stretch")
+    right.download_button("Download data (CSV)", data=lambda: frame.write_csv(), file_name=f"{file_stem}.csv",
+                          mime="text/csv", key=f"{key}_csv", on_click="ignore", icon=":material/table:", width="stretch")
+
+
+@st.cache_resource(show_spinner=False)
+def _umap_jobs() -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+
+    return {"executor": ThreadPoolExecutor(max_workers=1, thread_name_prefix="umap"), "futures": {}}
+
+
+def umap_in_background(x, key: str):
+    """Start (once per key, for everyone) a UMAP projection that lands in the disk cache."""
+    from core.projection import Method, project
+
+    jobs = _umap_jobs()
+    future = jobs["futures"].get(key)
+    if future is None or (future.done() and future.exception() is not None and not future.cancelled()):
+        future = jobs["executor"].submit(project, x, Method.UMAP, projection_cache())
+        jobs["futures"][key] = future
+    return future

@@ -1,0 +1,108 @@
+"""Data & teacher: choose the vocabulary, lemmatization and teacher; compute the teacher's vectors."""
+
+import polars as pl
+import streamlit as st
+
+from core.config import LemmaMode
+from core.corpus import VocabularyError, csv_columns, parse_vocabulary
+from core.lemmatize import LemmatizerUnavailable
+from core.teacher import TeacherUnavailable
+from pages._shared import K, LEMMA_LABELS, PAGES, TEACHERS, cached_teacher, default_words, lemma_result, prepare
+
+ss = st.session_state
+st.title("Data & teacher")
+st.write("Choose the words, whether to merge word forms, and which expensive model plays the teacher.")
+
+# ---- vocabulary -----------------------------------------------------------------------------
+st.subheader("1. Vocabulary")
+source = st.radio(
+    "Words to work with",
+    ["default", "upload"],
+    format_func={"default": "10,000 common English words (plus the paper's pair nonviolent / antiaggressive)",
+                 "upload": "My own list (.txt one word per line, or .csv)"}.get,
+    key="vocab_source",
+)
+vocab = None
+if source == "default":
+    vocab = default_words()
+else:
+    upload = st.file_uploader("Upload a word list", type=["txt", "csv"], key="vocab_upload",
+                              help="UTF-8 text. Up to 200,000 words and 20 MB.")
+    if upload is not None:
+        data = upload.getvalue()
+        column = None
+        if upload.name.lower().endswith(".csv"):
+            columns = csv_columns(data)
+            if columns:
+                column = st.selectbox("Column that holds the words", columns, key="vocab_column")
+        try:
+            vocab = parse_vocabulary(data, upload.name, column)
+        except VocabularyError as err:
+            st.error(str(err))
+if vocab is None:
+    st.info("Upload a word list to continue, or choose the default words.")
+    st.stop()
+st.success(vocab.summary())
+with st.expander(f"See the first words of '{vocab.source}'"):
+    st.write(", ".join(vocab.words[:200]) + (" …" if len(vocab.words) > 200 else ""))
+
+# ---- lemmatization --------------------------------------------------------------------------
+st.subheader("2. Lemmatization")
+st.caption("Merging forms of a word before anything else (fighting → fight, was → be): fewer teacher queries, as in the paper.")
+modes = list(LemmaMode)
+mode = st.radio("Lemmatization", modes, index=modes.index(ss[K.LEMMA]), format_func=LEMMA_LABELS.get, key="lemma_choice", horizontal=True)
+try:
+    result = lemma_result(vocab.label, mode, tuple(vocab.words))
+except LemmatizerUnavailable as err:
+    st.error(str(err))
+    st.stop()
+if mode is not LemmaMode.NONE:
+    st.write(f"**{result.summary()}**")
+    merges = result.merges()
+    preview = pl.DataFrame(
+        {"lemma": list(merges), "merged words": [", ".join(ws) for ws in merges.values()], "count": [len(ws) for ws in merges.values()]}
+    ).sort("count", descending=True)
+    st.dataframe(preview.head(200), hide_index=True, height=220, width="stretch")
+
+# ---- teacher --------------------------------------------------------------------------------
+st.subheader("3. Teacher")
+options = [*TEACHERS, "custom"]
+current = ss[K.TEACHER] if ss[K.TEACHER] in TEACHERS else "custom"
+choice = st.selectbox("Teacher model", options, index=options.index(current),
+                      format_func=lambda o: TEACHERS.get(o, "Another sentence-transformers model (name or folder)"), key="teacher_choice")
+teacher_name = choice
+if choice == "custom":
+    teacher_name = st.text_input("Model name or local folder", value="" if current != "custom" else ss[K.TEACHER],
+                                 placeholder="e.g. sentence-transformers/all-MiniLM-L12-v2 (needs internet) or /path/to/model",
+                                 key="teacher_custom").strip()
+    if not teacher_name:
+        st.stop()
+
+try:
+    teacher = cached_teacher(teacher_name)
+except TeacherUnavailable as err:
+    st.error(str(err))
+    st.stop()
+missing = len(teacher.missing(list(result.lemmas)))
+items = len(result.lemmas)
+if missing == 0:
+    st.success(f"All {items:,} teacher answers are already cached on this machine: preparing is instant and costs no queries.")
+else:
+    st.info(f"{items - missing:,} of {items:,} answers are cached; {missing:,} will be computed now "
+            f"(the teacher model runs on this computer; each answer is cached for next time).")
+
+if st.button("Compute teacher embeddings", type="primary", key="prepare"):
+    bar = st.progress(0.0, text="Starting…")
+    try:
+        prepared = prepare(teacher_name, vocab, mode,
+                           progress=lambda done, total: bar.progress(done / max(total, 1), text=f"Teacher embeddings: {done:,} of {total:,}"))
+    except TeacherUnavailable as err:
+        st.error(str(err))
+        st.stop()
+    bar.empty()
+    st.session_state["prepared_note"] = f"Ready: {len(prepared.items):,} items × {prepared.clean.shape[1]} numbers from {prepared.teacher_id}."
+
+prepared = ss.get(K.PREPARED)
+if prepared is not None:
+    st.success(ss.get("prepared_note") or f"Ready: {len(prepared.items):,} items from {prepared.teacher_id}.")
+    st.page_link(PAGES["train"], label="Next: train a student", icon=":material/model_training:")

@@ -1,0 +1,60 @@
+"""Distributions: histograms of embedding means, teacher vs student, by run and epoch
+(the paper's figures 5-6, 9-10 and 12)."""
+
+import polars as pl
+import streamlit as st
+
+from core import charts
+from core.paths import runs_dir
+from core.store import load_run
+from core.teacher import TeacherUnavailable
+from pages._shared import K, PAGES, run_label, runs_table, show_chart, vectors_for_run
+
+ss = st.session_state
+st.title("Distributions of embedding means")
+st.write(
+    "The paper summarises each word's vector by the average of its numbers and compares the spread of those "
+    "averages (figures 5, 6, 9, 10, 12). As a student trains longer and on more words, its histogram should "
+    "take the teacher's shape; with poisoning, a student trained on too much data drifts away."
+)
+
+table = runs_table()
+if table.is_empty():
+    st.info("There are no trained runs yet.")
+    st.page_link(PAGES["train"], label="Train a student first", icon=":material/model_training:")
+    st.stop()
+
+labels = {r["run_id"]: run_label(r) for r in table.iter_rows(named=True)}
+default = [ss[K.RUN]] if ss.get(K.RUN) in labels else table["run_id"].head(1).to_list()
+chosen = st.multiselect("Runs to show (one row of small charts per epoch)", list(labels), default=default, format_func=labels.get, key="dist_runs", max_selections=6)
+if not chosen:
+    st.info("Choose at least one run.")
+    st.stop()
+
+max_epochs = int(table.filter(pl.col("run_id").is_in(chosen))["epochs"].max())
+candidates = sorted({e for e in (1, 2, 5, 10, 20, 40, 60, 80, 120, 200) if e <= max_epochs} | {max_epochs})
+epochs = st.multiselect("Epochs", candidates, default=sorted({candidates[0], max_epochs}), key="dist_epochs",
+                        help="Each run's histogram after this many epochs (runs that stopped earlier are skipped).")
+if not epochs:
+    st.info("Choose at least one epoch.")
+    st.stop()
+
+parts = []
+for run_id in chosen:
+    stored = load_run(runs_dir(), run_id)
+    try:
+        teacher_means = vectors_for_run(run_id).teacher.mean(axis=1)
+    except TeacherUnavailable as err:
+        st.warning(f"{labels[run_id]}: {err}")
+        continue
+    means = stored.means().filter(pl.col("epoch").is_in(epochs))
+    short = f"Model {stored.config.model.value}, p={stored.config.p:g}" + (f", {stored.config.poison:.0%} poison" if stored.config.poison else "") + (", lemmas" if stored.config.lemmatize.value != "none" else "")
+    for epoch in sorted(set(means["epoch"].to_list())):
+        panel = f"{short} · epoch {epoch}"
+        parts.append(pl.DataFrame({"panel": panel, "series": "Teacher", "mean": teacher_means}))
+        parts.append(means.filter(pl.col("epoch") == epoch).select(pl.lit(panel).alias("panel"), pl.lit("Student").alias("series"), pl.col("mean").cast(pl.Float64)))
+
+if not parts:
+    st.stop()
+binned = charts.bin_means(pl.concat([p.with_columns(pl.col("mean").cast(pl.Float64)) for p in parts]))
+show_chart(charts.means_histogram(binned), binned, charts.EXPLAIN["means"], key="means", file_stem="embedding_means")

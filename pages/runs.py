@@ -1,0 +1,63 @@
+"""Runs: every stored run in one table; open, compare, delete."""
+
+import polars as pl
+import streamlit as st
+
+from core import charts
+from core.paths import runs_dir
+from core.store import RunNotFound, delete_run, load_run
+from pages._shared import K, PAGES, run_label, runs_table, show_chart
+
+ss = st.session_state
+st.title("Runs")
+table = runs_table()
+if table.is_empty():
+    st.info("There are no trained runs yet.")
+    st.page_link(PAGES["train"], label="Train a student first", icon=":material/model_training:")
+    st.stop()
+
+st.caption("Every training run saved on this machine. Tick rows to open or compare them.")
+shown = table.select(
+    "run_id", "status", "teacher", "model", "p", "epochs", "lemmatize", "poison", "train_size",
+    pl.col("final_train_loss").round(4), pl.col("heldout_cosine").round(4), pl.col("seconds").round(1),
+)
+selection = st.dataframe(
+    shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="runs_table",
+    column_config={"train_size": st.column_config.NumberColumn("teacher answers used"),
+                   "heldout_cosine": st.column_config.NumberColumn("held-out cosine", help="Cosine to the teacher on words the student never saw")},
+)
+picked = [shown["run_id"][i] for i in selection.selection.rows]
+if not picked:
+    st.info("Tick one run to open it, or several to compare them.")
+    st.stop()
+
+labels = {r["run_id"]: run_label(r) for r in table.iter_rows(named=True)}
+metric = st.radio("Compare by", ["heldout_cosine", "train_loss", "train_cosine"], horizontal=True, key="compare_metric",
+                  format_func={"heldout_cosine": "Held-out cosine", "train_loss": "Training loss", "train_cosine": "Training cosine"}.get)
+frames = []
+for run_id in picked:
+    try:
+        frames.append(load_run(runs_dir(), run_id).epochs.with_columns(run=pl.lit(labels[run_id])))
+    except (RunNotFound, ValueError, OSError) as err:
+        st.warning(f"Run {run_id} cannot be read: {err}")
+if frames:
+    frame = pl.concat(frames, how="diagonal_relaxed")
+    show_chart(charts.compare_runs(frame, metric, title="Runs compared epoch by epoch"), frame, charts.EXPLAIN["compare"], key="compare", file_stem="runs_compared")
+
+if len(picked) == 1:
+    run_id = picked[0]
+    stored = load_run(runs_dir(), run_id)
+    st.subheader(labels[run_id])
+    with st.expander("Settings and results (run card)"):
+        st.json(stored.meta)
+    left, right = st.columns(2)
+    if left.button("Look at this run on the comparison pages", key="open_run", icon=":material/search:"):
+        ss[K.RUN] = run_id
+        st.switch_page(PAGES["projection"])
+    with right.popover("Delete this run", icon=":material/delete:"):
+        st.write("This removes the run's files for everyone on this machine. It cannot be undone.")
+        if st.button("Yes, delete it", type="primary", key="confirm_delete"):
+            delete_run(runs_dir(), run_id)
+            if ss.get(K.RUN) == run_id:
+                ss.pop(K.RUN)
+            st.rerun()

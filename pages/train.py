@@ -1,0 +1,102 @@
+"""Train: pick the student and the experiment's knobs, train in the background, watch it live."""
+
+import polars as pl
+import streamlit as st
+
+from core import charts
+from core.config import MAX_EPOCHS, PAPER_PS, LemmaMode, TrainConfig
+from core.jobs import JobState
+from pages._shared import K, LEMMA_LABELS, PAGES, job_board, prepare, require_prepared, show_chart
+
+ss = st.session_state
+st.title("Train a student")
+prepared = require_prepared()
+board = job_board()
+
+with st.form("train_form", border=True):
+    left, middle, right = st.columns(3)
+    with left:
+        model = st.radio("Student", ["B", "A"], format_func={"A": "Model A — a table of word vectors", "B": "Model B — table + two small layers (the paper's better model)"}.get, key="model")
+        p_choice = st.select_slider("p — fraction of words the teacher is asked about", options=[*PAPER_PS, "custom"], value=0.095, key="p_choice",
+                                    help="The paper's ten values, or your own.")
+        p_custom = st.number_input("Custom p (used when 'custom' is chosen)", min_value=0.001, max_value=1.0, value=0.2, step=0.01, format="%.3f", key="p_custom")
+    with middle:
+        epochs = st.number_input("Epochs (passes over the training words)", min_value=1, max_value=MAX_EPOCHS, value=20, step=1, key="epochs",
+                                 help="The paper trains up to 80. More than 200 is allowed but slow.")
+        poison = st.slider("Poisoned answers (fraction of ALL words)", 0.0, 0.5, 0.0, 0.01, key="poison",
+                           help="The paper poisons 10 %: those words get a random direction instead of the teacher's answer.")
+        seed = st.number_input("Seed (same seed = same split and same result)", min_value=0, max_value=2**31 - 1, value=0, step=1, key="seed")
+    with right:
+        modes = list(LemmaMode)
+        lemma = st.radio("Lemmatization", modes, index=modes.index(prepared.lemmatize), format_func=LEMMA_LABELS.get, key="train_lemma")
+        st.caption(f"Teacher: **{prepared.teacher_id}** · {len(prepared.lemma.words):,} words")
+    submitted = st.form_submit_button("Train", type="primary", icon=":material/model_training:")
+
+if submitted:
+    p = p_custom if p_choice == "custom" else p_choice
+    try:
+        if lemma is not prepared.lemmatize:
+            with st.spinner("Lemmatizing and fetching the teacher's answers for the lemmas…"):
+                prepared = prepare(ss[K.TEACHER], ss[K.VOCAB], lemma)
+        config = TrainConfig(teacher=ss[K.TEACHER], model=model, p=float(p), epochs=int(epochs), lemmatize=lemma,
+                             poison=float(poison), seed=int(seed), vocabulary=ss[K.VOCAB].label)
+    except ValueError as err:
+        st.error(str(err))
+    else:
+        running = board.active(ss[K.OWNER])
+        if running:
+            st.warning("You already have a training running; stop it or wait for it before starting another.")
+        else:
+            ss[K.JOB] = board.submit(config, prepared, owner=ss[K.OWNER]).job_id
+
+
+def live_panel(job_id: str, polling: bool) -> None:
+    """Redrawn every second while the job runs (a fragment: the rest of the page stays still)."""
+    job = board.get(job_id)
+    if job is None:
+        return
+    snap = job.snapshot()
+    cfg = job.config
+    done = len(snap["records"])
+    st.markdown(f"**Model {cfg.model.value}**, p = {cfg.p:g} ({round(cfg.p * len(job.prepared.items)):,} teacher answers), "
+                f"{cfg.epochs} epochs, poison {cfg.poison:.0%}, lemmatization {cfg.lemmatize.value}")
+    if snap["state"] is JobState.QUEUED:
+        st.info(f"Waiting for a free trainer: position {board.queue_position(job)} in the queue.")
+    st.progress(done / cfg.epochs, text=f"Epoch {done} of {cfg.epochs}")
+    if snap["records"]:
+        last = snap["records"][-1]
+        m1, m2, m3, m4 = st.columns(4)
+        m1.metric("Training loss", f"{last.train_loss:.4f}")
+        m2.metric("Cosine on training words", f"{last.train_cosine:.3f}")
+        m3.metric("Cosine on held-out words", "—" if last.heldout_cosine is None else f"{last.heldout_cosine:.3f}",
+                  help="Words the student never saw. At p = 1 there are none.")
+        m4.metric("Seconds", f"{last.seconds:.1f}")
+        frame = pl.DataFrame([r.scalars() for r in snap["records"]])
+        if snap["state"] in (JobState.RUNNING, JobState.QUEUED):
+            st.caption(charts.EXPLAIN["training"])
+            st.altair_chart(charts.training_curves(frame, title="Training progress (live)"), width="stretch")
+        else:
+            show_chart(charts.training_curves(frame), frame, charts.EXPLAIN["training"], key="train_curve", file_stem="training_curves")
+    if not job.done:
+        st.button("Stop", on_click=job.stop, key="stop", icon=":material/stop_circle:", help="Stops after the current epoch; finished epochs are kept.")
+    elif snap["state"] is JobState.FAILED:
+        st.error(f"Training failed: {snap['error']}")
+    else:
+        what = "finished" if snap["state"] is JobState.FINISHED else f"stopped after {done} epochs"
+        st.success(f"Training {what} and saved as run {snap['run_id']}.")
+        ss[K.RUN] = snap["run_id"]
+        cols = st.columns(3)
+        cols[0].page_link(PAGES["projection"], label="See it on the map", icon=":material/scatter_plot:")
+        cols[1].page_link(PAGES["analogies"], label="Try analogies", icon=":material/calculate:")
+        cols[2].page_link(PAGES["distributions"], label="Compare distributions", icon=":material/bar_chart:")
+    if polling and job.done:
+        st.rerun(scope="app")  # one last full run, which stops the polling
+
+
+job = board.get(ss.get(K.JOB))
+if job is not None:
+    st.subheader("Live training")
+    polling = not job.done
+    st.fragment(live_panel, run_every=1.0 if polling else None)(job.job_id, polling)
+else:
+    st.caption("Press **Train**: the chart of the loss and of the cosine to the teacher grows here epoch by epoch.")

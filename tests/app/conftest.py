@@ -1,0 +1,72 @@
+"""AppTest fixtures: real engine objects (fake teacher) injected into a fresh app per test."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from core.config import TrainConfig
+from core.corpus import Vocabulary
+from core.experiment import TrainingRun, prepare_items
+from core.paths import cache_dir, runs_dir
+from core.teacher import CachedTeacher, HashTeacher
+
+ROOT = Path(__file__).resolve().parents[2]
+WORDS = ["king", "queen", "man", "woman", "paris", "france", "poland", "warsaw", "berlin", "germany", "cat", "dog", "car",
+         "happy", "sad", "buy", "purchase", "cold", "hot", "nonviolent", "antiaggressive"] + [f"word{i}" for i in range(280)]
+
+
+@pytest.fixture(autouse=True)
+def fresh_streamlit_caches(monkeypatch):
+    """Streamlit's caches outlive a test; every AppTest starts from nothing."""
+    monkeypatch.setenv("EMBEDDING_LAB_FAKE_TEACHER", "1")
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def vocab() -> Vocabulary:
+    return Vocabulary(list(WORDS), source="test")
+
+
+@pytest.fixture
+def prepared(vocab):
+    return prepare_items(vocab.words, "none", CachedTeacher(HashTeacher(32), cache_dir() / "teachers"))
+
+
+@pytest.fixture
+def stored_run(prepared, vocab) -> str:
+    run = TrainingRun(TrainConfig(teacher="hash-32", p=0.5, epochs=3, poison=0.1, vocabulary=vocab.label), prepared, runs_dir(), device="cpu")
+    list(run)
+    return run.run_id
+
+
+def make_app(page: str | None = None, **state) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    if page:
+        at.switch_page(f"pages/{page}.py").run()
+    return at
+
+
+def no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def wait_for(predicate, timeout=30.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
