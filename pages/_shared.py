@@ -50,8 +50,13 @@ TEACHERS = {
     "minilm": "all-MiniLM-L6-v2 — bundled, 384 numbers per word, fast (default)",
     "mpnet": "all-mpnet-base-v2 — bundled, 768 numbers per word, ~6× slower, better",
 }
-if os.environ.get("EMBEDDING_LAB_FAKE_TEACHER"):
-    TEACHERS["hash-32"] = "Fake teacher — instant random vectors (for testing the app)"
+
+
+def teacher_options() -> dict[str, str]:
+    """The bundled teachers, plus the instant fake one when $EMBEDDING_LAB_FAKE_TEACHER is set."""
+    if os.environ.get("EMBEDDING_LAB_FAKE_TEACHER"):
+        return {**TEACHERS, "hash-32": "Fake teacher — instant random vectors (for testing the app)"}
+    return TEACHERS
 
 LEMMA_LABELS = {
     LemmaMode.NONE: "Off — every word is its own item",

@@ -7,7 +7,7 @@ from core.config import LemmaMode
 from core.corpus import VocabularyError, csv_columns, parse_vocabulary
 from core.lemmatize import LemmatizerUnavailable
 from core.teacher import TeacherUnavailable
-from pages._shared import K, LEMMA_LABELS, PAGES, TEACHERS, cached_teacher, default_words, lemma_result, prepare
+from pages._shared import K, LEMMA_LABELS, PAGES, cached_teacher, default_words, lemma_result, prepare, teacher_options
 
 ss = st.session_state
 st.title("Data & teacher")
@@ -66,10 +66,11 @@ if mode is not LemmaMode.NONE:
 
 # ---- teacher --------------------------------------------------------------------------------
 st.subheader("3. Teacher")
-options = [*TEACHERS, "custom"]
-current = ss[K.TEACHER] if ss[K.TEACHER] in TEACHERS else "custom"
+teachers = teacher_options()
+options = [*teachers, "custom"]
+current = ss[K.TEACHER] if ss[K.TEACHER] in teachers else "custom"
 choice = st.selectbox("Teacher model", options, index=options.index(current),
-                      format_func=lambda o: TEACHERS.get(o, "Another sentence-transformers model (name or folder)"), key="teacher_choice")
+                      format_func=lambda o: teachers.get(o, "Another sentence-transformers model (name or folder)"), key="teacher_choice")
 teacher_name = choice
 if choice == "custom":
     teacher_name = st.text_input("Model name or local folder", value="" if current != "custom" else ss[K.TEACHER],

@@ -16,22 +16,24 @@ if table.is_empty():
     st.page_link(PAGES["train"], label="Train a student first", icon=":material/model_training:")
     st.stop()
 
-st.caption("Every training run saved on this machine. Tick rows to open or compare them.")
+st.caption("Every training run saved on this machine, newest first.")
 shown = table.select(
     "run_id", "status", "teacher", "model", "p", "epochs", "lemmatize", "poison", "train_size",
     pl.col("final_train_loss").round(4), pl.col("heldout_cosine").round(4), pl.col("seconds").round(1),
 )
-selection = st.dataframe(
-    shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="runs_table",
+st.dataframe(
+    shown, hide_index=True, width="stretch", key="runs_table",
     column_config={"train_size": st.column_config.NumberColumn("teacher answers used"),
+                   "final_train_loss": st.column_config.NumberColumn("final training loss"),
                    "heldout_cosine": st.column_config.NumberColumn("held-out cosine", help="Cosine to the teacher on words the student never saw")},
 )
-picked = [shown["run_id"][i] for i in selection.selection.rows]
+labels = {r["run_id"]: run_label(r) for r in table.iter_rows(named=True)}
+default = [ss[K.RUN]] if ss.get(K.RUN) in labels else []
+picked = st.multiselect("Open one run, or choose several to compare", list(labels), default=default, format_func=labels.get, key="runs_picked")
 if not picked:
-    st.info("Tick one run to open it, or several to compare them.")
+    st.info("Choose one run to open it, or several to compare them.")
     st.stop()
 
-labels = {r["run_id"]: run_label(r) for r in table.iter_rows(named=True)}
 metric = st.radio("Compare by", ["heldout_cosine", "train_loss", "train_cosine"], horizontal=True, key="compare_metric",
                   format_func={"heldout_cosine": "Held-out cosine", "train_loss": "Training loss", "train_cosine": "Training cosine"}.get)
 frames = []

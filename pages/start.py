@@ -1,5 +1,6 @@
 """Start: what the lab is about, in plain words, and a one-click first run."""
 
+import os
 from pathlib import Path
 
 import streamlit as st
@@ -8,6 +9,8 @@ from core.config import LemmaMode, TrainConfig
 from pages._shared import K, PAGES, default_words, job_board, prepare
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
+# The teacher of the one-click path; tests point it at the instant fake teacher.
+TRY_IT_TEACHER = os.environ.get("EMBEDDING_LAB_TRY_IT_TEACHER", "minilm")
 
 st.title("How cheaply can an expensive AI model be imitated?")
 st.markdown(
@@ -49,9 +52,9 @@ if st.button("Train my first student", type="primary", icon=":material/rocket_la
         st.write("Loading the vocabulary and the teacher…")
         vocab = default_words()
         bar = st.progress(0.0, text="Asking the teacher about every word (cached after the first time)…")
-        prepared = prepare("minilm", vocab, LemmaMode.NONE,
+        prepared = prepare(TRY_IT_TEACHER, vocab, LemmaMode.NONE,
                            progress=lambda done, total: bar.progress(done / total, text=f"Teacher embeddings: {done:,} of {total:,} words"))
-        config = TrainConfig(teacher="minilm", model="B", p=0.095, epochs=20, vocabulary=vocab.label)
+        config = TrainConfig(teacher=TRY_IT_TEACHER, model="B", p=0.095, epochs=20, vocabulary=vocab.label)
         job = job_board().submit(config, prepared, owner=st.session_state[K.OWNER])
         st.session_state[K.JOB] = job.job_id
         status.update(label="Training started", state="complete")

@@ -17,7 +17,7 @@ from core.teacher import CachedTeacher, HashTeacher
 
 ROOT = Path(__file__).resolve().parents[2]
 WORDS = ["king", "queen", "man", "woman", "paris", "france", "poland", "warsaw", "berlin", "germany", "cat", "dog", "car",
-         "happy", "sad", "buy", "purchase", "cold", "hot", "nonviolent", "antiaggressive"] + [f"word{i}" for i in range(280)]
+         "happy", "sad", "buy", "purchase", "cold", "hot", "nonviolent", "antiaggressive", "kings", "cats", "dogs", "was"] + [f"word{i}" for i in range(280)]
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,37 @@
+from core.config import LemmaMode
+from conftest import make_app, no_errors
+
+from pages._shared import K
+
+
+def test_prepare_default_vocabulary_with_fake_teacher():
+    at = make_app("data")
+    no_errors(at)
+    assert "Kept 10,002 words" in at.success[0].value
+    at.selectbox(key="teacher_choice").set_value("hash-32").run()
+    assert any("will be computed now" in i.value for i in at.info)
+    at.button(key="prepare").click().run()
+    no_errors(at)
+    prepared = at.session_state[K.PREPARED]
+    assert len(prepared.items) == 10_002 and prepared.clean.shape == (10_002, 32)
+    assert at.session_state[K.QUERIES] == 10_002
+    assert any("Ready: 10,002 items" in s.value for s in at.success)
+    # A second visit costs nothing: everything comes from the cache.
+    at.button(key="prepare").click().run()
+    assert at.session_state[K.QUERIES] == 10_002 and at.session_state[K.CACHED] == 10_002
+
+
+def test_lemmatization_preview_lists_merges():
+    at = make_app("data")
+    at.radio(key="lemma_choice").set_value(LemmaMode.LOOKUP).run()  # fast
+    no_errors(at)
+    assert any("unique lemmas" in m.value for m in at.markdown)
+    assert at.dataframe[0].value.shape[0] > 0
+
+
+def test_a_custom_teacher_that_cannot_load_gets_a_sentence(tmp_path):
+    at = make_app("data")
+    at.selectbox(key="teacher_choice").set_value("custom").run()
+    at.text_input(key="teacher_custom").input(str(tmp_path)).run()
+    assert not at.exception
+    assert "Could not load the teacher" in at.error[0].value

@@ -1,0 +1,17 @@
+from conftest import make_app, no_errors
+
+from core.paths import runs_dir
+from core.store import list_runs
+
+
+def test_open_compare_and_delete(stored_run):
+    at = make_app("runs")
+    no_errors(at)
+    assert at.dataframe[0].value["run_id"].tolist() == [stored_run]
+    at.multiselect(key="runs_picked").set_value([stored_run]).run()
+    no_errors(at)
+    assert any("Held-out cosine" in c.value for c in at.caption) or at.get("arrow_vega_lite_chart")
+    at.button(key="confirm_delete").click().run()
+    no_errors(at)
+    assert list_runs(runs_dir()).is_empty()
+    assert "no trained runs" in at.info[0].value

@@ -1,0 +1,44 @@
+from core.config import LemmaMode
+from conftest import make_app, no_errors, wait_for
+
+from core.paths import runs_dir
+from core.store import list_runs
+from pages._shared import K, job_board
+
+
+def test_missing_prerequisite_says_what_to_do():
+    at = make_app("train")
+    no_errors(at)
+    assert "compute the teacher's embeddings" in at.info[0].value
+
+
+def test_train_live_and_store(prepared, vocab):
+    at = make_app("train", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
+    no_errors(at)
+    at.number_input(key="epochs").set_value(4)
+    at.slider(key="poison").set_value(0.1)
+    at.button[0].click().run()  # the form's Train button
+    no_errors(at)
+    job = job_board().get(at.session_state[K.JOB])
+    assert job.config.epochs == 4 and job.config.poison == 0.1
+    assert wait_for(lambda: job.done, 60)
+    at.run()
+    no_errors(at)
+    assert any("Training finished and saved as run" in s.value for s in at.success)
+    assert at.session_state[K.RUN] == job.run_id
+    assert list_runs(runs_dir())["run_id"].to_list() == [job.run_id]
+    assert [m.label for m in at.metric][:2] == ["Training loss", "Cosine on training words"]
+
+
+def test_custom_p_and_lemmatization_change(prepared, vocab):
+    at = make_app("train", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
+    at.select_slider(key="p_choice").set_value("custom")
+    at.number_input(key="p_custom").set_value(0.5)
+    at.number_input(key="epochs").set_value(2)
+    at.radio(key="train_lemma").set_value(LemmaMode.LOOKUP)
+    at.button[0].click().run()
+    no_errors(at)
+    job = job_board().get(at.session_state[K.JOB])
+    assert job.config.p == 0.5 and job.config.lemmatize.value == "lookup"
+    assert len(job.prepared.items) < len(prepared.items)
+    assert wait_for(lambda: job.done, 60)
