@@ -45,11 +45,11 @@ def training_curves(epochs: pl.DataFrame, title: str = "Training progress") -> a
         alt.Chart(base)
         .mark_line(point=alt.OverlayMarkDef(color="#9467bd"), color="#9467bd")
         .encode(
-            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)),
+            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("train_loss:Q", title="Training loss (1 − cosine)", scale=alt.Scale(zero=True)),
             tooltip=[alt.Tooltip("epoch:Q", title="Epoch"), alt.Tooltip("train_loss:Q", title="Loss", format=".4f")],
         )
-        .properties(title="Training loss (lower is better)", width=400, height=260)
+        .properties(title="Training loss (lower is better)", width=360, height=260)
     )
     long = base.unpivot(index="epoch", on=["train_cosine", "heldout_cosine"], variable_name="which", value_name="cosine").with_columns(
         pl.col("which").replace({"train_cosine": "words it trained on", "heldout_cosine": "held-out words"})
@@ -58,7 +58,7 @@ def training_curves(epochs: pl.DataFrame, title: str = "Training progress") -> a
         alt.Chart(long)
         .mark_line(point=True)
         .encode(
-            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)),
+            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("cosine:Q", title="Cosine to the teacher", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color(
                 "which:N", title="Measured on",
@@ -67,7 +67,7 @@ def training_curves(epochs: pl.DataFrame, title: str = "Training progress") -> a
             ),
             tooltip=[alt.Tooltip("epoch:Q", title="Epoch"), alt.Tooltip("which:N", title="Measured on"), alt.Tooltip("cosine:Q", format=".4f")],
         )
-        .properties(title="Cosine to the teacher (higher is better)", width=400, height=260)
+        .properties(title="Cosine to the teacher (higher is better)", width=360, height=260)
     )
     return alt.hconcat(loss, cosine).properties(title=title)
 
@@ -167,7 +167,7 @@ def compare_runs(frame: pl.DataFrame, metric: str = "heldout_cosine", title: str
         alt.Chart(frame.drop_nulls(metric))
         .mark_line(point=True)
         .encode(
-            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)),
+            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y(f"{metric}:Q", title=names.get(metric, metric)),
             color=alt.Color("run:N", title="Run", legend=alt.Legend(orient="bottom", columns=1, labelLimit=500)),
             tooltip=[alt.Tooltip("run:N", title="Run"), alt.Tooltip("epoch:Q", title="Epoch"), alt.Tooltip(f"{metric}:Q", format=".4f")],

@@ -18,8 +18,9 @@ if table.is_empty():
 
 st.caption("Every training run saved on this machine, newest first.")
 shown = table.select(
-    "run_id", "status", "teacher", "model", "p", "epochs", "lemmatize", "poison", "train_size",
+    "model", "p", "epochs", "lemmatize", "poison", "train_size",
     pl.col("final_train_loss").round(4), pl.col("heldout_cosine").round(4), pl.col("seconds").round(1),
+    "status", "teacher", "created", "run_id",
 )
 st.dataframe(
     shown, hide_index=True, width="stretch", key="runs_table",

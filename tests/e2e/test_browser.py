@@ -1,0 +1,175 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright, on the real MiniLM.
+
+Starts `streamlit run app.py` on a free local port with a private lab home, prepares the default
+vocabulary, trains Model B at p = 0.095 while watching the live chart grow, then opens every
+comparison page. Screenshots go to $SCREENSHOT_DIR (default: tests/e2e/screens/).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "tests" / "e2e" / "screens"))
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _chromium_or_skip() -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing in CI: .ci/run must install Debian's chromium.")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); CI installs it.")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    _chromium_or_skip()
+    home = tmp_path_factory.mktemp("lab")
+    port = _free_port()
+    env = {**os.environ, "EMBEDDING_LAB_HOME": str(home)}
+    env.pop("EMBEDDING_LAB_FAKE_TEACHER", None)
+    log = open(home / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("The Streamlit server did not answer within 60 s: " + (home / "server.log").read_text()[-2000:])
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1900})
+        page.set_default_timeout(120_000)
+        page.goto(server)
+        yield page
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    time.sleep(2.5)  # let charts finish their layout
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def go(page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+
+
+def chart_drawn(page) -> None:
+    """Vega draws on a canvas, so chart titles are not page text: wait for a drawn chart."""
+    page.locator('[data-testid="stVegaLiteChart"]').first.locator("canvas, svg").first.wait_for()
+
+
+def no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_whole_path(page):
+    page.get_by_text("How cheaply can an expensive AI model be imitated?").wait_for()
+    page.get_by_role("button", name="Train my first student").wait_for()
+    shot(page, "01_start")
+
+    go(page, "Data & teacher")
+    page.get_by_text("Kept 10,002 words").wait_for()
+    page.get_by_role("button", name="Compute teacher embeddings").click()
+    page.get_by_text(re.compile(r"Ready: 10,002 items × 384 numbers")).wait_for()
+    no_exception(page)
+    shot(page, "02_data")
+
+    go(page, "Train")
+    epochs = page.get_by_role("spinbutton", name="Epochs (passes over the training words)")
+    epochs.fill("40")
+    epochs.press("Tab")
+    page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
+    seen = set()
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        text = page.locator('[data-testid="stProgress"]').first.inner_text() if page.locator('[data-testid="stProgress"]').count() else ""
+        if m := re.search(r"Epoch (\d+) of 40", text):
+            seen.add(int(m.group(1)))
+            if 10 <= int(m.group(1)) < 40 and "live" not in seen:
+                page.get_by_text("Left: the training loss the student minimises").wait_for(timeout=10_000)
+                chart_drawn(page)
+                shot(page, "03_train_live")
+                seen.add("live")  # type: ignore[arg-type]
+        if page.get_by_text("Training finished and saved as run").count():
+            break
+        time.sleep(0.25)
+    numbers = sorted(s for s in seen if isinstance(s, int))
+    assert page.get_by_text("Training finished and saved as run").count(), f"saw epochs {numbers}"
+    assert len([n for n in numbers if 0 < n < 40]) >= 2, f"the live chart did not grow epoch by epoch: {numbers}"
+    no_exception(page)
+    shot(page, "04_train_done")
+
+    go(page, "Projection")
+    page.get_by_text("Every dot is a word").wait_for()
+    chart_drawn(page)
+    page.get_by_text("Nearest neighbours").wait_for()
+    no_exception(page)
+    if os.environ.get("WAIT_FOR_UMAP"):  # for documentation screenshots: the UMAP view, not PCA
+        page.get_by_text("UMAP is computing").wait_for(state="detached", timeout=240_000)
+        page.get_by_text("Every dot is a word").wait_for()
+    shot(page, "05_projection")
+
+    go(page, "Analogies & similarity")
+    page.get_by_text("Word arithmetic").wait_for()
+    page.get_by_text("queen").first.wait_for()
+    no_exception(page)
+    shot(page, "06_analogies")
+
+    go(page, "Distributions")
+    page.get_by_text("Each vector is summarised").wait_for()
+    chart_drawn(page)
+    no_exception(page)
+    shot(page, "07_distributions")
+
+    go(page, "Runs")
+    page.get_by_text("Every training run saved on this machine").wait_for()
+    page.get_by_role("combobox").last.click()
+    page.get_by_role("option").first.click()
+    page.keyboard.press("Escape")
+    page.get_by_text("Held-out cosine of each run epoch by epoch").wait_for()
+    chart_drawn(page)
+    no_exception(page)
+    shot(page, "08_runs")
