@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 PORT   ?= 8501
 
-.PHONY: run test test-fast setup bench clean
+.PHONY: run test test-fast setup browser bench clean
 
 setup: $(STAMP)
 
@@ -23,8 +23,15 @@ $(STAMP): requirements.txt requirements-dev.txt Makefile
 run: setup
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-test: setup
+test: setup browser
 	$(PY) -m pytest
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: Chromium is not installed (sudo apt-get install chromium); the browser tests will be skipped."; fi
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow and not e2e"
