@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from enum import Enum
 from pathlib import Path
 
@@ -34,8 +35,19 @@ def pca_2d(x: np.ndarray) -> np.ndarray:
     return (centered @ components.T).astype(np.float32)
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def _umap_module():
+    # umap's package imports itself in a cycle; two threads importing it at once (the warm-up
+    # and a first projection) can see it half-initialised ("no attribute 'UMAP'").
+    with _IMPORT_LOCK:
+        import umap
+    return umap
+
+
 def umap_2d(x: np.ndarray, seed: int = 0, n_neighbors: int = 15, n_epochs: int = 200) -> np.ndarray:
-    import umap  # heavy: numba compiles on first use
+    umap = _umap_module()  # heavy: numba compiles on first use
 
     reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, n_epochs=n_epochs, metric="cosine", random_state=seed, n_jobs=1)
     return reducer.fit_transform(np.asarray(x, dtype=np.float32)).astype(np.float32)

@@ -19,7 +19,7 @@ from core.lemmatize import LemmaResult, load_lemmatizer
 from core.paths import cache_dir, runs_dir
 from core.projection import ProjectionCache, warm_up_umap
 from core.store import list_runs, load_run
-from core.teacher import CachedTeacher, load_teacher
+from core.teacher import CachedTeacher, TeacherUnavailable, load_teacher
 
 
 class K:
@@ -216,6 +216,18 @@ def choose_run(label: str = "Run to look at", key: str = "run_select") -> str:
     chosen = st.selectbox(label, ids, index=index, format_func=lambda r: labels[r], key=key)
     st.session_state[K.RUN] = chosen
     return chosen
+
+
+def chosen_run_vectors() -> RunVectors:
+    """The run selector, then that run's teacher and student vectors; stops the page with a
+    sentence and a link when the teacher's vectors are not cached on this machine."""
+    run_id = choose_run()
+    try:
+        return vectors_for_run(run_id)
+    except TeacherUnavailable as err:
+        st.error(str(err))
+        st.page_link(PAGES["data"], label="Go to Data & teacher", icon=":material/dataset:")
+        st.stop()
 
 
 def run_label(row: dict) -> str:

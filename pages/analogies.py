@@ -5,18 +5,11 @@ import streamlit as st
 
 from core import charts
 from core.neighbours import UnknownWord, analogy, pair_cosine, parse_analogy, parse_pairs
-from core.teacher import TeacherUnavailable
-from pages._shared import PAGES, choose_run, show_chart, vectors_for_run
+from pages._shared import chosen_run_vectors, show_chart
 
 ss = st.session_state
 st.title("Analogies & similarity")
-run_id = choose_run()
-try:
-    vectors = vectors_for_run(run_id)
-except TeacherUnavailable as err:
-    st.error(str(err))
-    st.page_link(PAGES["data"], label="Go to Data & teacher", icon=":material/dataset:")
-    st.stop()
+vectors = chosen_run_vectors()
 groups = dict(zip(vectors.items, vectors.groups))
 
 st.subheader("Word arithmetic")

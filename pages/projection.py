@@ -7,18 +7,11 @@ import streamlit as st
 from core import charts
 from core.neighbours import nearest
 from core.projection import Method, ProjectionCache, project
-from core.teacher import TeacherUnavailable
-from pages._shared import PAGES, choose_run, projection_cache, show_chart, umap_in_background, vectors_for_run
+from pages._shared import chosen_run_vectors, projection_cache, show_chart, umap_in_background
 
 ss = st.session_state
 st.title("Projection: teacher and student on one map")
-run_id = choose_run()
-try:
-    vectors = vectors_for_run(run_id)
-except TeacherUnavailable as err:
-    st.error(str(err))
-    st.page_link(PAGES["data"], label="Go to Data & teacher", icon=":material/dataset:")
-    st.stop()
+vectors = chosen_run_vectors()
 index = vectors.index()
 
 PRESETS = {"The paper's pair": "nonviolent, antiaggressive", "Royalty": "king, queen, man, woman", "Capitals": "paris, france, berlin, germany"}

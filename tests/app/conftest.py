@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from core.config import TrainConfig
 from core.corpus import Vocabulary
@@ -15,7 +11,6 @@ from core.experiment import TrainingRun, prepare_items
 from core.paths import cache_dir, runs_dir
 from core.teacher import CachedTeacher, HashTeacher
 
-ROOT = Path(__file__).resolve().parents[2]
 WORDS = ["king", "queen", "man", "woman", "paris", "france", "poland", "warsaw", "berlin", "germany", "cat", "dog", "car",
          "happy", "sad", "buy", "purchase", "cold", "hot", "nonviolent", "antiaggressive", "kings", "cats", "dogs", "was"] + [f"word{i}" for i in range(280)]
 
@@ -48,25 +43,3 @@ def stored_run(prepared, vocab) -> str:
     return run.run_id
 
 
-def make_app(page: str | None = None, **state) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    if page:
-        at.switch_page(f"pages/{page}.py").run()
-    return at
-
-
-def no_errors(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def wait_for(predicate, timeout=30.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False

@@ -1,4 +1,4 @@
-from conftest import make_app, no_errors, wait_for
+from tests.app.apphelpers import make_app, no_errors, wait_for
 
 from pages._shared import K, job_board
 

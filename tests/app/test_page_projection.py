@@ -1,5 +1,5 @@
 from core.projection import Method
-from conftest import make_app, no_errors
+from tests.app.apphelpers import make_app, no_errors
 
 
 def test_projection_with_highlights_and_neighbours(stored_run):

@@ -1,5 +1,5 @@
 from core.config import LemmaMode
-from conftest import make_app, no_errors, wait_for
+from tests.app.apphelpers import make_app, no_errors, wait_for
 
 from core.paths import runs_dir
 from core.store import list_runs

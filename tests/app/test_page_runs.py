@@ -1,4 +1,4 @@
-from conftest import make_app, no_errors
+from tests.app.apphelpers import make_app, no_errors
 
 from core.paths import runs_dir
 from core.store import list_runs

@@ -1,4 +1,4 @@
-from conftest import make_app, no_errors
+from tests.app.apphelpers import make_app, no_errors
 
 
 def test_no_runs_yet():

@@ -1,5 +1,5 @@
 from core.config import LemmaMode
-from conftest import make_app, no_errors
+from tests.app.apphelpers import make_app, no_errors
 
 from pages._shared import K
 

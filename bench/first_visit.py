@@ -1,0 +1,105 @@
+"""How long a first-time visitor waits, cold (empty caches) vs warm (second visit), in a real browser.
+
+Starts the dashboard with an empty lab home, drives Debian's Chromium through the main path with
+the real MiniLM teacher, and times each wait a person sees: the server's cold start, the teacher
+embedding of the 10k words, the first loss point of Model B (p = 0.095), the first UMAP and a
+cached UMAP. Then restarts the server on the same home and repeats the path (the reference: a
+returning visitor). Prints one JSON line; `*_speedup` = cold / warm.
+
+    .venv/bin/python bench/first_visit.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def visit(home: Path) -> dict:
+    port = free_port()
+    env = {**os.environ, "EMBEDDING_LAB_HOME": str(home)}
+    t0 = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    timings = {}
+    try:
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.1)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page.set_default_timeout(300_000)
+            page.goto(url)
+            page.get_by_text("How cheaply can an expensive AI model be imitated?").wait_for()
+            timings["cold_start_s"] = time.perf_counter() - t0
+
+            page.locator('[data-testid="stSidebarNav"] a', has_text="Data & teacher").click()
+            page.get_by_role("button", name="Compute teacher embeddings").wait_for()
+            t = time.perf_counter()
+            page.get_by_role("button", name="Compute teacher embeddings").click()
+            page.get_by_text(re.compile(r"Ready: [\d,]+ items")).wait_for()
+            timings["teacher_embedding_s"] = time.perf_counter() - t
+
+            page.locator('[data-testid="stSidebarNav"] a', has_text="Train").click()
+            page.get_by_test_id("stBaseButton-primaryFormSubmit").wait_for()
+            t = time.perf_counter()
+            page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
+            page.get_by_text("Cosine on training words").wait_for()
+            timings["first_loss_point_s"] = time.perf_counter() - t
+            page.get_by_text("Training finished and saved as run").wait_for()
+            timings["training_20_epochs_s"] = time.perf_counter() - t
+
+            for label in ("first_umap_s", "cached_umap_s"):
+                t = time.perf_counter()
+                page.locator('[data-testid="stSidebarNav"] a', has_text="Projection").click()
+                page.get_by_text("Every dot is a word").wait_for()
+                page.get_by_text("UMAP is computing").wait_for(state="detached")
+                page.locator('[data-testid="stVegaLiteChart"]').first.locator("canvas, svg").first.wait_for()
+                timings[label] = time.perf_counter() - t
+                page.locator('[data-testid="stSidebarNav"] a', has_text="Runs").click()
+                page.get_by_text("Every training run saved").wait_for()
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    return {k: round(v, 2) for k, v in timings.items()}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as home:
+        cold = visit(Path(home))
+        warm = visit(Path(home))
+    out = {"benchmark": "first_visit", "teacher": "all-MiniLM-L6-v2", "words": 10002, "model": "B", "p": 0.095, "epochs": 20,
+           "cold": cold, "warm": warm}
+    for key in ("cold_start_s", "teacher_embedding_s", "first_umap_s"):
+        out[key.replace("_s", "_speedup")] = round(cold[key] / max(warm[key], 1e-3), 1)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
