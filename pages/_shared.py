@@ -244,7 +244,13 @@ def run_label(row: dict) -> str:
 def show_chart(chart, frame: pl.DataFrame, explain: str, key: str, file_stem: str) -> None:
     """A chart with its one-sentence explanation and downloads (SVG picture, CSV data)."""
     st.caption(explain)
-    st.altair_chart(chart, width="stretch")
+    plot_height = getattr(chart, "height", None)
+    if isinstance(plot_height, int):
+        # A single container-wide view needs its full height from Streamlit (title, axis and
+        # legend included), or Vega squeezes the plot into what is left and drops the title.
+        st.altair_chart(chart, width="stretch", height=plot_height + 120)
+    else:
+        st.altair_chart(chart, width="stretch")
     left, right, _ = st.columns([1, 1, 2])
     left.download_button("Download picture (SVG)", data=lambda: charts.to_svg(chart), file_name=f"{file_stem}.svg",
                          mime="image/svg+xml", key=f"{key}_svg", on_click="ignore", icon=":material/image:", width="stretch")
