@@ -14,6 +14,7 @@ navigation = st.navigation(
         "Experiment": [
             st.Page(PAGES["data"], title="Data & teacher", icon=":material/dataset:"),
             st.Page(PAGES["train"], title="Train", icon=":material/model_training:"),
+            st.Page(PAGES["sweep"], title="Sweep (paper figures)", icon=":material/grid_on:"),
         ],
         "Compare with the teacher": [
             st.Page(PAGES["distributions"], title="Distributions", icon=":material/bar_chart:"),

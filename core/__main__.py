@@ -65,6 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=_fraction, default=1e-3)
     train.add_argument("--json", action="store_true", help="print JSON lines instead of text")
 
+    sweep = commands.add_parser("sweep", help="train a grid of runs (the paper's, or your own); stored runs are reused")
+    _add_data_flags(sweep)
+    sweep.add_argument("--grid", choices=["paper", "custom"], default="custom",
+                       help="paper: Model A and B x the ten p x 80 epochs x lemmas off/on x 0/10%% poison")
+    sweep.add_argument("--models", default="B", help="comma-separated, e.g. A,B")
+    sweep.add_argument("--ps", default=",".join(map(str, PAPER_PS)), help="comma-separated training fractions")
+    sweep.add_argument("--epochs", type=int, default=80)
+    sweep.add_argument("--lemmas", default="none", help="comma-separated lemmatization modes, e.g. none,spacy")
+    sweep.add_argument("--poisons", default="0", help="comma-separated poison rates, e.g. 0,0.1")
+    sweep.add_argument("--seed", type=int, default=0)
+    sweep.add_argument("--json", action="store_true")
+
     commands.add_parser("runs", help="list stored runs")
     delete = commands.add_parser("delete", help="delete a stored run")
     delete.add_argument("run_id")
@@ -148,6 +160,56 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _list(text: str, convert, name: str) -> tuple:
+    try:
+        values = tuple(convert(v.strip()) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"--{name} must be a comma-separated list, got '{text}'.") from None
+    if not values:
+        raise ValueError(f"--{name} needs at least one value.")
+    return values
+
+
+def cmd_sweep(args) -> int:
+    from core.experiment import prepare_items
+    from core.paths import runs_dir
+    from core.sweep import SweepGrid, run_sweep
+
+    vocab = _vocabulary(args)
+    if args.grid == "paper":
+        grid = SweepGrid.paper(teacher=args.teacher, vocabulary=vocab.label, epochs=args.epochs)
+    else:
+        grid = SweepGrid(
+            teacher=args.teacher, models=_list(args.models, str.upper, "models"), ps=_list(args.ps, float, "ps"),
+            epochs=args.epochs, lemmatize=_list(args.lemmas, LemmaMode, "lemmas"), poison=_list(args.poisons, float, "poisons"),
+            seed=args.seed, vocabulary=vocab.label,
+        )
+    for config in grid.configs()[:1] + grid.configs()[-1:]:
+        TrainConfig.from_dict(config.to_dict())  # every value validated before any work
+    teacher = _cached_teacher(args)
+    prepared = {mode: prepare_items(vocab.words, mode, teacher) for mode in grid.lemmatize}
+    progress = None
+    try:
+        for progress in run_sweep(grid, prepared, runs_dir(), device=args.device):
+            c = progress.current
+            eta = "?" if progress.eta_seconds is None else f"{progress.eta_seconds:.0f}s"
+            line = {"done": progress.done, "total": progress.total, "reused": progress.reused, "trained": progress.trained,
+                    "run_id": progress.run_ids[-1], "model": c.model.value, "p": c.p, "lemmatize": c.lemmatize.value,
+                    "poison": c.poison, "eta_seconds": progress.eta_seconds}
+            print(json.dumps(line) if args.json else
+                  f"[{progress.done}/{progress.total}] Model {c.model.value} p={c.p:g} lemmas={c.lemmatize.value} poison={c.poison:g}"
+                  f"{' (stored before, reused)' if progress.last_reused else ''}  ETA {eta}",
+                  flush=True)
+    except KeyboardInterrupt:
+        _say("Stopped; finished runs are stored and a new `sweep` with the same flags resumes.")
+    done = progress.done if progress else 0
+    summary = {"sweep": "finished" if progress and done == progress.total else "stopped", "runs": done,
+               "total": len(grid.configs()), "reused": progress.reused if progress else 0,
+               "trained": progress.trained if progress else 0, "run_ids": progress.run_ids if progress else []}
+    print(json.dumps(summary) if args.json else f"Sweep {summary['sweep']}: {done} of {summary['total']} runs ({summary['reused']} reused).")
+    return 0
+
+
 def cmd_runs(args) -> int:
     from core.paths import runs_dir
     from core.store import list_runs
@@ -179,7 +241,7 @@ def cmd_install_models(args) -> int:
     return 0
 
 
-COMMANDS = {"embed": cmd_embed, "train": cmd_train, "runs": cmd_runs, "delete": cmd_delete, "install-models": cmd_install_models}
+COMMANDS = {"embed": cmd_embed, "train": cmd_train, "sweep": cmd_sweep, "runs": cmd_runs, "delete": cmd_delete, "install-models": cmd_install_models}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -122,3 +122,56 @@ class JobBoard:
                     job.error = f"{type(err).__name__}: {err}"
                     job.state = JobState.FAILED
                 job.traceback = traceback.format_exc()
+
+
+@dataclass
+class SweepJob:
+    """A sweep in a background thread; `snapshot()` is safe to read from another thread."""
+
+    grid: object  # core.sweep.SweepGrid
+    prepared: dict = field(repr=False)
+    owner: str = ""
+    job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    state: JobState = JobState.QUEUED
+    done_runs: int = 0
+    total_runs: int = 0
+    reused: int = 0
+    eta_seconds: float | None = None
+    run_ids: list = field(default_factory=list)
+    error: str | None = None
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def done(self) -> bool:
+        return self.state in DONE
+
+    def snapshot(self) -> dict:
+        return {"state": self.state, "done": self.done_runs, "total": self.total_runs, "reused": self.reused,
+                "eta_seconds": self.eta_seconds, "run_ids": list(self.run_ids), "error": self.error}
+
+
+def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "") -> SweepJob:
+    """Run a sweep in a daemon thread, holding one of the board's training slots throughout."""
+    from core.sweep import run_sweep
+
+    job = SweepJob(grid, prepared, owner, total_runs=len(grid.configs()))
+
+    def work() -> None:
+        with board._slots:
+            job.state = JobState.RUNNING
+            try:
+                for progress in run_sweep(grid, prepared, board.runs_root, device=board.device, should_stop=job._stop.is_set):
+                    job.done_runs, job.reused, job.eta_seconds = progress.done, progress.reused, progress.eta_seconds
+                    job.run_ids = list(progress.run_ids)
+                job.state = JobState.FINISHED if job.done_runs == job.total_runs else JobState.STOPPED
+            except Exception as err:  # shown on the page as a sentence
+                job.error = f"{type(err).__name__}: {err}"
+                job.state = JobState.FAILED
+
+    with board._lock:
+        board._jobs[job.job_id] = job
+    threading.Thread(target=work, name=f"sweep-{job.job_id}", daemon=True).start()
+    return job

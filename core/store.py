@@ -177,6 +177,8 @@ def list_runs(root: Path) -> pl.DataFrame:
                         "lemmatize": cfg["lemmatize"],
                         "poison": float(cfg["poison"]),
                         "seed": int(cfg["seed"]),
+                        "batch_size": int(cfg.get("batch_size", 256)),
+                        "lr": float(cfg.get("lr", 1e-3)),
                         "vocabulary": cfg.get("vocabulary", ""),
                         "train_size": int(meta["train_size"]),
                         "teacher_queries": int(meta["teacher_queries"]),
@@ -190,6 +192,7 @@ def list_runs(root: Path) -> pl.DataFrame:
     schema = {
         "run_id": pl.Utf8, "created": pl.Utf8, "status": pl.Utf8, "teacher": pl.Utf8, "model": pl.Utf8,
         "p": pl.Float64, "epochs": pl.Int64, "lemmatize": pl.Utf8, "poison": pl.Float64, "seed": pl.Int64,
+        "batch_size": pl.Int64, "lr": pl.Float64,
         "vocabulary": pl.Utf8, "train_size": pl.Int64, "teacher_queries": pl.Int64,
         "final_train_loss": pl.Float64, "heldout_cosine": pl.Float64, "seconds": pl.Float64,
     }

@@ -54,8 +54,12 @@ class ModelA(nn.Module):
     def reset_parameters(self, generator: torch.Generator) -> None:
         nn.init.normal_(self.embedding.weight, generator=generator)  # nn.Embedding's default N(0, 1)
 
+    def head(self, rows: torch.Tensor) -> torch.Tensor:
+        """Everything after the table lookup, applied to table rows."""
+        return F.normalize(F.relu(rows), dim=-1)
+
     def forward(self, index: torch.Tensor) -> torch.Tensor:
-        return F.normalize(F.relu(self.embedding(index)), dim=-1)
+        return self.head(self.embedding(index))
 
 
 class ModelB(nn.Module):
@@ -72,9 +76,13 @@ class ModelB(nn.Module):
         _init_linear(self.down, generator)
         _init_linear(self.up, generator)
 
-    def forward(self, index: torch.Tensor) -> torch.Tensor:
-        hidden = self.down(F.relu(self.embedding(index)))
+    def head(self, rows: torch.Tensor) -> torch.Tensor:
+        """Everything after the table lookup, applied to table rows."""
+        hidden = self.down(F.relu(rows))
         return F.normalize(self.up(F.relu(hidden)), dim=-1)
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embedding(index))
 
 
 STUDENTS: dict[StudentKind, type[nn.Module]] = {StudentKind.A: ModelA, StudentKind.B: ModelB}

@@ -7,6 +7,11 @@ store saves them, and nobody needs a callback inside the loop.
 Speed without changing the mathematics: all data lives on the device, each epoch is one
 seeded permutation sliced into batches (no DataLoader, no per-sample Python), and Adam runs
 fused where torch offers it (3x faster on CPU than the default, same updates).
+
+The optimizer only holds the table rows of the *training* items. Under dense Adam a row that
+never receives a gradient keeps m = v = 0, so its update lr * m / (sqrt(v) + eps) is exactly 0:
+held-out rows never move. Leaving them out of the optimizer gives the same weights while moving
+p times less memory per step, and memory traffic is what bounds this loop.
 """
 
 from __future__ import annotations
@@ -78,7 +83,12 @@ def train_epochs(
     train_idx = torch.as_tensor(dataset.train_idx, dtype=torch.long, device=device)
     heldout_idx = torch.as_tensor(dataset.heldout_idx, dtype=torch.long, device=device)
     n_items, n_train = len(dataset.items), len(dataset.train_idx)
-    optimizer = make_optimizer(model.parameters(), config.lr, device)
+    table = model.embedding.weight
+    # The trainable rows, in training order: position i holds item train_idx[i].
+    rows = nn.Parameter(table.detach()[train_idx].clone())
+    train_targets = targets[train_idx]
+    head_params = [p for name, p in model.named_parameters() if not name.startswith("embedding.")]
+    optimizer = make_optimizer([rows, *head_params], config.lr, device)
     # Batch order is seeded separately from the weights' initialization.
     shuffle = torch.Generator().manual_seed(config.seed + 7919)
 
@@ -87,16 +97,18 @@ def train_epochs(
         if should_stop and should_stop():
             return
         epoch_start = time.perf_counter()
-        order = train_idx[torch.randperm(n_train, generator=shuffle).to(device)]
+        order = torch.randperm(n_train, generator=shuffle).to(device)
         loss_sum = torch.zeros((), device=device)
         for s in range(0, n_train, config.batch_size):
             batch = order[s : s + config.batch_size]
-            loss = cosine_embedding_loss(model(batch), targets[batch])
-            optimizer.zero_grad(set_to_none=True)
+            loss = cosine_embedding_loss(model.head(rows[batch]), train_targets[batch])
+            optimizer.zero_grad(set_to_none=False)  # reuse gradient buffers: no allocation per step
             loss.backward()
             optimizer.step()
             loss_sum += loss.detach() * batch.numel()  # stays on the device: no sync per step
 
+        with torch.no_grad():
+            table[train_idx] = rows.detach()
         student = embed_all(model, n_items, device)
         cos_clean = rowwise_cosine(student, clean)
         record = EpochRecord(

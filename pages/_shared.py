@@ -34,6 +34,7 @@ class K:
     CACHED = "teacher_queries_cached"
     JOB = "job_id"  # the current training job
     RUN = "run_id"  # the run the comparison pages look at
+    SWEEP = "sweep_job_id"  # the current sweep job
 
 
 PAGES = {
@@ -44,6 +45,7 @@ PAGES = {
     "projection": "pages/projection.py",
     "analogies": "pages/analogies.py",
     "runs": "pages/runs.py",
+    "sweep": "pages/sweep.py",
 }
 
 TEACHERS = {
@@ -148,7 +150,7 @@ def runs_table() -> pl.DataFrame:
 # ---- preparing data ---------------------------------------------------------------------------
 
 
-def prepare(teacher_name: str, vocab: Vocabulary, mode: LemmaMode, progress=None) -> PreparedData:
+def prepare_data(teacher_name: str, vocab: Vocabulary, mode: LemmaMode, progress=None) -> PreparedData:
     """Lemmatize and get every item's teacher vector (cache first), counting paid queries."""
     teacher = cached_teacher(teacher_name)
     result = lemma_result(vocab.label, mode, tuple(vocab.words))
@@ -156,7 +158,12 @@ def prepare(teacher_name: str, vocab: Vocabulary, mode: LemmaMode, progress=None
     clean = teacher.embed(list(result.lemmas), progress=progress)
     st.session_state[K.QUERIES] += teacher.computed - before_computed
     st.session_state[K.CACHED] += teacher.cached - before_cached
-    prepared = PreparedData(result, clean, teacher.id, mode)
+    return PreparedData(result, clean, teacher.id, mode)
+
+
+def prepare(teacher_name: str, vocab: Vocabulary, mode: LemmaMode, progress=None) -> PreparedData:
+    """`prepare_data`, made the session's current setup."""
+    prepared = prepare_data(teacher_name, vocab, mode, progress)
     st.session_state[K.PREPARED] = prepared
     st.session_state[K.TEACHER] = teacher_name
     st.session_state[K.VOCAB] = vocab

@@ -26,7 +26,7 @@ if table.is_empty():
 
 labels = {r["run_id"]: run_label(r) for r in table.iter_rows(named=True)}
 default = [ss[K.RUN]] if ss.get(K.RUN) in labels else table["run_id"].head(1).to_list()
-chosen = st.multiselect("Runs to show (one row of small charts per epoch)", list(labels), default=default, format_func=labels.get, key="dist_runs", max_selections=6)
+chosen = st.multiselect("Runs to show (one small chart per run and epoch)", list(labels), default=default, format_func=labels.get, key="dist_runs", max_selections=6)
 if not chosen:
     st.info("Choose at least one run.")
     st.stop()

@@ -92,3 +92,39 @@ def test_real_minilm_model_b_learns(tmp_path):
     assert records[-1].heldout_cosine > 0.3  # at least the teacher's average direction
     summary = run.summary()
     assert summary["teacher"] == "all-MiniLM-L6-v2" and summary["poisoned_in_train"] > 0
+
+
+@pytest.mark.parametrize("model_kind", ["A", "B"])
+def test_training_only_the_training_rows_is_exactly_dense_adam(prepared, tmp_path, model_kind):
+    """The engine's optimizer holds only training rows; a plain loop with Adam over the whole
+    table (the way a user writes it) must reach the same weights, held-out rows untouched."""
+    from core.dataset import build_dataset
+    from core.metrics import cosine_embedding_loss
+    from core.students import StudentConfig, build_student
+    from core.train import train_epochs
+
+    config = TrainConfig(teacher="hash-16", model=model_kind, p=0.3, epochs=5, batch_size=16, lr=0.01, poison=0.1)
+    dataset = build_dataset(prepared.items, prepared.clean, config.p, config.poison, config.seed)
+    ours = build_student(StudentConfig(model_kind, 300, 16), seed=3)
+    reference = build_student(StudentConfig(model_kind, 300, 16), seed=3)
+    initial = reference.embedding.weight.detach().clone()
+    records = list(train_epochs(ours, dataset, config, "cpu"))
+
+    targets = torch.as_tensor(dataset.targets)
+    train_idx = torch.as_tensor(dataset.train_idx)
+    optimizer = torch.optim.Adam(reference.parameters(), lr=config.lr)
+    shuffle = torch.Generator().manual_seed(config.seed + 7919)  # the engine's batch order
+    for _ in range(config.epochs):
+        order = train_idx[torch.randperm(len(train_idx), generator=shuffle)]
+        for s in range(0, len(order), config.batch_size):
+            batch = order[s : s + config.batch_size]
+            loss = cosine_embedding_loss(reference(batch), targets[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    for (name, a), b in zip(ours.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=name)
+    held = torch.as_tensor(dataset.heldout_idx)
+    torch.testing.assert_close(ours.embedding.weight[held], initial[held], atol=0, rtol=0)
+    assert records[-1].train_loss < records[0].train_loss

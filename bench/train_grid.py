@@ -1,0 +1,158 @@
+"""Sweep speed: the paper grid trained by our engine vs the loop a user would write, and the
+hardware floor, in one process.
+
+Grid: Model B on the default vocabulary (MiniLM targets), the paper's ten p (or a --quick subset),
+every epoch recording training loss and held-out cosine.
+- ours: `core.train.train_epochs` (data on the device, fused Adam over the training rows only).
+- reference: one run at a time, `DataLoader(TensorDataset)`, default `torch.optim.Adam` over the
+  whole model, the same per-epoch held-out evaluation.
+- floor: the work the grid cannot avoid, at rates measured here by micro-benchmarks: Adam must read
+  parameter, gradient, m, v and write parameter, m, v (28 bytes per trainable element per step,
+  over the training rows and the layers), and the matmuls (training steps and the per-epoch
+  forward over the vocabulary) at the best GEMM rate this CPU reaches.
+
+Prints one JSON line: grid_seconds, reference_seconds, speedup, floor_seconds, floor_fraction
+(= floor / ours), max_final_loss_diff, and the measured bandwidth and flop rate.
+
+    .venv/bin/python bench/train_grid.py --quick      # 3 values of p x 10 epochs (about a minute)
+    .venv/bin/python bench/train_grid.py              # 10 values of p x 80 epochs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+
+from core.config import PAPER_PS, TrainConfig  # noqa: E402
+from core.corpus import default_vocabulary  # noqa: E402
+from core.dataset import build_dataset  # noqa: E402
+from core.metrics import cosine_embedding_loss, rowwise_cosine  # noqa: E402
+from core.paths import cache_dir  # noqa: E402
+from core.students import StudentConfig, build_student  # noqa: E402
+from core.teacher import CachedTeacher, load_teacher  # noqa: E402
+from core.train import train_epochs  # noqa: E402
+
+QUICK_PS = (0.053, 0.308, 1.0)
+
+
+def measure_bandwidth(n: int = 32 * 1024 * 1024, repeats: int = 5) -> float:
+    """Bytes per second of a STREAM-like triad c = a + 2 b (two reads, one write)."""
+    a, b, c = torch.rand(n), torch.rand(n), torch.empty(n)
+    best = math.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        torch.add(a, b, alpha=2.0, out=c)
+        best = min(best, time.perf_counter() - t)
+    return 3 * n * 4 / best
+
+
+def measure_flops(n: int = 2048, repeats: int = 5) -> float:
+    """Floating-point operations per second of a large square matmul (the best GEMM rate)."""
+    a, b = torch.rand(n, n), torch.rand(n, n)
+    a @ b
+    best = math.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best
+
+
+def reference_run(model, dataset, config) -> list[float]:
+    """The way a user writes it: DataLoader batches, default Adam, evaluation each epoch."""
+    targets, clean = torch.as_tensor(dataset.targets), torch.as_tensor(dataset.clean)
+    idx, held = torch.as_tensor(dataset.train_idx), torch.as_tensor(dataset.heldout_idx)
+    loader = DataLoader(TensorDataset(idx, targets[idx]), batch_size=config.batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(config.seed))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    losses = []
+    for _ in range(config.epochs):
+        total = 0.0
+        for batch_idx, batch_targets in loader:
+            loss = cosine_embedding_loss(model(batch_idx), batch_targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch_idx)
+        losses.append(total / len(idx))
+        with torch.no_grad():
+            everything = model(torch.arange(len(dataset.items)))
+            rowwise_cosine(everything[held], clean[held]).mean().item()
+    return losses
+
+
+def floor_seconds(n_items: int, dim: int, ps, epochs: int, batch: int, bandwidth: float, flops: float) -> float:
+    half = dim // 2
+    head_params = dim * half + half + half * dim + dim
+    layer_flops = 2 * (dim * half + half * dim)  # multiply-adds of the two Linear layers, per row
+    total = 0.0
+    for p in ps:
+        n_train = min(n_items, max(1, round(p * n_items)))
+        steps = math.ceil(n_train / batch)
+        adam_bytes = 28 * (n_train * dim + head_params)
+        train_flops = 3 * layer_flops * n_train  # forward + two backward matmuls, every training row once
+        eval_flops = layer_flops * n_items  # forward over the whole vocabulary
+        eval_bytes = 4 * 2 * n_items * dim  # read the table, read the teacher vectors
+        total += epochs * (steps * adam_bytes / bandwidth + (train_flops + eval_flops) / flops + eval_bytes / bandwidth)
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help=f"p in {QUICK_PS}, 10 epochs")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--teacher", default="minilm")
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args()
+    ps = QUICK_PS if args.quick else PAPER_PS
+    epochs = args.epochs or (10 if args.quick else 80)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+    words = default_vocabulary().words
+    teacher = CachedTeacher(load_teacher(args.teacher, "cpu"), cache_dir() / "teachers")
+    clean = teacher.embed(words)
+    bandwidth, flops = measure_bandwidth(), measure_flops()
+
+    datasets = {p: build_dataset(words, clean, p, 0.0, 0) for p in ps}
+    configs = {p: TrainConfig(teacher=args.teacher, model="B", p=p, epochs=epochs) for p in ps}
+    student_config = StudentConfig("B", len(words), teacher.dim)
+
+    ours_loss = {}
+    start = time.perf_counter()
+    for p in ps:
+        records = list(train_epochs(build_student(student_config, seed=0), datasets[p], configs[p], device))
+        ours_loss[p] = records[-1].train_loss
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    grid_seconds = time.perf_counter() - start
+
+    ref_loss = {}
+    start = time.perf_counter()
+    for p in ps:
+        ref_loss[p] = reference_run(build_student(student_config, seed=0), datasets[p], configs[p])[-1]
+    reference_seconds = time.perf_counter() - start
+
+    floor = floor_seconds(len(words), teacher.dim, ps, epochs, 256, bandwidth, flops)
+    print(json.dumps({
+        "benchmark": "train_grid", "mode": "quick" if args.quick else "full", "device": device, "teacher": teacher.id,
+        "model": "B", "items": len(words), "ps": list(ps), "epochs": epochs, "runs": len(ps),
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "bandwidth_gb_s": round(bandwidth / 1e9, 2), "gflops": round(flops / 1e9, 1),
+        "grid_seconds": round(grid_seconds, 2), "reference_seconds": round(reference_seconds, 2),
+        "speedup": round(reference_seconds / grid_seconds, 2),
+        "floor_seconds": round(floor, 2), "floor_fraction": round(floor / grid_seconds, 3),
+        "max_final_loss_diff": round(max(abs(ours_loss[p] - ref_loss[p]) for p in ps), 5),
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Sweeps: the paper's grids (p x epochs x lemmatization x poison, Model A and B) in one call.
+
+Each run records every epoch, so one run per p gives the whole epoch axis. Runs already in the
+store (same settings, same teacher, same vocabulary, finished) are reused, not retrained; since
+every finished run is saved atomically, running an interrupted sweep again resumes it.
+
+    grid = SweepGrid.paper()                       # 2 models x 10 p x 2 lemma x 2 poison = 80 runs
+    for progress in run_sweep(grid, prepared_by_mode, runs_dir()):
+        print(progress.done, progress.total, progress.eta_seconds)
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig
+from core.experiment import PreparedData, TrainingRun
+from core.store import list_runs
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """Which runs a sweep trains: every combination of the listed values."""
+
+    teacher: str = "minilm"
+    models: tuple[StudentKind, ...] = (StudentKind.B,)
+    ps: tuple[float, ...] = PAPER_PS
+    epochs: int = 80
+    lemmatize: tuple[LemmaMode, ...] = (LemmaMode.NONE,)
+    poison: tuple[float, ...] = (0.0,)
+    seed: int = 0
+    vocabulary: str = "default-10000"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models", tuple(StudentKind(str(m.value if isinstance(m, StudentKind) else m).upper()) for m in self.models))
+        object.__setattr__(self, "lemmatize", tuple(LemmaMode(m) for m in self.lemmatize))
+        object.__setattr__(self, "ps", tuple(sorted({float(p) for p in self.ps})))
+        object.__setattr__(self, "poison", tuple(sorted({float(r) for r in self.poison})))
+        for name in ("models", "ps", "lemmatize", "poison"):
+            if not getattr(self, name):
+                raise ValueError(f"A sweep needs at least one value for {name}.")
+        if len(self.configs()) > 400:
+            raise ValueError(f"This grid has {len(self.configs())} runs; the limit is 400. Choose fewer values.")
+
+    @classmethod
+    def paper(cls, teacher: str = "minilm", vocabulary: str = "default-10000", epochs: int = 80) -> "SweepGrid":
+        """Figures 2-12 of the paper: Model A and B, its ten p, 80 epochs, lemmas on/off, 0 / 10 % poison."""
+        return cls(teacher=teacher, models=(StudentKind.A, StudentKind.B), ps=PAPER_PS, epochs=epochs,
+                   lemmatize=(LemmaMode.NONE, LemmaMode.SPACY), poison=(0.0, 0.1), vocabulary=vocabulary)
+
+    def configs(self) -> list[TrainConfig]:
+        """One config per run, grouped so runs sharing prepared data are next to each other."""
+        return [
+            TrainConfig(teacher=self.teacher, model=model, p=p, epochs=self.epochs, lemmatize=lemma, poison=poison,
+                        seed=self.seed, vocabulary=self.vocabulary)
+            for lemma, model, poison, p in itertools.product(self.lemmatize, self.models, self.poison, self.ps)
+        ]
+
+
+def find_stored(runs: pl.DataFrame, config: TrainConfig, teacher_id: str) -> str | None:
+    """The id of a finished stored run with exactly these settings, if any."""
+    if runs.is_empty():
+        return None
+    match = runs.filter(
+        (pl.col("status") == "finished") & (pl.col("teacher") == teacher_id) & (pl.col("model") == config.model.value)
+        & ((pl.col("p") - config.p).abs() < 1e-12) & (pl.col("epochs") == config.epochs)
+        & (pl.col("lemmatize") == config.lemmatize.value) & ((pl.col("poison") - config.poison).abs() < 1e-12)
+        & (pl.col("seed") == config.seed) & (pl.col("vocabulary") == config.vocabulary)
+        & (pl.col("batch_size") == config.batch_size) & ((pl.col("lr") - config.lr).abs() < 1e-15)
+    )
+    return match["run_id"][0] if match.height else None
+
+
+@dataclass
+class SweepProgress:
+    total: int
+    done: int = 0
+    reused: int = 0
+    trained: int = 0
+    run_ids: list[str] = field(default_factory=list)
+    current: TrainConfig | None = None
+    last_reused: bool = False  # whether the latest run came from the store
+    started: float = field(default_factory=time.perf_counter)
+    train_seconds: float = 0.0  # time spent training (not reusing)
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Remaining time, from the average of the runs trained so far (reused runs cost nothing)."""
+        if not self.trained:
+            return None
+        return self.train_seconds / self.trained * (self.total - self.done)
+
+
+def run_sweep(
+    grid: SweepGrid,
+    prepared: Mapping[LemmaMode, PreparedData],
+    runs_root: Path,
+    device: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[SweepProgress]:
+    """Train every run of the grid that is not stored yet; yields progress after each run.
+
+    `prepared` maps each lemmatization mode of the grid to its prepared data (same teacher).
+    Stopping keeps every finished run; running the same sweep again resumes.
+    """
+    missing = [m.value for m in grid.lemmatize if m not in prepared]
+    if missing:
+        raise ValueError(f"Prepare the data for lemmatization {', '.join(missing)} before this sweep.")
+    configs = grid.configs()
+    progress = SweepProgress(total=len(configs))
+    stored = list_runs(runs_root)
+    for config in configs:
+        if should_stop and should_stop():
+            return
+        data = prepared[config.lemmatize]
+        progress.current = config
+        run_id = find_stored(stored, config, data.teacher_id)
+        progress.last_reused = run_id is not None
+        if run_id:
+            progress.reused += 1
+        else:
+            start = time.perf_counter()
+            run = TrainingRun(config, data, runs_root, device=device, should_stop=should_stop, extra={"sweep": True})
+            for _ in run:
+                pass
+            if len(run.records) < config.epochs:  # stopped mid-run: saved as 'stopped', not counted
+                return
+            run_id = run.run_id
+            progress.trained += 1
+            progress.train_seconds += time.perf_counter() - start
+        progress.run_ids.append(run_id)
+        progress.done += 1
+        yield progress
+
+
+def sweep_frame(runs_root: Path, run_ids: list[str]) -> pl.DataFrame:
+    """Every epoch of the given runs, with their settings: the data behind the sweep figures."""
+    from core.store import load_run
+
+    frames = []
+    for run_id in run_ids:
+        run = load_run(runs_root, run_id)
+        c = run.config
+        frames.append(run.epochs.with_columns(
+            run_id=pl.lit(run_id), model=pl.lit(c.model.value), p=pl.lit(c.p), lemmatize=pl.lit(c.lemmatize.value),
+            poison=pl.lit(c.poison), train_size=pl.lit(run.meta["train_size"]),
+        ))
+    return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()

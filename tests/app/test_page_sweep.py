@@ -1,0 +1,34 @@
+from tests.app.apphelpers import make_app, no_errors, wait_for
+
+from pages._shared import K, job_board
+
+
+def test_sweep_needs_data_first():
+    at = make_app("sweep")
+    no_errors(at)
+    assert "compute the teacher's embeddings" in at.info[0].value
+
+
+def test_custom_sweep_runs_then_shows_every_figure(prepared, vocab):
+    at = make_app("sweep", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
+    no_errors(at)
+    assert "80 runs in this grid: 0 already stored" in at.info[0].value
+    at.radio(key="sweep_kind").set_value("custom").run()
+    at.multiselect(key="sweep_ps").set_value([0.095, 0.555])
+    at.number_input(key="sweep_epochs").set_value(3)
+    at.multiselect(key="sweep_poisons").set_value([0.0, 0.1]).run()
+    assert "4 runs in this grid: 0 already stored, 4 to train" in at.info[0].value
+    at.button(key="sweep_start").click().run()
+    no_errors(at)
+    job = job_board().get(at.session_state[K.SWEEP])
+    assert wait_for(lambda: job.done, 60) and job.snapshot()["done"] == 4
+    at.run()
+    no_errors(at)
+    assert "4 already stored, 0 to train" in at.info[0].value
+    captions = " ".join(c.value for c in at.caption)
+    for figure in ("time_vs_p", "pareto_heatmap", "pareto_lines", "sweep_means"):
+        from core.charts import EXPLAIN
+
+        assert EXPLAIN[figure][:40] in captions, figure
+    at.radio(key="sweep_metric").set_value("heldout_cosine").run()
+    no_errors(at)

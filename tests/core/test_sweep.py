@@ -1,0 +1,92 @@
+import json
+
+import pytest
+
+from core.__main__ import main
+from core.config import LemmaMode, TrainConfig
+from core.experiment import TrainingRun, prepare_items
+from core.store import list_runs, load_run
+from core.sweep import SweepGrid, run_sweep, sweep_frame
+from core.teacher import CachedTeacher, HashTeacher
+from core.train import train_epochs
+
+WORDS = [f"w{i:03d}" for i in range(200)] + ["cats", "cat", "was", "be"]
+
+
+@pytest.fixture
+def prepared(tmp_path):
+    teacher = CachedTeacher(HashTeacher(8), tmp_path / "cache")
+    return {LemmaMode.NONE: prepare_items(WORDS, "none", teacher), LemmaMode.LOOKUP: prepare_items(WORDS, "lookup", teacher)}
+
+
+def grid(**kw):
+    return SweepGrid(**{"teacher": "hash-8", "ps": (0.1, 0.5), "epochs": 3, "vocabulary": "t", **kw})
+
+
+def test_grid_expands_every_combination():
+    g = SweepGrid.paper()
+    assert len(g.configs()) == 2 * 10 * 2 * 2
+    assert {c.p for c in g.configs()} == set(g.ps) and {c.epochs for c in g.configs()} == {80}
+    with pytest.raises(ValueError, match="at least one value"):
+        grid(ps=())
+    with pytest.raises(ValueError, match="limit is 400"):
+        grid(ps=tuple(i / 1000 for i in range(1, 500)))
+
+
+def test_sweep_trains_then_reuses(prepared, tmp_path):
+    g = grid(models=("A", "B"), lemmatize=("none", "lookup"), poison=(0.0, 0.1))
+    first = list(run_sweep(g, prepared, tmp_path / "runs", device="cpu"))[-1]
+    assert (first.done, first.trained, first.reused) == (16, 16, 0)
+    again = list(run_sweep(g, prepared, tmp_path / "runs", device="cpu"))[-1]
+    assert (again.done, again.trained, again.reused) == (16, 0, 16)
+    assert sorted(again.run_ids) == sorted(first.run_ids)
+    frame = sweep_frame(tmp_path / "runs", again.run_ids)
+    assert frame.height == 16 * 3 and set(frame["p"].to_list()) == {0.1, 0.5}
+
+
+def test_an_interrupted_sweep_resumes(prepared, tmp_path):
+    g = grid(ps=(0.1, 0.2, 0.3, 0.4))
+    calls = {"n": 0}
+
+    def stop_after_two_runs():
+        calls["n"] += 1
+        return len(list_runs(tmp_path / "runs")) >= 2
+
+    partial = list(run_sweep(g, {LemmaMode.NONE: prepared[LemmaMode.NONE]}, tmp_path / "runs", device="cpu", should_stop=stop_after_two_runs))
+    assert partial[-1].done == 2
+    resumed = list(run_sweep(g, {LemmaMode.NONE: prepared[LemmaMode.NONE]}, tmp_path / "runs", device="cpu"))[-1]
+    assert (resumed.reused, resumed.trained, resumed.done) == (2, 2, 4)
+
+
+def test_a_sweep_run_has_the_same_curve_as_a_single_run(prepared, tmp_path):
+    g = grid(ps=(0.3,), epochs=4, poison=(0.1,))
+    (progress,) = list(run_sweep(g, {LemmaMode.NONE: prepared[LemmaMode.NONE]}, tmp_path / "sweep", device="cpu"))
+    single = TrainingRun(TrainConfig(teacher="hash-8", p=0.3, epochs=4, poison=0.1, vocabulary="t"), prepared[LemmaMode.NONE], tmp_path / "single", device="cpu")
+    losses = [r.train_loss for r in single]
+    assert load_run(tmp_path / "sweep", progress.run_ids[0]).epochs["train_loss"].to_list() == losses
+
+
+def test_missing_prepared_data_is_a_sentence(prepared, tmp_path):
+    with pytest.raises(ValueError, match="Prepare the data for lemmatization spacy"):
+        next(run_sweep(grid(lemmatize=("spacy",)), prepared, tmp_path))
+
+
+def test_cli_sweep_json(capsys, tmp_path):
+    vocab = tmp_path / "w.txt"
+    vocab.write_text("\n".join(WORDS))
+    assert main(["sweep", "--teacher", "hash-8", "--vocab", str(vocab), "--ps", "0.1,0.5", "--epochs", "2", "--models", "A,B", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["done"] for line in lines[:-1]] == [1, 2, 3, 4]
+    assert lines[-1]["sweep"] == "finished" and lines[-1]["trained"] == 4
+    assert main(["sweep", "--teacher", "hash-8", "--vocab", str(vocab), "--ps", "0.1,0.5", "--epochs", "2", "--models", "A,B", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["reused"] == 4
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["sweep", "--ps", "0.1,x"], "--ps must be a comma-separated list"),
+    (["sweep", "--ps", "0.1,2"], "at most 1"),
+    (["sweep", "--lemmas", "stem"], "--lemmas must be"),
+])
+def test_cli_sweep_bad_flags(argv, fragment, capsys):
+    assert main([*argv, "--teacher", "hash-8"]) == 2
+    assert fragment in capsys.readouterr().err
