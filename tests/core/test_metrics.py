@@ -28,3 +28,16 @@ def test_embedding_means_and_empty_sets():
     torch.testing.assert_close(embedding_means(x), torch.tensor([2.0, 0.0]))
     assert mean_or_none(torch.tensor([])) is None
     assert mean_or_none(torch.tensor([1.0, 3.0])) == 2.0
+
+
+def test_fast_scoring_matches_the_plain_definitions():
+    from core.train import score_against_teacher
+
+    g = torch.Generator().manual_seed(1)
+    teacher = F.normalize(torch.randn(200, 16, generator=g), dim=1)
+    student = F.normalize(torch.randn(200, 16, generator=g), dim=1)
+    student[0] = 0.0  # Model A can output an all-zero vector (ReLU of a negative row)
+    student[1] *= 0.5
+    cosine, euclidean = score_against_teacher(student, teacher)
+    torch.testing.assert_close(cosine, rowwise_cosine(student, teacher), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(euclidean, rowwise_euclidean(student, teacher), atol=1e-5, rtol=1e-5)

@@ -37,3 +37,28 @@ def test_seeded_build_and_save_load_round_trip(kind, tmp_path):
     loaded = load_student(tmp_path)
     assert loaded.config == config
     torch.testing.assert_close(loaded(torch.arange(20)), a(torch.arange(20)))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_hand_written_gradients_match_autograd(kind):
+    from core.metrics import cosine_embedding_loss
+
+    g = torch.Generator().manual_seed(0)
+    model = build_student(StudentConfig(kind, 40, 12), seed=2)
+    rows = torch.randn(16, 12, generator=g)
+    rows[0] = -rows[0].abs()  # an all-negative row: ReLU gives zeros, normalize must not explode
+    targets = torch.nn.functional.normalize(torch.randn(16, 12, generator=g), dim=1)
+
+    x = rows.clone().requires_grad_()
+    expected = cosine_embedding_loss(model.head(x), targets)
+    expected.backward()
+    layer_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    for p in model.parameters():
+        p.grad = None
+
+    with torch.no_grad():
+        loss, row_grads = model.loss_and_grads(rows, targets)
+    torch.testing.assert_close(loss, expected.detach(), atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(row_grads, x.grad, atol=1e-6, rtol=1e-5)
+    for name, grad in layer_grads.items():
+        torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad, atol=1e-6, rtol=1e-5, msg=name)

@@ -164,6 +164,18 @@ def test_whole_path(page):
     no_exception(page)
     shot(page, "07_distributions")
 
+    go(page, "Sweep (paper figures)")
+    page.get_by_text("My own grid").click()
+    page.get_by_text(re.compile(r"4 runs in this grid")).wait_for()
+    page.get_by_role("button", name="Run the sweep").click()
+    page.get_by_text(re.compile(r"4 runs in this grid: 4 already stored")).wait_for(timeout=240_000)
+    page.get_by_text("Each cell is one run").wait_for()
+    chart_drawn(page)
+    no_exception(page)
+    page.set_viewport_size({"width": 1400, "height": 4200})  # the whole page of figures
+    shot(page, "09_sweep")
+    page.set_viewport_size({"width": 1400, "height": 1900})
+
     go(page, "Runs")
     page.get_by_text("Every training run saved on this machine").wait_for()
     page.get_by_role("combobox").last.click()
