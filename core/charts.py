@@ -105,7 +105,7 @@ def means_histogram(binned: pl.DataFrame, title: str = "Distribution of embeddin
             tooltip=[alt.Tooltip("panel:N", title="Run"), alt.Tooltip("series:N", title="Embeddings of"),
                      alt.Tooltip("bin_start:Q", title="Mean from", format=".4f"), alt.Tooltip("words:Q", title="Words")],
         )
-        .properties(width=300, height=190)
+        .properties(width=240, height=180)
         .facet(facet=alt.Facet("panel:N", title=None, sort=panels, header=alt.Header(labelFontSize=12, labelLimit=300)), columns=3)
         .properties(title=title)
         .resolve_scale(y="independent")
