@@ -2,7 +2,8 @@
 
 Ours: data on the device, one seeded permutation per epoch sliced into batches, fused Adam.
 Reference: `torch.utils.data.DataLoader(TensorDataset(...), shuffle=True)` and default
-`torch.optim.Adam`, one run at a time. Both train Model B (10k x 384 MiniLM targets by default,
+`torch.optim.Adam`, one run at a time, with the same per-epoch held-out evaluation
+(`train_grid.reference_run`). Both train Model B (10k x 384 MiniLM targets by default,
 batch 256) from the same initial weights; the final losses must agree.
 
 Prints one JSON line: ours_seconds, reference_seconds, speedup, final_loss_diff.
@@ -21,35 +22,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from core.config import TrainConfig  # noqa: E402
 from core.corpus import default_vocabulary  # noqa: E402
 from core.dataset import build_dataset  # noqa: E402
-from core.metrics import cosine_embedding_loss  # noqa: E402
 from core.paths import cache_dir  # noqa: E402
 from core.students import StudentConfig, build_student  # noqa: E402
 from core.teacher import CachedTeacher, load_teacher  # noqa: E402
 from core.train import train_epochs  # noqa: E402
 
-
-def reference(model, dataset, config) -> float:
-    """The straightforward way: DataLoader batches and default Adam."""
-    targets = torch.as_tensor(dataset.targets)
-    idx = torch.as_tensor(dataset.train_idx)
-    loader = DataLoader(TensorDataset(idx, targets[idx]), batch_size=config.batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(config.seed))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    loss_sum = 0.0
-    for _ in range(config.epochs):
-        loss_sum = 0.0
-        for batch_idx, batch_targets in loader:
-            loss = cosine_embedding_loss(model(batch_idx), batch_targets)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * len(batch_idx)
-    return loss_sum / len(idx)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_grid import reference_run  # noqa: E402  (the same user-style loop, evaluation included)
 
 
 def main() -> None:
@@ -74,7 +57,7 @@ def main() -> None:
 
     ref_model = build_student(student_config, seed=0)
     start = time.perf_counter()
-    ref_loss = reference(ref_model, dataset, config)
+    ref_loss = reference_run(ref_model, dataset, config)[-1]
     reference_seconds = time.perf_counter() - start
 
     print(json.dumps({
