@@ -37,6 +37,20 @@ class StudentConfig:
         return {**asdict(self), "kind": self.kind.value}
 
 
+def _buffer(scratch: dict, name: str, shape, like: torch.Tensor) -> torch.Tensor:
+    """A reusable work array: the per-epoch pass over the whole vocabulary would otherwise
+    allocate (and page-fault in) several fresh 15 MB arrays every epoch."""
+    buf = scratch.get(name)
+    if buf is None or buf.shape != torch.Size(shape) or buf.device != like.device:
+        buf = scratch[name] = torch.empty(shape, dtype=like.dtype, device=like.device)
+    return buf
+
+
+def _normalize_(y: torch.Tensor) -> torch.Tensor:
+    # In place, the same as F.normalize(y, dim=-1): y / max(|y|, 1e-12).
+    return y.div_(torch.linalg.vector_norm(y, dim=-1, keepdim=True).clamp_min_(1e-12))
+
+
 def _init_linear(layer: nn.Linear, generator: torch.Generator) -> None:
     # nn.Linear's own default initialization, drawn from an explicit generator so that
     # concurrent runs (a classroom host) do not race on torch's global seed.
@@ -58,19 +72,25 @@ class ModelA(nn.Module):
         """Everything after the table lookup, applied to table rows."""
         return F.normalize(F.relu(rows), dim=-1)
 
+    @torch.no_grad()
+    def head_into(self, rows: torch.Tensor, scratch: dict) -> torch.Tensor:
+        """`head` without autograd into reusable buffers (the result is overwritten next call)."""
+        out = torch.clamp_min(rows, 0.0, out=_buffer(scratch, "out", rows.shape, rows))
+        return _normalize_(out)
+
     def loss_and_grads(self, rows: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The paper's loss on these rows and its gradient with respect to them, by hand.
 
         Same values as autograd through `head` + `cosine_embedding_loss` (tested), without
         the autograd engine's per-op bookkeeping, which dominates the small steps here.
-        With o = y / |y| and unit targets t: d(mean(1 - o.t))/dy = -(t - (o.t) o) / (B |y|).
+        With o = y / |y| and unit targets t: d(mean(1 - o.t))/dy = (t - (o.t) o) / (-B |y|).
         """
         y = F.relu(rows)
-        norm = y.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        norm = y.norm(dim=1, keepdim=True).clamp_min_(1e-12)
         out = y / norm
         cos = torch.linalg.vecdot(out, targets)
-        dy = (out * cos.unsqueeze(1) - targets).div_(norm * rows.shape[0])
-        return 1.0 - cos.mean(), dy.mul_(rows > 0)
+        dy = torch.addcmul(targets, out, cos.unsqueeze(1), value=-1.0).div_(norm.mul_(-rows.shape[0]))
+        return 1.0 - cos.mean(), torch.ops.aten.threshold_backward(dy, rows, 0.0)
 
     def forward(self, index: torch.Tensor) -> torch.Tensor:
         return self.head(self.embedding(index))
@@ -95,6 +115,14 @@ class ModelB(nn.Module):
         hidden = self.down(F.relu(rows))
         return F.normalize(self.up(F.relu(hidden)), dim=-1)
 
+    @torch.no_grad()
+    def head_into(self, rows: torch.Tensor, scratch: dict) -> torch.Tensor:
+        """`head` without autograd into reusable buffers (the result is overwritten next call)."""
+        h = torch.clamp_min(rows, 0.0, out=_buffer(scratch, "h", rows.shape, rows))
+        z = torch.addmm(self.down.bias, h, self.down.weight.t(), out=_buffer(scratch, "z", (rows.shape[0], self.down.out_features), rows))
+        y = torch.addmm(self.up.bias, z.relu_(), self.up.weight.t(), out=_buffer(scratch, "y", (rows.shape[0], self.up.out_features), rows))
+        return _normalize_(y)
+
     def loss_and_grads(self, rows: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The paper's loss on these rows; writes the layers' gradients into their `.grad` and
         returns the gradient with respect to the rows. By hand, as in Model A (tested against
@@ -104,20 +132,21 @@ class ModelB(nn.Module):
         z = torch.addmm(down.bias, h, down.weight.t())
         a = F.relu(z)
         y = torch.addmm(up.bias, a, up.weight.t())
-        norm = y.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        norm = y.norm(dim=1, keepdim=True).clamp_min_(1e-12)
         out = y / norm
         cos = torch.linalg.vecdot(out, targets)
-        dy = (out * cos.unsqueeze(1) - targets).div_(norm * rows.shape[0])
+        dy = torch.addcmul(targets, out, cos.unsqueeze(1), value=-1.0).div_(norm.mul_(-rows.shape[0]))
         for layer in (down, up):
             if layer.weight.grad is None:
                 layer.weight.grad = torch.empty_like(layer.weight)
                 layer.bias.grad = torch.empty_like(layer.bias)
         torch.mm(dy.t(), a, out=up.weight.grad)
         torch.sum(dy, dim=0, out=up.bias.grad)
-        dz = torch.mm(dy, up.weight).mul_(z > 0)
+        # threshold_backward(g, x, 0) = g * (x > 0) in one kernel: ReLU's own backward.
+        dz = torch.ops.aten.threshold_backward(torch.mm(dy, up.weight), z, 0.0)
         torch.mm(dz.t(), h, out=down.weight.grad)
         torch.sum(dz, dim=0, out=down.bias.grad)
-        return 1.0 - cos.mean(), torch.mm(dz, down.weight).mul_(rows > 0)
+        return 1.0 - cos.mean(), torch.ops.aten.threshold_backward(torch.mm(dz, down.weight), rows, 0.0)
 
     def forward(self, index: torch.Tensor) -> torch.Tensor:
         return self.head(self.embedding(index))

@@ -58,14 +58,22 @@ def make_optimizer(params, lr: float, device: str) -> torch.optim.Optimizer:
 
 
 @torch.no_grad()
-def embed_all(model: nn.Module, n_items: int, device: str) -> torch.Tensor:
-    """The student's vector for every item, in item order."""
+def embed_all(model: nn.Module, n_items: int, device: str, scratch: dict | None = None) -> torch.Tensor:
+    """The student's vector for every item, in item order.
+
+    With `scratch` (a dict kept by the caller) the result lives in a reused buffer, valid until
+    the next call with the same dict: the training loop scores every epoch this way.
+    """
     was_training = model.training
     model.eval()
     table = model.embedding.weight
-    chunks = [model.head(table[s : s + EVAL_CHUNK]) for s in range(0, n_items, EVAL_CHUNK)]
+    if scratch is not None and n_items <= EVAL_CHUNK and hasattr(model, "head_into"):
+        out = model.head_into(table[:n_items], scratch)
+    else:
+        chunks = [model.head(table[s : s + EVAL_CHUNK]) for s in range(0, n_items, EVAL_CHUNK)]
+        out = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
     model.train(was_training)
-    return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+    return out
 
 
 @torch.no_grad()
@@ -110,6 +118,7 @@ def train_epochs(
     train_targets = targets[train_idx]
     head_params = [p for name, p in model.named_parameters() if not name.startswith("embedding.")]
     optimizer = make_optimizer([rows, *head_params], config.lr, device)
+    scratch: dict = {}  # work buffers of the per-epoch scoring, reused across epochs
     # Batch order is seeded separately from the weights' initialization.
     shuffle = torch.Generator().manual_seed(config.seed + 7919)
 
@@ -134,7 +143,7 @@ def train_epochs(
 
         with torch.no_grad():
             table[train_idx] = rows.detach()
-        student = embed_all(model, n_items, device)
+        student = embed_all(model, n_items, device, scratch)
         cosine, euclidean = score_against_teacher(student, clean)
         record = EpochRecord(
             epoch=epoch,

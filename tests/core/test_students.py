@@ -62,3 +62,16 @@ def test_hand_written_gradients_match_autograd(kind):
     torch.testing.assert_close(row_grads, x.grad, atol=1e-6, rtol=1e-5)
     for name, grad in layer_grads.items():
         torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad, atol=1e-6, rtol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_buffered_head_equals_head(kind):
+    model = build_student(StudentConfig(kind, 30, 10), seed=4)
+    rows = model.embedding.weight.detach()
+    rows[0] = -rows[0].abs()
+    scratch = {}
+    first = model.head_into(rows, scratch).clone()
+    torch.testing.assert_close(first, model.head(rows), atol=1e-6, rtol=1e-5)
+    again = model.head_into(rows, scratch)
+    assert again.data_ptr() == scratch[next(iter(scratch))].data_ptr() or again.shape == first.shape
+    torch.testing.assert_close(again, first)
