@@ -119,16 +119,16 @@ def test_whole_path(page):
 
     go(page, "Train")
     epochs = page.get_by_role("spinbutton", name="Epochs (passes over the training words)")
-    epochs.fill("40")
+    epochs.fill("200")
     epochs.press("Tab")
     page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
     seen = set()
     deadline = time.time() + 180
     while time.time() < deadline:
         text = page.locator('[data-testid="stProgress"]').first.inner_text() if page.locator('[data-testid="stProgress"]').count() else ""
-        if m := re.search(r"Epoch (\d+) of 40", text):
+        if m := re.search(r"Epoch (\d+) of 200", text):
             seen.add(int(m.group(1)))
-            if 10 <= int(m.group(1)) < 40 and "live" not in seen:
+            if 10 <= int(m.group(1)) < 200 and "live" not in seen:
                 page.get_by_text("Left: the training loss the student minimises").wait_for(timeout=10_000)
                 chart_drawn(page)
                 shot(page, "03_train_live")
@@ -138,7 +138,7 @@ def test_whole_path(page):
         time.sleep(0.25)
     numbers = sorted(s for s in seen if isinstance(s, int))
     assert page.get_by_text("Training finished and saved as run").count(), f"saw epochs {numbers}"
-    assert len([n for n in numbers if 0 < n < 40]) >= 2, f"the live chart did not grow epoch by epoch: {numbers}"
+    assert len([n for n in numbers if 0 < n < 200]) >= 2, f"the live chart did not grow epoch by epoch: {numbers}"
     no_exception(page)
     shot(page, "04_train_done")
 
