@@ -47,6 +47,7 @@ class TrainingJob:
     error: str | None = None
     summary: dict | None = None
     submitted: float = field(default_factory=time.time)
+    traceback: str | None = field(default=None, repr=False)  # for a log, when a job failed
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

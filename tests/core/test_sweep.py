@@ -8,7 +8,6 @@ from core.experiment import TrainingRun, prepare_items
 from core.store import list_runs, load_run
 from core.sweep import SweepGrid, run_sweep, sweep_frame
 from core.teacher import CachedTeacher, HashTeacher
-from core.train import train_epochs
 
 WORDS = [f"w{i:03d}" for i in range(200)] + ["cats", "cat", "was", "be"]
 
