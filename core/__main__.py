@@ -184,8 +184,6 @@ def cmd_sweep(args) -> int:
             epochs=args.epochs, lemmatize=_list(args.lemmas, LemmaMode, "lemmas"), poison=_list(args.poisons, float, "poisons"),
             seed=args.seed, vocabulary=vocab.label,
         )
-    for config in grid.configs()[:1] + grid.configs()[-1:]:
-        TrainConfig.from_dict(config.to_dict())  # every value validated before any work
     teacher = _cached_teacher(args)
     prepared = {mode: prepare_items(vocab.words, mode, teacher) for mode in grid.lemmatize}
     progress = None

@@ -82,10 +82,18 @@ class JobBoard:
         self._lock = threading.Lock()
 
     def submit(self, config: TrainConfig, prepared: PreparedData, owner: str = "") -> TrainingJob:
-        job = TrainingJob(config, prepared, owner)
+        return self.launch(TrainingJob(config, prepared, owner), self._work, "train")
+
+    def launch(self, job, work, kind: str):
+        """Register `job` and run `work(job)` in a daemon thread once a training slot is free."""
         with self._lock:
             self._jobs[job.job_id] = job
-        threading.Thread(target=self._work, args=(job,), name=f"train-{job.job_id}", daemon=True).start()
+
+        def in_slot() -> None:
+            with self._slots:
+                work(job)
+
+        threading.Thread(target=in_slot, name=f"{kind}-{job.job_id}", daemon=True).start()
         return job
 
     def get(self, job_id: str | None) -> TrainingJob | None:
@@ -104,25 +112,24 @@ class JobBoard:
             return [j for j in self._jobs.values() if not j.done and (owner is None or j.owner == owner)]
 
     def _work(self, job: TrainingJob) -> None:
-        with self._slots:
-            if job.stop_requested:
-                job.state = JobState.STOPPED
-                return
-            job.state = JobState.RUNNING
-            try:
-                run = TrainingRun(job.config, job.prepared, self.runs_root, device=self.device, should_stop=lambda: job.stop_requested)
-                for record in run:
-                    with job._lock:
-                        job.records.append(record)
+        if job.stop_requested:
+            job.state = JobState.STOPPED
+            return
+        job.state = JobState.RUNNING
+        try:
+            run = TrainingRun(job.config, job.prepared, self.runs_root, device=self.device, should_stop=lambda: job.stop_requested)
+            for record in run:
                 with job._lock:
-                    job.run_id = run.run_id
-                    job.summary = run.summary()
-                    job.state = JobState.FINISHED if len(job.records) == job.config.epochs else JobState.STOPPED
-            except Exception as err:  # a worker must never die silently: the page shows this sentence
-                with job._lock:
-                    job.error = f"{type(err).__name__}: {err}"
-                    job.state = JobState.FAILED
-                job.traceback = traceback.format_exc()
+                    job.records.append(record)
+            with job._lock:
+                job.run_id = run.run_id
+                job.summary = run.summary()
+                job.state = JobState.FINISHED if len(job.records) == job.config.epochs else JobState.STOPPED
+        except Exception as err:  # a worker must never die silently: the page shows this sentence
+            with job._lock:
+                job.error = f"{type(err).__name__}: {err}"
+                job.state = JobState.FAILED
+            job.traceback = traceback.format_exc()
 
 
 @dataclass
@@ -155,24 +162,18 @@ class SweepJob:
 
 
 def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "") -> SweepJob:
-    """Run a sweep in a daemon thread, holding one of the board's training slots throughout."""
+    """Run a sweep in the background, holding one of the board's training slots throughout."""
     from core.sweep import run_sweep
 
-    job = SweepJob(grid, prepared, owner, total_runs=len(grid.configs()))
+    def work(job: SweepJob) -> None:
+        job.state = JobState.RUNNING
+        try:
+            for progress in run_sweep(grid, prepared, board.runs_root, device=board.device, should_stop=job._stop.is_set):
+                job.done_runs, job.reused, job.eta_seconds = progress.done, progress.reused, progress.eta_seconds
+                job.run_ids = list(progress.run_ids)
+            job.state = JobState.FINISHED if job.done_runs == job.total_runs else JobState.STOPPED
+        except Exception as err:  # shown on the page as a sentence
+            job.error = f"{type(err).__name__}: {err}"
+            job.state = JobState.FAILED
 
-    def work() -> None:
-        with board._slots:
-            job.state = JobState.RUNNING
-            try:
-                for progress in run_sweep(grid, prepared, board.runs_root, device=board.device, should_stop=job._stop.is_set):
-                    job.done_runs, job.reused, job.eta_seconds = progress.done, progress.reused, progress.eta_seconds
-                    job.run_ids = list(progress.run_ids)
-                job.state = JobState.FINISHED if job.done_runs == job.total_runs else JobState.STOPPED
-            except Exception as err:  # shown on the page as a sentence
-                job.error = f"{type(err).__name__}: {err}"
-                job.state = JobState.FAILED
-
-    with board._lock:
-        board._jobs[job.job_id] = job
-    threading.Thread(target=work, name=f"sweep-{job.job_id}", daemon=True).start()
-    return job
+    return board.launch(SweepJob(grid, prepared, owner, total_runs=len(grid.configs())), work, "sweep")

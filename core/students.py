@@ -51,6 +51,19 @@ def _normalize_(y: torch.Tensor) -> torch.Tensor:
     return y.div_(torch.linalg.vector_norm(y, dim=-1, keepdim=True).clamp_min_(1e-12))
 
 
+def _cosine_loss_and_grad(y: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """mean(1 - cos(y, t)) over the batch and its gradient with respect to y, for unit targets t.
+
+    With o = y / |y|: d/dy = (t - (o.t) o) / (-B |y|) (the normalization's and the cosine's
+    projections coincide when |o| = |t| = 1).
+    """
+    norm = y.norm(dim=1, keepdim=True).clamp_min_(1e-12)
+    out = y / norm
+    cos = torch.linalg.vecdot(out, targets)
+    dy = torch.addcmul(targets, out, cos.unsqueeze(1), value=-1.0).div_(norm.mul_(-y.shape[0]))
+    return 1.0 - cos.mean(), dy
+
+
 def _init_linear(layer: nn.Linear, generator: torch.Generator) -> None:
     # nn.Linear's own default initialization, drawn from an explicit generator so that
     # concurrent runs (a classroom host) do not race on torch's global seed.
@@ -83,14 +96,9 @@ class ModelA(nn.Module):
 
         Same values as autograd through `head` + `cosine_embedding_loss` (tested), without
         the autograd engine's per-op bookkeeping, which dominates the small steps here.
-        With o = y / |y| and unit targets t: d(mean(1 - o.t))/dy = (t - (o.t) o) / (-B |y|).
         """
-        y = F.relu(rows)
-        norm = y.norm(dim=1, keepdim=True).clamp_min_(1e-12)
-        out = y / norm
-        cos = torch.linalg.vecdot(out, targets)
-        dy = torch.addcmul(targets, out, cos.unsqueeze(1), value=-1.0).div_(norm.mul_(-rows.shape[0]))
-        return 1.0 - cos.mean(), torch.ops.aten.threshold_backward(dy, rows, 0.0)
+        loss, dy = _cosine_loss_and_grad(F.relu(rows), targets)
+        return loss, torch.ops.aten.threshold_backward(dy, rows, 0.0)
 
     def forward(self, index: torch.Tensor) -> torch.Tensor:
         return self.head(self.embedding(index))
@@ -131,11 +139,7 @@ class ModelB(nn.Module):
         h = F.relu(rows)
         z = torch.addmm(down.bias, h, down.weight.t())
         a = F.relu(z)
-        y = torch.addmm(up.bias, a, up.weight.t())
-        norm = y.norm(dim=1, keepdim=True).clamp_min_(1e-12)
-        out = y / norm
-        cos = torch.linalg.vecdot(out, targets)
-        dy = torch.addcmul(targets, out, cos.unsqueeze(1), value=-1.0).div_(norm.mul_(-rows.shape[0]))
+        loss, dy = _cosine_loss_and_grad(torch.addmm(up.bias, a, up.weight.t()), targets)
         for layer in (down, up):
             if layer.weight.grad is None:
                 layer.weight.grad = torch.empty_like(layer.weight)
@@ -146,7 +150,7 @@ class ModelB(nn.Module):
         dz = torch.ops.aten.threshold_backward(torch.mm(dy, up.weight), z, 0.0)
         torch.mm(dz.t(), h, out=down.weight.grad)
         torch.sum(dz, dim=0, out=down.bias.grad)
-        return 1.0 - cos.mean(), torch.ops.aten.threshold_backward(torch.mm(dz, down.weight), rows, 0.0)
+        return loss, torch.ops.aten.threshold_backward(torch.mm(dz, down.weight), rows, 0.0)
 
     def forward(self, index: torch.Tensor) -> torch.Tensor:
         return self.head(self.embedding(index))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ import polars as pl
 
 from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig
 from core.experiment import PreparedData, TrainingRun
-from core.store import list_runs
+from core.store import StoredRun, list_runs
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,9 @@ class SweepGrid:
         for name in ("models", "ps", "lemmatize", "poison"):
             if not getattr(self, name):
                 raise ValueError(f"A sweep needs at least one value for {name}.")
-        if len(self.configs()) > 400:
-            raise ValueError(f"This grid has {len(self.configs())} runs; the limit is 400. Choose fewer values.")
+        runs = len(self.configs())  # builds every TrainConfig: each value is validated here
+        if runs > 400:
+            raise ValueError(f"This grid has {runs} runs; the limit is 400. Choose fewer values.")
 
     @classmethod
     def paper(cls, teacher: str = "minilm", vocabulary: str = "default-10000", epochs: int = 80) -> "SweepGrid":
@@ -86,7 +87,6 @@ class SweepProgress:
     run_ids: list[str] = field(default_factory=list)
     current: TrainConfig | None = None
     last_reused: bool = False  # whether the latest run came from the store
-    started: float = field(default_factory=time.perf_counter)
     train_seconds: float = 0.0  # time spent training (not reusing)
 
     @property
@@ -139,16 +139,13 @@ def run_sweep(
         yield progress
 
 
-def sweep_frame(runs_root: Path, run_ids: list[str]) -> pl.DataFrame:
-    """Every epoch of the given runs, with their settings: the data behind the sweep figures."""
-    from core.store import load_run
-
+def sweep_frame(runs: Iterable[StoredRun]) -> pl.DataFrame:
+    """Every epoch of the given stored runs, with their settings: the data behind the sweep figures."""
     frames = []
-    for run_id in run_ids:
-        run = load_run(runs_root, run_id)
+    for run in runs:
         c = run.config
         frames.append(run.epochs.with_columns(
-            run_id=pl.lit(run_id), model=pl.lit(c.model.value), p=pl.lit(c.p), lemmatize=pl.lit(c.lemmatize.value),
+            run_id=pl.lit(run.run_id), model=pl.lit(c.model.value), p=pl.lit(c.p), lemmatize=pl.lit(c.lemmatize.value),
             poison=pl.lit(c.poison), train_size=pl.lit(run.meta["train_size"]),
         ))
     return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()

@@ -84,7 +84,8 @@ if not run_ids:
     st.caption("The figures appear here as soon as the first runs of the grid are stored.")
     st.stop()
 
-frame = sweep_frame(runs_dir(), run_ids)
+stored_runs = {r: load_run(runs_dir(), r) for r in run_ids}  # each run read once per page run
+frame = sweep_frame(stored_runs.values())
 st.header("The paper's figures")
 
 st.subheader("Training time against p (paper figures 2 and 3)")
@@ -100,9 +101,6 @@ show_chart(charts.pareto_heatmap(frame, metric), frame, charts.EXPLAIN["pareto_h
 show_chart(charts.pareto_lines(frame, metric), frame, charts.EXPLAIN["pareto_lines"], key="fig_lines", file_stem="sweep_lines")
 
 st.subheader("Distributions of embedding means by p and epoch (paper figures 6, 10, 12)")
-stored_runs = {r: load_run(runs_dir(), r) for r in run_ids}
-
-
 def setting_of(run) -> tuple:
     return (run.config.model.value, run.config.lemmatize.value, run.config.poison)
 

@@ -39,7 +39,7 @@ def test_sweep_trains_then_reuses(prepared, tmp_path):
     again = list(run_sweep(g, prepared, tmp_path / "runs", device="cpu"))[-1]
     assert (again.done, again.trained, again.reused) == (16, 0, 16)
     assert sorted(again.run_ids) == sorted(first.run_ids)
-    frame = sweep_frame(tmp_path / "runs", again.run_ids)
+    frame = sweep_frame(load_run(tmp_path / "runs", r) for r in again.run_ids)
     assert frame.height == 16 * 3 and set(frame["p"].to_list()) == {0.1, 0.5}
 
 
