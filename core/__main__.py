@@ -1,7 +1,9 @@
-"""Command line: `python -m core embed|train|runs|delete|install-models`.
+"""Command line: `python -m core embed|train|sweep|evaluate|runs|delete|install-models`.
 
     python -m core embed --teacher minilm
     python -m core train --teacher minilm --model B --p 0.095 --epochs 20 --lemmatize --poison 0.1 --seed 0 --json
+    python -m core evaluate --teacher mpnet --json          # the teacher's own analogy / SimLex / WordSim scores
+    python -m core evaluate --run RUN_ID                     # a student beside its teacher and the baseline
 
 Bad flags or values get a one-line error on stderr and exit code 2. With `--json`, `train`
 prints one JSON line per epoch and a final JSON line with the run's summary.
@@ -35,6 +37,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _kind(text: str) -> str:
+    try:
+        return StudentKind.parse(text).value
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _add_data_flags(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--teacher", default="minilm", help="minilm (default), mpnet, hash (fake, for tests), a model name or a folder")
     sub.add_argument("--vocab", metavar="FILE", help="your own word list (.txt one per line, or .csv); default: 10k common English words")
@@ -56,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train one student and store the run")
     _add_data_flags(train)
-    train.add_argument("--model", default="B", type=str.upper, choices=[k.value for k in StudentKind])
+    train.add_argument("--model", default="B", type=_kind,
+                       help="A, B (the paper's lookup tables), ridge, mlp (adapters from a cheap encoder), subword")
+    train.add_argument("--cheap", default="", help="adapters: the cheap encoder (default: minilm, or mpnet when the teacher is minilm)")
     train.add_argument("--p", type=_fraction, default=0.095, help=f"training fraction in (0, 1]; the paper's: {', '.join(map(str, PAPER_PS))}")
     train.add_argument("--epochs", type=int, default=20)
     train.add_argument("--poison", type=_fraction, default=0.0, help="fraction of the whole vocabulary given random unit targets (paper: 0.1)")
@@ -76,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--poisons", default="0", help="comma-separated poison rates, e.g. 0,0.1")
     sweep.add_argument("--seed", type=int, default=0)
     sweep.add_argument("--json", action="store_true")
+
+    evaluate = commands.add_parser("evaluate", help="score the teacher itself, or a stored student beside its teacher and the average-vector baseline")
+    _add_data_flags(evaluate)
+    evaluate.add_argument("--run", metavar="RUN_ID", help="a stored run to evaluate (default: the teacher itself on the vocabulary)")
+    evaluate.add_argument("--scope", choices=["heldout", "training", "all"], default="heldout",
+                          help="which words count for a run (default: held-out, the words the student never saw)")
+    evaluate.add_argument("--analogies", metavar="FILE", help="an analogy file in the word2vec format (default: the Google set in gensim)")
+    evaluate.add_argument("--simlex", metavar="FILE", help="word pairs 'a<TAB>b<TAB>score' (default: SimLex-999 in gensim)")
+    evaluate.add_argument("--wordsim", metavar="FILE", help="word pairs 'a<TAB>b<TAB>score' (default: WordSim-353 in gensim)")
+    evaluate.add_argument("--no-cost", action="store_true", help="skip timing the teacher (ms per 1,000 words)")
+    evaluate.add_argument("--json", action="store_true")
 
     commands.add_parser("runs", help="list stored runs")
     delete = commands.add_parser("delete", help="delete a stored run")
@@ -131,7 +153,7 @@ def cmd_train(args) -> int:
     vocab = _vocabulary(args)
     config = TrainConfig(
         teacher=args.teacher, model=args.model, p=args.p, epochs=args.epochs, lemmatize=args.lemmatize,
-        poison=args.poison, seed=args.seed, batch_size=args.batch_size, lr=args.lr, vocabulary=vocab.label,
+        poison=args.poison, seed=args.seed, batch_size=args.batch_size, lr=args.lr, vocabulary=vocab.label, cheap=args.cheap,
     )
     teacher = _cached_teacher(args)
     prepared = prepare_items(vocab.words, config.lemmatize, teacher)
@@ -141,7 +163,7 @@ def cmd_train(args) -> int:
             _say(prepared.lemma.summary())
     run = TrainingRun(config, prepared, runs_dir(), device=args.device)
     if not args.json:
-        _say(f"Model {config.model.value} on {run.teacher_queries:,} of {len(prepared.items):,} items (p = {config.p:g}), "
+        _say(f"{config.model.label} on {run.teacher_queries:,} of {len(prepared.items):,} items (p = {config.p:g}), "
              f"{int(run.dataset.poisoned.sum()):,} poisoned, {config.epochs} epochs on {run.device}.")
     try:
         for r in run:
@@ -180,7 +202,7 @@ def cmd_sweep(args) -> int:
         grid = SweepGrid.paper(teacher=args.teacher, vocabulary=vocab.label, epochs=args.epochs)
     else:
         grid = SweepGrid(
-            teacher=args.teacher, models=_list(args.models, str.upper, "models"), ps=_list(args.ps, float, "ps"),
+            teacher=args.teacher, models=_list(args.models, StudentKind.parse, "models"), ps=_list(args.ps, float, "ps"),
             epochs=args.epochs, lemmatize=_list(args.lemmas, LemmaMode, "lemmas"), poison=_list(args.poisons, float, "poisons"),
             seed=args.seed, vocabulary=vocab.label,
         )
@@ -205,6 +227,58 @@ def cmd_sweep(args) -> int:
                "total": len(grid.configs()), "reused": progress.reused if progress else 0,
                "trained": progress.trained if progress else 0, "run_ids": progress.run_ids if progress else []}
     print(json.dumps(summary) if args.json else f"Sweep {summary['sweep']}: {done} of {summary['total']} runs ({summary['reused']} reused).")
+    return 0
+
+
+def _benchmarks(args):
+    from core.evaluate import Benchmarks, load_analogies, load_pairs
+
+    return Benchmarks(
+        tuple(load_analogies(args.analogies)) if args.analogies else tuple(load_analogies()),
+        tuple(load_pairs(args.simlex or "simlex")), tuple(load_pairs(args.wordsim or "wordsim")),
+    )
+
+
+def _fmt(value, pattern: str = "{:.3f}") -> str:
+    return "—" if value is None else pattern.format(value)
+
+
+def cmd_evaluate(args) -> int:
+    from core.evaluate import evaluate_teacher
+    from core.experiment import evaluate_run, lemmatize
+    from core.paths import runs_dir, teacher_cache_dir
+    from core.store import load_run
+
+    benchmarks = _benchmarks(args)
+    if args.run:
+        result = evaluate_run(load_run(runs_dir(), args.run), teacher_cache_dir(), args.scope, benchmarks)
+        if args.json:
+            print(json.dumps(result.summary()))
+        else:
+            print(f"Run {args.run}: {result.words_in_scope:,} {args.scope} words")
+            for row in result.table():
+                print(f"  {row['model']:<16} cosine {_fmt(row['heldout_cosine'])}  analogies {_fmt(row['analogy_accuracy'], '{:.1%}')} "
+                      f"({_fmt(row['analogy_pct_of_teacher'], '{:.0f}')} % of teacher, {row['analogy_questions']:,} questions)  "
+                      f"SimLex ρ {_fmt(row['simlex_spearman'])}  WordSim ρ {_fmt(row['wordsim_spearman'])}  overlap@10 {_fmt(row['neighbour_overlap_at_10'])}")
+        return 0
+    vocab = _vocabulary(args)
+    words = list(lemmatize(vocab.words, args.lemmatize).lemmas)
+    teacher = _cached_teacher(args)
+    vectors = teacher.embed(words)
+    scores = evaluate_teacher(words, vectors, benchmarks)
+    out = {"teacher": teacher.id, "items": len(words), **scores.row()}
+    for key in ("model", "heldout_cosine", "heldout_euclidean", "neighbour_overlap_at_10"):
+        out.pop(key)
+    if not args.no_cost:
+        from core.teacher import ms_per_1k
+
+        out["ms_per_1k"] = round(ms_per_1k(teacher.teacher, words), 1)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{teacher.id} on {len(words):,} items: analogies {_fmt(out['analogy_accuracy'], '{:.1%}')} of {out['analogy_questions']:,} questions, "
+              f"SimLex ρ {_fmt(out['simlex_spearman'])} ({out['simlex_pairs']} pairs), WordSim ρ {_fmt(out['wordsim_spearman'])} ({out['wordsim_pairs']} pairs)"
+              + (f", {out['ms_per_1k']:.0f} ms per 1,000 words" if "ms_per_1k" in out else ""))
     return 0
 
 
@@ -239,19 +313,20 @@ def cmd_install_models(args) -> int:
     return 0
 
 
-COMMANDS = {"embed": cmd_embed, "train": cmd_train, "sweep": cmd_sweep, "runs": cmd_runs, "delete": cmd_delete, "install-models": cmd_install_models}
+COMMANDS = {"embed": cmd_embed, "train": cmd_train, "evaluate": cmd_evaluate, "sweep": cmd_sweep, "runs": cmd_runs, "delete": cmd_delete, "install-models": cmd_install_models}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from core.corpus import VocabularyError
+    from core.evaluate import BenchmarkUnavailable
     from core.lemmatize import LemmatizerUnavailable
     from core.store import RunNotFound
     from core.teacher import TeacherUnavailable
 
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, VocabularyError, TeacherUnavailable, LemmatizerUnavailable, RunNotFound) as err:
+    except (ValueError, VocabularyError, TeacherUnavailable, LemmatizerUnavailable, RunNotFound, BenchmarkUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -21,10 +21,69 @@ MAX_BATCH = 65536
 
 
 class StudentKind(str, Enum):
-    """Model A: embedding -> ReLU -> L2 norm. Model B: two ReLU/Linear blocks in between."""
+    """Who imitates the teacher.
+
+    Model A / Model B are the paper's lookup tables (one free vector per item: a word outside the
+    training fraction keeps its random start). The others compute a word's vector from something
+    every word has, so they can embed words they never saw:
+    - ridge / mlp: an adapter from a cheap local encoder's embedding of the word to the teacher;
+    - subword: hashed character n-grams, no other model needed.
+    """
 
     A = "A"
     B = "B"
+    RIDGE = "ridge"
+    MLP = "mlp"
+    SUBWORD = "subword"
+
+    @classmethod
+    def parse(cls, value) -> "StudentKind":
+        """'B', 'b', 'Ridge', a StudentKind: the kind; anything else a ValueError with the choices."""
+        if isinstance(value, cls):
+            return value
+        text = str(value).strip()
+        for kind in cls:
+            if kind.value.lower() == text.lower():
+                return kind
+        raise ValueError(f"model must be one of {', '.join(k.value for k in cls)}, got {value!r}.")
+
+    @property
+    def label(self) -> str:
+        return STUDENT_LABELS[self]
+
+    @property
+    def generalizes(self) -> bool:
+        """Whether a word outside the training set gets a learnt vector (not its random start)."""
+        return self not in (StudentKind.A, StudentKind.B)
+
+    @property
+    def needs_cheap(self) -> bool:
+        """Adapters read a cheap encoder's embedding of each word."""
+        return self in (StudentKind.RIDGE, StudentKind.MLP)
+
+    @property
+    def closed_form(self) -> bool:
+        """Solved in one step (no epochs)."""
+        return self is StudentKind.RIDGE
+
+
+STUDENT_LABELS = {
+    StudentKind.A: "Model A",
+    StudentKind.B: "Model B",
+    StudentKind.RIDGE: "Adapter (ridge)",
+    StudentKind.MLP: "Adapter (MLP)",
+    StudentKind.SUBWORD: "Subword",
+}
+
+# Which bundled model an adapter reads when the user names none: the cheaper one, or for the
+# cheaper teacher itself the other bundled model.
+def default_cheap(teacher: str) -> str:
+    name = teacher.strip()
+    if name.startswith("hash"):
+        return "hash-16"
+    if name.lower() in ("minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"):
+        return "mpnet"
+    return "minilm"
 
 
 class LemmaMode(str, Enum):
@@ -65,14 +124,11 @@ class TrainConfig:
     batch_size: int = 256  # the paper does not say; 256 keeps 10k words at ~40 steps an epoch
     lr: float = 1e-3  # Adam's default, as the paper names no other
     vocabulary: str = "default-10000"  # a label for the word list: its name and size, or a hash
+    cheap: str = ""  # adapters only: the cheap encoder they read (default: see default_cheap)
 
     def __post_init__(self) -> None:
         # Accept plain strings from JSON, argparse and widgets; store the enums.
-        try:
-            raw = self.model.value if isinstance(self.model, StudentKind) else str(self.model).upper()
-            object.__setattr__(self, "model", StudentKind(raw))
-        except ValueError:
-            raise ValueError(f"model must be 'A' or 'B', got {self.model!r}.") from None
+        object.__setattr__(self, "model", StudentKind.parse(self.model))
         try:
             object.__setattr__(self, "lemmatize", LemmaMode(self.lemmatize))
         except ValueError:
@@ -88,6 +144,14 @@ class TrainConfig:
         _check_int("seed", self.seed, 0, 2**31 - 1)
         _check_int("batch size", self.batch_size, 1, MAX_BATCH)
         _check_fraction("learning rate", self.lr, low_open=True, high=10.0)
+        if not isinstance(self.cheap, str):
+            raise ValueError("cheap must name a model, e.g. 'minilm'.")
+        if self.model.needs_cheap:
+            object.__setattr__(self, "cheap", self.cheap.strip() or default_cheap(self.teacher))
+        else:
+            object.__setattr__(self, "cheap", "")  # only adapters read a cheap encoder
+        if self.model.closed_form:
+            object.__setattr__(self, "epochs", 1)  # solved in one step: there are no epochs to run
 
     def to_dict(self) -> dict:
         out = asdict(self)

@@ -26,9 +26,9 @@ from core.config import LemmaMode, TrainConfig
 from core.dataset import Dataset, build_dataset
 from core.device import pick_device
 from core.lemmatize import LemmaResult, lemmatize_words, no_lemmatization
-from core.students import StudentConfig, build_student
+from core.students import StudentConfig, build_student, student_vectors
 from core.store import save_run
-from core.train import EpochRecord, train_epochs
+from core.train import EpochRecord, train_student
 
 Progress = Callable[[int, int], None]
 
@@ -82,6 +82,7 @@ class TrainingRun:
         device: str | None = None,
         should_stop: Callable[[], bool] | None = None,
         extra: dict | None = None,
+        cache_root: Path | None = None,
     ):
         if prepared.lemmatize is not config.lemmatize:
             raise ValueError(
@@ -94,7 +95,17 @@ class TrainingRun:
         self.should_stop = should_stop
         self.extra = extra or {}
         self.dataset: Dataset = build_dataset(prepared.items, prepared.clean, config.p, config.poison, config.seed)
-        self.model = build_student(StudentConfig(config.model, len(prepared.items), self.dataset.dim), seed=config.seed)
+        features, cheap_id = None, ""
+        if config.model.needs_cheap:
+            from core.generalizing import cheap_features
+            from core.paths import teacher_cache_dir
+
+            # The cheap encoder's vectors of every item: read from its cache, computed once ever.
+            features, cheap_id, seconds = cheap_features(prepared.items, config.cheap, cache_root or teacher_cache_dir(), self.device)
+            self.extra = {**self.extra, "cheap_id": cheap_id, "cheap_seconds": round(seconds, 3)}
+        student_config = StudentConfig(config.model, len(prepared.items), self.dataset.dim,
+                                       in_dim=0 if features is None else int(features.shape[1]), cheap=cheap_id)
+        self.model = build_student(student_config, seed=config.seed, items=prepared.items, features=features)
         self.records: list[EpochRecord] = []
         self.run_id: str | None = None
 
@@ -104,7 +115,7 @@ class TrainingRun:
 
     def __iter__(self) -> Iterator[EpochRecord]:
         try:
-            for record in train_epochs(self.model, self.dataset, self.config, self.device, self.should_stop):
+            for record in train_student(self.model, self.dataset, self.config, self.device, self.should_stop):
                 self.records.append(record)
                 yield record
         finally:
@@ -169,14 +180,31 @@ def run_vectors(stored, teacher_cache_dir: Path, device: str = "cpu") -> RunVect
     import torch
 
     from core.teacher import cached_vectors
-    from core.train import embed_all
 
     items = tuple(stored.items["item"].to_list())
     teacher = cached_vectors(teacher_cache_dir, stored.meta["teacher_id"], items)
-    model = stored.student(device)
+    model = stored.student(device, teacher_cache_dir)
     with torch.no_grad():
-        student = embed_all(model, len(items), device).cpu().numpy()
+        student = student_vectors(model, device).cpu().numpy()
     split = stored.items["split"].to_list()
     poisoned = stored.items["poisoned"].to_list()
     groups = tuple("poisoned" if (s == "training" and p) else s for s, p in zip(split, poisoned))
     return RunVectors(items, teacher, student, groups)
+
+
+def evaluate_run(stored, teacher_cache_dir: Path, scope: str = "heldout", benchmarks=None, device: str = "cpu"):
+    """A stored run's student beside its teacher and the average-vector baseline (core.evaluate).
+
+    The training split and the targets the student saw (poisoned ones included) are rebuilt from
+    the run's config: the split and the poison are seeded, so they come out identical.
+    """
+    from core.evaluate import evaluate
+
+    vectors = run_vectors(stored, teacher_cache_dir, device)
+    c = stored.config
+    dataset = build_dataset(vectors.items, vectors.teacher, c.p, c.poison, c.seed)
+    result = evaluate(vectors.items, vectors.teacher, vectors.student, dataset.targets, dataset.train_idx,
+                      scope=scope, benchmarks=benchmarks, student_name=c.model.label)
+    result.extra.update({"run_id": stored.run_id, "model": c.model.value, "p": c.p, "teacher_queries": int(len(dataset.train_idx)),
+                         "teacher": stored.meta["teacher_id"]})
+    return result

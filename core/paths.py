@@ -31,6 +31,11 @@ def cache_dir() -> Path:
     return path
 
 
+def teacher_cache_dir() -> Path:
+    """One SQLite cache per model (teachers and the cheap encoders adapters read)."""
+    return cache_dir() / "teachers"
+
+
 def models_dir() -> Path:
     """Models assembled at setup time (all-mpnet-base-v2 from its five PyPI parts)."""
     return Path(os.environ.get("EMBEDDING_LAB_MODELS", PROJECT_ROOT / ".models"))

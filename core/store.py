@@ -28,7 +28,7 @@ from torch import nn
 
 from core.config import TrainConfig
 from core.dataset import Dataset
-from core.students import load_student, save_student
+from core.students import load_student, read_student_config, save_student
 from core.train import EpochRecord
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -63,8 +63,18 @@ class StoredRun:
         path = self.folder / "means.parquet"
         return pl.read_parquet(path) if path.exists() else pl.DataFrame(schema={"epoch": pl.Int32, "item_index": pl.Int32, "mean": pl.Float32})
 
-    def student(self, device: str = "cpu") -> nn.Module:
-        return load_student(self.folder, device)
+    def student(self, device: str = "cpu", cache_root: Path | None = None) -> nn.Module:
+        """The trained student. Adapters re-read their cheap encoder's vectors of the items from
+        its cache (`cache_root`, default the lab's), which is where they came from."""
+        config = read_student_config(self.folder)
+        items = tuple(self.items["item"].to_list())
+        features = None
+        if config.kind.needs_cheap:
+            from core.paths import teacher_cache_dir
+            from core.teacher import cached_vectors
+
+            features = cached_vectors(cache_root or teacher_cache_dir(), config.cheap, items)
+        return load_student(self.folder, device, items=items, features=features)
 
 
 def save_run(
@@ -180,6 +190,7 @@ def list_runs(root: Path) -> pl.DataFrame:
                         "batch_size": int(cfg.get("batch_size", 256)),
                         "lr": float(cfg.get("lr", 1e-3)),
                         "vocabulary": cfg.get("vocabulary", ""),
+                        "cheap": cfg.get("cheap", ""),
                         "train_size": int(meta["train_size"]),
                         "teacher_queries": int(meta["teacher_queries"]),
                         "final_train_loss": final.get("train_loss"),
@@ -193,7 +204,7 @@ def list_runs(root: Path) -> pl.DataFrame:
         "run_id": pl.Utf8, "created": pl.Utf8, "status": pl.Utf8, "teacher": pl.Utf8, "model": pl.Utf8,
         "p": pl.Float64, "epochs": pl.Int64, "lemmatize": pl.Utf8, "poison": pl.Float64, "seed": pl.Int64,
         "batch_size": pl.Int64, "lr": pl.Float64,
-        "vocabulary": pl.Utf8, "train_size": pl.Int64, "teacher_queries": pl.Int64,
+        "vocabulary": pl.Utf8, "cheap": pl.Utf8, "train_size": pl.Int64, "teacher_queries": pl.Int64,
         "final_train_loss": pl.Float64, "heldout_cosine": pl.Float64, "seconds": pl.Float64,
     }
     return pl.DataFrame(rows, schema=schema).sort("created", descending=True)

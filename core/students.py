@@ -27,11 +27,17 @@ class StudentConfig:
     kind: StudentKind
     vocab_size: int  # one row per item of the (possibly lemmatized) dataset
     dim: int  # the teacher's dimension
+    in_dim: int = 0  # adapters: the cheap encoder's dimension
+    hidden: int = 0  # MLP adapter / subword: the hidden width (0: the default)
+    buckets: int = 0  # subword: hash buckets (0: the default)
+    cheap: str = ""  # adapters: the cheap encoder's id (its cache is where features come from)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", StudentKind(self.kind))
+        object.__setattr__(self, "kind", StudentKind.parse(self.kind))
         if self.vocab_size < 1 or self.dim < 2:
             raise ValueError(f"A student needs at least one item and two dimensions, got {self.vocab_size} × {self.dim}.")
+        if self.kind.needs_cheap and self.in_dim < 1:
+            raise ValueError("An adapter needs the cheap encoder's dimension (in_dim).")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "kind": self.kind.value}
@@ -159,13 +165,37 @@ class ModelB(nn.Module):
 STUDENTS: dict[StudentKind, type[nn.Module]] = {StudentKind.A: ModelA, StudentKind.B: ModelB}
 
 
-def build_student(config: StudentConfig, seed: int = 0) -> nn.Module:
-    """A freshly initialized student; the same config and seed give the same weights."""
-    model = STUDENTS[config.kind](config)
+def student_class(kind: StudentKind) -> type[nn.Module]:
+    if kind in STUDENTS:
+        return STUDENTS[kind]
+    from core.generalizing import GENERAL_STUDENTS
+
+    return GENERAL_STUDENTS[kind]
+
+
+def build_student(config: StudentConfig, seed: int = 0, items=None, features=None) -> nn.Module:
+    """A freshly initialized student; the same config and seed give the same weights.
+
+    Students that generalize read inputs every item has: `items` (the texts, for subword n-grams)
+    and `features` (the cheap encoder's vectors, for adapters).
+    """
+    model = student_class(config.kind)(config)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         model.reset_parameters(generator)
+    if config.kind.generalizes:
+        model.set_inputs(items, features)
     return model
+
+
+@torch.no_grad()
+def student_vectors(model: nn.Module, device: str = "cpu") -> torch.Tensor:
+    """Every item's vector under any student (unit rows, item order)."""
+    if hasattr(model, "predict_all"):
+        return model.predict_all()
+    from core.train import embed_all
+
+    return embed_all(model, model.config.vocab_size, device)
 
 
 def save_student(model: nn.Module, folder: Path) -> None:
@@ -177,12 +207,20 @@ def save_student(model: nn.Module, folder: Path) -> None:
     (folder / "student.json").write_text(json.dumps(model.config.to_dict(), indent=2))
 
 
-def load_student(folder: Path, device: str = "cpu") -> nn.Module:
-    """Rebuild a saved student from its JSON config and safetensors weights (no pickle)."""
+def read_student_config(folder: Path) -> StudentConfig:
+    return StudentConfig(**json.loads((Path(folder) / "student.json").read_text()))
+
+
+def load_student(folder: Path, device: str = "cpu", items=None, features=None) -> nn.Module:
+    """Rebuild a saved student from its JSON config and safetensors weights (no pickle).
+    Generalizing students also need their inputs (`items`, `features`), which are not stored."""
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    config = StudentConfig(**json.loads((folder / "student.json").read_text()))
-    model = STUDENTS[config.kind](config)
+    config = read_student_config(folder)
+    model = student_class(config.kind)(config)
     model.load_state_dict(load_file(folder / "student.safetensors"))
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if config.kind.generalizes:
+        model.set_inputs(items, features)
+    return model

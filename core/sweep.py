@@ -38,7 +38,7 @@ class SweepGrid:
     vocabulary: str = "default-10000"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "models", tuple(StudentKind(str(m.value if isinstance(m, StudentKind) else m).upper()) for m in self.models))
+        object.__setattr__(self, "models", tuple(StudentKind.parse(m) for m in self.models))
         object.__setattr__(self, "lemmatize", tuple(LemmaMode(m) for m in self.lemmatize))
         object.__setattr__(self, "ps", tuple(sorted({float(p) for p in self.ps})))
         object.__setattr__(self, "poison", tuple(sorted({float(r) for r in self.poison})))
@@ -74,6 +74,7 @@ def find_stored(runs: pl.DataFrame, config: TrainConfig, teacher_id: str) -> str
         & (pl.col("lemmatize") == config.lemmatize.value) & ((pl.col("poison") - config.poison).abs() < 1e-12)
         & (pl.col("seed") == config.seed) & (pl.col("vocabulary") == config.vocabulary)
         & (pl.col("batch_size") == config.batch_size) & ((pl.col("lr") - config.lr).abs() < 1e-15)
+        & (pl.col("cheap") == config.cheap)
     )
     return match["run_id"][0] if match.height else None
 

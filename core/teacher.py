@@ -110,6 +110,20 @@ class SentenceTransformerTeacher:
         return _unit_rows(np.concatenate(chunks))
 
 
+def ms_per_1k(model: Teacher, texts: Sequence[str], sample: int = 512) -> float:
+    """Milliseconds a model takes per 1,000 texts, on up to `sample` of them, after a warm-up
+    batch (the model itself, never its cache: this is what a query costs)."""
+    import time
+
+    texts = list(texts)[:sample]
+    if not texts:
+        return 0.0
+    model.embed(texts[:16])
+    start = time.perf_counter()
+    model.embed(texts)
+    return 1000.0 * (time.perf_counter() - start) / len(texts) * 1000.0
+
+
 def bundled_model_path(name: str) -> Path:
     """The folder of a bundled teacher, or `TeacherUnavailable` saying how to install it."""
     from core.paths import models_dir

@@ -122,6 +122,17 @@ def score_against_teacher(student: torch.Tensor, clean: torch.Tensor) -> tuple[t
     return cosine, euclidean
 
 
+def train_student(model: nn.Module, dataset: Dataset, config: TrainConfig, device: str | None = None,
+                  should_stop: Callable[[], bool] | None = None, track_means: bool = True) -> Iterator[EpochRecord]:
+    """Any student: the lookup tables through `train_epochs`, the others through
+    `core.generalizing.train_general`."""
+    if config.model.generalizes:
+        from core.generalizing import train_general
+
+        return train_general(model, dataset, config, device, should_stop, track_means)
+    return train_epochs(model, dataset, config, device, should_stop, track_means)
+
+
 def train_epochs(
     model: nn.Module,
     dataset: Dataset,

@@ -20,7 +20,7 @@ def test_strings_become_enums_and_round_trip():
         ({"poison": -0.1}, "between 0 and 1"),
         ({"epochs": 0}, "epochs must be between"),
         ({"epochs": 2.5}, "whole number"),
-        ({"model": "C"}, "'A' or 'B'"),
+        ({"model": "C"}, "model must be one of A, B, ridge"),
         ({"lemmatize": "stem"}, "lemmatize must be one of"),
         ({"batch_size": 0}, "batch size"),
         ({"teacher": " "}, "teacher must name"),

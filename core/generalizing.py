@@ -1,0 +1,301 @@
+"""Students that can embed words they never saw.
+
+The paper's Model A / B are lookup tables: a word outside the training fraction keeps its random
+initial vector. These students compute a word's vector from something every word has:
+
+- `RidgeAdapter`: a cheap local encoder's embedding of the word (e.g. all-MiniLM-L6-v2 for an
+  all-mpnet-base-v2 teacher), mapped to the teacher's space by closed-form ridge regression, then
+  unit-normalized. The ridge strength is chosen by exact leave-one-out error on the training words
+  (from one SVD), so no held-out word is ever looked at.
+- `MLPAdapter`: the same features; the ridge map plus a learnt non-linear correction
+  (Linear -> GELU -> Dropout -> Linear, starting at zero, so epoch 0 *is* the ridge adapter),
+  trained with the paper's cosine loss and Adam.
+- `SubwordStudent`: no cheap model at all. Hashed character n-grams (3-5, with word boundaries,
+  plus the whole word) -> an embedding bag (mean) -> a linear map -> unit norm, like fastText.
+
+Every student has `predict(index)` (autograd on, for training) and `predict_all()`.
+Their inputs (cheap features, n-gram ids) are rebuilt from the items at load time, never stored.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.config import StudentKind, TrainConfig
+from core.dataset import Dataset
+from core.device import pick_device
+from core.metrics import embedding_means, mean_or_none
+
+RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 13))
+MLP_HIDDEN = 1024
+SUBWORD_BUCKETS = 1 << 15
+SUBWORD_WIDTH = 64
+NGRAMS = (3, 4, 5)
+
+
+# --- ridge regression -------------------------------------------------------------------------
+
+
+def fit_ridge(x: torch.Tensor, y: torch.Tensor, alphas: Sequence[float] = RIDGE_ALPHAS) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """min_W |(x - mx) W - (y - my)|^2 + alpha |W|^2, with alpha picked by exact leave-one-out error.
+
+    Returns (weight (d_out, d_in) as nn.Linear stores it, bias (d_out,), alpha). In float64.
+    Leave-one-out without refitting: with the hat matrix H = U diag(s^2 / (s^2 + alpha)) U^T of the
+    centered x, the left-out residual of row i is r_i / (1 - H_ii - 1/n) (the 1/n is the intercept).
+    """
+    x64, y64 = x.double(), y.double()
+    mx, my = x64.mean(0), y64.mean(0)
+    xc, yc = x64 - mx, y64 - my
+    n = xc.shape[0]
+    u, s, vt = torch.linalg.svd(xc, full_matrices=False)
+    uty = u.T @ yc
+    best_alpha, best_err = float(alphas[len(alphas) // 2]), float("inf")
+    if n >= 3:
+        for alpha in alphas:
+            shrink = s**2 / (s**2 + alpha)
+            fitted = u @ (shrink[:, None] * uty)
+            leverage = (u**2 @ shrink) + 1.0 / n
+            loo = (yc - fitted) / (1.0 - leverage).clamp_min(1e-9)[:, None]
+            err = float((loo**2).sum())
+            if err < best_err:
+                best_alpha, best_err = float(alpha), err
+    coef = vt.T @ ((s / (s**2 + best_alpha))[:, None] * uty)  # (d_in, d_out)
+    bias = my - mx @ coef
+    return coef.T.float(), bias.float(), best_alpha
+
+
+# --- the students ------------------------------------------------------------------------------
+
+
+class _FeatureStudent(nn.Module):
+    """Base of the adapters: reads a fixed (n_items, d_in) feature matrix (not saved with the
+    weights: it is the cheap model's cached output, rebuilt at load)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.register_buffer("features", torch.zeros(config.vocab_size, config.in_dim), persistent=False)
+        self.register_buffer("alpha", torch.zeros(()))  # the chosen ridge strength, kept for the run card
+        self.linear = nn.Linear(config.in_dim, config.dim)
+
+    def set_inputs(self, items: Sequence[str], features: np.ndarray | None) -> None:
+        if features is None or features.shape != (self.config.vocab_size, self.config.in_dim):
+            shape = None if features is None else features.shape
+            raise ValueError(f"This adapter needs {self.config.vocab_size} × {self.config.in_dim} cheap features, got {shape}.")
+        self.features = torch.as_tensor(np.asarray(features, dtype=np.float32), device=self.linear.weight.device)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    @torch.no_grad()
+    def fit_linear(self, train_idx: torch.Tensor, targets: torch.Tensor) -> None:
+        weight, bias, alpha = fit_ridge(self.features[train_idx].cpu(), targets[train_idx].cpu())
+        self.linear.weight.copy_(weight)
+        self.linear.bias.copy_(bias)
+        self.alpha.fill_(alpha)
+
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
+    def predict(self, index: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.raw(self.features[index]), dim=-1)
+
+    @torch.no_grad()
+    def predict_all(self) -> torch.Tensor:
+        was = self.training
+        self.eval()
+        out = torch.cat([F.normalize(self.raw(self.features[s : s + 65536]), dim=-1) for s in range(0, len(self.features), 65536)])
+        self.train(was)
+        return out
+
+
+class RidgeAdapter(_FeatureStudent):
+    """cheap features -> ridge regression -> unit norm (closed form)."""
+
+    def fit(self, train_idx: torch.Tensor, targets: torch.Tensor) -> None:
+        self.fit_linear(train_idx, targets)
+
+
+class MLPAdapter(_FeatureStudent):
+    """cheap features -> ridge map + a learnt non-linear correction -> unit norm."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        hidden = config.hidden or MLP_HIDDEN
+        self.inner = nn.Linear(config.in_dim, hidden)
+        self.outer = nn.Linear(hidden, config.dim)
+        self.dropout = nn.Dropout(0.1)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        super().reset_parameters(generator)
+        nn.init.kaiming_uniform_(self.inner.weight, a=5**0.5, generator=generator)
+        nn.init.zeros_(self.inner.bias)
+        nn.init.zeros_(self.outer.weight)  # the correction starts at zero: epoch 0 is the ridge map
+        nn.init.zeros_(self.outer.bias)
+
+    def prepare(self, train_idx: torch.Tensor, targets: torch.Tensor) -> None:
+        self.fit_linear(train_idx, targets)
+
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x) + self.outer(self.dropout(F.gelu(self.inner(x))))
+
+
+def ngram_ids(word: str, buckets: int = SUBWORD_BUCKETS) -> list[int]:
+    """The hashed character n-grams of '<word>' and the whole '<word>' (stable across processes:
+    crc32, not Python's salted hash).
+
+    >>> len(ngram_ids("cat"))   # <ca cat at> | <cat ca at> | <cat> | <cat>
+    7
+    """
+    marked = f"<{word}>"
+    grams = [marked[i : i + n] for n in NGRAMS for i in range(len(marked) - n + 1)]
+    grams.append(marked)
+    return [zlib.crc32(g.encode("utf-8")) % buckets for g in grams]
+
+
+class SubwordStudent(nn.Module):
+    """hashed character n-grams -> embedding bag (mean) -> linear -> unit norm."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.buckets = config.buckets or SUBWORD_BUCKETS
+        width = config.hidden or SUBWORD_WIDTH
+        # One extra row is the padding (ignored by the mean).
+        self.bag = nn.EmbeddingBag(self.buckets + 1, width, mode="mean", padding_idx=self.buckets)
+        self.linear = nn.Linear(width, config.dim)
+        self.register_buffer("ids", torch.full((config.vocab_size, 1), self.buckets, dtype=torch.long), persistent=False)
+
+    def set_inputs(self, items: Sequence[str], features: np.ndarray | None = None) -> None:
+        if len(items) != self.config.vocab_size:
+            raise ValueError(f"This student was built for {self.config.vocab_size} items, got {len(items)}.")
+        rows = [ngram_ids(w, self.buckets) for w in items]
+        width = max(1, max(map(len, rows), default=1))
+        ids = np.full((len(rows), width), self.buckets, dtype=np.int64)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = r
+        self.ids = torch.from_numpy(ids).to(self.linear.weight.device)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        nn.init.normal_(self.bag.weight, std=0.1, generator=generator)
+        with torch.no_grad():
+            self.bag.weight[self.buckets].zero_()
+        nn.init.zeros_(self.linear.weight)  # with `prepare`'s bias: epoch 0 is the average-vector baseline
+        nn.init.zeros_(self.linear.bias)
+
+    @torch.no_grad()
+    def prepare(self, train_idx: torch.Tensor, targets: torch.Tensor) -> None:
+        # Start from the average answer (the baseline every student must beat); the n-grams learn
+        # what moves a word away from it.
+        self.linear.bias.copy_(targets[train_idx].mean(0))
+
+    def predict(self, index: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.linear(self.bag(self.ids[index])), dim=-1)
+
+    @torch.no_grad()
+    def predict_all(self) -> torch.Tensor:
+        return torch.cat([self.predict(torch.arange(s, min(s + 8192, len(self.ids)), device=self.ids.device))
+                          for s in range(0, len(self.ids), 8192)])
+
+
+GENERAL_STUDENTS = {StudentKind.RIDGE: RidgeAdapter, StudentKind.MLP: MLPAdapter, StudentKind.SUBWORD: SubwordStudent}
+
+
+# --- cheap features ---------------------------------------------------------------------------
+
+
+def cheap_features(items: Sequence[str], cheap: str, cache_root, device: str | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, str, float]:
+    """The cheap encoder's embedding of every item: (features, its id, seconds spent computing).
+
+    Read from the cheap model's own cache when every item is there (no model load); otherwise
+    the model is loaded and only the missing items are embedded (and cached).
+    """
+    from core.teacher import CachedTeacher, TeacherUnavailable, cached_vectors, load_teacher, teacher_id_for
+
+    cheap_id = teacher_id_for(cheap)
+    try:
+        return cached_vectors(cache_root, cheap_id, items), cheap_id, 0.0
+    except TeacherUnavailable:
+        pass
+    start = time.perf_counter()
+    model = CachedTeacher(load_teacher(cheap, device or "cpu"), cache_root)
+    return model.embed(list(items), progress=progress), model.id, time.perf_counter() - start
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+def train_general(
+    model: nn.Module,
+    dataset: Dataset,
+    config: TrainConfig,
+    device: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    track_means: bool = True,
+) -> Iterator:
+    """Train a generalizing student; one `EpochRecord` per epoch (one in all for ridge).
+
+    The loss is the paper's (mean 1 - cosine to the possibly poisoned targets), optimized by Adam
+    over all the student's weights with the same batches as Model A / B.
+    """
+    from core.train import EpochRecord, make_optimizer, score_against_teacher
+
+    device = device or pick_device()
+    model.to(device).train()
+    targets = torch.as_tensor(dataset.targets, device=device)
+    clean = torch.as_tensor(dataset.clean, device=device)
+    train_idx = torch.as_tensor(dataset.train_idx, dtype=torch.long, device=device)
+    heldout_idx = torch.as_tensor(dataset.heldout_idx, dtype=torch.long, device=device)
+    n_train = len(train_idx)
+    start = time.perf_counter()
+
+    def record(epoch: int, loss: float, epoch_start: float):
+        student = model.predict_all()
+        cosine, euclidean = score_against_teacher(student, clean)
+        return EpochRecord(
+            epoch=epoch, train_loss=loss, train_cosine=float(cosine[train_idx].mean()),
+            heldout_cosine=mean_or_none(cosine[heldout_idx]), heldout_euclidean=mean_or_none(euclidean[heldout_idx]),
+            epoch_seconds=time.perf_counter() - epoch_start, seconds=time.perf_counter() - start,
+            embedding_means=embedding_means(student).cpu().numpy() if track_means else None,
+        )
+
+    if config.model.closed_form:
+        if should_stop and should_stop():
+            return
+        model.fit(train_idx, targets)
+        with torch.no_grad():
+            loss = float(1.0 - (model.predict(train_idx) * targets[train_idx]).sum(1).mean())
+        yield record(1, loss, start)
+        return
+
+    if hasattr(model, "prepare"):
+        model.prepare(train_idx, targets)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(params, config.lr, device)
+    shuffle = torch.Generator().manual_seed(config.seed + 7919)
+    for epoch in range(1, config.epochs + 1):
+        if should_stop and should_stop():
+            return
+        epoch_start = time.perf_counter()
+        order = train_idx[torch.randperm(n_train, generator=shuffle).to(device)]
+        loss_sum = torch.zeros((), device=device)
+        for s in range(0, n_train, config.batch_size):
+            batch = order[s : s + config.batch_size]
+            loss = 1.0 - (model.predict(batch) * targets.index_select(0, batch)).sum(1).mean()
+            for p in params:
+                p.grad = None
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * batch.numel()
+        model.eval()
+        yield record(epoch, float(loss_sum) / n_train, epoch_start)
+        model.train()
