@@ -17,6 +17,7 @@ navigation = st.navigation(
             st.Page(PAGES["sweep"], title="Sweep (paper figures)", icon=":material/grid_on:"),
         ],
         "Compare with the teacher": [
+            st.Page(PAGES["evaluate"], title="Honest evaluation", icon=":material/fact_check:"),
             st.Page(PAGES["distributions"], title="Distributions", icon=":material/bar_chart:"),
             st.Page(PAGES["projection"], title="Projection", icon=":material/scatter_plot:"),
             st.Page(PAGES["analogies"], title="Analogies & similarity", icon=":material/calculate:"),

@@ -274,3 +274,68 @@ def pareto_lines(sweep: pl.DataFrame, metric: str = "train_loss", title: str = "
         .facet(facet=alt.Facet("setting:N", title=None, header=alt.Header(labelFontSize=12, labelLimit=400)), columns=2)
         .properties(title=title)
     )
+
+
+EXPLAIN.update({
+    "quality_per_query": (
+        "Each line is one kind of student: how good it is on words it never saw (up) against how many words the "
+        "teacher had to embed for it (right, log scale). The grey dashed line is the average-vector baseline, which "
+        "learns nothing; a student is only worth its queries where it stays above that line."
+    ),
+    "lookup_tables": (
+        "Model A and Model B are lookup tables: a word the teacher never answered keeps the random vector it "
+        "started with, so they cannot do better than the baseline on new words, however long they train."
+    ),
+    "analogy_sections": "Share of analogy questions answered right, per section of the Google set, by the teacher and by the student.",
+})
+
+QUALITY_METRICS = {
+    "heldout_cosine": "Held-out cosine to the teacher (higher is better)",
+    "analogy_pct_of_teacher": "Analogies solved, % of the teacher's score",
+    "simlex_spearman": "SimLex-999 Spearman ρ",
+    "wordsim_spearman": "WordSim-353 Spearman ρ",
+    "neighbour_overlap_at_10": "Neighbours shared with the teacher (overlap@10)",
+}
+
+
+def quality_per_query(frame: pl.DataFrame, metric: str = "heldout_cosine", title: str = "Quality per teacher query") -> alt.Chart:
+    """Columns: student (a label; 'Average vector (baseline)' drawn dashed grey), queries, p, and the
+    metric. One line per student, x = teacher queries on a log scale."""
+    label = QUALITY_METRICS[metric]
+    data = frame.select("student", "queries", "p", metric).drop_nulls(metric).sort("student", "queries")
+    students = sorted(set(data["student"].to_list()) - {BASELINE_LABEL})
+    domain = [*students, BASELINE_LABEL]
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+    colours = [palette[i % len(palette)] for i in range(len(students))] + ["#888888"]
+    return (
+        alt.Chart(data)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("queries:Q", title="Teacher queries paid for (words embedded by the teacher, log scale)", scale=alt.Scale(type="log")),
+            y=alt.Y(f"{metric}:Q", title=label),
+            color=alt.Color("student:N", title="Student", scale=alt.Scale(domain=domain, range=colours), legend=alt.Legend(orient="bottom", columns=3)),
+            strokeDash=alt.condition(alt.datum.student == BASELINE_LABEL, alt.value([6, 4]), alt.value([1, 0])),
+            tooltip=[alt.Tooltip("student:N", title="Student"), alt.Tooltip("queries:Q", title="Teacher queries", format=","),
+                     alt.Tooltip("p:Q", title="p"), alt.Tooltip(f"{metric}:Q", title=label, format=".3f")],
+        )
+        .properties(title=title, width=560, height=320)
+    )
+
+
+BASELINE_LABEL = "Average vector (baseline)"
+
+
+def analogy_sections(frame: pl.DataFrame, title: str = "Analogies by section") -> alt.Chart:
+    """Columns: section, model ('teacher' / the student's label), accuracy (0-1), questions."""
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            y=alt.Y("section:N", title="Section of the Google analogy set", sort=None),
+            x=alt.X("accuracy:Q", title="Questions answered right", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+            yOffset="model:N",
+            color=alt.Color("model:N", title="Model", legend=alt.Legend(orient="bottom")),
+            tooltip=[alt.Tooltip("section:N"), alt.Tooltip("model:N"), alt.Tooltip("accuracy:Q", format=".1%"), alt.Tooltip("questions:Q")],
+        )
+        .properties(title=title, width=420)
+    )

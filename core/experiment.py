@@ -208,3 +208,66 @@ def evaluate_run(stored, teacher_cache_dir: Path, scope: str = "heldout", benchm
     result.extra.update({"run_id": stored.run_id, "model": c.model.value, "p": c.p, "teacher_queries": int(len(dataset.train_idx)),
                          "teacher": stored.meta["teacher_id"]})
     return result
+
+
+EVALUATION_VERSION = 1
+
+
+def stored_evaluation(stored, teacher_cache_dir: Path, scope: str = "heldout", device: str = "cpu") -> dict:
+    """`evaluate_run` on the bundled benchmarks, as JSON, kept in the run folder after the first time
+    (a few seconds per run; the quality-per-query chart needs one per run).
+
+    Keys: summary (the CLI's line), table (student / teacher / baseline rows), sections
+    (per-section analogy accuracy of student and teacher).
+    """
+    import json
+    import os
+
+    path = Path(stored.folder) / f"evaluation-{scope}.json"
+    try:
+        cached = json.loads(path.read_text())
+        if cached.get("version") == EVALUATION_VERSION:
+            return cached
+    except (OSError, ValueError):
+        pass
+    result = evaluate_run(stored, teacher_cache_dir, scope, device=device)
+    teacher_sections = {s: (c, n) for s, c, n in result.teacher.analogies.sections()}
+    out = {
+        "version": EVALUATION_VERSION,
+        "summary": result.summary(),
+        "table": result.table(),
+        "sections": [
+            {"section": s, "questions": n, "student_correct": c, "teacher_correct": teacher_sections.get(s, (0, 0))[0]}
+            for s, c, n in result.student.analogies.sections()
+        ],
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out))
+    os.replace(tmp, path)  # atomic: a reader never sees half a file
+    return out
+
+
+def quality_frame(evaluations: list[dict]):
+    """The data of the quality-per-query chart from `stored_evaluation` results: one row per run
+    (student label, p, queries and the metrics), plus one baseline row per number of queries."""
+    import polars as pl
+
+    from core.charts import BASELINE_LABEL, QUALITY_METRICS
+    from core.config import StudentKind
+
+    rows, baseline = [], {}
+    for ev in evaluations:
+        s = ev["summary"]
+        student_row, _, base_row = ev["table"]
+        label = StudentKind.parse(s["model"]).label
+        common = {"p": float(s["p"]), "queries": int(s["teacher_queries"])}
+        rows.append({"student": label, "run_id": s["run_id"], **common, **{m: student_row.get(m) for m in QUALITY_METRICS}})
+        baseline.setdefault(common["queries"], []).append({**common, **{m: base_row.get(m) for m in QUALITY_METRICS}})
+    for queries, group in baseline.items():
+        row = {"student": BASELINE_LABEL, "run_id": "", "p": group[0]["p"], "queries": queries}
+        for m in QUALITY_METRICS:
+            values = [g[m] for g in group if g[m] is not None]
+            row[m] = sum(values) / len(values) if values else None
+        rows.append(row)
+    schema = {"student": pl.Utf8, "run_id": pl.Utf8, "p": pl.Float64, "queries": pl.Int64, **{m: pl.Float64 for m in QUALITY_METRICS}}
+    return pl.DataFrame(rows, schema=schema)

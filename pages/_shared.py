@@ -11,7 +11,7 @@ import polars as pl
 import streamlit as st
 
 from core import charts
-from core.config import LemmaMode
+from core.config import LemmaMode, StudentKind
 from core.corpus import Vocabulary, default_vocabulary
 from core.experiment import PreparedData, RunVectors, lemmatize, run_vectors
 from core.jobs import JobBoard
@@ -46,6 +46,7 @@ PAGES = {
     "analogies": "pages/analogies.py",
     "runs": "pages/runs.py",
     "sweep": "pages/sweep.py",
+    "evaluate": "pages/evaluate.py",
 }
 
 TEACHERS = {
@@ -143,6 +144,22 @@ def vectors_for_run(run_id: str) -> RunVectors:
     return run_vectors(load_run(runs_dir(), run_id), cache_dir() / "teachers")
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def run_evaluation(run_id: str, scope: str = "heldout") -> dict:
+    """A stored run's scores beside its teacher and the baseline (kept in the run folder)."""
+    from core.experiment import stored_evaluation
+
+    return stored_evaluation(load_run(runs_dir(), run_id), cache_dir() / "teachers", scope)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def model_cost_ms(name: str, words: tuple[str, ...]) -> float:
+    """Milliseconds per 1,000 words of a model (the model itself, not its cache), measured once."""
+    from core.teacher import ms_per_1k
+
+    return ms_per_1k(cached_teacher(name).teacher, words, sample=256)
+
+
 def runs_table() -> pl.DataFrame:
     return list_runs(runs_dir())
 
@@ -195,7 +212,7 @@ def sidebar() -> None:
         )
         job = job_board().get(ss.get(K.JOB))
         if job is not None and not job.done:
-            st.markdown(f"**Training:** Model {job.config.model.value}, {job.config.epochs} epochs, in progress")
+            st.markdown(f"**Training:** {job.config.model.label}, {job.config.epochs} epochs, in progress")
             st.page_link(PAGES["train"], label="Watch it on the Train page", icon=":material/model_training:")
 
 
@@ -238,7 +255,7 @@ def chosen_run_vectors() -> RunVectors:
 
 
 def run_label(row: dict) -> str:
-    parts = [f"Model {row['model']}", f"p = {row['p']:g}", f"{row['epochs']} epochs", row["teacher"]]
+    parts = [StudentKind.parse(row["model"]).label, f"p = {row['p']:g}", f"{row['epochs']} epochs", row["teacher"]]
     if row["lemmatize"] != "none":
         parts.append(f"lemmas ({row['lemmatize']})")
     if row["poison"]:

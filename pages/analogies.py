@@ -5,7 +5,7 @@ import streamlit as st
 
 from core import charts
 from core.neighbours import UnknownWord, analogy, pair_cosine, parse_analogy, parse_pairs
-from pages._shared import chosen_run_vectors, show_chart
+from pages._shared import K, chosen_run_vectors, run_evaluation, show_chart
 
 ss = st.session_state
 st.title("Analogies & similarity")
@@ -39,6 +39,61 @@ else:
         "student's answer": [w for w, _ in student_top], "student cosine": [round(s, 3) for _, s in student_top],
     })
     st.dataframe(table, hide_index=True, width="stretch")
+
+st.subheader("The benchmark: Google's analogy questions")
+
+
+@st.cache_data(show_spinner="Answering the analogy questions…", max_entries=8)
+def benchmark_answers(run_id: str) -> pl.DataFrame:
+    """Every usable question on held-out words with the teacher's and the student's answer."""
+    import numpy as np
+
+    from core.evaluate import Benchmarks, analogy_accuracy
+
+    held = np.array([g == "held-out" for g in vectors.groups])
+    questions = Benchmarks.bundled().analogies
+    student = analogy_accuracy(vectors.student, vectors.items, questions, held)
+    teacher = analogy_accuracy(vectors.teacher, vectors.items, questions, held)
+    return pl.DataFrame({
+        "section": [q.section for q in student.questions],
+        "question": [f"{q.b} − {q.a} + {q.c}" for q in student.questions],
+        "expected": [q.d for q in student.questions],
+        "teacher's answer": list(teacher.predicted), "student's answer": list(student.predicted),
+    })
+
+
+try:
+    evaluation = run_evaluation(ss[K.RUN], "heldout")
+    answers = benchmark_answers(ss[K.RUN])
+except Exception as err:  # noqa: BLE001 - a missing benchmark file or cache: one sentence, the page goes on
+    st.warning(f"The benchmark is not available here: {err}")
+else:
+    rows = {r["model"]: r for r in evaluation["table"]}
+    student_row = evaluation["table"][0]
+    if not answers.height:
+        st.info("No analogy question has all four words among this run's held-out words.")
+    else:
+        c1, c2, c3 = st.columns(3)
+        share = student_row["analogy_pct_of_teacher"]
+        c1.metric("Teacher: questions right", f"{rows['teacher']['analogy_accuracy']:.1%}")
+        c2.metric("Student: questions right", f"{student_row['analogy_accuracy']:.1%}",
+                  help="Only questions whose four words the student never saw the teacher's answer for.")
+        c3.metric("Student, as % of the teacher", "—" if share is None else f"{share:.0f} %",
+                  help="— when the teacher itself gets none right.")
+        st.caption(f"{answers.height:,} questions whose four words are all held-out (from the Google analogy set shipped with gensim).")
+        sections = pl.DataFrame(evaluation["sections"])
+        by_section = pl.concat([
+            sections.select("section", "questions", pl.lit("teacher").alias("model"), (pl.col("teacher_correct") / pl.col("questions")).alias("accuracy")),
+            sections.select("section", "questions", pl.lit(student_row["model"]).alias("model"), (pl.col("student_correct") / pl.col("questions")).alias("accuracy")),
+        ])
+        show_chart(charts.analogy_sections(by_section), by_section, charts.EXPLAIN["analogy_sections"], key="sections_chart", file_stem="analogy_sections")
+        right = answers.filter(pl.col("student's answer") == pl.col("expected"))
+        wrong = answers.filter(pl.col("student's answer") != pl.col("expected"))
+        left_col, right_col = st.columns(2)
+        left_col.markdown(f"**A sample the student gets right** ({right.height:,} in all)")
+        left_col.dataframe(right.sample(min(8, right.height), seed=0) if right.height else right, hide_index=True, width="stretch")
+        right_col.markdown(f"**A sample the student gets wrong** ({wrong.height:,} in all)")
+        right_col.dataframe(wrong.sample(min(8, wrong.height), seed=0) if wrong.height else wrong, hide_index=True, width="stretch")
 
 st.subheader("Similarity of word pairs")
 ss.setdefault("pairs", "cat, dog\ncat, car\nking, queen\nhappy, sad\nbuy, purchase\ncold, hot")

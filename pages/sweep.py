@@ -27,7 +27,7 @@ if kind == "paper":
     st.caption("Model A and B × the ten values of p × lemmatization off / spaCy × poison 0 % / 10 %.")
 else:
     c1, c2, c3 = st.columns(3)
-    models = c1.multiselect("Students", list(StudentKind), default=[StudentKind.B], format_func=lambda m: f"Model {m.value}", key="sweep_models")
+    models = c1.multiselect("Students", list(StudentKind), default=[StudentKind.B], format_func=lambda m: m.label, key="sweep_models")
     ps = c1.multiselect("Values of p", list(PAPER_PS), default=[0.016, 0.095, 0.555, 1.0], key="sweep_ps")
     epochs = c2.number_input("Epochs per run", 1, 200, 20, key="sweep_epochs")
     lemmas = c2.multiselect("Lemmatization", list(LemmaMode), default=[prepared.lemmatize], format_func=LEMMA_LABELS.get, key="sweep_lemmas")

@@ -4,9 +4,18 @@ import polars as pl
 import streamlit as st
 
 from core import charts
-from core.config import MAX_EPOCHS, PAPER_PS, LemmaMode, TrainConfig
+from core.config import MAX_EPOCHS, PAPER_PS, LemmaMode, StudentKind, TrainConfig, default_cheap
 from core.jobs import JobState
 from pages._shared import K, LEMMA_LABELS, PAGES, job_board, prepare, require_prepared, show_chart
+
+STUDENT_CHOICES = [StudentKind.B, StudentKind.A, StudentKind.RIDGE, StudentKind.MLP, StudentKind.SUBWORD]
+STUDENT_HELP = {
+    "A": "Model A — a table of word vectors (paper)",
+    "B": "Model B — table + two small layers (paper's better model)",
+    "ridge": "Adapter (ridge) — maps a cheap model's vectors, one closed-form step",
+    "mlp": "Adapter (MLP) — the ridge map plus a small learnt network",
+    "subword": "Subword — learns from letter groups (no other model needed)",
+}
 
 ss = st.session_state
 st.title("Train a student")
@@ -16,7 +25,9 @@ board = job_board()
 with st.form("train_form", border=True):
     left, middle, right = st.columns(3)
     with left:
-        model = st.radio("Student", ["B", "A"], format_func={"A": "Model A — a table of word vectors", "B": "Model B — table + two small layers (the paper's better model)"}.get, key="model")
+        model = st.radio("Student", [k.value for k in STUDENT_CHOICES], format_func=STUDENT_HELP.get, key="model",
+                         help="Model A and B are the paper's lookup tables: words the teacher never answered keep a random vector. "
+                              "The adapters and the subword student compute a vector for any word, so they can handle words they never saw.")
         p_choice = st.select_slider("p — fraction of words the teacher is asked about", options=[*PAPER_PS, "custom"], value=0.095, key="p_choice",
                                     help="The paper's ten values, or your own.")
         p_custom = st.number_input("Custom p (used when 'custom' is chosen)", min_value=0.001, max_value=1.0, value=0.2, step=0.01, format="%.3f", key="p_custom")
@@ -30,6 +41,8 @@ with st.form("train_form", border=True):
         modes = list(LemmaMode)
         lemma = st.radio("Lemmatization", modes, index=modes.index(prepared.lemmatize), format_func=LEMMA_LABELS.get, key="train_lemma")
         st.caption(f"Teacher: **{prepared.teacher_id}** · {len(prepared.lemma.words):,} words")
+        st.caption(f"The adapters read the cheap model **{default_cheap(ss[K.TEACHER])}** (its vectors of every word are "
+                   "computed once, then cached). The ridge adapter is solved in one step: epochs do not apply to it.")
     submitted = st.form_submit_button("Train", type="primary", icon=":material/model_training:")
 
 if submitted:
@@ -58,7 +71,7 @@ def live_panel(job_id: str, polling: bool) -> None:
     snap = job.snapshot()
     cfg = job.config
     done = len(snap["records"])
-    st.markdown(f"**Model {cfg.model.value}**, p = {cfg.p:g} ({round(cfg.p * len(job.prepared.items)):,} teacher answers), "
+    st.markdown(f"**{cfg.model.label}**, p = {cfg.p:g} ({round(cfg.p * len(job.prepared.items)):,} teacher answers), "
                 f"{cfg.epochs} epochs, poison {cfg.poison:.0%}, lemmatization {cfg.lemmatize.value}")
     if snap["state"] is JobState.QUEUED:
         st.info(f"Waiting for a free trainer: position {board.queue_position(job)} in the queue.")

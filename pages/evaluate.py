@@ -1,0 +1,146 @@
+"""Honest evaluation: scores on words the student never saw, beside the teacher and the
+average-vector baseline, and the quality-per-query curve over every stored run."""
+
+import polars as pl
+import streamlit as st
+
+from core import charts
+from core.config import StudentKind, default_cheap
+from core.evaluate import BenchmarkUnavailable
+from core.jobs import JobState, start_sweep
+from core.sweep import SweepGrid, find_stored
+from core.teacher import TeacherUnavailable
+from pages._shared import K, choose_run, job_board, model_cost_ms, run_evaluation, runs_table, show_chart
+
+ss = st.session_state
+st.title("Honest evaluation")
+st.write("The paper judges students by their training loss. Here every score is measured on **held-out words** — words "
+         "whose teacher answer the student never saw, the very words the method exists to save — and always next to the "
+         "teacher itself and to a student that learns nothing (each unknown word gets the average of the teacher's answers).")
+
+COLUMNS = {
+    "model": "Model", "heldout_cosine": "Cosine to teacher", "heldout_euclidean": "Distance to teacher",
+    "analogy_accuracy": "Analogies right", "analogy_pct_of_teacher": "Analogies, % of teacher",
+    "simlex_spearman": "SimLex ρ", "wordsim_spearman": "WordSim ρ", "neighbour_overlap_at_10": "Same neighbours (of 10)",
+}
+
+run_id = choose_run()
+scope = st.radio("Which words count", ["heldout", "training", "all"], horizontal=True, key="eval_scope",
+                 format_func={"heldout": "Held-out (never seen)", "training": "Training words", "all": "All words"}.get)
+try:
+    with st.spinner("Scoring the student, the teacher and the baseline (a few seconds, once per run)…"):
+        ev = run_evaluation(run_id, scope)
+except (TeacherUnavailable, BenchmarkUnavailable) as err:
+    st.error(str(err))
+    st.stop()
+
+summary = ev["summary"]
+if not summary["words_in_scope"]:
+    st.info("This run trained on every word (p = 1): there are no held-out words to score. Choose 'Training words'.")
+else:
+    table = pl.DataFrame(ev["table"]).select(list(COLUMNS)).rename(COLUMNS)
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "Analogies right": st.column_config.NumberColumn(format="percent"),
+        "Analogies, % of teacher": st.column_config.NumberColumn(format="%.0f %%"),
+        "Cosine to teacher": st.column_config.NumberColumn(format="%.3f"),
+        "Distance to teacher": st.column_config.NumberColumn(format="%.3f"),
+        "SimLex ρ": st.column_config.NumberColumn(format="%.3f"), "WordSim ρ": st.column_config.NumberColumn(format="%.3f"),
+        "Same neighbours (of 10)": st.column_config.NumberColumn(format="percent"),
+    })
+    st.caption(f"{summary['words_in_scope']:,} words in scope · {summary['analogy_questions']:,} analogy questions with all four "
+               f"words in scope · {summary['simlex_pairs']} SimLex-999 and {summary['wordsim_pairs']} WordSim-353 pairs. "
+               "Analogies: a − b + c, the closest word (the three question words excluded) must be the expected one. "
+               "ρ: how well the model's similarities rank word pairs the way people do (1 = same order). "
+               "Same neighbours: of the teacher's 10 closest words, how many the student also puts in its 10 closest.")
+    if not StudentKind.parse(summary["model"]).generalizes:
+        st.warning(charts.EXPLAIN["lookup_tables"])
+
+# ---- the quality-per-query curve ----------------------------------------------------------------
+
+st.subheader("Quality per teacher query")
+table = runs_table()
+this = table.filter(pl.col("run_id") == run_id).row(0, named=True)
+family = table.filter((pl.col("status") == "finished") & (pl.col("teacher") == this["teacher"]) & (pl.col("vocabulary") == this["vocabulary"])
+                      & (pl.col("lemmatize") == this["lemmatize"]) & (pl.col("poison") == this["poison"]) & (pl.col("p") < 1.0))
+st.caption(f"Every finished run with this run's teacher ({this['teacher']}), vocabulary, lemmatization and poison "
+           f"({family.height} runs; p = 1 has no held-out words and is left out).")
+
+PS = (0.01, 0.03, 0.1, 0.3)
+prepared = ss.get(K.PREPARED)
+board = job_board()
+job = board.get(ss.get("eval_sweep"))
+running = job is not None and not job.done
+if prepared is not None and prepared.teacher_id == this["teacher"]:
+    grid = SweepGrid(teacher=ss[K.TEACHER], models=tuple(StudentKind), ps=PS, epochs=20, lemmatize=(prepared.lemmatize,),
+                     vocabulary=ss[K.VOCAB].label)
+    missing = [c for c in grid.configs() if not find_stored(table, c, prepared.teacher_id)]
+    if missing and st.button(f"Train the comparison: every student at p = {', '.join(map(str, PS))} ({len(missing)} runs to train)",
+                             disabled=running, key="eval_sweep_start", icon=":material/play_arrow:"):
+        ss["eval_sweep"] = start_sweep(board, grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER]).job_id
+        st.rerun()
+
+
+@st.fragment(run_every=2.0 if running else None)
+def sweep_status() -> None:
+    job = board.get(ss.get("eval_sweep"))
+    if job is None:
+        return
+    st.progress(job.done_runs / max(1, job.total_runs), text=f"{job.done_runs} of {job.total_runs} runs")
+    if job.state is JobState.FAILED:
+        st.error(f"The comparison stopped: {job.error}")
+    if running and job.done:
+        st.rerun(scope="app")
+
+
+sweep_status()
+
+if family.height:
+    evaluations, progress = [], st.progress(0.0, text="Scoring the runs…")
+    for i, rid in enumerate(family["run_id"].to_list()):
+        try:
+            evaluations.append(run_evaluation(rid, "heldout"))
+        except (TeacherUnavailable, BenchmarkUnavailable, ValueError):
+            continue  # a run whose vectors are not available here: left out of the chart
+        progress.progress((i + 1) / family.height, text=f"Scored {i + 1} of {family.height} runs")
+    progress.empty()
+    from core.experiment import quality_frame
+
+    frame = quality_frame(evaluations)
+    metric = st.radio("Score", list(charts.QUALITY_METRICS), horizontal=True, format_func=charts.QUALITY_METRICS.get, key="quality_metric")
+    show_chart(charts.quality_per_query(frame, metric), frame, charts.EXPLAIN["quality_per_query"], key="quality_chart", file_stem="quality_per_query")
+    st.info(charts.EXPLAIN["lookup_tables"])
+
+# ---- what the cheap model costs -----------------------------------------------------------------
+
+st.subheader("What each model costs")
+st.caption("The adapters need a cheap model's vector of every word. That model still runs on every word, but it is "
+           "cheaper than the teacher (and local: no API bill). Measured here, on this machine, on 256 words.")
+def model_name_for(teacher_id: str) -> str | None:
+    """The loadable name of a run's teacher: the session's teacher or a bundled one with that id."""
+    from core.teacher import BUNDLED, teacher_id_for
+
+    for name in [ss.get(K.TEACHER), *BUNDLED]:
+        if name and teacher_id_for(name) == teacher_id:
+            return name
+    return None
+
+
+teacher_name = model_name_for(this["teacher"])
+if teacher_name is None or teacher_name.startswith("hash"):
+    st.caption("Timing is available for the bundled teachers (MiniLM, MPNet).")
+elif st.button("Measure the teacher and the cheap model", key="measure_cost", icon=":material/timer:"):
+    from core.paths import runs_dir
+    from core.store import load_run
+
+    items = tuple(load_run(runs_dir(), run_id).items["item"].to_list()[:256])
+    cheap = default_cheap(teacher_name)
+    try:
+        with st.spinner("Timing both models…"):
+            teacher_ms, cheap_ms = model_cost_ms(teacher_name, items), model_cost_ms(cheap, items)
+    except TeacherUnavailable as err:
+        st.error(str(err))
+    else:
+        c1, c2, c3 = st.columns(3)
+        c1.metric(f"Teacher ({teacher_name}): ms per 1,000 words", f"{teacher_ms:,.0f}")
+        c2.metric(f"Cheap model ({cheap}): ms per 1,000 words", f"{cheap_ms:,.0f}")
+        c3.metric("Cheap model's cost, share of the teacher's", f"{cheap_ms / teacher_ms:.0%}")

@@ -1,0 +1,35 @@
+import polars as pl
+
+from core.paths import runs_dir
+from core.store import list_runs
+from tests.app.apphelpers import make_app, no_errors, wait_for
+
+
+def test_scores_sit_beside_teacher_and_baseline(stored_run):
+    at = make_app("evaluate", run_id=stored_run)
+    no_errors(at)
+    table = at.dataframe[0].value
+    assert list(table["Model"]) == ["Model B", "teacher", "average vector"]
+    assert table["Cosine to teacher"][1] == 1.0
+    assert any("lookup table" in w.value for w in at.warning)  # Model B cannot extrapolate: said once, plainly
+    at.radio(key="eval_scope").set_value("training").run()
+    no_errors(at)
+    # On training words the baseline keeps the answers it was given (10 % of them poisoned).
+    assert at.dataframe[0].value["Cosine to teacher"][2] > 0.8
+
+
+def test_comparison_grid_fills_the_quality_per_query_chart(stored_run, prepared, vocab):
+    at = make_app("evaluate", run_id=stored_run, prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
+    no_errors(at)
+    start = at.button(key="eval_sweep_start")
+    assert "20 runs to train" in start.label  # five students x four p
+    start.click().run()
+    assert wait_for(lambda: list_runs(runs_dir()).filter(pl.col("status") == "finished").height >= 21, timeout=240)
+    at.run()
+    no_errors(at)
+    runs = list_runs(runs_dir())
+    assert set(runs["model"]) == {"A", "B", "ridge", "mlp", "subword"}
+    for metric in ("analogy_pct_of_teacher", "neighbour_overlap_at_10"):
+        at.radio(key="quality_metric").set_value(metric).run()
+        no_errors(at)
+    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
