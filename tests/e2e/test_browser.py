@@ -185,3 +185,18 @@ def test_whole_path(page):
     chart_drawn(page)
     no_exception(page)
     shot(page, "08_runs")
+
+    go(page, "Honest evaluation")
+    page.get_by_text("Quality per teacher query").wait_for()
+    page.get_by_text("Cosine to teacher").first.wait_for()
+    no_exception(page)
+    page.get_by_role("button", name=re.compile(r"Train the comparison")).click()
+    # Five students x four p (the Model B runs of the sweep are reused); the adapters first embed
+    # every word with the cheap model once.
+    page.get_by_role("button", name=re.compile(r"Train the comparison")).wait_for(state="detached", timeout=900_000)
+    page.get_by_text("Each line is one kind of student").wait_for()
+    chart_drawn(page)
+    no_exception(page)
+    page.set_viewport_size({"width": 1400, "height": 2600})
+    shot(page, "10_evaluation")
+    page.set_viewport_size({"width": 1400, "height": 1900})
