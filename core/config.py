@@ -27,6 +27,7 @@ class StudentKind(str, Enum):
     training fraction keeps its random start). The others compute a word's vector from something
     every word has, so they can embed words they never saw:
     - ridge / mlp: an adapter from a cheap local encoder's embedding of the word to the teacher;
+    - kernel: kernel ridge regression from the cheap encoder's last six layers (the best here);
     - subword: hashed character n-grams, no other model needed.
     """
 
@@ -34,6 +35,7 @@ class StudentKind(str, Enum):
     B = "B"
     RIDGE = "ridge"
     MLP = "mlp"
+    KERNEL = "kernel"
     SUBWORD = "subword"
 
     @classmethod
@@ -59,12 +61,17 @@ class StudentKind(str, Enum):
     @property
     def needs_cheap(self) -> bool:
         """Adapters read a cheap encoder's embedding of each word."""
-        return self in (StudentKind.RIDGE, StudentKind.MLP)
+        return self in (StudentKind.RIDGE, StudentKind.MLP, StudentKind.KERNEL)
+
+    @property
+    def features(self) -> str:
+        """What an adapter reads from the cheap encoder: its sentence embedding, or its layers."""
+        return "layers" if self is StudentKind.KERNEL else "sentence"
 
     @property
     def closed_form(self) -> bool:
         """Solved in one step (no epochs)."""
-        return self is StudentKind.RIDGE
+        return self in (StudentKind.RIDGE, StudentKind.KERNEL)
 
 
 STUDENT_LABELS = {
@@ -72,6 +79,7 @@ STUDENT_LABELS = {
     StudentKind.B: "Model B",
     StudentKind.RIDGE: "Adapter (ridge)",
     StudentKind.MLP: "Adapter (MLP)",
+    StudentKind.KERNEL: "Adapter (kernel, layers)",
     StudentKind.SUBWORD: "Subword",
 }
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import LemmaMode, TrainConfig
+from core.config import LemmaMode, StudentKind, TrainConfig
 from core.dataset import Dataset, build_dataset
 from core.device import pick_device
 from core.lemmatize import LemmaResult, lemmatize_words, no_lemmatization
@@ -101,10 +101,14 @@ class TrainingRun:
             from core.paths import teacher_cache_dir
 
             # The cheap encoder's vectors of every item: read from its cache, computed once ever.
-            features, cheap_id, seconds = cheap_features(prepared.items, config.cheap, cache_root or teacher_cache_dir(), self.device)
+            features, cheap_id, seconds = cheap_features(prepared.items, config.cheap, cache_root or teacher_cache_dir(), self.device,
+                                                         kind=config.model.features)
             self.extra = {**self.extra, "cheap_id": cheap_id, "cheap_seconds": round(seconds, 3)}
+        from core.generalizing import MAX_CENTRES
+
+        centres = min(len(self.dataset.train_idx), MAX_CENTRES) if config.model is StudentKind.KERNEL else 0
         student_config = StudentConfig(config.model, len(prepared.items), self.dataset.dim,
-                                       in_dim=0 if features is None else int(features.shape[1]), cheap=cheap_id)
+                                       in_dim=0 if features is None else int(features.shape[1]), cheap=cheap_id, centres=centres)
         self.model = build_student(student_config, seed=config.seed, items=prepared.items, features=features)
         self.records: list[EpochRecord] = []
         self.run_id: str | None = None

@@ -10,6 +10,10 @@ initial vector. These students compute a word's vector from something every word
 - `MLPAdapter`: the same features; the ridge map plus a learnt non-linear correction
   (Linear -> GELU -> Dropout -> Linear, starting at zero, so epoch 0 *is* the ridge adapter),
   trained with the paper's cosine loss and Adam.
+- `KernelAdapter`: the cheap encoder's last six layers (mean-pooled, concatenated) mapped by
+  kernel ridge regression (an RBF plus a linear kernel) around the training words; the ridge
+  strength again by exact leave-one-out. Above 3,000 training words, 3,000 of them serve as
+  centres and every training word still fits the map (subset of regressors).
 - `SubwordStudent`: no cheap model at all. Hashed character n-grams (3-5, with word boundaries,
   plus the whole word) -> an embedding bag (mean) -> a linear map -> unit norm, like fastText.
 
@@ -206,28 +210,126 @@ class SubwordStudent(nn.Module):
                           for s in range(0, len(self.ids), 8192)])
 
 
-GENERAL_STUDENTS = {StudentKind.RIDGE: RidgeAdapter, StudentKind.MLP: MLPAdapter, StudentKind.SUBWORD: SubwordStudent}
+KERNEL_ALPHAS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+KERNEL_GAMMAS = (1.0, 2.0, 4.0)  # exp(-gamma |a - b|^2) on unit feature rows (|a - b|^2 is in [0, 4])
+KERNEL_LINEAR = 0.1  # weight of the linear kernel a.b added to the RBF
+MAX_CENTRES = 3000  # exact kernel ridge up to this many training words (an n^3 eigendecomposition)
+
+
+def kernel_matrix(a: torch.Tensor, b: torch.Tensor, gamma: float, linear: float = KERNEL_LINEAR) -> torch.Tensor:
+    dot = a @ b.T
+    sq = (a * a).sum(1, keepdim=True) + (b * b).sum(1)[None, :] - 2 * dot
+    return torch.exp(-gamma * sq.clamp_min(0)) + linear * dot
+
+
+def fit_kernel_ridge(x: torch.Tensor, y: torch.Tensor, centres: torch.Tensor, alphas: Sequence[float] = KERNEL_ALPHAS,
+                     gammas: Sequence[float] = KERNEL_GAMMAS):
+    """Kernel ridge from rows x to targets y, expanded on x[centres]: returns (coef (m, d_out),
+    mean (d_out,), alpha, gamma). (alpha, gamma) minimize the exact leave-one-out error of the
+    kernel ridge on the centres (one eigendecomposition per gamma); with every row a centre this
+    is plain kernel ridge, otherwise all rows fit the coefficients (subset of regressors)."""
+    x64, y64 = x.double(), y.double()
+    mean = y64.mean(0)
+    yc = y64 - mean
+    xm, ym = x64[centres], yc[centres]
+    best = (float("inf"), float(alphas[0]), float(gammas[0]), None, None, None)
+    for gamma in gammas:
+        w, v = torch.linalg.eigh(kernel_matrix(xm, xm, gamma))
+        vty = v.T @ ym
+        for alpha in alphas:
+            shrink = w / (w + alpha)
+            leverage = (v**2 * shrink).sum(1)
+            loo = (ym - v @ (shrink[:, None] * vty)) / (1.0 - leverage).clamp_min(1e-9)[:, None]
+            err = float((loo**2).sum()) if len(centres) >= 3 else 0.0
+            if err < best[0] or best[3] is None:
+                best = (err, float(alpha), float(gamma), w, v, vty)
+        if len(centres) < 3:
+            break  # too few words to compare settings: the first ones
+    _, alpha, gamma, w, v, vty = best
+    if len(centres) == len(x):
+        coef = v @ ((1.0 / (w + alpha))[:, None] * vty)
+    else:
+        kmm = kernel_matrix(xm, xm, gamma)
+        knm = kernel_matrix(x64, xm, gamma)
+        coef = torch.linalg.solve(knm.T @ knm + alpha * kmm + 1e-9 * torch.eye(len(centres), dtype=torch.float64), knm.T @ yc)
+    return coef.float(), mean.float(), alpha, gamma
+
+
+class KernelAdapter(nn.Module):
+    """cheap encoder's layers -> kernel ridge around training words -> unit norm (closed form)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        m = max(1, config.centres)
+        self.register_buffer("features", torch.zeros(config.vocab_size, config.in_dim), persistent=False)
+        self.register_buffer("centres", torch.zeros(m, dtype=torch.long))  # item indices
+        self.register_buffer("coef", torch.zeros(m, config.dim))
+        self.register_buffer("mean", torch.zeros(config.dim))
+        self.register_buffer("alpha", torch.zeros(()))
+        self.register_buffer("gamma", torch.ones(()))
+
+    def set_inputs(self, items: Sequence[str], features: np.ndarray | None) -> None:
+        if features is None or features.shape != (self.config.vocab_size, self.config.in_dim):
+            shape = None if features is None else features.shape
+            raise ValueError(f"This adapter needs {self.config.vocab_size} × {self.config.in_dim} cheap features, got {shape}.")
+        self.features = torch.as_tensor(np.asarray(features, dtype=np.float32), device=self.coef.device)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        self._generator = generator
+
+    @torch.no_grad()
+    def fit(self, train_idx: torch.Tensor, targets: torch.Tensor) -> None:
+        n, m = len(train_idx), self.config.centres
+        if m >= n:
+            pick = torch.arange(n)
+        else:  # a seeded sample of the training words as centres
+            pick = torch.randperm(n, generator=getattr(self, "_generator", None))[:m].sort().values
+        x, y = self.features[train_idx].cpu(), targets[train_idx].cpu()
+        coef, mean, alpha, gamma = fit_kernel_ridge(x, y, pick)
+        self.centres.copy_(train_idx.cpu()[pick])
+        self.coef.copy_(coef)
+        self.mean.copy_(mean)
+        self.alpha.fill_(alpha)
+        self.gamma.fill_(gamma)
+
+    def predict(self, index: torch.Tensor) -> torch.Tensor:
+        k = kernel_matrix(self.features[index], self.features[self.centres], float(self.gamma))
+        return F.normalize(k @ self.coef + self.mean, dim=-1)
+
+    @torch.no_grad()
+    def predict_all(self) -> torch.Tensor:
+        n = len(self.features)
+        return torch.cat([self.predict(torch.arange(s, min(s + 4096, n), device=self.features.device)) for s in range(0, n, 4096)])
+
+
+GENERAL_STUDENTS = {StudentKind.RIDGE: RidgeAdapter, StudentKind.MLP: MLPAdapter, StudentKind.KERNEL: KernelAdapter,
+                    StudentKind.SUBWORD: SubwordStudent}
 
 
 # --- cheap features ---------------------------------------------------------------------------
 
 
 def cheap_features(items: Sequence[str], cheap: str, cache_root, device: str | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, str, float]:
-    """The cheap encoder's embedding of every item: (features, its id, seconds spent computing).
+                   progress: Callable[[int, int], None] | None = None, kind: str = "sentence") -> tuple[np.ndarray, str, float]:
+    """The cheap encoder's view of every item: (features, their cache id, seconds spent computing).
 
-    Read from the cheap model's own cache when every item is there (no model load); otherwise
-    the model is loaded and only the missing items are embedded (and cached).
+    kind 'sentence': its sentence embedding; 'layers': its last six layers (`LayerFeatures`).
+    Read from the cache when every item is there (no model load); otherwise the model is loaded
+    and only the missing items are computed (and cached).
     """
-    from core.teacher import CachedTeacher, TeacherUnavailable, cached_vectors, load_teacher, teacher_id_for
+    from core.teacher import CachedTeacher, LayerFeatures, TeacherUnavailable, cached_vectors, layer_features_id, load_teacher, teacher_id_for
 
-    cheap_id = teacher_id_for(cheap)
+    if kind not in ("sentence", "layers"):
+        raise ValueError(f"Unknown feature kind {kind!r}.")
+    cheap_id = teacher_id_for(cheap) if kind == "sentence" else layer_features_id(teacher_id_for(cheap))
     try:
         return cached_vectors(cache_root, cheap_id, items), cheap_id, 0.0
     except TeacherUnavailable:
         pass
     start = time.perf_counter()
-    model = CachedTeacher(load_teacher(cheap, device or "cpu"), cache_root)
+    base = load_teacher(cheap, device or "cpu")
+    model = CachedTeacher(base if kind == "sentence" else LayerFeatures(base), cache_root)
     return model.embed(list(items), progress=progress), model.id, time.perf_counter() - start
 
 

@@ -31,6 +31,7 @@ class StudentConfig:
     hidden: int = 0  # MLP adapter / subword: the hidden width (0: the default)
     buckets: int = 0  # subword: hash buckets (0: the default)
     cheap: str = ""  # adapters: the cheap encoder's id (its cache is where features come from)
+    centres: int = 0  # kernel adapter: how many training words anchor the kernel map
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", StudentKind.parse(self.kind))

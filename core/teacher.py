@@ -110,6 +110,60 @@ class SentenceTransformerTeacher:
         return _unit_rows(np.concatenate(chunks))
 
 
+def layer_features_id(model_id: str) -> str:
+    """The cache name of a model's layer features."""
+    return f"{model_id}-layers"
+
+
+class LayerFeatures:
+    """A cheap model read more deeply: the mean-pooled hidden states of its last (up to) six
+    layers, each unit-normalized, concatenated (6 x 384 = 2,304 numbers per word for MiniLM).
+
+    The sentence embedding keeps only the last layer; the earlier layers hold more of a word's
+    form and sense, which is what an adapter needs to predict another model's vector. Any model
+    without layers (the fake teacher) gives its ordinary embedding.
+    """
+
+    LAYERS = 6
+
+    def __init__(self, base: Teacher, batch_size: int = 128):
+        self.base = base
+        self.batch_size = batch_size
+        model = getattr(base, "model", None)
+        try:
+            self._hf = model[0].auto_model
+            self._tok = model.tokenizer
+            self._n = min(self.LAYERS, int(self._hf.config.num_hidden_layers))
+            width = int(self._hf.config.hidden_size)
+        except (TypeError, AttributeError, IndexError, KeyError):
+            self._hf = None
+            self._n, width = 1, base.dim
+        self.dim = self._n * width
+        self.id = layer_features_id(base.id)
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        texts = list(texts)
+        if self._hf is None:
+            return self.base.embed(texts, progress)
+        import torch
+
+        device = next(self._hf.parameters()).device
+        chunks = []
+        with torch.no_grad():
+            for start in range(0, len(texts), self.batch_size):
+                batch = texts[start : start + self.batch_size]
+                enc = self._tok(batch, padding=True, truncation=True, max_length=64, return_tensors="pt").to(device)
+                states = self._hf(**enc, output_hidden_states=True).hidden_states[-self._n :]
+                mask = enc["attention_mask"].unsqueeze(-1).float()
+                blocks = [torch.nn.functional.normalize((h * mask).sum(1) / mask.sum(1), dim=-1) for h in states]
+                chunks.append(torch.cat(blocks, dim=1).cpu().numpy())
+                if progress:
+                    progress(min(start + self.batch_size, len(texts)), len(texts))
+        if not chunks:
+            return np.zeros((0, self.dim), np.float32)
+        return _unit_rows(np.concatenate(chunks))
+
+
 def ms_per_1k(model: Teacher, texts: Sequence[str], sample: int = 512) -> float:
     """Milliseconds a model takes per 1,000 texts, on up to `sample` of them, after a warm-up
     batch (the model itself, never its cache: this is what a query costs)."""

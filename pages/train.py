@@ -8,10 +8,11 @@ from core.config import MAX_EPOCHS, PAPER_PS, LemmaMode, StudentKind, TrainConfi
 from core.jobs import JobState
 from pages._shared import K, LEMMA_LABELS, PAGES, job_board, prepare, require_prepared, show_chart
 
-STUDENT_CHOICES = [StudentKind.B, StudentKind.A, StudentKind.RIDGE, StudentKind.MLP, StudentKind.SUBWORD]
+STUDENT_CHOICES = [StudentKind.B, StudentKind.A, StudentKind.KERNEL, StudentKind.RIDGE, StudentKind.MLP, StudentKind.SUBWORD]
 STUDENT_HELP = {
     "A": "Model A — a table of word vectors (paper)",
     "B": "Model B — table + two small layers (paper's better model)",
+    "kernel": "Adapter (kernel) — reads six layers of a cheap model; the best at new words",
     "ridge": "Adapter (ridge) — maps a cheap model's vectors, one closed-form step",
     "mlp": "Adapter (MLP) — the ridge map plus a small learnt network",
     "subword": "Subword — learns from letter groups (no other model needed)",
@@ -42,7 +43,7 @@ with st.form("train_form", border=True):
         lemma = st.radio("Lemmatization", modes, index=modes.index(prepared.lemmatize), format_func=LEMMA_LABELS.get, key="train_lemma")
         st.caption(f"Teacher: **{prepared.teacher_id}** · {len(prepared.lemma.words):,} words")
         st.caption(f"The adapters read the cheap model **{default_cheap(ss[K.TEACHER])}** (its vectors of every word are "
-                   "computed once, then cached). The ridge adapter is solved in one step: epochs do not apply to it.")
+                   "computed once, then cached). The ridge and kernel adapters are solved in one step: epochs do not apply to them.")
     submitted = st.form_submit_button("Train", type="primary", icon=":material/model_training:")
 
 if submitted:

@@ -22,13 +22,13 @@ def test_comparison_grid_fills_the_quality_per_query_chart(stored_run, prepared,
     at = make_app("evaluate", run_id=stored_run, prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
     no_errors(at)
     start = at.button(key="eval_sweep_start")
-    assert "20 runs to train" in start.label  # five students x four p
+    assert "24 runs to train" in start.label  # six students x four p
     start.click().run()
-    assert wait_for(lambda: list_runs(runs_dir()).filter(pl.col("status") == "finished").height >= 21, timeout=240)
+    assert wait_for(lambda: list_runs(runs_dir()).filter(pl.col("status") == "finished").height >= 25, timeout=240)
     at.run()
     no_errors(at)
     runs = list_runs(runs_dir())
-    assert set(runs["model"]) == {"A", "B", "ridge", "mlp", "subword"}
+    assert set(runs["model"]) == {"A", "B", "ridge", "mlp", "kernel", "subword"}
     for metric in ("analogy_pct_of_teacher", "neighbour_overlap_at_10"):
         at.radio(key="quality_metric").set_value(metric).run()
         no_errors(at)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -9,10 +11,10 @@ import torch
 from core.config import StudentKind, TrainConfig
 from core.dataset import build_dataset
 from core.experiment import TrainingRun, evaluate_run, prepare_items, run_vectors
-from core.generalizing import fit_ridge, ngram_ids
+from core.generalizing import fit_kernel_ridge, fit_ridge, kernel_matrix, ngram_ids
 from core.store import list_runs, load_run
 from core.students import StudentConfig, build_student
-from core.teacher import CachedTeacher, HashTeacher
+from core.teacher import CachedTeacher, HashTeacher, LayerFeatures
 from core.train import train_student
 
 
@@ -31,7 +33,8 @@ def linear_world(n=400, d_in=12, d_out=16, seed=0):
 def run_student(kind, items, teacher, features=None, p=0.3, epochs=30, lr=0.01):
     dataset = build_dataset(items, teacher, p, 0.0, 0)
     config = TrainConfig(teacher="hash-16", model=kind, p=p, epochs=epochs, batch_size=32, lr=lr)
-    sc = StudentConfig(kind, len(items), teacher.shape[1], in_dim=0 if features is None else features.shape[1], cheap="x")
+    centres = len(dataset.train_idx) if kind == "kernel" else 0
+    sc = StudentConfig(kind, len(items), teacher.shape[1], in_dim=0 if features is None else features.shape[1], cheap="x", centres=centres)
     model = build_student(sc, seed=0, items=items, features=features)
     return list(train_student(model, dataset, config, "cpu")), dataset
 
@@ -58,7 +61,33 @@ def test_ridge_picks_alpha_by_exact_leave_one_out():
     np.testing.assert_allclose(bias.numpy(), y.mean(0) - x.mean(0) @ coef, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["ridge", "mlp"])
+def test_kernel_ridge_is_the_closed_form_with_leave_one_out_settings():
+    rng = np.random.default_rng(2)
+    x = torch.tensor(unit(rng.normal(size=(30, 5))))
+    y = torch.tensor(rng.normal(size=(30, 3)))
+    coef, mean, alpha, gamma = fit_kernel_ridge(x, y, torch.arange(30), alphas=(1e-3, 1e-1, 10.0), gammas=(0.5, 2.0))
+
+    def loo_error(a, g):
+        err = 0.0
+        for i in range(30):
+            keep = torch.arange(30) != i
+            xk, yk = x[keep].double(), y[keep].double()
+            c = torch.linalg.solve(kernel_matrix(xk, xk, g) + a * torch.eye(29, dtype=torch.float64), yk - y.double().mean(0))
+            pred = kernel_matrix(x[i : i + 1].double(), xk, g) @ c + y.double().mean(0)
+            err += float(((pred - y[i].double()) ** 2).sum())
+        return err
+
+    # The shortcut keeps the full-data mean inside each left-out fit, so compare the ranking only.
+    assert (alpha, gamma) == min(((a, g) for a in (1e-3, 1e-1, 10.0) for g in (0.5, 2.0)), key=lambda ag: loo_error(*ag))
+    k = kernel_matrix(x.double(), x.double(), gamma)
+    expected = torch.linalg.solve(k + alpha * torch.eye(30, dtype=torch.float64), y.double() - y.double().mean(0))
+    np.testing.assert_allclose(coef.numpy(), expected.float().numpy(), atol=1e-4)
+    # With fewer centres than rows every row still fits the coefficients (subset of regressors).
+    coef_sr, _, _, _ = fit_kernel_ridge(x, y, torch.arange(0, 30, 2))
+    assert coef_sr.shape == (15, 3) and torch.isfinite(coef_sr).all()
+
+
+@pytest.mark.parametrize("kind", ["ridge", "mlp", "kernel"])
 def test_adapters_generalize_where_lookup_tables_cannot(kind):
     x, teacher = linear_world()
     items = [f"w{i}" for i in range(len(x))]
@@ -66,7 +95,7 @@ def test_adapters_generalize_where_lookup_tables_cannot(kind):
     table, _ = run_student("B", items, teacher, epochs=30, lr=0.05)
     assert records[-1].heldout_cosine > 0.95
     assert records[-1].heldout_cosine > table[-1].heldout_cosine + 0.2
-    assert len(records) == (1 if kind == "ridge" else 10)
+    assert len(records) == (10 if kind == "mlp" else 1)
 
 
 def test_mlp_adapter_starts_at_the_ridge_solution():
@@ -110,12 +139,13 @@ def test_config_rules_for_new_students():
         TrainConfig(model="C")
 
 
-@pytest.mark.parametrize("kind", ["ridge", "mlp", "subword"])
+@pytest.mark.parametrize("kind", ["ridge", "mlp", "kernel", "subword"])
 def test_stored_runs_reload_with_the_same_vectors(tmp_path, kind):
     words = [f"w{i:03d}" for i in range(120)]
     cache = tmp_path / "cache"
     prepared = prepare_items(words, "none", CachedTeacher(HashTeacher(16), cache))
     CachedTeacher(HashTeacher(8, name="cheap"), cache).embed(words)  # the cheap encoder's cache
+    CachedTeacher(LayerFeatures(HashTeacher(8, name="cheap")), cache).embed(words)  # and its "layers" (the fake has none)
     config = TrainConfig(teacher="hash-16", model=kind, p=0.5, epochs=3, batch_size=16, cheap="cheap-8")
     run = TrainingRun(config, prepared, tmp_path / "runs", device="cpu", cache_root=cache)
     records = list(run)
@@ -126,7 +156,7 @@ def test_stored_runs_reload_with_the_same_vectors(tmp_path, kind):
     assert cos == pytest.approx(records[-1].heldout_cosine, abs=1e-5)
     assert list_runs(tmp_path / "runs")["model"][0] == kind
     if kind != "subword":
-        assert stored.meta["cheap_id"] == "cheap-8"
+        assert stored.meta["cheap_id"] == ("cheap-8-layers" if kind == "kernel" else "cheap-8")
 
 
 def test_evaluate_run_scores_student_teacher_and_baseline(tmp_path):
@@ -143,3 +173,30 @@ def test_evaluate_run_scores_student_teacher_and_baseline(tmp_path):
     assert names == ["Model B", "teacher", "average vector"]
     assert result.teacher.cosine == pytest.approx(1.0) and result.words_in_scope == 60
     assert result.summary()["teacher_queries"] == 30
+
+
+@pytest.mark.slow
+def test_real_teachers_adapters_beat_lookup_tables_and_baseline(capsys):
+    """MPNet teacher, MiniLM as the cheap model, 2,000 common words, p = 0.1 (200 queries)."""
+    from core.__main__ import main
+
+    finals = {}
+    for model in ("kernel", "ridge", "B"):
+        assert main(["train", "--teacher", "mpnet", "--size", "2000", "--model", model, "--p", "0.1", "--epochs", "20", "--json"]) == 0
+        finals[model] = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert main(["evaluate", "--run", finals["kernel"]["run_id"], "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert ev["heldout_cosine"] == pytest.approx(finals["kernel"]["heldout_cosine"], abs=1e-4)
+    assert ev["heldout_cosine"] > ev["baseline_cosine"] + 0.1  # the baseline is ~0.45 on mpnet
+    assert finals["kernel"]["heldout_cosine"] > finals["ridge"]["heldout_cosine"] > finals["B"]["heldout_cosine"]
+    assert ev["analogy_questions"] > 0 and ev["teacher_analogy_accuracy"] > 0.3
+
+
+@pytest.mark.slow
+def test_cli_evaluates_the_real_teacher(capsys):
+    from core.__main__ import main
+
+    assert main(["evaluate", "--teacher", "minilm", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert out["analogy_questions"] == 6148 and 0.6 < out["analogy_accuracy"] < 0.8
+    assert 0.3 < out["simlex_spearman"] < 0.6 and 0.6 < out["wordsim_spearman"] < 0.85 and out["ms_per_1k"] > 0
