@@ -42,7 +42,7 @@ def test_embed_counts_cache_hits(capsys, tmp_path):
         (["train", "--p", "0"], "p (the training fraction) must be greater than 0"),
         (["train", "--p", "abc"], "'abc' is not a number"),
         (["train", "--epochs", "-3"], "epochs must be between"),
-        (["train", "--model", "Z"], "model must be one of A, B, ridge, mlp, subword"),
+        (["train", "--model", "Z"], "model must be one of A, B, ridge, mlp, kernel, subword"),
         (["train", "--poison", "1"], "poison must be below 1"),
         (["train", "--bogus"], "unrecognized arguments"),
         (["train", "--vocab", "/no/such/file.txt", "--teacher", "hash"], "There is no file"),
