@@ -217,7 +217,7 @@ def cmd_sweep(args) -> int:
                     "run_id": progress.run_ids[-1], "model": c.model.value, "p": c.p, "lemmatize": c.lemmatize.value,
                     "poison": c.poison, "eta_seconds": progress.eta_seconds}
             print(json.dumps(line) if args.json else
-                  f"[{progress.done}/{progress.total}] Model {c.model.value} p={c.p:g} lemmas={c.lemmatize.value} poison={c.poison:g}"
+                  f"[{progress.done}/{progress.total}] {c.model.label} p={c.p:g} lemmas={c.lemmatize.value} poison={c.poison:g}"
                   f"{' (stored before, reused)' if progress.last_reused else ''}  ETA {eta}",
                   flush=True)
     except KeyboardInterrupt:

@@ -13,6 +13,9 @@ import polars as pl
 alt.data_transformers.disable_max_rows()
 
 TEACHER_COLOUR = "#444444"
+# Student kinds as people read them (core.config.STUDENT_LABELS, kept here to stay import-light).
+STUDENT_NAMES = {"A": "Model A", "B": "Model B", "ridge": "Adapter (ridge)", "mlp": "Adapter (MLP)",
+                 "kernel": "Adapter (kernel, layers)", "subword": "Subword"}
 SPLIT_COLOURS = {"training": "#1f77b4", "held-out": "#ff7f0e", "poisoned": "#d62728"}
 
 EXPLAIN = {
@@ -213,7 +216,7 @@ EXPLAIN.update({
 def _setting_label(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(
         setting=pl.concat_str([
-            pl.lit("Model "), pl.col("model"),
+            pl.col("model").replace_strict(STUDENT_NAMES, default=pl.concat_str([pl.lit("Model "), pl.col("model")])),
             pl.when(pl.col("lemmatize") == "none").then(pl.lit(", no lemmas")).otherwise(pl.lit(", lemmas")),
             pl.when(pl.col("poison") > 0).then(pl.lit(", ") + (pl.col("poison") * 100).round(0).cast(pl.Int64).cast(pl.Utf8) + pl.lit("% poison")).otherwise(pl.lit(", clean")),
         ])

@@ -48,7 +48,7 @@ for run_id in chosen:
         st.warning(f"{labels[run_id]}: {err}")
         continue
     means = stored.means().filter(pl.col("epoch").is_in(epochs))
-    short = f"Model {stored.config.model.value}, p={stored.config.p:g}" + (f", {stored.config.poison:.0%} poison" if stored.config.poison else "") + (", lemmas" if stored.config.lemmatize.value != "none" else "")
+    short = f"{stored.config.model.label}, p={stored.config.p:g}" + (f", {stored.config.poison:.0%} poison" if stored.config.poison else "") + (", lemmas" if stored.config.lemmatize.value != "none" else "")
     for epoch in sorted(set(means["epoch"].to_list())):
         panel = f"{short} · epoch {epoch}"
         parts.append(pl.DataFrame({"panel": panel, "series": "Teacher", "mean": teacher_means}))

@@ -107,7 +107,7 @@ def setting_of(run) -> tuple:
 
 settings = sorted({setting_of(run) for run in stored_runs.values()})
 setting = st.selectbox("Runs", settings, key="sweep_means_setting",
-                       format_func=lambda s: f"Model {s[0]}, lemmatization {s[1]}, poison {s[2]:.0%}")
+                       format_func=lambda s: f"{StudentKind.parse(s[0]).label}, lemmatization {s[1]}, poison {s[2]:.0%}")
 chosen = [run for run in stored_runs.values() if setting_of(run) == setting]
 all_ps = sorted({run.config.p for run in chosen})
 pick_ps = st.multiselect("Values of p", all_ps, default=all_ps[:: max(1, len(all_ps) // 3)][:3], key="sweep_means_ps")

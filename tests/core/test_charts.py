@@ -58,3 +58,10 @@ def test_bin_means_counts_every_word_once():
     binned = charts.bin_means(frame, bins=2)
     counts = {(r["series"], r["bin_start"]): r["words"] for r in binned.iter_rows(named=True)}
     assert counts == {("S", 0.0): 2, ("S", 0.5): 1, ("Teacher", 0.0): 1, ("Teacher", 0.5): 2}
+
+
+def test_chart_student_names_match_the_engine_labels():
+    from core.charts import STUDENT_NAMES
+    from core.config import STUDENT_LABELS
+
+    assert STUDENT_NAMES == {kind.value: label for kind, label in STUDENT_LABELS.items()}
