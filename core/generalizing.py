@@ -136,7 +136,7 @@ class MLPAdapter(_FeatureStudent):
         hidden = config.hidden or MLP_HIDDEN
         self.inner = nn.Linear(config.in_dim, hidden)
         self.outer = nn.Linear(hidden, config.dim)
-        self.dropout = nn.Dropout(0.1)
+        self.dropout = nn.Dropout(0.5)
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         super().reset_parameters(generator)
@@ -147,6 +147,7 @@ class MLPAdapter(_FeatureStudent):
 
     def prepare(self, train_idx: torch.Tensor, targets: torch.Tensor) -> None:
         self.fit_linear(train_idx, targets)
+        self.linear.requires_grad_(False)  # the ridge map stays; only the correction learns
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x) + self.outer(self.dropout(F.gelu(self.inner(x))))
