@@ -1,0 +1,82 @@
+"""The poisoning lab's engine: adversaries, leave-one-out detection, the trimmed ridge defence."""
+
+import numpy as np
+import pytest
+import torch
+
+from core.poison import Adversary, PoisonScope, detect, outliers, poison_answers, ridge_loo_losses, trimmed_ridge
+
+
+def unit(x):
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture
+def clean():
+    return unit(np.random.default_rng(0).normal(size=(200, 16)) + 1.0)
+
+
+@pytest.mark.parametrize("adversary", list(Adversary))
+def test_each_adversary_poisons_the_asked_count_and_only_those(clean, adversary):
+    targets, mask = poison_answers(clean, 0.1, 0, adversary)
+    assert mask.sum() == 20
+    np.testing.assert_array_equal(targets[~mask], clean[~mask])
+    np.testing.assert_allclose(np.linalg.norm(targets, axis=1), 1.0, atol=1e-5)
+    cos = (targets[mask] * clean[mask]).sum(1)
+    if adversary is Adversary.NEGATE:
+        np.testing.assert_allclose(cos, -1.0, atol=1e-5)
+    elif adversary is Adversary.SWAP:
+        assert all(any(np.allclose(t, c) for c in clean) for t in targets[mask]) and (cos < 0.9999).all()
+    elif adversary is Adversary.NOISE:
+        assert 0.0 < cos.mean() < 0.6
+    elif adversary is Adversary.CONCENTRATED:
+        assert np.allclose(targets[mask], targets[mask][0])
+    # Same seed, same poison; the train-only scope stays inside the training set.
+    again, mask2 = poison_answers(clean, 0.1, 0, adversary)
+    np.testing.assert_array_equal(again, targets)
+    train = np.arange(0, 200, 3)
+    _, inside = poison_answers(clean, 0.1, 0, adversary, PoisonScope.TRAIN, train)
+    assert inside.sum() == round(0.1 * len(train)) and set(np.flatnonzero(inside)) <= set(train)
+
+
+def test_bad_rates_get_a_sentence(clean):
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        poison_answers(clean, 1.0, 0)
+    with pytest.raises(ValueError, match="training indices"):
+        poison_answers(clean, 0.1, 0, scope="train")
+
+
+def test_loo_losses_match_refitting_without_the_item():
+    rng = np.random.default_rng(3)
+    x, y = torch.tensor(rng.normal(size=(20, 5))), torch.tensor(unit(rng.normal(size=(20, 4))))
+    losses = ridge_loo_losses(x, y, alpha=0.5)
+    for i in (0, 7):
+        keep = torch.arange(20) != i
+        mx, my = x.double()[keep].mean(0), y.double()[keep].mean(0)  # the intercept is refitted too
+        xc, yc = x.double()[keep] - mx, y.double()[keep] - my
+        coef = torch.linalg.solve(xc.T @ xc + 0.5 * torch.eye(5, dtype=torch.float64), xc.T @ yc)
+        pred = (x.double()[i] - mx) @ coef + my
+        expected = 1 - torch.nn.functional.cosine_similarity(pred, y.double()[i], dim=0)
+        assert float(losses[i]) == pytest.approx(float(expected), abs=1e-9)
+
+
+def test_detection_and_trimmed_defence_on_a_linear_world():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 12)).astype(np.float32)
+    clean = unit(x @ rng.normal(size=(12, 16)) + 2.0 * rng.normal(size=16))
+    targets, mask = poison_answers(clean, 0.1, 0, "random")
+    xt, yt = torch.tensor(x), torch.tensor(targets)
+    from core.generalizing import fit_ridge
+
+    _, _, alpha = fit_ridge(xt, yt)
+    d = detect(ridge_loo_losses(xt, yt, alpha).numpy(), mask)
+    assert d.precision >= 0.85 and d.recall >= 0.95  # real MiniLM/MPNet data: 0.98 and 1.0 (docs/BENCHMARKS.md)
+    weight, bias, _, keep = trimmed_ridge(xt, yt)
+    assert (~keep.numpy() & mask).sum() >= 0.9 * mask.sum()
+    pred = unit((x @ weight.numpy().T) + bias.numpy())
+    assert (pred * clean).sum(1).mean() > 0.95
+
+
+def test_outlier_rule():
+    losses = np.r_[np.full(50, 0.1) + np.linspace(0, 0.02, 50), [0.9, 1.0]]
+    assert outliers(losses).sum() == 2
