@@ -330,14 +330,17 @@ BASELINE_LABEL = "Average vector (baseline)"
 
 def analogy_sections(frame: pl.DataFrame, title: str = "Analogies by section") -> alt.Chart:
     """Columns: section, model ('teacher' / the student's label), accuracy (0-1), questions."""
+    models = list(dict.fromkeys(frame["model"].to_list()))
+    others = [m for m in models if m != "teacher"]
     return (
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            y=alt.Y("section:N", title="Section of the Google analogy set", sort=None),
+            y=alt.Y("section:N", title="Section of the Google analogy set", sort=None, axis=alt.Axis(labelLimit=260)),
             x=alt.X("accuracy:Q", title="Questions answered right", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
-            yOffset="model:N",
-            color=alt.Color("model:N", title="Model", legend=alt.Legend(orient="bottom")),
+            yOffset=alt.YOffset("model:N", sort=["teacher", *others]),
+            color=alt.Color("model:N", title="Model", legend=alt.Legend(orient="bottom"),
+                            scale=alt.Scale(domain=["teacher", *others], range=[TEACHER_COLOUR, "#1f77b4", "#ff7f0e"][: 1 + len(others)])),
             tooltip=[alt.Tooltip("section:N"), alt.Tooltip("model:N"), alt.Tooltip("accuracy:Q", format=".1%"), alt.Tooltip("questions:Q")],
         )
         .properties(title=title, width=420)

@@ -15,7 +15,8 @@ The scores (scope "heldout" by default: only words outside the training fraction
   candidates are the whole vocabulary;
 - word similarity: Spearman ρ between cosine and human scores on SimLex-999 and WordSim-353 pairs
   whose two words are in scope;
-- nearest-neighbour agreement: overlap@10 of a word's neighbours under student and teacher.
+- nearest-neighbour agreement: overlap@10 of a word's neighbours under student and teacher
+  (averaged over a fixed sample of up to 2,000 words in scope; neighbours among all words).
 
 The benchmark files come from the installed gensim package (its test data) or a file the user gives.
 Definitions match gensim's `KeyedVectors.evaluate_word_analogies` / `evaluate_word_pairs` (tested).
@@ -38,6 +39,7 @@ import numpy as np
 BENCHMARK_FILES = {"analogies": "questions-words.txt", "simlex": "simlex999.txt", "wordsim": "wordsim353.tsv"}
 SCOPES = ("heldout", "training", "all")
 CHUNK = 2048  # questions / queries per matrix product
+OVERLAP_SAMPLE = 2000  # neighbour overlap@10 is averaged over a fixed sample of this many words in scope
 
 
 class BenchmarkUnavailable(RuntimeError):
@@ -347,6 +349,15 @@ def average_baseline(teacher: np.ndarray, targets: np.ndarray, train_idx: np.nda
     return out
 
 
+def overlap_sample(mask: np.ndarray) -> np.ndarray:
+    """The words whose neighbours are compared: all in scope, or a fixed seeded sample of
+    `OVERLAP_SAMPLE` of them (sorted) — the same words for student, teacher and baseline."""
+    queries = np.flatnonzero(mask)
+    if len(queries) <= OVERLAP_SAMPLE:
+        return queries
+    return np.sort(np.random.default_rng(0).choice(queries, OVERLAP_SAMPLE, replace=False))
+
+
 def score_vectors(
     name: str, vectors: np.ndarray, teacher: np.ndarray, items: Sequence[str], mask: np.ndarray,
     benchmarks: Benchmarks, teacher_neighbours: np.ndarray | None = None, k: int = 10, with_overlap: bool = True,
@@ -355,6 +366,7 @@ def score_vectors(
     vectors = np.asarray(vectors, dtype=np.float32)
     teacher_unit = unit_rows(teacher)
     queries = np.flatnonzero(mask)
+    sample = overlap_sample(mask)
     cosine = euclidean = None
     if len(queries):
         s = unit_rows(vectors[queries])
@@ -366,7 +378,7 @@ def score_vectors(
         analogies=analogy_accuracy(vectors, items, benchmarks.analogies, mask),
         simlex=pair_similarity(vectors, items, benchmarks.simlex, mask),
         wordsim=pair_similarity(vectors, items, benchmarks.wordsim, mask),
-        overlap=neighbour_overlap(vectors, teacher, queries, k, teacher_neighbours) if with_overlap else 1.0,
+        overlap=neighbour_overlap(vectors, teacher, sample, k, teacher_neighbours) if with_overlap else 1.0,
     )
 
 
@@ -404,7 +416,7 @@ def evaluate(
     benchmarks = benchmarks or Benchmarks.bundled()
     items = list(items)
     mask = scope_mask(len(items), train_idx, scope)
-    queries = np.flatnonzero(mask)
+    queries = overlap_sample(mask)
     teacher_neighbours = top_neighbours(teacher, queries) if len(queries) and len(items) > 1 else None
     score = lambda name, vectors: score_vectors(name, vectors, teacher, items, mask, benchmarks, teacher_neighbours)  # noqa: E731
     return Evaluation(

@@ -214,7 +214,7 @@ def evaluate_run(stored, teacher_cache_dir: Path, scope: str = "heldout", benchm
     return result
 
 
-EVALUATION_VERSION = 1
+EVALUATION_VERSION = 2
 
 
 def stored_evaluation(stored, teacher_cache_dir: Path, scope: str = "heldout", device: str = "cpu") -> dict:

@@ -4,6 +4,7 @@ import polars as pl
 import streamlit as st
 
 from core import charts
+from core.config import StudentKind
 from core.neighbours import UnknownWord, analogy, pair_cosine, parse_analogy, parse_pairs
 from pages._shared import K, chosen_run_vectors, run_evaluation, show_chart
 
@@ -87,8 +88,11 @@ else:
             sections.select("section", "questions", pl.lit(student_row["model"]).alias("model"), (pl.col("student_correct") / pl.col("questions")).alias("accuracy")),
         ])
         show_chart(charts.analogy_sections(by_section), by_section, charts.EXPLAIN["analogy_sections"], key="sections_chart", file_stem="analogy_sections")
-        right = answers.filter(pl.col("student's answer") == pl.col("expected"))
-        wrong = answers.filter(pl.col("student's answer") != pl.col("expected"))
+        if not StudentKind.parse(evaluation["summary"]["model"]).generalizes:
+            st.info(charts.EXPLAIN["lookup_tables"])
+        shown = answers.drop("section")
+        right = shown.filter(pl.col("student's answer") == pl.col("expected"))
+        wrong = shown.filter(pl.col("student's answer") != pl.col("expected"))
         left_col, right_col = st.columns(2)
         left_col.markdown(f"**A sample the student gets right** ({right.height:,} in all)")
         left_col.dataframe(right.sample(min(8, right.height), seed=0) if right.height else right, hide_index=True, width="stretch")

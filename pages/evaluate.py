@@ -62,8 +62,18 @@ table = runs_table()
 this = table.filter(pl.col("run_id") == run_id).row(0, named=True)
 family = table.filter((pl.col("status") == "finished") & (pl.col("teacher") == this["teacher"]) & (pl.col("vocabulary") == this["vocabulary"])
                       & (pl.col("lemmatize") == this["lemmatize"]) & (pl.col("poison") == this["poison"]) & (pl.col("p") < 1.0))
+closed = [k.value for k in StudentKind if k.closed_form]
+trained = family.filter(~pl.col("model").is_in(closed))
+if trained.height:
+    counts = trained.group_by("epochs").len().sort(["len", "epochs"], descending=True)
+    options = sorted(counts["epochs"].to_list())
+    chosen_epochs = st.selectbox("Trained students: runs of how many epochs", options, index=options.index(counts["epochs"][0]), key="quality_epochs",
+                                 help="Runs of different lengths are not comparable on one line; closed-form adapters have no epochs and always show.")
+    family = family.filter(pl.col("model").is_in(closed) | (pl.col("epochs") == chosen_epochs))
+# One run per student and p: the latest.
+family = family.sort("created", descending=True).unique(subset=["model", "p"], keep="first", maintain_order=True)
 st.caption(f"Every finished run with this run's teacher ({this['teacher']}), vocabulary, lemmatization and poison "
-           f"({family.height} runs; p = 1 has no held-out words and is left out).")
+           f"({family.height} runs, the latest per student and p; p = 1 has no held-out words and is left out).")
 
 PS = (0.01, 0.03, 0.1, 0.3)
 prepared = ss.get(K.PREPARED)

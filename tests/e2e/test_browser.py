@@ -155,8 +155,11 @@ def test_whole_path(page):
     go(page, "Analogies & similarity")
     page.get_by_text("Word arithmetic").wait_for()
     page.get_by_text("queen").first.wait_for()
+    page.get_by_text("A sample the student gets right").wait_for(timeout=240_000)
     no_exception(page)
+    page.set_viewport_size({"width": 1400, "height": 3000})
     shot(page, "06_analogies")
+    page.set_viewport_size({"width": 1400, "height": 1900})
 
     go(page, "Distributions")
     page.get_by_text("Each vector is summarised").wait_for()
@@ -188,13 +191,17 @@ def test_whole_path(page):
 
     go(page, "Honest evaluation")
     page.get_by_text("Quality per teacher query").wait_for()
-    page.get_by_text("Cosine to teacher").first.wait_for()
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()  # a canvas grid: its text is not page text
+    page.get_by_text("Each line is one kind of student").wait_for(timeout=240_000)  # every stored run scored
     no_exception(page)
     page.get_by_role("button", name=re.compile(r"Train the comparison")).click()
     # Five students x four p (the Model B runs of the sweep are reused); the adapters first embed
     # every word with the cheap model once.
     page.get_by_role("button", name=re.compile(r"Train the comparison")).wait_for(state="detached", timeout=900_000)
     page.get_by_text("Each line is one kind of student").wait_for()
+    # Every run scored (a few seconds each, once): the app stops "running" and no progress is left.
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=600_000)
+    page.get_by_text(re.compile(r"Scored \d+ of \d+ runs|Scoring the runs")).first.wait_for(state="detached", timeout=600_000)
     chart_drawn(page)
     no_exception(page)
     page.set_viewport_size({"width": 1400, "height": 2600})
