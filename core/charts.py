@@ -316,7 +316,7 @@ def quality_per_query(frame: pl.DataFrame, metric: str = "heldout_cosine", title
         .encode(
             x=alt.X("queries:Q", title="Teacher queries paid for (words embedded by the teacher, log scale)", scale=alt.Scale(type="log")),
             y=alt.Y(f"{metric}:Q", title=label),
-            color=alt.Color("student:N", title="Student", scale=alt.Scale(domain=domain, range=colours), legend=alt.Legend(orient="bottom", columns=3)),
+            color=alt.Color("student:N", title="Student", scale=alt.Scale(domain=domain, range=colours), legend=alt.Legend(orient="right", labelLimit=260)),
             strokeDash=alt.condition(alt.datum.student == BASELINE_LABEL, alt.value([6, 4]), alt.value([1, 0])),
             tooltip=[alt.Tooltip("student:N", title="Student"), alt.Tooltip("queries:Q", title="Teacher queries", format=","),
                      alt.Tooltip("p:Q", title="p"), alt.Tooltip(f"{metric}:Q", title=label, format=".3f")],
