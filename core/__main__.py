@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--p", type=_fraction, default=0.095, help=f"training fraction in (0, 1]; the paper's: {', '.join(map(str, PAPER_PS))}")
     train.add_argument("--epochs", type=int, default=20)
     train.add_argument("--poison", type=_fraction, default=0.0, help="fraction of the whole vocabulary given random unit targets (paper: 0.1)")
+    train.add_argument("--adversary", default="random", help="what a poisoned answer is: random (the paper's), swap, negate, noise, concentrated")
+    train.add_argument("--poison-scope", default="all", help="all: the whole vocabulary before the split (the paper's); train: training answers only")
+    train.add_argument("--defence", default="none", help="none (the paper's) or trimmed: drop outlying answers and refit (ridge adapter)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--batch-size", type=int, default=256)
     train.add_argument("--lr", type=_fraction, default=1e-3)
@@ -154,6 +157,7 @@ def cmd_train(args) -> int:
     config = TrainConfig(
         teacher=args.teacher, model=args.model, p=args.p, epochs=args.epochs, lemmatize=args.lemmatize,
         poison=args.poison, seed=args.seed, batch_size=args.batch_size, lr=args.lr, vocabulary=vocab.label, cheap=args.cheap,
+        adversary=args.adversary, poison_scope=args.poison_scope, defence=args.defence,
     )
     teacher = _cached_teacher(args)
     prepared = prepare_items(vocab.words, config.lemmatize, teacher)

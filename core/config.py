@@ -17,6 +17,7 @@ from enum import Enum
 PAPER_PS = (0.005, 0.009, 0.016, 0.029, 0.053, 0.095, 0.171, 0.308, 0.555, 1.0)
 
 MAX_EPOCHS = 1000
+DEFENCES = ("none", "trimmed")
 MAX_BATCH = 65536
 
 
@@ -133,6 +134,9 @@ class TrainConfig:
     lr: float = 1e-3  # Adam's default, as the paper names no other
     vocabulary: str = "default-10000"  # a label for the word list: its name and size, or a hash
     cheap: str = ""  # adapters only: the cheap encoder they read (default: see default_cheap)
+    adversary: str = "random"  # what a poisoned answer is (core.poison.Adversary); the paper's: random
+    poison_scope: str = "all"  # 'all': the whole vocabulary before the split (the paper's); 'train': training answers only
+    defence: str = "none"  # 'none' (the paper's) or 'trimmed': drop outlying answers, refit (ridge adapter so far)
 
     def __post_init__(self) -> None:
         # Accept plain strings from JSON, argparse and widgets; store the enums.
@@ -160,6 +164,18 @@ class TrainConfig:
             object.__setattr__(self, "cheap", "")  # only adapters read a cheap encoder
         if self.model.closed_form:
             object.__setattr__(self, "epochs", 1)  # solved in one step: there are no epochs to run
+        from core.poison import Adversary, PoisonScope  # light: numpy and torch only
+
+        for name, enum in (("adversary", Adversary), ("poison_scope", PoisonScope)):
+            try:
+                object.__setattr__(self, name, enum(str(getattr(self, name)).strip().lower()).value)
+            except ValueError:
+                options = ", ".join(m.value for m in enum)
+                raise ValueError(f"{name.replace('_', ' ')} must be one of {options}, got {getattr(self, name)!r}.") from None
+        if self.defence not in DEFENCES:
+            raise ValueError(f"defence must be one of {', '.join(DEFENCES)}, got {self.defence!r}.")
+        if self.defence == "trimmed" and self.model is not StudentKind.RIDGE:
+            raise ValueError("The trimmed defence is available for the ridge adapter so far (--model ridge).")
 
     def to_dict(self) -> dict:
         out = asdict(self)

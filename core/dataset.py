@@ -80,13 +80,24 @@ class Dataset:
         return labels.tolist()
 
 
-def build_dataset(items, clean: np.ndarray, p: float, poison: float, seed: int) -> Dataset:
-    """Poison the whole dataset (if asked), then split it. `clean` rows align with `items`."""
+def build_dataset(items, clean: np.ndarray, p: float, poison: float, seed: int,
+                  adversary: str = "random", scope: str = "all") -> Dataset:
+    """Poison the whole dataset (if asked), then split it. `clean` rows align with `items`.
+
+    The paper's attack (random unit vectors over the whole vocabulary) keeps its own random
+    stream, so runs stored before other adversaries existed rebuild identically; the other
+    adversaries and the training-only scope come from `core.poison.poison_answers`.
+    """
     clean = np.asarray(clean, dtype=np.float32)
     if clean.ndim != 2 or clean.shape[0] != len(items):
         raise ValueError(f"Expected one teacher vector per item ({len(items)}), got an array of shape {clean.shape}.")
     if len(items) < 2:
         raise ValueError("At least two items are needed to train and evaluate a student.")
-    targets, poisoned = poison_targets(clean, poison, seed)
     train_idx, heldout_idx = split_indices(len(items), p, seed)
+    if adversary == "random" and scope == "all":
+        targets, poisoned = poison_targets(clean, poison, seed)
+    else:
+        from core.poison import poison_answers
+
+        targets, poisoned = poison_answers(clean, poison, seed, adversary, scope, train_idx)
     return Dataset(tuple(items), clean, targets, poisoned, train_idx, heldout_idx)

@@ -94,7 +94,8 @@ class TrainingRun:
         self.device = device or pick_device()
         self.should_stop = should_stop
         self.extra = extra or {}
-        self.dataset: Dataset = build_dataset(prepared.items, prepared.clean, config.p, config.poison, config.seed)
+        self.dataset: Dataset = build_dataset(prepared.items, prepared.clean, config.p, config.poison, config.seed,
+                                              config.adversary, config.poison_scope)
         features, cheap_id = None, ""
         if config.model.needs_cheap:
             from core.generalizing import cheap_features
@@ -138,6 +139,17 @@ class TrainingRun:
                     extra={"lemmas_merged": self.prepared.lemma.merged_count, "words": len(self.prepared.lemma.words), **self.extra},
                 )
 
+    def detection_summary(self) -> dict:
+        """With a defence: how well the training answers it dropped match the poisoned ones."""
+        flagged = getattr(self.model, "dropped", None)
+        if self.config.defence == "none" or flagged is None:
+            return {}
+        from core.poison import Detection
+
+        train = self.dataset.train_idx
+        found = Detection(flagged.cpu().numpy().astype(bool), self.dataset.poisoned[train], np.zeros(len(train)))
+        return {"detection_flagged": int(found.flagged.sum()), "detection_precision": found.precision, "detection_recall": found.recall}
+
     def summary(self) -> dict:
         """The final JSON line of the CLI."""
         last = self.records[-1] if self.records else None
@@ -161,6 +173,9 @@ class TrainingRun:
             "train_cosine": last.train_cosine if last else None,
             "heldout_cosine": last.heldout_cosine if last else None,
             "heldout_euclidean": last.heldout_euclidean if last else None,
+            "clean_heldout_cosine": last.heldout_cosine if last else None,  # held-out words are always scored against the clean teacher
+            "adversary": self.config.adversary, "poison_scope": self.config.poison_scope, "defence": self.config.defence,
+            **self.detection_summary(),
             "seconds": last.seconds if last else 0.0,
             "device": self.device,
         }
@@ -206,7 +221,7 @@ def evaluate_run(stored, teacher_cache_dir: Path, scope: str = "heldout", benchm
 
     vectors = run_vectors(stored, teacher_cache_dir, device)
     c = stored.config
-    dataset = build_dataset(vectors.items, vectors.teacher, c.p, c.poison, c.seed)
+    dataset = build_dataset(vectors.items, vectors.teacher, c.p, c.poison, c.seed, c.adversary, c.poison_scope)
     result = evaluate(vectors.items, vectors.teacher, vectors.student, dataset.targets, dataset.train_idx,
                       scope=scope, benchmarks=benchmarks, student_name=c.model.label)
     result.extra.update({"run_id": stored.run_id, "model": c.model.value, "p": c.p, "teacher_queries": int(len(dataset.train_idx)),

@@ -122,10 +122,26 @@ class _FeatureStudent(nn.Module):
 
 
 class RidgeAdapter(_FeatureStudent):
-    """cheap features -> ridge regression -> unit norm (closed form)."""
+    """cheap features -> ridge regression -> unit norm (closed form).
 
-    def fit(self, train_idx: torch.Tensor, targets: torch.Tensor) -> None:
-        self.fit_linear(train_idx, targets)
+    With `trimmed=True` (the trimmed defence): training answers whose exact leave-one-out loss is
+    an outlier are dropped and the map refitted (twice); `dropped` marks them, in training order.
+    """
+
+    dropped: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def fit(self, train_idx: torch.Tensor, targets: torch.Tensor, trimmed: bool = False) -> None:
+        if not trimmed:
+            self.fit_linear(train_idx, targets)
+            return
+        from core.poison import trimmed_ridge
+
+        weight, bias, alpha, keep = trimmed_ridge(self.features[train_idx].cpu(), targets[train_idx].cpu())
+        self.linear.weight.copy_(weight)
+        self.linear.bias.copy_(bias)
+        self.alpha.fill_(alpha)
+        self.dropped = ~keep
 
 
 class MLPAdapter(_FeatureStudent):
@@ -374,7 +390,10 @@ def train_general(
     if config.model.closed_form:
         if should_stop and should_stop():
             return
-        model.fit(train_idx, targets)
+        if config.defence == "trimmed":
+            model.fit(train_idx, targets, trimmed=True)
+        else:
+            model.fit(train_idx, targets)
         with torch.no_grad():
             loss = float(1.0 - (model.predict(train_idx) * targets[train_idx]).sum(1).mean())
         yield record(1, loss, start)

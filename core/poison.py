@@ -14,7 +14,7 @@ adapter fitted in closed form can memorize a poisoned answer, so its in-sample l
 while the loss of a model fitted without the item says how far the answer is from what every
 other word implies. `trimmed_fit` refits without the flagged items.
 
-Engine only for now (this module is not wired into `TrainConfig` or the pages yet).
+`TrainConfig(adversary=…, poison_scope=…, defence='trimmed')` and the CLI use it; no page yet.
 """
 
 from __future__ import annotations

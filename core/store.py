@@ -191,6 +191,9 @@ def list_runs(root: Path) -> pl.DataFrame:
                         "lr": float(cfg.get("lr", 1e-3)),
                         "vocabulary": cfg.get("vocabulary", ""),
                         "cheap": cfg.get("cheap", ""),
+                        "adversary": cfg.get("adversary", "random"),
+                        "poison_scope": cfg.get("poison_scope", "all"),
+                        "defence": cfg.get("defence", "none"),
                         "train_size": int(meta["train_size"]),
                         "teacher_queries": int(meta["teacher_queries"]),
                         "final_train_loss": final.get("train_loss"),
@@ -204,7 +207,7 @@ def list_runs(root: Path) -> pl.DataFrame:
         "run_id": pl.Utf8, "created": pl.Utf8, "status": pl.Utf8, "teacher": pl.Utf8, "model": pl.Utf8,
         "p": pl.Float64, "epochs": pl.Int64, "lemmatize": pl.Utf8, "poison": pl.Float64, "seed": pl.Int64,
         "batch_size": pl.Int64, "lr": pl.Float64,
-        "vocabulary": pl.Utf8, "cheap": pl.Utf8, "train_size": pl.Int64, "teacher_queries": pl.Int64,
+        "vocabulary": pl.Utf8, "cheap": pl.Utf8, "adversary": pl.Utf8, "poison_scope": pl.Utf8, "defence": pl.Utf8, "train_size": pl.Int64, "teacher_queries": pl.Int64,
         "final_train_loss": pl.Float64, "heldout_cosine": pl.Float64, "seconds": pl.Float64,
     }
     return pl.DataFrame(rows, schema=schema).sort("created", descending=True)

@@ -80,3 +80,39 @@ def test_detection_and_trimmed_defence_on_a_linear_world():
 def test_outlier_rule():
     losses = np.r_[np.full(50, 0.1) + np.linspace(0, 0.02, 50), [0.9, 1.0]]
     assert outliers(losses).sum() == 2
+
+
+def test_config_and_dataset_carry_the_adversary(clean):
+    from core.config import TrainConfig
+    from core.dataset import build_dataset
+
+    with pytest.raises(ValueError, match="adversary must be one of"):
+        TrainConfig(adversary="evil")
+    with pytest.raises(ValueError, match="ridge adapter so far"):
+        TrainConfig(model="B", defence="trimmed")
+    assert TrainConfig(model="ridge", adversary="SWAP", defence="trimmed").adversary == "swap"
+    items = [f"w{i}" for i in range(len(clean))]
+    paper = build_dataset(items, clean, 0.5, 0.1, 0)  # the paper's attack keeps its own stream
+    from core.dataset import poison_targets
+
+    np.testing.assert_array_equal(paper.targets, poison_targets(clean, 0.1, 0)[0])
+    train_only = build_dataset(items, clean, 0.5, 0.1, 0, "negate", "train")
+    assert train_only.poisoned[train_only.heldout_idx].sum() == 0 and train_only.poisoned_in_train == 10
+
+
+def test_cli_trimmed_defence_reports_detection(tmp_path, capsys):
+    import json
+
+    from core.__main__ import main
+    from core.teacher import CachedTeacher, HashTeacher
+    from core.paths import teacher_cache_dir
+
+    words = tmp_path / "words.txt"
+    words.write_text("\n".join(f"w{i:03d}" for i in range(200)))
+    CachedTeacher(HashTeacher(8), teacher_cache_dir()).embed([f"w{i:03d}" for i in range(200)])  # the cheap model 'hash-8'
+    code = main(["train", "--teacher", "hash-16", "--vocab", str(words), "--model", "ridge", "--cheap", "hash-8", "--p", "0.5",
+                 "--poison", "0.1", "--adversary", "negate", "--defence", "trimmed", "--json"])
+    assert code == 0
+    final = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert final["defence"] == "trimmed" and final["adversary"] == "negate"
+    assert {"detection_precision", "detection_recall", "clean_heldout_cosine"} <= set(final)
