@@ -18,6 +18,14 @@ STUDENT_HELP = {
     "subword": "Subword — learns from letter groups (no other model needed)",
 }
 
+ADVERSARIES = {
+    "random": "A random direction (the paper's)",
+    "swap": "Another word's true answer",
+    "negate": "The true answer turned around",
+    "noise": "The true answer plus strong noise",
+    "concentrated": "One shared direction for all (coordinated)",
+}
+
 ss = st.session_state
 st.title("Train a student")
 prepared = require_prepared()
@@ -37,6 +45,12 @@ with st.form("train_form", border=True):
                                  help="The paper trains up to 80. More than 200 is allowed but slow.")
         poison = st.slider("Poisoned answers (fraction of ALL words)", 0.0, 0.5, 0.0, 0.01, key="poison",
                            help="The paper poisons 10 %: those words get a random direction instead of the teacher's answer.")
+        adversary = st.selectbox("What a poisoned answer is", list(ADVERSARIES), format_func=ADVERSARIES.get, key="adversary",
+                                 help="The paper's attack is a random direction; the others are smarter adversaries.")
+        defence = st.radio("Defence against poison", ["none", "trimmed"], horizontal=True, key="defence",
+                           format_func={"none": "None (the paper's)", "trimmed": "Trimmed (ridge adapter)"}.get,
+                           help="Trimmed: answers that disagree with what every other word implies are dropped and the map refitted. "
+                                "The result shows how many poisoned answers it found.")
         seed = st.number_input("Seed (same seed = same split and same result)", min_value=0, max_value=2**31 - 1, value=0, step=1, key="seed")
     with right:
         modes = list(LemmaMode)
@@ -53,7 +67,7 @@ if submitted:
             with st.spinner("Lemmatizing and fetching the teacher's answers for the lemmas…"):
                 prepared = prepare(ss[K.TEACHER], ss[K.VOCAB], lemma)
         config = TrainConfig(teacher=ss[K.TEACHER], model=model, p=float(p), epochs=int(epochs), lemmatize=lemma,
-                             poison=float(poison), seed=int(seed), vocabulary=ss[K.VOCAB].label)
+                             poison=float(poison), seed=int(seed), vocabulary=ss[K.VOCAB].label, adversary=adversary, defence=defence)
     except ValueError as err:
         st.error(str(err))
     else:
@@ -98,6 +112,13 @@ def live_panel(job_id: str, polling: bool) -> None:
     else:
         what = "finished" if snap["state"] is JobState.FINISHED else f"stopped after {done} epochs"
         st.success(f"Training {what} and saved as run {snap['run_id']}.")
+        summary = snap.get("summary") or {}
+        if summary.get("detection_flagged") is not None:
+            precision, recall = summary.get("detection_precision"), summary.get("detection_recall")
+            st.info(f"The trimmed defence dropped {summary['detection_flagged']:,} of {summary['train_size']:,} training answers "
+                    f"({summary['poisoned_in_train']:,} were really poisoned): "
+                    f"precision {'—' if precision is None else f'{precision:.0%}'} (share of dropped answers that were poisoned), "
+                    f"recall {'—' if recall is None else f'{recall:.0%}'} (share of poisoned answers it found).")
         ss[K.RUN] = snap["run_id"]
         cols = st.columns(3)
         cols[0].page_link(PAGES["projection"], label="See it on the map", icon=":material/scatter_plot:")

@@ -42,3 +42,26 @@ def test_custom_p_and_lemmatization_change(prepared, vocab):
     assert job.config.p == 0.5 and job.config.lemmatize.value == "lookup"
     assert len(job.prepared.items) < len(prepared.items)
     assert wait_for(lambda: job.done, 60)
+
+
+def test_trimmed_defence_reports_what_it_found(prepared, vocab):
+    at = make_app("train", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
+    at.radio(key="model").set_value("ridge")
+    at.slider(key="poison").set_value(0.1)
+    at.selectbox(key="adversary").set_value("negate")
+    at.radio(key="defence").set_value("trimmed")
+    at.button[0].click().run()
+    no_errors(at)
+    job = job_board().get(at.session_state[K.JOB])
+    assert job.config.adversary == "negate" and job.config.defence == "trimmed"
+    assert wait_for(lambda: job.done, 120)
+    at.run()
+    no_errors(at)
+    assert any("The trimmed defence dropped" in i.value for i in at.info)
+
+
+def test_defence_for_a_lookup_table_gets_a_sentence(prepared, vocab):
+    at = make_app("train", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
+    at.radio(key="defence").set_value("trimmed")
+    at.button[0].click().run()
+    assert "ridge adapter so far" in at.error[0].value and not at.exception
