@@ -95,7 +95,7 @@ def sweep_status() -> None:
     job = board.get(ss.get("eval_sweep"))
     if job is None:
         return
-    st.progress(job.done_runs / max(1, job.total_runs), text=f"{job.done_runs} of {job.total_runs} runs")
+    st.progress(job.done_runs / max(1, job.total_runs), text=f"Comparison: {job.done_runs} of {job.total_runs} runs trained or reused")
     if job.state is JobState.FAILED:
         st.error(f"The comparison stopped: {job.error}")
     if running and job.done:
