@@ -35,7 +35,6 @@ from torch import nn
 from core.config import StudentKind, TrainConfig
 from core.dataset import Dataset
 from core.device import pick_device
-from core.metrics import embedding_means, mean_or_none
 
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 13))
 MLP_HIDDEN = 1024
@@ -78,6 +77,14 @@ def fit_ridge(x: torch.Tensor, y: torch.Tensor, alphas: Sequence[float] = RIDGE_
 # --- the students ------------------------------------------------------------------------------
 
 
+def _checked_features(config, features: np.ndarray | None, device) -> torch.Tensor:
+    """An adapter's input matrix, after checking it has one row per item and the right width."""
+    if features is None or features.shape != (config.vocab_size, config.in_dim):
+        shape = None if features is None else features.shape
+        raise ValueError(f"This adapter needs {config.vocab_size} × {config.in_dim} cheap features, got {shape}.")
+    return torch.as_tensor(np.asarray(features, dtype=np.float32), device=device)
+
+
 class _FeatureStudent(nn.Module):
     """Base of the adapters: reads a fixed (n_items, d_in) feature matrix (not saved with the
     weights: it is the cheap model's cached output, rebuilt at load)."""
@@ -90,10 +97,7 @@ class _FeatureStudent(nn.Module):
         self.linear = nn.Linear(config.in_dim, config.dim)
 
     def set_inputs(self, items: Sequence[str], features: np.ndarray | None) -> None:
-        if features is None or features.shape != (self.config.vocab_size, self.config.in_dim):
-            shape = None if features is None else features.shape
-            raise ValueError(f"This adapter needs {self.config.vocab_size} × {self.config.in_dim} cheap features, got {shape}.")
-        self.features = torch.as_tensor(np.asarray(features, dtype=np.float32), device=self.linear.weight.device)
+        self.features = _checked_features(self.config, features, self.linear.weight.device)
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         nn.init.zeros_(self.linear.weight)
@@ -287,10 +291,7 @@ class KernelAdapter(nn.Module):
         self.register_buffer("gamma", torch.ones(()))
 
     def set_inputs(self, items: Sequence[str], features: np.ndarray | None) -> None:
-        if features is None or features.shape != (self.config.vocab_size, self.config.in_dim):
-            shape = None if features is None else features.shape
-            raise ValueError(f"This adapter needs {self.config.vocab_size} × {self.config.in_dim} cheap features, got {shape}.")
-        self.features = torch.as_tensor(np.asarray(features, dtype=np.float32), device=self.coef.device)
+        self.features = _checked_features(self.config, features, self.coef.device)
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         self._generator = generator
@@ -366,7 +367,7 @@ def train_general(
     The loss is the paper's (mean 1 - cosine to the possibly poisoned targets), optimized by Adam
     over all the student's weights with the same batches as Model A / B.
     """
-    from core.train import EpochRecord, make_optimizer, score_against_teacher
+    from core.train import epoch_record, make_optimizer
 
     device = device or pick_device()
     model.to(device).train()
@@ -378,14 +379,7 @@ def train_general(
     start = time.perf_counter()
 
     def record(epoch: int, loss: float, epoch_start: float):
-        student = model.predict_all()
-        cosine, euclidean = score_against_teacher(student, clean)
-        return EpochRecord(
-            epoch=epoch, train_loss=loss, train_cosine=float(cosine[train_idx].mean()),
-            heldout_cosine=mean_or_none(cosine[heldout_idx]), heldout_euclidean=mean_or_none(euclidean[heldout_idx]),
-            epoch_seconds=time.perf_counter() - epoch_start, seconds=time.perf_counter() - start,
-            embedding_means=embedding_means(student).cpu().numpy() if track_means else None,
-        )
+        return epoch_record(epoch, loss, model.predict_all(), clean, train_idx, heldout_idx, epoch_start, start, track_means)
 
     if config.model.closed_form:
         if should_stop and should_stop():

@@ -122,6 +122,23 @@ def score_against_teacher(student: torch.Tensor, clean: torch.Tensor) -> tuple[t
     return cosine, euclidean
 
 
+@torch.no_grad()
+def epoch_record(epoch: int, train_loss: float, student: torch.Tensor, clean: torch.Tensor, train_idx: torch.Tensor,
+                 heldout_idx: torch.Tensor, epoch_start: float, start: float, track_means: bool = True) -> EpochRecord:
+    """Score every item's student vector against the clean teacher: the record of one epoch."""
+    cosine, euclidean = score_against_teacher(student, clean)
+    return EpochRecord(
+        epoch=epoch,
+        train_loss=train_loss,
+        train_cosine=float(cosine[train_idx].mean()),
+        heldout_cosine=mean_or_none(cosine[heldout_idx]),
+        heldout_euclidean=mean_or_none(euclidean[heldout_idx]),
+        epoch_seconds=time.perf_counter() - epoch_start,
+        seconds=time.perf_counter() - start,
+        embedding_means=embedding_means(student).cpu().numpy() if track_means else None,
+    )
+
+
 def train_student(model: nn.Module, dataset: Dataset, config: TrainConfig, device: str | None = None,
                   should_stop: Callable[[], bool] | None = None, track_means: bool = True) -> Iterator[EpochRecord]:
     """Any student: the lookup tables through `train_epochs`, the others through
@@ -187,15 +204,4 @@ def train_epochs(
         with torch.no_grad():
             table[train_idx] = rows.detach()
         student = embed_all(model, n_items, device, scratch)
-        cosine, euclidean = score_against_teacher(student, clean)
-        record = EpochRecord(
-            epoch=epoch,
-            train_loss=float(loss_sum) / n_train,
-            train_cosine=float(cosine[train_idx].mean()),
-            heldout_cosine=mean_or_none(cosine[heldout_idx]),
-            heldout_euclidean=mean_or_none(euclidean[heldout_idx]),
-            epoch_seconds=time.perf_counter() - epoch_start,
-            seconds=time.perf_counter() - start,
-            embedding_means=embedding_means(student).cpu().numpy() if track_means else None,
-        )
-        yield record
+        yield epoch_record(epoch, float(loss_sum) / n_train, student, clean, train_idx, heldout_idx, epoch_start, start, track_means)
