@@ -367,14 +367,11 @@ def train_general(
     The loss is the paper's (mean 1 - cosine to the possibly poisoned targets), optimized by Adam
     over all the student's weights with the same batches as Model A / B.
     """
-    from core.train import epoch_record, make_optimizer
+    from core.train import dataset_on_device, epoch_record, make_optimizer
 
     device = device or pick_device()
     model.to(device).train()
-    targets = torch.as_tensor(dataset.targets, device=device)
-    clean = torch.as_tensor(dataset.clean, device=device)
-    train_idx = torch.as_tensor(dataset.train_idx, dtype=torch.long, device=device)
-    heldout_idx = torch.as_tensor(dataset.heldout_idx, dtype=torch.long, device=device)
+    targets, clean, train_idx, heldout_idx = dataset_on_device(dataset, device)
     n_train = len(train_idx)
     start = time.perf_counter()
 

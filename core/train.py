@@ -122,6 +122,17 @@ def score_against_teacher(student: torch.Tensor, clean: torch.Tensor) -> tuple[t
     return cosine, euclidean
 
 
+def dataset_on_device(dataset: Dataset, device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(targets, clean teacher vectors, training indices, held-out indices) on `device`: every
+    training loop keeps its data there (no DataLoader, no per-batch copies)."""
+    return (
+        torch.as_tensor(dataset.targets, device=device),
+        torch.as_tensor(dataset.clean, device=device),
+        torch.as_tensor(dataset.train_idx, dtype=torch.long, device=device),
+        torch.as_tensor(dataset.heldout_idx, dtype=torch.long, device=device),
+    )
+
+
 @torch.no_grad()
 def epoch_record(epoch: int, train_loss: float, student: torch.Tensor, clean: torch.Tensor, train_idx: torch.Tensor,
                  heldout_idx: torch.Tensor, epoch_start: float, start: float, track_means: bool = True) -> EpochRecord:
@@ -161,10 +172,7 @@ def train_epochs(
     """Train `model` on `dataset` for `config.epochs` epochs, yielding one record per epoch."""
     device = device or pick_device()
     model.to(device).train()
-    targets = torch.as_tensor(dataset.targets, device=device)
-    clean = torch.as_tensor(dataset.clean, device=device)
-    train_idx = torch.as_tensor(dataset.train_idx, dtype=torch.long, device=device)
-    heldout_idx = torch.as_tensor(dataset.heldout_idx, dtype=torch.long, device=device)
+    targets, clean, train_idx, heldout_idx = dataset_on_device(dataset, device)
     n_items, n_train = len(dataset.items), len(dataset.train_idx)
     table = model.embedding.weight
     # The trainable rows, in training order: position i holds item train_idx[i].
