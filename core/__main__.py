@@ -73,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--poison", type=_fraction, default=0.0, help="fraction of the whole vocabulary given random unit targets (paper: 0.1)")
     train.add_argument("--adversary", default="random", help="what a poisoned answer is: random (the paper's), swap, negate, noise, concentrated")
     train.add_argument("--poison-scope", default="all", help="all: the whole vocabulary before the split (the paper's); train: training answers only")
-    train.add_argument("--defence", default="none", help="none (the paper's) or trimmed: drop outlying answers and refit (ridge adapter)")
+    train.add_argument("--defence", default="none",
+                       help="none (the paper's), trimmed (leave out outlying answers), small-loss (learn from the best-fitted answers), "
+                            "robust (Welsch loss): any student")
+    train.add_argument("--trim", type=_fraction, default=0.0, help="defences: share of answers to leave out, 0 to 0.5 (0: decide from the losses)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--batch-size", type=int, default=256)
     train.add_argument("--lr", type=_fraction, default=1e-3)
@@ -157,7 +160,7 @@ def cmd_train(args) -> int:
     config = TrainConfig(
         teacher=args.teacher, model=args.model, p=args.p, epochs=args.epochs, lemmatize=args.lemmatize,
         poison=args.poison, seed=args.seed, batch_size=args.batch_size, lr=args.lr, vocabulary=vocab.label, cheap=args.cheap,
-        adversary=args.adversary, poison_scope=args.poison_scope, defence=args.defence,
+        adversary=args.adversary, poison_scope=args.poison_scope, defence=args.defence, trim=args.trim,
     )
     teacher = _cached_teacher(args)
     prepared = prepare_items(vocab.words, config.lemmatize, teacher)
@@ -182,6 +185,11 @@ def cmd_train(args) -> int:
     if args.json:
         print(json.dumps(summary), flush=True)
     else:
+        if summary.get("detection_precision") is not None or summary.get("detection_recall") is not None:
+            def pct(v):
+                return "n/a" if v is None else f"{v:.0%}"
+            print(f"Detection: {summary['detection_flagged']:,} answers flagged, precision {pct(summary['detection_precision'])}, "
+                  f"recall {pct(summary['detection_recall'])}.")
         print(f"Saved run {summary['run_id']} ({summary['status']}).")
     return 0
 

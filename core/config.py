@@ -17,7 +17,6 @@ from enum import Enum
 PAPER_PS = (0.005, 0.009, 0.016, 0.029, 0.053, 0.095, 0.171, 0.308, 0.555, 1.0)
 
 MAX_EPOCHS = 1000
-DEFENCES = ("none", "trimmed")
 MAX_BATCH = 65536
 
 
@@ -136,7 +135,8 @@ class TrainConfig:
     cheap: str = ""  # adapters only: the cheap encoder they read (default: see default_cheap)
     adversary: str = "random"  # what a poisoned answer is (core.poison.Adversary); the paper's: random
     poison_scope: str = "all"  # 'all': the whole vocabulary before the split (the paper's); 'train': training answers only
-    defence: str = "none"  # 'none' (the paper's) or 'trimmed': drop outlying answers, refit (ridge adapter so far)
+    defence: str = "none"  # 'none' (the paper's), 'trimmed', 'small-loss' or 'robust' (core.defence)
+    trim: float = 0.0  # defences: the share of answers to leave out; 0 = decide from the losses (outliers)
 
     def __post_init__(self) -> None:
         # Accept plain strings from JSON, argparse and widgets; store the enums.
@@ -172,10 +172,19 @@ class TrainConfig:
             except ValueError:
                 options = ", ".join(m.value for m in enum)
                 raise ValueError(f"{name.replace('_', ' ')} must be one of {options}, got {getattr(self, name)!r}.") from None
-        if self.defence not in DEFENCES:
+        from core.defence import DEFENCES, check_trim
+
+        defence = str(self.defence).strip().lower()
+        if defence not in DEFENCES:
             raise ValueError(f"defence must be one of {', '.join(DEFENCES)}, got {self.defence!r}.")
-        if self.defence == "trimmed" and self.model is not StudentKind.RIDGE:
-            raise ValueError("The trimmed defence is available for the ridge adapter so far (--model ridge).")
+        object.__setattr__(self, "defence", defence)
+        object.__setattr__(self, "trim", check_trim(self.trim))
+        if self.defence == "none":
+            object.__setattr__(self, "trim", 0.0)  # nothing is left out without a defence
+        if self.poison == 0:
+            # Without poison the adversary and its scope change nothing: one clean run, whatever they say.
+            object.__setattr__(self, "adversary", "random")
+            object.__setattr__(self, "poison_scope", "all")
 
     def to_dict(self) -> dict:
         out = asdict(self)

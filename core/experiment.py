@@ -113,6 +113,9 @@ class TrainingRun:
         self.model = build_student(student_config, seed=config.seed, items=prepared.items, features=features)
         self.records: list[EpochRecord] = []
         self.run_id: str | None = None
+        from core.defence import TrainReport
+
+        self.report = TrainReport()
 
     @property
     def teacher_queries(self) -> int:
@@ -120,7 +123,7 @@ class TrainingRun:
 
     def __iter__(self) -> Iterator[EpochRecord]:
         try:
-            for record in train_student(self.model, self.dataset, self.config, self.device, self.should_stop):
+            for record in train_student(self.model, self.dataset, self.config, self.device, self.should_stop, report=self.report):
                 self.records.append(record)
                 yield record
         finally:
@@ -136,19 +139,27 @@ class TrainingRun:
                     teacher_id=self.prepared.teacher_id,
                     teacher_queries=self.teacher_queries,
                     status=status,
-                    extra={"lemmas_merged": self.prepared.lemma.merged_count, "words": len(self.prepared.lemma.words), **self.extra},
+                    extra={"lemmas_merged": self.prepared.lemma.merged_count, "words": len(self.prepared.lemma.words),
+                           **self.extra, **self.detection_summary()},
+                    report=self.report,
                 )
 
     def detection_summary(self) -> dict:
-        """With a defence: how well the training answers it dropped match the poisoned ones."""
-        flagged = getattr(self.model, "dropped", None)
-        if self.config.defence == "none" or flagged is None:
+        """What per-answer losses reveal about the poison, which the lab knows: precision and recall of
+        the answers flagged as outliers (`core.poison.detect`) and, under a selection defence, of the
+        answers it left out. Empty when no training answer is poisoned or no loss is known yet."""
+        losses = self.report.item_losses
+        truth = self.dataset.poisoned[self.dataset.train_idx]
+        if losses is None or not truth.any():
             return {}
-        from core.poison import Detection
+        from core.poison import Detection, detect
 
-        train = self.dataset.train_idx
-        found = Detection(flagged.cpu().numpy().astype(bool), self.dataset.poisoned[train], np.zeros(len(train)))
-        return {"detection_flagged": int(found.flagged.sum()), "detection_precision": found.precision, "detection_recall": found.recall}
+        found = detect(losses, truth)
+        out = {"detection_flagged": int(found.flagged.sum()), "detection_precision": found.precision, "detection_recall": found.recall}
+        if self.report.dropped is not None:
+            left = Detection(np.asarray(self.report.dropped, dtype=bool), truth, losses)
+            out.update({"defence_left_out": int(left.flagged.sum()), "defence_precision": left.precision, "defence_recall": left.recall})
+        return out
 
     def summary(self) -> dict:
         """The final JSON line of the CLI."""
@@ -175,6 +186,7 @@ class TrainingRun:
             "heldout_euclidean": last.heldout_euclidean if last else None,
             "clean_heldout_cosine": last.heldout_cosine if last else None,  # held-out words are always scored against the clean teacher
             "adversary": self.config.adversary, "poison_scope": self.config.poison_scope, "defence": self.config.defence,
+            "trim": self.config.trim,
             **self.detection_summary(),
             "seconds": last.seconds if last else 0.0,
             "device": self.device,

@@ -46,16 +46,25 @@ NGRAMS = (3, 4, 5)
 # --- ridge regression -------------------------------------------------------------------------
 
 
-def fit_ridge(x: torch.Tensor, y: torch.Tensor, alphas: Sequence[float] = RIDGE_ALPHAS) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """min_W |(x - mx) W - (y - my)|^2 + alpha |W|^2, with alpha picked by exact leave-one-out error.
+def fit_ridge(x: torch.Tensor, y: torch.Tensor, alphas: Sequence[float] = RIDGE_ALPHAS,
+              weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """min_W sum_i w_i |(x_i - mx) W - (y_i - my)|^2 + alpha |W|^2, with alpha picked by exact leave-one-out error.
 
     Returns (weight (d_out, d_in) as nn.Linear stores it, bias (d_out,), alpha). In float64.
     Leave-one-out without refitting: with the hat matrix H = U diag(s^2 / (s^2 + alpha)) U^T of the
     centered x, the left-out residual of row i is r_i / (1 - H_ii - 1/n) (the 1/n is the intercept).
+    `weights` (the robust defence's) default to 1; the means are then weighted means and each row is
+    scaled by sqrt(w_i).
     """
     x64, y64 = x.double(), y.double()
-    mx, my = x64.mean(0), y64.mean(0)
-    xc, yc = x64 - mx, y64 - my
+    if weights is None:
+        w = torch.full((x64.shape[0],), 1.0 / x64.shape[0], dtype=torch.float64)
+    else:
+        w = weights.double().cpu().clamp_min(0)
+        w = w / w.sum().clamp_min(1e-300)
+    mx, my = w @ x64, w @ y64
+    root = (w * x64.shape[0]).sqrt()[:, None]
+    xc, yc = (x64 - mx) * root, (y64 - my) * root
     n = xc.shape[0]
     u, s, vt = torch.linalg.svd(xc, full_matrices=False)
     uty = u.T @ yc
@@ -64,7 +73,7 @@ def fit_ridge(x: torch.Tensor, y: torch.Tensor, alphas: Sequence[float] = RIDGE_
         for alpha in alphas:
             shrink = s**2 / (s**2 + alpha)
             fitted = u @ (shrink[:, None] * uty)
-            leverage = (u**2 @ shrink) + 1.0 / n
+            leverage = (u**2 @ shrink) + w
             loo = (yc - fitted) / (1.0 - leverage).clamp_min(1e-9)[:, None]
             err = float((loo**2).sum())
             if err < best_err:
@@ -104,11 +113,18 @@ class _FeatureStudent(nn.Module):
         nn.init.zeros_(self.linear.bias)
 
     @torch.no_grad()
-    def fit_linear(self, train_idx: torch.Tensor, targets: torch.Tensor) -> None:
-        weight, bias, alpha = fit_ridge(self.features[train_idx].cpu(), targets[train_idx].cpu())
+    def fit_linear(self, train_idx: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None) -> None:
+        weight, bias, alpha = fit_ridge(self.features[train_idx].cpu(), targets[train_idx].cpu(), weights=weights)
         self.linear.weight.copy_(weight)
         self.linear.bias.copy_(bias)
         self.alpha.fill_(alpha)
+
+    @torch.no_grad()
+    def loo_losses(self, train_idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Each answer's leave-one-out cosine loss under the ridge map (at the fitted alpha)."""
+        from core.poison import ridge_loo_losses
+
+        return ridge_loo_losses(self.features[train_idx].cpu(), targets[train_idx].cpu(), float(self.alpha)).float()
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x)
@@ -126,26 +142,11 @@ class _FeatureStudent(nn.Module):
 
 
 class RidgeAdapter(_FeatureStudent):
-    """cheap features -> ridge regression -> unit norm (closed form).
-
-    With `trimmed=True` (the trimmed defence): training answers whose exact leave-one-out loss is
-    an outlier are dropped and the map refitted (twice); `dropped` marks them, in training order.
-    """
-
-    dropped: torch.Tensor | None = None
+    """cheap features -> ridge regression -> unit norm (closed form; defences in `core.defence.fit_defended`)."""
 
     @torch.no_grad()
-    def fit(self, train_idx: torch.Tensor, targets: torch.Tensor, trimmed: bool = False) -> None:
-        if not trimmed:
-            self.fit_linear(train_idx, targets)
-            return
-        from core.poison import trimmed_ridge
-
-        weight, bias, alpha, keep = trimmed_ridge(self.features[train_idx].cpu(), targets[train_idx].cpu())
-        self.linear.weight.copy_(weight)
-        self.linear.bias.copy_(bias)
-        self.alpha.fill_(alpha)
-        self.dropped = ~keep
+    def fit(self, train_idx: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None) -> None:
+        self.fit_linear(train_idx, targets, weights)
 
 
 class MLPAdapter(_FeatureStudent):
@@ -165,12 +166,37 @@ class MLPAdapter(_FeatureStudent):
         nn.init.zeros_(self.outer.weight)  # the correction starts at zero: epoch 0 is the ridge map
         nn.init.zeros_(self.outer.bias)
 
-    def prepare(self, train_idx: torch.Tensor, targets: torch.Tensor) -> None:
-        self.fit_linear(train_idx, targets)
+    def fit(self, train_idx: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None) -> None:
+        self.fit_linear(train_idx, targets, weights)
+
+    def predict_linear(self, index: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.linear(self.features[index]), dim=-1)
+
+    def prepare(self, train_idx: torch.Tensor, targets: torch.Tensor, defence: str = "none", trim: float = 0.0) -> None:
+        """The ridge map, fitted under the run's defence (so poison does not get in through it), then frozen."""
+        from core.defence import fit_defended
+
+        fit_defended(_LinearPart(self), train_idx, targets, defence, trim)
         self.linear.requires_grad_(False)  # the ridge map stays; only the correction learns
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x) + self.outer(self.dropout(F.gelu(self.inner(x))))
+
+
+class _LinearPart:
+    """The MLP adapter's ridge map seen as a closed-form adapter (for `fit_defended`)."""
+
+    def __init__(self, mlp: MLPAdapter):
+        self.mlp = mlp
+
+    def fit(self, idx, targets, weights=None):
+        self.mlp.fit(idx, targets, weights)
+
+    def loo_losses(self, idx, targets):
+        return self.mlp.loo_losses(idx, targets)
+
+    def predict(self, idx):
+        return self.mlp.predict_linear(idx)
 
 
 def ngram_ids(word: str, buckets: int = SUBWORD_BUCKETS) -> list[int]:
@@ -276,6 +302,22 @@ def fit_kernel_ridge(x: torch.Tensor, y: torch.Tensor, centres: torch.Tensor, al
     return coef.float(), mean.float(), alpha, gamma
 
 
+def weighted_kernel_ridge(x: torch.Tensor, y: torch.Tensor, centres: torch.Tensor, alpha: float, gamma: float,
+                          weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """min_c sum_i w_i |k_i c - (y_i - m)|^2 + alpha c^T Kmm c (weighted mean m): the robust defence's refit."""
+    x64, y64 = x.double(), y.double()
+    w = weights.double().clamp_min(0)
+    w = w / w.sum().clamp_min(1e-300) * len(w)
+    mean = (w @ y64) / w.sum()
+    yc = y64 - mean
+    xm = x64[centres]
+    knm = kernel_matrix(x64, xm, gamma)
+    kmm = kernel_matrix(xm, xm, gamma)
+    weighted = knm * w[:, None]
+    coef = torch.linalg.solve(knm.T @ weighted + alpha * kmm + 1e-9 * torch.eye(len(centres), dtype=torch.float64), weighted.T @ yc)
+    return coef.float(), mean.float()
+
+
 class KernelAdapter(nn.Module):
     """cheap encoder's layers -> kernel ridge around training words -> unit norm (closed form)."""
 
@@ -297,19 +339,58 @@ class KernelAdapter(nn.Module):
         self._generator = generator
 
     @torch.no_grad()
-    def fit(self, train_idx: torch.Tensor, targets: torch.Tensor) -> None:
+    def fit(self, train_idx: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None) -> None:
+        """Kernel ridge on these training words. With `weights` (the robust defence's reweighting) the
+        centres, alpha and gamma of the last plain fit stay and only the coefficients are refitted."""
+        x, y = self.features[train_idx].cpu(), targets[train_idx].cpu()
+        if weights is not None:
+            pick = torch.searchsorted(train_idx.cpu(), self.centres.cpu())
+            if not torch.equal(train_idx.cpu()[pick.clamp_max(len(train_idx) - 1)], self.centres.cpu()):
+                raise ValueError("A weighted kernel refit needs the centres of a plain fit on the same words.")
+            coef, mean = weighted_kernel_ridge(x, y, pick, float(self.alpha), float(self.gamma), weights.cpu())
+            self.coef.copy_(coef)
+            self.mean.copy_(mean)
+            return
         n, m = len(train_idx), self.config.centres
         if m >= n:
             pick = torch.arange(n)
         else:  # a seeded sample of the training words as centres
             pick = torch.randperm(n, generator=getattr(self, "_generator", None))[:m].sort().values
-        x, y = self.features[train_idx].cpu(), targets[train_idx].cpu()
         coef, mean, alpha, gamma = fit_kernel_ridge(x, y, pick)
+        if len(pick) < len(self.centres):  # fewer words than the centres it was built for (a trimmed refit): pad with zero weight
+            pad = len(self.centres) - len(pick)
+            coef = torch.cat([coef, torch.zeros(pad, coef.shape[1])])
+            pick = torch.cat([pick, pick[:1].expand(pad)])
         self.centres.copy_(train_idx.cpu()[pick])
         self.coef.copy_(coef)
         self.mean.copy_(mean)
         self.alpha.fill_(alpha)
         self.gamma.fill_(gamma)
+
+    @torch.no_grad()
+    def loo_losses(self, train_idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Each answer's leave-one-out cosine loss under the kernel map (after a plain `fit` on train_idx)."""
+        x, y = self.features[train_idx].cpu().double(), targets[train_idx].cpu().double()
+        mean = y.mean(0)
+        yc = y - mean
+        gamma, alpha = float(self.gamma), float(self.alpha)
+        n = len(x)
+        if len(torch.unique(self.centres)) >= n:
+            # Exact kernel ridge: LOO residual_i = [(K + aI)^-1 y]_i / [(K + aI)^-1]_ii.
+            inv = torch.cholesky_inverse(torch.linalg.cholesky(kernel_matrix(x, x, gamma) + alpha * torch.eye(n, dtype=torch.float64)))
+            loo_residual = (inv @ yc) / inv.diagonal()[:, None]
+            left_out = yc - loo_residual
+        else:
+            # Subset of regressors: H = Knm A^-1 Knm^T with A = Knm^T Knm + a Kmm.
+            xm = self.features[self.centres].cpu().double()
+            knm = kernel_matrix(x, xm, gamma)
+            a = knm.T @ knm + alpha * kernel_matrix(xm, xm, gamma) + 1e-9 * torch.eye(len(xm), dtype=torch.float64)
+            chol = torch.linalg.cholesky(a)
+            b = torch.linalg.solve_triangular(chol, knm.T, upper=False)
+            leverage = (b**2).sum(0) + 1.0 / n
+            fitted = knm @ torch.cholesky_solve(knm.T @ yc, chol)
+            left_out = yc - (yc - fitted) / (1.0 - leverage).clamp_min(1e-9)[:, None]
+        return (1.0 - F.cosine_similarity(left_out + mean, y, dim=1)).float()
 
     def predict(self, index: torch.Tensor) -> torch.Tensor:
         k = kernel_matrix(self.features[index], self.features[self.centres], float(self.gamma))
@@ -361,54 +442,68 @@ def train_general(
     device: str | None = None,
     should_stop: Callable[[], bool] | None = None,
     track_means: bool = True,
+    report=None,
 ) -> Iterator:
     """Train a generalizing student; one `EpochRecord` per epoch (one in all for ridge).
 
     The loss is the paper's (mean 1 - cosine to the possibly poisoned targets), optimized by Adam
-    over all the student's weights with the same batches as Model A / B.
+    over all the student's weights with the same batches as Model A / B, under the run's defence
+    (`core.defence`). `report` (a `core.defence.TrainReport`) receives every training answer's final
+    loss and what the defence left out.
     """
+    from core.defence import EpochDefence, TrainReport, fit_defended
     from core.train import dataset_on_device, epoch_record, make_optimizer
 
     device = device or pick_device()
+    report = report if report is not None else TrainReport()
     model.to(device).train()
     targets, clean, train_idx, heldout_idx = dataset_on_device(dataset, device)
     n_train = len(train_idx)
     start = time.perf_counter()
 
-    def record(epoch: int, loss: float, epoch_start: float):
-        return epoch_record(epoch, loss, model.predict_all(), clean, train_idx, heldout_idx, epoch_start, start, track_means)
+    def record(epoch: int, loss: float, epoch_start: float, student: torch.Tensor):
+        return epoch_record(epoch, loss, student, clean, train_idx, heldout_idx, epoch_start, start, track_means)
 
     if config.model.closed_form:
         if should_stop and should_stop():
             return
-        if config.defence == "trimmed":
-            model.fit(train_idx, targets, trimmed=True)
-        else:
-            model.fit(train_idx, targets)
-        with torch.no_grad():
-            loss = float(1.0 - (model.predict(train_idx) * targets[train_idx]).sum(1).mean())
-        yield record(1, loss, start)
+        found = fit_defended(model, train_idx, targets, config.defence, config.trim)
+        report.item_losses, report.dropped = found.item_losses, found.dropped
+        student = model.predict_all()
+        # The reported loss is the plain mean over every training answer, whatever the defence did.
+        loss = float(1.0 - (student[train_idx] * targets[train_idx]).sum(1).mean())
+        yield record(1, loss, start, student)
         return
 
     if hasattr(model, "prepare"):
-        model.prepare(train_idx, targets)
+        if isinstance(model, MLPAdapter):
+            model.prepare(train_idx, targets, config.defence, config.trim)
+        else:
+            model.prepare(train_idx, targets)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, config.lr, device)
     shuffle = torch.Generator().manual_seed(config.seed + 7919)
+    defence = EpochDefence(config.defence, config.trim, n_train, device)
     for epoch in range(1, config.epochs + 1):
         if should_stop and should_stop():
             return
         epoch_start = time.perf_counter()
-        order = train_idx[torch.randperm(n_train, generator=shuffle).to(device)]
+        order = train_idx[defence.order(torch.randperm(n_train, generator=shuffle).to(device))]
         loss_sum = torch.zeros((), device=device)
-        for s in range(0, n_train, config.batch_size):
+        for s in range(0, len(order), config.batch_size):
             batch = order[s : s + config.batch_size]
-            loss = 1.0 - (model.predict(batch) * targets.index_select(0, batch)).sum(1).mean()
+            losses = 1.0 - (model.predict(batch) * targets.index_select(0, batch)).sum(1)
+            weights = defence.weights(losses) if defence.kind != "none" else None
+            loss = losses.mean() if weights is None else (weights * losses).sum()
             for p in params:
                 p.grad = None
             loss.backward()
             optimizer.step()
-            loss_sum += loss.detach() * batch.numel()
+            loss_sum += losses.detach().sum()
         model.eval()
-        yield record(epoch, float(loss_sum) / n_train, epoch_start)
+        student = model.predict_all()
+        item_losses = 1.0 - (student[train_idx] * targets[train_idx]).sum(1)
+        defence.after_epoch(item_losses)
+        report.item_losses, report.dropped = item_losses.cpu().numpy(), defence.final_dropped()
+        yield record(epoch, float(loss_sum) / len(order), epoch_start, student)
         model.train()

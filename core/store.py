@@ -4,7 +4,8 @@
         run.json              config, teacher, sizes, teacher queries, final metrics, status
         epochs.parquet        one row per epoch (EpochRecord scalars)
         means.parquet         embedding mean of every item at every epoch (long form)
-        items.parquet         item text, split (training / held-out), poisoned flag
+        items.parquet         item text, split (training / held-out), poisoned flag, final loss and
+                              whether the defence left it out (training items)
         student.json          the student's config
         student.safetensors   its weights (no pickle anywhere)
 
@@ -89,8 +90,10 @@ def save_run(
     status: str = "finished",
     extra: dict | None = None,
     run_id: str | None = None,
+    report=None,
 ) -> str:
-    """Write a run atomically; returns its id."""
+    """Write a run atomically; returns its id. `report` (core.defence.TrainReport): each training
+    answer's final loss and what the defence left out, kept in items.parquet (`loss`, `left_out`)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     run_id = check_run_id(run_id or new_run_id(config))
@@ -109,9 +112,17 @@ def save_run(
                     "mean": np.concatenate([r.embedding_means for r in tracked]).astype(np.float32),
                 }
             ).write_parquet(tmp / "means.parquet")
+        n = len(dataset.items)
+        loss = np.full(n, np.nan)
+        left_out = np.zeros(n, dtype=bool)
+        if report is not None and report.item_losses is not None:
+            loss[dataset.train_idx] = report.item_losses
+        if report is not None and report.dropped is not None:
+            left_out[dataset.train_idx] = report.dropped
         pl.DataFrame(
-            {"item": list(dataset.items), "split": dataset.split_labels(), "poisoned": dataset.poisoned.tolist()}
-        ).write_parquet(tmp / "items.parquet")
+            {"item": list(dataset.items), "split": dataset.split_labels(), "poisoned": dataset.poisoned.tolist(),
+             "loss": loss, "left_out": left_out}
+        ).with_columns(pl.col("loss").fill_nan(None)).write_parquet(tmp / "items.parquet")
         save_student(model, tmp)
         last = records[-1].scalars() if records else {}
         meta = {
@@ -194,6 +205,9 @@ def list_runs(root: Path) -> pl.DataFrame:
                         "adversary": cfg.get("adversary", "random"),
                         "poison_scope": cfg.get("poison_scope", "all"),
                         "defence": cfg.get("defence", "none"),
+                        "trim": float(cfg.get("trim", 0.0)),
+                        "detection_precision": meta.get("detection_precision"),
+                        "detection_recall": meta.get("detection_recall"),
                         "train_size": int(meta["train_size"]),
                         "teacher_queries": int(meta["teacher_queries"]),
                         "final_train_loss": final.get("train_loss"),
@@ -207,7 +221,8 @@ def list_runs(root: Path) -> pl.DataFrame:
         "run_id": pl.Utf8, "created": pl.Utf8, "status": pl.Utf8, "teacher": pl.Utf8, "model": pl.Utf8,
         "p": pl.Float64, "epochs": pl.Int64, "lemmatize": pl.Utf8, "poison": pl.Float64, "seed": pl.Int64,
         "batch_size": pl.Int64, "lr": pl.Float64,
-        "vocabulary": pl.Utf8, "cheap": pl.Utf8, "adversary": pl.Utf8, "poison_scope": pl.Utf8, "defence": pl.Utf8, "train_size": pl.Int64, "teacher_queries": pl.Int64,
+        "vocabulary": pl.Utf8, "cheap": pl.Utf8, "adversary": pl.Utf8, "poison_scope": pl.Utf8, "defence": pl.Utf8, "trim": pl.Float64,
+        "detection_precision": pl.Float64, "detection_recall": pl.Float64, "train_size": pl.Int64, "teacher_queries": pl.Int64,
         "final_train_loss": pl.Float64, "heldout_cosine": pl.Float64, "seconds": pl.Float64,
     }
     return pl.DataFrame(rows, schema=schema).sort("created", descending=True)

@@ -58,16 +58,23 @@ def _normalize_(y: torch.Tensor) -> torch.Tensor:
     return y.div_(torch.linalg.vector_norm(y, dim=-1, keepdim=True).clamp_min_(1e-12))
 
 
-def _cosine_loss_and_grad(y: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _cosine_loss_and_grad(y: torch.Tensor, targets: torch.Tensor, weigh=None) -> tuple[torch.Tensor, torch.Tensor]:
     """mean(1 - cos(y, t)) over the batch and its gradient with respect to y, for unit targets t.
 
     With o = y / |y|: d/dy = (t - (o.t) o) / (-B |y|) (the normalization's and the cosine's
-    projections coincide when |o| = |t| = 1).
+    projections coincide when |o| = |t| = 1). With `weigh` (a defence: per-answer losses -> weights
+    replacing the mean's 1/B) the gradient is that of sum_i w_i (1 - cos_i); the returned loss
+    stays the plain mean, so curves compare across defences.
     """
     norm = y.norm(dim=1, keepdim=True).clamp_min_(1e-12)
     out = y / norm
     cos = torch.linalg.vecdot(out, targets)
-    dy = torch.addcmul(targets, out, cos.unsqueeze(1), value=-1.0).div_(norm.mul_(-y.shape[0]))
+    residual = torch.addcmul(targets, out, cos.unsqueeze(1), value=-1.0)
+    weights = weigh(1.0 - cos) if weigh is not None else None
+    if weights is None:
+        dy = residual.div_(norm.mul_(-y.shape[0]))
+    else:
+        dy = residual.mul_(weights.neg().unsqueeze(1)).div_(norm)
     return 1.0 - cos.mean(), dy
 
 
@@ -98,13 +105,14 @@ class ModelA(nn.Module):
         out = torch.clamp_min(rows, 0.0, out=_buffer(scratch, "out", rows.shape, rows))
         return _normalize_(out)
 
-    def loss_and_grads(self, rows: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss_and_grads(self, rows: torch.Tensor, targets: torch.Tensor, weigh=None) -> tuple[torch.Tensor, torch.Tensor]:
         """The paper's loss on these rows and its gradient with respect to them, by hand.
 
         Same values as autograd through `head` + `cosine_embedding_loss` (tested), without
         the autograd engine's per-op bookkeeping, which dominates the small steps here.
+        `weigh`: a defence's per-answer weights (see `_cosine_loss_and_grad`).
         """
-        loss, dy = _cosine_loss_and_grad(F.relu(rows), targets)
+        loss, dy = _cosine_loss_and_grad(F.relu(rows), targets, weigh)
         return loss, torch.ops.aten.threshold_backward(dy, rows, 0.0)
 
     def forward(self, index: torch.Tensor) -> torch.Tensor:
@@ -138,15 +146,15 @@ class ModelB(nn.Module):
         y = torch.addmm(self.up.bias, z.relu_(), self.up.weight.t(), out=_buffer(scratch, "y", (rows.shape[0], self.up.out_features), rows))
         return _normalize_(y)
 
-    def loss_and_grads(self, rows: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The paper's loss on these rows; writes the layers' gradients into their `.grad` and
+    def loss_and_grads(self, rows: torch.Tensor, targets: torch.Tensor, weigh=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The paper's loss on these rows (`weigh`: a defence's per-answer weights); writes the layers' gradients into their `.grad` and
         returns the gradient with respect to the rows. By hand, as in Model A (tested against
         autograd): the chain rule through two ReLU + Linear blocks and the normalization."""
         down, up = self.down, self.up
         h = F.relu(rows)
         z = torch.addmm(down.bias, h, down.weight.t())
         a = F.relu(z)
-        loss, dy = _cosine_loss_and_grad(torch.addmm(up.bias, a, up.weight.t()), targets)
+        loss, dy = _cosine_loss_and_grad(torch.addmm(up.bias, a, up.weight.t()), targets, weigh)
         for layer in (down, up):
             if layer.weight.grad is None:
                 layer.weight.grad = torch.empty_like(layer.weight)

@@ -76,6 +76,7 @@ def find_stored(runs: pl.DataFrame, config: TrainConfig, teacher_id: str) -> str
         & (pl.col("batch_size") == config.batch_size) & ((pl.col("lr") - config.lr).abs() < 1e-15)
         & (pl.col("cheap") == config.cheap) & (pl.col("adversary") == config.adversary)
         & (pl.col("poison_scope") == config.poison_scope) & (pl.col("defence") == config.defence)
+        & ((pl.col("trim") - config.trim).abs() < 1e-12)
     )
     return match["run_id"][0] if match.height else None
 

@@ -151,14 +151,15 @@ def epoch_record(epoch: int, train_loss: float, student: torch.Tensor, clean: to
 
 
 def train_student(model: nn.Module, dataset: Dataset, config: TrainConfig, device: str | None = None,
-                  should_stop: Callable[[], bool] | None = None, track_means: bool = True) -> Iterator[EpochRecord]:
+                  should_stop: Callable[[], bool] | None = None, track_means: bool = True, report=None) -> Iterator[EpochRecord]:
     """Any student: the lookup tables through `train_epochs`, the others through
-    `core.generalizing.train_general`."""
+    `core.generalizing.train_general`. `report` (a `core.defence.TrainReport`) receives every
+    training answer's final loss and what the run's defence left out."""
     if config.model.generalizes:
         from core.generalizing import train_general
 
-        return train_general(model, dataset, config, device, should_stop, track_means)
-    return train_epochs(model, dataset, config, device, should_stop, track_means)
+        return train_general(model, dataset, config, device, should_stop, track_means, report)
+    return train_epochs(model, dataset, config, device, should_stop, track_means, report)
 
 
 def train_epochs(
@@ -168,9 +169,17 @@ def train_epochs(
     device: str | None = None,
     should_stop: Callable[[], bool] | None = None,
     track_means: bool = True,
+    report=None,
 ) -> Iterator[EpochRecord]:
-    """Train `model` on `dataset` for `config.epochs` epochs, yielding one record per epoch."""
+    """Train `model` on `dataset` for `config.epochs` epochs, yielding one record per epoch.
+
+    Under a defence (`config.defence`, see `core.defence`) a trimmed epoch skips the answers left
+    out, and small-loss / robust batches weigh their answers; without one the loop is the paper's."""
+    from core.defence import EpochDefence, TrainReport
+
     device = device or pick_device()
+    wants_losses = report is not None
+    report = report if report is not None else TrainReport()
     model.to(device).train()
     targets, clean, train_idx, heldout_idx = dataset_on_device(dataset, device)
     n_items, n_train = len(dataset.items), len(dataset.train_idx)
@@ -189,20 +198,22 @@ def train_epochs(
     scratch: dict = {}  # work buffers of the per-epoch scoring, reused across epochs
     # Batch order is seeded separately from the weights' initialization.
     shuffle = torch.Generator().manual_seed(config.seed + 7919)
+    defence = EpochDefence(config.defence, config.trim, n_train, device)
+    weigh = defence.weights if defence.weighs_batches else None
 
     start = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         if should_stop and should_stop():
             return
         epoch_start = time.perf_counter()
-        order = torch.randperm(n_train, generator=shuffle).to(device)
+        order = defence.order(torch.randperm(n_train, generator=shuffle).to(device))
         loss_sum = torch.zeros((), device=device)
-        for s in range(0, n_train, config.batch_size):
+        for s in range(0, len(order), config.batch_size):
             batch = order[s : s + config.batch_size]
             with torch.no_grad():
                 # Forward and backward by hand (students.loss_and_grads): the step is small and
                 # autograd's bookkeeping would cost more than the arithmetic.
-                loss, row_grads = model.loss_and_grads(rows.index_select(0, batch), train_targets.index_select(0, batch))
+                loss, row_grads = model.loss_and_grads(rows.index_select(0, batch), train_targets.index_select(0, batch), weigh)
                 rows.grad.index_fill_(0, previous, 0.0)
                 rows.grad.index_copy_(0, batch, row_grads)  # batch indices are distinct (a permutation slice)
             previous = batch
@@ -212,4 +223,9 @@ def train_epochs(
         with torch.no_grad():
             table[train_idx] = rows.detach()
         student = embed_all(model, n_items, device, scratch)
-        yield epoch_record(epoch, float(loss_sum) / n_train, student, clean, train_idx, heldout_idx, epoch_start, start, track_means)
+        if defence.kind != "none" or (wants_losses and epoch == config.epochs):
+            with torch.no_grad():
+                item_losses = 1.0 - torch.linalg.vecdot(student.index_select(0, train_idx), train_targets)
+            defence.after_epoch(item_losses)
+            report.item_losses, report.dropped = item_losses.cpu().numpy(), defence.final_dropped()
+        yield epoch_record(epoch, float(loss_sum) / len(order), student, clean, train_idx, heldout_idx, epoch_start, start, track_means)

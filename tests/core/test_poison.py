@@ -88,9 +88,14 @@ def test_config_and_dataset_carry_the_adversary(clean):
 
     with pytest.raises(ValueError, match="adversary must be one of"):
         TrainConfig(adversary="evil")
-    with pytest.raises(ValueError, match="ridge adapter so far"):
-        TrainConfig(model="B", defence="trimmed")
-    assert TrainConfig(model="ridge", adversary="SWAP", defence="trimmed").adversary == "swap"
+    with pytest.raises(ValueError, match="defence must be one of"):
+        TrainConfig(model="B", defence="pray")
+    with pytest.raises(ValueError, match="share to leave out"):
+        TrainConfig(model="B", defence="trimmed", trim=0.9)
+    assert TrainConfig(model="B", defence="Small-Loss").defence == "small-loss"
+    assert TrainConfig(model="B", trim=0.2).trim == 0.0  # nothing is left out without a defence
+    assert TrainConfig(model="ridge", poison=0.1, adversary="SWAP", defence="trimmed").adversary == "swap"
+    assert TrainConfig(poison=0.0, adversary="swap", poison_scope="train").adversary == "random"  # clean is clean
     items = [f"w{i}" for i in range(len(clean))]
     paper = build_dataset(items, clean, 0.5, 0.1, 0)  # the paper's attack keeps its own stream
     from core.dataset import poison_targets
