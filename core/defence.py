@@ -204,3 +204,18 @@ def fit_defended(model, train_idx: torch.Tensor, targets: torch.Tensor, kind: st
     elif kind != "none":
         raise ValueError(f"defence must be one of {', '.join(DEFENCES)}, got {kind!r}.")
     return report
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def detection_sentence(summary: dict) -> str:
+    """A run summary's detection and defence figures in one or two plain sentences."""
+    text = (f"Judged by their loss, {summary['detection_flagged']:,} of {summary['train_size']:,} training answers look poisoned "
+            f"({summary['poisoned_in_train']:,} really are): precision {_pct(summary.get('detection_precision'))} (share of the "
+            f"suspects that were poisoned), recall {_pct(summary.get('detection_recall'))} (share of the poison found).")
+    if summary.get("defence_left_out") is not None:
+        text += (f" The {DEFENCE_LABELS[summary['defence']].lower()} defence left out {summary['defence_left_out']:,} answers, "
+                 f"{_pct(summary.get('defence_recall'))} of the poison, with precision {_pct(summary.get('defence_precision'))}.")
+    return text

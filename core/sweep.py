@@ -36,13 +36,18 @@ class SweepGrid:
     poison: tuple[float, ...] = (0.0,)
     seed: int = 0
     vocabulary: str = "default-10000"
+    adversaries: tuple[str, ...] = ("random",)
+    defences: tuple[str, ...] = ("none",)
+    poison_scope: str = "all"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(StudentKind.parse(m) for m in self.models))
         object.__setattr__(self, "lemmatize", tuple(LemmaMode(m) for m in self.lemmatize))
         object.__setattr__(self, "ps", tuple(sorted({float(p) for p in self.ps})))
         object.__setattr__(self, "poison", tuple(sorted({float(r) for r in self.poison})))
-        for name in ("models", "ps", "lemmatize", "poison"):
+        object.__setattr__(self, "adversaries", tuple(dict.fromkeys(str(a).strip().lower() for a in self.adversaries)))
+        object.__setattr__(self, "defences", tuple(dict.fromkeys(str(d).strip().lower() for d in self.defences)))
+        for name in ("models", "ps", "lemmatize", "poison", "adversaries", "defences"):
             if not getattr(self, name):
                 raise ValueError(f"A sweep needs at least one value for {name}.")
         runs = len(self.configs())  # builds every TrainConfig: each value is validated here
@@ -56,12 +61,20 @@ class SweepGrid:
                    lemmatize=(LemmaMode.NONE, LemmaMode.SPACY), poison=(0.0, 0.1), vocabulary=vocabulary)
 
     def configs(self) -> list[TrainConfig]:
-        """One config per run, grouped so runs sharing prepared data are next to each other."""
-        return [
-            TrainConfig(teacher=self.teacher, model=model, p=p, epochs=self.epochs, lemmatize=lemma, poison=poison,
-                        seed=self.seed, vocabulary=self.vocabulary)
-            for lemma, model, poison, p in itertools.product(self.lemmatize, self.models, self.poison, self.ps)
-        ]
+        """One config per run, grouped so runs sharing prepared data are next to each other.
+        Clean runs (poison 0) are one run whatever the adversary, so they appear once per defence."""
+        out, seen = [], set()
+        for lemma, model, poison, adversary, defence, p in itertools.product(
+            self.lemmatize, self.models, self.poison, self.adversaries, self.defences, self.ps
+        ):
+            config = TrainConfig(teacher=self.teacher, model=model, p=p, epochs=self.epochs, lemmatize=lemma, poison=poison,
+                                 seed=self.seed, vocabulary=self.vocabulary, adversary=adversary, poison_scope=self.poison_scope,
+                                 defence=defence)
+            key = tuple(sorted(config.to_dict().items()))
+            if key not in seen:
+                seen.add(key)
+                out.append(config)
+        return out
 
 
 def find_stored(runs: pl.DataFrame, config: TrainConfig, teacher_id: str) -> str | None:
@@ -149,6 +162,6 @@ def sweep_frame(runs: Iterable[StoredRun]) -> pl.DataFrame:
         c = run.config
         frames.append(run.epochs.with_columns(
             run_id=pl.lit(run.run_id), model=pl.lit(c.model.value), p=pl.lit(c.p), lemmatize=pl.lit(c.lemmatize.value),
-            poison=pl.lit(c.poison), train_size=pl.lit(run.meta["train_size"]),
+            poison=pl.lit(c.poison), train_size=pl.lit(run.meta["train_size"]), adversary=pl.lit(c.adversary), defence=pl.lit(c.defence),
         ))
     return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()

@@ -47,6 +47,7 @@ PAGES = {
     "runs": "pages/runs.py",
     "sweep": "pages/sweep.py",
     "evaluate": "pages/evaluate.py",
+    "poisoning": "pages/poisoning.py",
 }
 
 TEACHERS = {

@@ -5,6 +5,7 @@ import streamlit as st
 
 from core import charts
 from core.config import MAX_EPOCHS, PAPER_PS, LemmaMode, StudentKind, TrainConfig, default_cheap
+from core.defence import DEFENCE_HELP, DEFENCE_LABELS, MAX_TRIM, detection_sentence
 from core.jobs import JobState
 from pages._shared import K, LEMMA_LABELS, PAGES, job_board, prepare, require_prepared, show_chart
 
@@ -47,10 +48,16 @@ with st.form("train_form", border=True):
                            help="The paper poisons 10 %: those words get a random direction instead of the teacher's answer.")
         adversary = st.selectbox("What a poisoned answer is", list(ADVERSARIES), format_func=ADVERSARIES.get, key="adversary",
                                  help="The paper's attack is a random direction; the others are smarter adversaries.")
-        defence = st.radio("Defence against poison", ["none", "trimmed"], horizontal=True, key="defence",
-                           format_func={"none": "None (the paper's)", "trimmed": "Trimmed (ridge adapter)"}.get,
-                           help="Trimmed: answers that disagree with what every other word implies are dropped and the map refitted. "
-                                "The result shows how many poisoned answers it found.")
+        scope = st.radio("Poison which answers", ["all", "train"], horizontal=True, key="poison_scope",
+                         format_func={"all": "All words, before the split (paper)", "train": "Training answers only"}.get,
+                         help="The paper poisons the whole vocabulary, so only part of the poison lands in the training set. "
+                              "'Training answers only' poisons exactly the chosen share of what the student learns from.")
+        defence = st.selectbox("Defence against poison", list(DEFENCE_LABELS), format_func=DEFENCE_LABELS.get, key="defence",
+                               help=" ".join(f"{DEFENCE_LABELS[d]}: {DEFENCE_HELP[d]}" for d in DEFENCE_LABELS))
+        trim = st.number_input("Share of answers the defence leaves out (0 = decide from the losses)", min_value=0.0, max_value=MAX_TRIM,
+                               value=0.0, step=0.05, format="%.2f", key="trim",
+                               help="0 lets the defence leave out the answers whose loss is unusually high (no need to know how much is poisoned). "
+                                    "Trimmed and small-loss only.")
         seed = st.number_input("Seed (same seed = same split and same result)", min_value=0, max_value=2**31 - 1, value=0, step=1, key="seed")
     with right:
         modes = list(LemmaMode)
@@ -67,7 +74,8 @@ if submitted:
             with st.spinner("Lemmatizing and fetching the teacher's answers for the lemmas…"):
                 prepared = prepare(ss[K.TEACHER], ss[K.VOCAB], lemma)
         config = TrainConfig(teacher=ss[K.TEACHER], model=model, p=float(p), epochs=int(epochs), lemmatize=lemma,
-                             poison=float(poison), seed=int(seed), vocabulary=ss[K.VOCAB].label, adversary=adversary, defence=defence)
+                             poison=float(poison), seed=int(seed), vocabulary=ss[K.VOCAB].label, adversary=adversary,
+                             poison_scope=scope, defence=defence, trim=float(trim) if defence in ("trimmed", "small-loss") else 0.0)
     except ValueError as err:
         st.error(str(err))
     else:
@@ -114,16 +122,14 @@ def live_panel(job_id: str, polling: bool) -> None:
         st.success(f"Training {what} and saved as run {snap['run_id']}.")
         summary = snap.get("summary") or {}
         if summary.get("detection_flagged") is not None:
-            precision, recall = summary.get("detection_precision"), summary.get("detection_recall")
-            st.info(f"The trimmed defence dropped {summary['detection_flagged']:,} of {summary['train_size']:,} training answers "
-                    f"({summary['poisoned_in_train']:,} were really poisoned): "
-                    f"precision {'—' if precision is None else f'{precision:.0%}'} (share of dropped answers that were poisoned), "
-                    f"recall {'—' if recall is None else f'{recall:.0%}'} (share of poisoned answers it found).")
+            st.info(detection_sentence(summary))
         ss[K.RUN] = snap["run_id"]
-        cols = st.columns(3)
+        cols = st.columns(4)
         cols[0].page_link(PAGES["projection"], label="See it on the map", icon=":material/scatter_plot:")
         cols[1].page_link(PAGES["analogies"], label="Try analogies", icon=":material/calculate:")
         cols[2].page_link(PAGES["distributions"], label="Compare distributions", icon=":material/bar_chart:")
+        if cfg.poison > 0:
+            cols[3].page_link(PAGES["poisoning"], label="Look at the poison", icon=":material/coronavirus:")
     if polling and job.done:
         st.rerun(scope="app")  # one last full run, which stops the polling
 

@@ -49,19 +49,29 @@ def test_trimmed_defence_reports_what_it_found(prepared, vocab):
     at.radio(key="model").set_value("ridge")
     at.slider(key="poison").set_value(0.1)
     at.selectbox(key="adversary").set_value("negate")
-    at.radio(key="defence").set_value("trimmed")
+    at.radio(key="poison_scope").set_value("train")
+    at.selectbox(key="defence").set_value("trimmed")
     at.button[0].click().run()
     no_errors(at)
     job = job_board().get(at.session_state[K.JOB])
-    assert job.config.adversary == "negate" and job.config.defence == "trimmed"
+    assert (job.config.adversary, job.config.poison_scope, job.config.defence) == ("negate", "train", "trimmed")
     assert wait_for(lambda: job.done, 120)
     at.run()
     no_errors(at)
-    assert any("The trimmed defence dropped" in i.value for i in at.info)
+    assert any("look poisoned" in i.value and "trimmed loss defence left out" in i.value for i in at.info)
 
 
-def test_defence_for_a_lookup_table_gets_a_sentence(prepared, vocab):
+def test_every_student_takes_a_defence_with_a_share(prepared, vocab):
     at = make_app("train", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
-    at.radio(key="defence").set_value("trimmed")
+    at.number_input(key="epochs").set_value(3)
+    at.slider(key="poison").set_value(0.2)
+    at.selectbox(key="defence").set_value("small-loss")
+    at.number_input(key="trim").set_value(0.25)
     at.button[0].click().run()
-    assert "ridge adapter so far" in at.error[0].value and not at.exception
+    no_errors(at)
+    job = job_board().get(at.session_state[K.JOB])
+    assert job.config.model.value == "B" and job.config.defence == "small-loss" and job.config.trim == 0.25
+    assert wait_for(lambda: job.done, 60)
+    at.run()
+    no_errors(at)
+    assert any("look poisoned" in i.value for i in at.info)
