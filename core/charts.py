@@ -365,11 +365,11 @@ EXPLAIN.update({
     ),
     "claim_loss": (
         "Each square is one run (a value of p, up) after some epochs (right), coloured by its training loss — the paper's "
-        "measure: darker is a lower loss. Left: clean answers; right: 10 % poisoned."
+        "measure: brighter is a lower loss. One panel has 10 % of the answers poisoned, the other none (see the panel titles)."
     ),
     "claim_heldout": (
         "The same runs, coloured by how closely the student's vectors of words it never saw match the teacher's "
-        "(brighter is better). If poisoning were harmless, the two panels would look alike."
+        "(brighter is better). If the training loss told the whole story, these panels would look like the ones above."
     ),
     "damage_vs_rate": (
         "How good the student stays on words it never saw (up) as more of the teacher's answers are poisoned (right). "
@@ -432,7 +432,8 @@ def damage_vs_rate(frame: pl.DataFrame, metric: str = "heldout_cosine", title: s
             x=alt.X("rate:Q", title="Poisoned answers (share of the teacher's answers)", axis=alt.Axis(format="%")),
             y=alt.Y(f"{metric}:Q", title=label, scale=alt.Scale(zero=False)),
             color=alt.Color("adversary_label:N", title="Poison", legend=alt.Legend(orient="right", labelLimit=260)),
-            strokeDash=alt.StrokeDash("defence:N", title="Defence", legend=alt.Legend(orient="right", labelLimit=260)),
+            strokeDash=alt.StrokeDash("defence:N", title="Defence (line style)",
+                                      legend=alt.Legend(orient="right", labelLimit=260, symbolType="stroke", symbolStrokeWidth=2, symbolSize=400)),
             tooltip=[alt.Tooltip("adversary_label:N", title="Poison"), alt.Tooltip("defence:N", title="Defence"),
                      alt.Tooltip("rate:Q", title="Poisoned", format=".0%"), alt.Tooltip(f"{metric}:Q", title=label, format=".3f"),
                      alt.Tooltip("seconds:Q", title="Train seconds", format=".2f")],

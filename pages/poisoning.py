@@ -187,13 +187,14 @@ if grid is not None:
                             extra_seconds=(pl.col("seconds") - pl.col("plain_seconds")).mean(),
                             precision=pl.col("detection_precision").mean(), recall=pl.col("detection_recall").mean()))
             clean_none = clean_by_defence.get(DEFENCE_LABELS["none"])
-            if clean_none:
-                summary = summary.with_columns(pct_of_clean=pl.col("heldout_cosine") / clean_none)
+            summary = summary.with_columns(pct_of_clean=pl.col("heldout_cosine") / clean_none if clean_none else pl.lit(None, dtype=pl.Float64))
+            summary = summary.select("defence", "runs", "heldout_cosine", "pct_of_clean", "extra_seconds", "seconds", "precision", "recall")
             st.dataframe(summary, hide_index=True, width="stretch", column_config={
                 "defence": "Defence", "runs": "Poisoned runs", "heldout_cosine": st.column_config.NumberColumn("Held-out cosine (mean)", format="%.3f"),
-                "pct_of_clean": st.column_config.NumberColumn("Share of the clean run's cosine", format="percent"),
-                "seconds": st.column_config.NumberColumn("Train seconds (mean)", format="%.2f"),
-                "extra_seconds": st.column_config.NumberColumn("Extra seconds vs no defence", format="%+.2f"),
+                "pct_of_clean": st.column_config.NumberColumn("% of the clean run", format="percent",
+                                                               help="Held-out cosine as a share of the same student's clean run (no poison, no defence)."),
+                "seconds": st.column_config.NumberColumn("Train s (mean)", format="%.2f"),
+                "extra_seconds": st.column_config.NumberColumn("Extra s vs no defence", format="%+.2f"),
                 "precision": st.column_config.NumberColumn("Detection precision", format="percent"),
                 "recall": st.column_config.NumberColumn("Detection recall", format="percent"),
             })
@@ -232,7 +233,7 @@ else:
     if check is None:
         st.info("The poisoned runs do not reach 20 epochs yet.")
     else:
-        (st.success if check.verdict_kind == "holds" else st.warning)(check.verdict)
+        (st.success if check.verdict_kind == "holds" else st.warning)(check.verdict.replace("Verdict:", "**Verdict:**"))
     show_chart(charts.pareto_heatmap(frame, "train_loss", title="What the paper measured: training loss over epochs and p"),
                frame.select("p", "poison", "epoch", "train_loss"), charts.EXPLAIN["claim_loss"], key="claim_loss", file_stem="claim_training_loss")
     show_chart(charts.pareto_heatmap(frame, "heldout_cosine", title="What matters: cosine to the teacher on words never seen"),

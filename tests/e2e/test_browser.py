@@ -207,3 +207,19 @@ def test_whole_path(page):
     page.set_viewport_size({"width": 1400, "height": 2600})
     shot(page, "10_evaluation")
     page.set_viewport_size({"width": 1400, "height": 1900})
+
+    go(page, "Poisoning lab")
+    page.get_by_text("1 · One poisoned run").wait_for()
+    page.get_by_role("button", name=re.compile(r"Train the comparison \(22 runs")).click()  # ridge adapter, 5 poisons x 2 rates x 2 defences + clean
+    page.get_by_role("button", name=re.compile(r"Train the comparison")).wait_for(state="detached", timeout=900_000)
+    page.get_by_text("How good the student stays on words it never saw").wait_for()
+    page.get_by_text("Each bar counts training answers").wait_for()  # a poisoned run now exists: its loss histogram
+    chart_drawn(page)
+    page.get_by_role("button", name=re.compile(r"Train the paper's grid for this test")).click()
+    page.get_by_text(re.compile(r"Verdict:")).first.wait_for(timeout=900_000)
+    page.get_by_text("If the training loss told the whole story").wait_for()
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=120_000)
+    no_exception(page)
+    page.set_viewport_size({"width": 1400, "height": 4400})
+    shot(page, "11_poisoning")
+    page.set_viewport_size({"width": 1400, "height": 1900})
