@@ -128,21 +128,26 @@ class TrainingRun:
                 yield record
         finally:
             # Runs that stopped early (Stop button, Ctrl-C, a closed generator) keep their epochs.
-            if self.records and self.run_id is None:
-                status = "finished" if len(self.records) == self.config.epochs else "stopped"
-                self.run_id = save_run(
-                    self.runs_root,
-                    self.config,
-                    self.dataset,
-                    self.records,
-                    self.model,
-                    teacher_id=self.prepared.teacher_id,
-                    teacher_queries=self.teacher_queries,
-                    status=status,
-                    extra={"lemmas_merged": self.prepared.lemma.merged_count, "words": len(self.prepared.lemma.words),
-                           **self.extra, **self.detection_summary()},
-                    report=self.report,
-                )
+            self.save()
+
+    def save(self) -> str | None:
+        """Store the run with its finished epochs (once; `core.sweep` calls it after grouped training)."""
+        if self.records and self.run_id is None:
+            status = "finished" if len(self.records) == self.config.epochs else "stopped"
+            self.run_id = save_run(
+                self.runs_root,
+                self.config,
+                self.dataset,
+                self.records,
+                self.model,
+                teacher_id=self.prepared.teacher_id,
+                teacher_queries=self.teacher_queries,
+                status=status,
+                extra={"lemmas_merged": self.prepared.lemma.merged_count, "words": len(self.prepared.lemma.words),
+                       **self.extra, **self.detection_summary()},
+                report=self.report,
+            )
+        return self.run_id
 
     def detection_summary(self) -> dict:
         """What per-answer losses reveal about the poison, which the lab knows: precision and recall of

@@ -119,11 +119,14 @@ def run_sweep(
     runs_root: Path,
     device: str | None = None,
     should_stop: Callable[[], bool] | None = None,
+    group: bool = True,
 ) -> Iterator[SweepProgress]:
     """Train every run of the grid that is not stored yet; yields progress after each run.
 
     `prepared` maps each lemmatization mode of the grid to its prepared data (same teacher).
-    Stopping keeps every finished run; running the same sweep again resumes.
+    Stopping keeps every finished run; running the same sweep again resumes. With `group` the
+    lookup-table runs that can train together do (`core.grouped`: the same curves, less overhead),
+    so their progress arrives a group at a time.
     """
     missing = [m.value for m in grid.lemmatize if m not in prepared]
     if missing:
@@ -131,28 +134,72 @@ def run_sweep(
     configs = grid.configs()
     progress = SweepProgress(total=len(configs))
     stored = list_runs(runs_root)
+    pending: list[TrainConfig] = []
     for config in configs:
-        if should_stop and should_stop():
-            return
-        data = prepared[config.lemmatize]
-        progress.current = config
-        run_id = find_stored(stored, config, data.teacher_id)
-        progress.last_reused = run_id is not None
-        if run_id:
-            progress.reused += 1
-        else:
-            start = time.perf_counter()
-            run = TrainingRun(config, data, runs_root, device=device, should_stop=should_stop, extra={"sweep": True})
-            for _ in run:
-                pass
-            if len(run.records) < config.epochs:  # stopped mid-run: saved as 'stopped', not counted
-                return
-            run_id = run.run_id
-            progress.trained += 1
-            progress.train_seconds += time.perf_counter() - start
+        run_id = find_stored(stored, config, prepared[config.lemmatize].teacher_id)
+        if run_id is None:
+            pending.append(config)
+            continue
+        progress.current, progress.last_reused = config, True
+        progress.reused += 1
         progress.run_ids.append(run_id)
         progress.done += 1
         yield progress
+
+    for batch in _batches(pending, prepared, group):
+        if should_stop and should_stop():
+            return
+        data = prepared[batch[0].lemmatize]
+        progress.current, progress.last_reused = batch[0], False
+        start = time.perf_counter()
+        if len(batch) == 1:
+            run = TrainingRun(batch[0], data, runs_root, device=device, should_stop=should_stop, extra={"sweep": True})
+            for _ in run:
+                pass
+            runs = [run]
+        else:
+            from core.grouped import train_grouped
+
+            runs = [TrainingRun(c, data, runs_root, device=device, extra={"sweep": True, "grouped_with": len(batch)}) for c in batch]
+            try:
+                for records in train_grouped([r.model for r in runs], [r.dataset for r in runs], [r.config for r in runs],
+                                             runs[0].device, should_stop, reports=[r.report for r in runs]):
+                    for run, record in zip(runs, records):
+                        run.records.append(record)
+            finally:
+                for run in runs:
+                    run.save()
+        if any(len(run.records) < run.config.epochs for run in runs):  # stopped mid-run: saved as 'stopped', not counted
+            return
+        seconds = time.perf_counter() - start
+        for run in runs:
+            progress.trained += 1
+            progress.train_seconds += seconds / len(runs)
+            progress.run_ids.append(run.run_id)
+            progress.done += 1
+            progress.current = run.config
+            yield progress
+
+
+def _batches(pending: list[TrainConfig], prepared: Mapping[LemmaMode, PreparedData], group: bool) -> list[list[TrainConfig]]:
+    """The pending runs in training order: groups of runs that train together, or single runs."""
+    from core.grouped import group_key, max_group_size
+
+    out: list[list[TrainConfig]] = []
+    groups: dict[tuple, list[TrainConfig]] = {}
+    for config in pending:
+        data = prepared[config.lemmatize]
+        key = group_key(config, len(data.items), int(data.clean.shape[1])) if group else None
+        if key is None:
+            out.append([config])
+            continue
+        members = groups.setdefault(key, [])
+        if not members:
+            out.append(members)  # the group trains where its first run stood in the grid
+        members.append(config)
+        if len(members) >= max_group_size(len(data.items), int(data.clean.shape[1])):
+            groups.pop(key)
+    return out
 
 
 def sweep_frame(runs: Iterable[StoredRun]) -> pl.DataFrame:

@@ -51,10 +51,41 @@ def test_an_interrupted_sweep_resumes(prepared, tmp_path):
         calls["n"] += 1
         return len(list_runs(tmp_path / "runs")) >= 2
 
-    partial = list(run_sweep(g, {LemmaMode.NONE: prepared[LemmaMode.NONE]}, tmp_path / "runs", device="cpu", should_stop=stop_after_two_runs))
+    partial = list(run_sweep(g, {LemmaMode.NONE: prepared[LemmaMode.NONE]}, tmp_path / "runs", device="cpu", should_stop=stop_after_two_runs,
+                             group=False))
     assert partial[-1].done == 2
     resumed = list(run_sweep(g, {LemmaMode.NONE: prepared[LemmaMode.NONE]}, tmp_path / "runs", device="cpu"))[-1]
     assert (resumed.reused, resumed.trained, resumed.done) == (2, 2, 4)
+
+
+def test_a_group_stopped_mid_way_keeps_its_epochs_and_resumes(prepared, tmp_path):
+    g = grid(ps=(0.1, 0.2, 0.3, 0.4), epochs=5)
+    data = {LemmaMode.NONE: prepared[LemmaMode.NONE]}
+    ticks = {"n": 0}
+
+    def stop_after_two_epochs():
+        ticks["n"] += 1
+        return ticks["n"] > 3  # checked before the group, then before each of its epochs
+
+    assert list(run_sweep(g, data, tmp_path / "runs", device="cpu", should_stop=stop_after_two_epochs)) == []
+    runs = list_runs(tmp_path / "runs")
+    assert runs.height == 4 and set(runs["status"].to_list()) == {"stopped"} and set(runs["epochs"].to_list()) == {2}
+    resumed = list(run_sweep(g, data, tmp_path / "runs", device="cpu"))
+    assert (resumed[-1].reused, resumed[-1].trained, resumed[-1].done) == (0, 4, 4)
+    assert all(load_run(tmp_path / "runs", r).meta["grouped_with"] == 4 for r in resumed[-1].run_ids)
+
+
+def test_grouped_and_single_sweeps_store_the_same_curves(prepared, tmp_path):
+    g = grid(models=("A", "B"), ps=(0.1, 0.5, 1.0), epochs=3, poison=(0.0, 0.1))
+    data = {LemmaMode.NONE: prepared[LemmaMode.NONE]}
+    grouped = list(run_sweep(g, data, tmp_path / "g", device="cpu"))[-1]
+    single = list(run_sweep(g, data, tmp_path / "s", device="cpu", group=False))[-1]
+    a = sweep_frame(load_run(tmp_path / "g", r) for r in grouped.run_ids).sort("model", "p", "poison", "epoch")
+    b = sweep_frame(load_run(tmp_path / "s", r) for r in single.run_ids).sort("model", "p", "poison", "epoch")
+    assert a.height == b.height == 12 * 3
+    for column in ("train_loss", "train_cosine", "heldout_cosine"):
+        diff = (a[column] - b[column]).abs().max()
+        assert diff is None or diff < 1e-5, column
 
 
 def test_a_sweep_run_has_the_same_curve_as_a_single_run(prepared, tmp_path):

@@ -1,0 +1,221 @@
+"""Grouped training: many runs of the paper's lookup-table students trained together as one batched model.
+
+Runs that share the items, the student kind (Model A or B), the epochs, the batch size and the learning rate
+— a sweep's runs over p, poison and seed — are independent, so they can step together. Every step, the runs
+that still have a batch in this epoch take it at once: their batches are stacked into one (runs, batch, d)
+tensor (short batches padded with an all-zero row, whose target is zero too, so it contributes nothing to any
+gradient), the heads' forward and backward are batched matmuls, and ONE multi-tensor fused-Adam call updates
+the rows and layers of every run that stepped. Each run keeps its own initialization, batch order, Adam state
+and step count, so it takes exactly the steps it would take alone: the same curves as
+`core.train.train_epochs` up to the rounding of batched matmuls (tested).
+
+What it saves is the work that does not grow with a step's size — Python, kernel launches, small matmuls —
+paid once per group instead of once per run. On a GPU, where one small run's step is almost all such
+overhead, that is most of the time; the bytes Adam must move are the same as one run at a time.
+
+Time per run: a group's epoch takes one wall-clock time for all its runs, so each run is credited the share
+of it that matches its work (training rows + the per-epoch scoring of the vocabulary).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from core.config import StudentKind, TrainConfig
+from core.dataset import Dataset
+from core.device import pick_device
+from core.train import EpochRecord, epoch_record
+
+GROUP_MEMORY_BYTES = 768 * 2**20  # the vocabulary tables of a group (scored every epoch) stay under this
+
+
+def group_key(config: TrainConfig, n_items: int, dim: int) -> tuple | None:
+    """Runs with the same key can train as one group; None for a run that trains alone."""
+    if config.model not in (StudentKind.A, StudentKind.B) or config.defence != "none" or not hasattr(torch, "_fused_adam_"):
+        return None
+    return (config.model, config.lemmatize, config.epochs, config.batch_size, config.lr, n_items, dim)
+
+
+def max_group_size(n_items: int, dim: int) -> int:
+    """How many runs one group may hold: each keeps a full table, scored every epoch."""
+    return max(1, GROUP_MEMORY_BYTES // max(1, 4 * 3 * n_items * dim))
+
+
+@torch.no_grad()
+def train_grouped(
+    models: Sequence[nn.Module],
+    datasets: Sequence[Dataset],
+    configs: Sequence[TrainConfig],
+    device: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    track_means: bool = True,
+    reports: Sequence | None = None,
+) -> Iterator[list[EpochRecord]]:
+    """Train the runs together; after every epoch yields their records (in the order given).
+
+    When it ends (finished or stopped) every model holds its trained weights, as after `train_epochs`.
+    `reports` (core.defence.TrainReport per run) receive each training answer's final loss.
+    """
+    if not models:
+        return
+    first = configs[0]
+    kind = first.model
+    for model, config in zip(models, configs):
+        if (config.model, config.epochs, config.batch_size, config.lr, config.defence) != (kind, first.epochs, first.batch_size, first.lr, "none"):
+            raise ValueError("A group needs runs of one student kind, epochs, batch size and learning rate, without defence.")
+    device = device or pick_device()
+    runs, batch, dim = len(models), first.batch_size, datasets[0].dim
+    n_items = len(datasets[0].items)
+    if any(len(d.items) != n_items or d.dim != dim for d in datasets):
+        raise ValueError("A group's runs must share the items and the teacher's dimension.")
+
+    for model in models:
+        model.to(device).train()
+    tables = [model.embedding.weight.detach() for model in models]
+    train_idx = [torch.as_tensor(d.train_idx, dtype=torch.long, device=device) for d in datasets]
+    heldout_idx = [torch.as_tensor(d.heldout_idx, dtype=torch.long, device=device) for d in datasets]
+    clean = [torch.as_tensor(d.clean, device=device) for d in datasets]
+    sizes = [len(t) for t in train_idx]
+    offsets = [0]
+    for n in sizes:
+        offsets.append(offsets[-1] + n)
+    pad = offsets[-1]  # the all-zero row that fills short batches
+
+    # Every run's training rows, one after the other, plus the padding row; the same for the targets.
+    rows = torch.cat([tables[r][train_idx[r]] for r in range(runs)] + [torch.zeros(1, dim, device=device)])
+    targets = torch.cat([torch.as_tensor(d.targets, device=device)[t] for d, t in zip(datasets, train_idx)]
+                        + [torch.zeros(1, dim, device=device)])
+    rows_grad, rows_m, rows_v = torch.zeros_like(rows), torch.zeros_like(rows), torch.zeros_like(rows)
+
+    layers: list[torch.Tensor] = []  # stacked head weights (Model B): W1 (R, h, d), b1 (R, h), W2 (R, d, h), b2 (R, d)
+    if kind is StudentKind.B:
+        layers = [torch.stack([getattr(m, name).weight.detach() if part == "w" else getattr(m, name).bias.detach() for m in models])
+                  for name, part in (("down", "w"), ("down", "b"), ("up", "w"), ("up", "b"))]
+    layer_grads = [torch.zeros_like(t) for t in layers]
+    layer_m = [torch.zeros_like(t) for t in layers]
+    layer_v = [torch.zeros_like(t) for t in layers]
+
+    def slices(r: int) -> tuple[list, list, list, list]:
+        s = slice(offsets[r], offsets[r + 1])
+        return ([rows[s], *(t[r] for t in layers)], [rows_grad[s], *(t[r] for t in layer_grads)],
+                [rows_m[s], *(t[r] for t in layer_m)], [rows_v[s], *(t[r] for t in layer_v)])
+
+    per_run = [slices(r) for r in range(runs)]
+    steps = [torch.zeros((), dtype=torch.float32, device=device) for _ in range(runs)]
+    shuffles = [torch.Generator().manual_seed(c.seed + 7919) for c in configs]  # the same batch order as train_epochs
+    step_counts = [math.ceil(n / batch) for n in sizes]
+    longest = max(step_counts)
+    active_at = [torch.tensor([r for r in range(runs) if k < step_counts[r]], dtype=torch.long, device=device) for k in range(longest)]
+    all_active = [len(a) == runs for a in active_at]
+    counts_all = torch.zeros(longest, runs, device=device)  # valid rows of each run's k-th batch
+    for r, n in enumerate(sizes):
+        for k in range(step_counts[r]):
+            counts_all[k, r] = min(batch, n - k * batch)
+    work = [step_counts[r] * batch + n_items for r in range(runs)]  # rows processed per epoch: training + scoring
+    share = [w / sum(work) for w in work]
+
+    previous = torch.empty(0, dtype=torch.long, device=device)
+    start = time.perf_counter()
+    credited = [0.0] * runs
+    records: list[list[EpochRecord]] = [[] for _ in range(runs)]
+    try:
+        for epoch in range(1, first.epochs + 1):
+            if should_stop and should_stop():
+                return
+            epoch_start = time.perf_counter()
+            # The epoch's schedule: run r's permutation, offset into the flat rows, cut into batches, padded.
+            schedule = torch.full((runs, longest * batch), pad, dtype=torch.long, device=device)
+            for r in range(runs):
+                order = torch.randperm(sizes[r], generator=shuffles[r]).to(device)
+                schedule[r, : sizes[r]] = order + offsets[r]
+            schedule = schedule.view(runs, longest, batch)
+            loss_sums = torch.zeros(runs, device=device)
+            for k in range(longest):
+                act = active_at[k]
+                full = all_active[k]
+                idx = schedule[:, k] if full else schedule.index_select(0, act)[:, k]
+                counts = counts_all[k] if full else counts_all[k].index_select(0, act)
+                flat = idx.reshape(-1)
+                x = rows.index_select(0, flat).view(len(idx), batch, dim)
+                t = targets.index_select(0, flat).view(len(idx), batch, dim)
+                if kind is StudentKind.B:
+                    w1, b1, w2, b2 = layers if full else [p.index_select(0, act) for p in layers]
+                    h = torch.relu(x)
+                    z = torch.baddbmm(b1.unsqueeze(1), h, w1.transpose(1, 2))
+                    a = torch.relu(z)
+                    y = torch.baddbmm(b2.unsqueeze(1), a, w2.transpose(1, 2))
+                else:
+                    y = torch.relu(x)
+                norm = y.norm(dim=2, keepdim=True).clamp_min_(1e-12)
+                out = y / norm
+                cos = torch.linalg.vecdot(out, t)  # padding rows: target 0, so cos 0 and no gradient
+                loss_sums.index_add_(0, act, counts - cos.sum(1))  # sum over the batch of (1 - cos)
+                dy = torch.addcmul(t, out, cos.unsqueeze(2), value=-1.0).div_(norm.mul_(-counts.view(-1, 1, 1)))
+                if kind is StudentKind.B:
+                    g_w2, g_b2 = torch.bmm(dy.transpose(1, 2), a), dy.sum(1)
+                    dz = torch.ops.aten.threshold_backward(torch.bmm(dy, w2), z, 0.0)
+                    g_w1, g_b1 = torch.bmm(dz.transpose(1, 2), h), dz.sum(1)
+                    drows = torch.ops.aten.threshold_backward(torch.bmm(dz, w1), x, 0.0)
+                    for target, grad in zip(layer_grads, (g_w1, g_b1, g_w2, g_b2)):
+                        if full:
+                            target.copy_(grad)
+                        else:
+                            target.index_copy_(0, act, grad)
+                else:
+                    drows = torch.ops.aten.threshold_backward(dy, x, 0.0)
+                rows_grad.index_fill_(0, previous, 0.0)
+                rows_grad.index_copy_(0, flat, drows.reshape(-1, dim))  # the padding row only ever receives zeros
+                previous = flat
+                chosen = range(runs) if full else act.tolist()
+                params, grads, ms, vs, counted = [], [], [], [], []
+                for r in chosen:
+                    p, g, m, v = per_run[r]
+                    params += p
+                    grads += g
+                    ms += m
+                    vs += v
+                    counted += [steps[r]] * len(p)
+                # One step count per tensor (the fused kernel's contract): a run's tensors share theirs.
+                torch._foreach_add_([steps[r] for r in chosen], 1)
+                torch._fused_adam_(params, grads, ms, vs, [], counted, amsgrad=False, lr=first.lr, beta1=0.9, beta2=0.999,
+                                   weight_decay=0.0, eps=1e-8, maximize=False)
+
+            epoch_seconds = time.perf_counter() - epoch_start
+            out_records = []
+            for r in range(runs):
+                tables[r][train_idx[r]] = rows[offsets[r] : offsets[r + 1]]
+                student = _score(kind, tables[r], [t[r] for t in layers])
+                credited[r] += share[r] * epoch_seconds
+                record = epoch_record(epoch, float(loss_sums[r]) / sizes[r], student, clean[r], train_idx[r], heldout_idx[r],
+                                      epoch_start, start, track_means)
+                record = replace(record, epoch_seconds=share[r] * epoch_seconds, seconds=credited[r])
+                if reports is not None and epoch == first.epochs:
+                    reports[r].item_losses = (1.0 - torch.linalg.vecdot(student.index_select(0, train_idx[r]), targets[offsets[r] : offsets[r + 1]])).cpu().numpy()
+                records[r].append(record)
+                out_records.append(record)
+            yield out_records
+    finally:
+        # Every model ends with its trained weights, whether the group finished or stopped.
+        for r, model in enumerate(models):
+            model.embedding.weight.data[train_idx[r]] = rows[offsets[r] : offsets[r + 1]]
+            if kind is StudentKind.B:
+                model.down.weight.data.copy_(layers[0][r])
+                model.down.bias.data.copy_(layers[1][r])
+                model.up.weight.data.copy_(layers[2][r])
+                model.up.bias.data.copy_(layers[3][r])
+
+
+def _score(kind: StudentKind, table: torch.Tensor, layers: list[torch.Tensor]) -> torch.Tensor:
+    """Every item's vector under one run of the group (the same maths as the students' `head`)."""
+    h = torch.relu(table)
+    if kind is StudentKind.B:
+        w1, b1, w2, b2 = layers
+        h = torch.relu(torch.addmm(b1, h, w1.t()))
+        h = torch.addmm(b2, h, w2.t())
+    return h / torch.linalg.vector_norm(h, dim=-1, keepdim=True).clamp_min(1e-12)
