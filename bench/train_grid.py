@@ -3,7 +3,9 @@ hardware floor, in one process.
 
 Grid: Model B on the default vocabulary (MiniLM targets), the paper's ten p (or a --quick subset),
 every epoch recording training loss and held-out cosine.
-- ours: `core.train.train_epochs` (data on the device, fused Adam over the training rows only).
+- ours: `core.grouped.train_grouped`, what a sweep runs: every run of the grid in one group (batched
+  head matmuls, one multi-tensor fused Adam call per step), data on the device.
+- single: `core.train.train_epochs` one run at a time (the Train page's loop), reported beside it.
 - reference: one run at a time, `DataLoader(TensorDataset)`, default `torch.optim.Adam` over the
   whole model, the same per-epoch held-out evaluation.
 - floor: the work the grid cannot avoid, at rates measured here by micro-benchmarks: Adam must read
@@ -11,8 +13,9 @@ every epoch recording training loss and held-out cosine.
   over the training rows and the layers), and the matmuls (training steps and the per-epoch
   forward over the vocabulary) at the best GEMM rate this CPU reaches.
 
-Prints one JSON line: grid_seconds, reference_seconds, speedup, floor_seconds, floor_fraction
-(= floor / ours), max_final_loss_diff, and the measured bandwidth and flop rate.
+Prints one JSON line: grid_seconds, single_seconds, reference_seconds, speedup (= reference / ours),
+floor_seconds, floor_fraction (= floor / ours), max_final_loss_diff (ours vs reference),
+grouped_vs_single_max_diff, and the measured bandwidth and flop rate.
 
     .venv/bin/python bench/train_grid.py --quick      # 3 values of p x 10 epochs (about a minute)
     .venv/bin/python bench/train_grid.py              # 10 values of p x 80 epochs
@@ -39,6 +42,7 @@ from core.metrics import cosine_embedding_loss, rowwise_cosine  # noqa: E402
 from core.paths import cache_dir  # noqa: E402
 from core.students import StudentConfig, build_student  # noqa: E402
 from core.teacher import CachedTeacher, load_teacher  # noqa: E402
+from core.grouped import train_grouped  # noqa: E402
 from core.train import train_epochs  # noqa: E402
 
 QUICK_PS = (0.053, 0.308, 1.0)
@@ -135,14 +139,24 @@ def main() -> None:
     configs = {p: TrainConfig(teacher=args.teacher, model="B", p=p, epochs=epochs) for p in ps}
     student_config = StudentConfig("B", len(words), teacher.dim)
 
-    ours_loss = {}
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    start = time.perf_counter()
+    epochs_out = list(train_grouped([build_student(student_config, seed=0) for _ in ps], [datasets[p] for p in ps],
+                                    [configs[p] for p in ps], device))
+    sync()
+    grid_seconds = time.perf_counter() - start
+    ours_loss = {p: epochs_out[-1][i].train_loss for i, p in enumerate(ps)}
+
+    single_loss = {}
     start = time.perf_counter()
     for p in ps:
         records = list(train_epochs(build_student(student_config, seed=0), datasets[p], configs[p], device))
-        ours_loss[p] = records[-1].train_loss
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    grid_seconds = time.perf_counter() - start
+        single_loss[p] = records[-1].train_loss
+    sync()
+    single_seconds = time.perf_counter() - start
 
     ref_loss = {}
     start = time.perf_counter()
@@ -156,10 +170,11 @@ def main() -> None:
         "model": "B", "items": len(words), "ps": list(ps), "epochs": epochs, "runs": len(ps),
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "bandwidth_gb_s": round(bandwidth / 1e9, 2), "gflops": round(flops / 1e9, 1),
-        "grid_seconds": round(grid_seconds, 2), "reference_seconds": round(reference_seconds, 2),
+        "grid_seconds": round(grid_seconds, 2), "single_seconds": round(single_seconds, 2), "reference_seconds": round(reference_seconds, 2),
         "speedup": round(reference_seconds / grid_seconds, 2),
         "floor_seconds": round(floor, 2), "floor_fraction": round(floor / grid_seconds, 3),
         "max_final_loss_diff": round(max(abs(ours_loss[p] - ref_loss[p]) for p in ps), 5),
+        "grouped_vs_single_max_diff": float(f"{max(abs(ours_loss[p] - single_loss[p]) for p in ps):.2e}"),
     }))
 
 

@@ -29,6 +29,7 @@ from torch import nn
 
 from core.config import StudentKind, TrainConfig
 from core.dataset import Dataset
+from core.students import _buffer, _normalize_
 from core.device import pick_device
 from core.train import EpochRecord, epoch_record
 
@@ -121,6 +122,7 @@ def train_grouped(
     share = [w / sum(work) for w in work]
 
     previous = torch.empty(0, dtype=torch.long, device=device)
+    scratch: dict = {}  # the scoring's work buffers, shared by the runs (scored one after another)
     start = time.perf_counter()
     credited = [0.0] * runs
     records: list[list[EpochRecord]] = [[] for _ in range(runs)]
@@ -190,7 +192,7 @@ def train_grouped(
             out_records = []
             for r in range(runs):
                 tables[r][train_idx[r]] = rows[offsets[r] : offsets[r + 1]]
-                student = _score(kind, tables[r], [t[r] for t in layers])
+                student = _score(kind, tables[r], [t[r] for t in layers], scratch)
                 credited[r] += share[r] * epoch_seconds
                 record = epoch_record(epoch, float(loss_sums[r]) / sizes[r], student, clean[r], train_idx[r], heldout_idx[r],
                                       epoch_start, start, track_means)
@@ -211,11 +213,12 @@ def train_grouped(
                 model.up.bias.data.copy_(layers[3][r])
 
 
-def _score(kind: StudentKind, table: torch.Tensor, layers: list[torch.Tensor]) -> torch.Tensor:
-    """Every item's vector under one run of the group (the same maths as the students' `head`)."""
-    h = torch.relu(table)
+def _score(kind: StudentKind, table: torch.Tensor, layers: list[torch.Tensor], scratch: dict) -> torch.Tensor:
+    """Every item's vector under one run of the group (the students' `head_into`: the same maths, into
+    work buffers reused across runs and epochs — valid until the next call)."""
+    h = torch.clamp_min(table, 0.0, out=_buffer(scratch, "h", table.shape, table))
     if kind is StudentKind.B:
         w1, b1, w2, b2 = layers
-        h = torch.relu(torch.addmm(b1, h, w1.t()))
-        h = torch.addmm(b2, h, w2.t())
-    return h / torch.linalg.vector_norm(h, dim=-1, keepdim=True).clamp_min(1e-12)
+        z = torch.addmm(b1, h, w1.t(), out=_buffer(scratch, "z", (table.shape[0], w1.shape[0]), table)).relu_()
+        h = torch.addmm(b2, z, w2.t(), out=_buffer(scratch, "y", (table.shape[0], w2.shape[0]), table))
+    return _normalize_(h)
