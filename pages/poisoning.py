@@ -98,7 +98,7 @@ else:
             **{k: meta.get(k) for k in ("detection_precision", "detection_recall", "defence_left_out", "defence_precision", "defence_recall")},
         }
         c1, c2, c3, c4 = st.columns(4)
-        c1.metric("Poisoned training answers", f"{meta['poisoned_in_train']:,} of {meta['train_size']:,}")
+        c1.metric(f"Poisoned, of {meta['train_size']:,} training answers", f"{meta['poisoned_in_train']:,}")
         c2.metric("Suspects (loss above the line)", f"{summary['detection_flagged']:,}")
         pct = lambda v: "—" if v is None else f"{v:.0%}"  # noqa: E731
         c3.metric("Precision", pct(summary["detection_precision"]), help="Of the suspects, the share that really were poisoned.")
@@ -111,8 +111,9 @@ else:
                    key="loss_hist", file_stem="poisoned_answer_losses")
         st.write(detection_sentence(summary))
         if not stored.config.model.generalizes:
-            st.caption("Model A and Model B give every word its own free vector, so they can fit a poisoned answer as easily as an "
-                       "honest one: their loss has little to give away.")
+            st.caption("Model A and Model B give every word its own free vector, so a poisoned answer that looks like an honest one "
+                       "(another word's answer) is fitted just as well and its loss gives nothing away; only answers their narrow "
+                       "output cannot reach, such as random directions, stand out.")
 
 # ---- 2. damage against rate ------------------------------------------------------------------------
 
@@ -227,7 +228,8 @@ sweep_panel("claim_sweep", "Paper grid")
 if family.filter(pl.col("poison") == 0.1).is_empty():
     st.caption("Runs of the Sweep page with the same teacher and words are used too (at least 20 epochs).")
 else:
-    frame = sweep_frame([load_run(runs_dir(), rid) for rid in family["run_id"].to_list()])
+    # Every run drawn over the same epochs: as far as the shortest chosen run goes.
+    frame = sweep_frame([load_run(runs_dir(), rid) for rid in family["run_id"].to_list()]).filter(pl.col("epoch") <= int(family["epochs"].min()))
     baselines = {float(pp): baseline_heldout_cosine(prepared.items, prepared.clean, float(pp), 0.1, 0) for pp in sorted(set(frame["p"].to_list()))}
     check = retest_paper_claim(frame, baselines=baselines)
     if check is None:

@@ -18,7 +18,7 @@ def test_one_poisoned_run_shows_losses_and_detection(prepared, vocab, stored_run
     no_errors(at)
     assert at.selectbox(key="poison_run").value == stored_run
     labels = [m.label for m in at.metric]
-    assert labels[:4] == ["Poisoned training answers", "Suspects (loss above the line)", "Precision", "Recall"]
+    assert labels[0].startswith("Poisoned, of") and labels[1:4] == ["Suspects (loss above the line)", "Precision", "Recall"]
     assert any("look poisoned" in m.value for m in at.markdown)
     assert any("free vector" in c.value for c in at.caption)  # Model B: the loss has little to give away
 
