@@ -1,4 +1,4 @@
-"""Command line: `python -m core embed|train|sweep|evaluate|runs|delete|install-models`.
+"""Command line: `python -m core embed|train|sweep|evaluate|adapter|runs|delete|install-models`.
 
     python -m core embed --teacher minilm
     python -m core train --teacher minilm --model B --p 0.095 --epochs 20 --lemmatize --poison 0.1 --seed 0 --json
@@ -104,6 +104,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--wordsim", metavar="FILE", help="word pairs 'a<TAB>b<TAB>score' (default: WordSim-353 in gensim)")
     evaluate.add_argument("--no-cost", action="store_true", help="skip timing the teacher (ms per 1,000 words)")
     evaluate.add_argument("--json", action="store_true")
+
+    adapter = commands.add_parser("adapter", help="sentences: map a cheap encoder's embeddings into an expensive teacher's space")
+    adapter.add_argument("--cheap", default="minilm", help="the cheap encoder (default minilm)")
+    adapter.add_argument("--teacher", default="mpnet", help="the expensive teacher (default mpnet)")
+    adapter.add_argument("--arch", default="mlp", help="ridge, mlp, attention or rnn")
+    adapter.add_argument("--pooling", default="mean", help="attention / rnn: cls, mean or max")
+    adapter.add_argument("--p", type=_fraction, default=0.1, help="share of the texts the teacher embeds for training (default 0.1)")
+    adapter.add_argument("--epochs", type=int, default=20)
+    adapter.add_argument("--seed", type=int, default=0)
+    adapter.add_argument("--lr", type=_fraction, default=1e-3)
+    adapter.add_argument("--batch-size", type=int, default=64)
+    adapter.add_argument("--hidden", type=int, default=256)
+    adapter.add_argument("--texts", metavar="FILE", help="your own texts (.txt one per line, or .csv); default: the bundled sentences")
+    adapter.add_argument("--no-cost", action="store_true", help="skip timing the models (ms per 1,000 texts)")
+    adapter.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    adapter.add_argument("--json", action="store_true")
 
     commands.add_parser("runs", help="list stored runs")
     delete = commands.add_parser("delete", help="delete a stored run")
@@ -325,7 +341,64 @@ def cmd_install_models(args) -> int:
     return 0
 
 
-COMMANDS = {"embed": cmd_embed, "train": cmd_train, "evaluate": cmd_evaluate, "sweep": cmd_sweep, "runs": cmd_runs, "delete": cmd_delete, "install-models": cmd_install_models}
+def cmd_adapter(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from core.adapters import AdapterConfig, adapter_ms_per_1k, average_baseline, text_features, train_adapter
+    from core.dataset import split_indices
+    from core.paths import cache_dir
+    from core.sentences import default_sentences, sentences_from_upload
+    from core.teacher import CachedTeacher, load_teacher, ms_per_1k
+
+    if args.texts:
+        path = Path(args.texts)
+        if not path.is_file():
+            raise ValueError(f"There is no file '{args.texts}'.")
+        sentences = sentences_from_upload(path.name, path.read_bytes())
+    else:
+        sentences = default_sentences()
+    config = AdapterConfig(cheap=args.cheap, teacher=args.teacher, arch=args.arch, pooling=args.pooling, p=args.p, epochs=args.epochs,
+                           seed=args.seed, lr=args.lr, batch_size=args.batch_size, hidden=args.hidden, texts=sentences.label)
+    texts = list(sentences.texts)
+    _say(sentences.summary())
+    teacher = CachedTeacher(load_teacher(args.teacher, args.device), cache_dir() / "teachers")
+    targets = teacher.embed(texts, progress=lambda d, t: _say(f"  teacher embedded {d:,}/{t:,}") if d == t or d % 1024 == 0 else None)
+    cheap = load_teacher(args.cheap, args.device)
+    start = time.perf_counter()
+    features = text_features(cheap, texts)
+    feature_seconds = time.perf_counter() - start
+    model, last = None, None
+    for model, last in train_adapter(config, features, targets, args.device):
+        if args.json:
+            print(json.dumps(last.__dict__), flush=True)
+        else:
+            print(f"epoch {last.epoch:>4}  loss {last.train_loss:.4f}  held-out cos {last.heldout_cosine:.4f}  "
+                  f"euclid {last.heldout_euclidean:.4f}  {last.seconds:6.1f}s", flush=True)
+    train_idx, held_idx = (torch.as_tensor(i) for i in split_indices(len(texts), config.p, config.seed))
+    base_cos, base_euc = average_baseline(torch.as_tensor(np.asarray(targets)), train_idx, held_idx)
+    summary = {
+        **config.to_dict(), "texts_count": len(texts), "train_texts": int(len(train_idx)), "heldout_texts": int(len(held_idx)),
+        "heldout_cosine": last.heldout_cosine, "heldout_euclidean": last.heldout_euclidean,
+        "baseline_cosine": base_cos, "baseline_euclidean": base_euc, "train_seconds": last.seconds,
+        "cheap_features_seconds": round(feature_seconds, 3),
+    }
+    if not args.no_cost:
+        sample = texts[:256]
+        summary["teacher_ms_per_1k"] = round(ms_per_1k(teacher.teacher, sample, sample=256), 1)
+        summary["cheap_ms_per_1k"] = round(ms_per_1k(cheap, sample, sample=256), 1)
+        summary["adapter_ms_per_1k"] = round(adapter_ms_per_1k(model, features, sample=256), 2)
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    else:
+        print(f"Held-out cosine {last.heldout_cosine:.4f} (average-vector baseline {base_cos:.4f}), Euclidean {last.heldout_euclidean:.4f} "
+              f"(baseline {base_euc:.4f}), on {len(held_idx):,} texts the adapter never saw.")
+    return 0
+
+
+COMMANDS = {"adapter": cmd_adapter, "embed": cmd_embed, "train": cmd_train, "evaluate": cmd_evaluate, "sweep": cmd_sweep, "runs": cmd_runs, "delete": cmd_delete, "install-models": cmd_install_models}
 
 
 def main(argv: list[str] | None = None) -> int:

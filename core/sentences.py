@@ -1,0 +1,129 @@
+"""Sentence collections for the adapter lab: a default one that installs offline, and the user's own texts.
+
+The default comes from the test data shipped inside the gensim wheel (already a requirement, for the
+analogy benchmarks), read from the installed package, never copied here:
+- `lee_background.cor` and `lee.cor`: the Lee corpus (Lee, Pincombe & Welsh 2005), 350 short news articles
+  from the Australian Broadcasting Corporation, split into sentences;
+- `pang_lee_polarity.cor`: 200 movie-review sentences (Pang & Lee's sentence polarity data), labels removed.
+gensim distributes them under its LGPL-2.1 licence as research/test data; the articles' copyright stays with
+their publishers, so the lab uses them for measurement and teaching, as gensim does. About 2,900 sentences.
+
+User texts: a `.txt` (one text per line), a `.csv` (the first text-like column, or one named text/sentence),
+or pasted lines. Each input is validated where it enters: empty, binary, too long or too many lines get a
+sentence, not a traceback, and duplicates / blank lines are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_TEXTS = 20_000
+MAX_CHARS = 1_000  # per text
+MAX_BYTES = 10 * 2**20
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
+
+
+class SentencesUnavailable(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Sentences:
+    texts: tuple[str, ...]
+    source: str
+    dropped: dict[str, int] = field(default_factory=dict)
+    kind: str = "upload"  # 'default', 'upload' or 'paste'
+
+    @property
+    def label(self) -> str:
+        """A short name that changes when the texts do: kind, count and a hash."""
+        import hashlib
+
+        digest = hashlib.sha1("\n".join(self.texts).encode("utf-8")).hexdigest()[:8]
+        return f"{self.kind}-{len(self.texts)}-{digest}"
+
+    def summary(self) -> str:
+        parts = [f"{len(self.texts):,} texts from {self.source}"]
+        dropped = [f"{n:,} {why}" for why, n in self.dropped.items() if n]
+        if dropped:
+            parts.append("left out: " + ", ".join(dropped))
+        return "; ".join(parts) + "."
+
+
+def _clean(lines, source: str, kind: str = "upload") -> Sentences:
+    seen, texts = set(), []
+    dropped = {"empty": 0, "duplicate": 0, f"longer than {MAX_CHARS} characters": 0, "control characters": 0, "over the limit": 0}
+    for raw in lines:
+        text = " ".join(str(raw).split())
+        if not text:
+            dropped["empty"] += 1
+        elif len(text) > MAX_CHARS:
+            dropped[f"longer than {MAX_CHARS} characters"] += 1
+        elif any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in text):
+            dropped["control characters"] += 1
+        elif text in seen:
+            dropped["duplicate"] += 1
+        elif len(texts) >= MAX_TEXTS:
+            dropped["over the limit"] += 1
+        else:
+            seen.add(text)
+            texts.append(text)
+    if not texts:
+        raise ValueError(f"No usable text in {source}: every line was empty, too long or repeated.")
+    return Sentences(tuple(texts), source, dropped, kind)
+
+
+def default_sentences() -> Sentences:
+    """The bundled collection (see the module's docstring), in a fixed order."""
+    try:
+        from gensim.test.utils import datapath
+    except ImportError as err:  # pragma: no cover - gensim is a requirement
+        raise SentencesUnavailable("The default sentences come with gensim; install the requirements (make test).") from err
+    def read(name: str) -> str:
+        data = Path(datapath(name)).read_bytes()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data.decode("latin-1")  # the Lee corpus is Latin-1 (its pound signs)
+
+    lines: list[str] = []
+    for name in ("lee_background.cor", "lee.cor"):
+        for paragraph in read(name).splitlines():
+            lines.extend(SENTENCE_END.split(paragraph.strip()))
+    for line in read("pang_lee_polarity.cor").splitlines():
+        lines.append(re.sub(r"^__label__\w+\s*", "", line))
+    return _clean(lines, "the Lee news corpus and Pang & Lee's review sentences (gensim test data)", "default")
+
+
+def sentences_from_upload(name: str, data: bytes) -> Sentences:
+    """A user's `.txt` / `.csv` file as texts; a ValueError with a sentence when it cannot be used."""
+    if len(data) > MAX_BYTES:
+        raise ValueError(f"{name} is {len(data) / 2**20:.1f} MB; the limit is {MAX_BYTES // 2**20} MB.")
+    if b"\x00" in data[:8192]:
+        raise ValueError(f"{name} looks like a binary file, not text.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError(f"{name} is not UTF-8 text. Save it as UTF-8 and upload it again.") from None
+    if name.lower().endswith(".csv"):
+        rows = list(csv.reader(io.StringIO(text)))
+        if not rows:
+            raise ValueError(f"{name} is empty.")
+        header = [h.strip().lower() for h in rows[0]]
+        column = next((i for i, h in enumerate(header) if h in ("text", "sentence", "sentences")), None)
+        body = rows[1:] if column is not None else rows
+        column = 0 if column is None else column
+        lines = [r[column] for r in body if len(r) > column]
+        # A cell starting with = + - @ is kept as text, never evaluated (and shown as text, not a formula).
+        return _clean(lines, name)
+    return _clean(text.splitlines(), name)
+
+
+def sentences_from_paste(text: str) -> Sentences:
+    if len(text.encode("utf-8")) > MAX_BYTES:
+        raise ValueError(f"The pasted text is over {MAX_BYTES // 2**20} MB.")
+    return _clean(text.splitlines(), "pasted text", "paste")
