@@ -314,3 +314,37 @@ def adapter_ms_per_1k(model: nn.Module, features: TextFeatures, sample: int = 51
     for s in range(0, n, 256):
         model(tokens[s : s + 256], mask[s : s + 256], pooled[s : s + 256])
     return 1000 * (time.perf_counter() - start) / n * 1000
+
+
+# --- using a trained adapter: every text's vector, search, paraphrase mining -------------------------
+
+
+@torch.no_grad()
+def embed_with(model: nn.Module, features: TextFeatures, chunk: int = 256) -> np.ndarray:
+    """The adapter's vector of every text (unit rows), from the cheap model's features."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model(features.tokens[s : s + chunk].to(device), features.mask[s : s + chunk].to(device), features.pooled[s : s + chunk].to(device))
+           for s in range(0, features.pooled.shape[0], chunk)]
+    return torch.cat(out).cpu().numpy()
+
+
+def search(query: np.ndarray, vectors: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
+    """The k rows most similar (cosine) to a unit query vector, best first."""
+    scores = vectors @ np.asarray(query, dtype=np.float32).reshape(-1)
+    top = np.argsort(-scores)[:k]
+    return [(int(i), float(scores[i])) for i in top]
+
+
+def mine_pairs(vectors: np.ndarray, k: int = 10) -> list[tuple[int, int, float]]:
+    """The k most similar pairs of distinct rows (paraphrase mining), best first."""
+    sims = vectors @ vectors.T
+    iu = np.triu_indices(len(vectors), k=1)
+    flat = sims[iu]
+    top = np.argsort(-flat)[:k]
+    return [(int(iu[0][t]), int(iu[1][t]), float(flat[t])) for t in top]
+
+
+def overlap_at_k(a: list, b: list) -> float:
+    """Share of the first list's items that are also in the second (equal lengths)."""
+    return len(set(a) & set(b)) / max(1, len(a))

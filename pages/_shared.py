@@ -48,6 +48,7 @@ PAGES = {
     "sweep": "pages/sweep.py",
     "evaluate": "pages/evaluate.py",
     "poisoning": "pages/poisoning.py",
+    "adapters": "pages/adapters.py",
 }
 
 TEACHERS = {

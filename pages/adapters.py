@@ -1,0 +1,223 @@
+"""Adapter lab: map a cheap model's sentence embeddings into an expensive model's space (seed 000), then use
+both side by side (seed 002: search, paraphrase mining, similarity)."""
+
+import os
+import time
+
+import numpy as np
+import polars as pl
+import streamlit as st
+
+from core import charts
+from core.adapters import (ARCH_LABELS, ARCHS, POOLING_HELP, POOLINGS, AdapterConfig, adapter_ms_per_1k, average_baseline,
+                           embed_with, mine_pairs, overlap_at_k, search, text_features, train_adapter)
+from core.dataset import split_indices
+from core.sentences import default_sentences, sentences_from_paste, sentences_from_upload
+from core.teacher import TeacherUnavailable, ms_per_1k
+from pages._shared import cached_teacher, show_chart
+
+ss = st.session_state
+MODELS = {"minilm": "all-MiniLM-L6-v2 — small and fast", "mpnet": "all-mpnet-base-v2 — larger, ~6× slower, better"}
+if os.environ.get("EMBEDDING_LAB_FAKE_TEACHER"):
+    MODELS = {**MODELS, "hash-16": "Fake cheap model (tests)", "hash-32": "Fake teacher (tests)"}
+
+st.title("Adapter lab: sentences")
+st.write("Ask the expensive model (the teacher) for the embeddings of only a few texts, then learn to translate a cheap "
+         "model's embeddings into the teacher's space. Every other text then costs only the cheap model plus a tiny "
+         "adapter. Scores are measured on the texts the adapter never saw, next to a student that answers the average "
+         "vector for everything.")
+
+
+@st.cache_data(show_spinner=False)
+def bundled_sentences():
+    return default_sentences()
+
+
+# ---- 1. texts ----------------------------------------------------------------------------------------
+
+st.subheader("1 · Texts")
+source = st.radio("Which texts", ["default", "upload", "paste"], horizontal=True, key="adapter_source",
+                  format_func={"default": "Bundled sentences (~2,900 news and review sentences)", "upload": "Upload .txt / .csv",
+                               "paste": "Paste my own"}.get)
+sentences = None
+try:
+    if source == "default":
+        sentences = bundled_sentences()
+    elif source == "upload":
+        file = st.file_uploader("One text per line (.txt), or a .csv with a 'text' column", type=["txt", "csv"], key="adapter_file")
+        if file is not None:
+            sentences = sentences_from_upload(file.name, file.getvalue())
+    else:
+        pasted = st.text_area("One text per line", height=150, key="adapter_paste")
+        if pasted.strip():
+            sentences = sentences_from_paste(pasted)
+except ValueError as err:
+    st.error(str(err))
+if sentences is None:
+    st.info("Choose the texts to work with.")
+    st.stop()
+st.caption(sentences.summary())
+if len(sentences.texts) < 20:
+    st.warning("An adapter needs at least 20 texts: a share to learn from and the rest to test on.")
+    st.stop()
+with st.expander("A few of the texts"):
+    st.dataframe(pl.DataFrame({"text": list(sentences.texts[:: max(1, len(sentences.texts) // 12)][:12])}), hide_index=True, width="stretch")
+
+# ---- 2. models and their vectors -----------------------------------------------------------------------
+
+st.subheader("2 · The cheap model and the teacher")
+c1, c2 = st.columns(2)
+cheap_name = c1.selectbox("Cheap model (runs on every text)", list(MODELS), index=0, format_func=MODELS.get, key="adapter_cheap")
+teacher_name = c2.selectbox("Teacher (asked about a few texts only)", list(MODELS), index=1, format_func=MODELS.get, key="adapter_teacher")
+if cheap_name == teacher_name:
+    st.warning("Choose two different models: an adapter from a model to itself has nothing to learn.")
+    st.stop()
+key = (cheap_name, teacher_name, sentences.label)
+prepared = ss.get("adapter_prepared")
+if prepared is None or prepared["key"] != key:
+    st.caption("The teacher's vector of every text is needed to *score* the adapter on texts it never saw (it is cached, "
+               "so this happens once per machine); the cheap model's token outputs are what the adapter reads.")
+    if st.button("Embed the texts with both models", type="primary", key="adapter_prepare", icon=":material/bolt:"):
+        bar = st.progress(0.0, text="The teacher embeds the texts…")
+        try:
+            start = time.perf_counter()
+            targets = cached_teacher(teacher_name).embed(list(sentences.texts), progress=lambda d, t: bar.progress(d / t, text=f"Teacher: {d:,} of {t:,} texts"))
+            teacher_seconds = time.perf_counter() - start
+            bar.progress(0.0, text="The cheap model reads the texts…")
+            start = time.perf_counter()
+            features = text_features(cached_teacher(cheap_name).teacher, list(sentences.texts),
+                                     progress=lambda d, t: bar.progress(d / t, text=f"Cheap model: {d:,} of {t:,} texts"))
+            cheap_seconds = time.perf_counter() - start
+        except TeacherUnavailable as err:
+            st.error(str(err))
+            st.stop()
+        bar.empty()
+        ss["adapter_prepared"] = prepared = {"key": key, "targets": np.asarray(targets, dtype=np.float32), "features": features,
+                                             "teacher_seconds": teacher_seconds, "cheap_seconds": cheap_seconds}
+        ss["adapter_results"] = []
+    else:
+        st.stop()
+targets, features = prepared["targets"], prepared["features"]
+st.success(f"Ready: {len(sentences.texts):,} texts — teacher vectors of {targets.shape[1]} numbers, cheap model tokens of "
+           f"{features.dim} numbers (up to {features.tokens.shape[1]} tokens per text).")
+
+# ---- 3. train ----------------------------------------------------------------------------------------------
+
+st.subheader("3 · Train an adapter")
+with st.form("adapter_form"):
+    c1, c2, c3 = st.columns(3)
+    arch = c1.radio("Adapter", list(ARCHS), format_func=ARCH_LABELS.get, key="adapter_arch")
+    pooling = c2.radio("Pooling of the token outputs (attention and GRU)", list(POOLINGS), index=1, key="adapter_pooling",
+                       format_func={"cls": "CLS (first token)", "mean": "Mean", "max": "Max"}.get)
+    c2.caption(" ".join(POOLING_HELP.values()))
+    p = c3.select_slider("p — share of texts the teacher embeds for training", options=[0.01, 0.03, 0.1, 0.3, 0.5], value=0.1, key="adapter_p")
+    epochs = c3.number_input("Epochs (not for ridge)", 1, 200, 20, key="adapter_epochs")
+    seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="adapter_seed")
+    go = st.form_submit_button("Train", type="primary", icon=":material/model_training:")
+
+results = ss.setdefault("adapter_results", [])
+if go:
+    try:
+        config = AdapterConfig(cheap=cheap_name, teacher=teacher_name, arch=arch, pooling=pooling, p=float(p), epochs=int(epochs),
+                               seed=int(seed), texts=sentences.label)
+        train_idx, held_idx = split_indices(len(targets), config.p, config.seed)
+        if len(train_idx) < 2:
+            raise ValueError(f"p = {config.p:g} of {len(targets):,} texts gives fewer than 2 to learn from: choose a larger p.")
+    except ValueError as err:
+        st.error(str(err))
+    else:
+        import torch
+
+        base_cos, base_euc = average_baseline(torch.as_tensor(targets), torch.as_tensor(train_idx), torch.as_tensor(held_idx))
+        live, bar, rows, model = st.empty(), st.progress(0.0, text="Training…"), [], None
+        for model, record in train_adapter(config, features, targets):
+            rows.append(record.__dict__)
+            bar.progress(record.epoch / config.epochs, text=f"Epoch {record.epoch} of {config.epochs}")
+            live.altair_chart(charts.adapter_curves(pl.DataFrame(rows), base_cos, title="Adapter training (live)"), width="stretch")
+        bar.empty()
+        live.empty()
+        results.append({"config": config, "records": rows, "model": model, "baseline_cosine": base_cos, "baseline_euclidean": base_euc,
+                        "heldout_idx": held_idx, "vectors": embed_with(model, features)})
+
+if results:
+    result = results[-1]
+    config, last = result["config"], result["records"][-1]
+    name = ARCH_LABELS[config.arch] + (f", {config.pooling} pooling" if config.uses_tokens else "")
+    st.markdown(f"**{name}**, p = {config.p:g}: the teacher embedded {len(targets) - len(result['heldout_idx']):,} texts; "
+                f"scored on the other {len(result['heldout_idx']):,}.")
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Cosine to the teacher (unseen texts)", f"{last['heldout_cosine']:.3f}",
+              f"{last['heldout_cosine'] - result['baseline_cosine']:+.3f} vs average vector")
+    m2.metric("Distance to the teacher (Euclidean)", f"{last['heldout_euclidean']:.3f}",
+              f"{last['heldout_euclidean'] - result['baseline_euclidean']:+.3f} vs average vector", delta_color="inverse")
+    m3.metric("Average-vector baseline (cosine)", f"{result['baseline_cosine']:.3f}")
+    m4.metric("Training seconds", f"{last['seconds']:.1f}")
+    frame = pl.DataFrame(result["records"])
+    show_chart(charts.adapter_curves(frame, result["baseline_cosine"]), frame, charts.EXPLAIN["adapter_curves"], key="adapter_curve",
+               file_stem="adapter_training")
+
+    # ---- 4. cost ---------------------------------------------------------------------------------------------
+    st.subheader("4 · What it costs")
+    if st.button("Measure the teacher, the cheap model and every adapter trained here", key="adapter_cost", icon=":material/timer:"):
+        sample = list(sentences.texts[:256])
+        try:
+            with st.spinner("Timing the models on 256 texts…"):
+                teacher_ms = ms_per_1k(cached_teacher(teacher_name).teacher, sample, sample=256)
+                cheap_ms = ms_per_1k(cached_teacher(cheap_name).teacher, sample, sample=256)
+                points = [{"name": "teacher", "ms_per_1k": teacher_ms, "heldout_cosine": 1.0, "kind": "teacher"}]
+                for r in results:
+                    c = r["config"]
+                    label = c.arch + (f"/{c.pooling}" if c.uses_tokens else "") + f", p={c.p:g}"
+                    points.append({"name": label, "ms_per_1k": cheap_ms + adapter_ms_per_1k(r["model"], features, 256),
+                                   "heldout_cosine": r["records"][-1]["heldout_cosine"], "kind": "cheap model + adapter"})
+                points.append({"name": "average vector", "ms_per_1k": max(cheap_ms * 0.01, 1e-3),
+                               "heldout_cosine": result["baseline_cosine"], "kind": "baseline (no model)"})
+            ss["adapter_cost_table"] = pl.DataFrame(points)
+        except TeacherUnavailable as err:
+            st.error(str(err))
+    cost = ss.get("adapter_cost_table")
+    if cost is not None:
+        show_chart(charts.adapter_tradeoff(cost), cost, charts.EXPLAIN["adapter_tradeoff"], key="adapter_tradeoff", file_stem="adapter_cost")
+
+    # ---- 5. playground -------------------------------------------------------------------------------------
+    st.subheader("5 · Playground: the teacher and the adapter side by side")
+    student_vectors = result["vectors"]
+    model = result["model"]
+
+    def student_vector(text: str) -> np.ndarray:
+        return embed_with(model, text_features(cached_teacher(cheap_name).teacher, [text]))[0]
+
+    query = st.text_input("Search the texts for", value="bushfire threatens homes", key="adapter_query", max_chars=500)
+    if query.strip():
+        try:
+            teacher_hits = search(cached_teacher(teacher_name).teacher.embed([query])[0], targets, 5)
+            student_hits = search(student_vector(query), student_vectors, 5)
+        except TeacherUnavailable as err:
+            st.error(str(err))
+        else:
+            left, right = st.columns(2)
+            left.markdown("**Teacher's top 5**")
+            left.dataframe(pl.DataFrame({"text": [sentences.texts[i] for i, _ in teacher_hits], "cosine": [s for _, s in teacher_hits]}),
+                           hide_index=True, width="stretch", column_config={"cosine": st.column_config.NumberColumn(format="%.3f")})
+            right.markdown("**Cheap model + adapter's top 5**")
+            right.dataframe(pl.DataFrame({"text": [sentences.texts[i] for i, _ in student_hits], "cosine": [s for _, s in student_hits]}),
+                            hide_index=True, width="stretch", column_config={"cosine": st.column_config.NumberColumn(format="%.3f")})
+            st.metric("Same texts in both top 5 (overlap@5)", f"{overlap_at_k([i for i, _ in teacher_hits], [i for i, _ in student_hits]):.0%}")
+
+    c1, c2 = st.columns(2)
+    a = c1.text_input("First text", value="The fire forced people to leave their homes.", key="adapter_a", max_chars=500)
+    b = c2.text_input("Second text", value="Residents were evacuated as the blaze spread.", key="adapter_b", max_chars=500)
+    if a.strip() and b.strip():
+        t = cached_teacher(teacher_name).teacher.embed([a, b])
+        sa, sb = student_vector(a), student_vector(b)
+        c1.metric("Similarity under the teacher", f"{float(t[0] @ t[1]):.3f}")
+        c2.metric("Similarity under cheap model + adapter", f"{float(sa @ sb):.3f}")
+
+    with st.expander("Paraphrase mining: the most similar pairs among 400 unseen texts"):
+        sample = result["heldout_idx"][:400]
+        t_pairs = mine_pairs(targets[sample], 8)
+        s_pairs = mine_pairs(student_vectors[sample], 8)
+        t_set, s_set = {(i, j) for i, j, _ in t_pairs}, {(i, j) for i, j, _ in s_pairs}
+        st.metric("Pairs found by both (of 8)", f"{len(t_set & s_set)}")
+        st.dataframe(pl.DataFrame({"teacher's pair": [f"{sentences.texts[sample[i]]}  ⟷  {sentences.texts[sample[j]]}" for i, j, _ in t_pairs],
+                                   "found by the adapter too": [(i, j) in s_set for i, j, _ in t_pairs]}), hide_index=True, width="stretch")
