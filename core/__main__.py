@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     adapter.add_argument("--hidden", type=int, default=256)
     adapter.add_argument("--texts", metavar="FILE", help="your own texts (.txt one per line, or .csv); default: the bundled sentences")
     adapter.add_argument("--no-cost", action="store_true", help="skip timing the models (ms per 1,000 texts)")
+    adapter.add_argument("--export", metavar="FOLDER", help="save cheap model + adapter as a sentence-transformers folder (ridge, mlp)")
     adapter.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     adapter.add_argument("--json", action="store_true")
 
@@ -390,6 +391,11 @@ def cmd_adapter(args) -> int:
         summary["teacher_ms_per_1k"] = round(ms_per_1k(teacher.teacher, sample, sample=256), 1)
         summary["cheap_ms_per_1k"] = round(ms_per_1k(cheap, sample, sample=256), 1)
         summary["adapter_ms_per_1k"] = round(adapter_ms_per_1k(model, features, sample=256), 2)
+    if args.export:
+        from core.export import export_adapter
+
+        folder = export_adapter(model, config, cheap, Path(args.export), card={k: summary[k] for k in ("heldout_cosine", "heldout_euclidean", "baseline_cosine")})
+        summary["exported_to"] = str(folder)
     if args.json:
         print(json.dumps(summary), flush=True)
     else:

@@ -136,6 +136,7 @@ if go:
             live.altair_chart(charts.adapter_curves(pl.DataFrame(rows), base_cos, title="Adapter training (live)"), width="stretch")
         bar.empty()
         live.empty()
+        ss.pop("adapter_zip", None)  # a download belongs to the adapter it was made from
         results.append({"config": config, "records": rows, "model": model, "baseline_cosine": base_cos, "baseline_euclidean": base_euc,
                         "heldout_idx": held_idx, "vectors": embed_with(model, features)})
 
@@ -155,6 +156,26 @@ if results:
     frame = pl.DataFrame(result["records"])
     show_chart(charts.adapter_curves(frame, result["baseline_cosine"]), frame, charts.EXPLAIN["adapter_curves"], key="adapter_curve",
                file_stem="adapter_training")
+
+    if config.arch in ("ridge", "mlp") and not cheap_name.startswith("hash"):
+        if st.button("Prepare a download: cheap model + this adapter as a sentence-transformers model", key="adapter_export",
+                     icon=":material/download:"):
+            import tempfile
+            from pathlib import Path
+
+            from core.export import export_adapter, zip_folder
+
+            with st.spinner("Writing the model folder…"), tempfile.TemporaryDirectory() as tmp:
+                folder = export_adapter(result["model"], config, cached_teacher(cheap_name).teacher, Path(tmp) / f"adapter-{config.arch}",
+                                        card={"heldout_cosine": last["heldout_cosine"], "baseline_cosine": result["baseline_cosine"]})
+                ss["adapter_zip"] = (folder.name, zip_folder(folder))
+        if ss.get("adapter_zip"):
+            name, data = ss["adapter_zip"]
+            st.download_button(f"Download {name}.zip ({len(data) / 2**20:.0f} MB)", data=data, file_name=f"{name}.zip",
+                               mime="application/zip", key="adapter_zip_download", icon=":material/folder_zip:")
+            st.caption("Unzip it, then `SentenceTransformer('path/to/folder')` loads it offline and gives the vectors measured here.")
+    elif config.arch not in ("ridge", "mlp"):
+        st.caption("The attention and GRU adapters cannot be exported as a sentence-transformers model yet; ridge and MLP can.")
 
     # ---- 4. cost ---------------------------------------------------------------------------------------------
     st.subheader("4 · What it costs")

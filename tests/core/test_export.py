@@ -1,0 +1,46 @@
+"""Exported sentence adapters: save -> SentenceTransformer(path) -> the same vectors as in the lab."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.adapters import AdapterConfig, embed_with, text_features, train_adapter
+from core.export import ExportUnavailable, export_adapter
+from core.sentences import default_sentences
+from core.teacher import HashTeacher
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["ridge", "mlp"])
+def test_export_round_trip_gives_the_same_vectors(tmp_path, arch):
+    from sentence_transformers import SentenceTransformer
+
+    from core.teacher import load_teacher
+
+    texts = list(default_sentences().texts[:160])
+    cheap = load_teacher("minilm", "cpu")
+    features = text_features(cheap, texts)
+    targets = HashTeacher(32).embed(texts)
+    config = AdapterConfig(arch=arch, p=0.5, epochs=3, lr=1e-2, teacher="hash-32")
+    for model, _ in train_adapter(config, features, targets, "cpu"):
+        pass
+    lab = embed_with(model, features)
+    folder = export_adapter(model, config, cheap, tmp_path / "exported", card={"heldout_cosine": 0.5})
+    loaded = SentenceTransformer(str(folder), device="cpu")  # plain: no trust_remote_code, no lab code
+    again = loaded.encode(texts, convert_to_numpy=True, batch_size=32)
+    assert again.shape == lab.shape
+    np.testing.assert_allclose(again, lab, atol=1e-4)
+    assert (folder / "lab_card.json").exists()
+
+
+def test_token_adapters_and_fake_models_get_a_sentence(tmp_path):
+    features = text_features(HashTeacher(16), ["a b c", "d e f", "g h i", "j k l"])
+    config = AdapterConfig(arch="rnn", p=0.5, epochs=1)
+    model, _ = next(train_adapter(config, features, HashTeacher(8).embed(["1", "2", "3", "4"]), "cpu"))
+    with pytest.raises(ExportUnavailable, match="cannot be exported yet"):
+        export_adapter(model, config, HashTeacher(16), tmp_path)
+    config = AdapterConfig(arch="ridge", p=0.5)
+    model, _ = next(train_adapter(config, features, HashTeacher(8).embed(["1", "2", "3", "4"]), "cpu"))
+    with pytest.raises(ExportUnavailable, match="fake test model"):
+        export_adapter(model, config, HashTeacher(16), tmp_path)
