@@ -112,7 +112,8 @@ def train_grouped(
     shuffles = [torch.Generator().manual_seed(c.seed + 7919) for c in configs]  # the same batch order as train_epochs
     step_counts = [math.ceil(n / batch) for n in sizes]
     longest = max(step_counts)
-    active_at = [torch.tensor([r for r in range(runs) if k < step_counts[r]], dtype=torch.long, device=device) for k in range(longest)]
+    active_lists = [[r for r in range(runs) if k < step_counts[r]] for k in range(longest)]  # host-side: no device sync per step
+    active_at = [torch.tensor(a, dtype=torch.long, device=device) for a in active_lists]
     all_active = [len(a) == runs for a in active_at]
     counts_all = torch.zeros(longest, runs, device=device)  # valid rows of each run's k-th batch
     for r, n in enumerate(sizes):
@@ -174,7 +175,7 @@ def train_grouped(
                 rows_grad.index_fill_(0, previous, 0.0)
                 rows_grad.index_copy_(0, flat, drows.reshape(-1, dim))  # the padding row only ever receives zeros
                 previous = flat
-                chosen = range(runs) if full else act.tolist()
+                chosen = active_lists[k]
                 params, grads, ms, vs, counted = [], [], [], [], []
                 for r in chosen:
                     p, g, m, v = per_run[r]
