@@ -73,6 +73,10 @@ class AdapterConfig:
                 raise ValueError(f"{name} must be a whole number between {low} and {high}, got {value!r}.")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr <= 1):
             raise ValueError(f"lr must be in (0, 1], got {self.lr!r}.")
+        if self.arch == "attention" and self.hidden % 4:
+            raise ValueError(f"The attention adapter's width must be a multiple of 4 (its 4 heads share it), got {self.hidden}.")
+        if self.arch == "rnn" and self.hidden % 2:
+            raise ValueError(f"The GRU adapter's width must be even (two directions share it), got {self.hidden}.")
         if self.arch == "ridge":
             object.__setattr__(self, "epochs", 1)  # closed form
 
@@ -309,10 +313,16 @@ def adapter_ms_per_1k(model: nn.Module, features: TextFeatures, sample: int = 51
     n = min(sample, features.pooled.shape[0])
     device = next(model.parameters()).device
     tokens, mask, pooled = features.tokens[:n].to(device), features.mask[:n].to(device), features.pooled[:n].to(device)
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     model(tokens[:8], mask[:8], pooled[:8])  # warm-up
+    sync()
     start = time.perf_counter()
     for s in range(0, n, 256):
         model(tokens[s : s + 256], mask[s : s + 256], pooled[s : s + 256])
+    sync()
     return 1000 * (time.perf_counter() - start) / n * 1000
 
 

@@ -480,7 +480,7 @@ def adapter_curves(frame: pl.DataFrame, baseline: float | None = None, title: st
 
 
 def adapter_tradeoff(frame: pl.DataFrame, title: str = "Quality against cost") -> alt.LayerChart:
-    """Columns: name, ms_per_1k, heldout_cosine, kind ('teacher', 'cheap model + adapter', 'baseline (no model)')."""
+    """Columns: name, ms_per_1k, heldout_cosine, kind ('teacher', 'cheap model + adapter')."""
     x = alt.X("ms_per_1k:Q", title="Milliseconds per 1,000 texts on this machine (log scale)", scale=alt.Scale(type="log"))
     y = alt.Y("heldout_cosine:Q", title="Cosine to the teacher on unseen texts", scale=alt.Scale(zero=False))
     points = alt.Chart(frame).mark_point(filled=True, size=120).encode(

@@ -179,8 +179,8 @@ class TrainConfig:
             raise ValueError(f"defence must be one of {', '.join(DEFENCES)}, got {self.defence!r}.")
         object.__setattr__(self, "defence", defence)
         object.__setattr__(self, "trim", check_trim(self.trim))
-        if self.defence == "none":
-            object.__setattr__(self, "trim", 0.0)  # nothing is left out without a defence
+        if self.defence in ("none", "robust"):
+            object.__setattr__(self, "trim", 0.0)  # only trimmed and small-loss leave answers out
         if self.poison == 0:
             # Without poison the adversary and its scope change nothing: one clean run, whatever they say.
             object.__setattr__(self, "adversary", "random")

@@ -107,7 +107,8 @@ class EpochDefence:
         self.kind, self.trim, self.n_train, self.device = kind, check_trim(trim), n_train, device
         self.epoch = 0
         self.active: torch.Tensor | None = None  # trimmed: training positions used next epoch (None: all)
-        self.dropped = torch.zeros(n_train, dtype=torch.bool)
+        self.dropped = torch.zeros(n_train, dtype=torch.bool)  # trimmed: left out of the NEXT epoch
+        self.skipped = torch.zeros(n_train, dtype=torch.bool)  # trimmed: left out of the epoch just trained
         self.skip_share = 0.0  # small-loss: share of each batch skipped this epoch
         self._target_share = trim
         self.scale: tuple[float, float] | None = None  # robust: (median, spread) of the last epoch's losses
@@ -119,9 +120,11 @@ class EpochDefence:
     def order(self, permutation: torch.Tensor) -> torch.Tensor:
         """The epoch's permutation of training positions, without the ones a trimmed defence leaves out."""
         if self.active is None:
+            self.skipped = torch.zeros(self.n_train, dtype=torch.bool)
             return permutation
         keep = torch.zeros(self.n_train, dtype=torch.bool, device=permutation.device)
         keep[self.active] = True
+        self.skipped = (~keep).cpu()
         return permutation[keep[permutation]]
 
     def after_epoch(self, losses: torch.Tensor) -> None:
@@ -155,7 +158,8 @@ class EpochDefence:
         return None
 
     def final_dropped(self) -> np.ndarray | None:
-        return self.dropped.numpy() if self.kind == "trimmed" else None
+        """Trimmed: the answers the last trained epoch really left out (what the run's weights reflect)."""
+        return self.skipped.numpy() if self.kind == "trimmed" else None
 
 
 def fit_defended(model, train_idx: torch.Tensor, targets: torch.Tensor, kind: str, trim: float) -> TrainReport:

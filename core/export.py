@@ -16,6 +16,7 @@ A `lab_card.json` beside the modules records the settings and the held-out score
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -54,11 +55,12 @@ def export_adapter(model: nn.Module, config: AdapterConfig, cheap_encoder, folde
     modules = [m for m in st_model]
     if not any(isinstance(m, models.Pooling) for m in modules):
         raise ExportUnavailable("The cheap model has no pooling module to put the adapter after.")
-    # The lab's view of the cheap model: mean-pooled token outputs, unit-normalized.
+    # The lab's view of the cheap model: mean-pooled token outputs, unit-normalized. Copies: the cheap model
+    # is shared (cached for every session) and the adapter stays where it is; exporting changes neither.
     get_dim = getattr(st_model, "get_embedding_dimension", None) or st_model.get_sentence_embedding_dimension
-    transformer, d_in = modules[0], int(get_dim())
+    transformer, d_in = copy.deepcopy(modules[0]), int(get_dim())
     base = [transformer, models.Pooling(d_in, pooling_mode="mean"), models.Normalize()]
-    model = model.cpu().eval()
+    model = copy.deepcopy(model).cpu().eval()
     w, b = model.linear.weight.detach().float(), model.linear.bias.detach().float()
     if config.arch == "ridge":
         head = [_dense(w, b, nn.Identity())]

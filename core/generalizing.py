@@ -53,8 +53,9 @@ def fit_ridge(x: torch.Tensor, y: torch.Tensor, alphas: Sequence[float] = RIDGE_
     Returns (weight (d_out, d_in) as nn.Linear stores it, bias (d_out,), alpha). In float64.
     Leave-one-out without refitting: with the hat matrix H = U diag(s^2 / (s^2 + alpha)) U^T of the
     centered x, the left-out residual of row i is r_i / (1 - H_ii - 1/n) (the 1/n is the intercept).
-    `weights` (the robust defence's) default to 1; the means are then weighted means and each row is
-    scaled by sqrt(w_i).
+    `weights` (the robust defence's) default to 1; they are rescaled to average 1, the means become
+    weighted means and each row is scaled by sqrt(w_i) (so the data's weight against alpha stays that of
+    n rows; a zero weight therefore is not the same as leaving the row out of the data).
     """
     x64, y64 = x.double(), y.double()
     if weights is None:
@@ -387,7 +388,7 @@ class KernelAdapter(nn.Module):
             a = knm.T @ knm + alpha * kernel_matrix(xm, xm, gamma) + 1e-9 * torch.eye(len(xm), dtype=torch.float64)
             chol = torch.linalg.cholesky(a)
             b = torch.linalg.solve_triangular(chol, knm.T, upper=False)
-            leverage = (b**2).sum(0) + 1.0 / n
+            leverage = (b**2).sum(0)  # the mean is not refitted, as in the exact branch
             fitted = knm @ torch.cholesky_solve(knm.T @ yc, chol)
             left_out = yc - (yc - fitted) / (1.0 - leverage).clamp_min(1e-9)[:, None]
         return (1.0 - F.cosine_similarity(left_out + mean, y, dim=1)).float()

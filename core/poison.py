@@ -255,8 +255,9 @@ def retest_paper_claim(frame, rate: float = 0.1, p_target: float = 0.095, epoch:
         verdict = "Verdict: this p trains on every word, so there are no held-out words to re-test the claim on."
     elif baseline is not None and held_poisoned <= baseline + 0.01:
         kind = "no better than learning nothing"
-        verdict = ("Verdict: whatever the training loss does, this is not robustness one can use — on new words the student is no "
-                   "better than one that learns nothing, poisoned or not.")
+        both = held_clean is not None and held_clean <= baseline + 0.01
+        verdict = ("Verdict: whatever the training loss does, this is not robustness one can use — on new words the poisoned "
+                   "student is no better than one that learns nothing" + (", and neither is the clean one." if both else "."))
     elif held_clean is not None and held_poisoned >= 0.95 * held_clean:
         kind = "holds"
         verdict = (f"Verdict: the claim holds on held-out words — the poisoned run keeps {held_poisoned / held_clean:.0%} of the clean "

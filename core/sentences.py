@@ -8,7 +8,7 @@ analogy benchmarks), read from the installed package, never copied here:
 gensim distributes them under its LGPL-2.1 licence as research/test data; the articles' copyright stays with
 their publishers, so the lab uses them for measurement and teaching, as gensim does. About 2,900 sentences.
 
-User texts: a `.txt` (one text per line), a `.csv` (the first text-like column, or one named text/sentence),
+User texts: a `.txt` (one text per line), a `.csv` (its column named text / sentence, or its only column),
 or pasted lines. Each input is validated where it enters: empty, binary, too long or too many lines get a
 sentence, not a traceback, and duplicates / blank lines are dropped and counted.
 """
@@ -110,13 +110,20 @@ def sentences_from_upload(name: str, data: bytes) -> Sentences:
     except UnicodeDecodeError:
         raise ValueError(f"{name} is not UTF-8 text. Save it as UTF-8 and upload it again.") from None
     if name.lower().endswith(".csv"):
-        rows = list(csv.reader(io.StringIO(text)))
+        try:
+            rows = list(csv.reader(io.StringIO(text)))
+        except csv.Error as err:
+            raise ValueError(f"{name} is not a readable CSV file ({err}).") from None
         if not rows:
             raise ValueError(f"{name} is empty.")
         header = [h.strip().lower() for h in rows[0]]
-        column = next((i for i, h in enumerate(header) if h in ("text", "sentence", "sentences")), None)
-        body = rows[1:] if column is not None else rows
-        column = 0 if column is None else column
+        column = next((i for i, h in enumerate(header) if h in ("text", "texts", "sentence", "sentences")), None)
+        if column is not None:
+            body = rows[1:]
+        elif max(len(r) for r in rows) == 1:
+            body, column = rows, 0  # a single column without a header: every row is a text
+        else:
+            raise ValueError(f"{name} has several columns and none is named 'text' or 'sentence': name the column that holds the texts 'text'.")
         lines = [r[column] for r in body if len(r) > column]
         # A cell starting with = + - @ is kept as text, never evaluated (and shown as text, not a formula).
         return _clean(lines, name)

@@ -219,17 +219,31 @@ claim_grid = SweepGrid(teacher=ss[K.TEACHER], models=(StudentKind.B,), ps=PAPER_
                        poison=(0.0, 0.1), vocabulary=ss[K.VOCAB].label)
 covered = {(round(r["p"], 6), r["poison"]) for r in family.iter_rows(named=True)}
 claim_missing = [c for c in claim_grid.configs() if (round(c.p, 6), c.poison) not in covered]
-if claim_missing and st.button(f"Train the paper's grid for this test (Model B, its ten p, 40 epochs, clean and 10 % poison: "
-                               f"{len(claim_missing)} runs to train)", key="claim_start", disabled=is_running("claim_sweep"),
-                               icon=":material/play_arrow:"):
-    ss["claim_sweep"] = start_sweep(board, claim_grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER]).job_id
-    st.rerun()
+if claim_missing:
+    # Train only what is missing (runs of at least 20 epochs already stored are used as they are).
+    claim_grid = SweepGrid(teacher=ss[K.TEACHER], models=(StudentKind.B,), ps=tuple(sorted({c.p for c in claim_missing})), epochs=40,
+                           lemmatize=(prepared.lemmatize,), poison=tuple(sorted({c.poison for c in claim_missing})), vocabulary=ss[K.VOCAB].label)
+    to_train = [c for c in claim_grid.configs() if not find_stored(table, c, prepared.teacher_id)]
+    if to_train and st.button(f"Train the paper's grid for this test (Model B, its ten p, 40 epochs, clean and 10 % poison: "
+                              f"{len(to_train)} runs to train)", key="claim_start", disabled=is_running("claim_sweep"),
+                              icon=":material/play_arrow:"):
+        ss["claim_sweep"] = start_sweep(board, claim_grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER]).job_id
+        st.rerun()
 sweep_panel("claim_sweep", "Paper grid")
 if family.filter(pl.col("poison") == 0.1).is_empty():
     st.caption("Runs of the Sweep page with the same teacher and words are used too (at least 20 epochs).")
 else:
     # Every run drawn over the same epochs: as far as the shortest chosen run goes.
-    frame = sweep_frame([load_run(runs_dir(), rid) for rid in family["run_id"].to_list()]).filter(pl.col("epoch") <= int(family["epochs"].min()))
+    loaded = []
+    for rid in family["run_id"].to_list():
+        try:
+            loaded.append(load_run(runs_dir(), rid))
+        except (RunNotFound, ValueError, OSError):
+            continue  # deleted or unreadable since the list was made: left out
+    if not loaded:
+        st.info("The runs of this test could not be read; train the grid again.")
+        st.stop()
+    frame = sweep_frame(loaded).filter(pl.col("epoch") <= int(family["epochs"].min()))
     baselines = {float(pp): baseline_heldout_cosine(prepared.items, prepared.clean, float(pp), 0.1, 0) for pp in sorted(set(frame["p"].to_list()))}
     check = retest_paper_claim(frame, baselines=baselines)
     if check is None:

@@ -33,7 +33,7 @@ def test_train_measure_and_play():
     at.button(key="adapter_cost").click().run()
     no_errors(at)
     cost = at.session_state["adapter_cost_table"]
-    assert set(cost["kind"].to_list()) == {"teacher", "cheap model + adapter", "baseline (no model)"}
+    assert set(cost["kind"].to_list()) == {"teacher", "cheap model + adapter"}
     at.text_input(key="adapter_query").input("fire storm").run()
     no_errors(at)
     assert any(m.label == "Same texts in both top 5 (overlap@5)" for m in at.metric)

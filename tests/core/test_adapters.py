@@ -70,6 +70,10 @@ def test_config_is_checked():
     with pytest.raises(ValueError, match="pooling must be one of"):
         AdapterConfig(pooling="first")
     assert AdapterConfig(arch="ridge", epochs=50).epochs == 1
+    with pytest.raises(ValueError, match="multiple of 4"):
+        AdapterConfig(arch="attention", hidden=10)
+    with pytest.raises(ValueError, match="must be even"):
+        AdapterConfig(arch="rnn", hidden=9)
     assert set(ARCHS) == {"ridge", "mlp", "attention", "rnn"}
 
 
@@ -85,6 +89,8 @@ def test_default_sentences_install_with_the_project():
     ("binary.txt", b"\x00\x01\x02abc", "binary"),
     ("latin.txt", "caf\xe9".encode("latin-1"), "not UTF-8"),
     ("huge.txt", b"a\n" * (6 * 2**20), "limit is"),
+    ("columns.csv", b"id,review\n1,Great film\n2,Dull\n", "name the column"),
+    ("broken.csv", b'text\n"' + b"x" * 200_000 + b"\n", "not a readable CSV"),
 ])
 def test_bad_uploads_get_a_sentence(name, data, message):
     with pytest.raises(ValueError, match=message):
@@ -98,6 +104,7 @@ def test_uploads_and_paste():
     t = sentences_from_upload("mine.txt", "One.\nTwo.\nOne.\n\n".encode())
     assert t.texts == ("One.", "Two.") and t.dropped["duplicate"] == 1 and t.dropped["empty"] == 1
     assert sentences_from_paste("a b\n<script>x</script>").texts == ("a b", "<script>x</script>")
+    assert sentences_from_upload("one.csv", b"first text\nsecond text\n").texts == ("first text", "second text")
 
 
 def test_cli_adapter_json(tmp_path, capsys):

@@ -58,6 +58,7 @@ def test_epoch_defences_select_and_weigh():
     trimmed = EpochDefence("trimmed", 0.0, 20, "cpu")
     assert trimmed.order(torch.arange(20)).tolist() == list(range(20))  # epoch 1: nothing known yet
     trimmed.after_epoch(losses)
+    assert trimmed.final_dropped().tolist() == [False] * 20  # what the epoch just trained left out: nothing yet
     assert sorted(trimmed.order(torch.randperm(20)).tolist()) == list(range(18))
     assert trimmed.final_dropped().tolist() == [False] * 18 + [True, True]
 
@@ -77,6 +78,34 @@ def test_epoch_defences_select_and_weigh():
     assert welsch_weights(torch.tensor([0.0, 0.2, 0.2 + 3 * 0.1]), (0.2, 0.1)).tolist() == pytest.approx([1.0, 1.0, np.exp(-3)])
 
     assert EpochDefence("none", 0.0, 20, "cpu").weights(losses) is None
+
+
+def test_a_one_epoch_trimmed_run_left_nothing_out():
+    _, dataset, report = train("B", "trimmed", trim=0.2, epochs=1)
+    assert report.dropped.sum() == 0
+
+
+def test_kernel_leave_one_out_losses_with_fewer_centres_match_refits():
+    """Subset of regressors (centres < words): each left-out fit keeps the centres and the mean."""
+    rng = np.random.default_rng(4)
+    n, m = 50, 15
+    x = torch.tensor(unit(rng.normal(size=(n, 5))))
+    y = torch.nn.functional.normalize(torch.tensor(rng.normal(size=(n, 4)), dtype=torch.float32) + 1.0, dim=1)
+    model = KernelAdapter(StudentConfig("kernel", n, 4, in_dim=5, cheap="x", centres=m))
+    model.set_inputs(None, x.numpy())
+    model.reset_parameters(torch.Generator().manual_seed(0))
+    idx = torch.arange(n)
+    model.fit(idx, y)
+    fast = model.loo_losses(idx, y)
+    a, g, mean = float(model.alpha), float(model.gamma), y.double().mean(0)
+    xm = x[model.centres].double()
+    for i in (0, 9, 31):
+        keep = idx != i
+        knm = kernel_matrix(x[keep].double(), xm, g)
+        coef = torch.linalg.solve(knm.T @ knm + a * kernel_matrix(xm, xm, g), knm.T @ (y[keep].double() - mean))
+        pred = kernel_matrix(x[i : i + 1].double(), xm, g) @ coef + mean
+        slow = 1 - torch.nn.functional.cosine_similarity(pred, y[i : i + 1].double())
+        assert float(fast[i]) == pytest.approx(float(slow), abs=1e-4)
 
 
 def test_kernel_leave_one_out_losses_match_refits():

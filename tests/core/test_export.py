@@ -26,7 +26,9 @@ def test_export_round_trip_gives_the_same_vectors(tmp_path, arch):
     for model, _ in train_adapter(config, features, targets, "cpu"):
         pass
     lab = embed_with(model, features)
+    before = cheap.model.max_seq_length
     folder = export_adapter(model, config, cheap, tmp_path / "exported", card={"heldout_cosine": 0.5})
+    assert cheap.model.max_seq_length == before  # the shared cheap model is not changed by an export
     loaded = SentenceTransformer(str(folder), device="cpu")  # plain: no trust_remote_code, no lab code
     again = loaded.encode(texts, convert_to_numpy=True, batch_size=32)
     assert again.shape == lab.shape
