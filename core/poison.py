@@ -12,7 +12,7 @@ The paper's attack gives a fraction of the words random unit vectors as "teacher
 the training set. Detection flags training items whose *leave-one-out* loss is an outlier: an
 adapter fitted in closed form can memorize a poisoned answer, so its in-sample loss says little,
 while the loss of a model fitted without the item says how far the answer is from what every
-other word implies. `trimmed_ridge` refits without the flagged items (the ridge case of `core.defence`).
+other word implies; `core.defence.fit_defended` refits without the flagged items.
 
 Defences for every student are in `core.defence`; the Poisoning lab page shows all of it, and `retest_paper_claim`
 checks the paper's robustness claim on held-out words.
@@ -143,24 +143,6 @@ class Detection:
 
 def detect(losses: np.ndarray, truth: np.ndarray, k: float = 3.0) -> Detection:
     return Detection(outliers(losses, k), np.asarray(truth, dtype=bool), np.asarray(losses))
-
-
-def trimmed_ridge(x: torch.Tensor, y: torch.Tensor, rounds: int = 2, k: float = 3.0):
-    """Ridge fitted, its leave-one-out outliers dropped, fitted again (`rounds` times).
-    Returns (weight, bias, alpha, kept mask over the rows)."""
-    from core.generalizing import fit_ridge
-
-    keep = torch.ones(len(x), dtype=torch.bool)
-    weight, bias, alpha = fit_ridge(x, y)
-    for _ in range(rounds):
-        losses = ridge_loo_losses(x[keep], y[keep], alpha).numpy()
-        drop = outliers(losses, k)
-        if not drop.any():
-            break
-        idx = torch.nonzero(keep).squeeze(1)
-        keep[idx[torch.from_numpy(drop)]] = False
-        weight, bias, alpha = fit_ridge(x[keep], y[keep])
-    return weight, bias, alpha, keep
 
 
 # --- the paper's robustness claim, re-tested on held-out words --------------------------------------
