@@ -108,17 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
     adapter = commands.add_parser("adapter", help="sentences: map a cheap encoder's embeddings into an expensive teacher's space")
     adapter.add_argument("--cheap", default="minilm", help="the cheap encoder (default minilm)")
     adapter.add_argument("--teacher", default="mpnet", help="the expensive teacher (default mpnet)")
-    adapter.add_argument("--arch", default="mlp", help="ridge, mlp, attention or rnn")
+    adapter.add_argument("--arch", default="mlp", help="ridge, mlp, attention, rnn, or finetune (train the cheap model itself)")
     adapter.add_argument("--pooling", default="mean", help="attention / rnn: cls, mean or max")
     adapter.add_argument("--p", type=_fraction, default=0.1, help="share of the texts the teacher embeds for training (default 0.1)")
     adapter.add_argument("--epochs", type=int, default=20)
     adapter.add_argument("--seed", type=int, default=0)
-    adapter.add_argument("--lr", type=_fraction, default=1e-3)
+    adapter.add_argument("--lr", type=_fraction, default=1e-3, help="learning rate (finetune: the projection's)")
+    adapter.add_argument("--encoder-lr", type=_fraction, default=2e-5, help="finetune: the cheap encoder's learning rate")
     adapter.add_argument("--batch-size", type=int, default=64)
     adapter.add_argument("--hidden", type=int, default=256)
     adapter.add_argument("--texts", metavar="FILE", help="your own texts (.txt one per line, or .csv); default: the bundled sentences")
     adapter.add_argument("--no-cost", action="store_true", help="skip timing the models (ms per 1,000 texts)")
-    adapter.add_argument("--export", metavar="FOLDER", help="save cheap model + adapter as a sentence-transformers folder (ridge, mlp)")
+    adapter.add_argument("--export", metavar="FOLDER", help="save cheap model + adapter as a sentence-transformers folder (ridge, mlp, finetune)")
     adapter.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     adapter.add_argument("--json", action="store_true")
 
@@ -362,7 +363,8 @@ def cmd_adapter(args) -> int:
     else:
         sentences = default_sentences()
     config = AdapterConfig(cheap=args.cheap, teacher=args.teacher, arch=args.arch, pooling=args.pooling, p=args.p, epochs=args.epochs,
-                           seed=args.seed, lr=args.lr, batch_size=args.batch_size, hidden=args.hidden, texts=sentences.label)
+                           seed=args.seed, lr=args.lr, batch_size=args.batch_size, hidden=args.hidden, texts=sentences.label,
+                           encoder_lr=args.encoder_lr)
     texts = list(sentences.texts)
     _say(sentences.summary())
     teacher = CachedTeacher(load_teacher(args.teacher, args.device), cache_dir() / "teachers")
@@ -372,7 +374,7 @@ def cmd_adapter(args) -> int:
     features = text_features(cheap, texts)
     feature_seconds = time.perf_counter() - start
     model, last = None, None
-    for model, last in train_adapter(config, features, targets, args.device):
+    for model, last in train_adapter(config, features, targets, args.device, encoder=cheap):
         if args.json:
             print(json.dumps(last.__dict__), flush=True)
         else:

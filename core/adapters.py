@@ -10,6 +10,10 @@ Every adapter's output is unit-normalized (the teachers' are), trained with the 
 - `attention`: the cheap model's *token* outputs -> a projection -> one self-attention layer (residual +
   layer norm) -> pooling -> a linear map to the teacher.
 - `rnn`: the token outputs -> a bidirectional GRU -> pooling -> a linear map.
+- `finetune`: the cheap encoder itself is trained towards the teacher — sentence-transformers' distillation
+  recipe: its mean-pooled, normalized output -> a projection to the teacher's width, MSE to the teacher's
+  vectors. The projection starts at the ridge map, so epoch 0 is the ridge adapter and fine-tuning has to
+  improve on it. The lab's shared cheap model is copied, never changed.
 
 Pooling (seed 003): `cls` takes the first position (the [CLS] token, whose output attends to — or, in the
 bidirectional GRU, has read back from — the whole text); `mean` averages every real token (the
@@ -21,6 +25,7 @@ average-vector baseline every adapter must beat.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,10 +39,11 @@ from torch import nn
 from core.dataset import split_indices
 from core.device import pick_device
 
-ARCHS = ("ridge", "mlp", "attention", "rnn")
+ARCHS = ("ridge", "mlp", "attention", "rnn", "finetune")
 POOLINGS = ("cls", "mean", "max")
 ARCH_LABELS = {"ridge": "Ridge (linear, closed form)", "mlp": "MLP on the sentence embedding",
-               "attention": "Self-attention over tokens", "rnn": "GRU over tokens"}
+               "attention": "Self-attention over tokens", "rnn": "GRU over tokens",
+               "finetune": "Fine-tune the cheap model (distillation)"}
 POOLING_HELP = {
     "cls": "CLS: the first token's output, which has looked at the whole text.",
     "mean": "Mean: the average of every token's output — the usual choice, steady.",
@@ -59,6 +65,7 @@ class AdapterConfig:
     batch_size: int = 64
     hidden: int = 256
     texts: str = "default"  # a label for the text collection
+    encoder_lr: float = 2e-5  # finetune only: the cheap encoder's learning rate (lr is the projection's)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -71,8 +78,10 @@ class AdapterConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be a whole number between {low} and {high}, got {value!r}.")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr <= 1):
-            raise ValueError(f"lr must be in (0, 1], got {self.lr!r}.")
+        for name in ("lr", "encoder_lr"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 1):
+                raise ValueError(f"{name} must be in (0, 1], got {value!r}.")
         if self.arch == "attention" and self.hidden % 4:
             raise ValueError(f"The attention adapter's width must be a multiple of 4 (its 4 heads share it), got {self.hidden}.")
         if self.arch == "rnn" and self.hidden % 2:
@@ -96,6 +105,7 @@ class TextFeatures:
     tokens: torch.Tensor
     mask: torch.Tensor
     pooled: torch.Tensor
+    ids: torch.Tensor | None = None  # the tokenizer's ids (n, L), for fine-tuning; None for a model without one
 
     @property
     def dim(self) -> int:
@@ -114,6 +124,7 @@ def text_features(encoder, texts: Sequence[str], max_tokens: int = MAX_TOKENS, b
     except (TypeError, AttributeError, IndexError, KeyError):
         hf = tokenizer = None
     chunks: list[tuple[torch.Tensor, torch.Tensor]] = []
+    id_chunks: list[torch.Tensor] = []
     with torch.no_grad():
         for start in range(0, len(texts), batch_size):
             batch = texts[start : start + batch_size]
@@ -122,6 +133,7 @@ def text_features(encoder, texts: Sequence[str], max_tokens: int = MAX_TOKENS, b
                 enc = tokenizer(batch, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt").to(device)
                 out = hf(**enc).last_hidden_state.float().cpu()
                 mask = enc["attention_mask"].bool().cpu()
+                id_chunks.append(enc["input_ids"].cpu())
             else:
                 words = [["<cls>", *t.split()][:max_tokens] for t in batch]
                 length = max(len(w) for w in words)
@@ -140,7 +152,9 @@ def text_features(encoder, texts: Sequence[str], max_tokens: int = MAX_TOKENS, b
     tokens = torch.cat([F.pad(o, (0, 0, 0, length - o.shape[1])) for o, _ in chunks])
     mask = torch.cat([F.pad(m, (0, length - m.shape[1])) for _, m in chunks])
     pooled = F.normalize((tokens * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp_min(1), dim=-1)
-    return TextFeatures(tokens, mask, pooled)
+    pad = getattr(tokenizer, "pad_token_id", 0) or 0
+    ids = torch.cat([F.pad(i, (0, length - i.shape[1]), value=pad) for i in id_chunks]) if id_chunks else None
+    return TextFeatures(tokens, mask, pooled, ids)
 
 
 def pool(states: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
@@ -230,12 +244,77 @@ class RNNSentenceAdapter(_TokenAdapter):
         return out
 
 
+class FineTunedEncoder(nn.Module):
+    """A copy of the cheap encoder's transformer, trained: mean pooling -> normalize -> projection (the
+    sentence-transformers distillation recipe). Reads token ids, not the cheap model's outputs."""
+
+    reads_ids = True
+
+    def __init__(self, transformer: nn.Module, d_in: int, d_out: int):
+        super().__init__()
+        self.encoder = copy.deepcopy(transformer)
+        self.projection = nn.Linear(d_in, d_out)
+
+    @torch.no_grad()
+    def fit_linear(self, pooled: torch.Tensor, targets: torch.Tensor) -> None:
+        from core.generalizing import fit_ridge
+
+        weight, bias, _ = fit_ridge(pooled.cpu(), targets.cpu())
+        self.projection.weight.copy_(weight)
+        self.projection.bias.copy_(bias)
+
+    def sentence(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The encoder's own sentence embedding (mean of the real tokens, unit length)."""
+        length = max(1, int(mask.sum(1).max()))  # drop the padding every text of this batch has
+        ids, mask = ids[:, :length], mask[:, :length]
+        states = self.encoder(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        return F.normalize(pool(states, mask, "mean"), dim=-1)
+
+    def raw(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.sentence(ids, mask))
+
+    def forward(self, ids, mask):
+        return F.normalize(self.raw(ids, mask), dim=-1)
+
+
 ADAPTERS = {"ridge": RidgeSentenceAdapter, "mlp": MLPSentenceAdapter, "attention": AttentionSentenceAdapter, "rnn": RNNSentenceAdapter}
 
 
-def build_adapter(config: AdapterConfig, d_in: int, d_out: int) -> nn.Module:
+def _transformer(encoder) -> nn.Module:
+    """The Hugging Face transformer inside a loaded sentence-transformers teacher, or a sentence saying why not."""
+    try:
+        return encoder.model[0].auto_model
+    except (TypeError, AttributeError, IndexError, KeyError):
+        raise ValueError("Fine-tuning needs a real transformer as the cheap model (the fake test model has none).") from None
+
+
+def build_adapter(config: AdapterConfig, d_in: int, d_out: int, encoder=None) -> nn.Module:
     torch.manual_seed(config.seed)  # nn.MultiheadAttention / GRU draw their initial weights from torch's generator
+    if config.arch == "finetune":
+        if encoder is None:
+            raise ValueError("Fine-tuning needs the cheap model itself, not only its outputs.")
+        return FineTunedEncoder(_transformer(encoder), d_in, d_out)
     return ADAPTERS[config.arch](d_in, d_out, config)
+
+
+class _Inputs:
+    """Every text's inputs on one device; `model(rows)` runs any adapter on those rows."""
+
+    def __init__(self, features: TextFeatures, device, rows: slice | None = None):
+        rows = rows if rows is not None else slice(None)
+        self.tokens, self.mask, self.pooled = (t[rows].to(device) for t in (features.tokens, features.mask, features.pooled))
+        self.ids = features.ids[rows].to(device) if features.ids is not None else None
+        self.n = int(self.pooled.shape[0])
+
+    def run(self, model: nn.Module, rows) -> torch.Tensor:
+        if getattr(model, "reads_ids", False):
+            if self.ids is None:
+                raise ValueError("These texts were read by a model without a tokenizer: nothing to fine-tune on.")
+            return model(self.ids[rows], self.mask[rows])
+        return model(self.tokens[rows], self.mask[rows], self.pooled[rows])
+
+    def run_all(self, model: nn.Module, chunk: int = 256) -> torch.Tensor:
+        return torch.cat([self.run(model, slice(s, s + chunk)) for s in range(0, self.n, chunk)])
 
 
 @dataclass(frozen=True)
@@ -255,9 +334,9 @@ def average_baseline(targets: torch.Tensor, train_idx: torch.Tensor, heldout_idx
 
 
 def train_adapter(config: AdapterConfig, features: TextFeatures, teacher: np.ndarray, device: str | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[nn.Module, AdapterEpoch]]:
+                  should_stop: Callable[[], bool] | None = None, encoder=None) -> Iterator[tuple[nn.Module, AdapterEpoch]]:
     """Split the texts (a seeded share p for training), build and train the adapter; yields (model, record)
-    after every epoch. Held-out texts are only ever scored."""
+    after every epoch. Held-out texts are only ever scored. `encoder` (the cheap model) is needed to fine-tune."""
     device = device or pick_device()
     targets = torch.as_tensor(np.asarray(teacher, dtype=np.float32), device=device)
     n = targets.shape[0]
@@ -266,62 +345,87 @@ def train_adapter(config: AdapterConfig, features: TextFeatures, teacher: np.nda
     train_np, held_np = split_indices(n, config.p, config.seed)
     if len(train_np) < 2 or not len(held_np):
         raise ValueError(f"p = {config.p:g} of {n} texts leaves too few to train on or to test on.")
+    if config.arch == "finetune" and features.ids is None:
+        raise ValueError("Fine-tuning needs a real transformer as the cheap model (the fake test model has none).")
     train_idx, held_idx = torch.as_tensor(train_np, device=device), torch.as_tensor(held_np, device=device)
-    tokens, mask, pooled = features.tokens.to(device), features.mask.to(device), features.pooled.to(device)
-    model = build_adapter(config, features.dim, targets.shape[1]).to(device)
+    inputs = _Inputs(features, device)
+    # held-out texts scored shortest first: batches of similar length waste little on padding
+    held_sorted = held_idx[torch.argsort(inputs.mask[held_idx].sum(1), stable=True)]
+    model = build_adapter(config, features.dim, targets.shape[1], encoder).to(device)
+    finetune = config.arch == "finetune"
 
     def score(start: float, epoch: int, loss: float) -> AdapterEpoch:
         model.eval()
         with torch.no_grad():
-            out = torch.cat([model(tokens[s : s + 256], mask[s : s + 256], pooled[s : s + 256]) for s in range(0, n, 256)])
-        cos = (out[held_idx] * targets[held_idx]).sum(1)
+            out = torch.cat([inputs.run(model, held_sorted[s : s + 128]) for s in range(0, len(held_sorted), 128)])
+        cos = (out * targets[held_sorted]).sum(1)
         model.train()
         return AdapterEpoch(epoch, loss, float(cos.mean()), float((2 - 2 * cos).clamp_min(0).sqrt().mean()), time.perf_counter() - start)
 
     start = time.perf_counter()
     if hasattr(model, "fit_linear"):
-        model.fit_linear(pooled[train_idx], targets[train_idx])
+        model.fit_linear(inputs.pooled[train_idx], targets[train_idx])
     if hasattr(model, "start_at"):
         model.start_at(targets[train_idx].mean(0))
     if config.arch == "ridge":
         with torch.no_grad():
-            loss = float(1 - (model(None, None, pooled[train_idx]) * targets[train_idx]).sum(1).mean())
+            loss = float(1 - (model(None, None, inputs.pooled[train_idx]) * targets[train_idx]).sum(1).mean())
         yield model, score(start, 1, loss)
         return
-    params = [p for name, p in model.named_parameters() if not (config.arch == "mlp" and name.startswith("linear."))]
-    optimizer = torch.optim.Adam(params, lr=config.lr)
+    if finetune:  # the recipe's two speeds: the pretrained encoder moves slowly, the projection at lr
+        groups = [{"params": list(model.encoder.parameters()), "lr": config.encoder_lr},
+                  {"params": list(model.projection.parameters()), "lr": config.lr}]
+        optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
+    else:
+        params = [p for name, p in model.named_parameters() if not (config.arch == "mlp" and name.startswith("linear."))]
+        optimizer = torch.optim.Adam(params, lr=config.lr)
     shuffle = torch.Generator().manual_seed(config.seed + 7919)
     for epoch in range(1, config.epochs + 1):
-        if should_stop and should_stop():
-            return
         order = train_idx[torch.randperm(len(train_idx), generator=shuffle).to(device)]
         total = 0.0
         for s in range(0, len(order), config.batch_size):
+            if should_stop and should_stop():
+                return
             b = order[s : s + config.batch_size]
-            loss = 1 - (model(tokens[b], mask[b], pooled[b]) * targets[b]).sum(1).mean()
+            if finetune:
+                raw = model.raw(inputs.ids[b], inputs.mask[b])
+                loss = F.mse_loss(raw, targets[b])  # the recipe's loss; the cosine loss is what is reported
+                reported = 1 - (F.normalize(raw.detach(), dim=-1) * targets[b]).sum(1).mean()
+            else:
+                loss = reported = 1 - (inputs.run(model, b) * targets[b]).sum(1).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss.detach()) * len(b)
+            total += float(reported.detach()) * len(b)
         yield model, score(start, epoch, total / len(order))
 
 
 @torch.no_grad()
 def adapter_ms_per_1k(model: nn.Module, features: TextFeatures, sample: int = 512) -> float:
-    """Milliseconds per 1,000 texts for the adapter alone (on the cheap model's outputs, already computed)."""
+    """Milliseconds per 1,000 texts for the adapter alone (on the cheap model's outputs, already computed).
+    A fine-tuned encoder replaces the cheap model (same size, same cost): its own part is the projection."""
     model.eval()
     n = min(sample, features.pooled.shape[0])
     device = next(model.parameters()).device
-    tokens, mask, pooled = features.tokens[:n].to(device), features.mask[:n].to(device), features.pooled[:n].to(device)
+    inputs = _Inputs(features, device, slice(0, n))
+    if getattr(model, "reads_ids", False):
+        projection = model.projection
+
+        def run(rows):
+            return F.normalize(projection(inputs.pooled[rows]), dim=-1)
+    else:
+        def run(rows):
+            return inputs.run(model, rows)
+
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    model(tokens[:8], mask[:8], pooled[:8])  # warm-up
+    run(slice(0, 8))  # warm-up
     sync()
     start = time.perf_counter()
     for s in range(0, n, 256):
-        model(tokens[s : s + 256], mask[s : s + 256], pooled[s : s + 256])
+        run(slice(s, s + 256))
     sync()
     return 1000 * (time.perf_counter() - start) / n * 1000
 
@@ -333,10 +437,7 @@ def adapter_ms_per_1k(model: nn.Module, features: TextFeatures, sample: int = 51
 def embed_with(model: nn.Module, features: TextFeatures, chunk: int = 256) -> np.ndarray:
     """The adapter's vector of every text (unit rows), from the cheap model's features."""
     model.eval()
-    device = next(model.parameters()).device
-    out = [model(features.tokens[s : s + chunk].to(device), features.mask[s : s + chunk].to(device), features.pooled[s : s + chunk].to(device))
-           for s in range(0, features.pooled.shape[0], chunk)]
-    return torch.cat(out).cpu().numpy()
+    return _Inputs(features, next(model.parameters()).device).run_all(model, chunk).cpu().numpy()
 
 
 def search(query: np.ndarray, vectors: np.ndarray, k: int = 5) -> list[tuple[int, float]]:

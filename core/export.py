@@ -3,6 +3,7 @@ modules) that `SentenceTransformer(path)` loads and runs offline, with no code o
 `trust_remote_code` — only sentence-transformers' own modules:
 
 - ridge: cheap encoder (Transformer, mean Pooling, Normalize) -> Dense(d -> D, identity) -> Normalize;
+- finetune: the fine-tuned encoder (Transformer, mean Pooling, Normalize) -> Dense(projection) -> Normalize;
 - mlp: the ridge map plus its correction W2 gelu(W1 x + b1) + b2, as two Dense layers. The first computes
   gelu([W1 x + b1 ; x + c]) and the second [W2 | W] times that plus (b2 + b - W c): with x a unit vector and
   c = 64, gelu(x + c) = x + c exactly in float32 (Phi(63) rounds to 1), so the skip connection passes
@@ -46,9 +47,9 @@ def export_adapter(model: nn.Module, config: AdapterConfig, cheap_encoder, folde
     """Write the cheap encoder + `model` as a sentence-transformers folder; returns the folder."""
     from sentence_transformers import SentenceTransformer, models
 
-    if config.arch not in ("ridge", "mlp"):
+    if config.arch not in ("ridge", "mlp", "finetune"):
         raise ExportUnavailable(f"The {config.arch} adapter cannot be exported yet: it needs code that sentence-transformers "
-                                "does not have built in. The ridge and MLP adapters export.")
+                                "does not have built in. The ridge, MLP and fine-tuned students export.")
     st_model = getattr(cheap_encoder, "model", None)
     if not isinstance(st_model, SentenceTransformer):
         raise ExportUnavailable("Only an adapter on a real sentence-transformers model (not the fake test model) can be exported.")
@@ -59,10 +60,13 @@ def export_adapter(model: nn.Module, config: AdapterConfig, cheap_encoder, folde
     # is shared (cached for every session) and the adapter stays where it is; exporting changes neither.
     get_dim = getattr(st_model, "get_embedding_dimension", None) or st_model.get_sentence_embedding_dimension
     transformer, d_in = copy.deepcopy(modules[0]), int(get_dim())
-    base = [transformer, models.Pooling(d_in, pooling_mode="mean"), models.Normalize()]
     model = copy.deepcopy(model).cpu().eval()
-    w, b = model.linear.weight.detach().float(), model.linear.bias.detach().float()
-    if config.arch == "ridge":
+    if config.arch == "finetune":
+        transformer.model = model.encoder  # the trained copy, in place of the cheap model's weights
+    base = [transformer, models.Pooling(d_in, pooling_mode="mean"), models.Normalize()]
+    linear = model.projection if config.arch == "finetune" else model.linear
+    w, b = linear.weight.detach().float(), linear.bias.detach().float()
+    if config.arch in ("ridge", "finetune"):
         head = [_dense(w, b, nn.Identity())]
     else:
         w1, b1 = model.inner.weight.detach().float(), model.inner.bias.detach().float()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.adapters import ARCHS, POOLINGS, AdapterConfig, average_baseline, pool, text_features, train_adapter
+from core.adapters import ARCHS, POOLINGS, AdapterConfig, average_baseline, embed_with, pool, text_features, train_adapter
 from core.dataset import split_indices
 from core.sentences import default_sentences, sentences_from_paste, sentences_from_upload
 from core.teacher import HashTeacher
@@ -74,7 +74,9 @@ def test_config_is_checked():
         AdapterConfig(arch="attention", hidden=10)
     with pytest.raises(ValueError, match="must be even"):
         AdapterConfig(arch="rnn", hidden=9)
-    assert set(ARCHS) == {"ridge", "mlp", "attention", "rnn"}
+    assert set(ARCHS) == {"ridge", "mlp", "attention", "rnn", "finetune"}
+    with pytest.raises(ValueError, match="encoder_lr"):
+        AdapterConfig(arch="finetune", encoder_lr=0.0)
 
 
 def test_default_sentences_install_with_the_project():
@@ -132,3 +134,45 @@ def test_cli_adapter_bad_flags_are_one_sentence(capsys):
     assert "arch must be one of" in capsys.readouterr().err
     assert main(["adapter", "--texts", "/nope.txt"]) == 2
     assert "There is no file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_finetuning_the_cheap_encoder(tmp_path):
+    """The distillation recipe on the real MiniLM: starts at the ridge map, learns (training loss falls), beats
+    the average vector on unseen texts, and leaves the shared cheap model untouched."""
+    from core.teacher import load_teacher
+
+    texts = list(default_sentences().texts[:120])
+    cheap = load_teacher("minilm", "cpu")
+    features = text_features(cheap, texts)
+    assert features.ids is not None and features.ids.shape == features.mask.shape
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=(features.dim, 48)).astype(np.float32)
+    teacher = np.tanh(3 * features.pooled.numpy() @ m)  # a non-linear view of the texts the student can learn
+    teacher = (teacher / np.linalg.norm(teacher, axis=1, keepdims=True)).astype(np.float32)
+    shared = {k: v.clone() for k, v in cheap.model[0].auto_model.state_dict().items()}
+
+    ridge = [r for _, r in train_adapter(AdapterConfig(arch="ridge", p=0.5), features, teacher, "cpu")][-1]
+    frozen = [r for _, r in train_adapter(AdapterConfig(arch="finetune", p=0.5, epochs=1, lr=1e-12, encoder_lr=1e-12), features,
+                                          teacher, "cpu", encoder=cheap)][-1]
+    assert frozen.heldout_cosine == pytest.approx(ridge.heldout_cosine, abs=1e-3)  # epoch 0 is the ridge adapter
+
+    config = AdapterConfig(arch="finetune", p=0.5, epochs=4, lr=1e-3, encoder_lr=1e-4, batch_size=16)
+    runs = list(train_adapter(config, features, teacher, "cpu", encoder=cheap))
+    model, records = runs[-1][0], [r for _, r in runs]
+    train, held = (torch.as_tensor(i) for i in split_indices(len(texts), 0.5, 0))
+    base_cos, _ = average_baseline(torch.as_tensor(teacher), train, held)
+    assert records[-1].train_loss < records[0].train_loss
+    assert records[-1].heldout_cosine > base_cos + 0.1, (records[-1], base_cos)
+    changed = any(not torch.equal(v, model.encoder.state_dict()[k]) for k, v in shared.items())
+    assert changed  # the copy was trained ...
+    assert all(torch.equal(v, cheap.model[0].auto_model.state_dict()[k]) for k, v in shared.items())  # ... the shared model was not
+    # the playground's path: a new text through the fine-tuned encoder
+    one = embed_with(model, text_features(cheap, [texts[-1]]))
+    np.testing.assert_allclose(one[0], embed_with(model, features)[-1], atol=1e-5)
+
+
+def test_finetuning_needs_a_real_encoder(data):
+    features, teacher = data
+    with pytest.raises(ValueError, match="real transformer"):
+        next(train_adapter(AdapterConfig(arch="finetune", p=0.5), features, teacher, "cpu", encoder=HashTeacher(16)))

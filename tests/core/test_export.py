@@ -12,7 +12,7 @@ from core.teacher import HashTeacher
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", ["ridge", "mlp"])
+@pytest.mark.parametrize("arch", ["ridge", "mlp", "finetune"])
 def test_export_round_trip_gives_the_same_vectors(tmp_path, arch):
     from sentence_transformers import SentenceTransformer
 
@@ -23,7 +23,7 @@ def test_export_round_trip_gives_the_same_vectors(tmp_path, arch):
     features = text_features(cheap, texts)
     targets = HashTeacher(32).embed(texts)
     config = AdapterConfig(arch=arch, p=0.5, epochs=3, lr=1e-2, teacher="hash-32")
-    for model, _ in train_adapter(config, features, targets, "cpu"):
+    for model, _ in train_adapter(config, features, targets, "cpu", encoder=cheap):
         pass
     lab = embed_with(model, features)
     before = cheap.model.max_seq_length
