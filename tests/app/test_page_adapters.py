@@ -54,3 +54,13 @@ def test_same_model_twice_is_refused():
     at = make_app("adapters")
     at.selectbox(key="adapter_cheap").set_value("mpnet").run()
     assert not at.exception and any("two different models" in w.value for w in at.warning)
+
+
+def test_finetuning_a_model_without_a_transformer_gets_a_sentence():
+    at = make_app("adapters")
+    prepare(at)
+    at.radio(key="adapter_arch").set_value("finetune")
+    at.button(key="FormSubmitter:adapter_form-Train").click().run()
+    assert not at.exception
+    assert any("real transformer" in e.value for e in at.error)
+    assert not at.session_state["adapter_results"]  # nothing half-trained is kept
