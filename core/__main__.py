@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     adapter.add_argument("--hidden", type=int, default=256)
     adapter.add_argument("--texts", metavar="FILE", help="your own texts (.txt one per line, or .csv); default: the bundled sentences")
     adapter.add_argument("--no-cost", action="store_true", help="skip timing the models (ms per 1,000 texts)")
-    adapter.add_argument("--export", metavar="FOLDER", help="save cheap model + adapter as a sentence-transformers folder (ridge, mlp, finetune)")
+    adapter.add_argument("--export", metavar="FOLDER", help="save cheap model + adapter as a sentence-transformers folder (attention / rnn: load it with trust_remote_code=True)")
     adapter.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     adapter.add_argument("--json", action="store_true")
 

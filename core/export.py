@@ -9,8 +9,10 @@ modules) that `SentenceTransformer(path)` loads and runs offline, with no code o
   c = 64, gelu(x + c) = x + c exactly in float32 (Phi(63) rounds to 1), so the skip connection passes
   through the activation unchanged, up to float32 rounding of x + c (~4e-6 per number).
 
-The token adapters (attention, GRU) have no sentence-transformers equivalent without custom code, so
-they are not exported (yet): `export_adapter` says so in a sentence.
+- attention / rnn (token adapters): sentence-transformers has no built-in module for them, so the folder carries
+  one file of code, `modeling_lab_adapter.py` (a copy of `core/st_token_adapter.py`, torch + sentence-transformers
+  only): cheap encoder (Transformer) -> TokenAdapter -> Normalize. Loading it runs that file, so
+  sentence-transformers asks for `SentenceTransformer(path, trust_remote_code=True)` — read the file first.
 The exported model truncates texts at the lab's 64 tokens, so it gives the vectors the lab measured.
 A `lab_card.json` beside the modules records the settings and the held-out scores.
 """
@@ -47,9 +49,6 @@ def export_adapter(model: nn.Module, config: AdapterConfig, cheap_encoder, folde
     """Write the cheap encoder + `model` as a sentence-transformers folder; returns the folder."""
     from sentence_transformers import SentenceTransformer, models
 
-    if config.arch not in ("ridge", "mlp", "finetune"):
-        raise ExportUnavailable(f"The {config.arch} adapter cannot be exported yet: it needs code that sentence-transformers "
-                                "does not have built in. The ridge, MLP and fine-tuned students export.")
     st_model = getattr(cheap_encoder, "model", None)
     if not isinstance(st_model, SentenceTransformer):
         raise ExportUnavailable("Only an adapter on a real sentence-transformers model (not the fake test model) can be exported.")
@@ -64,6 +63,8 @@ def export_adapter(model: nn.Module, config: AdapterConfig, cheap_encoder, folde
     if config.arch == "finetune":
         transformer.model = model.encoder  # the trained copy, in place of the cheap model's weights
     base = [transformer, models.Pooling(d_in, pooling_mode="mean"), models.Normalize()]
+    if config.uses_tokens:
+        return _export_token_adapter(model, config, transformer, d_in, folder, card)
     linear = model.projection if config.arch == "finetune" else model.linear
     w, b = linear.weight.detach().float(), linear.bias.detach().float()
     if config.arch in ("ridge", "finetune"):
@@ -80,6 +81,34 @@ def export_adapter(model: nn.Module, config: AdapterConfig, cheap_encoder, folde
     folder.mkdir(parents=True, exist_ok=True)
     exported.save(str(folder))
     (folder / "lab_card.json").write_text(json.dumps({"adapter": config.to_dict(), **(card or {})}, indent=2))
+    return folder
+
+
+CUSTOM_CODE = "modeling_lab_adapter"
+
+
+def _export_token_adapter(model: nn.Module, config: AdapterConfig, transformer, d_in: int, folder: Path, card: dict | None) -> Path:
+    """Transformer -> TokenAdapter (the one file of code the folder carries) -> Normalize."""
+    from sentence_transformers import SentenceTransformer, models
+
+    from core import st_token_adapter
+
+    head = st_token_adapter.TokenAdapter(config.arch, d_in, int(model.out.out_features), config.hidden, config.pooling)
+    head.load_state_dict(model.state_dict())
+    exported = SentenceTransformer(modules=[transformer, head.eval(), models.Normalize()], device="cpu")
+    exported.max_seq_length = MAX_TOKENS
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    exported.save(str(folder))
+    # the folder names the copied file, not the lab's module, so it loads where the lab is not installed
+    (folder / f"{CUSTOM_CODE}.py").write_text(Path(st_token_adapter.__file__).read_text())
+    modules_path = folder / "modules.json"
+    modules = json.loads(modules_path.read_text())
+    for entry in modules:
+        if entry["type"] == "core.st_token_adapter.TokenAdapter":
+            entry["type"] = f"{CUSTOM_CODE}.TokenAdapter"
+    modules_path.write_text(json.dumps(modules, indent=2))
+    (folder / "lab_card.json").write_text(json.dumps({"adapter": config.to_dict(), "load_with": "trust_remote_code=True", **(card or {})}, indent=2))
     return folder
 
 

@@ -167,26 +167,33 @@ if results:
     show_chart(charts.adapter_curves(frame, result["baseline_cosine"]), frame, charts.EXPLAIN["adapter_curves"], key="adapter_curve",
                file_stem="adapter_training")
 
-    if config.arch in ("ridge", "mlp", "finetune") and not cheap_name.startswith("hash"):
+    if not cheap_name.startswith("hash"):
         if st.button("Prepare a download: cheap model + this adapter as a sentence-transformers model", key="adapter_export",
                      icon=":material/download:"):
             import tempfile
             from pathlib import Path
 
-            from core.export import export_adapter, zip_folder
+            from core.export import ExportUnavailable, export_adapter, zip_folder
 
             with st.spinner("Writing the model folder…"), tempfile.TemporaryDirectory() as tmp:
-                folder = export_adapter(result["model"], config, cached_teacher(cheap_name).teacher, Path(tmp) / f"adapter-{config.arch}",
-                                        card={"heldout_cosine": last["heldout_cosine"], "baseline_cosine": result["baseline_cosine"]})
-                ss["adapter_zip"] = (folder.name, zip_folder(folder))
+                try:
+                    folder = export_adapter(result["model"], config, cached_teacher(cheap_name).teacher, Path(tmp) / f"adapter-{config.arch}",
+                                            card={"heldout_cosine": last["heldout_cosine"], "baseline_cosine": result["baseline_cosine"]})
+                    ss["adapter_zip"] = (folder.name, zip_folder(folder))
+                except ExportUnavailable as err:
+                    st.error(str(err))
         if ss.get("adapter_zip"):
             name, data = ss["adapter_zip"]
             st.download_button(f"Download {name}.zip ({len(data) / 2**20:.0f} MB)", data=data, file_name=f"{name}.zip",
                                mime="application/zip", key="adapter_zip_download", icon=":material/folder_zip:")
-            st.caption("Unzip it, then `SentenceTransformer('path/to/folder')` loads it offline and gives the vectors measured here.")
-    elif config.arch not in ("ridge", "mlp", "finetune"):
-        st.caption("The attention and GRU adapters cannot be exported as a sentence-transformers model yet; ridge, MLP and "
-                   "the fine-tuned model can.")
+            if config.uses_tokens:
+                st.caption("Unzip it, then `SentenceTransformer('path/to/folder', trust_remote_code=True)` loads it offline and gives "
+                           "the vectors measured here. Sentence-transformers has no built-in attention or GRU layer, so the folder "
+                           "carries one short file of code (`modeling_lab_adapter.py`, torch only) — which is why it asks you to "
+                           "trust it; read it first.")
+            else:
+                st.caption("Unzip it, then `SentenceTransformer('path/to/folder')` loads it offline and gives the vectors measured "
+                           "here — built from sentence-transformers' own layers, no extra code.")
 
     # ---- 4. cost ---------------------------------------------------------------------------------------------
     st.subheader("4 · What it costs")

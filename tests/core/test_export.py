@@ -36,13 +36,34 @@ def test_export_round_trip_gives_the_same_vectors(tmp_path, arch):
     assert (folder / "lab_card.json").exists()
 
 
-def test_token_adapters_and_fake_models_get_a_sentence(tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize("arch,pooling", [("attention", "cls"), ("rnn", "max")])
+def test_token_adapters_export_with_one_file_of_code(tmp_path, arch, pooling):
+    from sentence_transformers import SentenceTransformer
+
+    from core.teacher import load_teacher
+
+    texts = list(default_sentences().texts[:120])
+    cheap = load_teacher("minilm", "cpu")
+    features = text_features(cheap, texts)
+    targets = HashTeacher(32).embed(texts)
+    config = AdapterConfig(arch=arch, pooling=pooling, p=0.5, epochs=2, lr=1e-2, hidden=32, teacher="hash-32")
+    for model, _ in train_adapter(config, features, targets, "cpu"):
+        pass
+    lab = embed_with(model, features)
+    folder = export_adapter(model, config, cheap, tmp_path / "exported")
+    code = (folder / "modeling_lab_adapter.py").read_text()
+    assert "from core" not in code and "import core" not in code  # it must load where the lab is not installed
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        SentenceTransformer(str(folder), device="cpu")  # sentence-transformers refuses custom code unless asked
+    loaded = SentenceTransformer(str(folder), device="cpu", trust_remote_code=True)
+    again = loaded.encode(texts, convert_to_numpy=True, batch_size=32)
+    np.testing.assert_allclose(again, lab, atol=1e-4)
+
+
+def test_fake_models_get_a_sentence(tmp_path):
     features = text_features(HashTeacher(16), ["a b c", "d e f", "g h i", "j k l"])
-    config = AdapterConfig(arch="rnn", p=0.5, epochs=1)
-    model, _ = next(train_adapter(config, features, HashTeacher(8).embed(["1", "2", "3", "4"]), "cpu"))
-    with pytest.raises(ExportUnavailable, match="cannot be exported yet"):
-        export_adapter(model, config, HashTeacher(16), tmp_path)
-    config = AdapterConfig(arch="ridge", p=0.5)
-    model, _ = next(train_adapter(config, features, HashTeacher(8).embed(["1", "2", "3", "4"]), "cpu"))
-    with pytest.raises(ExportUnavailable, match="fake test model"):
-        export_adapter(model, config, HashTeacher(16), tmp_path)
+    for config in (AdapterConfig(arch="rnn", p=0.5, epochs=1), AdapterConfig(arch="ridge", p=0.5)):
+        model, _ = next(train_adapter(config, features, HashTeacher(8).embed(["1", "2", "3", "4"]), "cpu"))
+        with pytest.raises(ExportUnavailable, match="fake test model"):
+            export_adapter(model, config, HashTeacher(16), tmp_path)
