@@ -202,6 +202,10 @@ def teacher_id_for(name: str) -> str:
         return BUNDLED[name].split("/")[-1]
     if name.startswith("hash"):
         return name if "-" in name else f"{name}-32"
+    if name.startswith("api:"):
+        from core.api_teacher import ApiSettings, api_teacher_id
+
+        return api_teacher_id(ApiSettings.from_env(name.split(":", 1)[1].strip()))
     path = Path(name).expanduser()
     if path.exists():
         # A local folder: its name plus a hash of the full path, so two folders with the same
@@ -214,7 +218,8 @@ def teacher_id_for(name: str) -> str:
 def load_teacher(name: str, device: str | None = None) -> Teacher:
     """Turn a teacher name into a loaded `Teacher` (slow: cache it at the edge).
 
-    `minilm` / `mpnet` are the bundled models; `hash` or `hash-64` the fake one; anything else
+    `minilm` / `mpnet` are the bundled models; `hash` or `hash-64` the fake one; `api:<model>` an
+    OpenAI-compatible endpoint configured by environment variables (core.api_teacher); anything else
     is a sentence-transformers model name or a local folder (a name may need the internet).
     """
     name = (name or "").strip()
@@ -225,6 +230,10 @@ def load_teacher(name: str, device: str | None = None) -> Teacher:
         if not dim.isdigit():
             raise TeacherUnavailable(f"'{name}' is not a fake teacher name; use 'hash' or 'hash-64'.")
         return HashTeacher(int(dim))
+    if name.startswith("api:"):
+        from core.api_teacher import load_api_teacher
+
+        return load_api_teacher(name)
     device = device or pick_device()
     source = str(bundled_model_path(name)) if name in BUNDLED else name
     try:
@@ -301,6 +310,9 @@ class CachedTeacher:
             have = self.lookup(texts)
             todo = [t for t in dict.fromkeys(texts) if t not in have]
             self.cached += len(texts) - len(todo)
+            check_budget = getattr(self.teacher, "check_budget", None)
+            if todo and check_budget:
+                check_budget(todo)  # a paid teacher refuses the whole job up front, not half-way through it
             if todo:
                 step = 512
                 with self._connect() as con:
