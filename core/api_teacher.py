@@ -148,9 +148,16 @@ class ApiTeacher:
         return f"ApiTeacher(model={self.settings.model!r}, base_url={self.settings.base_url!r})"
 
     @property
+    def dim_known(self) -> bool:
+        return self._dim is not None
+
+    def remember_dim(self, dim: int) -> None:
+        self._dim = int(dim)
+
+    @property
     def dim(self) -> int:
         if self._dim is None:
-            self.embed(["dimension probe"])  # one tiny call (a few tokens) the first time only
+            self.embed(["dimension probe"])  # one tiny call (a few tokens), only when nothing else said the width
         return self._dim
 
     # -- money ------------------------------------------------------------------------------------

@@ -257,7 +257,9 @@ class CachedTeacher:
     def __init__(self, teacher: Teacher, cache_dir: Path):
         self.teacher = teacher
         self.id = teacher.id
-        self.dim = teacher.dim
+        # A paid teacher does not know its width before its first answer; it is not asked just for that:
+        # the width comes from this cache if it has one, else from the first answer.
+        self.dim = teacher.dim if getattr(teacher, "dim_known", True) else None
         self.computed = 0
         self.cached = 0
         cache_dir = Path(cache_dir)
@@ -276,13 +278,20 @@ class CachedTeacher:
             with self._connect() as con:
                 con.execute("CREATE TABLE IF NOT EXISTS vectors (text TEXT PRIMARY KEY, vec BLOB NOT NULL)")
                 con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-                con.execute("INSERT OR IGNORE INTO meta VALUES ('dim', ?)", (str(self.dim),))
-                (dim,) = con.execute("SELECT value FROM meta WHERE key='dim'").fetchone()
+                if self.dim is not None:
+                    con.execute("INSERT OR IGNORE INTO meta VALUES ('dim', ?)", (str(self.dim),))
+                row = con.execute("SELECT value FROM meta WHERE key='dim'").fetchone()
         except sqlite3.DatabaseError:
             # A broken cache file costs only recomputation, never a crash: move it aside.
             self.path.rename(self.path.with_suffix(".broken"))
             return self._init_db()
-        if int(dim) != self.dim:
+        if row is None:
+            return
+        dim = int(row[0])
+        if self.dim is None:
+            self.dim = dim
+            self.teacher.remember_dim(dim)
+        elif dim != self.dim:
             raise TeacherUnavailable(f"The cache {self.path} holds {dim}-d vectors but '{self.id}' gives {self.dim}-d; delete the file.")
 
     def lookup(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -319,6 +328,9 @@ class CachedTeacher:
                     for start in range(0, len(todo), step):
                         batch = todo[start : start + step]
                         vecs = _unit_rows(self.teacher.embed(batch))
+                        if self.dim is None and vecs.ndim == 2 and vecs.shape[1] > 0:
+                            self.dim = int(vecs.shape[1])
+                            con.execute("INSERT OR IGNORE INTO meta VALUES ('dim', ?)", (str(self.dim),))
                         if vecs.shape != (len(batch), self.dim) or not np.isfinite(vecs).all():
                             raise TeacherUnavailable(f"The teacher '{self.id}' returned malformed vectors; nothing was cached.")
                         con.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", [(t, v.tobytes()) for t, v in zip(batch, vecs)])
@@ -330,7 +342,7 @@ class CachedTeacher:
             elif progress:
                 progress(len(texts), len(texts))
         if not texts:
-            return np.zeros((0, self.dim), np.float32)
+            return np.zeros((0, self.dim or 0), np.float32)
         return np.stack([have[t] for t in texts]).astype(np.float32)
 
 

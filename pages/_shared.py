@@ -58,10 +58,32 @@ TEACHERS = {
 
 
 def teacher_options() -> dict[str, str]:
-    """The bundled teachers, plus the instant fake one when $EMBEDDING_LAB_FAKE_TEACHER is set."""
+    """The bundled teachers; a paid API when one is configured; the instant fake one when
+    $EMBEDDING_LAB_FAKE_TEACHER is set."""
+    options = dict(TEACHERS)
+    env = api_env()
+    if env.get("EMBEDDING_LAB_API_BASE"):
+        model = env.get("EMBEDDING_LAB_API_MODEL") or "text-embedding-3-small"
+        options[f"api:{model}"] = f"{model} — a paid API (OpenAI-compatible): each new word costs money, shown before any call"
     if os.environ.get("EMBEDDING_LAB_FAKE_TEACHER"):
-        return {**TEACHERS, "hash-32": "Fake teacher — instant random vectors (for testing the app)"}
-    return TEACHERS
+        options["hash-32"] = "Fake teacher — instant random vectors (for testing the app)"
+    return options
+
+
+API_SECRETS = {"base_url": "EMBEDDING_LAB_API_BASE", "key": "EMBEDDING_LAB_API_KEY", "model": "EMBEDDING_LAB_API_MODEL",
+               "price_per_million": "EMBEDDING_LAB_API_PRICE", "budget_usd": "EMBEDDING_LAB_API_BUDGET"}
+
+
+def api_env() -> dict:
+    """The environment plus Streamlit secrets' [api] table (base_url, key, model, price_per_million,
+    budget_usd), secrets first. The key stays in memory: it is passed on, never stored."""
+    env = dict(os.environ)
+    try:
+        table = dict(st.secrets.get("api", {}))
+    except Exception:  # no secrets file, or an unreadable one: the environment alone
+        table = {}
+    env.update({API_SECRETS[k]: str(v) for k, v in table.items() if k in API_SECRETS})
+    return env
 
 LEMMA_LABELS = {
     LemmaMode.NONE: "Off — every word is its own item",
@@ -92,6 +114,10 @@ def job_board() -> JobBoard:
 
 @st.cache_resource(show_spinner="Loading the teacher model…")
 def cached_teacher(name: str) -> CachedTeacher:
+    if name.startswith("api:"):
+        from core.api_teacher import load_api_teacher
+
+        return CachedTeacher(load_api_teacher(name, env=api_env()), cache_dir() / "teachers")
     return CachedTeacher(load_teacher(name), cache_dir() / "teachers")
 
 

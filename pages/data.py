@@ -84,15 +84,26 @@ try:
 except TeacherUnavailable as err:
     st.error(str(err))
     st.stop()
-missing = len(teacher.missing(list(result.lemmas)))
+missing_texts = teacher.missing(list(result.lemmas))
+missing = len(missing_texts)
 items = len(result.lemmas)
+paid = getattr(teacher.teacher, "estimate", None)
+allowed = True
 if missing == 0:
     st.success(f"All {items:,} teacher answers are already cached on this machine: preparing is instant and costs no queries.")
-else:
+elif paid is None:
     st.info(f"{items - missing:,} of {items:,} answers are cached; {missing:,} will be computed now "
             f"(the teacher model runs on this computer; each answer is cached for next time).")
+else:
+    est = paid(missing_texts)
+    over = est["spent_usd"] + est["usd"] > est["budget_usd"]
+    (st.error if over else st.warning)(
+        f"{items - missing:,} of {items:,} answers are cached. The other {missing:,} words cost about **${est['usd']:.4f}** "
+        f"(about {est['tokens']:,} tokens). Spent so far: ${est['spent_usd']:.4f} of the ${est['budget_usd']:.2f} cap"
+        + (" — this would go over it: use fewer words, or raise the cap (EMBEDDING_LAB_API_BUDGET)." if over else "."))
+    allowed = not over and st.checkbox(f"Spend about ${est['usd']:.4f} on the API", key="api_accept_cost")
 
-if st.button("Compute teacher embeddings", type="primary", key="prepare"):
+if st.button("Compute teacher embeddings", type="primary", key="prepare", disabled=not allowed):
     bar = st.progress(0.0, text="Starting…")
     try:
         prepared = prepare(teacher_name, vocab, mode,

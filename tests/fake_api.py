@@ -86,7 +86,8 @@ class FakeEmbeddingServer:
                 self.wfile.write(data)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd.daemon_threads = False  # server_close() waits for every request thread: none outlives a test
+        self.httpd.block_on_close = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
@@ -100,6 +101,7 @@ class FakeEmbeddingServer:
     def __exit__(self, *exc):
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.thread.join(timeout=10)
 
 
 if __name__ == "__main__":

@@ -35,3 +35,31 @@ def test_a_custom_teacher_that_cannot_load_gets_a_sentence(tmp_path):
     at.text_input(key="teacher_custom").input(str(tmp_path)).run()
     assert not at.exception
     assert "Could not load the teacher" in at.error[0].value
+
+
+def test_a_paid_api_teacher_shows_the_cost_before_any_call(monkeypatch):
+    from tests.fake_api import FakeEmbeddingServer
+
+    with FakeEmbeddingServer(dim=16) as server:
+        monkeypatch.setenv("EMBEDDING_LAB_API_BASE", server.base_url)
+        monkeypatch.setenv("EMBEDDING_LAB_API_KEY", "sk-secret")
+        monkeypatch.setenv("EMBEDDING_LAB_API_PRICE", "1000")  # $0.001 per token
+        monkeypatch.setenv("EMBEDDING_LAB_API_BUDGET", "0.5")
+        at = make_app("data")
+        at.selectbox(key="teacher_choice").set_value("api:text-embedding-3-small").run()
+        assert not at.exception and server.seen == []  # choosing it sends nothing
+        assert any("would go over" in e.value for e in at.error)  # 10,002 words: about $20 against a $0.50 cap
+        assert at.button(key="prepare").disabled
+
+        monkeypatch.setenv("EMBEDDING_LAB_API_BUDGET", "100")
+        import streamlit as st
+
+        st.cache_resource.clear()  # the loaded teacher keeps the settings it was made with (a restart applies new ones)
+        at = make_app("data")
+        at.selectbox(key="teacher_choice").set_value("api:text-embedding-3-small").run()
+        assert any("cost about" in w.value for w in at.warning) and at.button(key="prepare").disabled
+        at.checkbox(key="api_accept_cost").check().run()
+        at.button(key="prepare").click().run()
+        no_errors(at)
+        assert at.session_state[K.PREPARED].clean.shape == (10_002, 16)
+        assert len(server.seen) == -(-10_002 // 128)  # batches of 128, each asked once

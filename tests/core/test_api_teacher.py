@@ -43,7 +43,7 @@ def test_transient_failures_are_retried(server, tmp_path, failures):
 
 def test_retries_give_up_with_a_sentence_and_keep_what_was_answered(server, tmp_path):
     t = teacher(server, tmp_path, max_retries=2)
-    cached = CachedTeacher(t, tmp_path / "cache")  # probes the width: one request
+    cached = CachedTeacher(t, tmp_path / "cache")
     server.script = ["ok", "500", "500", "500"]  # the first batch of 10 succeeds, then the server breaks
     with pytest.raises(TeacherUnavailable, match="after 3 tries"):
         for start in range(0, 20, 10):
@@ -125,3 +125,15 @@ def test_an_unreachable_api_gets_a_sentence(tmp_path):
     t = ApiTeacher(ApiSettings("http://127.0.0.1:9/v1", "m", max_retries=1, backoff_s=0.0, timeout_s=2), sleep=lambda s: None)
     with pytest.raises(TeacherUnavailable, match="connection failed"):
         t.embed(["a"])
+
+
+def test_choosing_the_api_teacher_sends_nothing(server, tmp_path):
+    cached = CachedTeacher(teacher(server, tmp_path), tmp_path / "cache")
+    assert server.seen == [] and cached.dim is None  # the width is not worth a call: the first answer tells it
+    assert cached.missing(TEXTS[:4]) == TEXTS[:4]
+    cached.embed(TEXTS[:4])
+    assert cached.dim == 24
+    again = CachedTeacher(teacher(server, tmp_path), tmp_path / "cache")  # a restart: the width comes from the cache
+    n = len(server.seen)
+    assert again.dim == 24 and again.teacher.dim == 24 and len(server.seen) == n
+    np.testing.assert_allclose(again.embed(TEXTS[:4]), HashTeacher(24).embed(TEXTS[:4]), atol=1e-6)
