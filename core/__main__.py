@@ -186,7 +186,7 @@ def cmd_train(args) -> int:
         _say(vocab.summary())
         if config.lemmatize is not LemmaMode.NONE:
             _say(prepared.lemma.summary())
-    run = TrainingRun(config, prepared, runs_dir(), device=args.device)
+    run = TrainingRun(config, prepared, runs_dir(), device=args.device, checkpoint_every=2.0)
     if not args.json:
         _say(f"{config.model.label} on {run.teacher_queries:,} of {len(prepared.items):,} items (p = {config.p:g}), "
              f"{int(run.dataset.poisoned.sum()):,} poisoned, {config.epochs} epochs on {run.device}.")
@@ -314,8 +314,10 @@ def cmd_evaluate(args) -> int:
 
 def cmd_runs(args) -> int:
     from core.paths import runs_dir
-    from core.store import list_runs
+    from core.store import list_runs, recover_interrupted
 
+    for run_id in recover_interrupted(runs_dir()):
+        _say(f"Recovered '{run_id}': its training process had stopped; every finished epoch is kept (status 'interrupted').")
     table = list_runs(runs_dir())
     if table.is_empty():
         print("No runs stored yet; train one with `python -m core train`.")
@@ -323,7 +325,7 @@ def cmd_runs(args) -> int:
         import polars as pl
 
         with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200):
-            print(table.select("run_id", "teacher", "model", "p", "epochs", "lemmatize", "poison", "final_train_loss", "heldout_cosine"))
+            print(table.select("run_id", "status", "teacher", "model", "p", "epochs", "lemmatize", "poison", "final_train_loss", "heldout_cosine"))
     return 0
 
 

@@ -16,6 +16,8 @@ to *measure* the student; those are evaluation costs, cached and counted separat
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,7 @@ from core.dataset import Dataset, build_dataset
 from core.device import pick_device
 from core.lemmatize import LemmaResult, lemmatize_words, no_lemmatization
 from core.students import StudentConfig, build_student, student_vectors
-from core.store import save_run
+from core.store import end_journal, journal_epoch, new_run_id, save_run, start_journal
 from core.train import EpochRecord, train_student
 
 Progress = Callable[[int, int], None]
@@ -83,6 +85,7 @@ class TrainingRun:
         should_stop: Callable[[], bool] | None = None,
         extra: dict | None = None,
         cache_root: Path | None = None,
+        checkpoint_every: float | None = None,
     ):
         if prepared.lemmatize is not config.lemmatize:
             raise ValueError(
@@ -113,6 +116,11 @@ class TrainingRun:
         self.model = build_student(student_config, seed=config.seed, items=prepared.items, features=features)
         self.records: list[EpochRecord] = []
         self.run_id: str | None = None
+        # checkpoint_every (seconds): journal every epoch and rewrite the run folder at most this often, so
+        # a killed process loses nothing (core.store.recover_interrupted). None: save once, at the end.
+        self.checkpoint_every = checkpoint_every
+        self._planned_id = new_run_id(config) if checkpoint_every is not None else None
+        self._last_checkpoint = 0.0
         from core.defence import TrainReport
 
         self.report = TrainReport()
@@ -122,32 +130,48 @@ class TrainingRun:
         return int(len(self.dataset.train_idx))
 
     def __iter__(self) -> Iterator[EpochRecord]:
+        planned = self._planned_id
+        if planned:
+            start_journal(self.runs_root, planned)
         try:
             for record in train_student(self.model, self.dataset, self.config, self.device, self.should_stop, report=self.report):
                 self.records.append(record)
+                if planned:
+                    journal_epoch(self.runs_root, planned, record)
+                    now = time.monotonic()
+                    if len(self.records) == 1 or now - self._last_checkpoint >= self.checkpoint_every:
+                        self._write(planned, "running", replace=True)
+                        self._last_checkpoint = time.monotonic()
                 yield record
         finally:
             # Runs that stopped early (Stop button, Ctrl-C, a closed generator) keep their epochs.
             self.save()
+            if planned:
+                end_journal(self.runs_root, planned)
 
     def save(self) -> str | None:
         """Store the run with its finished epochs (once; `core.sweep` calls it after grouped training)."""
         if self.records and self.run_id is None:
             status = "finished" if len(self.records) == self.config.epochs else "stopped"
-            self.run_id = save_run(
-                self.runs_root,
-                self.config,
-                self.dataset,
-                self.records,
-                self.model,
-                teacher_id=self.prepared.teacher_id,
-                teacher_queries=self.teacher_queries,
-                status=status,
-                extra={"lemmas_merged": self.prepared.lemma.merged_count, "words": len(self.prepared.lemma.words),
-                       **self.extra, **self.detection_summary()},
-                report=self.report,
-            )
+            self.run_id = self._write(self._planned_id, status, replace=self._planned_id is not None)
         return self.run_id
+
+    def _write(self, run_id: str | None, status: str, replace: bool) -> str:
+        return save_run(
+            self.runs_root,
+            self.config,
+            self.dataset,
+            self.records,
+            self.model,
+            teacher_id=self.prepared.teacher_id,
+            teacher_queries=self.teacher_queries,
+            status=status,
+            extra={"lemmas_merged": self.prepared.lemma.merged_count, "words": len(self.prepared.lemma.words),
+                   **self.extra, **self.detection_summary()},
+            report=self.report,
+            run_id=run_id,
+            replace=replace,
+        )
 
     def detection_summary(self) -> dict:
         """What per-answer losses reveal about the poison, which the lab knows: precision and recall of

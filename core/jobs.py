@@ -24,6 +24,9 @@ from core.config import TrainConfig
 from core.experiment import PreparedData, TrainingRun
 
 
+CHECKPOINT_SECONDS = 2.0  # a killed server loses no finished epoch; the student's weights are at most this old
+
+
 class JobState(str, Enum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -117,7 +120,8 @@ class JobBoard:
             return
         job.state = JobState.RUNNING
         try:
-            run = TrainingRun(job.config, job.prepared, self.runs_root, device=self.device, should_stop=lambda: job.stop_requested)
+            run = TrainingRun(job.config, job.prepared, self.runs_root, device=self.device, should_stop=lambda: job.stop_requested,
+                              checkpoint_every=CHECKPOINT_SECONDS)
             for record in run:
                 with job._lock:
                     job.records.append(record)

@@ -11,11 +11,20 @@
 
 A run is written into a hidden temporary folder and renamed into place, so a reader never
 sees half a run. Run ids are checked before any path is built from them.
+
+Nothing lost when the server dies: a run trained with checkpoints (`core.experiment.TrainingRun(
+checkpoint_every=...)`, what the dashboard's jobs do) appends each finished epoch to a journal
+(`.live-<run_id>/epochs.jsonl`, one line per epoch, written as it ends) and rewrites the whole run
+folder as a checkpoint (status "running") every few seconds. `recover_interrupted` — called when the
+dashboard starts — turns the journal of a process that is gone into a stored run with status
+"interrupted": every finished epoch's scores, the student's weights from the last checkpoint (the run
+says which epoch: `weights_epoch`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
@@ -91,6 +100,7 @@ def save_run(
     extra: dict | None = None,
     run_id: str | None = None,
     report=None,
+    replace: bool = False,
 ) -> str:
     """Write a run atomically; returns its id. `report` (core.defence.TrainReport): each training
     answer's final loss and what the defence left out, kept in items.parquet (`loss`, `left_out`)."""
@@ -142,11 +152,104 @@ def save_run(
             **(extra or {}),
         }
         (tmp / "run.json").write_text(json.dumps(meta, indent=2))
-        tmp.rename(root / run_id)
+        _move_into_place(tmp, root / run_id, replace)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return run_id
+
+
+def _move_into_place(tmp: Path, target: Path, replace: bool) -> None:
+    """Rename a finished folder into place. Replacing (a checkpoint): the old folder steps aside as
+    `.old-<id>-…` first and is removed after; `recover_interrupted` puts it back if the process died
+    between the two renames."""
+    if not (replace and target.exists()):
+        tmp.rename(target)
+        return
+    old = target.parent / f".old-{target.name}-{secrets.token_hex(3)}"
+    target.rename(old)
+    tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def live_folder(root: Path, run_id: str) -> Path:
+    return Path(root) / f".live-{check_run_id(run_id)}"
+
+
+def start_journal(root: Path, run_id: str) -> Path:
+    """The journal of a run in progress: who writes it (pid) and one line per finished epoch."""
+    folder = live_folder(root, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "owner.json").write_text(json.dumps({"pid": os.getpid(), "started": time.time()}))
+    (folder / "epochs.jsonl").touch()
+    return folder
+
+
+def journal_epoch(root: Path, run_id: str, record: EpochRecord) -> None:
+    with open(live_folder(root, run_id) / "epochs.jsonl", "a") as f:
+        f.write(json.dumps(record.scalars()) + "\n")
+        f.flush()
+
+
+def end_journal(root: Path, run_id: str) -> None:
+    shutil.rmtree(live_folder(root, run_id), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_interrupted(root: Path) -> list[str]:
+    """Store the runs whose training process died (server killed, machine restarted) with every epoch
+    their journal holds; returns their ids. Safe to call at any time: live runs are left alone."""
+    root = Path(root)
+    recovered: list[str] = []
+    if not root.exists():
+        return recovered
+    for old in root.glob(".old-*"):  # died between the two renames of a checkpoint: put the old one back
+        run_id = old.name[len(".old-"):].rsplit("-", 1)[0]
+        if RUN_ID.match(run_id) and not (root / run_id).exists():
+            old.rename(root / run_id)
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+    for live in root.glob(".live-*"):
+        run_id = live.name[len(".live-"):]
+        try:
+            check_run_id(run_id)
+            pid = int(json.loads((live / "owner.json").read_text())["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pid = -1
+        if pid > 0 and _alive(pid):
+            continue
+        folder = root / run_id
+        if not RUN_ID.match(run_id) or not (folder / "run.json").exists():
+            shutil.rmtree(live, ignore_errors=True)  # died before its first checkpoint: nothing to keep
+            continue
+        try:
+            lines = [json.loads(line) for line in (live / "epochs.jsonl").read_text().splitlines() if line.strip()]
+        except (OSError, ValueError):
+            lines = []  # a torn last line: keep the checkpoint as it is
+        meta = json.loads((folder / "run.json").read_text())
+        stored = pl.read_parquet(folder / "epochs.parquet")
+        if len(lines) > stored.height:
+            pl.DataFrame(lines, schema=_EPOCH_SCHEMA).write_parquet(folder / ".epochs.tmp")
+            os.replace(folder / ".epochs.tmp", folder / "epochs.parquet")
+            meta["final"] = lines[-1]
+        meta.update({"status": "interrupted", "epochs_done": max(len(lines), stored.height), "weights_epoch": stored.height})
+        tmp = folder / ".run.json.tmp"
+        tmp.write_text(json.dumps(meta, indent=2))
+        os.replace(tmp, folder / "run.json")
+        shutil.rmtree(live, ignore_errors=True)
+        recovered.append(run_id)
+    return recovered
 
 
 _EPOCH_SCHEMA = {

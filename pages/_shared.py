@@ -109,6 +109,9 @@ def init_session() -> None:
 
 @st.cache_resource(show_spinner=False)
 def job_board() -> JobBoard:
+    from core.store import recover_interrupted
+
+    recover_interrupted(runs_dir())  # once per server start: runs a killed server was training keep their epochs
     return JobBoard(runs_dir(), max_concurrent=int(os.environ.get("EMBEDDING_LAB_MAX_TRAININGS", "1")))
 
 

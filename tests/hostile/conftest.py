@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import pytest
+
+from core.config import TrainConfig
+from core.dataset import build_dataset
+from core.students import StudentConfig, build_student
+from core.teacher import HashTeacher
+from core.train import train_epochs
+
+
+@pytest.fixture
+def stored_run_parts():
+    words = [f"w{i}" for i in range(60)]
+    clean = HashTeacher(16).embed(words)
+    config = TrainConfig(teacher="hash-16", p=0.5, epochs=3)
+    dataset = build_dataset(words, clean, 0.5, 0.0, 0)
+    model = build_student(StudentConfig(config.model, len(words), 16), seed=0)
+    records = list(train_epochs(model, dataset, config, "cpu"))
+    return config, dataset, records, model

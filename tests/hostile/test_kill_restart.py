@@ -1,0 +1,71 @@
+"""Nothing lost: a training process killed with SIGKILL keeps every finished epoch, and the next start
+lists the run ('interrupted') with a student that loads."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.store import list_runs, load_run, recover_interrupted, save_run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_killed_training_keeps_every_finished_epoch(tmp_path):
+    env = {**os.environ, "EMBEDDING_LAB_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "core", "train", "--teacher", "hash-32", "--model", "B", "--p", "0.5",
+                             "--epochs", "1000", "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    runs = tmp_path / "runs"
+    try:
+        seen = 0
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            journals = list(runs.glob(".live-*/epochs.jsonl")) if runs.exists() else []
+            if journals and len(journals[0].read_text().splitlines()) >= 8 and any(p.name[0] != "." for p in runs.iterdir()):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the training never got going")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        seen = len(journals[0].read_text().splitlines())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert seen >= 8
+    (run_id,) = recover_interrupted(runs)
+    assert recover_interrupted(runs) == []  # once is enough
+    run = load_run(runs, run_id)
+    assert run.meta["status"] == "interrupted"
+    assert run.epochs.height == run.meta["epochs_done"] >= seen  # every epoch the journal saw (the kill may come later)
+    assert run.epochs["epoch"].to_list() == list(range(1, run.epochs.height + 1))
+    assert 1 <= run.meta["weights_epoch"] <= run.epochs.height
+    assert run.student().embedding.weight.shape[0] == run.meta["items"]  # the last checkpoint's weights load
+    table = list_runs(runs)
+    assert table.height == 1 and table["status"][0] == "interrupted"
+    assert not list(runs.glob(".*"))  # no journal, temp or old folder left behind
+
+
+def test_a_checkpoint_swapped_out_when_the_process_died_is_put_back(tmp_path, stored_run_parts):
+    config, dataset, records, model = stored_run_parts
+    run_id = save_run(tmp_path, config, dataset, records, model, teacher_id="hash-32", teacher_queries=1)
+    (tmp_path / run_id).rename(tmp_path / f".old-{run_id}-abc123")  # the moment between the two renames
+    recover_interrupted(tmp_path)
+    assert load_run(tmp_path, run_id).epochs.height == len(records)
+
+
+def test_a_live_run_is_left_alone(tmp_path, stored_run_parts):
+    config, dataset, records, model = stored_run_parts
+    run_id = save_run(tmp_path, config, dataset, records, model, teacher_id="hash-32", teacher_queries=1, status="running")
+    live = tmp_path / f".live-{run_id}"
+    live.mkdir()
+    (live / "owner.json").write_text(json.dumps({"pid": os.getpid()}))
+    (live / "epochs.jsonl").write_text("")
+    assert recover_interrupted(tmp_path) == [] and live.exists()
