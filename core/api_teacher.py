@@ -106,11 +106,15 @@ class SpendLedger:
         self.path = Path(path)
 
     def _read(self) -> dict:
+        if not self.path.exists():
+            return {}
         try:
             data = json.loads(self.path.read_text())
             return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and math.isfinite(v)}
         except (OSError, ValueError, AttributeError):
-            return {}  # missing or broken: start from zero rather than crash (the cap still applies from here)
+            # Not zero: a damaged ledger must not silently lift the cap. Deleting the file is a choice to make.
+            raise BudgetExceeded(f"The spending record {self.path} is unreadable, so the lab cannot tell what was spent; "
+                                 "nothing is sent until it is fixed or deleted (deleting it resets the count to $0).") from None
 
     def spent(self, teacher_id: str) -> float:
         return self._read().get(teacher_id, 0.0)

@@ -491,3 +491,20 @@ def adapter_tradeoff(frame: pl.DataFrame, title: str = "Quality against cost") -
     # Each layer gets its own copy: layers sharing one polars frame trip Streamlit's data handling.
     labels = alt.Chart(frame.clone()).mark_text(align="left", dx=9, dy=-7, fontSize=11).encode(x=x, y=y, text="name:N")
     return alt.layer(points, labels).properties(title=title, width=560, height=300)
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_csv(frame: pl.DataFrame) -> str:
+    """CSV text a spreadsheet will not run: text cells that start like a formula (=, +, -, @, tab, CR) get a
+    leading apostrophe (OWASP's advice against CSV injection). Numbers are written as they are."""
+    guarded = []
+    for name, dtype in frame.schema.items():
+        if dtype != pl.Utf8:
+            continue
+        risky = pl.lit(False)
+        for mark in FORMULA_START:
+            risky = risky | pl.col(name).str.starts_with(mark)
+        guarded.append(pl.when(risky).then(pl.lit("'") + pl.col(name)).otherwise(pl.col(name)).alias(name))
+    return (frame.with_columns(guarded) if guarded else frame).write_csv()

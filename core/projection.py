@@ -91,8 +91,8 @@ def project(x: np.ndarray, method: Method | str, cache: ProjectionCache | None =
     """2-D coordinates for the rows of x, from the cache when computed before."""
     method = Method(method)
     key = ProjectionCache.key(x, method, seed) if cache else None
-    if cache and (hit := cache.get(key)) is not None:
-        return hit
+    if cache and (hit := cache.get(key)) is not None and hit.shape == (x.shape[0], 2) and np.isfinite(hit).all():
+        return hit  # (a cache file of another shape, or with NaN, is damaged: computed again below)
     coords = pca_2d(x) if method is Method.PCA else umap_2d(x, seed)
     if cache:
         cache.put(key, coords)

@@ -35,6 +35,11 @@ class StudentConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", StudentKind.parse(self.kind))
+        for name, high in (("vocab_size", 10_000_000), ("dim", 16_384), ("in_dim", 16_384), ("hidden", 65_536), ("buckets", 10_000_000),
+                           ("centres", 1_000_000)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+                raise ValueError(f"The student's {name} must be a whole number between 0 and {high:,}, got {value!r}.")
         if self.vocab_size < 1 or self.dim < 2:
             raise ValueError(f"A student needs at least one item and two dimensions, got {self.vocab_size} × {self.dim}.")
         if self.kind.needs_cheap and self.in_dim < 1:
@@ -217,7 +222,14 @@ def save_student(model: nn.Module, folder: Path) -> None:
 
 
 def read_student_config(folder: Path) -> StudentConfig:
-    return StudentConfig(**json.loads((Path(folder) / "student.json").read_text()))
+    path = Path(folder) / "student.json"
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise TypeError("not a JSON object")
+        return StudentConfig(**data)
+    except (OSError, ValueError, TypeError) as err:
+        raise ValueError(f"The student's settings in {path} cannot be used ({err}); the run folder was changed or damaged.") from None
 
 
 def load_student(folder: Path, device: str = "cpu", items=None, features=None) -> nn.Module:
@@ -228,7 +240,11 @@ def load_student(folder: Path, device: str = "cpu", items=None, features=None) -
     folder = Path(folder)
     config = read_student_config(folder)
     model = student_class(config.kind)(config)
-    model.load_state_dict(load_file(folder / "student.safetensors"))
+    try:
+        model.load_state_dict(load_file(folder / "student.safetensors"))
+    except Exception as err:  # safetensors and torch raise several kinds; the user needs one sentence
+        raise ValueError(f"The student's weights in {folder} are damaged or do not match its settings "
+                         f"({type(err).__name__}: {str(err).splitlines()[0][:160]}).") from None
     model = model.to(device).eval()
     if config.kind.generalizes:
         model.set_inputs(items, features)

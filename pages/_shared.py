@@ -283,6 +283,9 @@ def chosen_run_vectors() -> RunVectors:
         st.error(str(err))
         st.page_link(PAGES["data"], label="Go to Data & teacher", icon=":material/dataset:")
         st.stop()
+    except (ValueError, OSError) as err:  # a run folder changed or damaged on disk: say so, keep the rest usable
+        st.error(f"This run cannot be read: {err} Choose another run.")
+        st.stop()
 
 
 def run_label(row: dict) -> str:
@@ -293,6 +296,10 @@ def run_label(row: dict) -> str:
         parts.append(f"{row['poison']:.0%} poisoned")
     if row.get("status") == "stopped":
         parts.append("stopped early")
+    elif row.get("status") == "interrupted":
+        parts.append("interrupted (server stopped)")
+    elif row.get("status") == "running":
+        parts.append("training now")
     return " · ".join(parts) + f" · {row['created'][5:16].replace('T', ' ')}"
 
 
@@ -309,7 +316,7 @@ def show_chart(chart, frame: pl.DataFrame, explain: str, key: str, file_stem: st
     left, right, _ = st.columns([1, 1, 2])
     left.download_button("Download picture (SVG)", data=lambda: charts.to_svg(chart), file_name=f"{file_stem}.svg",
                          mime="image/svg+xml", key=f"{key}_svg", on_click="ignore", icon=":material/image:", width="stretch")
-    right.download_button("Download data (CSV)", data=lambda: frame.write_csv(), file_name=f"{file_stem}.csv",
+    right.download_button("Download data (CSV)", data=lambda: charts.safe_csv(frame), file_name=f"{file_stem}.csv",
                           mime="text/csv", key=f"{key}_csv", on_click="ignore", icon=":material/table:", width="stretch")
 
 

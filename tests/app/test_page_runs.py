@@ -15,3 +15,12 @@ def test_open_compare_and_delete(stored_run):
     no_errors(at)
     assert list_runs(runs_dir()).is_empty()
     assert "no trained runs" in at.info[0].value
+
+
+def test_a_damaged_run_gets_a_sentence_on_the_comparison_pages(stored_run):
+    from core.paths import runs_dir
+
+    (runs_dir() / stored_run / "student.safetensors").write_bytes(b"\x00" * 32)
+    at = make_app("projection")
+    assert not at.exception
+    assert any("cannot be read" in e.value for e in at.error)
