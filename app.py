@@ -2,9 +2,23 @@
 
 import streamlit as st
 
-from pages._shared import PAGES, init_session, sidebar, umap_warm_up
+from pages._shared import PAGES, current_user_email, host_settings, init_session, sidebar, umap_warm_up
 
 st.set_page_config(page_title="Embedding Distillation Lab", page_icon=":material/science:", layout="wide")
+try:
+    settings = host_settings()
+except ValueError as err:  # a bad hosting setting: say which, start nothing
+    st.error(f"The lab cannot start: {err}")
+    st.stop()
+if settings.login and not current_user_email():
+    st.title("Embedding Distillation Lab")
+    st.write("This classroom lab asks you to log in first, so that your runs stay yours.")
+    try:
+        st.button("Log in", type="primary", on_click=st.login, key="login", icon=":material/login:")
+    except Exception:  # login asked for but not configured: say so instead of a traceback
+        st.error("Login is switched on (login = true) but no identity provider is configured: add an [auth] section to "
+                 ".streamlit/secrets.toml, or switch login off.")
+    st.stop()
 init_session()
 umap_warm_up()  # compiles UMAP in the background so the Projection page is quick later
 

@@ -27,6 +27,10 @@ from core.experiment import PreparedData, TrainingRun
 CHECKPOINT_SECONDS = 2.0  # a killed server loses no finished epoch; the student's weights are at most this old
 
 
+class QueueFull(ValueError):
+    """A training cannot be queued now (this user's limit, or the host's queue); the message says why."""
+
+
 class JobState(str, Enum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -77,9 +81,12 @@ class TrainingJob:
 class JobBoard:
     """Runs jobs in daemon threads, `max_concurrent` at a time, first come first served."""
 
-    def __init__(self, runs_root: Path, max_concurrent: int = 1, device: str | None = None):
+    def __init__(self, runs_root: Path, max_concurrent: int = 1, device: str | None = None,
+                 max_per_owner: int | None = None, max_queue: int | None = None):
         self.runs_root = Path(runs_root)
         self.device = device
+        self.max_per_owner = max_per_owner
+        self.max_queue = max_queue
         self._slots = threading.Semaphore(max(1, max_concurrent))
         self._jobs: dict[str, TrainingJob] = {}
         self._lock = threading.Lock()
@@ -88,8 +95,16 @@ class JobBoard:
         return self.launch(TrainingJob(config, prepared, owner), self._work, "train")
 
     def launch(self, job, work, kind: str):
-        """Register `job` and run `work(job)` in a daemon thread once a training slot is free."""
+        """Register `job` and run `work(job)` in a daemon thread once a training slot is free. Raises
+        `QueueFull` (nothing started) when the owner has too many trainings or the queue is full."""
         with self._lock:
+            waiting = [j for j in self._jobs.values() if j.state is JobState.QUEUED]
+            mine = [j for j in self._jobs.values() if not j.done and job.owner and j.owner == job.owner]
+            if self.max_per_owner is not None and len(mine) >= self.max_per_owner:
+                raise QueueFull(f"You already have {len(mine)} training(s) waiting or running (the limit here is "
+                                f"{self.max_per_owner}); wait for it to finish or stop it first.")
+            if self.max_queue is not None and len(waiting) >= self.max_queue:
+                raise QueueFull(f"{len(waiting)} trainings are already waiting on this host; try again in a few minutes.")
             self._jobs[job.job_id] = job
 
         def in_slot() -> None:
@@ -121,7 +136,7 @@ class JobBoard:
         job.state = JobState.RUNNING
         try:
             run = TrainingRun(job.config, job.prepared, self.runs_root, device=self.device, should_stop=lambda: job.stop_requested,
-                              checkpoint_every=CHECKPOINT_SECONDS)
+                              checkpoint_every=CHECKPOINT_SECONDS, extra={"owner": job.owner} if job.owner else None)
             for record in run:
                 with job._lock:
                     job.records.append(record)
@@ -172,7 +187,7 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "") -> Sweep
     def work(job: SweepJob) -> None:
         job.state = JobState.RUNNING
         try:
-            for progress in run_sweep(grid, prepared, board.runs_root, device=board.device, should_stop=job._stop.is_set):
+            for progress in run_sweep(grid, prepared, board.runs_root, device=board.device, should_stop=job._stop.is_set, owner=job.owner):
                 job.done_runs, job.reused, job.eta_seconds = progress.done, progress.reused, progress.eta_seconds
                 job.run_ids = list(progress.run_ids)
             job.state = JobState.FINISHED if job.done_runs == job.total_runs else JobState.STOPPED

@@ -316,6 +316,8 @@ def list_runs(root: Path) -> pl.DataFrame:
                         "final_train_loss": final.get("train_loss"),
                         "heldout_cosine": final.get("heldout_cosine"),
                         "seconds": final.get("seconds"),
+                        "owner": str(meta.get("owner", "")),
+                        "shared": bool(meta.get("shared", False)),
                     }
                 )
             except (OSError, ValueError, KeyError, TypeError):
@@ -326,9 +328,21 @@ def list_runs(root: Path) -> pl.DataFrame:
         "batch_size": pl.Int64, "lr": pl.Float64,
         "vocabulary": pl.Utf8, "cheap": pl.Utf8, "adversary": pl.Utf8, "poison_scope": pl.Utf8, "defence": pl.Utf8, "trim": pl.Float64,
         "detection_precision": pl.Float64, "detection_recall": pl.Float64, "train_size": pl.Int64, "teacher_queries": pl.Int64,
-        "final_train_loss": pl.Float64, "heldout_cosine": pl.Float64, "seconds": pl.Float64,
+        "final_train_loss": pl.Float64, "heldout_cosine": pl.Float64, "seconds": pl.Float64, "owner": pl.Utf8, "shared": pl.Boolean,
     }
     return pl.DataFrame(rows, schema=schema).sort("created", descending=True)
+
+
+def set_shared(root: Path, run_id: str, shared: bool) -> None:
+    """Put a run in the class gallery (or take it out): one field of run.json, rewritten atomically."""
+    path = Path(root) / check_run_id(run_id) / "run.json"
+    if not path.exists():
+        raise RunNotFound(f"No run '{run_id}' in {root}.")
+    meta = json.loads(path.read_text())
+    meta["shared"] = bool(shared)
+    tmp = path.with_name(f".run.json.{secrets.token_hex(3)}")
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, path)
 
 
 def delete_run(root: Path, run_id: str) -> None:

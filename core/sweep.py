@@ -120,6 +120,7 @@ def run_sweep(
     device: str | None = None,
     should_stop: Callable[[], bool] | None = None,
     group: bool = True,
+    owner: str = "",
 ) -> Iterator[SweepProgress]:
     """Train every run of the grid that is not stored yet; yields progress after each run.
 
@@ -153,14 +154,14 @@ def run_sweep(
         progress.current, progress.last_reused = batch[0], False
         start = time.perf_counter()
         if len(batch) == 1:
-            run = TrainingRun(batch[0], data, runs_root, device=device, should_stop=should_stop, extra={"sweep": True})
+            run = TrainingRun(batch[0], data, runs_root, device=device, should_stop=should_stop, extra={"sweep": True, **({"owner": owner} if owner else {})})
             for _ in run:
                 pass
             runs = [run]
         else:
             from core.grouped import train_grouped
 
-            runs = [TrainingRun(c, data, runs_root, device=device, extra={"sweep": True, "grouped_with": len(batch)}) for c in batch]
+            runs = [TrainingRun(c, data, runs_root, device=device, extra={"sweep": True, "grouped_with": len(batch), **({"owner": owner} if owner else {})}) for c in batch]
             try:
                 for records in train_grouped([r.model for r in runs], [r.dataset for r in runs], [r.config for r in runs],
                                              runs[0].device, should_stop, reports=[r.report for r in runs]):

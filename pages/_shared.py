@@ -4,6 +4,7 @@ small rendering helpers. The engine (`core/`) never sees Streamlit; this file is
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 import uuid
 
@@ -19,6 +20,7 @@ from core.lemmatize import LemmaResult, load_lemmatizer
 from core.paths import cache_dir, runs_dir
 from core.projection import ProjectionCache, warm_up_umap
 from core.store import list_runs, load_run
+from core.hosting import HostSettings, load_host_settings, owner_id
 from core.teacher import CachedTeacher, TeacherUnavailable, load_teacher
 
 
@@ -95,8 +97,33 @@ LEMMA_LABELS = {
 PAPER_PAIR = ("nonviolent", "antiaggressive")
 
 
+@st.cache_resource(show_spinner=False)
+def host_settings() -> HostSettings:
+    """The hosting settings (core.hosting): read once per server; a bad value stops the app with a sentence."""
+    return load_host_settings()
+
+
+def current_user_email() -> str | None:
+    try:
+        return st.user.email if st.user.is_logged_in else None
+    except (AttributeError, KeyError):  # no login configured
+        return None
+
+
 def init_session() -> None:
     ss = st.session_state
+    if host_settings().hosted:
+        # Who owns what: the logged-in user, else a token kept in the page's address, so a reload (or a
+        # bookmark) finds the same runs again. A fresh tab without it is a new person.
+        token = st.query_params.get("u") or ss.get("owner_token") or secrets.token_hex(8)
+        try:
+            ss[K.OWNER] = owner_id(current_user_email(), token)
+        except ValueError:
+            token = secrets.token_hex(8)
+            ss[K.OWNER] = owner_id(current_user_email(), token)
+        ss["owner_token"] = token
+        if st.query_params.get("u") != token:
+            st.query_params["u"] = token
     ss.setdefault(K.OWNER, uuid.uuid4().hex[:12])
     ss.setdefault(K.TEACHER, "minilm")
     ss.setdefault(K.LEMMA, LemmaMode.NONE)
@@ -112,7 +139,9 @@ def job_board() -> JobBoard:
     from core.store import recover_interrupted
 
     recover_interrupted(runs_dir())  # once per server start: runs a killed server was training keep their epochs
-    return JobBoard(runs_dir(), max_concurrent=int(os.environ.get("EMBEDDING_LAB_MAX_TRAININGS", "1")))
+    settings = host_settings()
+    return JobBoard(runs_dir(), max_concurrent=settings.max_trainings, max_queue=settings.max_queue,
+                    max_per_owner=settings.max_trainings_per_user if settings.hosted else None)
 
 
 @st.cache_resource(show_spinner="Loading the teacher model…")
@@ -192,7 +221,31 @@ def model_cost_ms(name: str, words: tuple[str, ...]) -> float:
 
 
 def runs_table() -> pl.DataFrame:
-    return list_runs(runs_dir())
+    """The runs this person may see: all of them on a personal machine; hosted, their own plus the gallery."""
+    table = list_runs(runs_dir())
+    settings = host_settings()
+    if settings.hosted:
+        mine = pl.col("owner") == st.session_state.get(K.OWNER, "")
+        table = table.filter(mine | pl.col("shared")) if settings.gallery else table.filter(mine)
+    return table
+
+
+def start_job(key: str, launch) -> bool:
+    """Start a background job (`launch()` returns it) and remember it under `key`; a full queue or this
+    person's limit becomes a warning, not a traceback."""
+    from core.jobs import QueueFull
+
+    try:
+        st.session_state[key] = launch().job_id
+    except QueueFull as err:
+        st.warning(str(err))
+        return False
+    return True
+
+
+def owns(row_or_meta: dict) -> bool:
+    """May this person delete / share the run? Everyone on a personal machine; hosted, only its owner."""
+    return not host_settings().hosted or row_or_meta.get("owner", "") == st.session_state.get(K.OWNER)
 
 
 # ---- preparing data ---------------------------------------------------------------------------
@@ -300,7 +353,8 @@ def run_label(row: dict) -> str:
         parts.append("interrupted (server stopped)")
     elif row.get("status") == "running":
         parts.append("training now")
-    return " · ".join(parts) + f" · {row['created'][5:16].replace('T', ' ')}"
+    # the run id's random ending tells apart two runs with the same settings made in the same minute
+    return " · ".join(parts) + f" · {row['created'][5:16].replace('T', ' ')} · #{str(row.get('run_id', ''))[-4:]}"
 
 
 def show_chart(chart, frame: pl.DataFrame, explain: str, key: str, file_stem: str) -> None:

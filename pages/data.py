@@ -7,7 +7,7 @@ from core.config import LemmaMode
 from core.corpus import VocabularyError, csv_columns, parse_vocabulary
 from core.lemmatize import LemmatizerUnavailable
 from core.teacher import TeacherUnavailable
-from pages._shared import K, LEMMA_LABELS, PAGES, cached_teacher, default_words, lemma_result, prepare, teacher_options
+from pages._shared import K, LEMMA_LABELS, PAGES, cached_teacher, default_words, host_settings, lemma_result, prepare, teacher_options
 
 ss = st.session_state
 st.title("Data & teacher")
@@ -26,8 +26,9 @@ vocab = None
 if source == "default":
     vocab = default_words()
 else:
+    limits = host_settings()
     upload = st.file_uploader("Upload a word list", type=["txt", "csv"], key="vocab_upload",
-                              help="UTF-8 text. Up to 200,000 words and 20 MB.")
+                              help=f"UTF-8 text. Up to {limits.max_words:,} words and {limits.max_upload_mb:g} MB.")
     if upload is not None:
         data = upload.getvalue()
         column = None
@@ -36,7 +37,7 @@ else:
             if columns:
                 column = st.selectbox("Column that holds the words", columns, key="vocab_column")
         try:
-            vocab = parse_vocabulary(data, upload.name, column)
+            vocab = parse_vocabulary(data, upload.name, column, max_bytes=limits.max_upload_bytes, max_items=limits.max_words)
         except VocabularyError as err:
             st.error(str(err))
 if vocab is None:

@@ -10,7 +10,7 @@ from core.evaluate import BenchmarkUnavailable
 from core.jobs import JobState, start_sweep
 from core.sweep import SweepGrid, find_stored
 from core.teacher import TeacherUnavailable
-from pages._shared import K, choose_run, job_board, model_cost_ms, run_evaluation, runs_table, show_chart
+from pages._shared import K, choose_run, job_board, model_cost_ms, run_evaluation, runs_table, show_chart, start_job
 
 ss = st.session_state
 st.title("Honest evaluation")
@@ -86,8 +86,8 @@ if prepared is not None and prepared.teacher_id == this["teacher"]:
     missing = [c for c in grid.configs() if not find_stored(table, c, prepared.teacher_id)]
     if missing and st.button(f"Train the comparison: every student at p = {', '.join(map(str, PS))} ({len(missing)} runs to train)",
                              disabled=running, key="eval_sweep_start", icon=":material/play_arrow:"):
-        ss["eval_sweep"] = start_sweep(board, grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER]).job_id
-        st.rerun()
+        if start_job("eval_sweep", lambda: start_sweep(board, grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER])):
+            st.rerun()
 
 
 @st.fragment(run_every=2.0 if running else None)

@@ -7,8 +7,8 @@ import streamlit as st
 
 from core import charts
 from core.paths import runs_dir
-from core.store import RunNotFound, delete_run, load_run
-from pages._shared import K, PAGES, run_label, runs_table, show_chart
+from core.store import RunNotFound, delete_run, load_run, set_shared
+from pages._shared import K, PAGES, host_settings, owns, run_label, runs_table, show_chart
 
 ss = st.session_state
 st.title("Runs")
@@ -102,6 +102,16 @@ if len(picked) == 1:
         if ready and ready[0] == run_id:
             column.download_button(f"Download {stem}-{run_id}.zip ({len(ready[1]) / 2**20:.1f} MB)", data=ready[1],
                                    file_name=f"{stem}-{run_id}.zip", mime="application/zip", key=f"{key}_download", icon=":material/download:")
+    settings = host_settings()
+    if not owns(stored.meta):
+        right.caption("Shared in the class gallery by someone else: you can look at it and take it away, not change it.")
+        st.stop()
+    if settings.hosted and settings.gallery:
+        shared = right.toggle("Share in the class gallery", value=bool(stored.meta.get("shared")), key=f"share_{run_id}",
+                              help="Everyone on this server can then look at this run (not change or delete it).")
+        if shared != bool(stored.meta.get("shared")):
+            set_shared(runs_dir(), run_id, shared)
+            st.rerun()
     with right.popover("Delete this run", icon=":material/delete:"):
         st.write("This removes the run's files for everyone on this machine. It cannot be undone.")
         if st.button("Yes, delete it", type="primary", key="confirm_delete"):

@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.config import LemmaMode, TrainConfig
-from pages._shared import K, PAGES, default_words, job_board, prepare
+from pages._shared import K, PAGES, default_words, job_board, prepare, start_job
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 # The teacher of the one-click path; tests point it at the instant fake teacher.
@@ -55,10 +55,10 @@ if st.button("Train my first student", type="primary", icon=":material/rocket_la
         prepared = prepare(TRY_IT_TEACHER, vocab, LemmaMode.NONE,
                            progress=lambda done, total: bar.progress(done / total, text=f"Teacher embeddings: {done:,} of {total:,} words"))
         config = TrainConfig(teacher=TRY_IT_TEACHER, model="B", p=0.095, epochs=20, vocabulary=vocab.label)
-        job = job_board().submit(config, prepared, owner=st.session_state[K.OWNER])
-        st.session_state[K.JOB] = job.job_id
-        status.update(label="Training started", state="complete")
-    st.switch_page(PAGES["train"])
+        started = start_job(K.JOB, lambda: job_board().submit(config, prepared, owner=st.session_state[K.OWNER]))
+        status.update(label="Training started" if started else "Not started", state="complete" if started else "error")
+    if started:
+        st.switch_page(PAGES["train"])
 
 st.caption("Prefer to choose everything yourself? Go step by step:")
 cols = st.columns(3)

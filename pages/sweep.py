@@ -10,7 +10,7 @@ from core.paths import cache_dir, runs_dir
 from core.store import load_run
 from core.sweep import SweepGrid, find_stored, sweep_frame
 from core.teacher import TeacherUnavailable, cached_vectors
-from pages._shared import K, LEMMA_LABELS, job_board, prepare_data, require_prepared, runs_table, show_chart
+from pages._shared import K, LEMMA_LABELS, host_settings, job_board, prepare_data, require_prepared, runs_table, show_chart, start_job
 
 ss = st.session_state
 st.title("Sweep: the paper's figures, on your teacher and words")
@@ -18,18 +18,19 @@ st.write("The paper's findings come from grids of runs: many values of p, each t
          "without lemmatization and poisoning. Choose a grid; runs already stored are reused, not retrained.")
 prepared = require_prepared()
 board = job_board()
+top_epochs = min(200, host_settings().max_epochs)
 
 kind = st.radio("Grid", ["paper", "custom"], horizontal=True, key="sweep_kind",
                 format_func={"paper": "The paper's grid (80 runs)", "custom": "My own grid"}.get)
 if kind == "paper":
-    epochs = st.number_input("Epochs per run", 1, 200, 80, key="sweep_paper_epochs", help="The paper trains up to 80.")
+    epochs = st.number_input("Epochs per run", 1, top_epochs, min(80, top_epochs), key="sweep_paper_epochs", help="The paper trains up to 80.")
     grid = SweepGrid.paper(teacher=ss[K.TEACHER], vocabulary=ss[K.VOCAB].label, epochs=int(epochs))
     st.caption("Model A and B × the ten values of p × lemmatization off / spaCy × poison 0 % / 10 %.")
 else:
     c1, c2, c3 = st.columns(3)
     models = c1.multiselect("Students", list(StudentKind), default=[StudentKind.B], format_func=lambda m: m.label, key="sweep_models")
     ps = c1.multiselect("Values of p", list(PAPER_PS), default=[0.016, 0.095, 0.555, 1.0], key="sweep_ps")
-    epochs = c2.number_input("Epochs per run", 1, 200, 20, key="sweep_epochs")
+    epochs = c2.number_input("Epochs per run", 1, top_epochs, min(20, top_epochs), key="sweep_epochs")
     lemmas = c2.multiselect("Lemmatization", list(LemmaMode), default=[prepared.lemmatize], format_func=LEMMA_LABELS.get, key="sweep_lemmas")
     poisons = c3.multiselect("Poisoned fraction", [0.0, 0.05, 0.1, 0.2, 0.3], default=[0.0], format_func=lambda r: f"{r:.0%}", key="sweep_poisons")
     try:
@@ -54,9 +55,7 @@ if st.button("Run the sweep", type="primary", key="sweep_start", disabled=runnin
     except TeacherUnavailable as err:
         st.error(str(err))
         st.stop()
-    job = start_sweep(board, grid, data, owner=ss[K.OWNER])
-    ss[K.SWEEP] = job.job_id
-    running = True
+    running = start_job(K.SWEEP, lambda: start_sweep(board, grid, data, owner=ss[K.OWNER]))
 
 
 def progress_panel(job_id: str, polling: bool) -> None:

@@ -4,10 +4,10 @@ import polars as pl
 import streamlit as st
 
 from core import charts
-from core.config import MAX_EPOCHS, PAPER_PS, LemmaMode, StudentKind, TrainConfig, default_cheap
+from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig, default_cheap
 from core.defence import DEFENCE_HELP, DEFENCE_LABELS, MAX_TRIM, detection_sentence
-from core.jobs import JobState
-from pages._shared import K, LEMMA_LABELS, PAGES, job_board, prepare, require_prepared, show_chart
+from core.jobs import JobState, QueueFull
+from pages._shared import K, LEMMA_LABELS, PAGES, host_settings, job_board, prepare, require_prepared, show_chart
 
 STUDENT_CHOICES = [StudentKind.B, StudentKind.A, StudentKind.KERNEL, StudentKind.RIDGE, StudentKind.MLP, StudentKind.SUBWORD]
 STUDENT_HELP = {
@@ -42,7 +42,7 @@ with st.form("train_form", border=True):
                                     help="The paper's ten values, or your own.")
         p_custom = st.number_input("Custom p (used when 'custom' is chosen)", min_value=0.001, max_value=1.0, value=0.2, step=0.01, format="%.3f", key="p_custom")
     with middle:
-        epochs = st.number_input("Epochs (passes over the training words)", min_value=1, max_value=MAX_EPOCHS, value=20, step=1, key="epochs",
+        epochs = st.number_input("Epochs (passes over the training words)", min_value=1, max_value=host_settings().max_epochs, value=min(20, host_settings().max_epochs), step=1, key="epochs",
                                  help="The paper trains up to 80. More than 200 is allowed but slow.")
         poison = st.slider("Poisoned answers (fraction of ALL words)", 0.0, 0.5, 0.0, 0.01, key="poison",
                            help="The paper poisons 10 %: those words get a random direction instead of the teacher's answer.")
@@ -80,10 +80,13 @@ if submitted:
         st.error(str(err))
     else:
         running = board.active(ss[K.OWNER])
-        if running:
+        if running and board.max_per_owner is None:
             st.warning("You already have a training running; stop it or wait for it before starting another.")
         else:
-            ss[K.JOB] = board.submit(config, prepared, owner=ss[K.OWNER]).job_id
+            try:
+                ss[K.JOB] = board.submit(config, prepared, owner=ss[K.OWNER]).job_id
+            except QueueFull as err:
+                st.warning(str(err))
 
 
 def live_panel(job_id: str, polling: bool) -> None:
