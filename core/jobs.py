@@ -55,8 +55,12 @@ class TrainingJob:
     summary: dict | None = None
     submitted: float = field(default_factory=time.time)
     traceback: str | None = field(default=None, repr=False)  # for a log, when a job failed
+    n_items: int = 0
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.n_items = len(self.prepared.items) if self.prepared is not None else 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -98,6 +102,7 @@ class JobBoard:
         """Register `job` and run `work(job)` in a daemon thread once a training slot is free. Raises
         `QueueFull` (nothing started) when the owner has too many trainings or the queue is full."""
         with self._lock:
+            self._forget_old()
             waiting = [j for j in self._jobs.values() if j.state is JobState.QUEUED]
             mine = [j for j in self._jobs.values() if not j.done and job.owner and j.owner == job.owner]
             if self.max_per_owner is not None and len(mine) >= self.max_per_owner:
@@ -113,6 +118,14 @@ class JobBoard:
 
         threading.Thread(target=in_slot, name=f"{kind}-{job.job_id}", daemon=True).start()
         return job
+
+    def _forget_old(self, keep_seconds: float = 3600.0, keep_at_most: int = 500) -> None:
+        """A class makes hundreds of jobs a day: finished ones are dropped after an hour (their runs are in
+        the store), so the board's memory stays bounded."""
+        now = time.time()
+        done = sorted((j for j in self._jobs.values() if j.done), key=lambda j: j.submitted)
+        for j in done[: max(0, len(done) - keep_at_most)] + [j for j in done if now - j.submitted > keep_seconds]:
+            self._jobs.pop(j.job_id, None)
 
     def get(self, job_id: str | None) -> TrainingJob | None:
         with self._lock:
@@ -149,6 +162,8 @@ class JobBoard:
                 job.error = f"{type(err).__name__}: {err}"
                 job.state = JobState.FAILED
             job.traceback = traceback.format_exc()
+        finally:
+            job.prepared = None  # the data (~15 MB for 10k words) is no longer needed; the run is in the store
 
 
 @dataclass
@@ -194,5 +209,7 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "") -> Sweep
         except Exception as err:  # shown on the page as a sentence
             job.error = f"{type(err).__name__}: {err}"
             job.state = JobState.FAILED
+        finally:
+            job.prepared = {}  # release the data: the runs are in the store
 
     return board.launch(SweepJob(grid, prepared, owner, total_runs=len(grid.configs())), work, "sweep")

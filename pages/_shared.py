@@ -251,15 +251,57 @@ def owns(row_or_meta: dict) -> bool:
 # ---- preparing data ---------------------------------------------------------------------------
 
 
+class _PreparedRegistry:
+    """One PreparedData per (teacher, word list, lemmatization) for the whole server, the 8 most recent: a
+    class that starts from the default words holds one copy of the teacher's vectors, not one per person.
+    (Not st.cache_resource: the computation draws a progress bar, which a cached function would replay.)"""
+
+    def __init__(self, size: int = 8):
+        from collections import OrderedDict
+
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        return None
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+@st.cache_resource(show_spinner=False)
+def prepared_registry() -> _PreparedRegistry:
+    return _PreparedRegistry()
+
+
 def prepare_data(teacher_name: str, vocab: Vocabulary, mode: LemmaMode, progress=None) -> PreparedData:
-    """Lemmatize and get every item's teacher vector (cache first), counting paid queries."""
-    teacher = cached_teacher(teacher_name)
-    result = lemma_result(vocab.label, mode, tuple(vocab.words))
-    before_computed, before_cached = teacher.computed, teacher.cached
-    clean = teacher.embed(list(result.lemmas), progress=progress)
-    st.session_state[K.QUERIES] += teacher.computed - before_computed
-    st.session_state[K.CACHED] += teacher.cached - before_cached
-    return PreparedData(result, clean, teacher.id, mode)
+    """Lemmatize and get every item's teacher vector (shared by every session, then the disk cache),
+    counting paid queries. The shared arrays are read-only."""
+    key = (teacher_name, vocab.label, mode)
+    registry = prepared_registry()
+    prepared = registry.get(key)
+    if prepared is None:
+        teacher = cached_teacher(teacher_name)
+        result = lemma_result(vocab.label, mode, tuple(vocab.words))
+        before_computed, before_cached = teacher.computed, teacher.cached
+        clean = teacher.embed(list(result.lemmas), progress=progress)
+        clean.setflags(write=False)
+        prepared = PreparedData(result, clean, teacher.id, mode)
+        registry.put(key, prepared)
+        st.session_state[K.QUERIES] += teacher.computed - before_computed
+        st.session_state[K.CACHED] += teacher.cached - before_cached
+    else:
+        st.session_state[K.CACHED] += len(prepared.items)  # served from memory: no query at all
+        if progress:
+            progress(len(prepared.items), len(prepared.items))
+    return prepared
 
 
 def prepare(teacher_name: str, vocab: Vocabulary, mode: LemmaMode, progress=None) -> PreparedData:

@@ -97,7 +97,7 @@ def live_panel(job_id: str, polling: bool) -> None:
     snap = job.snapshot()
     cfg = job.config
     done = len(snap["records"])
-    st.markdown(f"**{cfg.model.label}**, p = {cfg.p:g} ({round(cfg.p * len(job.prepared.items)):,} teacher answers), "
+    st.markdown(f"**{cfg.model.label}**, p = {cfg.p:g} ({round(cfg.p * job.n_items):,} teacher answers), "
                 f"{cfg.epochs} epochs, poison {cfg.poison:.0%}, lemmatization {cfg.lemmatize.value}")
     if snap["state"] is JobState.QUEUED:
         st.info(f"Waiting for a free trainer: position {board.queue_position(job)} in the queue.")
