@@ -339,6 +339,9 @@ def cmd_delete(args) -> int:
     from core.paths import runs_dir
     from core.store import delete_run
 
+    from core.store import recover_interrupted
+
+    recover_interrupted(runs_dir())  # a run a killed process left as 'running' can then be deleted
     delete_run(runs_dir(), args.run_id)
     print(f"Deleted run {args.run_id}.")
     return 0

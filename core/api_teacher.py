@@ -25,6 +25,7 @@ Safety and money:
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import math
 import os
@@ -62,8 +63,12 @@ class ApiSettings:
     backoff_s: float = 0.5  # first wait; doubles each retry, at most 30 s
 
     def __post_init__(self) -> None:
-        url = urlparse(self.base_url or "")
-        if url.scheme not in ("http", "https") or not url.netloc:
+        try:
+            url = urlparse(self.base_url or "")
+            url.port  # noqa: B018 (raises ValueError for a port that is not a number)
+        except ValueError:
+            raise TeacherUnavailable(f"The API base URL {self.base_url!r} is not a valid address.") from None
+        if url.scheme not in ("http", "https") or not url.hostname:
             raise TeacherUnavailable(f"The API base URL must start with http:// or https://, got {self.base_url!r}.")
         if not self.model or len(self.model) > 200:
             raise TeacherUnavailable("Name the API model, e.g. api:text-embedding-3-small.")
@@ -98,7 +103,9 @@ def estimate_tokens(texts: Sequence[str]) -> int:
 
 
 class SpendLedger:
-    """Dollars spent per API teacher id, in one JSON file, written atomically (thread-safe)."""
+    """Dollars spent per API teacher id, in one JSON file beside the cache, written atomically. The cap
+    applies to the total over every API model and endpoint of this lab home (a new model name is not a new
+    budget). Threads and processes (the dashboard, a CLI run) take a file lock around check and spend."""
 
     _lock = threading.Lock()
 
@@ -110,23 +117,44 @@ class SpendLedger:
             return {}
         try:
             data = json.loads(self.path.read_text())
-            return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and math.isfinite(v)}
-        except (OSError, ValueError, AttributeError):
+            if not isinstance(data, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                     and math.isfinite(v) and v >= 0 for v in data.values()):
+                raise ValueError
+            return {k: float(v) for k, v in data.items()}
+        except (OSError, ValueError):
             # Not zero: a damaged ledger must not silently lift the cap. Deleting the file is a choice to make.
             raise BudgetExceeded(f"The spending record {self.path} is unreadable, so the lab cannot tell what was spent; "
                                  "nothing is sent until it is fixed or deleted (deleting it resets the count to $0).") from None
 
-    def spent(self, teacher_id: str) -> float:
-        return self._read().get(teacher_id, 0.0)
+    def spent(self, teacher_id: str | None = None) -> float:
+        """What one teacher has spent, or (None) everything spent from this lab home."""
+        data = self._read()
+        return sum(data.values()) if teacher_id is None else data.get(teacher_id, 0.0)
+
+    def locked(self):
+        """A lock held across threads and processes while a job is checked and paid for."""
+        import contextlib
+        import fcntl
+
+        @contextlib.contextmanager
+        def hold():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock, open(self.path.with_suffix(".lock"), "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+        return hold()
 
     def add(self, teacher_id: str, dollars: float) -> None:
-        with self._lock:
-            data = self._read()
-            data[teacher_id] = data.get(teacher_id, 0.0) + dollars
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".tmp-{os.getpid()}-{threading.get_ident()}")
-            tmp.write_text(json.dumps(data, indent=1))
-            os.replace(tmp, self.path)
+        """Record spending (call it while holding `locked()`)."""
+        data = self._read()
+        data[teacher_id] = data.get(teacher_id, 0.0) + dollars
+        tmp = self.path.with_suffix(f".tmp-{os.getpid()}-{threading.get_ident()}")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, self.path)
 
 
 def api_teacher_id(settings: ApiSettings) -> str:
@@ -167,7 +195,7 @@ class ApiTeacher:
     # -- money ------------------------------------------------------------------------------------
     def estimate(self, texts: Sequence[str]) -> dict:
         tokens = estimate_tokens(texts)
-        spent = self.ledger.spent(self.id) if self.ledger else 0.0
+        spent = self.ledger.spent() if self.ledger else 0.0  # the cap is for the whole lab home
         return {"texts": len(texts), "tokens": tokens, "usd": tokens * self.settings.price_per_million / 1e6,
                 "spent_usd": spent, "budget_usd": self.settings.budget_usd}
 
@@ -185,17 +213,21 @@ class ApiTeacher:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self._dim or 0), np.float32)
-        self.check_budget(texts)
+        import contextlib
+
         out = []
         size = self.settings.batch_size
-        for start in range(0, len(texts), size):
-            batch = texts[start : start + size]
-            vectors, tokens = self._call(batch)
-            if self.ledger:
-                self.ledger.add(self.id, tokens * self.settings.price_per_million / 1e6)
-            out.append(vectors)
-            if progress:
-                progress(min(start + size, len(texts)), len(texts))
+        # check and spend under one lock, so two jobs (threads or processes) cannot both pass the same check
+        with self.ledger.locked() if self.ledger else contextlib.nullcontext():
+            self.check_budget(texts)
+            for start in range(0, len(texts), size):
+                batch = texts[start : start + size]
+                vectors, tokens = self._call(batch)
+                if self.ledger:
+                    self.ledger.add(self.id, tokens * self.settings.price_per_million / 1e6)
+                out.append(vectors)
+                if progress:
+                    progress(min(start + size, len(texts)), len(texts))
         return np.concatenate(out)
 
     def _call(self, batch: list[str]) -> tuple[np.ndarray, int]:
@@ -211,8 +243,11 @@ class ApiTeacher:
                 self._sleep(self._wait(attempt, last))
             self.requests += 1
             try:
-                with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers, method="POST"), timeout=s.timeout_s) as r:
+                with _NO_REDIRECTS.open(urllib.request.Request(url, data=body, headers=headers, method="POST"), timeout=s.timeout_s) as r:
                     raw = r.read()
+            except _Redirected as err:
+                raise TeacherUnavailable(f"The API answered with a redirect to another address ({err}); the key is not sent "
+                                         "there. Set EMBEDDING_LAB_API_BASE to the final address.") from None
             except urllib.error.HTTPError as err:
                 code = err.code
                 retry_after = err.headers.get("Retry-After", "") if err.headers else ""
@@ -222,8 +257,8 @@ class ApiTeacher:
                 if code in (401, 403):
                     raise TeacherUnavailable(f"The API refused the key (HTTP {code}): check EMBEDDING_LAB_API_KEY.") from None
                 raise TeacherUnavailable(f"The API answered HTTP {code} for model '{s.model}': {self._reason(err)}") from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
-                last = f"connection failed ({type(err).__name__})"
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, http.client.HTTPException) as err:
+                last = f"connection failed ({type(err).__name__})"  # dropped, truncated or not HTTP at all: ask again
                 continue
             try:
                 return self._parse(raw, batch)
@@ -255,7 +290,12 @@ class ApiTeacher:
         try:
             payload = json.loads(raw)
             data = payload["data"]
-            rows = sorted(data, key=lambda d: d["index"]) if all(isinstance(d, dict) and "index" in d for d in data) else data
+            if all(isinstance(d, dict) and "index" in d for d in data):
+                if sorted(d["index"] for d in data) != list(range(len(data))):
+                    raise _Malformed("the answer's indexes are not 0..n-1")  # duplicates would misplace vectors
+                rows = sorted(data, key=lambda d: d["index"])
+            else:
+                rows = data
             vectors = np.asarray([d["embedding"] for d in rows], dtype=np.float32)
         except (ValueError, KeyError, TypeError) as err:
             raise _Malformed(f"malformed answer ({type(err).__name__})") from None
@@ -279,6 +319,20 @@ class ApiTeacher:
 
 class _Malformed(ValueError):
     pass
+
+
+class _Redirected(urllib.error.URLError):
+    pass
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib would repeat the request, Authorization header included, at whatever address a redirect names."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise _Redirected(f"HTTP {code} to {urlparse(newurl).netloc or newurl}")
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
 
 
 def load_api_teacher(name: str, cache_root: Path | None = None, env: dict | None = None, **overrides) -> ApiTeacher:

@@ -140,7 +140,7 @@ class TrainingRun:
                     journal_epoch(self.runs_root, planned, record)
                     now = time.monotonic()
                     if len(self.records) == 1 or now - self._last_checkpoint >= self.checkpoint_every:
-                        self._write(planned, "running", replace=True)
+                        self._write(planned, "running", replace=len(self.records) > 1)  # the first never overwrites a run
                         self._last_checkpoint = time.monotonic()
                 yield record
         finally:

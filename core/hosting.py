@@ -123,5 +123,6 @@ def owner_id(email: str | None = None, token: str | None = None) -> str:
     if email:
         return "u-" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:16]
     if token and token.isalnum() and 8 <= len(token) <= 64:
-        return "t-" + token[:32]
+        # hashed too: the id is written in runs others may see (the gallery), the token is the credential
+        return "t-" + hashlib.sha256(token.encode()).hexdigest()[:16]
     raise ValueError("No owner: neither a login nor a browser token.")

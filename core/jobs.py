@@ -54,6 +54,7 @@ class TrainingJob:
     error: str | None = None
     summary: dict | None = None
     submitted: float = field(default_factory=time.time)
+    finished_at: float | None = None
     traceback: str | None = field(default=None, repr=False)  # for a log, when a job failed
     n_items: int = 0
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -63,7 +64,13 @@ class TrainingJob:
         self.n_items = len(self.prepared.items) if self.prepared is not None else 0
 
     def stop(self) -> None:
-        self._stop.set()
+        """Stop after the current epoch; a job still waiting in the queue is stopped at once (its owner's
+        slot is free again)."""
+        with self._lock:
+            self._stop.set()
+            if self.state is JobState.QUEUED:
+                self.state = JobState.STOPPED
+                self.finished_at = time.time()
 
     @property
     def stop_requested(self) -> bool:
@@ -86,11 +93,12 @@ class JobBoard:
     """Runs jobs in daemon threads, `max_concurrent` at a time, first come first served."""
 
     def __init__(self, runs_root: Path, max_concurrent: int = 1, device: str | None = None,
-                 max_per_owner: int | None = None, max_queue: int | None = None):
+                 max_per_owner: int | None = None, max_queue: int | None = None, max_epochs: int | None = None):
         self.runs_root = Path(runs_root)
         self.device = device
         self.max_per_owner = max_per_owner
         self.max_queue = max_queue
+        self.max_epochs = max_epochs
         self._slots = threading.Semaphore(max(1, max_concurrent))
         self._jobs: dict[str, TrainingJob] = {}
         self._lock = threading.Lock()
@@ -108,6 +116,9 @@ class JobBoard:
             if self.max_per_owner is not None and len(mine) >= self.max_per_owner:
                 raise QueueFull(f"You already have {len(mine)} training(s) waiting or running (the limit here is "
                                 f"{self.max_per_owner}); wait for it to finish or stop it first.")
+            epochs = getattr(getattr(job, "config", None), "epochs", None) or getattr(getattr(job, "grid", None), "epochs", 0)
+            if self.max_epochs is not None and epochs > self.max_epochs:
+                raise QueueFull(f"{epochs} epochs is more than this host allows ({self.max_epochs}); choose fewer.")
             if self.max_queue is not None and len(waiting) >= self.max_queue:
                 raise QueueFull(f"{len(waiting)} trainings are already waiting on this host; try again in a few minutes.")
             self._jobs[job.job_id] = job
@@ -123,9 +134,13 @@ class JobBoard:
         """A class makes hundreds of jobs a day: finished ones are dropped after an hour (their runs are in
         the store), so the board's memory stays bounded."""
         now = time.time()
-        done = sorted((j for j in self._jobs.values() if j.done), key=lambda j: j.submitted)
-        for j in done[: max(0, len(done) - keep_at_most)] + [j for j in done if now - j.submitted > keep_seconds]:
+        done = sorted((j for j in self._jobs.values() if j.done), key=lambda j: j.finished_at or j.submitted)
+        for j in done[: max(0, len(done) - keep_at_most)] + [j for j in done if now - (j.finished_at or j.submitted) > keep_seconds]:
             self._jobs.pop(j.job_id, None)
+
+    def slot(self):
+        """Hold one of the host's training slots (for work a page does itself, like the adapter lab's)."""
+        return self._slots
 
     def get(self, job_id: str | None) -> TrainingJob | None:
         with self._lock:
@@ -143,10 +158,12 @@ class JobBoard:
             return [j for j in self._jobs.values() if not j.done and (owner is None or j.owner == owner)]
 
     def _work(self, job: TrainingJob) -> None:
-        if job.stop_requested:
-            job.state = JobState.STOPPED
-            return
-        job.state = JobState.RUNNING
+        with job._lock:
+            if job.stop_requested:
+                job.state = JobState.STOPPED
+                job.prepared = None
+                return
+            job.state = JobState.RUNNING
         try:
             run = TrainingRun(job.config, job.prepared, self.runs_root, device=self.device, should_stop=lambda: job.stop_requested,
                               checkpoint_every=CHECKPOINT_SECONDS, extra={"owner": job.owner} if job.owner else None)
@@ -164,6 +181,7 @@ class JobBoard:
             job.traceback = traceback.format_exc()
         finally:
             job.prepared = None  # the data (~15 MB for 10k words) is no longer needed; the run is in the store
+            job.finished_at = time.time()
 
 
 @dataclass
@@ -181,10 +199,17 @@ class SweepJob:
     eta_seconds: float | None = None
     run_ids: list = field(default_factory=list)
     error: str | None = None
+    submitted: float = field(default_factory=time.time)
+    finished_at: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def stop(self) -> None:
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
+            if self.state is JobState.QUEUED:
+                self.state = JobState.STOPPED
+                self.finished_at = time.time()
 
     @property
     def done(self) -> bool:
@@ -195,14 +220,20 @@ class SweepJob:
                 "eta_seconds": self.eta_seconds, "run_ids": list(self.run_ids), "error": self.error}
 
 
-def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "") -> SweepJob:
+def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private: bool = False) -> SweepJob:
     """Run a sweep in the background, holding one of the board's training slots throughout."""
     from core.sweep import run_sweep
 
     def work(job: SweepJob) -> None:
-        job.state = JobState.RUNNING
+        with job._lock:
+            if job._stop.is_set():
+                job.state = JobState.STOPPED
+                job.prepared = {}
+                return
+            job.state = JobState.RUNNING
         try:
-            for progress in run_sweep(grid, prepared, board.runs_root, device=board.device, should_stop=job._stop.is_set, owner=job.owner):
+            for progress in run_sweep(grid, prepared, board.runs_root, device=board.device, should_stop=job._stop.is_set, owner=job.owner,
+                                      private=private):
                 job.done_runs, job.reused, job.eta_seconds = progress.done, progress.reused, progress.eta_seconds
                 job.run_ids = list(progress.run_ids)
             job.state = JobState.FINISHED if job.done_runs == job.total_runs else JobState.STOPPED
@@ -211,5 +242,6 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "") -> Sweep
             job.state = JobState.FAILED
         finally:
             job.prepared = {}  # release the data: the runs are in the store
+            job.finished_at = time.time()
 
     return board.launch(SweepJob(grid, prepared, owner, total_runs=len(grid.configs())), work, "sweep")

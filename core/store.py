@@ -176,11 +176,23 @@ def live_folder(root: Path, run_id: str) -> Path:
     return Path(root) / f".live-{check_run_id(run_id)}"
 
 
+PROCESS_TOKEN = secrets.token_hex(8)  # tells this process apart from a later one that gets the same pid
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), or '' where unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
 def start_journal(root: Path, run_id: str) -> Path:
-    """The journal of a run in progress: who writes it (pid) and one line per finished epoch."""
+    """The journal of a run in progress: who writes it and one line per finished epoch."""
     folder = live_folder(root, run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "owner.json").write_text(json.dumps({"pid": os.getpid(), "started": time.time()}))
+    owner = {"pid": os.getpid(), "token": PROCESS_TOKEN, "start": _start_time(os.getpid()), "started": time.time()}
+    (folder / "owner.json").write_text(json.dumps(owner))
     (folder / "epochs.jsonl").touch()
     return folder
 
@@ -195,61 +207,90 @@ def end_journal(root: Path, run_id: str) -> None:
     shutil.rmtree(live_folder(root, run_id), ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def _writer_alive(live: Path) -> bool:
+    """Is the process that writes this journal still running? Not fooled by a pid reused after a restart:
+    this process is recognised by its token, another by its start time."""
+    try:
+        owner = json.loads((live / "owner.json").read_text())
+        pid = int(owner["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
     if pid == os.getpid():
-        return True
+        return owner.get("token") == PROCESS_TOKEN
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
-    return True
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    recorded, now = str(owner.get("start", "")), _start_time(pid)
+    return not (recorded and now and recorded != now)
 
 
-def recover_interrupted(root: Path) -> list[str]:
+def recover_interrupted(root: Path, stale_seconds: float = 3600.0) -> list[str]:
     """Store the runs whose training process died (server killed, machine restarted) with every epoch
-    their journal holds; returns their ids. Safe to call at any time: live runs are left alone."""
+    their journal holds; returns their ids. Runs whose writer is alive are left alone; a damaged one is
+    skipped (and left for a person to look at), never fatal."""
     root = Path(root)
     recovered: list[str] = []
     if not root.exists():
         return recovered
+    now = time.time()
     for old in root.glob(".old-*"):  # died between the two renames of a checkpoint: put the old one back
-        run_id = old.name[len(".old-"):].rsplit("-", 1)[0]
-        if RUN_ID.match(run_id) and not (root / run_id).exists():
-            old.rename(root / run_id)
-        else:
-            shutil.rmtree(old, ignore_errors=True)
+        try:
+            run_id = old.name[len(".old-"):].rsplit("-", 1)[0]
+            live = root / f".live-{run_id}"
+            if live.exists() and _writer_alive(live):
+                continue  # its trainer is swapping it right now
+            if RUN_ID.match(run_id) and not (root / run_id).exists():
+                old.rename(root / run_id)
+            else:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            continue
+    for leftover in [*root.glob(".tmp-*"), *root.glob(".import-*"), *root.glob(".trash-*")]:
+        try:  # half-written folders of a process that died: removed once clearly abandoned
+            if now - leftover.stat().st_mtime > stale_seconds:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            continue
     for live in root.glob(".live-*"):
         run_id = live.name[len(".live-"):]
-        try:
-            check_run_id(run_id)
-            pid = int(json.loads((live / "owner.json").read_text())["pid"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pid = -1
-        if pid > 0 and _alive(pid):
-            continue
-        folder = root / run_id
-        if not RUN_ID.match(run_id) or not (folder / "run.json").exists():
-            shutil.rmtree(live, ignore_errors=True)  # died before its first checkpoint: nothing to keep
+        if _writer_alive(live):
             continue
         try:
-            lines = [json.loads(line) for line in (live / "epochs.jsonl").read_text().splitlines() if line.strip()]
-        except (OSError, ValueError):
-            lines = []  # a torn last line: keep the checkpoint as it is
-        meta = json.loads((folder / "run.json").read_text())
-        stored = pl.read_parquet(folder / "epochs.parquet")
-        if len(lines) > stored.height:
-            pl.DataFrame(lines, schema=_EPOCH_SCHEMA).write_parquet(folder / ".epochs.tmp")
-            os.replace(folder / ".epochs.tmp", folder / "epochs.parquet")
-            meta["final"] = lines[-1]
-        meta.update({"status": "interrupted", "epochs_done": max(len(lines), stored.height), "weights_epoch": stored.height})
-        tmp = folder / ".run.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, folder / "run.json")
-        shutil.rmtree(live, ignore_errors=True)
-        recovered.append(run_id)
+            recovered += _recover_one(root, live, run_id)
+        except Exception:  # a damaged checkpoint: keep it as it is for a person to look at
+            continue
     return recovered
+
+
+def _recover_one(root: Path, live: Path, run_id: str) -> list[str]:
+    folder = root / run_id
+    if not RUN_ID.match(run_id) or not (folder / "run.json").exists():
+        shutil.rmtree(live, ignore_errors=True)  # died before its first checkpoint: nothing to keep
+        return []
+    lines = []
+    try:
+        for line in (live / "epochs.jsonl").read_text().splitlines():
+            if line.strip():
+                lines.append(json.loads(line))
+    except ValueError:
+        pass  # a torn last line: keep the epochs before it
+    except OSError:
+        lines = []
+    meta = json.loads((folder / "run.json").read_text())
+    stored = pl.read_parquet(folder / "epochs.parquet")
+    if len(lines) > stored.height:
+        pl.DataFrame(lines, schema=_EPOCH_SCHEMA).write_parquet(folder / ".epochs.tmp")
+        os.replace(folder / ".epochs.tmp", folder / "epochs.parquet")
+        meta["final"] = lines[-1]
+    meta.update({"status": "interrupted", "epochs_done": max(len(lines), stored.height), "weights_epoch": stored.height})
+    tmp = folder / ".run.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, folder / "run.json")
+    shutil.rmtree(live, ignore_errors=True)
+    return [run_id]
 
 
 _EPOCH_SCHEMA = {
@@ -289,25 +330,33 @@ def list_runs(root: Path) -> pl.DataFrame:
             try:
                 meta = json.loads((folder / "run.json").read_text())
                 cfg, final = meta["config"], meta.get("final") or {}
+                if not isinstance(final, dict) or not isinstance(cfg, dict):
+                    continue
+                for key in ("detection_precision", "detection_recall"):
+                    if meta.get(key) is not None and not isinstance(meta[key], (int, float)):
+                        raise TypeError(key)
+                for key in ("train_loss", "heldout_cosine", "seconds"):
+                    if final.get(key) is not None and not isinstance(final[key], (int, float)):
+                        raise TypeError(key)
                 rows.append(
                     {
-                        "run_id": meta["run_id"],
-                        "created": meta["created"],
-                        "status": meta.get("status", "finished"),
-                        "teacher": meta["teacher_id"],
-                        "model": cfg["model"],
+                        "run_id": str(meta["run_id"]),
+                        "created": str(meta["created"]),
+                        "status": str(meta.get("status", "finished")),
+                        "teacher": str(meta["teacher_id"]),
+                        "model": str(cfg["model"]),
                         "p": float(cfg["p"]),
                         "epochs": int(meta.get("epochs_done", cfg["epochs"])),
-                        "lemmatize": cfg["lemmatize"],
+                        "lemmatize": str(cfg["lemmatize"]),
                         "poison": float(cfg["poison"]),
                         "seed": int(cfg["seed"]),
                         "batch_size": int(cfg.get("batch_size", 256)),
                         "lr": float(cfg.get("lr", 1e-3)),
-                        "vocabulary": cfg.get("vocabulary", ""),
-                        "cheap": cfg.get("cheap", ""),
-                        "adversary": cfg.get("adversary", "random"),
-                        "poison_scope": cfg.get("poison_scope", "all"),
-                        "defence": cfg.get("defence", "none"),
+                        "vocabulary": str(cfg.get("vocabulary", "")),
+                        "cheap": str(cfg.get("cheap", "")),
+                        "adversary": str(cfg.get("adversary", "random")),
+                        "poison_scope": str(cfg.get("poison_scope", "all")),
+                        "defence": str(cfg.get("defence", "none")),
                         "trim": float(cfg.get("trim", 0.0)),
                         "detection_precision": meta.get("detection_precision"),
                         "detection_recall": meta.get("detection_recall"),
@@ -320,7 +369,7 @@ def list_runs(root: Path) -> pl.DataFrame:
                         "shared": bool(meta.get("shared", False)),
                     }
                 )
-            except (OSError, ValueError, KeyError, TypeError):
+            except Exception:  # any damaged or tampered run.json: skipped here (load_run says why), never fatal for the list
                 continue
     schema = {
         "run_id": pl.Utf8, "created": pl.Utf8, "status": pl.Utf8, "teacher": pl.Utf8, "model": pl.Utf8,
@@ -339,16 +388,28 @@ def set_shared(root: Path, run_id: str, shared: bool) -> None:
     if not path.exists():
         raise RunNotFound(f"No run '{run_id}' in {root}.")
     meta = json.loads(path.read_text())
+    _refuse_while_training(meta, "shared")
     meta["shared"] = bool(shared)
     tmp = path.with_name(f".run.json.{secrets.token_hex(3)}")
     tmp.write_text(json.dumps(meta, indent=2))
     os.replace(tmp, path)
 
 
+def _refuse_while_training(meta: dict, what: str) -> None:
+    if meta.get("status") == "running":
+        raise ValueError(f"This run is still being trained (its folder is rewritten every few seconds), so it cannot be {what} "
+                         "yet; stop it or wait for it to finish.")
+
+
 def delete_run(root: Path, run_id: str) -> None:
     folder = Path(root) / check_run_id(run_id)
     if not folder.exists():
         raise RunNotFound(f"No run '{run_id}' in {root}.")
+    try:
+        meta = json.loads((folder / "run.json").read_text())
+    except (OSError, ValueError):
+        meta = {}  # a damaged run can always be deleted
+    _refuse_while_training(meta if isinstance(meta, dict) else {}, "deleted")
     # Rename first so a concurrent reader never sees a half-deleted run.
     trash = Path(root) / f".trash-{run_id}-{secrets.token_hex(3)}"
     folder.rename(trash)

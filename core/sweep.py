@@ -121,13 +121,15 @@ def run_sweep(
     should_stop: Callable[[], bool] | None = None,
     group: bool = True,
     owner: str = "",
+    private: bool = False,
 ) -> Iterator[SweepProgress]:
     """Train every run of the grid that is not stored yet; yields progress after each run.
 
     `prepared` maps each lemmatization mode of the grid to its prepared data (same teacher).
     Stopping keeps every finished run; running the same sweep again resumes. With `group` the
     lookup-table runs that can train together do (`core.grouped`: the same curves, less overhead),
-    so their progress arrives a group at a time.
+    so their progress arrives a group at a time. `private` (hosted mode): reuse only `owner`'s runs and the
+    shared gallery's, never another person's private runs.
     """
     missing = [m.value for m in grid.lemmatize if m not in prepared]
     if missing:
@@ -135,6 +137,8 @@ def run_sweep(
     configs = grid.configs()
     progress = SweepProgress(total=len(configs))
     stored = list_runs(runs_root)
+    if private:  # a hosted sweep reuses only what its owner may see: their own runs and the gallery
+        stored = stored.filter((pl.col("owner") == owner) | pl.col("shared"))
     pending: list[TrainConfig] = []
     for config in configs:
         run_id = find_stored(stored, config, prepared[config.lemmatize].teacher_id)

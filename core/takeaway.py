@@ -92,15 +92,18 @@ def zip_run(stored: StoredRun) -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in RUN_FILES:
             path = stored.folder / name
-            if path.exists():
+            if name == "run.json":  # who owned it here is nobody's business elsewhere
+                meta = {k: v for k, v in stored.meta.items() if k not in ("owner", "shared")}
+                archive.writestr(f"{stored.run_id}/{name}", json.dumps(meta, indent=2))
+            elif path.exists():
                 archive.write(path, f"{stored.run_id}/{name}")
         archive.writestr(f"{stored.run_id}/run_card.json", json.dumps(run_card(stored), indent=2))
     return buffer.getvalue()
 
 
-def import_run(data: bytes, root: Path) -> str:
-    """Check a zipped run and add it to the store; returns its id (fresh when needed). Raises
-    `ImportRefused` with a sentence, having written nothing, when it is not a usable run."""
+def import_run(data: bytes, root: Path, owner: str = "") -> str:
+    """Check a zipped run and add it to the store as `owner`'s (private); returns its id (fresh when
+    needed). Raises `ImportRefused` with a sentence, having written nothing, when it is not a usable run."""
     root = Path(root)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -127,7 +130,7 @@ def import_run(data: bytes, root: Path) -> str:
         for name, info in chosen.items():
             with archive.open(info) as src, open(tmp / name, "wb") as dst:
                 _copy_limited(src, dst)
-        run_id = _check_run_folder(tmp, root)
+        run_id = _check_run_folder(tmp, root, owner)
         tmp.rename(root / run_id)
         return run_id
     except ImportRefused:
@@ -152,8 +155,9 @@ def _copy_limited(src, dst) -> int:
     return total
 
 
-def _check_run_folder(folder: Path, root: Path) -> str:
+def _check_run_folder(folder: Path, root: Path, owner: str = "") -> str:
     """Every file of an unpacked run is readable and consistent; returns the id it will have."""
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
     from core.students import read_student_config, student_class
@@ -169,22 +173,46 @@ def _check_run_folder(folder: Path, root: Path) -> str:
         if isinstance(meta.get(key), bool) or not isinstance(meta.get(key), int) or meta[key] < 0:
             raise ImportRefused(f"The run's run.json lacks a valid '{key}'.")
     student = read_student_config(folder)
-    model = student_class(student.kind)(student)
-    try:
-        model.load_state_dict(load_file(folder / "student.safetensors"))
-    except Exception as err:  # safetensors / torch raise several kinds
-        raise ImportRefused(f"The student's weights do not match its settings ({type(err).__name__}).") from None
     items = pl.read_parquet(folder / "items.parquet")
     epochs = pl.read_parquet(folder / "epochs.parquet")
     if not {"item", "split", "poisoned"} <= set(items.columns) or items.height != student.vocab_size:
         raise ImportRefused(f"The run's items ({items.height}) do not match its student ({student.vocab_size} items).")
     if "epoch" not in epochs.columns:
         raise ImportRefused("The run's epochs.parquet has no epoch column.")
+    # The weights' own shapes, read from the file's header, must be what the settings build — checked before
+    # anything is allocated (settings that claim a huge student cannot make the server allocate it).
+    try:
+        with safe_open(str(folder / "student.safetensors"), framework="pt") as f:
+            declared = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as err:  # a damaged header: safetensors raises several kinds
+        raise ImportRefused(f"The student's weights cannot be read ({type(err).__name__}).") from None
+    if sum(int(np.prod(shape)) for shape in declared.values()) * 4 > MAX_IMPORT_BYTES:
+        raise ImportRefused("The student's weights are larger than any run of this lab.")
+    import torch
+
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in student_class(student.kind)(student).state_dict().items()}
+    if expected != declared:
+        raise ImportRefused("The student's weights do not match its settings (their shapes differ).")
+    model = student_class(student.kind)(student)
+    try:
+        model.load_state_dict(load_file(folder / "student.safetensors"))
+    except Exception as err:  # safetensors / torch raise several kinds
+        raise ImportRefused(f"The student's weights do not match its settings ({type(err).__name__}).") from None
+    final = meta.get("final", {})
+    if not isinstance(final, dict) or not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in final.values()):
+        raise ImportRefused("The run's final scores are not numbers.")
+    for key in ("detection_precision", "detection_recall"):
+        if meta.get(key) is not None and (isinstance(meta[key], bool) or not isinstance(meta[key], (int, float))):
+            raise ImportRefused(f"The run's {key} is not a number.")
+    if not isinstance(meta.get("teacher_id", ""), str) or not isinstance(meta.get("created", ""), str):
+        raise ImportRefused("The run's teacher or date is not text.")
     wanted = str(meta.get("run_id", ""))
     run_id = wanted if RUN_ID.match(wanted) and ".." not in wanted else f"imported-{time.strftime('%Y%m%d-%H%M%S')}"
     if (root / run_id).exists():
         run_id = f"{run_id[:100]}-imported-{secrets.token_hex(2)}"
-    meta.update({"run_id": run_id, "imported": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    status = meta.get("status") if meta.get("status") in ("finished", "stopped", "interrupted") else "finished"
+    meta.update({"run_id": run_id, "imported": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "owner": owner, "shared": False, "status": status})
     meta.setdefault("created", meta["imported"])
     meta.setdefault("teacher_id", "unknown")
     (folder / "run.json").write_text(json.dumps(meta, indent=2))

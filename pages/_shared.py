@@ -141,7 +141,8 @@ def job_board() -> JobBoard:
     recover_interrupted(runs_dir())  # once per server start: runs a killed server was training keep their epochs
     settings = host_settings()
     return JobBoard(runs_dir(), max_concurrent=settings.max_trainings, max_queue=settings.max_queue,
-                    max_per_owner=settings.max_trainings_per_user if settings.hosted else None)
+                    max_per_owner=settings.max_trainings_per_user if settings.hosted else None,
+                    max_epochs=settings.max_epochs if settings.hosted else None)
 
 
 @st.cache_resource(show_spinner="Loading the teacher model…")
@@ -199,17 +200,36 @@ def umap_warm_up() -> threading.Thread:
     return thread
 
 
+def _stamp(run_id: str) -> int:
+    """When the run was last written (a run in training is rewritten every few seconds): part of the cache
+    keys below, so a cached view never outlives the run it shows."""
+    from core.store import check_run_id
+
+    try:
+        return (runs_dir() / check_run_id(run_id) / "run.json").stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 @st.cache_resource(show_spinner="Loading the run…", max_entries=8)
-def vectors_for_run(run_id: str) -> RunVectors:
+def _vectors_for_run(run_id: str, stamp: int) -> RunVectors:
     return run_vectors(load_run(runs_dir(), run_id), cache_dir() / "teachers")
 
 
+def vectors_for_run(run_id: str) -> RunVectors:
+    return _vectors_for_run(run_id, _stamp(run_id))
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
-def run_evaluation(run_id: str, scope: str = "heldout") -> dict:
-    """A stored run's scores beside its teacher and the baseline (kept in the run folder)."""
+def _run_evaluation(run_id: str, scope: str, stamp: int) -> dict:
     from core.experiment import stored_evaluation
 
     return stored_evaluation(load_run(runs_dir(), run_id), cache_dir() / "teachers", scope)
+
+
+def run_evaluation(run_id: str, scope: str = "heldout") -> dict:
+    """A stored run's scores beside its teacher and the baseline (kept in the run folder)."""
+    return _run_evaluation(run_id, scope, _stamp(run_id))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -14,7 +14,7 @@ from core.adapters import (ARCH_LABELS, ARCHS, POOLING_HELP, POOLINGS, AdapterCo
 from core.dataset import split_indices
 from core.sentences import default_sentences, sentences_from_paste, sentences_from_upload
 from core.teacher import TeacherUnavailable, ms_per_1k
-from pages._shared import cached_teacher, show_chart
+from pages._shared import cached_teacher, host_settings, job_board, show_chart
 
 ss = st.session_state
 MODELS = {"minilm": "all-MiniLM-L6-v2 — small and fast", "mpnet": "all-mpnet-base-v2 — larger, ~6× slower, better"}
@@ -113,7 +113,8 @@ with st.form("adapter_form"):
                        format_func={"cls": "CLS (first token)", "mean": "Mean", "max": "Max"}.get)
     c2.caption(" ".join(POOLING_HELP.values()))
     p = c3.select_slider("p — share of texts the teacher embeds for training", options=[0.01, 0.03, 0.1, 0.3, 0.5], value=0.1, key="adapter_p")
-    epochs = c3.number_input("Epochs (not for ridge)", 1, 200, 20, key="adapter_epochs")
+    top = min(200, host_settings().max_epochs)
+    epochs = c3.number_input("Epochs (not for ridge)", 1, top, min(20, top), key="adapter_epochs")
     c1.caption("Fine-tuning trains the cheap model itself (22 million numbers, not a small adapter): on a CPU one epoch over "
                "the bundled texts takes about 20 seconds at p = 0.1 and a minute at p = 0.5 — 3 to 5 epochs are plenty.")
     seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="adapter_seed")
@@ -135,7 +136,12 @@ if go:
         base_cos, base_euc = average_baseline(torch.as_tensor(targets), torch.as_tensor(train_idx), torch.as_tensor(held_idx))
         live, bar, rows, model = st.empty(), st.progress(0.0, text="Training…"), [], None
         encoder = cached_teacher(cheap_name).teacher if config.arch == "finetune" else None
+        held = False
         try:
+            if host_settings().hosted:  # on a shared host the adapter trains in one of the host's training slots, like every training
+                bar.progress(0.0, text="Waiting for a free trainer…")
+                job_board().slot().acquire()
+                held = True
             for model, record in train_adapter(config, features, targets, encoder=encoder):
                 rows.append(record.__dict__)
                 bar.progress(record.epoch / config.epochs, text=f"Epoch {record.epoch} of {config.epochs}")
@@ -143,6 +149,9 @@ if go:
         except ValueError as err:
             st.error(str(err))
             rows = []
+        finally:
+            if held:
+                job_board().slot().release()
         bar.empty()
         live.empty()
         if rows:

@@ -90,13 +90,18 @@ missing = len(missing_texts)
 items = len(result.lemmas)
 paid = getattr(teacher.teacher, "estimate", None)
 allowed = True
+if missing and paid is not None:
+    try:
+        est = paid(missing_texts)
+    except TeacherUnavailable as err:  # e.g. an unreadable spending record: no call until it is fixed
+        st.error(str(err))
+        st.stop()
 if missing == 0:
     st.success(f"All {items:,} teacher answers are already cached on this machine: preparing is instant and costs no queries.")
 elif paid is None:
     st.info(f"{items - missing:,} of {items:,} answers are cached; {missing:,} will be computed now "
             f"(the teacher model runs on this computer; each answer is cached for next time).")
 else:
-    est = paid(missing_texts)
     over = est["spent_usd"] + est["usd"] > est["budget_usd"]
     (st.error if over else st.warning)(
         f"{items - missing:,} of {items:,} answers are cached. The other {missing:,} words cost about **${est['usd']:.4f}** "

@@ -10,7 +10,7 @@ from core.evaluate import BenchmarkUnavailable
 from core.jobs import JobState, start_sweep
 from core.sweep import SweepGrid, find_stored
 from core.teacher import TeacherUnavailable
-from pages._shared import K, choose_run, job_board, model_cost_ms, run_evaluation, runs_table, show_chart, start_job
+from pages._shared import K, choose_run, host_settings, job_board, model_cost_ms, run_evaluation, runs_table, show_chart, start_job
 
 ss = st.session_state
 st.title("Honest evaluation")
@@ -86,7 +86,7 @@ if prepared is not None and prepared.teacher_id == this["teacher"]:
     missing = [c for c in grid.configs() if not find_stored(table, c, prepared.teacher_id)]
     if missing and st.button(f"Train the comparison: every student at p = {', '.join(map(str, PS))} ({len(missing)} runs to train)",
                              disabled=running, key="eval_sweep_start", icon=":material/play_arrow:"):
-        if start_job("eval_sweep", lambda: start_sweep(board, grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER])):
+        if start_job("eval_sweep", lambda: start_sweep(board, grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER], private=host_settings().hosted)):
             st.rerun()
 
 
@@ -130,8 +130,13 @@ def model_name_for(teacher_id: str) -> str | None:
     from core.teacher import BUNDLED, teacher_id_for
 
     for name in [ss.get(K.TEACHER), *BUNDLED]:
-        if name and teacher_id_for(name) == teacher_id:
-            return name
+        if not name or name.startswith("api:"):  # a paid API is never timed: every call would cost money
+            continue
+        try:
+            if teacher_id_for(name) == teacher_id:
+                return name
+        except Exception:  # a name that cannot be resolved here is simply not timed
+            continue
     return None
 
 

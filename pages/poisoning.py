@@ -15,7 +15,7 @@ from core.poison import Adversary, baseline_heldout_cosine, outlier_threshold, r
 from core.store import RunNotFound, load_run
 from core.sweep import SweepGrid, find_stored, sweep_frame
 from core.teacher import TeacherUnavailable
-from pages._shared import K, PAGES, job_board, require_prepared, run_evaluation, run_label, runs_table, show_chart, start_job
+from pages._shared import K, PAGES, host_settings, job_board, require_prepared, run_evaluation, run_label, runs_table, show_chart, start_job
 
 ADVERSARY_HELP = {
     "random": "A random direction (the paper's)",
@@ -148,7 +148,7 @@ if grid is not None:
     missing = [c for c, rid in found.items() if rid is None]
     if missing and st.button(f"Train the comparison ({len(configs)} runs, {len(missing)} to train)", type="primary", key="poison_grid_start",
                              disabled=is_running("poison_sweep"), icon=":material/play_arrow:"):
-        if start_job("poison_sweep", lambda: start_sweep(board, grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER])):
+        if start_job("poison_sweep", lambda: start_sweep(board, grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER], private=host_settings().hosted)):
             st.rerun()
     sweep_panel("poison_sweep", "Comparison")
     have = {c: rid for c, rid in found.items() if rid}
@@ -227,7 +227,7 @@ if claim_missing:
     if to_train and st.button(f"Train the paper's grid for this test (Model B, its ten p, 40 epochs, clean and 10 % poison: "
                               f"{len(to_train)} runs to train)", key="claim_start", disabled=is_running("claim_sweep"),
                               icon=":material/play_arrow:"):
-        if start_job("claim_sweep", lambda: start_sweep(board, claim_grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER])):
+        if start_job("claim_sweep", lambda: start_sweep(board, claim_grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER], private=host_settings().hosted)):
             st.rerun()
 sweep_panel("claim_sweep", "Paper grid")
 if family.filter(pl.col("poison") == 0.1).is_empty():

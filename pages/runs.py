@@ -19,7 +19,7 @@ with st.expander("Import a run exported from this lab (.zip)", icon=":material/u
         from core.takeaway import ImportRefused, import_run
 
         try:
-            imported = import_run(upload.getvalue(), runs_dir())
+            imported = import_run(upload.getvalue(), runs_dir(), owner=ss.get(K.OWNER, ""))
         except ImportRefused as err:
             st.error(str(err))
         else:
@@ -72,7 +72,7 @@ if len(picked) == 1:
         st.stop()
     st.subheader(labels[run_id])
     with st.expander("Settings and results (run card)"):
-        st.json(stored.meta)
+        st.json({k: v for k, v in stored.meta.items() if k != "owner"})
     left, right = st.columns(2)
     if left.button("Look at this run on the comparison pages", key="open_run", icon=":material/search:"):
         ss[K.RUN] = run_id
@@ -91,7 +91,7 @@ if len(picked) == 1:
         try:
             with st.spinner("Writing the model folder…"), tempfile.TemporaryDirectory() as tmp:
                 ss["run_student_zip"] = (run_id, zip_folder(export_static(stored, Path(tmp) / f"student-{run_id}")))
-        except (ValueError, OSError) as err:
+        except (ValueError, OSError, RuntimeError) as err:  # RuntimeError: TeacherUnavailable (a cheap model's vectors not cached here)
             st.error(f"The student cannot be exported: {err}")
     if b.button("Prepare the run (.zip)", key="export_run", icon=":material/folder_zip:"):
         from core.takeaway import zip_run
@@ -106,16 +106,27 @@ if len(picked) == 1:
     if not owns(stored.meta):
         right.caption("Shared in the class gallery by someone else: you can look at it and take it away, not change it.")
         st.stop()
+    if stored.meta.get("status") == "running":
+        right.caption("Still being trained: share or delete it once it has finished.")
+        st.stop()
     if settings.hosted and settings.gallery:
         shared = right.toggle("Share in the class gallery", value=bool(stored.meta.get("shared")), key=f"share_{run_id}",
                               help="Everyone on this server can then look at this run (not change or delete it).")
         if shared != bool(stored.meta.get("shared")):
-            set_shared(runs_dir(), run_id, shared)
-            st.rerun()
+            try:
+                set_shared(runs_dir(), run_id, shared)
+            except (RunNotFound, ValueError, OSError) as err:
+                st.error(str(err))
+            else:
+                st.rerun()
     with right.popover("Delete this run", icon=":material/delete:"):
         st.write("This removes the run's files for everyone on this machine. It cannot be undone.")
         if st.button("Yes, delete it", type="primary", key="confirm_delete"):
-            delete_run(runs_dir(), run_id)
-            if ss.get(K.RUN) == run_id:
-                ss.pop(K.RUN)
-            st.rerun()
+            try:
+                delete_run(runs_dir(), run_id)
+            except (RunNotFound, ValueError, OSError) as err:
+                st.error(str(err))
+            else:
+                if ss.get(K.RUN) == run_id:
+                    ss.pop(K.RUN)
+                st.rerun()

@@ -7,7 +7,7 @@ from core import charts
 from core.config import PAPER_PS, LemmaMode, StudentKind
 from core.jobs import JobState, start_sweep
 from core.paths import cache_dir, runs_dir
-from core.store import load_run
+from core.store import RunNotFound, load_run
 from core.sweep import SweepGrid, find_stored, sweep_frame
 from core.teacher import TeacherUnavailable, cached_vectors
 from pages._shared import K, LEMMA_LABELS, host_settings, job_board, prepare_data, require_prepared, runs_table, show_chart, start_job
@@ -55,7 +55,7 @@ if st.button("Run the sweep", type="primary", key="sweep_start", disabled=runnin
     except TeacherUnavailable as err:
         st.error(str(err))
         st.stop()
-    running = start_job(K.SWEEP, lambda: start_sweep(board, grid, data, owner=ss[K.OWNER]))
+    running = start_job(K.SWEEP, lambda: start_sweep(board, grid, data, owner=ss[K.OWNER], private=host_settings().hosted))
 
 
 def progress_panel(job_id: str, polling: bool) -> None:
@@ -83,7 +83,15 @@ if not run_ids:
     st.caption("The figures appear here as soon as the first runs of the grid are stored.")
     st.stop()
 
-stored_runs = {r: load_run(runs_dir(), r) for r in run_ids}  # each run read once per page run
+stored_runs = {}
+for r in run_ids:  # each run read once per page run; one deleted or damaged meanwhile is left out, not fatal
+    try:
+        stored_runs[r] = load_run(runs_dir(), r)
+    except (RunNotFound, ValueError, OSError):
+        continue
+if not stored_runs:
+    st.caption("The runs of this grid are no longer in the store.")
+    st.stop()
 frame = sweep_frame(stored_runs.values())
 st.header("The paper's figures")
 

@@ -3,7 +3,9 @@ without an account): `POST /v1/embeddings` answers deterministic vectors (HashTe
 order with their `index`, plus `usage`.
 
 Failure modes are scripted: `server.script` is a list consumed one request at a time, each entry one of
-"ok", "429", "500", "401", "400", "badjson", "wrongdim", "nan", "short", "drop" (close the connection).
+"ok", "429", "500", "401", "400", "badjson", "wrongdim", "nan", "short", "drop" (close the connection),
+"truncated" (a body shorter than its Content-Length), "dupindex" (two rows with the same index), "redirect"
+(302 to another address, which must never receive the key).
 Every request's headers and body are recorded in `server.seen`.
 
     python -m tests.fake_api --port 8765      # then EMBEDDING_LAB_API_BASE=http://127.0.0.1:8765/v1
@@ -47,6 +49,20 @@ class FakeEmbeddingServer:
                     self.close_connection = True
                     self.connection.close()
                     return
+                if mode == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", f"http://127.0.0.1:{outer.httpd.server_address[1]}/elsewhere")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if mode == "truncated":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", "5000")
+                    self.end_headers()
+                    self.wfile.write(b'{"data": [')
+                    self.close_connection = True
+                    return
                 if mode in ("429", "500", "401", "400"):
                     headers = {"Retry-After": "0"} if mode == "429" else {}
                     return self._send(int(mode), {"error": {"message": f"scripted {mode}"}}, headers)
@@ -68,6 +84,8 @@ class FakeEmbeddingServer:
                     rows[0]["embedding"][0] = float("nan")
                 if mode == "short":
                     rows = rows[:-1]
+                if mode == "dupindex" and len(rows) > 1:
+                    rows[1]["index"] = rows[0]["index"]
                 random.Random(len(texts)).shuffle(rows)  # clients must use 'index', not the order
                 payload = {"object": "list", "data": rows, "model": request.get("model"),
                            "usage": {"prompt_tokens": sum(len(t) // 4 + 1 for t in texts), "total_tokens": sum(len(t) // 4 + 1 for t in texts)}}

@@ -33,7 +33,7 @@ def test_batches_order_and_vectors(server, tmp_path):
     assert server.seen[0]["headers"]["Authorization"] == f"Bearer {KEY}"
 
 
-@pytest.mark.parametrize("failures", [["429"], ["500", "500"], ["drop"], ["badjson"], ["short"], ["nan"]])
+@pytest.mark.parametrize("failures", [["429"], ["500", "500"], ["drop"], ["badjson"], ["short"], ["nan"], ["truncated"], ["dupindex"]])
 def test_transient_failures_are_retried(server, tmp_path, failures):
     server.script = list(failures)
     out = teacher(server, tmp_path).embed(TEXTS[:5])
@@ -137,3 +137,33 @@ def test_choosing_the_api_teacher_sends_nothing(server, tmp_path):
     n = len(server.seen)
     assert again.dim == 24 and again.teacher.dim == 24 and len(server.seen) == n
     np.testing.assert_allclose(again.embed(TEXTS[:4]), HashTeacher(24).embed(TEXTS[:4]), atol=1e-6)
+
+
+def test_a_redirect_never_receives_the_key(server, tmp_path):
+    server.script = ["redirect"]
+    with pytest.raises(TeacherUnavailable, match="redirect"):
+        teacher(server, tmp_path).embed(TEXTS[:3])
+    assert [r["path"] for r in server.seen] == ["/v1/embeddings"]  # nothing was repeated at the other address
+
+
+def test_the_cap_is_for_the_whole_lab_home(server, tmp_path):
+    a = teacher(server, tmp_path, price_per_million=1_000_000.0, budget_usd=5.0)
+    a.embed(["ab", "cd", "ef", "gh"])  # $4
+    other = ApiTeacher(ApiSettings(server.base_url, "another-model", key=KEY, price_per_million=1_000_000.0, budget_usd=5.0,
+                                   backoff_s=0.0), SpendLedger(tmp_path / "api-spend.json"), sleep=lambda s: None)
+    with pytest.raises(BudgetExceeded):  # a new model name is not a new budget
+        other.embed(["ab", "cd"])
+
+
+@pytest.mark.parametrize("content", ['{"api-x": -50}', '{"api-x": "lots"}', "[1, 2]"])
+def test_a_tampered_spending_record_stops_calls(server, tmp_path, content):
+    (tmp_path / "api-spend.json").write_text(content)
+    with pytest.raises(BudgetExceeded, match="unreadable"):
+        teacher(server, tmp_path).embed(["a"])
+    assert server.seen == []
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:abc/v1", "http://[::1", "https:///v1"])
+def test_bad_base_urls_get_a_sentence(url):
+    with pytest.raises(TeacherUnavailable, match="API base URL"):
+        ApiSettings(url, "m")

@@ -48,3 +48,20 @@ def test_a_failing_job_reports_a_sentence(tmp_path):
     job = board.submit(TrainConfig(teacher="hash-8", lemmatize="spacy"), data)  # mismatched on purpose
     wait(job)
     assert job.state is JobState.FAILED and "prepared with lemmatization" in job.error
+
+
+def test_a_finished_sweep_never_blocks_later_trainings(tmp_path):
+    """A board that has run a sweep keeps accepting trainings (a finished SweepJob is forgotten like any job)."""
+    from core.jobs import JobBoard, JobState, SweepJob
+
+    board = JobBoard(tmp_path, max_per_owner=1, max_queue=5)
+    sweep = SweepJob(grid=None, prepared={}, owner="ada")
+    sweep.state, sweep.finished_at = JobState.FINISHED, 1.0  # finished in 1970
+    board._jobs[sweep.job_id] = sweep
+    queued = SweepJob(grid=None, prepared={}, owner="bob")
+    board._jobs[queued.job_id] = queued
+    assert board.queue_position(queued) == 1
+    job = board.launch(SweepJob(grid=None, prepared={}, owner="cy"), lambda j: None, "sweep")
+    assert sweep.job_id not in board._jobs  # finished long ago: forgotten
+    queued.stop()  # a queued job stops at once and frees its owner's slot
+    assert queued.state is JobState.STOPPED and job.owner == "cy"

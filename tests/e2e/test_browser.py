@@ -187,6 +187,9 @@ def test_whole_path(page):
     page.get_by_text("Held-out cosine of each run epoch by epoch").wait_for()
     chart_drawn(page)
     no_exception(page)
+    page.get_by_role("button", name="Prepare the student (.zip)").click()  # take it away: a sentence-transformers model
+    page.get_by_role("button", name=re.compile(r"Download student-")).wait_for(timeout=120_000)
+    no_exception(page)
     shot(page, "08_runs")
 
     go(page, "Honest evaluation")

@@ -271,3 +271,14 @@ def test_bad_cli_flags_get_a_sentence(tmp_path, args, message):
     assert out.returncode != 0
     assert message in out.stderr, out.stderr[-2000:]
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("field,value", [("final", [1]), ("detection_precision", "x"), ("created", 12345), ("teacher_id", None),
+                                         ("final", {"heldout_cosine": "high"})])
+def test_a_run_json_with_wrong_types_never_breaks_the_list(two_runs, field, value):
+    root, (a, b) = two_runs
+    meta = json.loads((root / a / "run.json").read_text())
+    meta[field] = value
+    (root / a / "run.json").write_text(json.dumps(meta))
+    listed = list_runs(root)["run_id"].to_list()
+    assert b in listed  # the other run is always listed; the odd one is listed (its value as text) or skipped

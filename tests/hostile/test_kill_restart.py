@@ -61,11 +61,28 @@ def test_a_checkpoint_swapped_out_when_the_process_died_is_put_back(tmp_path, st
     assert load_run(tmp_path, run_id).epochs.height == len(records)
 
 
-def test_a_live_run_is_left_alone(tmp_path, stored_run_parts):
+def test_a_live_run_is_left_alone_and_a_reused_pid_is_not_fooled(tmp_path, stored_run_parts):
+    from core.store import start_journal
+
     config, dataset, records, model = stored_run_parts
     run_id = save_run(tmp_path, config, dataset, records, model, teacher_id="hash-32", teacher_queries=1, status="running")
-    live = tmp_path / f".live-{run_id}"
-    live.mkdir()
-    (live / "owner.json").write_text(json.dumps({"pid": os.getpid()}))
-    (live / "epochs.jsonl").write_text("")
+    live = start_journal(tmp_path, run_id)  # this process is training it
     assert recover_interrupted(tmp_path) == [] and live.exists()
+    # a server restarted in a container often gets the same pid: the journal of the dead one must not look alive
+    owner = json.loads((live / "owner.json").read_text())
+    (live / "owner.json").write_text(json.dumps({**owner, "token": "another-process"}))
+    assert recover_interrupted(tmp_path) == [run_id]
+    assert load_run(tmp_path, run_id).meta["status"] == "interrupted"
+
+
+def test_a_damaged_checkpoint_does_not_stop_recovery(tmp_path, stored_run_parts):
+    config, dataset, records, model = stored_run_parts
+    bad = save_run(tmp_path, config, dataset, records, model, teacher_id="hash-32", teacher_queries=1, status="running")
+    good = save_run(tmp_path, config, dataset, records, model, teacher_id="hash-32", teacher_queries=1, status="running")
+    for run_id in (bad, good):
+        live = tmp_path / f".live-{run_id}"
+        live.mkdir()
+        (live / "owner.json").write_text(json.dumps({"pid": 2**22 + 12345}))  # no such process
+        (live / "epochs.jsonl").write_text("")
+    (tmp_path / bad / "epochs.parquet").write_bytes(b"garbage")
+    assert recover_interrupted(tmp_path) == [good]
