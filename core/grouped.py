@@ -31,7 +31,7 @@ from core.config import StudentKind, TrainConfig
 from core.dataset import Dataset
 from core.students import _buffer, _normalize_
 from core.device import pick_device
-from core.train import EpochRecord, epoch_record
+from core.train import EpochRecord, epoch_record, shared_tensor
 
 GROUP_MEMORY_BYTES = 768 * 2**20  # the vocabulary tables of a group (scored every epoch) stay under this
 
@@ -81,7 +81,7 @@ def train_grouped(
     tables = [model.embedding.weight.detach() for model in models]
     train_idx = [torch.as_tensor(d.train_idx, dtype=torch.long, device=device) for d in datasets]
     heldout_idx = [torch.as_tensor(d.heldout_idx, dtype=torch.long, device=device) for d in datasets]
-    clean = [torch.as_tensor(d.clean, device=device) for d in datasets]
+    clean = [shared_tensor(d.clean, device) for d in datasets]
     sizes = [len(t) for t in train_idx]
     offsets = [0]
     for n in sizes:

@@ -122,12 +122,23 @@ def score_against_teacher(student: torch.Tensor, clean: torch.Tensor) -> tuple[t
     return cosine, euclidean
 
 
+def shared_tensor(array, device: str) -> torch.Tensor:
+    """A tensor over a numpy array without copying it on the CPU, read-only arrays included: the dashboard
+    shares one read-only copy of a word list's teacher vectors among every session, and training only ever
+    reads them (torch warns that it could write; it does not)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(array, device=device)
+
+
 def dataset_on_device(dataset: Dataset, device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(targets, clean teacher vectors, training indices, held-out indices) on `device`: every
     training loop keeps its data there (no DataLoader, no per-batch copies)."""
     return (
         torch.as_tensor(dataset.targets, device=device),
-        torch.as_tensor(dataset.clean, device=device),
+        shared_tensor(dataset.clean, device),
         torch.as_tensor(dataset.train_idx, dtype=torch.long, device=device),
         torch.as_tensor(dataset.heldout_idx, dtype=torch.long, device=device),
     )
