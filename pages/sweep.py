@@ -55,7 +55,8 @@ if st.button("Run the sweep", type="primary", key="sweep_start", disabled=runnin
     except TeacherUnavailable as err:
         st.error(str(err))
         st.stop()
-    running = start_job(K.SWEEP, lambda: start_sweep(board, grid, data, owner=ss[K.OWNER], private=host_settings().hosted))
+    if start_job(K.SWEEP, lambda: start_sweep(board, grid, data, owner=ss[K.OWNER], private=host_settings().hosted)):
+        job, running = board.get(ss[K.SWEEP]), True
 
 
 def progress_panel(job_id: str, polling: bool) -> None:

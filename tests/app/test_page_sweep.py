@@ -20,6 +20,7 @@ def test_custom_sweep_runs_then_shows_every_figure(prepared, vocab):
     assert "4 runs in this grid: 0 already stored, 4 to train" in at.info[0].value
     at.button(key="sweep_start").click().run()
     no_errors(at)
+    assert at.get("progress"), "the sweep's live progress panel must appear on the run that starts it"
     job = job_board().get(at.session_state[K.SWEEP])
     assert wait_for(lambda: job.done, 60) and job.snapshot()["done"] == 4
     at.run()
