@@ -168,6 +168,16 @@ def pool(states: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
     raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {how!r}.")
 
 
+@torch.no_grad()
+def _fit_ridge_into(linear: nn.Linear, pooled: torch.Tensor, targets: torch.Tensor) -> None:
+    """Set a linear layer to the closed-form ridge map (alpha by exact leave-one-out) from inputs to targets."""
+    from core.generalizing import fit_ridge
+
+    weight, bias, _ = fit_ridge(pooled.cpu(), targets.cpu())
+    linear.weight.copy_(weight)
+    linear.bias.copy_(bias)
+
+
 class RidgeSentenceAdapter(nn.Module):
     def __init__(self, d_in: int, d_out: int, config: AdapterConfig):
         super().__init__()
@@ -177,11 +187,7 @@ class RidgeSentenceAdapter(nn.Module):
 
     @torch.no_grad()
     def fit_linear(self, pooled: torch.Tensor, targets: torch.Tensor) -> None:
-        from core.generalizing import fit_ridge
-
-        weight, bias, _ = fit_ridge(pooled.cpu(), targets.cpu())
-        self.linear.weight.copy_(weight)
-        self.linear.bias.copy_(bias)
+        _fit_ridge_into(self.linear, pooled, targets)
 
     def forward(self, tokens, mask, pooled):
         return F.normalize(self.linear(pooled), dim=-1)
@@ -257,11 +263,7 @@ class FineTunedEncoder(nn.Module):
 
     @torch.no_grad()
     def fit_linear(self, pooled: torch.Tensor, targets: torch.Tensor) -> None:
-        from core.generalizing import fit_ridge
-
-        weight, bias, _ = fit_ridge(pooled.cpu(), targets.cpu())
-        self.projection.weight.copy_(weight)
-        self.projection.bias.copy_(bias)
+        _fit_ridge_into(self.projection, pooled, targets)  # epoch 0 is the ridge adapter
 
     def sentence(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The encoder's own sentence embedding (mean of the real tokens, unit length)."""
