@@ -286,9 +286,7 @@ def _recover_one(root: Path, live: Path, run_id: str) -> list[str]:
         os.replace(folder / ".epochs.tmp", folder / "epochs.parquet")
         meta["final"] = lines[-1]
     meta.update({"status": "interrupted", "epochs_done": max(len(lines), stored.height), "weights_epoch": stored.height})
-    tmp = folder / ".run.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, folder / "run.json")
+    _rewrite_meta(folder / "run.json", meta)
     shutil.rmtree(live, ignore_errors=True)
     return [run_id]
 
@@ -382,6 +380,13 @@ def list_runs(root: Path) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema).sort("created", descending=True)
 
 
+def _rewrite_meta(path: Path, meta: dict) -> None:
+    """Replace a stored run's run.json atomically: a reader sees the old file or the new one, never half."""
+    tmp = path.with_name(f".run.json.{secrets.token_hex(3)}")
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, path)
+
+
 def set_shared(root: Path, run_id: str, shared: bool) -> None:
     """Put a run in the class gallery (or take it out): one field of run.json, rewritten atomically."""
     path = Path(root) / check_run_id(run_id) / "run.json"
@@ -390,9 +395,7 @@ def set_shared(root: Path, run_id: str, shared: bool) -> None:
     meta = json.loads(path.read_text())
     _refuse_while_training(meta, "shared")
     meta["shared"] = bool(shared)
-    tmp = path.with_name(f".run.json.{secrets.token_hex(3)}")
-    tmp.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, path)
+    _rewrite_meta(path, meta)
 
 
 def _refuse_while_training(meta: dict, what: str) -> None:
