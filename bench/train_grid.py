@@ -17,7 +17,7 @@ Prints one JSON line: grid_seconds, single_seconds, reference_seconds, speedup (
 floor_seconds, floor_fraction (= floor / ours), max_final_loss_diff (ours vs reference),
 grouped_vs_single_max_diff, and the measured bandwidth and flop rate.
 
-    .venv/bin/python bench/train_grid.py --quick      # 3 values of p x 10 epochs (about a minute)
+    .venv/bin/python bench/train_grid.py --quick      # 3 values of p x 10 epochs, each loop timed 3 times (about a minute)
     .venv/bin/python bench/train_grid.py              # 10 values of p x 80 epochs
 """
 
@@ -48,23 +48,25 @@ from core.train import train_epochs  # noqa: E402
 QUICK_PS = (0.053, 0.308, 1.0)
 
 
-def measure_bandwidth(n: int = 32 * 1024 * 1024, repeats: int = 7) -> float:
-    """Bytes per second: the best of three streaming kernels over 128 MB arrays, counting the
-    bytes each must move (copy: 8 B per element, in-place add: 12 B, triad into a third array: 12 B)."""
+def measure_bandwidth(n: int = 32 * 1024 * 1024, repeats: int = 7) -> dict[str, float]:
+    """Bytes per second of three streaming kernels over 128 MB arrays (the best of `repeats` each), counting
+    the bytes each must move: copy 8 B per element, in-place add 12 B, triad into a third array 12 B."""
     a, b, c = torch.rand(n), torch.rand(n), torch.empty(n)
     kernels = {
         "copy": (lambda: c.copy_(a), 8),
         "add_inplace": (lambda: a.add_(b, alpha=1e-9), 12),
         "triad": (lambda: torch.add(a, b, alpha=2.0, out=c), 12),
     }
-    best = 0.0
-    for run, bytes_per_element in kernels.values():
+    rates = {}
+    for name, (run, bytes_per_element) in kernels.items():
         run()
+        best = 0.0
         for _ in range(repeats):
             t = time.perf_counter()
             run()
             best = max(best, bytes_per_element * n / (time.perf_counter() - t))
-    return best
+        rates[name] = best
+    return rates
 
 
 def measure_flops(repeats: int = 7) -> float:
@@ -125,7 +127,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--teacher", default="minilm")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--repeats", type=int, help="times each loop is timed (best kept); default 3 with --quick, 1 for the full grid")
     args = parser.parse_args()
+    repeats = args.repeats or (3 if args.quick else 1)
+    if repeats < 1:
+        parser.error("--repeats must be at least 1")
     ps = QUICK_PS if args.quick else PAPER_PS
     epochs = args.epochs or (10 if args.quick else 80)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -133,7 +139,6 @@ def main() -> None:
     words = default_vocabulary().words
     teacher = CachedTeacher(load_teacher(args.teacher, "cpu"), cache_dir() / "teachers")
     clean = teacher.embed(words)
-    bandwidth, flops = measure_bandwidth(), measure_flops()
 
     datasets = {p: build_dataset(words, clean, p, 0.0, 0) for p in ps}
     configs = {p: TrainConfig(teacher=args.teacher, model="B", p=p, epochs=epochs) for p in ps}
@@ -143,36 +148,56 @@ def main() -> None:
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    start = time.perf_counter()
-    epochs_out = list(train_grouped([build_student(student_config, seed=0) for _ in ps], [datasets[p] for p in ps],
-                                    [configs[p] for p in ps], device))
-    sync()
-    grid_seconds = time.perf_counter() - start
-    ours_loss = {p: epochs_out[-1][i].train_loss for i, p in enumerate(ps)}
+    def time_ours() -> tuple[float, dict]:
+        models = [build_student(student_config, seed=0) for _ in ps]
+        start = time.perf_counter()
+        epochs_out = list(train_grouped(models, [datasets[p] for p in ps], [configs[p] for p in ps], device))
+        sync()
+        return time.perf_counter() - start, {p: epochs_out[-1][i].train_loss for i, p in enumerate(ps)}
 
-    single_loss = {}
-    start = time.perf_counter()
-    for p in ps:
-        records = list(train_epochs(build_student(student_config, seed=0), datasets[p], configs[p], device))
-        single_loss[p] = records[-1].train_loss
-    sync()
-    single_seconds = time.perf_counter() - start
+    def time_single() -> tuple[float, dict]:
+        losses, start = {}, time.perf_counter()
+        for p in ps:
+            losses[p] = list(train_epochs(build_student(student_config, seed=0), datasets[p], configs[p], device))[-1].train_loss
+        sync()
+        return time.perf_counter() - start, losses
 
-    ref_loss = {}
-    start = time.perf_counter()
-    for p in ps:
-        ref_loss[p] = reference_run(build_student(student_config, seed=0), datasets[p], configs[p])[-1]
-    reference_seconds = time.perf_counter() - start
+    def time_reference() -> tuple[float, dict]:
+        losses, start = {}, time.perf_counter()
+        for p in ps:
+            losses[p] = reference_run(build_student(student_config, seed=0), datasets[p], configs[p])[-1]
+        return time.perf_counter() - start, losses
+
+    # Every repeat probes the machine and times the three loops, so the probes and the timings sample the same
+    # stretch of time (this shared machine's memory bandwidth moves between ~40 and ~100 GB/s from one second to
+    # the next); each figure is the best over the repeats, the probes' too (the floor is the lowest it can be).
+    seconds: dict[str, list[float]] = {"ours": [], "single": [], "reference": []}
+    final_loss: dict[str, dict] = {}
+    bandwidths, flop_rates, fractions, probes = [], [], [], []
+    for _ in range(repeats):
+        probe = measure_bandwidth()
+        probes.append(probe)
+        bandwidths.append(max(probe.values()))
+        flop_rates.append(measure_flops())
+        for name, timer in (("ours", time_ours), ("single", time_single), ("reference", time_reference)):
+            took, final_loss[name] = timer()
+            seconds[name].append(took)
+        fractions.append(floor_seconds(len(words), teacher.dim, ps, epochs, 256, bandwidths[-1], flop_rates[-1]) / seconds["ours"][-1])
+    bandwidth, flops = max(bandwidths), max(flop_rates)
+    grid_seconds, single_seconds, reference_seconds = min(seconds["ours"]), min(seconds["single"]), min(seconds["reference"])
 
     floor = floor_seconds(len(words), teacher.dim, ps, epochs, 256, bandwidth, flops)
+    ours_loss, single_loss, ref_loss = final_loss["ours"], final_loss["single"], final_loss["reference"]
     print(json.dumps({
         "benchmark": "train_grid", "mode": "quick" if args.quick else "full", "device": device, "teacher": teacher.id,
         "model": "B", "items": len(words), "ps": list(ps), "epochs": epochs, "runs": len(ps),
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "bandwidth_gb_s": round(bandwidth / 1e9, 2), "gflops": round(flops / 1e9, 1),
-        "grid_seconds": round(grid_seconds, 2), "single_seconds": round(single_seconds, 2), "reference_seconds": round(reference_seconds, 2),
+        "bandwidth_by_kernel_gb_s": [{k: round(v / 1e9, 1) for k, v in probe.items()} for probe in probes],
+        "repeats": repeats, "grid_seconds": round(grid_seconds, 2), "single_seconds": round(single_seconds, 2), "reference_seconds": round(reference_seconds, 2),
         "speedup": round(reference_seconds / grid_seconds, 2),
         "floor_seconds": round(floor, 2), "floor_fraction": round(floor / grid_seconds, 3),
+        "floor_fraction_each_repeat": [round(f, 3) for f in fractions],
         "max_final_loss_diff": round(max(abs(ours_loss[p] - ref_loss[p]) for p in ps), 5),
         "grouped_vs_single_max_diff": float(f"{max(abs(ours_loss[p] - single_loss[p]) for p in ps):.2e}"),
     }))
