@@ -55,8 +55,9 @@ def check_run_id(run_id: str) -> str:
 
 
 def new_run_id(config: TrainConfig) -> str:
-    """Readable and unique: when, which model, which p, and a random suffix."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{config.model.value}-p{config.p:g}-{secrets.token_hex(2)}"
+    """Readable and unique: when, which model, which p, and a random suffix (a sweep saves a whole group of
+    runs with the same model and p in the same second: the suffix keeps them apart)."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{config.model.value}-p{config.p:g}-{secrets.token_hex(4)}"
 
 
 @dataclass
@@ -106,6 +107,7 @@ def save_run(
     answer's final loss and what the defence left out, kept in items.parquet (`loss`, `left_out`)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    generated = run_id is None
     run_id = check_run_id(run_id or new_run_id(config))
     tmp = root / f".tmp-{run_id}-{secrets.token_hex(3)}"
     tmp.mkdir()
@@ -152,7 +154,17 @@ def save_run(
             **(extra or {}),
         }
         (tmp / "run.json").write_text(json.dumps(meta, indent=2))
-        _move_into_place(tmp, root / run_id, replace)
+        while True:
+            try:
+                _move_into_place(tmp, root / run_id, replace)
+                break
+            except OSError:
+                # A generated id already taken (another run saved the same second with the same suffix):
+                # take another one rather than lose the run. A chosen id that is taken is the caller's error.
+                if not generated or not (root / run_id).exists():
+                    raise
+                run_id = meta["run_id"] = new_run_id(config)
+                (tmp / "run.json").write_text(json.dumps(meta, indent=2))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -63,3 +63,23 @@ def test_tampered_config_is_refused(stored):
 def test_run_ids_cannot_escape_the_store(bad):
     with pytest.raises(ValueError, match="not a valid run id"):
         check_run_id(bad)
+
+
+def test_two_runs_drawing_the_same_id_are_both_kept(stored, monkeypatch):
+    # A sweep saves a group's runs with one model and p in the same second; were their random suffixes
+    # to collide, the second must take another id, not fail and lose its run.
+    import core.store as store
+
+    run, root = stored
+    back = load_run(root, run.run_id)
+    ids = iter([run.run_id, run.run_id + "x"])
+    monkeypatch.setattr(store, "new_run_id", lambda config: next(ids))
+    second = store.save_run(root, run.config, run.dataset, run.records, run.model,
+                            teacher_id=back.meta["teacher_id"], teacher_queries=0)
+    assert second == run.run_id + "x"
+    assert load_run(root, second).meta["run_id"] == second
+    assert load_run(root, run.run_id).meta["created"] == back.meta["created"]  # the first one untouched
+    # A chosen id that is taken is refused, not silently renamed.
+    with pytest.raises(OSError):
+        store.save_run(root, run.config, run.dataset, run.records, run.model,
+                       teacher_id="t", teacher_queries=0, run_id=run.run_id)
