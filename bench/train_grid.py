@@ -13,9 +13,13 @@ every epoch recording training loss and held-out cosine.
   over the training rows and the layers), and the matmuls (training steps and the per-epoch
   forward over the vocabulary) at the best GEMM rate this CPU reaches.
 
+Every loop is timed `--repeats` times, the probes run again before each repeat (this shared machine's
+memory bandwidth moves by half from one minute to the next), and each figure is the best over the repeats.
+
 Prints one JSON line: grid_seconds, single_seconds, reference_seconds, speedup (= reference / ours),
-floor_seconds, floor_fraction (= floor / ours), max_final_loss_diff (ours vs reference),
-grouped_vs_single_max_diff, and the measured bandwidth and flop rate.
+floor_seconds, floor_fraction (= floor / ours), floor_fraction_each_repeat (each repeat against its own
+probes), max_final_loss_diff (ours vs reference), grouped_vs_single_max_diff, and the measured bandwidth
+(best kernel, and every kernel of every repeat) and flop rate.
 
     .venv/bin/python bench/train_grid.py --quick      # 3 values of p x 10 epochs, each loop timed 3 times (about a minute)
     .venv/bin/python bench/train_grid.py              # 10 values of p x 80 epochs
@@ -129,11 +133,13 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--repeats", type=int, help="times each loop is timed (best kept); default 3 with --quick, 1 for the full grid")
     args = parser.parse_args()
-    repeats = args.repeats or (3 if args.quick else 1)
+    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 1)
     if repeats < 1:
         parser.error("--repeats must be at least 1")
     ps = QUICK_PS if args.quick else PAPER_PS
-    epochs = args.epochs or (10 if args.quick else 80)
+    epochs = args.epochs if args.epochs is not None else (10 if args.quick else 80)
+    if epochs < 1:
+        parser.error("--epochs must be at least 1")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
 
     words = default_vocabulary().words
