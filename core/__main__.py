@@ -231,7 +231,7 @@ def _list(text: str, convert, name: str) -> tuple:
 def cmd_sweep(args) -> int:
     from core.experiment import prepare_items
     from core.paths import runs_dir
-    from core.sweep import SweepGrid, run_sweep
+    from core.sweep import SWEEP_CHECKPOINT_SECONDS, SweepGrid, run_sweep
 
     vocab = _vocabulary(args)
     if args.grid == "paper":
@@ -246,7 +246,7 @@ def cmd_sweep(args) -> int:
     prepared = {mode: prepare_items(vocab.words, mode, teacher) for mode in grid.lemmatize}
     progress = None
     try:
-        for progress in run_sweep(grid, prepared, runs_dir(), device=args.device):
+        for progress in run_sweep(grid, prepared, runs_dir(), device=args.device, checkpoint_every=SWEEP_CHECKPOINT_SECONDS):
             c = progress.current
             eta = "?" if progress.eta_seconds is None else f"{progress.eta_seconds:.0f}s"
             line = {"done": progress.done, "total": progress.total, "reused": progress.reused, "trained": progress.trained,

@@ -130,24 +130,35 @@ class TrainingRun:
         return int(len(self.dataset.train_idx))
 
     def __iter__(self) -> Iterator[EpochRecord]:
-        planned = self._planned_id
-        if planned:
-            start_journal(self.runs_root, planned)
+        self.begin()
         try:
             for record in train_student(self.model, self.dataset, self.config, self.device, self.should_stop, report=self.report):
-                self.records.append(record)
-                if planned:
-                    journal_epoch(self.runs_root, planned, record)
-                    now = time.monotonic()
-                    if len(self.records) == 1 or now - self._last_checkpoint >= self.checkpoint_every:
-                        self._write(planned, "running", replace=len(self.records) > 1)  # the first never overwrites a run
-                        self._last_checkpoint = time.monotonic()
+                self.add(record)
                 yield record
         finally:
             # Runs that stopped early (Stop button, Ctrl-C, a closed generator) keep their epochs.
-            self.save()
-            if planned:
-                end_journal(self.runs_root, planned)
+            self.finish()
+
+    # The three steps of __iter__, for a trainer that steps the model itself (core.sweep's grouped runs):
+    # begin(), add(record) after every epoch (with the model holding that epoch's weights), finish().
+    def begin(self) -> None:
+        if self._planned_id:
+            start_journal(self.runs_root, self._planned_id)
+
+    def add(self, record: EpochRecord) -> None:
+        self.records.append(record)
+        planned = self._planned_id
+        if planned:
+            journal_epoch(self.runs_root, planned, record)
+            now = time.monotonic()
+            if len(self.records) == 1 or now - self._last_checkpoint >= self.checkpoint_every:
+                self._write(planned, "running", replace=len(self.records) > 1)  # the first never overwrites a run
+                self._last_checkpoint = time.monotonic()
+
+    def finish(self) -> None:
+        self.save()
+        if self._planned_id:
+            end_journal(self.runs_root, self._planned_id)
 
     def save(self) -> str | None:
         """Store the run with its finished epochs (once; `core.sweep` calls it after grouped training)."""

@@ -60,7 +60,8 @@ def train_grouped(
 ) -> Iterator[list[EpochRecord]]:
     """Train the runs together; after every epoch yields their records (in the order given).
 
-    When it ends (finished or stopped) every model holds its trained weights, as after `train_epochs`.
+    At every yield each model holds that epoch's weights (a caller may checkpoint them); when it ends
+    (finished or stopped) every model holds its trained weights, as after `train_epochs`.
     `reports` (core.defence.TrainReport per run) receive each training answer's final loss.
     """
     if not models:
@@ -206,16 +207,24 @@ def train_grouped(
                 if reports is not None and epoch == first.epochs:
                     reports[r].item_losses = (1.0 - torch.linalg.vecdot(student.index_select(0, train_idx[r]), targets[offsets[r] : offsets[r + 1]])).cpu().numpy()
                 out_records.append(record)
+            _heads_back(models, layers)  # the tables are current already (scoring wrote them)
             yield [out_records[position[r]] for r in given]
     finally:
         # Every model ends with its trained weights, whether the group finished or stopped.
         for r, model in enumerate(models):
             model.embedding.weight.data[train_idx[r]] = rows[offsets[r] : offsets[r + 1]]
-            if kind is StudentKind.B:
-                model.down.weight.data.copy_(layers[0][r])
-                model.down.bias.data.copy_(layers[1][r])
-                model.up.weight.data.copy_(layers[2][r])
-                model.up.bias.data.copy_(layers[3][r])
+        _heads_back(models, layers)
+
+
+def _heads_back(models: Sequence[nn.Module], layers: list[torch.Tensor]) -> None:
+    """Copy each run's head (Model B's two layers, stacked in `layers`) back into its model."""
+    if not layers:
+        return
+    for r, model in enumerate(models):
+        model.down.weight.data.copy_(layers[0][r])
+        model.down.bias.data.copy_(layers[1][r])
+        model.up.weight.data.copy_(layers[2][r])
+        model.up.bias.data.copy_(layers[3][r])
 
 
 def _score(kind: StudentKind, table: torch.Tensor, layers: list[torch.Tensor], scratch: dict) -> torch.Tensor:

@@ -222,7 +222,7 @@ class SweepJob:
 
 def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private: bool = False) -> SweepJob:
     """Run a sweep in the background, holding one of the board's training slots throughout."""
-    from core.sweep import run_sweep
+    from core.sweep import SWEEP_CHECKPOINT_SECONDS, run_sweep
 
     def work(job: SweepJob) -> None:
         with job._lock:
@@ -233,7 +233,7 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private:
             job.state = JobState.RUNNING
         try:
             for progress in run_sweep(grid, prepared, board.runs_root, device=board.device, should_stop=job._stop.is_set, owner=job.owner,
-                                      private=private):
+                                      private=private, checkpoint_every=SWEEP_CHECKPOINT_SECONDS):
                 job.done_runs, job.reused, job.eta_seconds = progress.done, progress.reused, progress.eta_seconds
                 job.run_ids = list(progress.run_ids)
             job.state = JobState.FINISHED if job.done_runs == job.total_runs else JobState.STOPPED

@@ -23,6 +23,11 @@ from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig
 from core.experiment import PreparedData, TrainingRun
 from core.store import StoredRun, list_runs
 
+# How often a sweep's runs rewrite their folders while training (every epoch is journaled anyway): a
+# group writes every run's table at once (10 runs of the paper's grid: ~160 MB), so less often than a
+# single training's 2 s; a killed sweep loses no epoch, only up to this much of its weights' progress.
+SWEEP_CHECKPOINT_SECONDS = 30.0
+
 
 @dataclass(frozen=True)
 class SweepGrid:
@@ -122,6 +127,7 @@ def run_sweep(
     group: bool = True,
     owner: str = "",
     private: bool = False,
+    checkpoint_every: float | None = None,
 ) -> Iterator[SweepProgress]:
     """Train every run of the grid that is not stored yet; yields progress after each run.
 
@@ -129,7 +135,9 @@ def run_sweep(
     Stopping keeps every finished run; running the same sweep again resumes. With `group` the
     lookup-table runs that can train together do (`core.grouped`: the same curves, less overhead),
     so their progress arrives a group at a time. `private` (hosted mode): reuse only `owner`'s runs and the
-    shared gallery's, never another person's private runs.
+    shared gallery's, never another person's private runs. `checkpoint_every` (seconds; see
+    `core.experiment.TrainingRun`): every run in training journals each epoch and checkpoints its folder at
+    most this often, so a killed process leaves its runs' epochs for `core.store.recover_interrupted`.
     """
     missing = [m.value for m in grid.lemmatize if m not in prepared]
     if missing:
@@ -158,22 +166,26 @@ def run_sweep(
         progress.current, progress.last_reused = batch[0], False
         start = time.perf_counter()
         if len(batch) == 1:
-            run = TrainingRun(batch[0], data, runs_root, device=device, should_stop=should_stop, extra={"sweep": True, **({"owner": owner} if owner else {})})
+            run = TrainingRun(batch[0], data, runs_root, device=device, should_stop=should_stop, checkpoint_every=checkpoint_every,
+                              extra={"sweep": True, **({"owner": owner} if owner else {})})
             for _ in run:
                 pass
             runs = [run]
         else:
             from core.grouped import train_grouped
 
-            runs = [TrainingRun(c, data, runs_root, device=device, extra={"sweep": True, "grouped_with": len(batch), **({"owner": owner} if owner else {})}) for c in batch]
+            runs = [TrainingRun(c, data, runs_root, device=device, checkpoint_every=checkpoint_every,
+                                extra={"sweep": True, "grouped_with": len(batch), **({"owner": owner} if owner else {})}) for c in batch]
+            for run in runs:
+                run.begin()
             try:
                 for records in train_grouped([r.model for r in runs], [r.dataset for r in runs], [r.config for r in runs],
                                              runs[0].device, should_stop, reports=[r.report for r in runs]):
                     for run, record in zip(runs, records):
-                        run.records.append(record)
+                        run.add(record)
             finally:
                 for run in runs:
-                    run.save()
+                    run.finish()
         if any(len(run.records) < run.config.epochs for run in runs):  # stopped mid-run: saved as 'stopped', not counted
             return
         seconds = time.perf_counter() - start

@@ -71,6 +71,22 @@ def test_stopping_a_group_keeps_finished_epochs_in_every_model(clean):
     assert all(not torch.equal(b, m.up.weight) for b, m in zip(before, models))
 
 
+def test_at_every_epoch_each_model_holds_that_epochs_weights(clean):
+    # What a sweep checkpoints while a group trains: the same weights as a single run at the same epoch.
+    configs = [TrainConfig(teacher="hash-16", model="B", p=p, epochs=4, batch_size=64) for p in (0.5, 0.1)]
+    datasets = [build_dataset(ITEMS, clean, c.p, 0.0, 0) for c in configs]
+    sc = StudentConfig("B", len(ITEMS), 16)
+    grouped = [build_student(sc, seed=0) for _ in configs]
+    single = [build_student(sc, seed=0) for _ in configs]
+    runs = [train_epochs(m, d, c, "cpu") for m, d, c in zip(single, datasets, configs)]
+    for _ in train_grouped(grouped, datasets, configs, "cpu"):
+        for run in runs:
+            next(run)
+        for a, b in zip(single, grouped):
+            for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+                torch.testing.assert_close(pb, pa, atol=1e-5, rtol=1e-4, msg=name)
+
+
 def test_what_can_be_grouped():
     plain = TrainConfig(model="B", p=0.1)
     assert group_key(plain, 100, 16) == group_key(TrainConfig(model="B", p=0.5, poison=0.1, seed=4), 100, 16)

@@ -53,6 +53,40 @@ def test_a_killed_training_keeps_every_finished_epoch(tmp_path):
     assert not list(runs.glob(".*"))  # no journal, temp or old folder left behind
 
 
+def test_a_killed_sweep_keeps_every_finished_epoch_of_the_group_in_training(tmp_path):
+    # Two runs of Model B training as one group (core.grouped); the process dies mid-way.
+    env = {**os.environ, "EMBEDDING_LAB_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "core", "sweep", "--teacher", "hash-32", "--models", "B", "--ps", "0.2,0.5",
+                             "--epochs", "1000", "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    runs = tmp_path / "runs"
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            journals = list(runs.glob(".live-*/epochs.jsonl")) if runs.exists() else []
+            if (len(journals) == 2 and all(len(j.read_text().splitlines()) >= 5 for j in journals)
+                    and len([p for p in runs.iterdir() if p.name[0] != "."]) == 2):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the sweep never got going")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    recovered = recover_interrupted(runs)
+    assert len(recovered) == 2
+    for run_id in recovered:
+        run = load_run(runs, run_id)
+        assert run.meta["status"] == "interrupted" and run.meta["sweep"] and run.meta["grouped_with"] == 2
+        assert run.epochs.height == run.meta["epochs_done"] >= 5
+        assert run.epochs["epoch"].to_list() == list(range(1, run.epochs.height + 1))
+        assert 1 <= run.meta["weights_epoch"] <= run.epochs.height
+        assert run.student().embedding.weight.shape[0] == run.meta["items"]
+    assert sorted(load_run(runs, r).config.p for r in recovered) == [0.2, 0.5]
+    assert not list(runs.glob(".*"))
+
+
 def test_a_checkpoint_swapped_out_when_the_process_died_is_put_back(tmp_path, stored_run_parts):
     config, dataset, records, model = stored_run_parts
     run_id = save_run(tmp_path, config, dataset, records, model, teacher_id="hash-32", teacher_queries=1)
