@@ -155,8 +155,8 @@ def main() -> None:
             torch.cuda.synchronize()
 
     def time_ours() -> tuple[float, dict]:
+        start = time.perf_counter()  # building the students counts, as in the two other loops
         models = [build_student(student_config, seed=0) for _ in ps]
-        start = time.perf_counter()
         epochs_out = list(train_grouped(models, [datasets[p] for p in ps], [configs[p] for p in ps], device))
         sync()
         return time.perf_counter() - start, {p: epochs_out[-1][i].train_loss for i, p in enumerate(ps)}

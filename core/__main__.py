@@ -330,7 +330,7 @@ def cmd_runs(args) -> int:
     else:
         import polars as pl
 
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=220, fmt_str_lengths=64):  # whole run ids: they are what other commands take
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=220, fmt_str_lengths=128):  # whole run ids: they are what other commands take
             print(table.select("run_id", "status", "teacher", "model", "p", "epochs", "lemmatize", "poison", "final_train_loss", "heldout_cosine"))
     return 0
 

@@ -29,7 +29,7 @@ from core.dataset import Dataset, build_dataset
 from core.device import pick_device
 from core.lemmatize import LemmaResult, lemmatize_words, no_lemmatization
 from core.students import StudentConfig, build_student, student_vectors
-from core.store import end_journal, journal_epoch, new_run_id, save_run, start_journal
+from core.store import end_journal, journal_epoch, live_folder, new_run_id, save_run, start_journal
 from core.train import EpochRecord, train_student
 
 Progress = Callable[[int, int], None]
@@ -143,6 +143,9 @@ class TrainingRun:
     # begin(), add(record) after every epoch (with the model holding that epoch's weights), finish().
     def begin(self) -> None:
         if self._planned_id:
+            # An id drawn while another run holds it (same second, model, p and random suffix) is drawn again.
+            while (self.runs_root / self._planned_id).exists() or live_folder(self.runs_root, self._planned_id).exists():
+                self._planned_id = new_run_id(self.config)
             start_journal(self.runs_root, self._planned_id)
 
     def add(self, record: EpochRecord) -> None:

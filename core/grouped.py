@@ -193,7 +193,7 @@ def train_grouped(
                 torch._fused_adam_(params, grads, ms, vs, [], counted, amsgrad=False, lr=first.lr, beta1=0.9, beta2=0.999,
                                    weight_decay=0.0, eps=1e-8, maximize=False)
 
-            # Each batch's loss sum is its size minus its cosines; summed in step order, like train_epochs.
+            # Each batch's loss sum is its size minus its cosines.
             loss_sums = (counts_all - cos_sums).sum(0)
             epoch_seconds = time.perf_counter() - epoch_start
             out_records = []

@@ -11,6 +11,7 @@ every finished run is saved atomically, running an interrupted sweep again resum
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -176,16 +177,14 @@ def run_sweep(
 
             runs = [TrainingRun(c, data, runs_root, device=device, checkpoint_every=checkpoint_every,
                                 extra={"sweep": True, "grouped_with": len(batch), **({"owner": owner} if owner else {})}) for c in batch]
-            for run in runs:
-                run.begin()
-            try:
+            with contextlib.ExitStack() as finishing:  # every run begun is finished, whatever fails where
+                for run in runs:
+                    run.begin()
+                    finishing.callback(run.finish)
                 for records in train_grouped([r.model for r in runs], [r.dataset for r in runs], [r.config for r in runs],
                                              runs[0].device, should_stop, reports=[r.report for r in runs]):
                     for run, record in zip(runs, records):
                         run.add(record)
-            finally:
-                for run in runs:
-                    run.finish()
         if any(len(run.records) < run.config.epochs for run in runs):  # stopped mid-run: saved as 'stopped', not counted
             return
         seconds = time.perf_counter() - start

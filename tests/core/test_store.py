@@ -83,3 +83,17 @@ def test_two_runs_drawing_the_same_id_are_both_kept(stored, monkeypatch):
     with pytest.raises(OSError):
         store.save_run(root, run.config, run.dataset, run.records, run.model,
                        teacher_id="t", teacher_queries=0, run_id=run.run_id)
+
+
+def test_a_checkpointed_run_whose_planned_id_is_taken_draws_another(stored, monkeypatch):
+    import core.experiment as experiment
+
+    run, root = stored
+    first = load_run(root, run.run_id).meta
+    ids = iter([run.run_id, run.run_id + "y"])
+    monkeypatch.setattr(experiment, "new_run_id", lambda config: next(ids))
+    again = TrainingRun(run.config, run.prepared, root, device="cpu", checkpoint_every=60.0)
+    list(again)
+    assert again.run_id == run.run_id + "y"
+    assert load_run(root, run.run_id).meta == first  # the other run is untouched
+    assert load_run(root, again.run_id).meta["status"] == "finished"
