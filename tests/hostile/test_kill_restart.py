@@ -18,36 +18,47 @@ from core.store import list_runs, load_run, recover_interrupted, save_run
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_a_killed_training_keeps_every_finished_epoch(tmp_path):
+def _kill_when_journaled(tmp_path: Path, command: list[str], runs: int, epochs: int, seconds: float) -> tuple[Path, int]:
+    """Start `python -m core <command>` in a lab home of its own; SIGKILL it once `runs` runs each have their
+    first checkpoint and at least `epochs` journaled epochs. Returns the runs folder and the fewest
+    epochs a journal held at the kill."""
     env = {**os.environ, "EMBEDDING_LAB_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "core", "train", "--teacher", "hash-32", "--model", "B", "--p", "0.5",
-                             "--epochs", "1000", "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "core", *command], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    folder = tmp_path / "runs"
     try:
-        seen = 0
-        deadline = time.time() + 120
+        deadline = time.time() + seconds
         while time.time() < deadline:
-            journals = list(runs.glob(".live-*/epochs.jsonl")) if runs.exists() else []
-            if journals and len(journals[0].read_text().splitlines()) >= 8 and any(p.name[0] != "." for p in runs.iterdir()):
+            journals = list(folder.glob(".live-*/epochs.jsonl")) if folder.exists() else []
+            if (len(journals) == runs and all(len(j.read_text().splitlines()) >= epochs for j in journals)
+                    and len([p for p in folder.iterdir() if p.name[0] != "."]) == runs):
                 break
             time.sleep(0.05)
         else:
-            pytest.fail("the training never got going")
+            pytest.fail(f"'{command[0]}' never got going")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-        seen = len(journals[0].read_text().splitlines())
+        return folder, min(len(j.read_text().splitlines()) for j in journals)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert seen >= 8
-    (run_id,) = recover_interrupted(runs)
-    assert recover_interrupted(runs) == []  # once is enough
-    run = load_run(runs, run_id)
+
+
+def _assert_interrupted_with_every_epoch(run, seen: int) -> None:
     assert run.meta["status"] == "interrupted"
     assert run.epochs.height == run.meta["epochs_done"] >= seen  # every epoch the journal saw (the kill may come later)
     assert run.epochs["epoch"].to_list() == list(range(1, run.epochs.height + 1))
     assert 1 <= run.meta["weights_epoch"] <= run.epochs.height
     assert run.student().embedding.weight.shape[0] == run.meta["items"]  # the last checkpoint's weights load
+
+
+def test_a_killed_training_keeps_every_finished_epoch(tmp_path):
+    runs, seen = _kill_when_journaled(tmp_path, ["train", "--teacher", "hash-32", "--model", "B", "--p", "0.5", "--epochs", "1000",
+                                                 "--json"], runs=1, epochs=8, seconds=120)
+    assert seen >= 8
+    (run_id,) = recover_interrupted(runs)
+    assert recover_interrupted(runs) == []  # once is enough
+    _assert_interrupted_with_every_epoch(load_run(runs, run_id), seen)
     table = list_runs(runs)
     assert table.height == 1 and table["status"][0] == "interrupted"
     assert not list(runs.glob(".*"))  # no journal, temp or old folder left behind
@@ -55,34 +66,14 @@ def test_a_killed_training_keeps_every_finished_epoch(tmp_path):
 
 def test_a_killed_sweep_keeps_every_finished_epoch_of_the_group_in_training(tmp_path):
     # Two runs of Model B training as one group (core.grouped); the process dies mid-way.
-    env = {**os.environ, "EMBEDDING_LAB_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "core", "sweep", "--teacher", "hash-32", "--models", "B", "--ps", "0.2,0.5",
-                             "--epochs", "1000", "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    runs = tmp_path / "runs"
-    try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            journals = list(runs.glob(".live-*/epochs.jsonl")) if runs.exists() else []
-            if (len(journals) == 2 and all(len(j.read_text().splitlines()) >= 5 for j in journals)
-                    and len([p for p in runs.iterdir() if p.name[0] != "."]) == 2):
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the sweep never got going")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    runs, seen = _kill_when_journaled(tmp_path, ["sweep", "--teacher", "hash-32", "--models", "B", "--ps", "0.2,0.5", "--epochs", "1000",
+                                                 "--json"], runs=2, epochs=5, seconds=180)
     recovered = recover_interrupted(runs)
     assert len(recovered) == 2
     for run_id in recovered:
         run = load_run(runs, run_id)
-        assert run.meta["status"] == "interrupted" and run.meta["sweep"] and run.meta["grouped_with"] == 2
-        assert run.epochs.height == run.meta["epochs_done"] >= 5
-        assert run.epochs["epoch"].to_list() == list(range(1, run.epochs.height + 1))
-        assert 1 <= run.meta["weights_epoch"] <= run.epochs.height
-        assert run.student().embedding.weight.shape[0] == run.meta["items"]
+        assert run.meta["sweep"] and run.meta["grouped_with"] == 2
+        _assert_interrupted_with_every_epoch(run, max(seen, 5))
     assert sorted(load_run(runs, r).config.p for r in recovered) == [0.2, 0.5]
     assert not list(runs.glob(".*"))
 
