@@ -5,13 +5,14 @@ Runs that share the items, the student kind (Model A or B), the epochs, the batc
 that still have a batch in this epoch take it at once: their batches are stacked into one (runs, batch, d)
 tensor (short batches padded with an all-zero row, whose target is zero too, so it contributes nothing to any
 gradient), the heads' forward and backward are batched matmuls, and ONE multi-tensor fused-Adam call updates
-the rows and layers of every run that stepped. Each run keeps its own initialization, batch order, Adam state
-and step count, so it takes exactly the steps it would take alone: the same curves as
-`core.train.train_epochs` up to the rounding of batched matmuls (tested).
+the layers (and, on a GPU, the rows) of every run that stepped. On the CPU the table rows take their Adam
+steps late, several at a time (`core.lazy_adam`: two passes over a row per epoch instead of one per step).
+Each run keeps its own initialization, batch order, Adam state and step count, so it takes exactly the steps
+it would take alone: the same curves as `core.train.train_epochs` up to rounding (tested, both ways).
 
-What it saves is the work that does not grow with a step's size — Python, kernel launches, small matmuls —
-paid once per group instead of once per run. On a GPU, where one small run's step is almost all such
-overhead, that is most of the time; the bytes Adam must move are the same as one run at a time.
+What grouping saves is the work that does not grow with a step's size — Python, kernel launches, small
+matmuls — paid once per group instead of once per run. On a GPU, where one small run's step is almost all
+such overhead, that is most of the time.
 
 Time per run: a group's epoch takes one wall-clock time for all its runs, so each run is credited the share
 of it that matches its work (training rows + the per-epoch scoring of the vocabulary).
@@ -24,11 +25,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
+import numpy as np
 import torch
 from torch import nn
 
+from core import lazy_adam
 from core.config import StudentKind, TrainConfig
 from core.dataset import Dataset
+from core.lazy_adam import adam_rows
 from core.students import _buffer, _normalize_
 from core.device import pick_device
 from core.train import EpochRecord, epoch_record, shared_tensor
@@ -103,7 +107,11 @@ def train_grouped(
     rows = torch.cat([tables[r][train_idx[r]] for r in range(runs)] + [torch.zeros(1, dim, device=device)])
     targets = torch.cat([torch.as_tensor(d.targets, device=device)[t] for d, t in zip(datasets, train_idx)]
                         + [torch.zeros(1, dim, device=device)])
-    rows_grad, rows_m, rows_v = torch.zeros_like(rows), torch.zeros_like(rows), torch.zeros_like(rows)
+    rows_m, rows_v = torch.zeros_like(rows), torch.zeros_like(rows)
+    # On the CPU the rows take their Adam steps late and several at a time (core.lazy_adam: same updates, a
+    # fraction of the memory traffic); elsewhere, or without numba, one dense fused-Adam call per step.
+    lazy = torch.device(device).type == "cpu" and lazy_adam.available()
+    rows_grad = torch.empty(0) if lazy else torch.zeros_like(rows)
 
     layers: list[torch.Tensor] = []  # stacked head weights (Model B): W1 (R, h, d), b1 (R, h), W2 (R, d, h), b2 (R, d)
     if kind is StudentKind.B:
@@ -114,9 +122,11 @@ def train_grouped(
     layer_v = [torch.zeros_like(t) for t in layers]
 
     def slices(r: int) -> tuple[list, list, list, list]:
+        heads = ([t[r] for t in layers], [t[r] for t in layer_grads], [t[r] for t in layer_m], [t[r] for t in layer_v])
+        if lazy:  # fused Adam steps the heads only
+            return heads
         s = slice(offsets[r], offsets[r + 1])
-        return ([rows[s], *(t[r] for t in layers)], [rows_grad[s], *(t[r] for t in layer_grads)],
-                [rows_m[s], *(t[r] for t in layer_m)], [rows_v[s], *(t[r] for t in layer_v)])
+        return tuple([table[s], *head] for table, head in zip((rows, rows_grad, rows_m, rows_v), heads))
 
     per_run = [slices(r) for r in range(runs)]
     steps = [torch.zeros((), dtype=torch.float32, device=device) for _ in range(runs)]
@@ -141,6 +151,10 @@ def train_grouped(
     share = [w / sum(work) for w in work]
 
     previous = torch.empty(0, dtype=torch.long, device=device)
+    if lazy:  # numpy views of the rows' tables (shared memory) for the kernel, and the batch it gathers
+        rows_np, m_np, v_np = rows.numpy(), rows_m.numpy(), rows_v.numpy()
+        gathered = torch.empty(runs * batch, dim)
+        gathered_np, steps_np = gathered.numpy(), np.array(step_counts, dtype=np.int64)
     scratch: dict = {}  # the scoring's work buffers, shared by the runs (scored one after another)
     start = time.perf_counter()
     credited = [0.0] * runs
@@ -154,13 +168,21 @@ def train_grouped(
             for r in range(runs):
                 order_r = torch.randperm(sizes[r], generator=shuffles[r]).to(device)
                 schedule[r, : sizes[r]] = order_r + offsets[r]
-            schedule = schedule.view(runs, longest, batch)
+            schedule = schedule.view(runs, longest, batch).transpose(0, 1).contiguous()  # (step, run, row): a step's batches are one slice
+            if lazy:
+                schedule_np = schedule.numpy()
+                before = (epoch - 1) * steps_np  # each run's steps before this epoch
             cos_sums = torch.zeros(longest, runs, device=device)  # per step and run: the batch's sum of cosines
             for k in range(longest):
                 n = stepping[k]
-                flat = schedule[:n, k].reshape(-1)
+                flat = schedule[k, :n].view(-1)
                 counts = counts_all[k, :n]
-                x = rows.index_select(0, flat).view(n, batch, dim)
+                if lazy:  # the batch's rows take the epoch's k zero-gradient steps so far, then are gathered
+                    adam_rows(rows_np, m_np, v_np, schedule_np[k, :n].reshape(-1), batch, before[:n] + 1, np.full(n, k),
+                              gathered=gathered_np[: n * batch], lr=first.lr, skip=pad)
+                    x = gathered[: n * batch].view(n, batch, dim)
+                else:
+                    x = rows.index_select(0, flat).view(n, batch, dim)
                 t = targets.index_select(0, flat).view(n, batch, dim)
                 if kind is StudentKind.B:
                     w1, b1, w2, b2 = (p[:n] for p in layers)
@@ -185,13 +207,18 @@ def train_grouped(
                     drows = torch.ops.aten.threshold_backward(torch.bmm(dz, w1), x, 0.0)
                 else:
                     drows = torch.ops.aten.threshold_backward(dy, x, 0.0)
-                rows_grad.index_fill_(0, previous, 0.0)
-                rows_grad.index_copy_(0, flat, drows.view(-1, dim))  # the padding row only ever receives zeros
-                previous = flat
+                if lazy:  # their gradient step, then the epoch's remaining steps (nothing reads them before its end)
+                    adam_rows(rows_np, m_np, v_np, schedule_np[k, :n].reshape(-1), batch, before[:n] + k + 1, steps_np[:n] - k,
+                              grads=drows.contiguous().view(-1, dim).numpy(), lr=first.lr, skip=pad)
+                else:
+                    rows_grad.index_fill_(0, previous, 0.0)
+                    rows_grad.index_copy_(0, flat, drows.view(-1, dim))  # the padding row only ever receives zeros
+                    previous = flat
                 params, grads, ms, vs, counted, run_steps = adam_args[n]
                 torch._foreach_add_(run_steps, 1)
-                torch._fused_adam_(params, grads, ms, vs, [], counted, amsgrad=False, lr=first.lr, beta1=0.9, beta2=0.999,
-                                   weight_decay=0.0, eps=1e-8, maximize=False)
+                if params:
+                    torch._fused_adam_(params, grads, ms, vs, [], counted, amsgrad=False, lr=first.lr, beta1=0.9,
+                                       beta2=0.999, weight_decay=0.0, eps=1e-8, maximize=False)
 
             # Each batch's loss sum is its size minus its cosines.
             loss_sums = (counts_all - cos_sums).sum(0)

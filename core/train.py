@@ -11,7 +11,10 @@ fused where torch offers it (3x faster on CPU than the default, same updates).
 The optimizer only holds the table rows of the *training* items. Under dense Adam a row that
 never receives a gradient keeps m = v = 0, so its update lr * m / (sqrt(v) + eps) is exactly 0:
 held-out rows never move. Leaving them out of the optimizer gives the same weights while moving
-p times less memory per step, and memory traffic is what bounds this loop.
+p times less memory per step. On the CPU (numba installed) the training rows go further: they take
+their steps late, several at a time (`core.lazy_adam`), so a row's p, m and v are read and written
+twice an epoch instead of at every step; the same updates up to rounding (tested against
+`torch.optim.Adam`), and only the head's few parameters go through fused Adam every step.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from core import lazy_adam
 from core.config import TrainConfig
 from core.dataset import Dataset
 from core.device import pick_device
+from core.lazy_adam import adam_rows
 from core.metrics import embedding_means, mean_or_none
 
 EVAL_CHUNK = 65536  # rows per forward pass when scoring the whole vocabulary (one pass up to 65k)
@@ -201,11 +206,20 @@ def train_epochs(
     # zeroing and re-accumulating the whole buffer every step (autograd's gather backward), the
     # previous batch's rows are cleared and the new ones written: Adam's own pass is the only
     # one over the table.
-    rows.grad = torch.zeros_like(rows)
     previous = torch.empty(0, dtype=torch.long, device=device)
     train_targets = targets[train_idx]
     head_params = [p for name, p in model.named_parameters() if not name.startswith("embedding.")]
-    optimizer = make_optimizer([rows, *head_params], config.lr, device)
+    # On the CPU the rows take their Adam steps late, several at a time (core.lazy_adam: the same updates
+    # without dense Adam's pass over every row at every step); the optimizer then steps the head only.
+    lazy = torch.device(device).type == "cpu" and lazy_adam.available()
+    if lazy:
+        rows_np, m_np, v_np = rows.detach().numpy(), np.zeros_like(rows.detach().numpy()), np.zeros_like(rows.detach().numpy())
+        gathered = np.empty((config.batch_size, rows.shape[1]), np.float32)
+        optimizer = make_optimizer(head_params, config.lr, device) if head_params else None
+        done = 0  # the steps taken so far
+    else:
+        rows.grad = torch.zeros_like(rows)
+        optimizer = make_optimizer([rows, *head_params], config.lr, device)
     scratch: dict = {}  # work buffers of the per-epoch scoring, reused across epochs
     # Batch order is seeded separately from the weights' initialization.
     shuffle = torch.Generator().manual_seed(config.seed + 7919)
@@ -219,17 +233,38 @@ def train_epochs(
         epoch_start = time.perf_counter()
         order = defence.order(torch.randperm(n_train, generator=shuffle).to(device))
         loss_sum = torch.zeros((), device=device)
-        for s in range(0, len(order), config.batch_size):
-            batch = order[s : s + config.batch_size]
-            with torch.no_grad():
+        n_steps = -(-len(order) // config.batch_size)
+        if lazy:
+            order_np = order.numpy()
+            one = np.ones(1, np.int64)
+        with torch.no_grad():
+            for k, s in enumerate(range(0, len(order), config.batch_size)):
+                batch = order[s : s + config.batch_size]
+                if lazy:  # the batch's rows take the epoch's k zero-gradient steps so far, then are read
+                    idx = order_np[s : s + config.batch_size]
+                    x = gathered[: len(idx)]
+                    adam_rows(rows_np, m_np, v_np, idx, len(idx), one * (done + 1), one * k, gathered=x, lr=config.lr)
+                    x = torch.from_numpy(x)
+                else:
+                    x = rows.index_select(0, batch)
                 # Forward and backward by hand (students.loss_and_grads): the step is small and
                 # autograd's bookkeeping would cost more than the arithmetic.
-                loss, row_grads = model.loss_and_grads(rows.index_select(0, batch), train_targets.index_select(0, batch), weigh)
-                rows.grad.index_fill_(0, previous, 0.0)
-                rows.grad.index_copy_(0, batch, row_grads)  # batch indices are distinct (a permutation slice)
-            previous = batch
-            optimizer.step()
-            loss_sum += loss.detach() * batch.numel()  # stays on the device: no sync per step
+                loss, row_grads = model.loss_and_grads(x, train_targets.index_select(0, batch), weigh)
+                if lazy:  # their gradient step, then the epoch's remaining steps (nothing reads them before its end)
+                    adam_rows(rows_np, m_np, v_np, idx, len(idx), one * (done + k + 1), one * (n_steps - k),
+                              grads=row_grads.contiguous().numpy(), lr=config.lr)
+                else:
+                    rows.grad.index_fill_(0, previous, 0.0)
+                    rows.grad.index_copy_(0, batch, row_grads)  # batch indices are distinct (a permutation slice)
+                    previous = batch
+                if optimizer is not None:
+                    optimizer.step()
+                loss_sum += loss.detach() * batch.numel()  # stays on the device: no sync per step
+        if lazy:
+            if len(order) < n_train:  # rows a trimmed epoch left out take its steps with a zero gradient
+                left_out = np.flatnonzero(defence.skipped.numpy())
+                adam_rows(rows_np, m_np, v_np, left_out, len(left_out), one * (done + 1), one * n_steps, lr=config.lr)
+            done += n_steps
 
         with torch.no_grad():
             table[train_idx] = rows.detach()

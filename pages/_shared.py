@@ -11,7 +11,7 @@ import uuid
 import polars as pl
 import streamlit as st
 
-from core import charts
+from core import charts, lazy_adam
 from core.config import LemmaMode, StudentKind
 from core.corpus import Vocabulary, default_vocabulary
 from core.experiment import PreparedData, RunVectors, lemmatize, run_vectors
@@ -180,7 +180,7 @@ def projection_cache() -> ProjectionCache:
 
 @st.cache_resource(show_spinner=False)
 def umap_warm_up() -> threading.Thread:
-    """Compile UMAP once per server process, in the background, at the first page view."""
+    """Compile UMAP (and the CPU training kernel) once per server process, in the background, at the first page view."""
     # Imported here, in the main thread, because a module imported by two threads at once can be
     # seen half-initialised (pandas raised "partially initialized module" in a test).
     import pandas  # noqa: F401
@@ -193,6 +193,7 @@ def umap_warm_up() -> threading.Thread:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         except (AttributeError, OSError):
             pass
+        lazy_adam.warm_up()  # the training kernel first: a few seconds, and a first training needs it
         warm_up_umap()
 
     thread = threading.Thread(target=low_priority_warm_up, name="umap-warm-up", daemon=True)

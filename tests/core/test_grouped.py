@@ -22,8 +22,10 @@ def clean():
     return HashTeacher(16).embed(ITEMS)
 
 
+
+
 @pytest.mark.parametrize("kind", ["A", "B"])
-def test_a_group_follows_each_run_exactly(clean, kind):
+def test_a_group_follows_each_run_exactly(clean, kind, adam_path):
     # A small grid: four values of p (so batches per epoch differ: 1 to 5), clean and poisoned, two seeds.
     grid = [(p, poison, seed) for p in (0.05, 0.2, 0.5, 1.0) for poison in (0.0, 0.1) for seed in (0, 3)]
     configs = [TrainConfig(teacher="hash-16", model=kind, p=p, epochs=6, poison=poison, seed=seed, batch_size=64, lr=0.02)
@@ -59,7 +61,7 @@ def test_a_group_follows_each_run_exactly(clean, kind):
     assert last[configs.index(next(c for c in configs if c.p == 1.0))].seconds > last[0].seconds > 0
 
 
-def test_stopping_a_group_keeps_finished_epochs_in_every_model(clean):
+def test_stopping_a_group_keeps_finished_epochs_in_every_model(clean, adam_path):
     configs = [TrainConfig(teacher="hash-16", model="B", p=p, epochs=10, batch_size=64) for p in (0.1, 0.5)]
     datasets = [build_dataset(ITEMS, clean, c.p, 0.0, 0) for c in configs]
     models = [build_student(StudentConfig("B", len(ITEMS), 16), seed=0) for _ in configs]
@@ -71,7 +73,7 @@ def test_stopping_a_group_keeps_finished_epochs_in_every_model(clean):
     assert all(not torch.equal(b, m.up.weight) for b, m in zip(before, models))
 
 
-def test_at_every_epoch_each_model_holds_that_epochs_weights(clean):
+def test_at_every_epoch_each_model_holds_that_epochs_weights(clean, adam_path):
     # What a sweep checkpoints while a group trains: the same weights as a single run at the same epoch.
     configs = [TrainConfig(teacher="hash-16", model="B", p=p, epochs=4, batch_size=64) for p in (0.1, 0.5)]  # the group reorders them
     datasets = [build_dataset(ITEMS, clean, c.p, 0.0, 0) for c in configs]

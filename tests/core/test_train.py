@@ -95,7 +95,7 @@ def test_real_minilm_model_b_learns(tmp_path):
 
 
 @pytest.mark.parametrize("model_kind", ["A", "B"])
-def test_training_only_the_training_rows_is_exactly_dense_adam(prepared, tmp_path, model_kind):
+def test_training_only_the_training_rows_is_exactly_dense_adam(prepared, tmp_path, model_kind, adam_path):
     """The engine's optimizer holds only training rows; a plain loop with Adam over the whole
     table (the way a user writes it) must reach the same weights, held-out rows untouched."""
     from core.dataset import build_dataset
@@ -128,6 +128,30 @@ def test_training_only_the_training_rows_is_exactly_dense_adam(prepared, tmp_pat
     held = torch.as_tensor(dataset.heldout_idx)
     torch.testing.assert_close(ours.embedding.weight[held], initial[held], atol=0, rtol=0)
     assert records[-1].train_loss < records[0].train_loss
+
+
+@pytest.mark.parametrize("defence", ["trimmed", "small-loss"])
+def test_lazy_rows_follow_dense_adam_under_a_defence(prepared, monkeypatch, defence):
+    """A trimmed epoch leaves some rows out of every batch: they still take its zero-gradient steps."""
+    from core import lazy_adam
+    from core.dataset import build_dataset
+    from core.students import StudentConfig, build_student
+    from core.train import train_epochs
+
+    if not lazy_adam.available():
+        pytest.skip("numba is not installed")
+    config = TrainConfig(teacher="hash-16", model="B", p=0.5, epochs=6, batch_size=32, lr=0.01, poison=0.2,
+                         defence=defence, trim=0.2)
+    dataset = build_dataset(prepared.items, prepared.clean, config.p, config.poison, config.seed)
+    weights, losses = {}, {}
+    for path in ("lazy", "dense"):
+        monkeypatch.setattr(lazy_adam, "available", lambda path=path: path == "lazy")
+        model = build_student(StudentConfig("B", 300, 16), seed=3)
+        losses[path] = [r.train_loss for r in train_epochs(model, dataset, config, "cpu")]
+        weights[path] = model.state_dict()
+    assert losses["lazy"] == pytest.approx(losses["dense"], abs=1e-5)
+    for name, tensor in weights["dense"].items():
+        torch.testing.assert_close(weights["lazy"][name], tensor, atol=1e-5, rtol=1e-4, msg=name)
 
 
 def test_direct_fused_adam_is_torchs_adam():

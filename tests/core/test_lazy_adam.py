@@ -1,0 +1,91 @@
+"""Lazy Adam for table rows: the late, several-at-a-time steps land where dense torch.optim.Adam would."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core import lazy_adam
+from core.lazy_adam import adam_rows
+
+pytestmark = pytest.mark.skipif(not lazy_adam.available(), reason="numba is not installed")
+
+
+def _epochs_both_ways(n_rows=40, dim=8, batch=10, epochs=5, lr=0.05, blocks=1, seed=0):
+    """Train a table both ways on the same batches and gradients; yield (epoch, lazy p, m, v, dense Adam)."""
+    torch.manual_seed(seed)
+    start = torch.randn(n_rows, dim)
+    dense = start.clone().requires_grad_(True)
+    opt = torch.optim.Adam([dense], lr=lr)
+    p, m, v = start.clone().numpy(), np.zeros((n_rows, dim), np.float32), np.zeros((n_rows, dim), np.float32)
+    steps = n_rows // (batch * blocks)  # each block is its own set of rows with its own steps
+    gen = torch.Generator().manual_seed(seed + 1)
+    for epoch in range(epochs):
+        perm = torch.randperm(n_rows, generator=gen).numpy().astype(np.int64)
+        before = epoch * steps
+        for k in range(steps):
+            # blocks of `batch` consecutive entries of idx; block b draws from its own part of the permutation
+            idx = np.concatenate([perm[b * steps * batch + k * batch: b * steps * batch + (k + 1) * batch] for b in range(blocks)])
+            gathered = np.empty((len(idx), dim), np.float32)
+            adam_rows(p, m, v, idx, batch, np.full(blocks, before + 1), np.full(blocks, k), gathered=gathered, lr=lr)
+            # The gathered rows are what dense Adam has at this step: every earlier zero-gradient step taken.
+            np.testing.assert_allclose(gathered, dense.detach()[idx].numpy(), rtol=1e-5, atol=1e-6)
+            grad = np.sin(3 * gathered + epoch).astype(np.float32)  # a gradient that depends on the rows
+            full = torch.zeros(n_rows, dim)
+            full[idx] = torch.from_numpy(grad)
+            dense.grad = full
+            opt.step()
+            adam_rows(p, m, v, idx, batch, np.full(blocks, before + k + 1), np.full(blocks, steps - k), grads=grad, lr=lr)
+        yield epoch, p, m, v, dense, opt
+
+
+@pytest.mark.parametrize("blocks", [1, 2])
+def test_rows_match_dense_adam_at_every_epoch_end(blocks):
+    for epoch, p, m, v, dense, opt in _epochs_both_ways(blocks=blocks, epochs=6):
+        state = opt.state[dense]
+        np.testing.assert_allclose(p, dense.detach().numpy(), rtol=1e-5, atol=2e-6, err_msg=f"epoch {epoch}")
+        np.testing.assert_allclose(m, state["exp_avg"].numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(v, state["exp_avg_sq"].numpy(), rtol=1e-4, atol=1e-9)
+
+
+def test_many_zero_steps_in_one_call_follow_dense_adam():
+    # A row seen at step 1 of a 50-step epoch, then idle: one call takes its gradient step and 49 zero steps.
+    rng = np.random.default_rng(0)
+    start, grad = rng.normal(size=(1, 6)).astype(np.float32), rng.normal(size=(1, 6)).astype(np.float32)
+    dense = torch.tensor(start, requires_grad=True)
+    opt = torch.optim.Adam([dense], lr=0.01)
+    for t in range(50):
+        dense.grad = torch.tensor(grad) if t == 0 else torch.zeros(1, 6)
+        opt.step()
+    p, m, v = start.copy(), np.zeros_like(start), np.zeros_like(start)
+    adam_rows(p, m, v, np.array([0]), 1, np.array([1]), np.array([50]), grads=grad, lr=0.01)
+    np.testing.assert_allclose(p, dense.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(v, opt.state[dense]["exp_avg_sq"].numpy(), rtol=1e-4)
+
+
+def test_the_padding_row_is_never_updated_and_gathers_as_zeros():
+    p = np.ones((3, 4), np.float32)
+    m, v = np.full_like(p, 0.1), np.full_like(p, 0.01)
+    gathered = np.full((2, 4), 7.0, np.float32)
+    adam_rows(p, m, v, np.array([0, 2]), 2, np.array([5]), np.array([3]), gathered=gathered, lr=0.1, skip=2)
+    assert np.all(p[2] == 1.0) and np.all(m[2] == 0.1) and np.all(v[2] == 0.01)
+    assert np.all(gathered[1] == 0.0)
+    assert np.all(p[0] < 1.0) and np.all(gathered[0] == p[0])  # m > 0: a row with momentum moves on zero steps
+    # Untouched row 1, not in idx.
+    assert np.all(p[1] == 1.0)
+
+
+def test_zero_steps_only_gathers():
+    p = np.arange(12, dtype=np.float32).reshape(3, 4)
+    m, v = np.ones_like(p), np.ones_like(p)
+    gathered = np.empty((2, 4), np.float32)
+    adam_rows(p, m, v, np.array([2, 0]), 2, np.array([1]), np.array([0]), gathered=gathered, lr=0.1)
+    np.testing.assert_array_equal(gathered, p[[2, 0]])
+    np.testing.assert_array_equal(p, np.arange(12, dtype=np.float32).reshape(3, 4))
+    adam_rows(p, m, v, np.array([], dtype=np.int64), 2, np.array([1]), np.array([3]), lr=0.1)  # no rows: nothing
+
+
+def test_warm_up_compiles_without_touching_anything():
+    lazy_adam.warm_up()
+    assert lazy_adam.available()
