@@ -229,7 +229,7 @@ def train_grouped(
                 student = _score(kind, tables[r], [t[r] for t in layers], scratch)
                 credited[r] += share[r] * epoch_seconds
                 record = epoch_record(epoch, float(loss_sums[r]) / sizes[r], student, clean[r], train_idx[r], heldout_idx[r],
-                                      epoch_start, start, track_means)
+                                      epoch_start, start, track_means, scratch)
                 record = replace(record, epoch_seconds=share[r] * epoch_seconds, seconds=credited[r])
                 if reports is not None and epoch == first.epochs:
                     reports[r].item_losses = (1.0 - torch.linalg.vecdot(student.index_select(0, train_idx[r]), targets[offsets[r] : offsets[r + 1]])).cpu().numpy()

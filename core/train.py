@@ -33,6 +33,7 @@ from core.dataset import Dataset
 from core.device import pick_device
 from core.lazy_adam import adam_rows
 from core.metrics import embedding_means, mean_or_none
+from core.students import _buffer
 
 EVAL_CHUNK = 65536  # rows per forward pass when scoring the whole vocabulary (one pass up to 65k)
 
@@ -114,14 +115,21 @@ def embed_all(model: nn.Module, n_items: int, device: str, scratch: dict | None 
 
 
 @torch.no_grad()
-def score_against_teacher(student: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def score_against_teacher(student: torch.Tensor, clean: torch.Tensor, scratch: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per item: cosine and Euclidean distance to the (unit-norm) teacher vector, in two passes.
 
     With |t| = 1: cos = s·t / |s| and |s - t|^2 = |s|^2 + 1 - 2 s·t, so no difference vector is
-    built (the same values as `rowwise_cosine` / `rowwise_euclidean`, tested).
+    built (the same values as `rowwise_cosine` / `rowwise_euclidean`, tested). With `scratch` the
+    products go into a reused buffer: `vecdot` builds a fresh (items, d) product each call, and in a
+    long training its page faults made each call up to 20x slower than the arithmetic (measured).
     """
-    dot = torch.linalg.vecdot(student, clean)
-    squared = torch.linalg.vecdot(student, student)
+    if scratch is None:
+        dot = torch.linalg.vecdot(student, clean)
+        squared = torch.linalg.vecdot(student, student)
+    else:
+        product = _buffer(scratch, "product", student.shape, student)
+        dot = torch.mul(student, clean, out=product).sum(1)
+        squared = torch.mul(student, student, out=product).sum(1)
     cosine = dot / squared.sqrt().clamp_min(1e-12)
     euclidean = (squared + 1.0 - 2.0 * dot).clamp_min(0.0).sqrt()
     return cosine, euclidean
@@ -151,9 +159,11 @@ def dataset_on_device(dataset: Dataset, device: str) -> tuple[torch.Tensor, torc
 
 @torch.no_grad()
 def epoch_record(epoch: int, train_loss: float, student: torch.Tensor, clean: torch.Tensor, train_idx: torch.Tensor,
-                 heldout_idx: torch.Tensor, epoch_start: float, start: float, track_means: bool = True) -> EpochRecord:
-    """Score every item's student vector against the clean teacher: the record of one epoch."""
-    cosine, euclidean = score_against_teacher(student, clean)
+                 heldout_idx: torch.Tensor, epoch_start: float, start: float, track_means: bool = True,
+                 scratch: dict | None = None) -> EpochRecord:
+    """Score every item's student vector against the clean teacher: the record of one epoch (`scratch`: work
+    buffers reused from one epoch to the next)."""
+    cosine, euclidean = score_against_teacher(student, clean, scratch)
     return EpochRecord(
         epoch=epoch,
         train_loss=train_loss,
@@ -274,4 +284,5 @@ def train_epochs(
                 item_losses = 1.0 - torch.linalg.vecdot(student.index_select(0, train_idx), train_targets)
             defence.after_epoch(item_losses)
             report.item_losses, report.dropped = item_losses.cpu().numpy(), defence.final_dropped()
-        yield epoch_record(epoch, float(loss_sum) / len(order), student, clean, train_idx, heldout_idx, epoch_start, start, track_means)
+        yield epoch_record(epoch, float(loss_sum) / len(order), student, clean, train_idx, heldout_idx, epoch_start, start, track_means,
+                           scratch)

@@ -38,6 +38,8 @@ def test_fast_scoring_matches_the_plain_definitions():
     student = F.normalize(torch.randn(200, 16, generator=g), dim=1)
     student[0] = 0.0  # Model A can output an all-zero vector (ReLU of a negative row)
     student[1] *= 0.5
-    cosine, euclidean = score_against_teacher(student, teacher)
-    torch.testing.assert_close(cosine, rowwise_cosine(student, teacher), atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(euclidean, rowwise_euclidean(student, teacher), atol=1e-5, rtol=1e-5)
+    scratch = {"product": torch.full((200, 16), float("nan"))}  # a buffer left from an earlier epoch
+    for buffers in (None, scratch, scratch):
+        cosine, euclidean = score_against_teacher(student, teacher, buffers)
+        torch.testing.assert_close(cosine, rowwise_cosine(student, teacher), atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(euclidean, rowwise_euclidean(student, teacher), atol=1e-5, rtol=1e-5)
