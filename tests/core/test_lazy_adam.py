@@ -12,7 +12,7 @@ from core.lazy_adam import adam_rows
 pytestmark = pytest.mark.skipif(not lazy_adam.available(), reason="numba is not installed")
 
 
-def _epochs_both_ways(n_rows=40, dim=8, batch=10, epochs=5, lr=0.05, blocks=1, seed=0):
+def _epochs_both_ways(n_rows=40, dim=8, batch=10, epochs=5, lr=0.05, blocks=1, seed=0, grad_scale=None):
     """Train a table both ways on the same batches and gradients; yield (epoch, lazy p, m, v, dense Adam)."""
     torch.manual_seed(seed)
     start = torch.randn(n_rows, dim)
@@ -32,6 +32,8 @@ def _epochs_both_ways(n_rows=40, dim=8, batch=10, epochs=5, lr=0.05, blocks=1, s
             # The gathered rows are what dense Adam has at this step: every earlier zero-gradient step taken.
             np.testing.assert_allclose(gathered, dense.detach()[idx].numpy(), rtol=1e-5, atol=1e-6)
             grad = np.sin(3 * gathered + epoch).astype(np.float32)  # a gradient that depends on the rows
+            if grad_scale is not None:
+                grad *= grad_scale
             full = torch.zeros(n_rows, dim)
             full[idx] = torch.from_numpy(grad)
             dense.grad = full
@@ -47,6 +49,21 @@ def test_rows_match_dense_adam_at_every_epoch_end(blocks):
         np.testing.assert_allclose(p, dense.detach().numpy(), rtol=1e-5, atol=2e-6, err_msg=f"epoch {epoch}")
         np.testing.assert_allclose(m, state["exp_avg"].numpy(), rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(v, state["exp_avg_sq"].numpy(), rtol=1e-4, atol=1e-9)
+
+
+def test_tiny_and_zero_gradients_follow_dense_adam():
+    # Per column, gradients from 1 down to 1e-14 and exactly 0 (a ReLU-dead element): the closed form holds for
+    # the large ones, the small ones (eps comparable to sqrt(v)) take their zero steps one by one.
+    scale = np.array([1.0, 1e-3, 1e-6, 1e-8, 1e-9, 1e-11, 1e-14, 0.0], np.float32)
+    torch.manual_seed(0)
+    start = torch.randn(60, 8).numpy()  # what _epochs_both_ways starts from (same seed)
+    for epoch, p, m, v, dense, opt in _epochs_both_ways(n_rows=60, batch=6, epochs=4, grad_scale=scale):
+        state = opt.state[dense]
+        # The moves, column by column (p's own size would hide a wrong move of a slow column).
+        np.testing.assert_allclose(p - start, dense.detach().numpy() - start, rtol=2e-4, atol=1e-6, err_msg=f"epoch {epoch}")
+        np.testing.assert_allclose(m, state["exp_avg"].numpy(), rtol=1e-4, atol=1e-30)
+        np.testing.assert_allclose(v, state["exp_avg_sq"].numpy(), rtol=1e-4, atol=1e-37)
+    assert np.all(p[:, -1] == start[:, -1])  # a zero gradient never moves an element
 
 
 def test_many_zero_steps_in_one_call_follow_dense_adam():
