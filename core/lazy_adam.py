@@ -9,9 +9,10 @@ Nothing reads a row between its own batches except the end-of-epoch scoring. So 
 zero-gradient steps late, all at once: just before its batch (the steps since the epoch began), then its
 gradient step and every remaining step of the epoch right after its backward pass. Each row's p, m and v are
 then read and written twice per epoch instead of once per step, while it sits in cache, and every row has
-taken every step of the epoch by the epoch's end. The arithmetic is dense Adam's; one liberty, a rounding:
-during a row's run of zero-gradient steps sqrt(v) is taken once (sqrt(b2^j v) = b2^(j/2) sqrt(v)) and v is
-scaled by b2^j once, where dense Adam rounds after every step. Tested against `torch.optim.Adam`.
+taken every step of the epoch by the epoch's end. The arithmetic is dense Adam's, regrouped, which changes
+only rounding: during a row's run of zero-gradient steps sqrt(v) is taken once (sqrt(b2^j v) = b2^(j/2)
+sqrt(v)), m and v are scaled by b1^J and b2^J once, and two steps' moves share one division. Tested
+against `torch.optim.Adam` step for step.
 
 The kernel is compiled by numba (installed with umap-learn) on first use and cached on disk; it runs in the
 calling thread (numba releases the GIL), so concurrent trainings in a shared server cannot collide in a
@@ -52,15 +53,20 @@ def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, lr, beta1, be
     step_size = np.empty((n_blocks, longest), np.float32)  # lr / (1 - b1^t)
     bias2 = np.empty((n_blocks, longest), np.float32)  # sqrt(1 - b2^t)
     scale = np.empty((n_blocks, longest), np.float32)  # zero step j of a run: b2^(j/2) / sqrt(1 - b2^t)
+    coef = np.empty((n_blocks, longest), np.float32)  # zero step j of a run: b1^j lr / (1 - b1^t) (m is b1^j m)
+    decay_m = np.empty(n_blocks, np.float32)  # m after the run of zero steps: b1^(its length)
     decay_v = np.empty(n_blocks, np.float32)  # v after the run of zero steps: b2^(its length)
     zero_from = 1 if with_grad else 0
     for b in range(n_blocks):
         for j in range(count[b]):
             t = first[b] + j
-            step_size[b, j] = lr / (1.0 - beta1**t)
+            size = lr / (1.0 - beta1**t)
+            step_size[b, j] = size
             root = math.sqrt(1.0 - beta2**t)
             bias2[b, j] = root
             scale[b, j] = beta2 ** (0.5 * (j - zero_from + 1)) / root
+            coef[b, j] = size * beta1 ** (j - zero_from + 1)
+        decay_m[b] = beta1 ** max(0, count[b] - zero_from)
         decay_v[b] = beta2 ** max(0, count[b] - zero_from)
     b1, b2, e = np.float32(beta1), np.float32(beta2), np.float32(eps)
     one_b1, one_b2 = np.float32(1.0 - beta1), np.float32(1.0 - beta2)
@@ -89,16 +95,25 @@ def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, lr, beta1, be
             else:
                 for k in range(dim):
                     root_v[k] = np.sqrt(vr[k])
-            for j in range(zero_from, steps):
-                size, s = step_size[b, j], scale[b, j]
+            # The run of zero steps, two at a time: a/x1 + b/x2 = (a x2 + b x1) / (x1 x2), one division instead
+            # of two (division bounds this loop: 1.5x faster; the sum differs from two steps' by rounding).
+            j = zero_from
+            while j + 1 < steps:
+                c1, c2, s1, s2 = coef[b, j], coef[b, j + 1], scale[b, j], scale[b, j + 1]
                 for k in range(dim):
-                    mk = mr[k] * b1
-                    mr[k] = mk
-                    pr[k] = pr[k] - size * (mk / (root_v[k] * s + e))
+                    x1 = root_v[k] * s1 + e
+                    x2 = root_v[k] * s2 + e
+                    pr[k] = pr[k] - mr[k] * ((c1 * x2 + c2 * x1) / (x1 * x2))
+                j += 2
+            if j < steps:
+                c1, s1 = coef[b, j], scale[b, j]
+                for k in range(dim):
+                    pr[k] = pr[k] - mr[k] * (c1 / (root_v[k] * s1 + e))
             if steps > zero_from:
-                d = decay_v[b]
+                dm, dv = decay_m[b], decay_v[b]
                 for k in range(dim):
-                    vr[k] = vr[k] * d
+                    mr[k] = mr[k] * dm
+                    vr[k] = vr[k] * dv
         if gathered.shape[0] > 0:
             gathered[i, :] = pr
 
