@@ -178,7 +178,8 @@ def train_grouped(
                 flat = schedule[k, :n].view(-1)
                 counts = counts_all[k, :n]
                 if lazy:  # the batch's rows take the epoch's k zero-gradient steps so far, then are gathered
-                    adam_rows(rows_np, m_np, v_np, schedule_np[k, :n].reshape(-1), batch, before[:n] + 1, np.full(n, k),
+                    flat_np = schedule_np[k, :n].reshape(-1)
+                    adam_rows(rows_np, m_np, v_np, flat_np, batch, before[:n] + 1, np.full(n, k),
                               gathered=gathered_np[: n * batch], lr=first.lr, skip=pad)
                     x = gathered[: n * batch].view(n, batch, dim)
                 else:
@@ -208,7 +209,7 @@ def train_grouped(
                 else:
                     drows = torch.ops.aten.threshold_backward(dy, x, 0.0)
                 if lazy:  # their gradient step, then the epoch's remaining steps (nothing reads them before its end)
-                    adam_rows(rows_np, m_np, v_np, schedule_np[k, :n].reshape(-1), batch, before[:n] + k + 1, steps_np[:n] - k,
+                    adam_rows(rows_np, m_np, v_np, flat_np, batch, before[:n] + k + 1, steps_np[:n] - k,
                               grads=drows.contiguous().view(-1, dim).numpy(), lr=first.lr, skip=pad)
                 else:
                     rows_grad.index_fill_(0, previous, 0.0)

@@ -212,10 +212,6 @@ def train_epochs(
     table = model.embedding.weight
     # The trainable rows, in training order: position i holds item train_idx[i].
     rows = nn.Parameter(table.detach()[train_idx].clone())
-    # The rows' gradient is written by hand: only the batch's rows are non-zero, so instead of
-    # zeroing and re-accumulating the whole buffer every step (autograd's gather backward), the
-    # previous batch's rows are cleared and the new ones written: Adam's own pass is the only
-    # one over the table.
     previous = torch.empty(0, dtype=torch.long, device=device)
     train_targets = targets[train_idx]
     head_params = [p for name, p in model.named_parameters() if not name.startswith("embedding.")]
@@ -223,11 +219,16 @@ def train_epochs(
     # without dense Adam's pass over every row at every step); the optimizer then steps the head only.
     lazy = torch.device(device).type == "cpu" and lazy_adam.available()
     if lazy:
-        rows_np, m_np, v_np = rows.detach().numpy(), np.zeros_like(rows.detach().numpy()), np.zeros_like(rows.detach().numpy())
+        rows_np = rows.detach().numpy()  # shares memory with rows
+        m_np, v_np = np.zeros_like(rows_np), np.zeros_like(rows_np)
         gathered = np.empty((config.batch_size, rows.shape[1]), np.float32)
         optimizer = make_optimizer(head_params, config.lr, device) if head_params else None
         done = 0  # the steps taken so far
     else:
+        # The rows' gradient is written by hand: only the batch's rows are non-zero, so instead of
+        # zeroing and re-accumulating the whole buffer every step (autograd's gather backward), the
+        # previous batch's rows are cleared and the new ones written: Adam's own pass is the only
+        # one over the table.
         rows.grad = torch.zeros_like(rows)
         optimizer = make_optimizer([rows, *head_params], config.lr, device)
     scratch: dict = {}  # work buffers of the per-epoch scoring, reused across epochs
@@ -246,14 +247,13 @@ def train_epochs(
         n_steps = -(-len(order) // config.batch_size)
         if lazy:
             order_np = order.numpy()
-            one = np.ones(1, np.int64)
         with torch.no_grad():
             for k, s in enumerate(range(0, len(order), config.batch_size)):
                 batch = order[s : s + config.batch_size]
                 if lazy:  # the batch's rows take the epoch's k zero-gradient steps so far, then are read
                     idx = order_np[s : s + config.batch_size]
                     x = gathered[: len(idx)]
-                    adam_rows(rows_np, m_np, v_np, idx, len(idx), one * (done + 1), one * k, gathered=x, lr=config.lr)
+                    adam_rows(rows_np, m_np, v_np, idx, len(idx), np.array([done + 1]), np.array([k]), gathered=x, lr=config.lr)
                     x = torch.from_numpy(x)
                 else:
                     x = rows.index_select(0, batch)
@@ -261,7 +261,7 @@ def train_epochs(
                 # autograd's bookkeeping would cost more than the arithmetic.
                 loss, row_grads = model.loss_and_grads(x, train_targets.index_select(0, batch), weigh)
                 if lazy:  # their gradient step, then the epoch's remaining steps (nothing reads them before its end)
-                    adam_rows(rows_np, m_np, v_np, idx, len(idx), one * (done + k + 1), one * (n_steps - k),
+                    adam_rows(rows_np, m_np, v_np, idx, len(idx), np.array([done + k + 1]), np.array([n_steps - k]),
                               grads=row_grads.contiguous().numpy(), lr=config.lr)
                 else:
                     rows.grad.index_fill_(0, previous, 0.0)
@@ -273,7 +273,7 @@ def train_epochs(
         if lazy:
             if len(order) < n_train:  # rows a trimmed epoch left out take its steps with a zero gradient
                 left_out = np.flatnonzero(defence.skipped.numpy())
-                adam_rows(rows_np, m_np, v_np, left_out, len(left_out), one * (done + 1), one * n_steps, lr=config.lr)
+                adam_rows(rows_np, m_np, v_np, left_out, len(left_out), np.array([done + 1]), np.array([n_steps]), lr=config.lr)
             done += n_steps
 
         with torch.no_grad():

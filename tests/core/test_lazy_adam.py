@@ -52,8 +52,8 @@ def test_rows_match_dense_adam_at_every_epoch_end(blocks):
 
 
 def test_tiny_and_zero_gradients_follow_dense_adam():
-    # Per column, gradients from 1 down to 1e-14 and exactly 0 (a ReLU-dead element): the closed form holds for
-    # the large ones, the small ones (eps comparable to sqrt(v)) take their zero steps one by one.
+    # Per column, gradients from 1 down to 1e-14 and exactly 0 (a ReLU-dead element): from sqrt(v) >> eps to
+    # sqrt(v) << eps, where eps dominates Adam's step (many of the real students' row elements live there).
     scale = np.array([1.0, 1e-3, 1e-6, 1e-8, 1e-9, 1e-11, 1e-14, 0.0], np.float32)
     torch.manual_seed(0)
     start = torch.randn(60, 8).numpy()  # what _epochs_both_ways starts from (same seed)
