@@ -14,8 +14,9 @@ What grouping saves is the work that does not grow with a step's size — Python
 matmuls — paid once per group instead of once per run. On a GPU, where one small run's step is almost all
 such overhead, that is most of the time.
 
-Time per run: a group's epoch takes one wall-clock time for all its runs, so each run is credited the share
-of it that matches its work (training rows + the per-epoch scoring of the vocabulary).
+Time per run: a group's training steps take one wall-clock time for all its runs, so each run is credited the
+share of it that matches its training rows, plus the time of its own per-epoch scoring, measured — as in a
+single run, whose epoch time includes its scoring.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def train_grouped(
     for r, n in enumerate(sizes):
         for k in range(step_counts[r]):
             counts_all[k, r] = min(batch, n - k * batch)
-    work = [step_counts[r] * batch + n_items for r in range(runs)]  # rows processed per epoch: training + scoring
+    work = [step_counts[r] * batch for r in range(runs)]  # rows each run trains per epoch (its share of the steps' time)
     share = [w / sum(work) for w in work]
 
     previous = torch.empty(0, dtype=torch.long, device=device)
@@ -223,18 +224,20 @@ def train_grouped(
 
             # Each batch's loss sum is its size minus its cosines.
             loss_sums = (counts_all - cos_sums).sum(0)
-            epoch_seconds = time.perf_counter() - epoch_start
+            training_seconds = time.perf_counter() - epoch_start
             out_records = []
             for r in range(runs):
+                scoring_start = time.perf_counter()
                 tables[r][train_idx[r]] = rows[offsets[r] : offsets[r + 1]]
                 student = _score(kind, tables[r], [t[r] for t in layers], scratch)
-                credited[r] += share[r] * epoch_seconds
                 record = epoch_record(epoch, float(loss_sums[r]) / sizes[r], student, clean[r], train_idx[r], heldout_idx[r],
                                       epoch_start, start, track_means, scratch)
-                record = replace(record, epoch_seconds=share[r] * epoch_seconds, seconds=credited[r])
                 if reports is not None and epoch == first.epochs:
                     reports[r].item_losses = (1.0 - torch.linalg.vecdot(student.index_select(0, train_idx[r]), targets[offsets[r] : offsets[r + 1]])).cpu().numpy()
-                out_records.append(record)
+                # Its share of the steps' time, plus its own scoring (as a single run's epoch time includes it).
+                run_seconds = share[r] * training_seconds + (time.perf_counter() - scoring_start)
+                credited[r] += run_seconds
+                out_records.append(replace(record, epoch_seconds=run_seconds, seconds=credited[r]))
             _heads_back(models, layers)  # the tables are current already (scoring wrote them)
             yield [out_records[position[r]] for r in given]
     finally:

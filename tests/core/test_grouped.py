@@ -89,6 +89,31 @@ def test_at_every_epoch_each_model_holds_that_epochs_weights(clean, adam_path):
                 torch.testing.assert_close(pb, pa, atol=1e-5, rtol=1e-4, msg=name)
 
 
+def test_each_run_is_credited_its_own_scoring_time(clean, monkeypatch):
+    # As in a single run, whose epoch time includes the per-epoch scoring: here every scoring takes >= 30 ms.
+    import time
+
+    import core.grouped as grouped
+
+    real_score = grouped._score
+
+    def slow_score(*args):
+        time.sleep(0.03)
+        return real_score(*args)
+
+    monkeypatch.setattr(grouped, "_score", slow_score)
+    configs = [TrainConfig(teacher="hash-16", model="B", p=p, epochs=2, batch_size=64) for p in (0.05, 0.5, 1.0)]
+    datasets = [build_dataset(ITEMS, clean, c.p, 0.0, 0) for c in configs]
+    models = [build_student(StudentConfig("B", len(ITEMS), 16), seed=0) for _ in configs]
+    started = time.perf_counter()
+    epochs = list(train_grouped(models, datasets, configs, "cpu"))
+    wall = time.perf_counter() - started
+    for records in epochs:
+        assert all(r.epoch_seconds >= 0.03 for r in records)
+    assert sum(r.epoch_seconds for records in epochs for r in records) <= wall  # nothing counted twice
+    assert [r.seconds for r in epochs[-1]] == pytest.approx([sum(e[i].epoch_seconds for e in epochs) for i in range(3)])
+
+
 def test_what_can_be_grouped():
     plain = TrainConfig(model="B", p=0.1)
     assert group_key(plain, 100, 16) == group_key(TrainConfig(model="B", p=0.5, poison=0.1, seed=4), 100, 16)
