@@ -227,7 +227,7 @@ def main() -> None:
         "floor_seconds": round(floor, 2), "floor_fraction": round(floor / grid_seconds, 3),
         "floor_fraction_each_repeat": [round(f, 3) for f in fractions],
         "dense_adam_floor_seconds": round(dense_floor, 2), "dense_adam_floor_fraction": round(dense_floor / grid_seconds, 3),
-        "rows_adam": "lazy" if lazy_adam.available() and device == "cpu" else "dense",
+        "rows_adam": "lazy" if lazy_adam.used_on(device) else "dense",
         "max_final_loss_diff": round(max(abs(ours_loss[p] - ref_loss[p]) for p in ps), 5),
         "grouped_vs_single_max_diff": float(f"{max(abs(ours_loss[p] - single_loss[p]) for p in ps):.2e}"),
     }))

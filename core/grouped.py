@@ -111,7 +111,7 @@ def train_grouped(
     rows_m, rows_v = torch.zeros_like(rows), torch.zeros_like(rows)
     # On the CPU the rows take their Adam steps late and several at a time (core.lazy_adam: same updates, a
     # fraction of the memory traffic); elsewhere, or without numba, one dense fused-Adam call per step.
-    lazy = torch.device(device).type == "cpu" and lazy_adam.available()
+    lazy = lazy_adam.used_on(device)
     rows_grad = torch.empty(0) if lazy else torch.zeros_like(rows)
 
     layers: list[torch.Tensor] = []  # stacked head weights (Model B): W1 (R, h, d), b1 (R, h), W2 (R, d, h), b2 (R, d)

@@ -36,6 +36,11 @@ def available() -> bool:
     return njit is not None
 
 
+def used_on(device) -> bool:
+    """Whether training on `device` steps the table rows with this kernel: on the CPU, when it can run."""
+    return str(device).split(":")[0] == "cpu" and available()
+
+
 def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, lr, beta1, beta2, eps, skip):
     """Adam steps for the table rows idx[i] (rows of p, m, v; updated in place).
 

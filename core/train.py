@@ -217,7 +217,7 @@ def train_epochs(
     head_params = [p for name, p in model.named_parameters() if not name.startswith("embedding.")]
     # On the CPU the rows take their Adam steps late, several at a time (core.lazy_adam: the same updates
     # without dense Adam's pass over every row at every step); the optimizer then steps the head only.
-    lazy = torch.device(device).type == "cpu" and lazy_adam.available()
+    lazy = lazy_adam.used_on(device)
     if lazy:
         rows_np = rows.detach().numpy()  # shares memory with rows
         m_np, v_np = np.zeros_like(rows_np), np.zeros_like(rows_np)

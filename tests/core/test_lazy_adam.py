@@ -106,3 +106,8 @@ def test_zero_steps_only_gathers():
 def test_warm_up_compiles_without_touching_anything():
     lazy_adam.warm_up()
     assert lazy_adam.available()
+
+
+def test_used_on_the_cpu_only():
+    assert lazy_adam.used_on("cpu") and lazy_adam.used_on(torch.device("cpu"))
+    assert not lazy_adam.used_on("cuda") and not lazy_adam.used_on("cuda:1") and not lazy_adam.used_on("mps")
