@@ -121,6 +121,8 @@ class TrainingRun:
         self.checkpoint_every = checkpoint_every
         self._planned_id = new_run_id(config) if checkpoint_every is not None else None
         self._last_checkpoint = 0.0
+        # Called before the model is written: a grouped trainer brings the model's weights up to date there.
+        self.before_write: Callable[[], None] | None = None
         from core.defence import TrainReport
 
         self.report = TrainReport()
@@ -171,6 +173,8 @@ class TrainingRun:
         return self.run_id
 
     def _write(self, run_id: str | None, status: str, replace: bool) -> str:
+        if self.before_write is not None:
+            self.before_write()
         return save_run(
             self.runs_root,
             self.config,

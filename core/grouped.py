@@ -10,6 +10,12 @@ steps late, several at a time (`core.lazy_adam`: two passes over a row per epoch
 Each run keeps its own initialization, batch order, Adam state and step count, so it takes exactly the steps
 it would take alone: the same curves as `core.train.train_epochs` up to rounding (tested, both ways).
 
+On the CPU the end-of-epoch scoring reads each run's max(table, 0) kept in the run's own order — training
+rows first, rewritten by the row kernel as each row finishes its epoch, then the held-out rows, written once —
+and scores the head's raw output in one pass (`core.row_scores`): no copy of the trained rows into the tables,
+no normalized copy. The models' tables are brought up to date at the end, or on demand (`GroupEpoch.sync_models`,
+what a sweep's checkpoint calls); their heads are current at every yield.
+
 What grouping saves is the work that does not grow with a step's size — Python, kernel launches, small
 matmuls — paid once per group instead of once per run. On a GPU, where one small run's step is almost all
 such overhead, that is most of the time.
@@ -30,12 +36,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from core import lazy_adam
+from core import lazy_adam, row_scores
 from core.config import StudentKind, TrainConfig
 from core.dataset import Dataset
 from core.lazy_adam import adam_rows
 from core.students import _buffer, _normalize_
 from core.device import pick_device
+from core.metrics import mean_or_none
 from core.train import EpochRecord, epoch_record, shared_tensor
 
 GROUP_MEMORY_BYTES = 768 * 2**20  # the vocabulary tables of a group (scored every epoch) stay under this
@@ -65,8 +72,9 @@ def train_grouped(
 ) -> Iterator[list[EpochRecord]]:
     """Train the runs together; after every epoch yields their records (in the order given).
 
-    At every yield each model holds that epoch's weights (a caller may checkpoint them); when it ends
-    (finished or stopped) every model holds its trained weights, as after `train_epochs`.
+    Each yield is a `GroupEpoch`: after its `sync_models()` every model holds that epoch's weights (a caller may
+    checkpoint them); when it ends (finished or stopped) every model holds its trained weights, as after
+    `train_epochs`.
     `reports` (core.defence.TrainReport per run) receive each training answer's final loss.
     """
     if not models:
@@ -156,7 +164,24 @@ def train_grouped(
         rows_np, m_np, v_np = rows.numpy(), rows_m.numpy(), rows_v.numpy()
         gathered = torch.empty(runs * batch, dim)
         gathered_np, steps_np = gathered.numpy(), np.array(step_counts, dtype=np.int64)
+        # The scoring's input, max(table, 0), of each run in its own order: its training rows first (rewritten by
+        # the kernel as each finishes its epoch's steps), then its held-out rows (never trained: written once).
+        # So the epoch's end needs no copy of the trained rows back into the tables before scoring them.
+        item_order = [torch.cat([t, h]) for t, h in zip(train_idx, heldout_idx)]
+        relu_tables = torch.empty(runs, n_items, dim, device=device)
+        for r in range(runs):
+            relu_tables[r, sizes[r]:] = tables[r][heldout_idx[r]].clamp_min(0.0)
+        relu_np = relu_tables.view(runs * n_items, dim).numpy()
+        relu_shift = np.array([r * n_items - offsets[r] for r in range(runs)], dtype=np.int64)  # flat row -> its row there
+        order_np = [o.numpy() for o in item_order]
+        clean_np = [c.numpy() for c in clean]
     scratch: dict = {}  # the scoring's work buffers, shared by the runs (scored one after another)
+
+    def sync_tables() -> None:
+        """Write each run's trained rows back into its model's table."""
+        for r in range(runs):
+            tables[r][train_idx[r]] = rows[offsets[r] : offsets[r + 1]]
+
     start = time.perf_counter()
     credited = [0.0] * runs
     try:
@@ -211,7 +236,8 @@ def train_grouped(
                     drows = torch.ops.aten.threshold_backward(dy, x, 0.0)
                 if lazy:  # their gradient step, then the epoch's remaining steps (nothing reads them before its end)
                     adam_rows(rows_np, m_np, v_np, flat_np, batch, before[:n] + k + 1, steps_np[:n] - k,
-                              grads=drows.contiguous().view(-1, dim).numpy(), lr=first.lr, skip=pad)
+                              grads=drows.contiguous().view(-1, dim).numpy(), relu_out=relu_np, relu_shift=relu_shift[:n],
+                              lr=first.lr, skip=pad)
                 else:
                     rows_grad.index_fill_(0, previous, 0.0)
                     rows_grad.index_copy_(0, flat, drows.view(-1, dim))  # the padding row only ever receives zeros
@@ -225,26 +251,82 @@ def train_grouped(
             # Each batch's loss sum is its size minus its cosines.
             loss_sums = (counts_all - cos_sums).sum(0)
             training_seconds = time.perf_counter() - epoch_start
-            out_records = []
+            out_records = GroupEpoch()
             for r in range(runs):
                 scoring_start = time.perf_counter()
-                tables[r][train_idx[r]] = rows[offsets[r] : offsets[r + 1]]
-                student = _score(kind, tables[r], [t[r] for t in layers], scratch)
-                record = epoch_record(epoch, float(loss_sums[r]) / sizes[r], student, clean[r], train_idx[r], heldout_idx[r],
-                                      epoch_start, start, track_means, scratch)
-                if reports is not None and epoch == first.epochs:
-                    reports[r].item_losses = (1.0 - torch.linalg.vecdot(student.index_select(0, train_idx[r]), targets[offsets[r] : offsets[r + 1]])).cpu().numpy()
+                if lazy:
+                    record, item_losses = _record_from_relu(kind, relu_tables[r], [t[r] for t in layers], clean_np[r], order_np[r],
+                                                            sizes[r], targets[offsets[r] : offsets[r + 1]], epoch, track_means, scratch,
+                                                            want_losses=reports is not None and epoch == first.epochs)
+                    record = replace(record, train_loss=float(loss_sums[r]) / sizes[r])
+                else:
+                    tables[r][train_idx[r]] = rows[offsets[r] : offsets[r + 1]]
+                    student = _score(kind, tables[r], [t[r] for t in layers], scratch)
+                    record = epoch_record(epoch, float(loss_sums[r]) / sizes[r], student, clean[r], train_idx[r], heldout_idx[r],
+                                          epoch_start, start, track_means, scratch)
+                    item_losses = None
+                    if reports is not None and epoch == first.epochs:
+                        item_losses = (1.0 - torch.linalg.vecdot(student.index_select(0, train_idx[r]), targets[offsets[r] : offsets[r + 1]])).cpu().numpy()
+                if item_losses is not None:
+                    reports[r].item_losses = item_losses
                 # Its share of the steps' time, plus its own scoring (as a single run's epoch time includes it).
                 run_seconds = share[r] * training_seconds + (time.perf_counter() - scoring_start)
                 credited[r] += run_seconds
                 out_records.append(replace(record, epoch_seconds=run_seconds, seconds=credited[r]))
-            _heads_back(models, layers)  # the tables are current already (scoring wrote them)
-            yield [out_records[position[r]] for r in given]
+            out_records[:] = [out_records[position[r]] for r in given]
+            if lazy:  # the models' tables are brought up to date on demand (a checkpoint) and at the end
+                out_records.sync_models = sync_tables
+            else:
+                out_records.sync_models = _nothing
+            _heads_back(models, layers)
+            yield out_records
     finally:
         # Every model ends with its trained weights, whether the group finished or stopped.
-        for r, model in enumerate(models):
-            model.embedding.weight.data[train_idx[r]] = rows[offsets[r] : offsets[r + 1]]
+        sync_tables()
         _heads_back(models, layers)
+
+
+class GroupEpoch(list):
+    """One epoch's records of a group, in the order the runs were given. `sync_models()` brings every model's
+    table up to that epoch's weights (on the CPU the trained rows live apart from the tables while the group
+    trains; a caller that saves a model mid-training, a checkpoint, calls it first). The heads are always current."""
+
+    def sync_models(self) -> None:  # replaced by the group for each epoch
+        pass
+
+
+def _nothing() -> None:
+    pass
+
+
+def _record_from_relu(kind: StudentKind, relu_table: torch.Tensor, layers: list[torch.Tensor], clean: np.ndarray,
+                      order: np.ndarray, n_train: int, targets: torch.Tensor, epoch: int, track_means: bool, scratch: dict,
+                      want_losses: bool) -> tuple[EpochRecord, np.ndarray | None]:
+    """One run's epoch record from max(table, 0) in the run's own order (training rows first, then held-out),
+    with the head's raw output scored in one pass (`core.row_scores`). Also, if asked, each training answer's
+    loss 1 - cos(student, target) (in training-row order, as `targets`)."""
+    y = relu_table
+    if kind is StudentKind.B:
+        w1, b1, w2, b2 = layers
+        z = torch.addmm(b1, y, w1.t().contiguous(), out=_buffer(scratch, "z", (y.shape[0], w1.shape[0]), y)).relu_()
+        y = torch.addmm(b2, z, w2.t().contiguous(), out=_buffer(scratch, "y", (y.shape[0], w2.shape[0]), y))
+    cosine, euclidean, means = row_scores.row_scores(y.numpy(), clean, order)
+    held = slice(n_train, None)
+    record = EpochRecord(
+        epoch=epoch,
+        train_loss=float("nan"),
+        train_cosine=float(cosine[:n_train].mean(dtype=np.float64)),
+        heldout_cosine=mean_or_none(torch.from_numpy(cosine[held])),
+        heldout_euclidean=mean_or_none(torch.from_numpy(euclidean[held])),
+        epoch_seconds=0.0,
+        seconds=0.0,
+        embedding_means=means if track_means else None,
+    )
+    losses = None
+    if want_losses:
+        trained = y[:n_train]
+        losses = (1.0 - torch.linalg.vecdot(trained, targets) / torch.linalg.vector_norm(trained, dim=1).clamp_min(1e-12)).numpy()
+    return record, losses
 
 
 def _heads_back(models: Sequence[nn.Module], layers: list[torch.Tensor]) -> None:

@@ -41,13 +41,15 @@ def used_on(device) -> bool:
     return str(device).split(":")[0] == "cpu" and available()
 
 
-def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, lr, beta1, beta2, eps, skip):
+def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, relu_out, relu_shift, lr, beta1, beta2, eps, skip):
     """Adam steps for the table rows idx[i] (rows of p, m, v; updated in place).
 
     Row i belongs to block i // block; block b takes `count[b]` consecutive steps numbered first[b], first[b] + 1, ...
     If `grads` has rows, the first of those steps is a gradient step with grads[i], the others have a zero
     gradient; otherwise all are zero-gradient steps. If `gathered` has rows, gathered[i] receives row idx[i] of
-    p after its steps (zeros for the row `skip`, the padding row, which is never updated).
+    p after its steps (zeros for the row `skip`, the padding row, which is never updated). If `relu_out` has rows,
+    row idx[i] + relu_shift[block] of it receives max(row, 0) after the steps (the scoring's first input, written
+    while the row is in cache).
     """
     n_rows, dim = idx.shape[0], p.shape[1]
     n_blocks = first.shape[0]
@@ -121,6 +123,10 @@ def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, lr, beta1, be
                     vr[k] = vr[k] * dv
         if gathered.shape[0] > 0:
             gathered[i, :] = pr
+        if relu_out.shape[0] > 0:
+            out = relu_out[r + relu_shift[b]]
+            for k in range(dim):
+                out[k] = max(pr[k], np.float32(0.0))
 
 
 if njit is not None:
@@ -128,25 +134,33 @@ if njit is not None:
     _adam_rows = njit(nogil=True, cache=True, error_model="numpy")(_adam_rows)
 
 _NONE = np.empty((0, 1), np.float32)
+_NO_SHIFT = np.zeros(1, np.int64)
 
 
 def adam_rows(p: np.ndarray, m: np.ndarray, v: np.ndarray, idx: np.ndarray, block: int, first: np.ndarray,
               count: np.ndarray, *, grads: np.ndarray | None = None, gathered: np.ndarray | None = None,
-              lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, skip: int = -1) -> None:
+              relu_out: np.ndarray | None = None, relu_shift: np.ndarray | None = None, lr: float,
+              beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, skip: int = -1) -> None:
     """Run Adam steps on rows `idx` of the (rows, dim) float32 arrays p, m, v, in place (see `_adam_rows`).
 
     `first` / `count` (int64, one per block of `block` consecutive entries of idx): the number of the first
     step and how many steps that block's rows take. With `grads` (len(idx), dim) the first step uses them.
+    With `relu_out` (and `relu_shift`, int64 per block), max(row, 0) is written to row idx + shift of it.
     """
     if len(idx) == 0:
         return
     _adam_rows(p, m, v, idx, block, first, count, _NONE if grads is None else grads,
-               _NONE if gathered is None else gathered, float(lr), float(beta1), float(beta2), float(eps), int(skip))
+               _NONE if gathered is None else gathered, _NONE if relu_out is None else relu_out,
+               _NO_SHIFT if relu_shift is None else relu_shift, float(lr), float(beta1), float(beta2), float(eps), int(skip))
 
 
 def warm_up() -> None:
-    """Compile the kernel (or load it from the disk cache) now, so a first training does not wait ~3 s."""
+    """Compile the CPU kernels of training (this one and `core.row_scores`, the grouped scoring), or load them
+    from the disk cache, now, so that a first training does not wait ~3 s."""
     if available():
+        from core import row_scores
+
+        row_scores.warm_up()
         p = np.zeros((2, 4), np.float32)
         adam_rows(p, p.copy(), p.copy(), np.array([0], np.int64), 1, np.array([1], np.int64), np.array([1], np.int64),
                   gathered=np.empty((1, 4), np.float32), lr=0.1)

@@ -184,6 +184,7 @@ def run_sweep(
                 for records in train_grouped([r.model for r in runs], [r.dataset for r in runs], [r.config for r in runs],
                                              runs[0].device, should_stop, reports=[r.report for r in runs]):
                     for run, record in zip(runs, records):
+                        run.before_write = records.sync_models  # a checkpoint writes this epoch's weights
                         run.add(record)
         if any(len(run.records) < run.config.epochs for run in runs):  # stopped mid-run: saved as 'stopped', not counted
             return

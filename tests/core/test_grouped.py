@@ -73,14 +73,16 @@ def test_stopping_a_group_keeps_finished_epochs_in_every_model(clean, adam_path)
 
 
 def test_at_every_epoch_each_model_holds_that_epochs_weights(clean, adam_path):
-    # What a sweep checkpoints while a group trains: the same weights as a single run at the same epoch.
+    # What a sweep checkpoints while a group trains (after sync_models()): the same weights as a single run at
+    # the same epoch.
     configs = [TrainConfig(teacher="hash-16", model="B", p=p, epochs=4, batch_size=64) for p in (0.1, 0.5)]  # the group reorders them
     datasets = [build_dataset(ITEMS, clean, c.p, 0.0, 0) for c in configs]
     sc = StudentConfig("B", len(ITEMS), 16)
     grouped = [build_student(sc, seed=0) for _ in configs]
     single = [build_student(sc, seed=0) for _ in configs]
     runs = [train_epochs(m, d, c, "cpu") for m, d, c in zip(single, datasets, configs)]
-    for _ in train_grouped(grouped, datasets, configs, "cpu"):
+    for records in train_grouped(grouped, datasets, configs, "cpu"):
+        records.sync_models()
         for run in runs:
             next(run)
         for a, b in zip(single, grouped):
@@ -98,17 +100,17 @@ def test_each_run_is_credited_its_share_of_the_steps_and_its_own_scoring(clean, 
 
     if not lazy_adam.available():
         pytest.skip("numba is not installed")
-    real_score, real_rows = grouped._score, grouped.adam_rows
+    real_score, real_rows = grouped._record_from_relu, grouped.adam_rows
 
-    def slow_score(*args):
+    def slow_score(*args, **kwargs):
         time.sleep(0.05)
-        return real_score(*args)
+        return real_score(*args, **kwargs)
 
     def slow_rows(*args, **kwargs):
         time.sleep(0.01)
         return real_rows(*args, **kwargs)
 
-    monkeypatch.setattr(grouped, "_score", slow_score)
+    monkeypatch.setattr(grouped, "_record_from_relu", slow_score)  # the CPU loop's scoring (with numba)
     monkeypatch.setattr(grouped, "adam_rows", slow_rows)
     configs = [TrainConfig(teacher="hash-16", model="B", p=p, epochs=2, batch_size=64) for p in (0.05, 0.5, 1.0)]  # 1, 3, 5 batches
     datasets = [build_dataset(ITEMS, clean, c.p, 0.0, 0) for c in configs]
