@@ -111,3 +111,32 @@ def test_warm_up_compiles_without_touching_anything():
 def test_used_on_the_cpu_only():
     assert lazy_adam.used_on("cpu") and lazy_adam.used_on(torch.device("cpu"))
     assert not lazy_adam.used_on("cuda") and not lazy_adam.used_on("cuda:1") and not lazy_adam.used_on("mps")
+
+
+@pytest.mark.parametrize("t0", [150, 1000, 20000])
+@pytest.mark.parametrize("with_grad", [False, True])
+def test_long_idle_runs_late_in_training_follow_dense_adam(t0, with_grad):
+    # Late in training a row's run of zero steps is taken as a short series in one pass (the scale of sqrt(v)
+    # barely moves along it); this checks the series against dense Adam stepping, for moments from sqrt(v) >> eps
+    # to sqrt(v) << eps, and for runs long and short (40 and 5 steps), with and without a gradient step first.
+    scale = np.array([1.0, 1e-3, 1e-6, 1e-8, 1e-9, 1e-11, 1e-14, 0.0], np.float32)
+    rng = np.random.default_rng(t0)
+    dense = torch.tensor(rng.normal(size=(1, 8)).astype(np.float32), requires_grad=True)
+    opt = torch.optim.Adam([dense], lr=0.01)
+    for t in range(1, t0 + 1):  # a history of gradients (the last few hundred shape m and v)
+        dense.grad = torch.tensor((rng.normal(size=(1, 8)) * scale).astype(np.float32)) if t > t0 - 300 else torch.zeros(1, 8)
+        opt.step()
+    for length in (40, 5):
+        with torch.no_grad():  # from 0, so that p's rounding is that of the move itself (as small as it is)
+            dense.zero_()
+        p = dense.detach().numpy().copy()
+        m, v = opt.state[dense]["exp_avg"].numpy().copy(), opt.state[dense]["exp_avg_sq"].numpy().copy()
+        start, done = p.copy(), int(opt.state[dense]["step"])
+        grad = (rng.normal(size=(1, 8)) * scale).astype(np.float32)
+        for k in range(length):
+            dense.grad = torch.tensor(grad) if (with_grad and k == 0) else torch.zeros(1, 8)
+            opt.step()
+        adam_rows(p, m, v, np.array([0]), 1, np.array([done + 1]), np.array([length]), grads=grad if with_grad else None, lr=0.01)
+        np.testing.assert_allclose(p, dense.detach().numpy(), rtol=2e-6, atol=1e-30, err_msg=f"{length} steps")
+        np.testing.assert_allclose(m, opt.state[dense]["exp_avg"].numpy(), rtol=1e-5, atol=1e-30)
+        np.testing.assert_allclose(v, opt.state[dense]["exp_avg_sq"].numpy(), rtol=1e-4, atol=1e-37)
