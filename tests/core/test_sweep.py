@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from core.__main__ import main
 from core.config import LemmaMode, TrainConfig
@@ -120,3 +121,24 @@ def test_cli_sweep_json(capsys, tmp_path):
 def test_cli_sweep_bad_flags(argv, fragment, capsys):
     assert main([*argv, "--teacher", "hash-8"]) == 2
     assert fragment in capsys.readouterr().err
+
+
+def test_a_grouped_checkpoint_writes_that_epochs_weights(prepared, tmp_path, monkeypatch):
+    # While a group trains, its rows live apart from the models' tables; a checkpoint must sync them first.
+    import core.experiment as experiment
+
+    real_save, written = experiment.save_run, {}
+
+    def capturing_save(root, config, dataset, records, model, **kw):
+        written[(config.p, len(records))] = model.embedding.weight.detach().clone()
+        return real_save(root, config, dataset, records, model, **kw)
+
+    monkeypatch.setattr(experiment, "save_run", capturing_save)
+    data = {LemmaMode.NONE: prepared[LemmaMode.NONE]}
+    list(run_sweep(grid(ps=(0.1, 0.5), epochs=3), data, tmp_path / "runs", device="cpu", checkpoint_every=0.0))
+    monkeypatch.setattr(experiment, "save_run", real_save)
+    for p in (0.1, 0.5):
+        for k in (1, 2, 3):
+            single = TrainingRun(TrainConfig(teacher="hash-8", p=p, epochs=k, vocabulary="t"), data[LemmaMode.NONE], tmp_path / f"single{p}{k}", device="cpu")
+            list(single)
+            torch.testing.assert_close(written[(p, k)], single.model.embedding.weight.detach(), atol=1e-5, rtol=1e-4, msg=f"p={p}, epoch {k}")
