@@ -276,8 +276,6 @@ def train_grouped(
             out_records[:] = [out_records[position[r]] for r in given]
             if lazy:  # the models' tables are brought up to date on demand (a checkpoint) and at the end
                 out_records.sync_models = sync_tables
-            else:
-                out_records.sync_models = _nothing
             _heads_back(models, layers)
             yield out_records
     finally:
@@ -291,12 +289,8 @@ class GroupEpoch(list):
     table up to that epoch's weights (on the CPU the trained rows live apart from the tables while the group
     trains; a caller that saves a model mid-training, a checkpoint, calls it first). The heads are always current."""
 
-    def sync_models(self) -> None:  # replaced by the group for each epoch
+    def sync_models(self) -> None:  # the models are current already (the GPU / dense loop); the CPU loop replaces it
         pass
-
-
-def _nothing() -> None:
-    pass
 
 
 def _record_from_relu(kind: StudentKind, relu_table: torch.Tensor, layers: list[torch.Tensor], clean: np.ndarray,

@@ -84,14 +84,13 @@ def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, relu_out, rel
             t = first[b] + j
             size = lr / (1.0 - beta1**t)
             step_size[b, j] = size
-            root = math.sqrt(1.0 - beta2**t)
-            bias2[b, j] = root
-            scale[b, j] = beta2 ** (0.5 * (j - zero_from + 1)) / root
+            bias2[b, j] = math.sqrt(1.0 - beta2**t)
+            scale[b, j] = _scale(beta2, t, j - zero_from + 1)
             coef[b, j] = size * beta1 ** (j - zero_from + 1)
         decay_m[b] = beta1 ** max(0, count[b] - zero_from)
         decay_v[b] = beta2 ** max(0, count[b] - zero_from)
     # The run of zero steps in chunks: a chunk over which the scale s_j varies little (by at most SPREAD around
-    # its middle s) takes all its steps in one pass, as a short series (see `_series`); other chunks step by step.
+    # its middle s) takes all its steps in one pass, as a short series (in the row loop below); other chunks step by step.
     n_chunks = np.zeros(n_blocks, np.int64)
     chunk_lo = np.empty((n_blocks, longest), np.int64)
     chunk_hi = np.empty((n_blocks, longest), np.int64)
@@ -115,7 +114,7 @@ def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, relu_out, rel
                 chunk_mid[b, c] = mid
                 for j in range(lo, hi):
                     delta = _scale(beta2, first[b] + j, j - zero_from + 1) / mid - 1.0
-                    weight = (lr / (1.0 - beta1 ** (first[b] + j))) * beta1 ** (j - zero_from + 1)
+                    weight = (lr / (1.0 - beta1 ** (first[b] + j))) * beta1 ** (j - zero_from + 1)  # coef[b, j], in float64
                     for term in range(_TERMS):
                         chunk_terms[b, c, term] += weight * delta**term
             n_chunks[b] = c + 1
