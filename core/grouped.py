@@ -167,13 +167,12 @@ def train_grouped(
         # The scoring's input, max(table, 0), of each run in its own order: its training rows first (rewritten by
         # the kernel as each finishes its epoch's steps), then its held-out rows (never trained: written once).
         # So the epoch's end needs no copy of the trained rows back into the tables before scoring them.
-        item_order = [torch.cat([t, h]) for t, h in zip(train_idx, heldout_idx)]
         relu_tables = torch.empty(runs, n_items, dim, device=device)
         for r in range(runs):
             relu_tables[r, sizes[r]:] = tables[r][heldout_idx[r]].clamp_min(0.0)
         relu_np = relu_tables.view(runs * n_items, dim).numpy()
         relu_shift = np.array([r * n_items - offsets[r] for r in range(runs)], dtype=np.int64)  # flat row -> its row there
-        order_np = [o.numpy() for o in item_order]
+        order_np = [torch.cat([t, h]).numpy() for t, h in zip(train_idx, heldout_idx)]  # row i of a run's table there is item order_np[r][i]
         clean_np = [c.numpy() for c in clean]
     scratch: dict = {}  # the scoring's work buffers, shared by the runs (scored one after another)
 
@@ -256,9 +255,8 @@ def train_grouped(
                 scoring_start = time.perf_counter()
                 if lazy:
                     record, item_losses = _record_from_relu(kind, relu_tables[r], [t[r] for t in layers], clean_np[r], order_np[r],
-                                                            sizes[r], targets[offsets[r] : offsets[r + 1]], epoch, track_means, scratch,
-                                                            want_losses=reports is not None and epoch == first.epochs)
-                    record = replace(record, train_loss=float(loss_sums[r]) / sizes[r])
+                                                            sizes[r], targets[offsets[r] : offsets[r + 1]], epoch, float(loss_sums[r]) / sizes[r],
+                                                            track_means, scratch, want_losses=reports is not None and epoch == first.epochs)
                 else:
                     tables[r][train_idx[r]] = rows[offsets[r] : offsets[r + 1]]
                     student = _score(kind, tables[r], [t[r] for t in layers], scratch)
@@ -294,21 +292,17 @@ class GroupEpoch(list):
 
 
 def _record_from_relu(kind: StudentKind, relu_table: torch.Tensor, layers: list[torch.Tensor], clean: np.ndarray,
-                      order: np.ndarray, n_train: int, targets: torch.Tensor, epoch: int, track_means: bool, scratch: dict,
-                      want_losses: bool) -> tuple[EpochRecord, np.ndarray | None]:
+                      order: np.ndarray, n_train: int, targets: torch.Tensor, epoch: int, train_loss: float, track_means: bool,
+                      scratch: dict, want_losses: bool) -> tuple[EpochRecord, np.ndarray | None]:
     """One run's epoch record from max(table, 0) in the run's own order (training rows first, then held-out),
     with the head's raw output scored in one pass (`core.row_scores`). Also, if asked, each training answer's
     loss 1 - cos(student, target) (in training-row order, as `targets`)."""
-    y = relu_table
-    if kind is StudentKind.B:
-        w1, b1, w2, b2 = layers
-        z = torch.addmm(b1, y, w1.t().contiguous(), out=_buffer(scratch, "z", (y.shape[0], w1.shape[0]), y)).relu_()
-        y = torch.addmm(b2, z, w2.t().contiguous(), out=_buffer(scratch, "y", (y.shape[0], w2.shape[0]), y))
+    y = _head(kind, relu_table, layers, scratch)
     cosine, euclidean, means = row_scores.row_scores(y.numpy(), clean, order)
     held = slice(n_train, None)
     record = EpochRecord(
         epoch=epoch,
-        train_loss=float("nan"),
+        train_loss=train_loss,
         train_cosine=float(cosine[:n_train].mean(dtype=np.float64)),
         heldout_cosine=mean_or_none(torch.from_numpy(cosine[held])),
         heldout_euclidean=mean_or_none(torch.from_numpy(euclidean[held])),
@@ -337,10 +331,14 @@ def _heads_back(models: Sequence[nn.Module], layers: list[torch.Tensor]) -> None
 def _score(kind: StudentKind, table: torch.Tensor, layers: list[torch.Tensor], scratch: dict) -> torch.Tensor:
     """Every item's vector under one run of the group (the students' `head_into`: the same maths, into
     work buffers reused across runs and epochs — valid until the next call)."""
-    h = torch.clamp_min(table, 0.0, out=_buffer(scratch, "h", table.shape, table))
+    return _normalize_(_head(kind, torch.clamp_min(table, 0.0, out=_buffer(scratch, "h", table.shape, table)), layers, scratch))
+
+
+def _head(kind: StudentKind, h: torch.Tensor, layers: list[torch.Tensor], scratch: dict) -> torch.Tensor:
+    """The head's raw (unnormalized) output for the rows max(table, 0) = h: h itself for Model A."""
     if kind is StudentKind.B:
         w1, b1, w2, b2 = layers
         # The weights transposed into contiguous copies first (0.3 MB each): MKL runs the big product ~8 % faster.
-        z = torch.addmm(b1, h, w1.t().contiguous(), out=_buffer(scratch, "z", (table.shape[0], w1.shape[0]), table)).relu_()
-        h = torch.addmm(b2, z, w2.t().contiguous(), out=_buffer(scratch, "y", (table.shape[0], w2.shape[0]), table))
-    return _normalize_(h)
+        z = torch.addmm(b1, h, w1.t().contiguous(), out=_buffer(scratch, "z", (h.shape[0], w1.shape[0]), h)).relu_()
+        h = torch.addmm(b2, z, w2.t().contiguous(), out=_buffer(scratch, "y", (h.shape[0], w2.shape[0]), h))
+    return h
