@@ -27,6 +27,8 @@ except ImportError:  # pragma: no cover - numba ships with umap-learn; the group
 def _row_scores(y, clean, order, cosine, euclidean, means):
     n, dim = y.shape
     for i in range(n):
+        if i + 1 < n:  # the next teacher row (rows in the run's order are scattered in the teacher's)
+            prefetch_row(clean, order[i + 1])
         row, target = y[i], clean[order[i]]
         squares = np.float32(0.0)
         dot = np.float32(0.0)
@@ -44,6 +46,8 @@ def _row_scores(y, clean, order, cosine, euclidean, means):
 
 
 if njit is not None:
+    from core.prefetch import prefetch_row
+
     # "reassoc" lets the three sums run in vector lanes (their order is the only change); no other fast-math.
     _row_scores = njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})(_row_scores)
 
