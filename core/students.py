@@ -91,11 +91,18 @@ def _init_linear(layer: nn.Linear, generator: torch.Generator) -> None:
     nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
 
 
+def _table(config: StudentConfig) -> nn.Embedding:
+    """The lookup table, its values left unset: `build_student` draws them (from its seeded generator) and
+    `load_student` reads them, so nn.Embedding's own N(0, 1) draw would be thrown away (half of a 10k-word
+    student's build time)."""
+    return nn.Embedding(config.vocab_size, config.dim, _weight=torch.empty(config.vocab_size, config.dim))
+
+
 class ModelA(nn.Module):
     def __init__(self, config: StudentConfig):
         super().__init__()
         self.config = config
-        self.embedding = nn.Embedding(config.vocab_size, config.dim)
+        self.embedding = _table(config)
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         nn.init.normal_(self.embedding.weight, generator=generator)  # nn.Embedding's default N(0, 1)
@@ -129,7 +136,7 @@ class ModelB(nn.Module):
         super().__init__()
         self.config = config
         half = max(1, config.dim // 2)
-        self.embedding = nn.Embedding(config.vocab_size, config.dim)
+        self.embedding = _table(config)
         self.down = nn.Linear(config.dim, half)
         self.up = nn.Linear(half, config.dim)
 
