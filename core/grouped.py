@@ -92,9 +92,10 @@ def train_grouped(
 
     # Runs in order of decreasing batches per epoch: the runs still stepping at step k are then always the
     # first n_k, so every per-step selection is a view (no copy of the heads, no scatter of their gradients).
+    # Ties by decreasing rows: at every step the runs whose batch is full come first.
     given = list(range(runs))
     steps_of = [math.ceil(len(d.train_idx) / batch) for d in datasets]
-    order = sorted(given, key=lambda r: -steps_of[r])
+    order = sorted(given, key=lambda r: (-steps_of[r], -len(datasets[r].train_idx)))
     models, datasets, configs = [models[r] for r in order], [datasets[r] for r in order], [configs[r] for r in order]
     if reports is not None:
         reports = [reports[r] for r in order]
@@ -155,11 +156,18 @@ def train_grouped(
                 target += part
             lists[4] += [steps[r]] * len(per_run[r][0])  # one step count per tensor: a run's tensors share theirs
         adam_args[n] = (*lists, steps[:n])
-    # On the CPU a batched product gives each thread whole problems: 3 runs on 2 threads take two rounds, the
-    # second half idle. So the runs are cut at a multiple of the threads, and the rest multiply one at a time
-    # with every thread on each (3 runs: 23 % faster products; 5: 12 %; 7: 9 %). A GPU takes any batch at once.
-    threads = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
-    whole = {n: n - n % threads if n > threads else n for n in set(stepping)}
+    # How each step's products are split (CPU only; a GPU takes the whole batch in one call). A batched product
+    # gives each thread whole problems: 3 runs on 2 threads take two rounds, the second half idle. So the runs
+    # with a full batch go in one batched call, cut at a multiple of the threads, and the others multiply one at
+    # a time with every thread on each, over their real rows only (a run's last batch is short: the padding
+    # rows would cost as much as real ones). 3 full runs: 23 % faster products; 5: 12 %; 7: 9 %.
+    threads = torch.get_num_threads() if torch.device(device).type == "cpu" else 0
+    plans = []  # per step: (runs in the batched call, ((run, its real rows) for each run taken alone))
+    for k, n in enumerate(stepping):
+        rows_k = [min(batch, sizes[r] - k * batch) for r in range(n)]
+        full = sum(1 for c in rows_k if c == batch)  # the first `full` runs (see the order above)
+        batched = n if not threads else (full - full % threads if full > threads else full)
+        plans.append((batched, tuple((r, rows_k[r]) for r in range(batched, n))))
     counts_all = torch.zeros(longest, runs, device=device)  # valid rows of each run's k-th batch
     for r, n in enumerate(sizes):
         for k in range(step_counts[r]):
@@ -220,11 +228,11 @@ def train_grouped(
                 t = targets.index_select(0, flat).view(n, batch, dim)
                 if kind is StudentKind.B:
                     w1, b1, w2, b2 = (p[:n] for p in layers)
-                    cut = whole[n]
+                    plan = plans[k]
                     h = torch.relu(x)
-                    z = _bmm(h, w1.transpose(1, 2), cut, bias=b1.unsqueeze(1))
+                    z = _bmm(h, w1.transpose(1, 2), plan, bias=b1.unsqueeze(1))
                     a = torch.relu(z)
-                    y = _bmm(a, w2.transpose(1, 2), cut, bias=b2.unsqueeze(1))
+                    y = _bmm(a, w2.transpose(1, 2), plan, bias=b2.unsqueeze(1))
                 else:
                     y = torch.relu(x)
                 norm = y.norm(dim=2, keepdim=True).clamp_min_(1e-12)
@@ -234,12 +242,12 @@ def train_grouped(
                 dy = torch.addcmul(t, out, cos.unsqueeze(2), value=-1.0).div_(norm.mul_(-counts.view(-1, 1, 1)))
                 if kind is StudentKind.B:
                     g_w1, g_b1, g_w2, g_b2 = (g[:n] for g in layer_grads)
-                    _bmm(dy.transpose(1, 2), a, cut, out=g_w2)
+                    _bmm(dy.transpose(1, 2), a, plan, out=g_w2, over_rows=True)
                     torch.sum(dy, 1, out=g_b2)
-                    dz = torch.ops.aten.threshold_backward(_bmm(dy, w2, cut), z, 0.0)
-                    _bmm(dz.transpose(1, 2), h, cut, out=g_w1)
+                    dz = torch.ops.aten.threshold_backward(_bmm(dy, w2, plan), z, 0.0)
+                    _bmm(dz.transpose(1, 2), h, plan, out=g_w1, over_rows=True)
                     torch.sum(dz, 1, out=g_b1)
-                    drows = torch.ops.aten.threshold_backward(_bmm(dz, w1, cut), x, 0.0)
+                    drows = torch.ops.aten.threshold_backward(_bmm(dz, w1, plan), x, 0.0)
                 else:
                     drows = torch.ops.aten.threshold_backward(dy, x, 0.0)
                 if lazy:  # their gradient step, then the epoch's remaining steps (nothing reads them before its end)
@@ -326,24 +334,34 @@ def _record_from_relu(kind: StudentKind, relu_table: torch.Tensor, layers: list[
     return record, losses
 
 
-def _bmm(a: torch.Tensor, b: torch.Tensor, cut: int, out: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """The batched product a @ b (+ bias, broadcast over rows), into `out` if given: the first `cut` problems in one
-    batched call, the others one at a time (see `whole` in train_grouped)."""
-    n = a.shape[0]
-    if cut >= n:
+def _bmm(a: torch.Tensor, b: torch.Tensor, plan: tuple, out: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+         over_rows: bool = False) -> torch.Tensor:
+    """The batched product a @ b (+ bias, broadcast over rows), into `out` if given, split as `plan` says (see
+    `plans` in train_grouped): the first runs in one batched call, each other run alone over its real rows.
+    Products over a batch's rows (a step's rows are a's and out's rows) leave the padding rows of out zero;
+    `over_rows` products (a weight gradient: a is transposed, its columns and b's rows are the batch's rows)
+    sum over the real rows only. Either way the padding rows contribute nothing, as in one batched call."""
+    batched, alone = plan
+    if not alone:
         if bias is not None:
             return torch.baddbmm(bias, a, b, out=out) if out is not None else torch.baddbmm(bias, a, b)
         return torch.bmm(a, b, out=out) if out is not None else torch.bmm(a, b)
     if out is None:
-        out = a.new_empty(n, a.shape[1], b.shape[2])
-    if bias is None:
-        torch.bmm(a[:cut], b[:cut], out=out[:cut])
-        for i in range(cut, n):
-            torch.mm(a[i], b[i], out=out[i])
-    else:
-        torch.baddbmm(bias[:cut], a[:cut], b[:cut], out=out[:cut])
-        for i in range(cut, n):
-            torch.addmm(bias[i], a[i], b[i], out=out[i])
+        out = a.new_empty(a.shape[0], a.shape[1], b.shape[2])
+    if batched:
+        if bias is not None:
+            torch.baddbmm(bias[:batched], a[:batched], b[:batched], out=out[:batched])
+        else:
+            torch.bmm(a[:batched], b[:batched], out=out[:batched])
+    for i, rows in alone:
+        if over_rows:
+            torch.mm(a[i][:, :rows], b[i][:rows], out=out[i])
+            continue
+        if bias is not None:
+            torch.addmm(bias[i], a[i][:rows], b[i], out=out[i][:rows])
+        else:
+            torch.mm(a[i][:rows], b[i], out=out[i][:rows])
+        out[i][rows:].zero_()
     return out
 
 
