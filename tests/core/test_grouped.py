@@ -60,6 +60,32 @@ def test_a_group_follows_each_run_exactly(clean, kind, adam_path):
     assert all(record.seconds > 0 for record in grouped[-1])  # how time is shared: the test below
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_split_products_follow_each_run_exactly(clean, threads):
+    # On the CPU a step's products are split: the full batches in one batched call cut at a multiple of the
+    # threads, the others (an odd one out, and every run's short last batch) alone over their real rows. Here 5
+    # runs with full batches (2 threads: 4 batched + 1 alone; 3: 3 + 2) and short last batches of 44, 22 and 15 rows.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        configs = [TrainConfig(teacher="hash-16", model="B", p=p, epochs=3, seed=seed, batch_size=64, lr=0.02)
+                   for p, seed in ((1.0, 0), (1.0, 1), (1.0, 2), (0.5, 0), (0.5, 5), (0.05, 0))]
+        datasets = [build_dataset(ITEMS, clean, c.p, 0.0, c.seed) for c in configs]
+        sc = StudentConfig("B", len(ITEMS), 16)
+        single_models = [build_student(sc, seed=c.seed) for c in configs]
+        single = [list(train_epochs(m, d, c, "cpu")) for m, d, c in zip(single_models, datasets, configs)]
+        group_models = [build_student(sc, seed=c.seed) for c in configs]
+        grouped = list(train_grouped(group_models, datasets, configs, "cpu"))
+    finally:
+        torch.set_num_threads(previous)
+    for r in range(len(configs)):
+        for epoch in range(3):
+            assert grouped[epoch][r].train_loss == pytest.approx(single[r][epoch].train_loss, abs=1e-5)
+            assert grouped[epoch][r].heldout_cosine == pytest.approx(single[r][epoch].heldout_cosine, abs=1e-5)
+        for (name, pa), (_, pb) in zip(single_models[r].state_dict().items(), group_models[r].state_dict().items()):
+            torch.testing.assert_close(pb, pa, atol=1e-5, rtol=1e-4, msg=name)
+
+
 def test_stopping_a_group_keeps_finished_epochs_in_every_model(clean, adam_path):
     configs = [TrainConfig(teacher="hash-16", model="B", p=p, epochs=10, batch_size=64) for p in (0.1, 0.5)]
     datasets = [build_dataset(ITEMS, clean, c.p, 0.0, 0) for c in configs]
