@@ -39,6 +39,7 @@ from torch import nn
 from core import lazy_adam, row_scores
 from core.config import StudentKind, TrainConfig
 from core.dataset import Dataset
+from core.cosine_grad import cosine_grad
 from core.lazy_adam import adam_rows
 from core.students import _buffer, _normalize_
 from core.device import pick_device
@@ -178,8 +179,9 @@ def train_grouped(
     previous = torch.empty(0, dtype=torch.long, device=device)
     if lazy:  # numpy views of the rows' tables (shared memory) for the kernel, and the batch it gathers
         rows_np, m_np, v_np = rows.numpy(), rows_m.numpy(), rows_v.numpy()
-        gathered = torch.empty(runs * batch, dim)
-        gathered_np, steps_np = gathered.numpy(), np.array(step_counts, dtype=np.int64)
+        gathered, gathered_t = torch.empty(runs * batch, dim), torch.empty(runs * batch, dim)
+        gathered_np, gathered_t_np, targets_np = gathered.numpy(), gathered_t.numpy(), targets.numpy()
+        steps_np, counts_np = np.array(step_counts, dtype=np.int64), counts_all.numpy()
         # The scoring's input, max(table, 0), of each run in its own order: its training rows first (rewritten by
         # the kernel as each finishes its epoch's steps), then its held-out rows (never trained: written once).
         # So the epoch's end needs no copy of the trained rows back into the tables before scoring them.
@@ -214,47 +216,55 @@ def train_grouped(
                 schedule_np = schedule.numpy()
                 before = (epoch - 1) * steps_np  # each run's steps before this epoch
             cos_sums = torch.zeros(longest, runs, device=device)  # per step and run: the batch's sum of cosines
+            if lazy:
+                cos_sums_np = cos_sums.numpy()
             for k in range(longest):
                 n = stepping[k]
                 flat = schedule[k, :n].view(-1)
                 counts = counts_all[k, :n]
-                if lazy:  # the batch's rows take the epoch's k zero-gradient steps so far, then are gathered
+                if lazy:  # the batch's rows take the epoch's k zero-gradient steps so far; h = max(row, 0) and the targets gathered
                     flat_np = schedule_np[k, :n].reshape(-1)
-                    adam_rows(rows_np, m_np, v_np, flat_np, batch, before[:n] + 1, np.full(n, k),
-                              gathered=gathered_np[: n * batch], lr=first.lr, skip=pad)
-                    x = gathered[: n * batch].view(n, batch, dim)
+                    adam_rows(rows_np, m_np, v_np, flat_np, batch, before[:n] + 1, np.full(n, k), gathered=gathered_np[: n * batch],
+                              relu=True, targets=targets_np, targets_out=gathered_t_np[: n * batch], lr=first.lr, skip=pad)
+                    h = gathered[: n * batch].view(n, batch, dim)
+                    t = gathered_t[: n * batch].view(n, batch, dim)
                 else:
                     x = rows.index_select(0, flat).view(n, batch, dim)
-                t = targets.index_select(0, flat).view(n, batch, dim)
+                    h = torch.relu(x)
+                    t = targets.index_select(0, flat).view(n, batch, dim)
                 if kind is StudentKind.B:
                     w1, b1, w2, b2 = (p[:n] for p in layers)
+                    g_w1, g_b1, g_w2, g_b2 = (g[:n] for g in layer_grads)
                     plan = plans[k]
-                    h = torch.relu(x)
-                    z = _bmm(h, w1.transpose(1, 2), plan, bias=b1.unsqueeze(1))
-                    a = torch.relu(z)
+                    a = _bmm(h, w1.transpose(1, 2), plan, bias=b1.unsqueeze(1)).relu_()
                     y = _bmm(a, w2.transpose(1, 2), plan, bias=b2.unsqueeze(1))
                 else:
-                    y = torch.relu(x)
-                norm = y.norm(dim=2, keepdim=True).clamp_min_(1e-12)
-                out = y.div_(norm)
-                cos = torch.linalg.vecdot(out, t)  # padding rows: target 0, so cos 0 and no gradient
-                torch.sum(cos, 1, out=cos_sums[k, :n])
-                dy = torch.addcmul(t, out, cos.unsqueeze(2), value=-1.0).div_(norm.mul_(-counts.view(-1, 1, 1)))
+                    y = h
+                if lazy:  # the loss and its gradient in one kernel: y becomes dy; for Model B also the last bias's gradient
+                    cosine_grad(y.numpy(), t.numpy(), counts_np[k, :n], cos_sums_np[k, :n], g_b2.numpy() if kind is StudentKind.B else None)
+                    dy = y
+                else:
+                    norm = y.norm(dim=2, keepdim=True).clamp_min_(1e-12)
+                    out = y.div_(norm)
+                    cos = torch.linalg.vecdot(out, t)  # padding rows: target 0, so cos 0 and no gradient
+                    torch.sum(cos, 1, out=cos_sums[k, :n])
+                    dy = torch.addcmul(t, out, cos.unsqueeze(2), value=-1.0).div_(norm.mul_(-counts.view(-1, 1, 1)))
+                    if kind is StudentKind.B:
+                        torch.sum(dy, 1, out=g_b2)
                 if kind is StudentKind.B:
-                    g_w1, g_b1, g_w2, g_b2 = (g[:n] for g in layer_grads)
                     _bmm(dy.transpose(1, 2), a, plan, out=g_w2, over_rows=True)
-                    torch.sum(dy, 1, out=g_b2)
-                    dz = torch.ops.aten.threshold_backward(_bmm(dy, w2, plan), z, 0.0)
+                    dz = torch.ops.aten.threshold_backward(_bmm(dy, w2, plan), a, 0.0)
                     _bmm(dz.transpose(1, 2), h, plan, out=g_w1, over_rows=True)
                     torch.sum(dz, 1, out=g_b1)
-                    drows = torch.ops.aten.threshold_backward(_bmm(dz, w1, plan), x, 0.0)
+                    dh = _bmm(dz, w1, plan)
                 else:
-                    drows = torch.ops.aten.threshold_backward(dy, x, 0.0)
-                if lazy:  # their gradient step, then the epoch's remaining steps (nothing reads them before its end)
+                    dh = dy
+                if lazy:  # their gradient step (through the ReLU, in the kernel), then the epoch's remaining steps
                     adam_rows(rows_np, m_np, v_np, flat_np, batch, before[:n] + k + 1, steps_np[:n] - k,
-                              grads=drows.contiguous().view(-1, dim).numpy(), relu_out=relu_np, relu_shift=relu_shift[:n],
+                              grads=dh.view(-1, dim).numpy(), relu=True, relu_out=relu_np, relu_shift=relu_shift[:n],
                               lr=first.lr, skip=pad)
                 else:
+                    drows = torch.ops.aten.threshold_backward(dh, x, 0.0)
                     rows_grad.index_fill_(0, previous, 0.0)
                     rows_grad.index_copy_(0, flat, drows.view(-1, dim))  # the padding row only ever receives zeros
                     previous = flat

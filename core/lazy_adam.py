@@ -56,7 +56,8 @@ def _scale(beta2, t, j):
     return beta2 ** (0.5 * j) / math.sqrt(1.0 - beta2**t)
 
 
-def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, relu_out, relu_shift, lr, beta1, beta2, eps, skip):
+def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, relu_out, relu_shift, lr, beta1, beta2, eps, skip,
+               relu, targets, targets_out):
     """Adam steps for the table rows idx[i] (rows of p, m, v; updated in place).
 
     Row i belongs to block i // block; block b takes `count[b]` consecutive steps numbered first[b], first[b] + 1, ...
@@ -65,6 +66,9 @@ def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, relu_out, rel
     p after its steps (zeros for the row `skip`, the padding row, which is never updated). If `relu_out` has rows,
     row idx[i] + relu_shift[block] of it receives max(row, 0) after the steps (the scoring's first input, written
     while the row is in cache).
+    With `relu` (a training step's two halves), gathered[i] receives max(row, 0) instead — the ReLU's output, the
+    head's input — and grads[i] is the gradient with respect to it: the step zeroes it where the row is <= 0 (the
+    ReLU's backward). If `targets_out` has rows, targets_out[i] receives targets[idx[i]] (for every row).
     """
     n_rows, dim = idx.shape[0], p.shape[1]
     n_blocks = first.shape[0]
@@ -133,6 +137,8 @@ def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, relu_out, rel
             if relu_out.shape[0] > 0:
                 prefetch_row(relu_out, ahead + relu_shift[(i + 1) // block])
         r = idx[i]
+        if targets_out.shape[0] > 0:
+            targets_out[i, :] = targets[r]
         if r == skip:
             if gathered.shape[0] > 0:
                 gathered[i, :] = 0.0
@@ -145,7 +151,7 @@ def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, relu_out, rel
                 size, c = step_size[b, 0], bias2[b, 0]
                 gr = grads[i]
                 for k in range(dim):
-                    g = gr[k]
+                    g = np.float32(0.0) if relu and pr[k] <= 0.0 else gr[k]  # with relu: the ReLU's backward
                     mk = b1 * mr[k] + one_b1 * g
                     vk = b2 * vr[k] + one_b2 * g * g
                     mr[k] = mk
@@ -189,7 +195,12 @@ def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, relu_out, rel
                     mr[k] = mr[k] * dm
                     vr[k] = vr[k] * dv
         if gathered.shape[0] > 0:
-            gathered[i, :] = pr
+            if relu:
+                out = gathered[i]
+                for k in range(dim):
+                    out[k] = max(pr[k], np.float32(0.0))
+            else:
+                gathered[i, :] = pr
         if relu_out.shape[0] > 0:
             out = relu_out[r + relu_shift[b]]
             for k in range(dim):
@@ -209,27 +220,32 @@ _NO_SHIFT = np.zeros(1, np.int64)
 
 def adam_rows(p: np.ndarray, m: np.ndarray, v: np.ndarray, idx: np.ndarray, block: int, first: np.ndarray,
               count: np.ndarray, *, grads: np.ndarray | None = None, gathered: np.ndarray | None = None,
-              relu_out: np.ndarray | None = None, relu_shift: np.ndarray | None = None, lr: float,
+              relu_out: np.ndarray | None = None, relu_shift: np.ndarray | None = None, relu: bool = False,
+              targets: np.ndarray | None = None, targets_out: np.ndarray | None = None, lr: float,
               beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, skip: int = -1) -> None:
     """Run Adam steps on rows `idx` of the (rows, dim) float32 arrays p, m, v, in place (see `_adam_rows`).
 
     `first` / `count` (int64, one per block of `block` consecutive entries of idx): the number of the first
     step and how many steps that block's rows take. With `grads` (len(idx), dim) the first step uses them.
     With `relu_out` (and `relu_shift`, int64 per block), max(row, 0) is written to row idx + shift of it.
+    With `relu`, `gathered` receives max(row, 0) and `grads` are taken with respect to it. With `targets` and
+    `targets_out`, targets_out[i] = targets[idx[i]].
     """
     if len(idx) == 0:
         return
     _adam_rows(p, m, v, idx, block, first, count, _NONE if grads is None else grads,
                _NONE if gathered is None else gathered, _NONE if relu_out is None else relu_out,
-               _NO_SHIFT if relu_shift is None else relu_shift, float(lr), float(beta1), float(beta2), float(eps), int(skip))
+               _NO_SHIFT if relu_shift is None else relu_shift, float(lr), float(beta1), float(beta2), float(eps), int(skip),
+               bool(relu), _NONE if targets is None else targets, _NONE if targets_out is None else targets_out)
 
 
 def warm_up() -> None:
-    """Compile the CPU kernels of training (this one and `core.row_scores`, the grouped scoring), or load them
-    from the disk cache, now, so that a first training does not wait ~3 s."""
+    """Compile the CPU kernels of training (this one, and the grouped loop's `core.cosine_grad` and
+    `core.row_scores`), or load them from the disk cache, now, so that a first training does not wait ~3 s."""
     if available():
-        from core import row_scores
+        from core import cosine_grad, row_scores
 
+        cosine_grad.warm_up()
         row_scores.warm_up()
         p = np.zeros((2, 4), np.float32)
         adam_rows(p, p.copy(), p.copy(), np.array([0], np.int64), 1, np.array([1], np.int64), np.array([1], np.int64),

@@ -140,3 +140,32 @@ def test_long_idle_runs_late_in_training_follow_dense_adam(t0, with_grad):
         np.testing.assert_allclose(p, dense.detach().numpy(), rtol=2e-6, atol=1e-30, err_msg=f"{length} steps")
         np.testing.assert_allclose(m, opt.state[dense]["exp_avg"].numpy(), rtol=1e-5, atol=1e-30)
         np.testing.assert_allclose(v, opt.state[dense]["exp_avg_sq"].numpy(), rtol=1e-4, atol=1e-37)
+
+
+def test_relu_gathers_the_rows_relu_and_steps_through_its_backward():
+    # A training step's two halves with relu=True: the head's input max(row, 0) is gathered (with the targets),
+    # and the gradient given is with respect to it: the step sees it zeroed where the row is <= 0. The same as
+    # gathering the rows and passing threshold_backward(grad, rows, 0) without relu.
+    rng = np.random.default_rng(3)
+    p0 = rng.standard_normal((6, 8)).astype(np.float32)
+    p0[1, :4] = 0.0  # exactly 0: the ReLU's backward is 0 there too
+    m0, v0 = (rng.random((6, 8)) * 0.1).astype(np.float32), (rng.random((6, 8)) * 0.01).astype(np.float32)
+    targets = rng.standard_normal((6, 8)).astype(np.float32)
+    idx, grad = np.array([4, 1, 5, 0]), rng.standard_normal((4, 8)).astype(np.float32)
+    results = []
+    for relu in (True, False):
+        p, m, v = p0.copy(), m0.copy(), v0.copy()
+        gathered, gathered_t = np.empty((4, 8), np.float32), np.empty((4, 8), np.float32)
+        adam_rows(p, m, v, idx, 4, np.array([7]), np.array([3]), gathered=gathered, relu=relu, targets=targets,
+                  targets_out=gathered_t, lr=0.05, skip=5)
+        np.testing.assert_array_equal(gathered_t, targets[idx])  # every row, the padding row's too
+        assert np.all(gathered[2] == 0.0)  # the padding row
+        x = p[idx].copy()
+        x[2] = 0.0
+        np.testing.assert_array_equal(gathered, np.maximum(x, 0.0) if relu else x)
+        given = grad if relu else torch.ops.aten.threshold_backward(torch.from_numpy(grad), torch.from_numpy(x), 0.0).numpy()
+        adam_rows(p, m, v, idx, 4, np.array([10]), np.array([5]), grads=given, relu=relu, lr=0.05, skip=5)
+        results.append((p, m, v))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(results[0][0], p0)
