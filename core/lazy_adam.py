@@ -129,13 +129,16 @@ def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, relu_out, rel
     for i in range(n_rows):
         # The next row's p, m, v (and where its max(row, 0) goes) are requested now, so they arrive while this row
         # is computed: the rows are scattered, so the hardware cannot guess them (random rows: ~1.5x faster).
-        if i + 1 < n_rows and idx[i + 1] != skip:
+        if i + 1 < n_rows:
             ahead = idx[i + 1]
-            prefetch_row(p, ahead)
-            prefetch_row(m, ahead)
-            prefetch_row(v, ahead)
-            if relu_out.shape[0] > 0:
-                prefetch_row(relu_out, ahead + relu_shift[(i + 1) // block])
+            if targets_out.shape[0] > 0:
+                prefetch_row(targets, ahead)
+            if ahead != skip:
+                prefetch_row(p, ahead)
+                prefetch_row(m, ahead)
+                prefetch_row(v, ahead)
+                if relu_out.shape[0] > 0:
+                    prefetch_row(relu_out, ahead + relu_shift[(i + 1) // block])
         r = idx[i]
         if targets_out.shape[0] > 0:
             targets_out[i, :] = targets[r]
