@@ -149,7 +149,31 @@ def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, relu_out, rel
         b = i // block
         steps = count[b]
         pr, mr, vr = p[r], m[r], v[r]
-        if steps > 0:
+        if with_grad and steps > 1 and n_chunks[b] == 1 and chunk_mid[b, 0] > 0:
+            # The usual gradient half late in training, in one pass per element: the gradient step, then the rest of
+            # the epoch as one series chunk, their two divisions as one (1/(X1 X2), times X2 and X1).
+            size, c = step_size[b, 0], bias2[b, 0]
+            inv_c = np.float32(1.0) / c
+            mid = chunk_mid[b, 0]
+            t0, t1, t2, t3 = chunk_terms[b, 0, 0], chunk_terms[b, 0, 1], chunk_terms[b, 0, 2], chunk_terms[b, 0, 3]
+            t4, t5, t6, t7 = chunk_terms[b, 0, 4], chunk_terms[b, 0, 5], chunk_terms[b, 0, 6], chunk_terms[b, 0, 7]
+            dm, dv = decay_m[b], decay_v[b]
+            gr = grads[i]
+            for k in range(dim):
+                g = np.float32(0.0) if relu and pr[k] <= 0.0 else gr[k]
+                mk = b1 * mr[k] + one_b1 * g
+                vk = b2 * vr[k] + one_b2 * g * g
+                root = np.sqrt(vk)
+                x1 = root * inv_c + e
+                x2 = root * mid + e
+                both = np.float32(1.0) / (x1 * x2)
+                inv = x1 * both
+                w = e * inv - np.float32(1.0)
+                series = ((((((t7 * w + t6) * w + t5) * w + t4) * w + t3) * w + t2) * w + t1) * w + t0
+                pr[k] = pr[k] - mk * (size * (x2 * both) + series * inv)
+                mr[k] = mk * dm
+                vr[k] = vk * dv
+        elif steps > 0:
             if with_grad:
                 size, c = step_size[b, 0], bias2[b, 0]
                 gr = grads[i]
