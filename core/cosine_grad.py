@@ -52,7 +52,9 @@ def _cosine_grad(y, t, counts, cos_sums, bias_grad):
 
 if njit is not None:
     # "reassoc" lets the row's sums run in vector lanes (their order is the only change).
-    _cosine_grad = njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})(_cosine_grad)
+    from core.jit import kernel
+
+    _cosine_grad = kernel(_cosine_grad, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 
 _NO_BIAS = np.empty((0, 1), np.float32)
 

@@ -19,7 +19,8 @@ u = r s / X in [0, 1): eight terms leave a remainder below 1e-8 of the sum, what
 their moves sharing one division. Only rounding differs from stepping: tested against `torch.optim.Adam` step
 for step, with moves compared to 2e-6 relative.
 
-The kernel is compiled by numba (installed with umap-learn) on first use and cached on disk; it runs in the
+The kernel is compiled by numba (installed with umap-learn) on first use and cached on disk (`core.jit`: in
+memory where no cache can be written); it runs in the
 calling thread (numba releases the GIL), so concurrent trainings in a shared server cannot collide in a
 thread pool. Without numba, or on a GPU (where dense fused Adam is bandwidth-cheap), training uses dense Adam.
 """
@@ -235,11 +236,12 @@ def _adam_rows(p, m, v, idx, block, first, count, grads, gathered, relu_out, rel
 
 
 if njit is not None:
+    from core.jit import kernel
     from core.prefetch import prefetch_row
 
-    _scale = njit(cache=True)(_scale)
+    _scale = kernel(_scale)
     # error_model="numpy": no zero-division checks, so the inner loops vectorize (AVX-512 here: ~5x faster).
-    _adam_rows = njit(nogil=True, cache=True, error_model="numpy")(_adam_rows)
+    _adam_rows = kernel(_adam_rows, nogil=True, error_model="numpy")
 
 _NONE = np.empty((0, 1), np.float32)
 _NO_SHIFT = np.zeros(1, np.int64)

@@ -31,9 +31,12 @@ if njit is not None:
 
         return types.void(types.intp), codegen
 
-    @njit(cache=True, inline="always")
+    from core.jit import kernel
+
     def prefetch_row(array, i):
         """Prefetch every 64-byte line of row i of the 2-D array."""
         start = array[i].ctypes.data
         for offset in range(0, array.shape[1] * array.itemsize, 64):
             _prefetch(start + offset)
+
+    prefetch_row = kernel(prefetch_row, inline="always")

@@ -46,10 +46,11 @@ def _row_scores(y, clean, order, cosine, euclidean, means):
 
 
 if njit is not None:
+    from core.jit import kernel
     from core.prefetch import prefetch_row
 
     # "reassoc" lets the three sums run in vector lanes (their order is the only change); no other fast-math.
-    _row_scores = njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})(_row_scores)
+    _row_scores = kernel(_row_scores, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 
 
 def available() -> bool:

@@ -169,3 +169,33 @@ def test_relu_gathers_the_rows_relu_and_steps_through_its_backward():
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(results[0][0], p0)
+
+
+@pytest.mark.slow
+def test_kernels_compile_where_numba_cannot_cache_them(tmp_path):
+    # A read-only install run by a user without a writable home: numba's njit(cache=True) refuses at import
+    # time there, which took training down with it. The kernels are then compiled in memory, with one warning.
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    core = Path(lazy_adam.__file__).parent
+    shutil.copytree(core, tmp_path / "core", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "core" / "__pycache__").write_text("")  # a file: no cache folder can be made next to the sources
+    blocked = tmp_path / "home"
+    blocked.write_text("")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(blocked), "XDG_CACHE_HOME": str(blocked), "NUMBA_CACHE_DIR": str(blocked / "numba")}
+    script = ("import warnings, numpy as np\n"
+              "from core import lazy_adam, grouped\n"
+              "with warnings.catch_warnings(record=True) as seen:\n"
+              "    warnings.simplefilter('always')\n"
+              "    lazy_adam.warm_up()\n"
+              "p = np.ones((2, 4), np.float32)\n"
+              "lazy_adam.adam_rows(p, np.full_like(p, 0.1), np.full_like(p, 0.01), np.array([0]), 1, np.array([3]), np.array([2]), lr=0.1)\n"
+              "assert p[0, 0] < 1.0 and p[1, 0] == 1.0\n"
+              "print('ok')\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ok" in result.stdout
+    assert result.stderr.count("cannot be cached on disk") == 1
