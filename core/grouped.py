@@ -221,7 +221,6 @@ def train_grouped(
             for k in range(longest):
                 n = stepping[k]
                 flat = schedule[k, :n].view(-1)
-                counts = counts_all[k, :n]
                 if lazy:  # the batch's rows take the epoch's k zero-gradient steps so far; h = max(row, 0) and the targets gathered
                     flat_np = schedule_np[k, :n].reshape(-1)
                     adam_rows(rows_np, m_np, v_np, flat_np, batch, before[:n] + 1, np.full(n, k), gathered=gathered_np[: n * batch],
@@ -248,7 +247,7 @@ def train_grouped(
                     out = y.div_(norm)
                     cos = torch.linalg.vecdot(out, t)  # padding rows: target 0, so cos 0 and no gradient
                     torch.sum(cos, 1, out=cos_sums[k, :n])
-                    dy = torch.addcmul(t, out, cos.unsqueeze(2), value=-1.0).div_(norm.mul_(-counts.view(-1, 1, 1)))
+                    dy = torch.addcmul(t, out, cos.unsqueeze(2), value=-1.0).div_(norm.mul_(-counts_all[k, :n].view(-1, 1, 1)))
                     if kind is StudentKind.B:
                         torch.sum(dy, 1, out=g_b2)
                 if kind is StudentKind.B:
@@ -352,10 +351,6 @@ def _bmm(a: torch.Tensor, b: torch.Tensor, plan: tuple, out: torch.Tensor | None
     `over_rows` products (a weight gradient: a is transposed, its columns and b's rows are the batch's rows)
     sum over the real rows only. Either way the padding rows contribute nothing, as in one batched call."""
     batched, alone = plan
-    if not alone:
-        if bias is not None:
-            return torch.baddbmm(bias, a, b, out=out) if out is not None else torch.baddbmm(bias, a, b)
-        return torch.bmm(a, b, out=out) if out is not None else torch.bmm(a, b)
     if out is None:
         out = a.new_empty(a.shape[0], a.shape[1], b.shape[2])
     if batched:
