@@ -16,10 +16,7 @@ import math
 
 import numpy as np
 
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - numba ships with umap-learn; the loop then uses the torch ops
-    njit = None
+from core import jit
 
 
 def _cosine_grad(y, t, counts, cos_sums, bias_grad):
@@ -50,17 +47,13 @@ def _cosine_grad(y, t, counts, cos_sums, bias_grad):
         cos_sums[r] = total
 
 
-if njit is not None:
-    # "reassoc" lets the row's sums run in vector lanes (their order is the only change).
-    from core.jit import kernel
+available = jit.available  # without numba the grouped loop uses the torch ops
 
-    _cosine_grad = kernel(_cosine_grad, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+if available():
+    # "reassoc" lets the row's sums run in vector lanes (their order is the only change).
+    _cosine_grad = jit.kernel(_cosine_grad, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 
 _NO_BIAS = np.empty((0, 1), np.float32)
-
-
-def available() -> bool:
-    return njit is not None
 
 
 def cosine_grad(y: np.ndarray, t: np.ndarray, counts: np.ndarray, cos_sums: np.ndarray, bias_grad: np.ndarray | None = None) -> None:

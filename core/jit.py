@@ -11,7 +11,17 @@ from __future__ import annotations
 
 import warnings
 
+try:
+    import numba  # noqa: F401 - installed with umap-learn
+except ImportError:  # pragma: no cover - without numba the training loops use their torch fallbacks
+    numba = None
+
 _warned = False
+
+
+def available() -> bool:
+    """Whether the kernels can run here (numba importable)."""
+    return numba is not None
 
 
 def kernel(function, **options):

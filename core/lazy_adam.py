@@ -31,15 +31,9 @@ import math
 
 import numpy as np
 
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - numba ships with umap-learn; dense Adam is the fallback
-    njit = None
+from core import jit
 
-
-def available() -> bool:
-    """Whether the kernel can run here (numba importable)."""
-    return njit is not None
+available = jit.available  # without numba (or on a GPU) the rows take dense fused Adam
 
 
 def used_on(device) -> bool:
@@ -236,14 +230,13 @@ def _relu_into(out, row):
         out[k] = max(row[k], np.float32(0.0))
 
 
-if njit is not None:
-    from core.jit import kernel
+if available():
     from core.prefetch import prefetch_row
 
-    _scale = kernel(_scale)
-    _relu_into = kernel(_relu_into, inline="always")
+    _scale = jit.kernel(_scale)
+    _relu_into = jit.kernel(_relu_into, inline="always")
     # error_model="numpy": no zero-division checks, so the inner loops vectorize (AVX-512 here: ~5x faster).
-    _adam_rows = kernel(_adam_rows, nogil=True, error_model="numpy")
+    _adam_rows = jit.kernel(_adam_rows, nogil=True, error_model="numpy")
 
 _NONE = np.empty((0, 1), np.float32)
 _NO_SHIFT = np.zeros(1, np.int64)

@@ -8,15 +8,13 @@ reached; it returns at once and never faults (a prefetch of any address is harml
 
 from __future__ import annotations
 
-try:
+from core import jit
+
+if jit.available():  # without numba no kernel runs
     from llvmlite import ir
-    from numba import njit, types
+    from numba import types
     from numba.core import cgutils
     from numba.extending import intrinsic
-except ImportError:  # pragma: no cover - numba ships with umap-learn; without it no kernel runs
-    njit = None
-
-if njit is not None:
 
     @intrinsic
     def _prefetch(typingctx, address):
@@ -31,12 +29,10 @@ if njit is not None:
 
         return types.void(types.intp), codegen
 
-    from core.jit import kernel
-
     def prefetch_row(array, i):
         """Prefetch every 64-byte line of row i of the 2-D array."""
         start = array[i].ctypes.data
         for offset in range(0, array.shape[1] * array.itemsize, 64):
             _prefetch(start + offset)
 
-    prefetch_row = kernel(prefetch_row, inline="always")
+    prefetch_row = jit.kernel(prefetch_row, inline="always")

@@ -18,10 +18,7 @@ import math
 
 import numpy as np
 
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - numba ships with umap-learn; the grouped loop then scores with torch
-    njit = None
+from core import jit
 
 
 def _row_scores(y, clean, order, cosine, euclidean, means):
@@ -45,16 +42,13 @@ def _row_scores(y, clean, order, cosine, euclidean, means):
         means[order[i]] = total / norm / dim
 
 
-if njit is not None:
-    from core.jit import kernel
+available = jit.available  # without numba the grouped loop scores with torch
+
+if available():
     from core.prefetch import prefetch_row
 
     # "reassoc" lets the three sums run in vector lanes (their order is the only change); no other fast-math.
-    _row_scores = kernel(_row_scores, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
-
-
-def available() -> bool:
-    return njit is not None
+    _row_scores = jit.kernel(_row_scores, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 
 
 def row_scores(y: np.ndarray, clean: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
