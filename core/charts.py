@@ -18,6 +18,11 @@ STUDENT_NAMES = {"A": "Model A", "B": "Model B", "ridge": "Adapter (ridge)", "ml
                  "kernel": "Adapter (kernel, layers)", "subword": "Subword"}
 SPLIT_COLOURS = {"training": "#1f77b4", "held-out": "#ff7f0e", "poisoned": "#d62728"}
 
+
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """A count with its noun, singular only for one: plural(1, "epoch") -> "1 epoch", plural(2_000, "run") -> "2,000 runs"."""
+    return f"{count:,} {noun if count == 1 else (plural_form or noun + 's')}"
+
 EXPLAIN = {
     "training": (
         "Left: the training loss the student minimises (lower is better). Right: how closely the student's "

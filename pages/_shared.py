@@ -359,7 +359,7 @@ def sidebar() -> None:
         )
         job = job_board().get(ss.get(K.JOB))
         if job is not None and not job.done:
-            st.markdown(f"**Training:** {job.config.model.label}, {job.config.epochs} epochs, in progress")
+            st.markdown(f"**Training:** {job.config.model.label}, {charts.plural(job.config.epochs, 'epoch')}, in progress")
             st.page_link(PAGES["train"], label="Watch it on the Train page", icon=":material/model_training:")
 
 
@@ -405,7 +405,7 @@ def chosen_run_vectors() -> RunVectors:
 
 
 def run_label(row: dict) -> str:
-    parts = [StudentKind.parse(row["model"]).label, f"p = {row['p']:g}", f"{row['epochs']} epochs", row["teacher"]]
+    parts = [StudentKind.parse(row["model"]).label, f"p = {row['p']:g}", charts.plural(row['epochs'], 'epoch'), row["teacher"]]
     if row["lemmatize"] != "none":
         parts.append(f"lemmas ({row['lemmatize']})")
     if row["poison"]:

@@ -5,6 +5,7 @@ import streamlit as st
 
 from core import charts
 from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig, default_cheap
+from core.dataset import train_size_for
 from core.defence import DEFENCE_HELP, DEFENCE_LABELS, MAX_TRIM, detection_sentence
 from core.jobs import JobState, QueueFull
 from pages._shared import K, LEMMA_LABELS, PAGES, host_settings, job_board, prepare, require_prepared, show_chart
@@ -32,18 +33,29 @@ st.title("Train a student")
 prepared = require_prepared()
 board = job_board()
 
-with st.form("train_form", border=True):
+# Plain widgets, not a form: the student and p choices must redraw what depends on them (the cheap-model
+# note, the number of teacher answers), and Enter in a number box must not start a training.
+with st.container(border=True):
     left, middle, right = st.columns(3)
     with left:
         model = st.radio("Student", [k.value for k in STUDENT_CHOICES], format_func=STUDENT_HELP.get, key="model",
                          help="Model A and B are the paper's lookup tables: words the teacher never answered keep a random vector. "
                               "The adapters and the subword student compute a vector for any word, so they can handle words they never saw.")
+        kind = StudentKind.parse(model)
         p_choice = st.select_slider("p — fraction of words the teacher is asked about", options=[*PAPER_PS, "custom"], value=0.095, key="p_choice",
-                                    help="The paper's ten values, or your own.")
-        p_custom = st.number_input("Custom p (used when 'custom' is chosen)", min_value=0.001, max_value=1.0, value=0.2, step=0.01, format="%.3f", key="p_custom")
+                                    help="The paper's ten values, or 'custom' for your own.")
+        if p_choice == "custom":
+            p_custom = st.number_input("Your own p", min_value=0.001, max_value=1.0, value=0.2, step=0.01, format="%.3f", key="p_custom")
+        p = float(p_custom if p_choice == "custom" else p_choice)
+        answers = train_size_for(len(prepared.items), p)
+        st.markdown(f"**p = {p:g}** ({answers:,} teacher {'answer' if answers == 1 else 'answers'} of {len(prepared.items):,} words)")
     with middle:
-        epochs = st.number_input("Epochs (passes over the training words)", min_value=1, max_value=host_settings().max_epochs, value=min(20, host_settings().max_epochs), step=1, key="epochs",
-                                 help="The paper trains up to 80. More than 200 is allowed but slow.")
+        if kind.closed_form:
+            epochs = 1
+            st.caption(f"{kind.label} is solved in one step: there are no epochs to choose.")
+        else:
+            epochs = st.number_input("Epochs (passes over the training words)", min_value=1, max_value=host_settings().max_epochs, value=min(20, host_settings().max_epochs), step=1, key="epochs",
+                                     help="The paper trains up to 80. More than 200 is allowed but slow.")
         poison = st.slider("Poisoned answers (fraction of ALL words)", 0.0, 0.5, 0.0, 0.01, key="poison",
                            help="The paper poisons 10 %: those words get a random direction instead of the teacher's answer.")
         adversary = st.selectbox("What a poisoned answer is", list(ADVERSARIES), format_func=ADVERSARIES.get, key="adversary",
@@ -63,12 +75,12 @@ with st.form("train_form", border=True):
         modes = list(LemmaMode)
         lemma = st.radio("Lemmatization", modes, index=modes.index(prepared.lemmatize), format_func=LEMMA_LABELS.get, key="train_lemma")
         st.caption(f"Teacher: **{prepared.teacher_id}** · {len(prepared.lemma.words):,} words")
-        st.caption(f"The adapters read the cheap model **{default_cheap(ss[K.TEACHER])}** (its vectors of every word are "
-                   "computed once, then cached). The ridge and kernel adapters are solved in one step: epochs do not apply to them.")
-    submitted = st.form_submit_button("Train", type="primary", icon=":material/model_training:")
+        if kind.needs_cheap:
+            st.caption(f"This adapter reads the cheap model **{default_cheap(ss[K.TEACHER])}** (its vectors of every word are "
+                       "computed once, then cached).")
+    submitted = st.button("Train", type="primary", icon=":material/model_training:", key="train")
 
 if submitted:
-    p = p_custom if p_choice == "custom" else p_choice
     try:
         if lemma is not prepared.lemmatize:
             with st.spinner("Lemmatizing and fetching the teacher's answers for the lemmas…"):
@@ -98,7 +110,7 @@ def live_panel(job_id: str, polling: bool) -> None:
     cfg = job.config
     done = len(snap["records"])
     st.markdown(f"**{cfg.model.label}**, p = {cfg.p:g} ({round(cfg.p * job.n_items):,} teacher answers), "
-                f"{cfg.epochs} epochs, poison {cfg.poison:.0%}, lemmatization {cfg.lemmatize.value}")
+                f"{charts.plural(cfg.epochs, 'epoch')}, poison {cfg.poison:.0%}, lemmatization {cfg.lemmatize.value}")
     if snap["state"] is JobState.QUEUED:
         st.info(f"Waiting for a free trainer: position {board.queue_position(job)} in the queue.")
     st.progress(done / cfg.epochs, text=f"Epoch {done} of {cfg.epochs}")
@@ -121,7 +133,7 @@ def live_panel(job_id: str, polling: bool) -> None:
     elif snap["state"] is JobState.FAILED:
         st.error(f"Training failed: {snap['error']}")
     else:
-        what = "finished" if snap["state"] is JobState.FINISHED else f"stopped after {done} epochs"
+        what = "finished" if snap["state"] is JobState.FINISHED else f"stopped after {charts.plural(done, 'epoch')}"
         st.success(f"Training {what} and saved as run {snap['run_id']}.")
         summary = snap.get("summary") or {}
         if summary.get("detection_flagged") is not None:

@@ -17,7 +17,7 @@ def test_train_live_and_store(prepared, vocab):
     no_errors(at)
     at.number_input(key="epochs").set_value(4)
     at.slider(key="poison").set_value(0.1)
-    at.button[0].click().run()  # the form's Train button
+    at.button(key="train").click().run()
     no_errors(at)
     job = job_board().get(at.session_state[K.JOB])
     assert job.config.epochs == 4 and job.config.poison == 0.1
@@ -32,11 +32,11 @@ def test_train_live_and_store(prepared, vocab):
 
 def test_custom_p_and_lemmatization_change(prepared, vocab):
     at = make_app("train", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
-    at.select_slider(key="p_choice").set_value("custom")
+    at.select_slider(key="p_choice").set_value("custom").run()
     at.number_input(key="p_custom").set_value(0.5)
     at.number_input(key="epochs").set_value(2)
     at.radio(key="train_lemma").set_value(LemmaMode.LOOKUP)
-    at.button[0].click().run()
+    at.button(key="train").click().run()
     no_errors(at)
     job = job_board().get(at.session_state[K.JOB])
     assert job.config.p == 0.5 and job.config.lemmatize.value == "lookup"
@@ -51,7 +51,7 @@ def test_trimmed_defence_reports_what_it_found(prepared, vocab):
     at.selectbox(key="adversary").set_value("negate")
     at.radio(key="poison_scope").set_value("train")
     at.selectbox(key="defence").set_value("trimmed")
-    at.button[0].click().run()
+    at.button(key="train").click().run()
     no_errors(at)
     job = job_board().get(at.session_state[K.JOB])
     assert (job.config.adversary, job.config.poison_scope, job.config.defence) == ("negate", "train", "trimmed")
@@ -67,7 +67,7 @@ def test_every_student_takes_a_defence_with_a_share(prepared, vocab):
     at.slider(key="poison").set_value(0.2)
     at.selectbox(key="defence").set_value("small-loss")
     at.number_input(key="trim").set_value(0.25)
-    at.button[0].click().run()
+    at.button(key="train").click().run()
     no_errors(at)
     job = job_board().get(at.session_state[K.JOB])
     assert job.config.model.value == "B" and job.config.defence == "small-loss" and job.config.trim == 0.25
@@ -75,3 +75,26 @@ def test_every_student_takes_a_defence_with_a_share(prepared, vocab):
     at.run()
     no_errors(at)
     assert any("look poisoned" in i.value for i in at.info)
+
+
+def test_choosing_p_never_starts_a_training_and_shows_the_answers(prepared, vocab):
+    at = make_app("train", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
+    assert "p_custom" not in [n.key for n in at.number_input]  # one p control until 'custom' is chosen
+    at.select_slider(key="p_choice").set_value("custom").run()
+    at.number_input(key="p_custom").set_value(0.5).run()  # what Enter in the box does: a rerun, not a submit
+    no_errors(at)
+    assert job_board().get(at.session_state[K.JOB] if K.JOB in at.session_state else None) is None
+    n = len(prepared.items)
+    assert any(f"p = 0.5** ({round(0.5 * n):,} teacher answers of {n:,} words)" in m.value for m in at.markdown)
+
+
+def test_cheap_model_note_and_epochs_follow_the_student(prepared, vocab):
+    at = make_app("train", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
+    assert not any("cheap model" in c.value for c in at.caption)  # Model B reads no cheap model
+    at.radio(key="model").set_value("mlp").run()
+    assert any("reads the cheap model" in c.value for c in at.caption)
+    assert "epochs" in [n.key for n in at.number_input]
+    at.radio(key="model").set_value("kernel").run()
+    no_errors(at)
+    assert "epochs" not in [n.key for n in at.number_input]
+    assert any("solved in one step" in c.value for c in at.caption)
