@@ -349,3 +349,26 @@ def quality_frame(evaluations: list[dict]):
         rows.append(row)
     schema = {"student": pl.Utf8, "run_id": pl.Utf8, "p": pl.Float64, "queries": pl.Int64, **{m: pl.Float64 for m in QUALITY_METRICS}}
     return pl.DataFrame(rows, schema=schema)
+
+
+def quality_table(frame):
+    """`quality_frame` as a table people read: one row per run (student, p, teacher answers, the scores),
+    each beside the learns-nothing baseline at the same number of queries; neighbour overlap as a count
+    of 10 (0.5 -> 5.0). Sorted by student, then p.
+
+    One run per student is a single dot on the quality-per-query chart; this table says the same
+    thing in words and numbers, so the page shows it whatever the chart can draw.
+    """
+    import polars as pl
+
+    from core.charts import BASELINE_LABEL
+
+    base = frame.filter(pl.col("student") == BASELINE_LABEL).select("queries", baseline_cosine=pl.col("heldout_cosine"))
+    return (
+        frame.filter(pl.col("student") != BASELINE_LABEL)
+        .join(base.unique("queries", keep="first"), on="queries", how="left")
+        .with_columns(neighbours_of_10=pl.col("neighbour_overlap_at_10") * 10)
+        .sort("student", "p")
+        .select("student", "p", "queries", "heldout_cosine", "baseline_cosine", "analogy_pct_of_teacher",
+                "neighbours_of_10", "simlex_spearman", "wordsim_spearman", "run_id")
+    )

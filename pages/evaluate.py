@@ -24,6 +24,16 @@ COLUMNS = {
     "simlex_spearman": "SimLex ρ", "wordsim_spearman": "WordSim ρ", "neighbour_overlap_at_10": "Same neighbours (of 10)",
 }
 
+RHO_HELP = ("Spearman ρ: how well the model's similarities rank word pairs the way people do (1 = same order). "
+            "— means it cannot be computed: the average-vector baseline gives every new word the same vector, so all its similarities tie.")
+
+
+
+def dash_missing(frame: pl.DataFrame, columns) -> pl.DataFrame:
+    """Scores as text with three decimals, a missing one as "—" (a table cell would say "None")."""
+    return frame.with_columns([pl.col(c).map_elements(lambda v: f"{v:.3f}", return_dtype=pl.Utf8).fill_null("—") for c in columns])
+
+
 run_id = choose_run()
 scope = st.radio("Which words count", ["heldout", "training", "all"], horizontal=True, key="eval_scope",
                  format_func={"heldout": "Held-out (never seen)", "training": "Training words", "all": "All words"}.get)
@@ -38,14 +48,17 @@ summary = ev["summary"]
 if not summary["words_in_scope"]:
     st.info("This run trained on every word (p = 1): there are no held-out words to score. Choose 'Training words'.")
 else:
-    table = pl.DataFrame(ev["table"]).select(list(COLUMNS)).rename(COLUMNS)
+    rows = pl.DataFrame(ev["table"]).with_columns(pl.col("neighbour_overlap_at_10") * 10)  # a share of 10 -> how many of 10
+    # A ρ that cannot be computed (the baseline gives every new word one vector: all its similarities tie) reads "—".
+    rows = dash_missing(rows, ("simlex_spearman", "wordsim_spearman"))
+    table = rows.select(list(COLUMNS)).rename(COLUMNS)
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         "Analogies right": st.column_config.NumberColumn(format="percent"),
         "Analogies, % of teacher": st.column_config.NumberColumn(format="%.0f %%"),
         "Cosine to teacher": st.column_config.NumberColumn(format="%.3f"),
         "Distance to teacher": st.column_config.NumberColumn(format="%.3f"),
-        "SimLex ρ": st.column_config.NumberColumn(format="%.3f"), "WordSim ρ": st.column_config.NumberColumn(format="%.3f"),
-        "Same neighbours (of 10)": st.column_config.NumberColumn(format="percent"),
+        "SimLex ρ": st.column_config.TextColumn(help=RHO_HELP), "WordSim ρ": st.column_config.TextColumn(help=RHO_HELP),
+        "Same neighbours (of 10)": st.column_config.NumberColumn(format="%.1f", help="Of the teacher's 10 closest words, how many are also among the student's 10 closest (average over words)."),
     })
     st.caption(f"{summary['words_in_scope']:,} words in scope · {summary['analogy_questions']:,} analogy questions with all four "
                f"words in scope · {summary['simlex_pairs']} SimLex-999 and {summary['wordsim_pairs']} WordSim-353 pairs. "
@@ -73,7 +86,7 @@ if trained.height:
 # One run per student and p: the latest.
 family = family.sort("created", descending=True).unique(subset=["model", "p"], keep="first", maintain_order=True)
 st.caption(f"Every finished run with this run's teacher ({this['teacher']}), vocabulary, lemmatization and poison "
-           f"({family.height} runs, the latest per student and p; p = 1 has no held-out words and is left out).")
+           f"({charts.plural(family.height, 'run')}, the latest per student and p; p = 1 has no held-out words and is left out).")
 
 PS = (0.01, 0.03, 0.1, 0.3)
 prepared = ss.get(K.PREPARED)
@@ -113,12 +126,35 @@ if family.height:
             continue  # a run whose vectors are not available here: left out of the chart
         progress.progress((i + 1) / family.height, text=f"Scored {i + 1} of {family.height} runs")
     progress.empty()
-    from core.experiment import quality_frame
+    from core.experiment import quality_frame, quality_table
 
     frame = quality_frame(evaluations)
-    metric = st.radio("Score", list(charts.QUALITY_METRICS), horizontal=True, format_func=charts.QUALITY_METRICS.get, key="quality_metric")
-    show_chart(charts.quality_per_query(frame, metric), frame, charts.EXPLAIN["quality_per_query"], key="quality_chart", file_stem="quality_per_query")
-    st.info(charts.EXPLAIN["lookup_tables"])
+    runs = dash_missing(quality_table(frame), ("simlex_spearman", "wordsim_spearman")).drop("run_id").rename({
+        "student": "Student", "queries": "Teacher answers", "heldout_cosine": "Cosine to teacher", "baseline_cosine": "Baseline cosine",
+        "analogy_pct_of_teacher": "Analogies, % of teacher", "neighbours_of_10": "Same neighbours (of 10)",
+        "simlex_spearman": "SimLex ρ", "wordsim_spearman": "WordSim ρ"})
+    st.dataframe(runs, hide_index=True, width="stretch", column_config={
+        "Student": st.column_config.TextColumn(width="medium"),
+        "p": st.column_config.NumberColumn(format="%g"),
+        "Teacher answers": st.column_config.NumberColumn(format="localized", help="Words the teacher embedded for this run: what it paid for."),
+        "Cosine to teacher": st.column_config.NumberColumn(format="%.3f", help="On words the student never saw (1 = identical)."),
+        "Baseline cosine": st.column_config.NumberColumn(format="%.3f",
+                                                         help="A student that learns nothing (every new word gets the average answer), same number of answers."),
+        "Analogies, % of teacher": st.column_config.NumberColumn(format="%.0f %%"),
+        "Same neighbours (of 10)": st.column_config.NumberColumn(format="%.1f"),
+        "SimLex ρ": st.column_config.TextColumn(help=RHO_HELP), "WordSim ρ": st.column_config.TextColumn(help=RHO_HELP),
+    })
+    st.caption("One row per run, scored on the words it never saw. A student is worth its teacher answers only where its "
+               "cosine beats the baseline's.")
+    most_ps = runs.group_by("Student").len()["len"].max() or 0
+    if most_ps >= 2:
+        metric = st.radio("Score", list(charts.QUALITY_METRICS), horizontal=True, format_func=charts.QUALITY_METRICS.get, key="quality_metric")
+        show_chart(charts.quality_per_query(frame, metric), frame, charts.EXPLAIN["quality_per_query"], key="quality_chart", file_stem="quality_per_query")
+    else:
+        st.caption("Each student has been trained at one value of p only, so there is no curve to draw yet: train the comparison "
+                   "(or runs at other values of p) to see how quality grows with the number of teacher answers.")
+    if StudentKind.parse(summary["model"]).generalizes and runs["Student"].is_in([StudentKind.A.label, StudentKind.B.label]).any():
+        st.info(charts.EXPLAIN["lookup_tables"])  # said above already when this run is itself a lookup table
 
 # ---- what the cheap model costs -----------------------------------------------------------------
 

@@ -29,7 +29,26 @@ def test_comparison_grid_fills_the_quality_per_query_chart(stored_run, prepared,
     no_errors(at)
     runs = list_runs(runs_dir())
     assert set(runs["model"]) == {"A", "B", "ridge", "mlp", "kernel", "subword"}
+    clean_run = runs.filter((pl.col("poison") == 0) & (pl.col("model") == "kernel"))["run_id"][0]
+    at.selectbox(key="run_select").set_value(clean_run).run()
+    no_errors(at)
+    quality = next(d.value for d in at.dataframe if "Teacher answers" in d.value.columns)
+    assert len(quality) == 24 and quality["Student"].nunique() == 6  # one row per run
     for metric in ("analogy_pct_of_teacher", "neighbour_overlap_at_10"):
         at.radio(key="quality_metric").set_value(metric).run()
         no_errors(at)
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+
+
+def test_one_run_is_a_table_not_a_lonely_dot(stored_run):
+    at = make_app("evaluate", run_id=stored_run)
+    no_errors(at)
+    scores = at.dataframe[0].value
+    assert list(scores["SimLex ρ"])[2] == "—"  # the baseline's ρ cannot be computed: a dash, not "None"
+    assert 0 <= scores["Same neighbours (of 10)"].max() <= 10  # a count out of ten, not a percent
+    quality = next(d.value for d in at.dataframe if "Teacher answers" in d.value.columns)
+    assert list(quality["Student"]) == ["Model B"] and quality["p"][0] == 0.5
+    assert not at.get("arrow_vega_lite_chart") and not at.get("vega_lite_chart")
+    assert any("no curve to draw" in c.value for c in at.caption)
+    lookup = [e.value for e in [*at.warning, *at.info] if "lookup tables" in e.value]
+    assert len(lookup) == 1  # said once
