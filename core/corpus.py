@@ -14,17 +14,17 @@ disappears silently:
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import unicodedata
 from dataclasses import dataclass, field
+
+from core.uploads import EMPTY, HIDDEN, UploadRefused, clean_line, csv_rows, decode_upload, short_name, visible
 
 DEFAULT_SIZE = 10_000
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 20 MB: far above any word list, far below a memory problem
 MAX_ITEMS = 200_000  # one teacher query each: more is a budget mistake, not a vocabulary
 MAX_ITEM_CHARS = 100  # a "word" longer than this is a paste accident, not a word
 EXAMPLES_KEPT = 5
+MISFIT_ROW = "CSV row with more cells than the header (quote a value that holds a comma)"
 
 
 class VocabularyError(ValueError):
@@ -101,12 +101,10 @@ def default_vocabulary(size: int = DEFAULT_SIZE) -> Vocabulary:
 
 
 def _clean_item(raw: str, dropped: dict[str, Dropped], seen: set[str]) -> str | None:
-    item = unicodedata.normalize("NFC", raw).strip()
-    if not item:
-        dropped["empty line"].add(raw)
-        return None
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") for c in item):
-        dropped["control or invisible characters"].add(item.encode("unicode_escape").decode())
+    # One cleaner for words and sentences (core.uploads): the same line is kept or dropped on both sides.
+    item, reason = clean_line(raw)
+    if reason is not None:
+        dropped[reason].add(visible(item) if reason == HIDDEN else raw)
         return None
     if len(item) > MAX_ITEM_CHARS:
         dropped[f"longer than {MAX_ITEM_CHARS} characters"].add(item)
@@ -133,25 +131,19 @@ def parse_vocabulary(
     """
     name = filename.lower()
     if not name.endswith((".txt", ".csv")):
-        raise VocabularyError(f"'{filename}' is not a .txt or .csv file; upload one word per line (.txt) or a table (.csv).")
-    if len(data) > max_bytes:
-        raise VocabularyError(f"'{filename}' is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB.")
-    if b"\x00" in data[:8192]:
-        raise VocabularyError(f"'{filename}' looks like a binary file, not text.")
+        raise VocabularyError(f"'{short_name(filename)}' is not a .txt or .csv file; upload one word per line (.txt) or a table (.csv).")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise VocabularyError(
-            f"'{filename}' is not UTF-8 text (first bad byte at position {err.start}); save it as UTF-8 and try again."
-        ) from None
+        text = decode_upload(data, filename, max_bytes)
+    except UploadRefused as err:
+        raise VocabularyError(str(err)) from None
 
+    reasons = [EMPTY, HIDDEN, f"longer than {MAX_ITEM_CHARS} characters", "duplicate", "over the size limit", MISFIT_ROW]
+    dropped = {r: Dropped() for r in reasons}
     if name.endswith(".csv"):
-        raw_items = _csv_column(text, filename, column)
+        raw_items = _csv_column(text, filename, column, dropped)
     else:
         raw_items = text.splitlines()
 
-    reasons = ["empty line", "control or invisible characters", f"longer than {MAX_ITEM_CHARS} characters", "duplicate", "over the size limit"]
-    dropped = {r: Dropped() for r in reasons}
     seen: set[str] = set()
     words: list[str] = []
     for raw in raw_items:
@@ -164,34 +156,46 @@ def parse_vocabulary(
         words.append(item)
     # A file with trailing newline yields no empty final line from splitlines, so only real
     # blank lines are reported.
-    vocab = Vocabulary(words, source=filename.rsplit(".", 1)[0][:40] or "upload", dropped=dropped)
+    vocab = Vocabulary(words, source=short_name(filename.rsplit(".", 1)[0], 40) or "upload", dropped=dropped)
     if len(words) < 2:
-        raise VocabularyError(f"'{filename}' has {len(words)} usable item(s); at least 2 are needed. {vocab.summary()}")
+        raise VocabularyError(f"'{short_name(filename)}' has {len(words)} usable item(s); at least 2 are needed. {vocab.summary()}")
     return vocab
 
 
 def csv_columns(data: bytes) -> list[str]:
-    """The header of a CSV upload, so a page can offer the columns to choose from."""
+    """The header of a CSV upload, so a page can offer the columns to choose from ([] when it cannot be read)."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return []
-    reader = csv.reader(io.StringIO(text))
-    return next(reader, [])
+        rows = csv_rows(decode_upload(data, "upload.csv", MAX_UPLOAD_BYTES), "upload.csv")
+    except UploadRefused:
+        return []  # parse_vocabulary says why, with the file's name
+    return next((row for row in rows if row), [])
 
 
-def _csv_column(text: str, filename: str, column: str | None) -> list[str]:
-    try:
-        reader = csv.DictReader(io.StringIO(text))
-        header = reader.fieldnames or []
-        if not header:
-            raise VocabularyError(f"'{filename}' has no header row; the first line must name the columns.")
-        if column is None:
-            if len(header) != 1:
-                raise VocabularyError(f"'{filename}' has {len(header)} columns ({', '.join(header[:6])}); choose which one holds the words.")
-            column = header[0]
-        if column not in header:
-            raise VocabularyError(f"'{filename}' has no column '{column}'; its columns are {', '.join(header[:10])}.")
-        return [row.get(column) or "" for row in reader]
-    except csv.Error as err:
-        raise VocabularyError(f"'{filename}' is not a readable CSV file ({err}).") from None
+def _csv_column(text: str, filename: str, column: str | None, dropped: dict[str, Dropped]) -> list[str]:
+    """The chosen column's cells. A blank line is counted as an empty line, and a row with more cells than the
+    header is dropped and counted: it is almost always a value with an unquoted comma (`+SUM(1,2)`), and keeping
+    its first piece would put a word in the vocabulary that the file never held."""
+    shown = short_name(filename)
+    rows = csv_rows(text, filename)
+    while rows and not rows[0]:  # blank lines before the header
+        rows.pop(0)
+    header = rows[0] if rows else []
+    if not header:
+        raise VocabularyError(f"'{shown}' has no header row; the first line must name the columns.")
+    names = ", ".join(short_name(h, 30) for h in header[:6])
+    if column is None:
+        if len(header) != 1:
+            raise VocabularyError(f"'{shown}' has {len(header)} columns ({names}); choose which one holds the words.")
+        column = header[0]
+    if column not in header:
+        raise VocabularyError(f"'{shown}' has no column '{short_name(column, 30)}'; its columns are {names}.")
+    index = header.index(column)
+    cells = []
+    for row in rows[1:]:
+        if len(row) > len(header):
+            dropped[MISFIT_ROW].add(",".join(row))
+        elif not row:
+            dropped[EMPTY].add("")
+        else:
+            cells.append(row[index] if index < len(row) else "")
+    return cells

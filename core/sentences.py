@@ -9,21 +9,23 @@ gensim distributes them under its LGPL-2.1 licence as research/test data; the ar
 their publishers, so the lab uses them for measurement and teaching, as gensim does. About 2,900 sentences.
 
 User texts: a `.txt` (one text per line), a `.csv` (its column named text / sentence, or its only column),
-or pasted lines. Each input is validated where it enters: empty, binary, too long or too many lines get a
-sentence, not a traceback, and duplicates / blank lines are dropped and counted.
+or pasted lines. Each input is validated where it enters, by the same decoder and line cleaner as the word lists
+(core.uploads): empty, binary, too long or too many lines get a sentence, not a traceback, and duplicates, blank
+lines, lines with invisible characters and CSV rows that do not fit the header are dropped and counted.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.uploads import EMPTY, HIDDEN, clean_line, csv_rows, decode_upload, short_name
+
 MAX_TEXTS = 20_000
 MAX_CHARS = 1_000  # per text
 MAX_BYTES = 10 * 2**20
+MISFIT_ROW = "CSV rows with more cells than the header (quote a text that holds a comma)"
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
 
 
@@ -54,17 +56,17 @@ class Sentences:
         return "; ".join(parts) + "."
 
 
-def _clean(lines, source: str, kind: str = "upload") -> Sentences:
+def _clean(lines, source: str, kind: str = "upload", misfits: int = 0) -> Sentences:
+    """Kept texts in order and a count per reason for the rest; `misfits` CSV rows were already left out."""
     seen, texts = set(), []
-    dropped = {"empty": 0, "duplicate": 0, f"longer than {MAX_CHARS} characters": 0, "control characters": 0, "over the limit": 0}
+    dropped = {"empty": 0, "duplicate": 0, f"longer than {MAX_CHARS} characters": 0, HIDDEN: 0, "over the limit": 0, MISFIT_ROW: misfits}
     for raw in lines:
-        text = " ".join(str(raw).split())
-        if not text:
-            dropped["empty"] += 1
+        # The same cleaner as the vocabulary's (core.uploads): a line is kept or dropped on both sides alike.
+        text, reason = clean_line(str(raw))
+        if reason is not None:
+            dropped["empty" if reason == EMPTY else reason] += 1
         elif len(text) > MAX_CHARS:
             dropped[f"longer than {MAX_CHARS} characters"] += 1
-        elif any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in text):
-            dropped["control characters"] += 1
         elif text in seen:
             dropped["duplicate"] += 1
         elif len(texts) >= MAX_TEXTS:
@@ -73,7 +75,7 @@ def _clean(lines, source: str, kind: str = "upload") -> Sentences:
             seen.add(text)
             texts.append(text)
     if not texts:
-        raise ValueError(f"No usable text in {source}: every line was empty, too long or repeated.")
+        raise ValueError(f"No usable text in {source}: every line was empty, too long, repeated or held invisible characters.")
     return Sentences(tuple(texts), source, dropped, kind)
 
 
@@ -101,33 +103,26 @@ def default_sentences() -> Sentences:
 
 def sentences_from_upload(name: str, data: bytes) -> Sentences:
     """A user's `.txt` / `.csv` file as texts; a ValueError with a sentence when it cannot be used."""
-    if len(data) > MAX_BYTES:
-        raise ValueError(f"{name} is {len(data) / 2**20:.1f} MB; the limit is {MAX_BYTES // 2**20} MB.")
-    if b"\x00" in data[:8192]:
-        raise ValueError(f"{name} looks like a binary file, not text.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValueError(f"{name} is not UTF-8 text. Save it as UTF-8 and upload it again.") from None
+    text = decode_upload(data, name, MAX_BYTES)  # UploadRefused is a ValueError with the sentence
+    shown = short_name(name)
     if name.lower().endswith(".csv"):
-        try:
-            rows = list(csv.reader(io.StringIO(text)))
-        except csv.Error as err:
-            raise ValueError(f"{name} is not a readable CSV file ({err}).") from None
+        rows = [r for r in csv_rows(text, name) if r]  # blank lines: nothing to count as a text
         if not rows:
-            raise ValueError(f"{name} is empty.")
+            raise ValueError(f"{shown} is empty.")
         header = [h.strip().lower() for h in rows[0]]
         column = next((i for i, h in enumerate(header) if h in ("text", "texts", "sentence", "sentences")), None)
         if column is not None:
-            body = rows[1:]
+            body, width = rows[1:], len(header)
         elif max(len(r) for r in rows) == 1:
-            body, column = rows, 0  # a single column without a header: every row is a text
+            body, column, width = rows, 0, 1  # a single column without a header: every row is a text
         else:
-            raise ValueError(f"{name} has several columns and none is named 'text' or 'sentence': name the column that holds the texts 'text'.")
-        lines = [r[column] for r in body if len(r) > column]
+            raise ValueError(f"{shown} has several columns and none is named 'text' or 'sentence': name the column that holds the texts 'text'.")
+        # A row with more cells than the header is a text with an unquoted comma: left out and counted, never cut.
+        lines = [r[column] for r in body if column < len(r) <= width]
+        misfits = sum(len(r) > width for r in body)
         # A cell starting with = + - @ is kept as text, never evaluated (and shown as text, not a formula).
-        return _clean(lines, name)
-    return _clean(text.splitlines(), name)
+        return _clean(lines, shown, misfits=misfits)
+    return _clean(text.splitlines(), shown)
 
 
 def sentences_from_paste(text: str) -> Sentences:

@@ -47,7 +47,7 @@ def test_csv_with_a_chosen_column():
 @pytest.mark.parametrize(
     "data, name, fragment",
     [
-        (b"\xff\xfe\x00c\x00a", "w.txt", "binary"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "w.txt", "binary"),  # (FF FE is a UTF-16 BOM now: text)
         ("caf\xe9\n".encode("latin-1"), "w.txt", "not UTF-8"),
         (b"a\nb\n", "w.pdf", "not a .txt or .csv"),
         (b"\n\n\n", "w.txt", "0 usable"),
