@@ -250,3 +250,18 @@ def retest_paper_claim(frame, rate: float = 0.1, p_target: float = 0.095, epoch:
         verdict = f"Verdict: the poison costs real quality on held-out words{share}; the training loss hides it."
     parts.append(verdict)
     return ClaimCheck(p, epoch, loss_here, neighbours, local_minimum, held_poisoned, held_clean, baseline, best, " ".join(parts), kind)
+
+
+CLAIM_EPOCHS = 40  # the paper's claim is about ~20 epochs; twice that shows whether the loss keeps falling
+
+
+def claim_frame(frame, epochs: int = CLAIM_EPOCHS, rate: float = 0.1):
+    """The rows of the claim's two panels: every epoch up to `epochs` of the p values that have both a clean
+    and a poisoned (`rate`) run, so no row of either panel is blank. `frame`: core.sweep.sweep_frame output
+    (p, poison, epoch, ...). Example: clean runs at p 0.1 and 0.2, a poisoned one at 0.1 -> only p = 0.1."""
+    import polars as pl
+
+    frame = frame.filter(pl.col("epoch") <= epochs)
+    clean = set(frame.filter(pl.col("poison") == 0.0)["p"].to_list())
+    poisoned = set(frame.filter((pl.col("poison") - rate).abs() < 1e-9)["p"].to_list())
+    return frame.filter(pl.col("p").is_in(sorted(clean & poisoned)))

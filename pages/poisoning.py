@@ -11,7 +11,7 @@ from core.defence import DEFENCE_HELP, DEFENCE_LABELS, detection_sentence
 from core.evaluate import BenchmarkUnavailable
 from core.jobs import JobState, start_sweep
 from core.paths import runs_dir
-from core.poison import Adversary, baseline_heldout_cosine, outlier_threshold, retest_paper_claim
+from core.poison import CLAIM_EPOCHS, Adversary, baseline_heldout_cosine, claim_frame, outlier_threshold, retest_paper_claim
 from core.store import RunNotFound, load_run
 from core.sweep import SweepGrid, find_stored, sweep_frame
 from core.teacher import TeacherUnavailable
@@ -212,28 +212,29 @@ st.write("With 10 % of the answers poisoned, the paper reports \"surprising robu
 family = table.filter((pl.col("model") == "B") & (pl.col("status") == "finished") & (pl.col("teacher") == prepared.teacher_id)
                       & (pl.col("vocabulary") == ss[K.VOCAB].label) & (pl.col("lemmatize") == prepared.lemmatize.value)
                       & (pl.col("adversary") == "random") & (pl.col("poison_scope") == "all") & (pl.col("defence") == "none")
-                      & pl.col("poison").is_in([0.0, 0.1]) & (pl.col("epochs") >= 20) & (pl.col("seed") == 0)
+                      & pl.col("poison").is_in([0.0, 0.1]) & (pl.col("epochs") >= CLAIM_EPOCHS) & (pl.col("seed") == 0)
+                      & pl.col("p").round(6).is_in([round(v, 6) for v in PAPER_PS])
                       & (pl.col("batch_size") == 256) & (pl.col("lr") == 1e-3))
 family = family.sort(["epochs", "created"], descending=True).unique(subset=["p", "poison"], keep="first", maintain_order=True)
-claim_grid = SweepGrid(teacher=ss[K.TEACHER], models=(StudentKind.B,), ps=PAPER_PS, epochs=40, lemmatize=(prepared.lemmatize,),
+claim_grid = SweepGrid(teacher=ss[K.TEACHER], models=(StudentKind.B,), ps=PAPER_PS, epochs=CLAIM_EPOCHS, lemmatize=(prepared.lemmatize,),
                        poison=(0.0, 0.1), vocabulary=ss[K.VOCAB].label)
 covered = {(round(r["p"], 6), r["poison"]) for r in family.iter_rows(named=True)}
 claim_missing = [c for c in claim_grid.configs() if (round(c.p, 6), c.poison) not in covered]
 if claim_missing:
-    # Train only what is missing (runs of at least 20 epochs already stored are used as they are).
-    claim_grid = SweepGrid(teacher=ss[K.TEACHER], models=(StudentKind.B,), ps=tuple(sorted({c.p for c in claim_missing})), epochs=40,
+    # Train only what is missing (runs of at least CLAIM_EPOCHS epochs already stored are used as they are).
+    claim_grid = SweepGrid(teacher=ss[K.TEACHER], models=(StudentKind.B,), ps=tuple(sorted({c.p for c in claim_missing})), epochs=CLAIM_EPOCHS,
                            lemmatize=(prepared.lemmatize,), poison=tuple(sorted({c.poison for c in claim_missing})), vocabulary=ss[K.VOCAB].label)
     to_train = [c for c in claim_grid.configs() if not find_stored(table, c, prepared.teacher_id)]
-    if to_train and st.button(f"Train the paper's grid for this test (Model B, its ten p, 40 epochs, clean and 10 % poison: "
+    if to_train and st.button(f"Train the paper's grid for this test (Model B, its ten p, {CLAIM_EPOCHS} epochs, clean and 10 % poison: "
                               f"{len(to_train)} runs to train)", key="claim_start", disabled=is_running("claim_sweep"),
                               icon=":material/play_arrow:"):
         if start_job("claim_sweep", lambda: start_sweep(board, claim_grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER], private=host_settings().hosted)):
             st.rerun()
 sweep_panel("claim_sweep", "Paper grid")
 if family.filter(pl.col("poison") == 0.1).is_empty():
-    st.caption("Runs of the Sweep page with the same teacher and words are used too (at least 20 epochs).")
+    st.caption(f"Runs of the Sweep page with the same teacher and words are used too (Model B at the paper's p, at least {CLAIM_EPOCHS} epochs).")
 else:
-    # Every run drawn over the same epochs: as far as the shortest chosen run goes.
+    # Every run drawn over the same CLAIM_EPOCHS epochs, and only the p values both panels have.
     loaded = []
     for rid in family["run_id"].to_list():
         try:
@@ -243,11 +244,15 @@ else:
     if not loaded:
         st.info("The runs of this test could not be read; train the grid again.")
         st.stop()
-    frame = sweep_frame(loaded).filter(pl.col("epoch") <= int(family["epochs"].min()))
+    frame = claim_frame(sweep_frame(loaded), CLAIM_EPOCHS)
+    if frame.is_empty():
+        st.info("The clean and the poisoned runs share no value of p yet: train the grid above.")
+        st.stop()
+    st.caption(f"Model B, clean and with 10 % poison, at {charts.plural(frame['p'].n_unique(), 'value')} of p, each drawn over its first {CLAIM_EPOCHS} epochs.")
     baselines = {float(pp): baseline_heldout_cosine(prepared.items, prepared.clean, float(pp), 0.1, 0) for pp in sorted(set(frame["p"].to_list()))}
     check = retest_paper_claim(frame, baselines=baselines)
     if check is None:
-        st.info("The poisoned runs do not reach 20 epochs yet.")
+        st.info("The poisoned runs do not reach epoch 20, where the paper saw its minimum, yet.")
     else:
         (st.success if check.verdict_kind == "holds" else st.warning)(check.verdict.replace("Verdict:", "**Verdict:**"))
     show_chart(charts.pareto_heatmap(frame, "train_loss", title="What the paper measured: training loss over epochs and p"),

@@ -55,11 +55,18 @@ def test_damage_grid_trains_and_compares_defences(prepared, vocab):
 
 def test_paper_claim_is_retested_with_a_verdict(prepared, vocab):
     at = make_app("poisoning", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
+    assert "40 epochs" in at.button(key="claim_start").label  # what it says is what it trains and draws
     at.button(key="claim_start").click().run()
     job = job_board().get(at.session_state["claim_sweep"])
     assert wait_for(lambda: job.done, 300), job.snapshot()
+    # A clean Model B run at a p of its own (not the paper's) has no poisoned twin: it must not add a blank row.
+    from core.config import TrainConfig
+    from core.experiment import TrainingRun
+
+    list(TrainingRun(TrainConfig(teacher="hash-32", p=0.2, epochs=40, vocabulary=vocab.label), prepared, runs_dir(), device="cpu"))
     at.run()
     no_errors(at)
+    assert any("at 10 values of p, each drawn over its first 40 epochs" in c.value for c in at.caption)
     verdicts = [w.value for w in at.warning] + [s.value for s in at.success]
     assert any(v.startswith("Training loss: at p = 0.095 after 20 epochs with 10% poison") and "Verdict:" in v for v in verdicts), verdicts
     assert not [b for b in at.button if b.key == "claim_start"]  # everything trained: the button is gone
