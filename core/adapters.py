@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -155,6 +156,59 @@ def text_features(encoder, texts: Sequence[str], max_tokens: int = MAX_TOKENS, b
     pad = getattr(tokenizer, "pad_token_id", 0) or 0
     ids = torch.cat([F.pad(i, (0, length - i.shape[1]), value=pad) for i in id_chunks]) if id_chunks else None
     return TextFeatures(tokens, mask, pooled, ids)
+
+
+def text_features_path(cache_root, encoder_id: str, texts: Sequence[str], max_tokens: int = MAX_TOKENS):
+    """Where `cached_text_features` keeps one model's token outputs of one list of texts."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha1("\n".join(texts).encode("utf-8")).hexdigest()[:12]
+    return Path(cache_root) / "text_features" / f"{encoder_id}-{len(texts)}-{digest}-{max_tokens}.npz"
+
+
+def _unpack_features(data) -> TextFeatures:
+    lengths = torch.as_tensor(data["lengths"].astype(np.int64))
+    n, length = len(lengths), int(lengths.max()) if len(lengths) else 0
+    mask = torch.arange(length).unsqueeze(0) < lengths.unsqueeze(1)
+    flat = torch.as_tensor(data["tokens"].astype(np.float32))
+    tokens = torch.zeros(n, length, flat.shape[1])
+    tokens[mask] = flat
+    pooled = F.normalize((tokens * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp_min(1), dim=-1)
+    ids = None
+    if data["ids"].size:
+        ids = torch.full((n, length), int(data["pad"]), dtype=torch.long)
+        ids[mask] = torch.as_tensor(data["ids"].astype(np.int64))
+    return TextFeatures(tokens, mask, pooled, ids)
+
+
+def cached_text_features(encoder, encoder_id: str, texts: Sequence[str], cache_root, max_tokens: int = MAX_TOKENS,
+                         progress: Callable[[int, int], None] | None = None) -> TextFeatures:
+    """`text_features`, kept on disk (one .npz per model and list of texts): the bundled ~2,900 texts cost
+    MiniLM about a minute the first time, then a second. Only real tokens are stored, as float16 (half the
+    disk); the features are always read back from what was stored, so a first and a later visit train on
+    exactly the same numbers. `encoder` may be a function returning the model, so a cache hit loads none."""
+    texts = list(texts)
+    path = text_features_path(cache_root, encoder_id, texts, max_tokens)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            features = _unpack_features(data)
+        if progress:
+            progress(len(texts), len(texts))
+        return features
+    except (OSError, ValueError, KeyError):
+        pass  # not computed yet (or a damaged file: computed again)
+    model = encoder() if callable(encoder) and not hasattr(encoder, "embed") else encoder
+    features = text_features(model, texts, max_tokens, progress=progress)
+    lengths = features.mask.sum(1).numpy().astype(np.int32)
+    pad = int(getattr(getattr(getattr(model, "model", None), "tokenizer", None), "pad_token_id", 0) or 0)
+    packed = {"tokens": features.tokens[features.mask].numpy().astype(np.float16), "lengths": lengths, "pad": np.int64(pad),
+              "ids": features.ids[features.mask].numpy().astype(np.int32) if features.ids is not None else np.zeros(0, np.int32)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, **packed)
+    os.replace(tmp, path)  # atomic: a reader sees the whole file or none
+    return _unpack_features(packed)
 
 
 def pool(states: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:

@@ -57,6 +57,9 @@ class TrainingJob:
     finished_at: float | None = None
     traceback: str | None = field(default=None, repr=False)  # for a log, when a job failed
     n_items: int = 0
+    estimate_seconds: float | None = None  # before it starts, from stored runs' rates (`estimate_seconds`)
+    phase: str = ""  # what it does now when that is not an epoch: 'Computing the cheap model's features…'
+    started_at: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -85,7 +88,10 @@ class TrainingJob:
         with self._lock:
             return {
                 "job_id": self.job_id, "state": self.state, "records": list(self.records), "run_id": self.run_id,
-                "error": self.error, "epochs": self.config.epochs, "summary": self.summary,
+                "error": self.error, "epochs": self.config.epochs, "summary": self.summary, "phase": self.phase,
+                "estimate_seconds": self.estimate_seconds,
+                "eta_seconds": None if self.state in DONE else remaining_seconds(
+                    self.records, self.config.epochs, self.estimate_seconds, time.time() - (self.started_at or time.time())),
             }
 
 
@@ -104,7 +110,14 @@ class JobBoard:
         self._lock = threading.Lock()
 
     def submit(self, config: TrainConfig, prepared: PreparedData, owner: str = "") -> TrainingJob:
-        return self.launch(TrainingJob(config, prepared, owner), self._work, "train")
+        job = TrainingJob(config, prepared, owner)
+        try:
+            from core.store import list_runs
+
+            job.estimate_seconds = estimate_seconds(config, job.n_items, list_runs(self.runs_root))
+        except (OSError, ValueError):  # an estimate is a nicety: never a reason not to train
+            job.estimate_seconds = None
+        return self.launch(job, self._work, "train")
 
     def launch(self, job, work, kind: str):
         """Register `job` and run `work(job)` in a daemon thread once a training slot is free. Raises
@@ -164,7 +177,10 @@ class JobBoard:
                 job.prepared = None
                 return
             job.state = JobState.RUNNING
+            job.started_at = time.time()
         try:
+            prepare_cheap_features([job.config], job.prepared, self.device, lambda text: setattr(job, "phase", text))
+            job.phase = ""
             run = TrainingRun(job.config, job.prepared, self.runs_root, device=self.device, should_stop=lambda: job.stop_requested,
                               checkpoint_every=CHECKPOINT_SECONDS, extra={"owner": job.owner} if job.owner else None)
             for record in run:
@@ -197,6 +213,9 @@ class SweepJob:
     total_runs: int = 0
     reused: int = 0
     eta_seconds: float | None = None
+    estimate_seconds: float | None = None  # the whole sweep, before it starts (stored runs' rates)
+    phase: str = ""  # what it does now when that is not training runs (the cheap model's features)
+    started_at: float | None = None
     run_ids: list = field(default_factory=list)
     error: str | None = None
     submitted: float = field(default_factory=time.time)
@@ -216,8 +235,12 @@ class SweepJob:
         return self.state in DONE
 
     def snapshot(self) -> dict:
+        eta = self.eta_seconds
+        if eta is None and self.estimate_seconds is not None and not self.done:
+            eta = max(0.0, self.estimate_seconds - (time.time() - (self.started_at or time.time())))
         return {"state": self.state, "done": self.done_runs, "total": self.total_runs, "reused": self.reused,
-                "eta_seconds": self.eta_seconds, "run_ids": list(self.run_ids), "error": self.error}
+                "eta_seconds": None if self.done else eta, "estimate_seconds": self.estimate_seconds, "phase": self.phase,
+                "run_ids": list(self.run_ids), "error": self.error}
 
 
 def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private: bool = False) -> SweepJob:
@@ -231,7 +254,13 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private:
                 job.prepared = {}
                 return
             job.state = JobState.RUNNING
+            job.started_at = time.time()
         try:
+            # The adapters' cheap-model features first, saying so: inside a run they were a silent
+            # few minutes at "8 of 24".
+            prepare_cheap_features(grid.configs(), next(iter(prepared.values()), None), board.device,
+                                   lambda text: setattr(job, "phase", text), by_mode=prepared)
+            job.phase = ""
             for progress in run_sweep(grid, prepared, board.runs_root, device=board.device, should_stop=job._stop.is_set, owner=job.owner,
                                       private=private, checkpoint_every=SWEEP_CHECKPOINT_SECONDS):
                 job.done_runs, job.reused, job.eta_seconds = progress.done, progress.reused, progress.eta_seconds
@@ -244,4 +273,194 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private:
             job.prepared = {}  # release the data: the runs are in the store
             job.finished_at = time.time()
 
-    return board.launch(SweepJob(grid, prepared, owner, total_runs=len(grid.configs())), work, "sweep")
+    job = SweepJob(grid, prepared, owner, total_runs=len(grid.configs()))
+    job.estimate_seconds = sweep_estimate(grid, prepared, board.runs_root, owner, private)
+    return board.launch(job, work, "sweep")
+
+
+def sweep_estimate(grid, prepared: dict, runs_root: Path, owner: str = "", private: bool = False) -> float | None:
+    """Seconds the runs of `grid` not stored yet will take (stored runs' rates), plus the cheap-model features
+    still to compute; None when a pending student has never been timed here."""
+    import polars as pl
+
+    from core.store import list_runs
+    from core.sweep import find_stored
+
+    try:
+        stored = list_runs(runs_root)
+    except OSError:
+        return None
+    visible = stored.filter((pl.col("owner") == owner) | pl.col("shared")) if private and not stored.is_empty() else stored
+    total = 0.0
+    for config in grid.configs():
+        data = prepared.get(config.lemmatize)
+        if data is None or (not visible.is_empty() and find_stored(visible, config, data.teacher_id)):
+            continue
+        seconds = estimate_seconds(config, len(data.items), stored)
+        if seconds is None:
+            return None
+        total += seconds
+    return total + sum(features_seconds(c, prepared.get(c.lemmatize)) for c in _feature_needs(grid.configs()))
+
+
+def _feature_needs(configs) -> list:
+    """One config per distinct (cheap model, kind of features, lemmatization) among the adapters of `configs`."""
+    seen, out = set(), []
+    for c in configs:
+        key = (c.cheap, c.model.features, c.lemmatize)
+        if c.cheap and key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
+def features_seconds(config: TrainConfig, data) -> float:
+    """Seconds to compute the cheap-model features `config` reads that are not cached yet (0 when they are)."""
+    from core.paths import teacher_cache_dir
+    from core.teacher import TeacherUnavailable, cached_vectors, layer_features_id, teacher_id_for
+
+    if data is None or not config.cheap:
+        return 0.0
+    cheap_id = teacher_id_for(config.cheap)
+    if config.model.features == "layers":
+        cheap_id = layer_features_id(cheap_id)
+    try:
+        cached_vectors(teacher_cache_dir(), cheap_id, data.items)
+        return 0.0
+    except TeacherUnavailable:
+        return embedding_seconds(cheap_id, len(data.items))
+
+
+def prepare_cheap_features(configs, data, device: str | None, say, by_mode: dict | None = None) -> None:
+    """Compute (or wait for) the cheap-model features the adapters among `configs` read, calling `say(sentence)`
+    with what happens: when the server's warm-up (core.warm) is computing those very features, wait for
+    it rather than computing them twice."""
+    from core import warm
+    from core.generalizing import cheap_features
+    from core.paths import teacher_cache_dir
+
+    for config in _feature_needs(configs):
+        items = (by_mode or {}).get(config.lemmatize, data)
+        if items is None or not features_seconds(config, items):
+            continue  # cached already
+        kind = config.model.features
+        what = f"{warm.MODEL_LABELS.get(config.cheap, config.cheap)} {'layer features' if kind == 'layers' else 'vectors'}"
+        runner, step = warm.shared(), warm.step_for_words(config.cheap, kind)
+        if runner is not None and step in runner and tuple(items.items) == warm.default_items():
+            say(runner.waiting_for(step) or f"Computing the cheap model's features ({what})…")
+            runner.ensure(step, lambda d, t: say(f"Waiting for the lab's warm-up to finish the cheap model's features ({what}): "
+                                                 f"{d:,} of {t:,} words"))
+            if runner.states[step].status == "done":
+                continue
+        eta = duration(features_seconds(config, items))
+        say(f"Computing the cheap model's features ({what}) of {len(items.items):,} words, once for this machine ({eta})…")
+        cheap_features(items.items, config.cheap, teacher_cache_dir(), device,
+                       progress=lambda d, t: say(f"Computing the cheap model's features ({what}), once for this machine: "
+                                                 f"{d:,} of {t:,} words"), kind=kind)
+
+
+# ---- how long: measured rates, estimates before a job, ETA during one ------------------------------
+
+# Milliseconds per item measured on the lab's 2-core CPU (docs/BENCHMARKS.md, issue 19): the estimate's
+# fallback before this machine has measured its own (`record_rate`, written by the warm-up and embeddings).
+DEFAULT_MS_PER_ITEM = {
+    "all-MiniLM-L6-v2": 1.0, "all-MiniLM-L6-v2-layers": 1.5, "all-MiniLM-L6-v2-tokens": 18.0,
+    "all-mpnet-base-v2": 4.0, "all-mpnet-base-v2-layers": 5.0, "all-mpnet-base-v2-tokens": 100.0,
+    "all-mpnet-base-v2-sentences": 105.0, "all-MiniLM-L6-v2-sentences": 18.0,
+}
+
+
+def _rates_path() -> Path:
+    from core.paths import cache_dir
+
+    return cache_dir() / "rates.json"
+
+
+def record_rate(model_id: str, items: int, seconds: float, path: Path | None = None) -> None:
+    """Remember how fast `model_id` computed `items` items (only measurements of 100 items or more count)."""
+    import json
+    import os
+
+    if items < 100 or seconds <= 0:
+        return
+    path = Path(path or _rates_path())
+    rates = measured_rates(path)
+    rates[model_id] = round(1000.0 * seconds / items, 3)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(rates, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def measured_rates(path: Path | None = None) -> dict[str, float]:
+    """ms per item by model id, as measured on this machine (empty when nothing was measured)."""
+    import json
+
+    try:
+        data = json.loads(Path(path or _rates_path()).read_text())
+        return {str(k): float(v) for k, v in data.items() if isinstance(v, (int, float)) and v > 0}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def embedding_seconds(model_id: str, items: int, path: Path | None = None) -> float:
+    """Seconds a model needs for `items` new items: this machine's measured rate, else the lab's default."""
+    rate = measured_rates(path).get(model_id) or DEFAULT_MS_PER_ITEM.get(model_id, 4.0)
+    return rate * items / 1000.0
+
+
+def estimate_seconds(config: TrainConfig, n_items: int, runs) -> float | None:
+    """Seconds a training of `config` on `n_items` items will take, from stored runs of the same student
+    (and teacher width is ignored: it moves the time little): seconds per epoch as a straight line in the
+    training rows, fitted on the stored runs (`runs` is `core.store.list_runs`'s frame). None when no stored
+    run of that student has a time.
+
+        runs at 100 rows: 1 s/epoch, at 1,000 rows: 4 s/epoch -> 550 rows, 10 epochs: ~25 s
+    """
+    import numpy as np
+
+    if runs is None or runs.is_empty() or "seconds" not in runs.columns:
+        return None
+    same = runs.filter((runs["model"] == config.model.value) & runs["seconds"].is_not_null() & (runs["epochs"] > 0)
+                       & (runs["status"] == "finished"))
+    if same.is_empty():
+        return None
+    rows = np.asarray(same["train_size"].to_list(), float)
+    per_epoch = np.asarray(same["seconds"].to_list(), float) / np.asarray(same["epochs"].to_list(), float)
+    train_rows = max(1.0, round(config.p * n_items))
+    if len(set(rows.tolist())) >= 2:
+        slope, intercept = np.polyfit(rows, per_epoch, 1)
+        slope, intercept = max(slope, 0.0), max(intercept, 0.0)
+        seconds = intercept + slope * train_rows
+        if seconds <= 0:
+            seconds = float(np.median(per_epoch))
+    else:  # one size measured: scale by rows, but never below a tenth of it (every epoch has a fixed part)
+        seconds = float(np.median(per_epoch)) * max(0.1, train_rows / max(1.0, float(rows[0])))
+    return float(seconds * config.epochs)
+
+
+def remaining_seconds(records: list, epochs: int, estimate: float | None = None, elapsed: float = 0.0) -> float | None:
+    """A training's time left: epochs left x the mean of its last (up to 5) epochs; before the first epoch,
+    the estimate less the time already spent (never below zero). None when nothing is known."""
+    if records:
+        recent = [getattr(r, "epoch_seconds", 0.0) for r in records[-5:]]
+        return max(0.0, (epochs - len(records)) * sum(recent) / len(recent))
+    if estimate is None:
+        return None
+    return max(0.0, estimate - elapsed)
+
+
+def duration(seconds: float | None) -> str:
+    """Plain words for a duration: 'a few seconds', 'about 40 s', 'about 3 min', 'about 1 h 20 min'.
+
+        duration(4) -> 'a few seconds';  duration(95) -> 'about 2 min'
+    """
+    if seconds is None:
+        return "unknown"
+    if seconds < 10:
+        return "a few seconds"
+    if seconds < 60:
+        return f"about {int(round(seconds / 5.0) * 5)} s"
+    minutes = int(round(seconds / 60.0))
+    if minutes < 60:
+        return f"about {minutes} min"
+    return f"about {minutes // 60} h {minutes % 60:02d} min"

@@ -1,3 +1,4 @@
+import pytest
 import time
 
 from core.config import TrainConfig
@@ -65,3 +66,96 @@ def test_a_finished_sweep_never_blocks_later_trainings(tmp_path):
     assert sweep.job_id not in board._jobs  # finished long ago: forgotten
     queued.stop()  # a queued job stops at once and frees its owner's slot
     assert queued.state is JobState.STOPPED and job.owner == "cy"
+
+
+# ---- how long: estimates and ETA (core.jobs) ----------------------------------------------------
+
+
+def runs_frame(rows):
+    import polars as pl
+
+    base = {"model": "B", "status": "finished", "epochs": 10}
+    return pl.DataFrame([{**base, **r} for r in rows])
+
+
+def test_estimate_fits_seconds_per_epoch_against_training_rows():
+    from core.jobs import estimate_seconds
+
+    runs = runs_frame([{"train_size": 100, "seconds": 10.0}, {"train_size": 1000, "seconds": 40.0}])  # 1 and 4 s per epoch
+    config = TrainConfig(teacher="hash-8", model="B", p=0.55, epochs=10)
+    assert estimate_seconds(config, 1000, runs) == pytest.approx(25.0)  # (1 + 3 * 450 / 900) s x 10 epochs
+
+
+def test_estimate_from_one_size_scales_by_rows_and_ignores_other_students_and_unfinished_runs():
+    from core.jobs import estimate_seconds
+
+    runs = runs_frame([{"train_size": 100, "seconds": 10.0}, {"model": "A", "train_size": 100, "seconds": 999.0},
+                       {"train_size": 200, "seconds": 999.0, "status": "stopped"}])
+    assert estimate_seconds(TrainConfig(teacher="hash-8", model="B", p=0.2, epochs=5), 1000, runs) == pytest.approx(10.0)
+    assert estimate_seconds(TrainConfig(teacher="hash-8", model="A", p=0.0001, epochs=1), 1000, runs) == pytest.approx(9.99)
+    assert estimate_seconds(TrainConfig(teacher="hash-8", model="ridge", p=0.2), 1000, runs) is None
+    assert estimate_seconds(TrainConfig(teacher="hash-8"), 1000, runs_frame([{"train_size": 1, "seconds": 1.0}]).clear()) is None
+
+
+def test_remaining_seconds_from_recent_epochs_or_the_estimate():
+    from types import SimpleNamespace
+
+    from core.jobs import remaining_seconds
+
+    records = [SimpleNamespace(epoch_seconds=s) for s in (9.0, 1.0, 1.0, 1.0, 1.0, 1.0)]
+    assert remaining_seconds(records, 10) == pytest.approx(4.0)  # the last five epochs: 1 s each, 4 left
+    assert remaining_seconds(records, 6) == 0.0
+    assert remaining_seconds([], 10, estimate=30.0, elapsed=12.0) == pytest.approx(18.0)
+    assert remaining_seconds([], 10, estimate=30.0, elapsed=45.0) == 0.0
+    assert remaining_seconds([], 10) is None
+
+
+@pytest.mark.parametrize("seconds, words", [(None, "unknown"), (4, "a few seconds"), (42, "about 40 s"), (95, "about 2 min"),
+                                            (4800, "about 1 h 20 min")])
+def test_duration_in_plain_words(seconds, words):
+    from core.jobs import duration
+
+    assert duration(seconds) == words
+
+
+def test_rates_are_recorded_and_used_for_embedding_estimates(tmp_path):
+    from core.jobs import embedding_seconds, measured_rates, record_rate
+
+    path = tmp_path / "rates.json"
+    assert embedding_seconds("all-mpnet-base-v2", 10_000, path) == pytest.approx(40.0)  # the lab's default rate
+    record_rate("all-mpnet-base-v2", 50, 100.0, path)  # too few items to count
+    assert measured_rates(path) == {}
+    record_rate("all-mpnet-base-v2", 2000, 4.0, path)
+    assert measured_rates(path) == {"all-mpnet-base-v2": 2.0}
+    assert embedding_seconds("all-mpnet-base-v2", 10_000, path) == pytest.approx(20.0)
+    path.write_text("not json")
+    assert measured_rates(path) == {}
+
+
+def test_a_job_estimates_before_and_counts_down_during(tmp_path):
+    board = JobBoard(tmp_path / "runs")
+    data = prepared(tmp_path)
+    first = board.submit(TrainConfig(teacher="hash-8", p=0.5, epochs=3), data)
+    wait(first)
+    assert first.estimate_seconds is None and first.snapshot()["eta_seconds"] is None  # done: no "0 s left"
+    second = board.submit(TrainConfig(teacher="hash-8", p=0.5, epochs=3), data)
+    assert second.estimate_seconds is not None and second.estimate_seconds >= 0
+    wait(second)
+
+
+def test_an_adapter_job_says_it_computes_the_cheap_features(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBEDDING_LAB_HOME", str(tmp_path / "home"))
+    board = JobBoard(tmp_path / "runs")
+    said = []
+    from core import jobs
+
+    real = jobs.prepare_cheap_features
+
+    def spy(configs, data, device, say, by_mode=None):
+        return real(configs, data, device, lambda text: (said.append(text), say(text)), by_mode)
+
+    monkeypatch.setattr(jobs, "prepare_cheap_features", spy)
+    job = board.submit(TrainConfig(teacher="hash-8", model="ridge", p=0.5), prepared(tmp_path))
+    wait(job)
+    assert job.state is JobState.FINISHED and job.phase == ""
+    assert any("cheap model's features" in s for s in said)

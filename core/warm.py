@@ -1,0 +1,328 @@
+"""Warm-up: what the lab computes once, before anyone waits for it.
+
+A list of named steps, each (name, a plain sentence, function(progress)). Every step is idempotent: it
+checks its cache first and is instant when its work is done, so running the list again costs seconds.
+The same steps run from `python -m core warm` (`make run`'s first run) and, at server start, in one
+low-priority background thread whose status the sidebar shows. A visitor who needs a step that is still
+running waits on that very computation (with its progress) instead of starting it a second time.
+
+    runner = WarmUp()                 # the default steps (see `default_steps`)
+    for state in runner.run_all():    # in order; a failing step is reported and the others still run
+        print(state.name, state.status, state.seconds)
+    runner.ensure("mpnet-words", progress=lambda done, total: ...)   # done now, or wait for / run it
+
+To add a step, add one line to `default_steps` (or call `register(Step(...))` from another module).
+Disk caches written here (under the lab home, `core.paths`): the teachers' SQLite caches
+(`cache/teachers/<model>.sqlite`, `<model>-layers.sqlite`), the Adapter lab's token outputs
+(`cache/text_features/*.npz`), the measured rates (`cache/rates.json`, see `core.jobs`). The compiled
+kernels live in numba's own cache; UMAP's compilation lives in the process (the server repeats it).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+Progress = Callable[[int, int], None]
+
+PAPER_PAIR = ("nonviolent", "antiaggressive")  # added to the default words (pages/_shared.py's PAPER_PAIR)
+MODEL_LABELS = {"minilm": "MiniLM", "mpnet": "MPNet"}
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # short and stable: 'mpnet-words'
+    sentence: str  # what it computes, in plain words: 'MPNet vectors of 10,002 words'
+    run: Callable[[Progress], None]  # idempotent: instant when its cache is complete
+
+
+@dataclass
+class StepState:
+    name: str
+    sentence: str
+    status: str = "waiting"  # waiting | running | done | failed
+    done: int = 0  # progress within the step (items), when it reports any
+    total: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+# ---- what the steps compute -------------------------------------------------------------------
+
+
+_loader: Callable[[str], object] | None = None
+
+
+def use_model_loader(load: Callable[[str], object] | None) -> None:
+    """Where the steps get a model by name (`minilm`, `mpnet`): the server passes its own cached loader,
+    so the background warm-up and the pages hold one copy of each model; None: `core.teacher.load_teacher`."""
+    global _loader
+    _loader = load
+
+
+@functools.lru_cache(maxsize=4)
+def _own_model(name: str):
+    from core.teacher import load_teacher
+
+    return load_teacher(name)
+
+
+def model(name: str):
+    return (_loader or _own_model)(name)
+
+
+@functools.lru_cache(maxsize=1)
+def default_items() -> tuple[str, ...]:
+    """The Data page's default items: 10,000 common words plus the paper's pair, not lemmatized."""
+    from core.corpus import default_vocabulary
+    from core.lemmatize import no_lemmatization
+
+    words = list(default_vocabulary().words)
+    words += [w for w in PAPER_PAIR if w not in set(words)]
+    return tuple(no_lemmatization(words).lemmas)
+
+
+@functools.lru_cache(maxsize=1)
+def default_texts() -> tuple[str, ...]:
+    """The Adapter lab's bundled sentences."""
+    from core.sentences import default_sentences
+
+    return default_sentences().texts
+
+
+def _cache_root():
+    from core.paths import teacher_cache_dir
+
+    return teacher_cache_dir()
+
+
+def vectors_step(name: str, kind: str, items: Callable[[], tuple[str, ...]]) -> Callable[[Progress], None]:
+    """A model's vectors ('sentence') or layer features ('layers', what the kernel adapter reads) of items,
+    into the model's SQLite cache — the very cache `prepare_data` and `cheap_features` read."""
+
+    def run(progress: Progress) -> None:
+        from core.teacher import CachedTeacher, LayerFeatures, TeacherUnavailable, cached_vectors, layer_features_id, teacher_id_for
+
+        texts = items()
+        cache_id = teacher_id_for(name) if kind == "sentence" else layer_features_id(teacher_id_for(name))
+        try:
+            cached_vectors(_cache_root(), cache_id, texts)
+            progress(len(texts), len(texts))
+            return
+        except TeacherUnavailable:
+            pass
+        base = model(name)
+        cached = CachedTeacher(base if kind == "sentence" else LayerFeatures(base), _cache_root())
+        missing = len(cached.missing(texts))
+        start = time.perf_counter()
+        cached.embed(list(texts), progress=progress)
+        record_rate(cache_id, missing, time.perf_counter() - start)
+
+    return run
+
+
+def text_features_step(name: str) -> Callable[[Progress], None]:
+    """The Adapter lab's cheap-model input: token outputs of the bundled sentences (`cached_text_features`)."""
+
+    def run(progress: Progress) -> None:
+        from core.adapters import cached_text_features, text_features_path
+        from core.paths import cache_dir
+        from core.teacher import teacher_id_for
+
+        texts = default_texts()
+        path = text_features_path(cache_dir(), teacher_id_for(name), texts)
+        start, fresh = time.perf_counter(), not path.exists()
+        cached_text_features(lambda: model(name), teacher_id_for(name), texts, cache_dir(), progress=progress)
+        if fresh:
+            record_rate(f"{teacher_id_for(name)}-tokens", len(texts), time.perf_counter() - start)
+
+    return run
+
+
+def kernels_step(progress: Progress) -> None:
+    from core import lazy_adam
+
+    lazy_adam.warm_up()  # loads from numba's disk cache when compiled before: well under a second
+
+
+_umap_ready = threading.Event()
+
+
+def umap_step(progress: Progress) -> None:
+    if _umap_ready.is_set():  # compiled in this process already
+        return
+    from core.projection import warm_up_umap
+
+    warm_up_umap()
+    _umap_ready.set()
+
+
+def record_rate(model_id: str, items: int, seconds: float) -> None:
+    """Keep what a model's computation measured (ms per item) for later estimates; never fatal."""
+    try:
+        from core.jobs import record_rate as record
+
+        record(model_id, items, seconds)
+    except (OSError, ValueError):
+        pass
+
+
+def default_steps() -> list[Step]:
+    """The lab's warm-up, most urgent first (a presenter's first clicks), one line per step."""
+    words, texts = f"{len(default_items()):,} words", f"{len(default_texts()):,} sentences"
+    return [
+        Step("kernels", "the training kernels (compiled once)", kernels_step),
+        Step("minilm-words", f"MiniLM vectors of {words}", vectors_step("minilm", "sentence", default_items)),
+        Step("mpnet-layers", f"MPNet layer features of {words} (what MiniLM's adapters read)", vectors_step("mpnet", "layers", default_items)),
+        Step("umap", "the map projection (UMAP compiles once)", umap_step),
+        Step("mpnet-words", f"MPNet vectors of {words}", vectors_step("mpnet", "sentence", default_items)),
+        Step("minilm-layers", f"MiniLM layer features of {words} (what MPNet's adapters read)", vectors_step("minilm", "layers", default_items)),
+        Step("minilm-tokens", f"MiniLM token outputs of {texts} (the Adapter lab's cheap model)", text_features_step("minilm")),
+        Step("minilm-sentences", f"MiniLM vectors of {texts}", vectors_step("minilm", "sentence", default_texts)),
+        Step("mpnet-sentences", f"MPNet vectors of {texts} (the Adapter lab's teacher)", vectors_step("mpnet", "sentence", default_texts)),
+        *_registered,
+    ]
+
+
+_registered: list[Step] = []
+
+
+def register(step: Step) -> None:
+    """Add a step after the default ones (replacing one of the same name); for modules outside this file."""
+    _registered[:] = [s for s in _registered if s.name != step.name] + [step]
+
+
+def step_for_words(teacher: str, kind: str = "sentence") -> str | None:
+    """The step that computes `teacher`'s vectors (or layer features) of the default words, if one does."""
+    name = f"{teacher}-{'words' if kind == 'sentence' else 'layers'}"
+    return name if teacher in MODEL_LABELS else None
+
+
+# ---- running them -----------------------------------------------------------------------------
+
+
+_shared: "WarmUp | None" = None
+
+
+def share(runner: "WarmUp | None") -> None:
+    """Make `runner` the process's warm-up (the server's background one), so that engine code running a
+    visitor's job (`core.jobs`) waits on its steps instead of computing the same thing twice."""
+    global _shared
+    _shared = runner
+
+
+def shared() -> "WarmUp | None":
+    return _shared
+
+
+@dataclass
+class WarmUp:
+    """Runs the steps once each, from any number of threads; `status()` says where it stands."""
+
+    steps: list[Step] = field(default_factory=default_steps)
+
+    def __post_init__(self) -> None:
+        self.states = {s.name: StepState(s.name, s.sentence) for s in self.steps}
+        self._locks = {s.name: threading.Lock() for s in self.steps}
+        self._by_name = {s.name: s for s in self.steps}
+        self.started: float | None = None
+        self.finished: float | None = None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._by_name
+
+    def ensure(self, name: str, progress: Progress | None = None, poll: float = 0.25) -> StepState:
+        """Step `name` done: at once when it is; run here when nobody runs it; when another thread runs it,
+        wait for that computation (relaying its progress to `progress`) instead of computing it twice."""
+        state, lock = self.states[name], self._locks[name]
+        if state.status == "done":
+            if progress and state.total:
+                progress(state.total, state.total)
+            return state
+        while not lock.acquire(timeout=poll):
+            if progress and state.total:
+                progress(state.done, state.total)
+        try:
+            if state.status != "done":
+                self._run(self._by_name[name], state, progress)
+        finally:
+            lock.release()
+        return state
+
+    def _run(self, step: Step, state: StepState, progress: Progress | None) -> None:
+        def report(done: int, total: int) -> None:
+            state.done, state.total = int(done), int(total)
+            if progress:
+                progress(done, total)
+
+        state.status, state.error, state.done, state.total = "running", None, 0, 0
+        start = time.perf_counter()
+        try:
+            step.run(report)
+            state.status = "done"
+        except Exception as err:  # reported with a sentence; the other steps still run
+            state.status = "failed"
+            state.error = f"{type(err).__name__}: {err}"
+        finally:
+            state.seconds = time.perf_counter() - start
+
+    def run_all(self) -> Iterator[StepState]:
+        """Every step in order (one already running elsewhere is waited for); yields each when it ends."""
+        self.started = self.started or time.time()
+        for step in self.steps:
+            if self.states[step.name].status in ("done", "failed"):
+                yield self.states[step.name]
+                continue
+            yield self.ensure(step.name)
+        self.finished = time.time()
+
+    def start_background(self, low_priority: bool = True) -> threading.Thread:
+        """`run_all` in one daemon thread; at the lowest CPU priority so a visitor's own work comes first."""
+
+        def work() -> None:
+            if low_priority:
+                try:  # Linux schedules threads as tasks: this lowers only this thread
+                    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+                except (AttributeError, OSError):
+                    pass
+            for _ in self.run_all():
+                pass
+
+        thread = threading.Thread(target=work, name="lab-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    @property
+    def ready(self) -> bool:
+        return all(s.status in ("done", "failed") for s in self.states.values())
+
+    def status(self) -> str:
+        """One line for the sidebar: 'Preparing: MPNet vectors of 10,002 words (2 of 7)…' or 'Everything is ready'."""
+        states = list(self.states.values())
+        failed = [s for s in states if s.status == "failed"]
+        if self.ready:
+            if failed:
+                return f"Ready, except {len(failed)} step(s) that failed: " + "; ".join(f"{s.sentence} ({s.error})" for s in failed)
+            return "Everything is ready"
+        running = [(i, s) for i, s in enumerate(states, 1) if s.status == "running"]
+        position, current = (running or [(i, s) for i, s in enumerate(states, 1) if s.status == "waiting"])[0]
+        share = f", {current.done / current.total:.0%}" if current.status == "running" and current.total else ""
+        return f"Preparing: {current.sentence} ({position} of {len(states)}{share})…"
+
+    def waiting_for(self, name: str) -> str | None:
+        """A sentence for a visitor whose click needs step `name` while it runs: None when it is done."""
+        state = self.states.get(name)
+        if state is None or state.status in ("done", "failed"):
+            return None
+        done = f": {state.done:,} of {state.total:,}" if state.total else ""
+        return f"The lab is preparing {state.sentence} in the background{done}. Waiting for it rather than computing it twice…"
+
+    def summary(self) -> list[dict]:
+        return [s.as_dict() for s in self.states.values()]

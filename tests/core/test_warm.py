@@ -1,0 +1,150 @@
+"""The warm-up (core/warm.py): idempotent steps, a failing step reported while the others run, one
+computation shared by a second caller, and the default steps on the fake teacher."""
+
+import threading
+import time
+
+import pytest
+
+from core import warm
+from core.warm import Step, WarmUp
+
+
+def counting_step(name, calls, seconds=0.0, total=3):
+    def run(progress):
+        calls.append(name)
+        for i in range(1, total + 1):
+            time.sleep(seconds / total)
+            progress(i, total)
+
+    return Step(name, f"the {name} thing", run)
+
+
+def test_every_step_runs_once_and_a_second_run_is_instant():
+    calls = []
+    runner = WarmUp([counting_step("a", calls), counting_step("b", calls)])
+    assert runner.status() == "Preparing: the a thing (1 of 2)…"
+    states = list(runner.run_all())
+    assert [s.status for s in states] == ["done", "done"] and calls == ["a", "b"]
+    assert runner.status() == "Everything is ready" and runner.ready
+    start = time.perf_counter()
+    assert [s.status for s in runner.run_all()] == ["done", "done"]
+    assert calls == ["a", "b"] and time.perf_counter() - start < 0.05
+
+
+def test_progress_is_recorded_and_relayed():
+    seen = []
+    runner = WarmUp([counting_step("a", [], total=4)])
+    state = runner.ensure("a", progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)] and (state.done, state.total) == (4, 4)
+    seen.clear()
+    runner.ensure("a", progress=lambda d, t: seen.append((d, t)))  # done: reported complete at once
+    assert seen == [(4, 4)]
+
+
+def test_a_failing_step_is_reported_with_a_sentence_and_the_others_still_run():
+    calls = []
+
+    def broken(progress):
+        raise OSError("the disk is full")
+
+    runner = WarmUp([counting_step("a", calls), Step("bad", "the broken thing", broken), counting_step("c", calls)])
+    states = {s.name: s for s in runner.run_all()}
+    assert states["bad"].status == "failed" and "the disk is full" in states["bad"].error
+    assert states["c"].status == "done" and calls == ["a", "c"]
+    assert runner.ready and "the broken thing" in runner.status() and "failed" in runner.status()
+
+
+def test_a_second_caller_waits_for_the_running_step_instead_of_computing_it_again():
+    calls = []
+    runner = WarmUp([counting_step("slow", calls, seconds=0.6, total=6)])
+    thread = runner.start_background(low_priority=False)
+    time.sleep(0.15)
+    assert runner.states["slow"].status == "running"
+    assert "Waiting for it" in runner.waiting_for("slow")
+    seen = []
+    state = runner.ensure("slow", progress=lambda d, t: seen.append(d), poll=0.05)
+    thread.join(2)
+    assert state.status == "done" and calls == ["slow"]  # computed once
+    assert seen and seen[-1] <= 6 and runner.waiting_for("slow") is None
+
+
+def test_status_counts_the_running_step():
+    gate = threading.Event()
+
+    def held(progress):
+        progress(1, 4)
+        gate.wait(2)
+
+    runner = WarmUp([counting_step("a", []), Step("b", "MPNet vectors of 10,002 words", held)])
+    thread = runner.start_background(low_priority=False)
+    time.sleep(0.2)
+    assert runner.status() == "Preparing: MPNet vectors of 10,002 words (2 of 2, 25%)…"
+    gate.set()
+    thread.join(2)
+    assert runner.status() == "Everything is ready"
+
+
+def test_register_adds_a_step_after_the_default_ones(monkeypatch):
+    monkeypatch.setattr(warm, "_registered", [])
+    monkeypatch.setattr(warm, "default_items", lambda: ("a", "b"))
+    monkeypatch.setattr(warm, "default_texts", lambda: ("one text",))
+    warm.register(Step("story-runs", "the story's runs", lambda progress: None))
+    warm.register(Step("story-runs", "the story's runs, again", lambda progress: None))
+    names = [s.name for s in warm.default_steps()]
+    assert names[-1] == "story-runs" and names.count("story-runs") == 1 and "mpnet-words" in names
+
+
+def test_the_default_steps_fill_the_caches_the_pages_read(tmp_path, monkeypatch):
+    """On the fake teacher: the word and sentence steps write the very caches `cached_vectors` and
+    `cached_text_features` read, and a second runner finds them done without loading a model."""
+    from core.adapters import cached_text_features
+    from core.teacher import HashTeacher, cached_vectors, layer_features_id, teacher_id_for
+
+    monkeypatch.setenv("EMBEDDING_LAB_HOME", str(tmp_path))
+    words, texts = tuple(f"w{i}" for i in range(150)), ("a first text", "a second one", "and a third")
+    monkeypatch.setattr(warm, "default_items", lambda: words)
+    monkeypatch.setattr(warm, "default_texts", lambda: texts)
+    loads = []
+
+    def fake_model(name):
+        loads.append(name)
+        teacher = HashTeacher(8 if name == "minilm" else 12)
+        teacher.id = teacher_id_for(name)  # the bundled model's cache name, so the pages' lookups find it
+        return teacher
+
+    warm.use_model_loader(fake_model)
+    try:
+        quick = [s for s in warm.default_steps() if s.name not in ("kernels", "umap")]
+        states = list(WarmUp(quick).run_all())
+        assert all(s.status == "done" for s in states), [s.error for s in states]
+        root = tmp_path / "cache" / "teachers"
+        assert cached_vectors(root, teacher_id_for("mpnet"), words).shape == (150, 12)
+        assert cached_vectors(root, layer_features_id(teacher_id_for("minilm")), words).shape == (150, 8)
+        assert cached_vectors(root, teacher_id_for("mpnet"), texts).shape == (3, 12)
+        features = cached_text_features(lambda: pytest.fail("cached: no model load"), teacher_id_for("minilm"), texts, tmp_path / "cache")
+        assert features.tokens.shape[0] == 3
+        loads.clear()
+        again = list(WarmUp(quick).run_all())
+        assert all(s.status == "done" for s in again) and loads == []  # instant: nothing loaded
+    finally:
+        warm.use_model_loader(None)
+
+
+def test_cached_text_features_read_back_the_same_numbers_every_time(tmp_path):
+    from core.adapters import cached_text_features, text_features
+    from core.teacher import HashTeacher
+
+    texts = ["the cat sat", "a dog", "one two three four"]
+    first = cached_text_features(HashTeacher(6), "hash-6", texts, tmp_path)
+    again = cached_text_features(lambda: pytest.fail("no model on a hit"), "hash-6", texts, tmp_path)
+    fresh = text_features(HashTeacher(6), texts)
+    assert (first.mask == fresh.mask).all() and (again.tokens == first.tokens).all()
+    assert (first.tokens - fresh.tokens * fresh.mask.unsqueeze(-1)).abs().max() < 1e-2  # float16 on disk
+    assert (again.pooled - fresh.pooled).abs().max() < 1e-2
+
+
+def test_the_paper_pair_matches_the_pages():
+    from pages._shared import PAPER_PAIR
+
+    assert warm.PAPER_PAIR == PAPER_PAIR
