@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from pages._waits import sidebar_status as warm_status
 from pages._shared import PAGES, current_user_email, host_settings, init_session, sidebar, umap_warm_up
 
 st.set_page_config(page_title="Embedding Distillation Lab", page_icon=":material/science:", layout="wide")
@@ -20,7 +21,7 @@ if settings.login and not current_user_email():
                  ".streamlit/secrets.toml, or switch login off.")
     st.stop()
 init_session()
-umap_warm_up()  # compiles UMAP in the background so the Projection page is quick later
+umap_warm_up()  # the warm-up (pages/_waits.py): computes once, in the background, what visitors would wait for
 
 navigation = st.navigation(
     {
@@ -42,4 +43,5 @@ navigation = st.navigation(
     }
 )
 sidebar()
+warm_status()  # 'Preparing: MPNet vectors of 10,002 words (3 of 10)…' / 'Everything is ready'
 navigation.run()

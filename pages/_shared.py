@@ -11,14 +11,14 @@ import uuid
 import polars as pl
 import streamlit as st
 
-from core import charts, lazy_adam
+from core import charts
 from core.config import LemmaMode, StudentKind
 from core.corpus import Vocabulary, default_vocabulary
 from core.experiment import PreparedData, RunVectors, lemmatize, run_vectors
 from core.jobs import JobBoard
 from core.lemmatize import LemmaResult, load_lemmatizer
 from core.paths import cache_dir, runs_dir
-from core.projection import ProjectionCache, warm_up_umap
+from core.projection import ProjectionCache
 from core.store import list_runs, load_run
 from core.hosting import HostSettings, load_host_settings, owner_id
 from core.teacher import CachedTeacher, TeacherUnavailable, load_teacher
@@ -178,27 +178,12 @@ def projection_cache() -> ProjectionCache:
     return ProjectionCache(cache_dir() / "projections")
 
 
-@st.cache_resource(show_spinner=False)
-def umap_warm_up() -> threading.Thread:
-    """Compile UMAP (and the CPU training kernel) once per server process, in the background, at the first page view."""
-    # Imported here, in the main thread, because a module imported by two threads at once can be
-    # seen half-initialised (pandas raised "partially initialized module" in a test).
-    import pandas  # noqa: F401
-    import scipy.sparse  # noqa: F401
+def umap_warm_up():
+    """Start the server's warm-up once per process (pages/_waits.py: compiled kernels, UMAP, the default
+    words' and sentences' vectors under both teachers, the cheap models' features), in one background thread."""
+    from pages._waits import warm_up
 
-    def low_priority_warm_up() -> None:
-        # Linux schedules threads as tasks: lower only this one, so a first training on a
-        # 2-core machine is not slowed by numba compiling in the background.
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        except (AttributeError, OSError):
-            pass
-        lazy_adam.warm_up()  # the training kernel first: a few seconds, and a first training needs it
-        warm_up_umap()
-
-    thread = threading.Thread(target=low_priority_warm_up, name="umap-warm-up", daemon=True)
-    thread.start()
-    return thread
+    return warm_up()
 
 
 def _stamp(run_id: str) -> int:

@@ -1,0 +1,118 @@
+"""Waiting, made visible: the server's background warm-up (core/warm.py) and its status in the sidebar,
+and the helpers a page uses when a visitor's click needs a step that is still running (wait on that
+computation with its progress, never compute it a second time).
+
+$EMBEDDING_LAB_WARM chooses what the server warms at start: `all` (default), `light` (only compiling:
+the training kernels and UMAP; the default when the fake teacher is on, as in the AppTests) or `off`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from core import warm
+from core.jobs import duration
+
+LIGHT = ("kernels", "umap")
+
+
+def warm_mode() -> str:
+    mode = os.environ.get("EMBEDDING_LAB_WARM", "").strip().lower()
+    if mode in ("all", "light", "off"):
+        return mode
+    return "light" if os.environ.get("EMBEDDING_LAB_FAKE_TEACHER") else "all"
+
+
+def _load_model(name: str):
+    from pages._shared import cached_teacher
+
+    return cached_teacher(name).teacher  # one copy of each model, shared with the pages
+
+
+def _models_step(progress) -> None:
+    """Have both bundled models in memory, so a first click does not wait for a model to load."""
+    for i, name in enumerate(warm.MODEL_LABELS, 1):
+        _load_model(name)
+        progress(i, len(warm.MODEL_LABELS))
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up() -> warm.WarmUp:
+    """Once per server process: every warm-up step in one low-priority background thread."""
+    # Imported here, in the main thread, because a module imported by two threads at once can be
+    # seen half-initialised (pandas raised "partially initialized module" in a test).
+    import pandas  # noqa: F401
+    import scipy.sparse  # noqa: F401
+
+    mode = warm_mode()
+    if mode == "off":
+        steps = []
+    elif mode == "light":
+        steps = [warm.Step("kernels", "the training kernels (compiled once)", warm.kernels_step),
+                 warm.Step("umap", "the map projection (UMAP compiles once)", warm.umap_step)]
+    else:
+        warm.use_model_loader(_load_model)
+        steps = warm.default_steps()
+        steps.insert(1, warm.Step("models", "MiniLM and MPNet, loaded into memory", _models_step))
+    runner = warm.WarmUp(steps)
+    warm.share(runner)
+    if steps:
+        runner.start_background()
+    return runner
+
+
+def status_line() -> str:
+    return warm_up().status()
+
+
+def sidebar_status() -> None:
+    """The warm-up's one line under the sidebar's setup: refreshed every 2 s until everything is ready."""
+    runner = warm_up()
+    if not runner.steps:
+        return
+
+    @st.fragment(run_every=2.0 if not runner.ready else None)
+    def line() -> None:
+        text = runner.status()
+        if runner.ready:
+            st.caption(f":material/check_circle: {text}", help="Computed once for this machine: nobody waits for it.")
+        else:
+            st.caption(f":material/hourglass_top: {text}",
+                       help="The lab computes, once, what visitors would otherwise wait for. Everything works meanwhile; "
+                            "a click that needs a step still running waits for it and says so.")
+
+    with st.sidebar:
+        line()
+
+
+def share_step(name: str | None, progress=None, say=None) -> bool:
+    """Before a page computes what warm-up step `name` computes: when that step is running, say so (`say`, e.g.
+    `st.info`) and wait for it, relaying its progress; when it is pending, run it here (the background then
+    finds it done). Returns whether the step is done (False: no such step, or it failed: compute as usual)."""
+    runner = warm_up()
+    if not name or name not in runner:
+        return False
+    message = runner.waiting_for(name)
+    if message and runner.states[name].status == "running" and say:
+        say(message)
+    return runner.ensure(name, progress).status == "done"
+
+
+def job_reason(snapshot: dict, position: int = 0) -> str | None:
+    """Why a job shows no progress yet, in words: its queue position, or what it computes first."""
+    if position:
+        return "Waiting for a free trainer: next in the queue." if position == 1 else \
+            f"Waiting for a free trainer: number {position} in the queue."
+    return snapshot.get("phase") or None
+
+
+def eta_caption(snapshot: dict, done: bool) -> str | None:
+    """'about 40 s left' during a job (from its measured epochs or the estimate), nothing once it is done."""
+    if done:
+        return None
+    eta = snapshot.get("eta_seconds")
+    if eta is None:
+        return None
+    return f"{duration(eta)} left" if eta >= 1 else "finishing…"
