@@ -1,15 +1,33 @@
-"""Data & teacher: choose the vocabulary, lemmatization and teacher; compute the teacher's vectors."""
+"""Data & teacher: choose the vocabulary, lemmatization and teacher; compute the teacher's vectors.
+
+What a user brings (their words, their file's name, a teacher name) is shown as text, never as Markdown: lists go to
+st.text, sentences that quote them through `literal` (pages/_plain.py).
+"""
 
 import polars as pl
 import streamlit as st
 
 from core.config import LemmaMode
 from core.corpus import VocabularyError, csv_columns, parse_vocabulary
+from core.errors import LabError
 from core.lemmatize import LemmatizerUnavailable
 from core.teacher import TeacherUnavailable
+from pages._plain import literal
 from pages._shared import K, LEMMA_LABELS, PAGES, cached_teacher, default_words, host_settings, lemma_result, prepare, teacher_options
 
 ss = st.session_state
+
+
+def size_text(n: int) -> str:
+    return f"{n:,} bytes" if n < 10_000 else f"{n / 2**10:,.0f} KB" if n < 10 * 2**20 else f"{n / 2**20:,.1f} MB"
+
+
+def storage_sentence(err: Exception) -> str:
+    """The lab's own errors are already a sentence; a bare OSError is told in one."""
+    if isinstance(err, LabError):
+        return literal(str(err))
+    where = f" ({literal(err.filename)})" if getattr(err, "filename", None) else ""
+    return f"The lab cannot write its files{where}: {literal(err.strerror or err)}. Ask whoever runs the lab to make its home folder writable."
 st.title("Data & teacher")
 st.write("Choose the words, whether to merge word forms, and which expensive model plays the teacher.")
 
@@ -28,9 +46,12 @@ if source == "default":
 else:
     limits = host_settings()
     upload = st.file_uploader("Upload a word list", type=["txt", "csv"], key="vocab_upload",
-                              help=f"UTF-8 text. Up to {limits.max_words:,} words and {limits.max_upload_mb:g} MB.")
+                              help=f"UTF-8 or UTF-16 text. Up to {limits.max_words:,} words and {limits.max_upload_mb:g} MB.")
     if upload is not None:
         data = upload.getvalue()
+        # A file over Streamlit's own upload cap is refused in the browser (the box says so under it) and the box
+        # keeps the previous file as its value; naming the file in use makes that visible instead of silent.
+        st.caption(f"In use: {literal(upload.name)} ({size_text(len(data))}). A file the box refuses does not replace it.")
         column = None
         if upload.name.lower().endswith(".csv"):
             columns = csv_columns(data)
@@ -39,13 +60,13 @@ else:
         try:
             vocab = parse_vocabulary(data, upload.name, column, max_bytes=limits.max_upload_bytes, max_items=limits.max_words)
         except VocabularyError as err:
-            st.error(str(err))
+            st.error(literal(str(err)))
 if vocab is None:
     st.info("Upload a word list to continue, or choose the default words.")
     st.stop()
-st.success(vocab.summary())
-with st.expander(f"See the first words of '{vocab.source}'"):
-    st.write(", ".join(vocab.words[:200]) + (" …" if len(vocab.words) > 200 else ""))
+st.success(literal(vocab.summary()))  # its examples of dropped items are the user's words
+with st.expander(f"See the first words of '{literal(vocab.source)}'"):
+    st.text(", ".join(vocab.words[:200]) + (" …" if len(vocab.words) > 200 else ""))
 
 # ---- lemmatization --------------------------------------------------------------------------
 st.subheader("2. Lemmatization")
@@ -82,10 +103,13 @@ if choice == "custom":
 
 try:
     teacher = cached_teacher(teacher_name)
-except TeacherUnavailable as err:
-    st.error(str(err))
+    missing_texts = teacher.missing(list(result.lemmas))
+except (TeacherUnavailable, ValueError) as err:  # ValueError: a name the loader refuses, e.g. hash-99999
+    st.error(literal(str(err)))
     st.stop()
-missing_texts = teacher.missing(list(result.lemmas))
+except (LabError, OSError) as err:  # the lab's home or its cache cannot be written (read-only, full, locked)
+    st.error(storage_sentence(err))
+    st.stop()
 missing = len(missing_texts)
 items = len(result.lemmas)
 paid = getattr(teacher.teacher, "estimate", None)
@@ -116,6 +140,9 @@ if st.button("Compute teacher embeddings", type="primary", key="prepare", disabl
                            progress=lambda done, total: bar.progress(done / max(total, 1), text=f"Teacher embeddings: {done:,} of {total:,}"))
     except TeacherUnavailable as err:
         st.error(str(err))
+        st.stop()
+    except (LabError, OSError) as err:
+        st.error(storage_sentence(err))
         st.stop()
     bar.empty()
     st.session_state["prepared_note"] = f"Ready: {len(prepared.items):,} items × {prepared.clean.shape[1]} numbers from {prepared.teacher_id}."

@@ -63,3 +63,64 @@ def test_a_paid_api_teacher_shows_the_cost_before_any_call(monkeypatch):
         no_errors(at)
         assert at.session_state[K.PREPARED].clean.shape == (10_002, 16)
         assert len(server.seen) == -(-10_002 // 128)  # batches of 128, each asked once
+
+
+# ---- hostile uploads and settings (issue 23) -------------------------------------------------------------------
+
+MARKUP_WORDS = ["**bold**", "$x^2$", "[click](http://evil.example)", "![img](http://evil.example/x.png)", "<b>html</b>", "plain"]
+
+
+def upload(at, name: str, data: bytes):
+    at.radio(key="vocab_source").set_value("upload").run()
+    at.file_uploader(key="vocab_upload").set_value((name, data, "text/plain")).run()
+    return at
+
+
+def markdown_values(at) -> list[str]:
+    """Everything the page rendered through Streamlit's Markdown: text, captions, alerts and expander labels."""
+    values = [e.value for kind in (at.markdown, at.caption, at.success, at.info, at.warning, at.error) for e in kind]
+    return values + [e.label for e in at.expander]
+
+
+def test_uploaded_words_are_shown_as_text_never_as_markdown():
+    at = upload(make_app("data"), "words.txt", "\n".join(MARKUP_WORDS + ["**bold**"]).encode())
+    no_errors(at)
+    assert not any(w in v for v in markdown_values(at) for w in MARKUP_WORDS[:4]), markdown_values(at)
+    shown = " ".join(t.value for t in at.text) + " ".join(c.value for c in at.code)
+    assert all(w in shown for w in MARKUP_WORDS)  # every word is on the page, as plain text
+
+
+def test_a_file_name_made_of_markup_is_shown_as_text():
+    at = upload(make_app("data"), "**x** [a](http://evil.example).txt", b"\x00binary")
+    assert not at.exception and at.error
+    assert not any("**x**" in v or "](http" in v for v in markdown_values(at))
+
+
+def test_a_utf16_word_list_is_read():
+    at = upload(make_app("data"), "words.txt", "café\nnaïve\nplain\n".encode("utf-16"))
+    no_errors(at)
+    assert any("Kept 3 words" in s.value for s in at.success)
+
+
+def test_the_page_names_the_file_in_use():
+    # Streamlit's uploader refuses a file over its cap in the browser and keeps the previous file as its value, so
+    # the page says which file (name and size) the words come from: a refused upload cannot pass for the new list.
+    at = upload(make_app("data"), "first.txt", b"one\ntwo\nthree\n")
+    no_errors(at)
+    assert any(c.value.startswith("In use: first") and "14 bytes" in c.value for c in at.caption), markdown_values(at)
+
+
+def test_a_fake_teacher_of_absurd_size_gets_a_sentence():
+    at = make_app("data")
+    at.selectbox(key="teacher_choice").set_value("custom").run()
+    at.text_input(key="teacher_custom").input("hash-99999").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "between 2 and 4096" in at.error[0].value
+
+
+def test_an_unwritable_lab_home_gets_a_sentence(lab_home):
+    (lab_home / "runs").mkdir(parents=True, exist_ok=True)
+    (lab_home / "cache").write_text("a file where the cache folder should be")  # as unwritable as it gets, even as root
+    at = make_app("data")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.error and "cache" in at.error[0].value
