@@ -14,6 +14,7 @@ from core.adapters import (ARCH_LABELS, ARCHS, POOLING_HELP, POOLINGS, AdapterCo
 from core.dataset import split_indices
 from core.sentences import default_sentences, sentences_from_paste, sentences_from_upload
 from core.teacher import TeacherUnavailable, ms_per_1k
+from pages._plain import literal
 from pages._shared import cached_teacher, host_settings, job_board, show_chart
 
 ss = st.session_state
@@ -52,11 +53,11 @@ try:
         if pasted.strip():
             sentences = sentences_from_paste(pasted)
 except ValueError as err:
-    st.error(str(err))
+    st.error(literal(str(err)))  # it may quote the file's name: shown as typed, not as Markdown
 if sentences is None:
     st.info("Choose the texts to work with.")
     st.stop()
-st.caption(sentences.summary())
+st.caption(literal(sentences.summary()))  # names the user's file
 if len(sentences.texts) < 20:
     st.warning("An adapter needs at least 20 texts: a share to learn from and the rest to test on.")
     st.stop()

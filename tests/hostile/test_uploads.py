@@ -117,3 +117,19 @@ def test_a_five_thousand_character_name_is_not_echoed_in_full():
         sentences_from_upload(name, b"\x00binary")
     assert len(str(err.value)) < 200
     assert len(parse_vocabulary(b"a\nb\n", name).source) <= 40
+
+
+# ---- the Adapter lab shows a file's name and its texts as text, never as Markdown -------------------------------
+
+
+@pytest.mark.parametrize("data", [b"one text\nanother text\n", b"\x00binary"], ids=["texts", "refused"])
+def test_the_adapter_lab_shows_an_uploaded_name_as_text(data):
+    from tests.app.apphelpers import make_app
+
+    at = make_app("adapters")
+    at.radio(key="adapter_source").set_value("upload").run()
+    at.file_uploader(key="adapter_file").set_value(("**x** [a](http://evil.example).txt", data, "text/plain")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    rendered = [e.value for kind in (at.markdown, at.caption, at.success, at.info, at.warning, at.error) for e in kind]
+    assert any("x" in v and "evil" in v for v in rendered)  # the name is on the page...
+    assert not any("**x**" in v or "](http" in v for v in rendered), rendered  # ...as text
