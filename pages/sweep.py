@@ -5,11 +5,12 @@ import streamlit as st
 
 from core import charts
 from core.config import PAPER_PS, LemmaMode, StudentKind
-from core.jobs import JobState, start_sweep
+from core.jobs import JobState, duration, start_sweep, sweep_estimate
 from core.paths import cache_dir, runs_dir
 from core.store import RunNotFound, load_run
 from core.sweep import SweepGrid, find_stored, sweep_frame
 from core.teacher import TeacherUnavailable, cached_vectors
+from pages._waits import eta_caption, job_reason
 from pages._shared import K, LEMMA_LABELS, host_settings, job_board, prepare_data, require_prepared, runs_table, show_chart, start_job
 
 ss = st.session_state
@@ -44,7 +45,12 @@ configs = grid.configs()
 stored = runs_table()
 found = {c: find_stored(stored, c, prepared.teacher_id) for c in configs}
 have = [run_id for run_id in found.values() if run_id]
-st.info(f"{len(configs)} runs in this grid: {len(have)} already stored, {len(configs) - len(have)} to train.")
+to_train = len(configs) - len(have)
+estimate = sweep_estimate(grid, {mode: prepared for mode in grid.lemmatize}, runs_dir(), ss[K.OWNER], host_settings().hosted) \
+    if to_train else None
+how_long = "" if not to_train else (f" — {duration(estimate)}, estimated from the runs stored here" if estimate is not None
+                                    else " — no earlier run of these students to estimate the time from")
+st.info(f"{len(configs)} runs in this grid: {len(have)} already stored, {to_train} to train{how_long}.")
 
 job = board.get(ss.get(K.SWEEP))
 running = job is not None and not job.done
@@ -62,8 +68,18 @@ if st.button("Run the sweep", type="primary", key="sweep_start", disabled=runnin
 def progress_panel(job_id: str, polling: bool) -> None:
     job = board.get(job_id)
     snap = job.snapshot()
-    eta = "" if snap["eta_seconds"] is None else f" — about {snap['eta_seconds']:.0f} s left"
-    st.progress(snap["done"] / max(snap["total"], 1), text=f"{snap['done']} of {snap['total']} runs ({snap['reused']} reused){eta}")
+    if not job.done:
+        eta = eta_caption(snap, job.done)
+        st.progress(snap["done"] / max(snap["total"], 1),
+                    text=f"{snap['done']} of {snap['total']} runs ({snap['reused']} reused)" + (f" — {eta}" if eta else ""))
+        reason = job_reason(snap, board.queue_position(job) if snap["state"] is JobState.QUEUED else 0)
+        if reason:  # the queue, or the cheap model's features computed before the adapters' runs
+            st.info(reason, icon=":material/hourglass_top:")
+    elif snap["state"] is not JobState.FAILED:
+        took = f" in {duration(job.finished_at - job.started_at)}" if job.started_at and job.finished_at else ""
+        trained = snap["done"] - snap["reused"]
+        st.success(f"The sweep {'finished' if snap['state'] is JobState.FINISHED else 'stopped'}: {trained} run(s) trained"
+                   f"{took}, {snap['reused']} reused from the store.")
     if not job.done:
         st.button("Stop the sweep", on_click=job.stop, key="sweep_stop", icon=":material/stop_circle:",
                   help="Stops after the current epoch; finished runs are kept, and running the same sweep again resumes.")

@@ -7,7 +7,8 @@ from core import charts
 from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig, default_cheap
 from core.dataset import train_size_for
 from core.defence import DEFENCE_HELP, DEFENCE_LABELS, MAX_TRIM, detection_sentence
-from core.jobs import JobState, QueueFull
+from core.jobs import JobState, QueueFull, duration
+from pages._waits import eta_caption, job_reason
 from pages._shared import K, LEMMA_LABELS, PAGES, host_settings, job_board, prepare, require_prepared, show_chart
 
 STUDENT_CHOICES = [StudentKind.B, StudentKind.A, StudentKind.KERNEL, StudentKind.RIDGE, StudentKind.MLP, StudentKind.SUBWORD]
@@ -111,9 +112,16 @@ def live_panel(job_id: str, polling: bool) -> None:
     done = len(snap["records"])
     st.markdown(f"**{cfg.model.label}**, p = {cfg.p:g} ({round(cfg.p * job.n_items):,} teacher answers), "
                 f"{charts.plural(cfg.epochs, 'epoch')}, poison {cfg.poison:.0%}, lemmatization {cfg.lemmatize.value}")
-    if snap["state"] is JobState.QUEUED:
-        st.info(f"Waiting for a free trainer: position {board.queue_position(job)} in the queue.")
-    st.progress(done / cfg.epochs, text=f"Epoch {done} of {cfg.epochs}")
+    reason = job_reason(snap, board.queue_position(job) if snap["state"] is JobState.QUEUED else 0)
+    if reason:  # why nothing moves yet: the queue, or the cheap model's features computed first
+        st.info(reason, icon=":material/hourglass_top:")
+    if not job.done:
+        eta = eta_caption(snap, job.done)
+        estimate = snap.get("estimate_seconds")
+        text = f"Epoch {done} of {cfg.epochs}" + (f" · {eta}" if eta else "")
+        if not done and estimate is not None and not reason:
+            text += f" (estimated from earlier runs: {duration(estimate)} in all)"
+        st.progress(done / cfg.epochs, text=text)
     if snap["records"]:
         last = snap["records"][-1]
         m1, m2, m3, m4 = st.columns(4)
@@ -134,7 +142,8 @@ def live_panel(job_id: str, polling: bool) -> None:
         st.error(f"Training failed: {snap['error']}")
     else:
         what = "finished" if snap["state"] is JobState.FINISHED else f"stopped after {charts.plural(done, 'epoch')}"
-        st.success(f"Training {what} and saved as run {snap['run_id']}.")
+        took = f"; it took {snap['records'][-1].seconds:.1f} s" if snap["records"] else ""
+        st.success(f"Training {what} and saved as run {snap['run_id']}{took}.")
         summary = snap.get("summary") or {}
         if summary.get("detection_flagged") is not None:
             st.info(detection_sentence(summary))

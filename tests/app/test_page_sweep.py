@@ -33,3 +33,25 @@ def test_custom_sweep_runs_then_shows_every_figure(prepared, vocab):
         assert EXPLAIN[figure][:40] in captions, figure
     at.radio(key="sweep_metric").set_value("heldout_cosine").run()
     no_errors(at)
+
+
+def test_sweep_says_how_long_before_during_and_after(prepared, vocab, stored_run):
+    """Before: an estimate from the stored runs (the fixture's Model B run); after: a done message, no stale ETA."""
+    from core.config import StudentKind
+
+    at = make_app("sweep", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
+    at.radio(key="sweep_kind").set_value("custom").run()
+    at.multiselect(key="sweep_ps").set_value([0.095, 0.555])
+    at.number_input(key="sweep_epochs").set_value(3).run()
+    no_errors(at)
+    assert "estimated from the runs stored here" in at.info[0].value
+    at.multiselect(key="sweep_models").set_value([StudentKind.RIDGE]).run()
+    assert "no earlier run of these students" in at.info[0].value
+    at.multiselect(key="sweep_models").set_value([StudentKind.B]).run()
+    at.button(key="sweep_start").click().run()
+    job = job_board().get(at.session_state[K.SWEEP])
+    assert wait_for(lambda: job.done, 60)
+    at.run()
+    no_errors(at)
+    assert any("The sweep finished: 2 run(s) trained" in s.value for s in at.success)
+    assert not any("left" in (p.proto.text or "") for p in at.get("progress"))
