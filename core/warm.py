@@ -31,6 +31,7 @@ Progress = Callable[[int, int], None]
 
 PAPER_PAIR = ("nonviolent", "antiaggressive")  # added to the default words (pages/_shared.py's PAPER_PAIR)
 MODEL_LABELS = {"minilm": "MiniLM", "mpnet": "MPNet"}
+CHUNK = 128  # items per progress report
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def _cache_root():
     return teacher_cache_dir()
 
 
-def vectors_step(name: str, kind: str, items: Callable[[], tuple[str, ...]]) -> Callable[[Progress], None]:
+def vectors_step(name: str, kind: str, items: Callable[[], tuple[str, ...]], rate: str = "") -> Callable[[Progress], None]:
     """A model's vectors ('sentence') or layer features ('layers', what the kernel adapter reads) of items,
     into the model's SQLite cache — the very cache `prepare_data` and `cheap_features` read."""
 
@@ -120,10 +121,12 @@ def vectors_step(name: str, kind: str, items: Callable[[], tuple[str, ...]]) -> 
             pass
         base = model(name)
         cached = CachedTeacher(base if kind == "sentence" else LayerFeatures(base), _cache_root())
-        missing = len(cached.missing(texts))
         start = time.perf_counter()
-        cached.embed(list(texts), progress=progress)
-        record_rate(cache_id, missing, time.perf_counter() - start)
+        todo = cached.missing(texts)
+        for i in range(0, len(todo), CHUNK):  # small pieces, so the progress moves every few seconds
+            cached.embed(todo[i : i + CHUNK])
+            progress(len(texts) - len(todo) + min(i + CHUNK, len(todo)), len(texts))
+        record_rate(cache_id + rate, len(todo), time.perf_counter() - start)
 
     return run
 
@@ -185,8 +188,8 @@ def default_steps() -> list[Step]:
         Step("mpnet-words", f"MPNet vectors of {words}", vectors_step("mpnet", "sentence", default_items)),
         Step("minilm-layers", f"MiniLM layer features of {words} (what MPNet's adapters read)", vectors_step("minilm", "layers", default_items)),
         Step("minilm-tokens", f"MiniLM token outputs of {texts} (the Adapter lab's cheap model)", text_features_step("minilm")),
-        Step("minilm-sentences", f"MiniLM vectors of {texts}", vectors_step("minilm", "sentence", default_texts)),
-        Step("mpnet-sentences", f"MPNet vectors of {texts} (the Adapter lab's teacher)", vectors_step("mpnet", "sentence", default_texts)),
+        Step("minilm-sentences", f"MiniLM vectors of {texts}", vectors_step("minilm", "sentence", default_texts, "-sentences")),
+        Step("mpnet-sentences", f"MPNet vectors of {texts} (the Adapter lab's teacher)", vectors_step("mpnet", "sentence", default_texts, "-sentences")),
         *_registered,
     ]
 

@@ -10,12 +10,15 @@ import streamlit as st
 
 from core import charts
 from core.adapters import (ARCH_LABELS, ARCHS, POOLING_HELP, POOLINGS, AdapterConfig, adapter_ms_per_1k, average_baseline,
-                           embed_with, mine_pairs, overlap_at_k, search, text_features, train_adapter)
+                           cached_text_features, embed_with, mine_pairs, overlap_at_k, search, text_features, train_adapter)
 from core.dataset import split_indices
 from core.sentences import default_sentences, sentences_from_paste, sentences_from_upload
-from core.teacher import TeacherUnavailable, ms_per_1k
+from core.jobs import duration, embedding_seconds
+from core.paths import cache_dir, teacher_cache_dir
+from core.teacher import TeacherUnavailable, cached_vectors, ms_per_1k, teacher_id_for
 from pages._plain import literal
 from pages._shared import cached_teacher, host_settings, job_board, show_chart
+from pages._waits import share_step
 
 ss = st.session_state
 MODELS = {"minilm": "all-MiniLM-L6-v2 — small and fast", "mpnet": "all-mpnet-base-v2 — larger, ~6× slower, better"}
@@ -64,6 +67,20 @@ if len(sentences.texts) < 20:
 with st.expander("A few of the texts"):
     st.dataframe(pl.DataFrame({"text": list(sentences.texts[:: max(1, len(sentences.texts) // 12)][:12])}), hide_index=True, width="stretch")
 
+def embedding_needs(cheap: str, teacher: str, texts) -> dict[str, float]:
+    """What the first embedding of these texts still has to compute here, and its seconds (measured rates)."""
+    from core.adapters import text_features_path
+
+    needs = {}
+    try:
+        cached_vectors(teacher_cache_dir(), teacher_id_for(teacher), list(texts.texts))
+    except TeacherUnavailable:
+        needs["the teacher"] = embedding_seconds(f"{teacher_id_for(teacher)}-sentences", len(texts.texts))
+    if not text_features_path(cache_dir(), teacher_id_for(cheap), list(texts.texts)).exists():
+        needs["the cheap model"] = embedding_seconds(f"{teacher_id_for(cheap)}-tokens", len(texts.texts))
+    return needs
+
+
 # ---- 2. models and their vectors -----------------------------------------------------------------------
 
 st.subheader("2 · The cheap model and the teacher")
@@ -78,20 +95,45 @@ prepared = ss.get("adapter_prepared")
 if prepared is None or prepared["key"] != key:
     st.caption("The teacher's vector of every text is needed to *score* the adapter on texts it never saw (it is cached, "
                "so this happens once per machine); the cheap model's token outputs are what the adapter reads.")
+    needs = embedding_needs(cheap_name, teacher_name, sentences)
+    if needs:
+        st.caption(f"The first time on this machine: {duration(sum(needs.values()))} ("
+                   + ", ".join(f"{what} {duration(sec)}" for what, sec in needs.items()) + "); then a second or two.")
     if st.button("Embed the texts with both models", type="primary", key="adapter_prepare", icon=":material/bolt:"):
-        bar = st.progress(0.0, text="The teacher embeds the texts…")
+        # A status from the first second: loading a model and tokenising come before the first batch.
+        bar = st.progress(0.0, text=f"Loading the teacher ({MODELS[teacher_name].split(' — ')[0]})…")
+        note = st.empty()
+        default = sentences.kind == "default"
         try:
             start = time.perf_counter()
-            targets = cached_teacher(teacher_name).embed(list(sentences.texts), progress=lambda d, t: bar.progress(d / t, text=f"Teacher: {d:,} of {t:,} texts"))
+            if default:  # the server's warm-up computes exactly these: wait on it rather than compute them twice
+                share_step(f"{teacher_name}-sentences", lambda d, t: bar.progress(d / t, text=f"Teacher: {d:,} of {t:,} texts (the lab's warm-up)"),
+                           say=note.info)
+            try:
+                targets = cached_vectors(teacher_cache_dir(), teacher_id_for(teacher_name), list(sentences.texts))
+            except TeacherUnavailable:
+                teacher = cached_teacher(teacher_name)
+                bar.progress(0.0, text=f"Teacher: 0 of {len(sentences.texts):,} texts — the first batch takes a few seconds")
+                texts, parts = list(sentences.texts), []
+                for i in range(0, len(texts), 64):  # small pieces: the bar moves every few seconds, even under MPNet
+                    parts.append(teacher.embed(texts[i : i + 64]))
+                    done = min(i + 64, len(texts))
+                    bar.progress(done / len(texts), text=f"Teacher: {done:,} of {len(texts):,} texts")
+                targets = np.concatenate(parts)
             teacher_seconds = time.perf_counter() - start
-            bar.progress(0.0, text="The cheap model reads the texts…")
+            note.empty()
+            bar.progress(0.0, text=f"The cheap model ({MODELS[cheap_name].split(' — ')[0]}) reads the texts…")
             start = time.perf_counter()
-            features = text_features(cached_teacher(cheap_name).teacher, list(sentences.texts),
-                                     progress=lambda d, t: bar.progress(d / t, text=f"Cheap model: {d:,} of {t:,} texts"))
+            if default:
+                share_step(f"{cheap_name}-tokens", lambda d, t: bar.progress(d / t, text=f"Cheap model: {d:,} of {t:,} texts (the lab's warm-up)"),
+                           say=note.info)
+            features = cached_text_features(lambda: cached_teacher(cheap_name).teacher, teacher_id_for(cheap_name), list(sentences.texts),
+                                            cache_dir(), progress=lambda d, t: bar.progress(d / t, text=f"Cheap model: {d:,} of {t:,} texts"))
             cheap_seconds = time.perf_counter() - start
         except TeacherUnavailable as err:
             st.error(str(err))
             st.stop()
+        note.empty()
         bar.empty()
         ss["adapter_prepared"] = prepared = {"key": key, "targets": np.asarray(targets, dtype=np.float32), "features": features,
                                              "teacher_seconds": teacher_seconds, "cheap_seconds": cheap_seconds}
