@@ -97,7 +97,12 @@ if prepared is not None and prepared.teacher_id == this["teacher"]:
     grid = SweepGrid(teacher=ss[K.TEACHER], models=tuple(StudentKind), ps=PS, epochs=20, lemmatize=(prepared.lemmatize,),
                      vocabulary=ss[K.VOCAB].label)
     missing = [c for c in grid.configs() if not find_stored(table, c, prepared.teacher_id)]
-    if missing and st.button(f"Train the comparison: every student at p = {', '.join(map(str, PS))} ({len(missing)} runs to train)",
+    from core.jobs import duration, sweep_estimate
+    from core.paths import runs_dir as _runs_dir
+
+    _estimate = sweep_estimate(grid, {prepared.lemmatize: prepared}, _runs_dir(), ss[K.OWNER], host_settings().hosted) if missing else None
+    _about = f", {duration(_estimate)}" if _estimate is not None else ""
+    if missing and st.button(f"Train the comparison: every student at p = {', '.join(map(str, PS))} ({len(missing)} runs to train{_about})",
                              disabled=running, key="eval_sweep_start", icon=":material/play_arrow:"):
         if start_job("eval_sweep", lambda: start_sweep(board, grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER], private=host_settings().hosted)):
             st.rerun()
@@ -108,7 +113,18 @@ def sweep_status() -> None:
     job = board.get(ss.get("eval_sweep"))
     if job is None:
         return
-    st.progress(job.done_runs / max(1, job.total_runs), text=f"Comparison: {job.done_runs} of {job.total_runs} runs trained or reused")
+    from pages._waits import eta_caption, job_reason
+
+    snap = job.snapshot()
+    if not job.done:
+        eta = eta_caption(snap, job.done)
+        st.progress(job.done_runs / max(1, job.total_runs),
+                    text=f"Comparison: {job.done_runs} of {job.total_runs} runs trained or reused" + (f" — {eta}" if eta else ""))
+        reason = job_reason(snap, board.queue_position(job) if job.state is JobState.QUEUED else 0)
+        if reason:  # e.g. the kernel adapter's cheap-model features, computed once before the runs that read them
+            st.info(reason, icon=":material/hourglass_top:")
+    elif job.state is not JobState.FAILED:
+        st.success(f"The comparison is trained: {job.done_runs - job.reused} run(s) trained, {job.reused} reused.")
     if job.state is JobState.FAILED:
         st.error(f"The comparison stopped: {job.error}")
     if running and job.done:
