@@ -296,6 +296,11 @@ def prepare_data(teacher_name: str, vocab: Vocabulary, mode: LemmaMode, progress
     if prepared is None:
         teacher = cached_teacher(teacher_name)
         result = lemma_result(vocab.label, mode, tuple(vocab.words))
+        if mode is LemmaMode.NONE and vocab.source == "default":
+            from pages._waits import share_step
+
+            # the warm-up computes exactly these vectors: wait on it (saying so) rather than compute them twice
+            share_step(f"{teacher_name}-words", progress, say=st.info)
         before_computed, before_cached = teacher.computed, teacher.cached
         clean = teacher.embed(list(result.lemmas), progress=progress)
         clean.setflags(write=False)
