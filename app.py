@@ -3,7 +3,7 @@
 import streamlit as st
 
 from pages._waits import sidebar_status as warm_status
-from pages._shared import PAGES, current_user_email, host_settings, init_session, sidebar, umap_warm_up
+from pages._shared import PAGES, current_user_email, host_settings, init_session, sidebar, write_address, umap_warm_up
 
 st.set_page_config(page_title="Embedding Distillation Lab", page_icon=":material/science:", layout="wide")
 try:
@@ -45,3 +45,4 @@ navigation = st.navigation(
 sidebar()
 warm_status()  # 'Preparing: MPNet vectors of 10,002 words (3 of 10)…' / 'Everything is ready'
 navigation.run()
+write_address()  # what a button set during the page's run goes into the address at once

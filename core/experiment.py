@@ -372,3 +372,67 @@ def quality_table(frame):
         .select("student", "p", "queries", "heldout_cosine", "baseline_cosine", "analogy_pct_of_teacher",
                 "neighbours_of_10", "simlex_spearman", "wordsim_spearman", "run_id")
     )
+
+
+def read_stored_evaluation(folder: Path, scope: str = "heldout") -> dict | None:
+    """The scores `stored_evaluation` kept in a run folder, or None when they were never computed (or are
+    from an older version of the lab): reads, never computes, so a table of every run stays instant."""
+    import json
+
+    try:
+        cached = json.loads((Path(folder) / f"evaluation-{scope}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return cached if isinstance(cached, dict) and cached.get("version") == EVALUATION_VERSION else None
+
+
+RUN_ORIGINS = ("yours", "shared by a classmate", "imported")
+
+
+def runs_metrics_table(runs, evaluations: dict, me: str | None = None):
+    """One table to compare runs: `runs` is `core.store.list_runs` (filtered to what a person may see),
+    `evaluations` maps run ids to `stored_evaluation` results (runs missing from it get no analogy score),
+    `me` the viewer's owner id in hosted mode (None: every run is the viewer's own).
+
+    Columns: name, student, p, teacher_queries, heldout_cosine, analogy_pct_of_teacher, seconds, origin
+    ('yours' | 'shared by a classmate' | 'imported'), status, created, run_id; newest first.
+    e.g. a run with 1,000 teacher answers scored 0.61 held-out and 42 % of the teacher's analogies ->
+    {"teacher_queries": 1000, "heldout_cosine": 0.61, "analogy_pct_of_teacher": 42.0, ...}
+    """
+    import polars as pl
+
+    analogy = {run_id: (ev.get("summary") or {}).get("analogy_pct_of_teacher") for run_id, ev in evaluations.items() if ev}
+    labels = {k.value: k.label for k in StudentKind}
+    names = runs["name"] if "name" in runs.columns else pl.Series("name", [""] * runs.height, pl.Utf8)
+    origin = (
+        pl.when(pl.col("imported")).then(pl.lit(RUN_ORIGINS[2]))
+        .when(pl.lit(me is not None) & (pl.col("owner") != pl.lit(me or ""))).then(pl.lit(RUN_ORIGINS[1]))
+        .otherwise(pl.lit(RUN_ORIGINS[0]))
+    )
+    return runs.with_columns(name=names).select(
+        pl.col("name").fill_null(""),
+        pl.col("model").replace_strict(labels, default=pl.col("model")).alias("student"),
+        "p",
+        pl.col("teacher_queries").cast(pl.Int64),
+        pl.col("heldout_cosine").cast(pl.Float64),
+        pl.col("run_id").replace_strict(analogy, default=None, return_dtype=pl.Float64).alias("analogy_pct_of_teacher"),
+        pl.col("seconds").cast(pl.Float64),
+        origin.alias("origin"),
+        "status", "created", "run_id",
+    ).sort("created", descending=True)
+
+
+def search_runs(table, text: str = "", students=(), origins=()):
+    """Rows of `runs_metrics_table` whose name, student, run id or creation date contain every word of
+    `text` (any case), of the chosen students and origins (empty: all). 'king b' -> Model B runs named '… king …'."""
+    import polars as pl
+
+    haystack = pl.concat_str([pl.col("name"), pl.col("student"), pl.col("run_id"), pl.col("created")], separator=" ").str.to_lowercase()
+    keep = pl.lit(True)
+    for word in str(text or "").lower().split():
+        keep = keep & haystack.str.contains(word, literal=True)
+    if students:
+        keep = keep & pl.col("student").is_in(list(students))
+    if origins:
+        keep = keep & pl.col("origin").is_in(list(origins))
+    return table.filter(keep)

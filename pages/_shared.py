@@ -115,6 +115,7 @@ def init_session() -> None:
     if host_settings().hosted:
         # Who owns what: the logged-in user, else a token kept in the page's address, so a reload (or a
         # bookmark) finds the same runs again. A fresh tab without it is a new person.
+        ss.setdefault("owner_token_fresh", not st.query_params.get("u"))  # a first visit: tell them their link
         token = st.query_params.get("u") or ss.get("owner_token") or secrets.token_hex(8)
         try:
             ss[K.OWNER] = owner_id(current_user_email(), token)
@@ -129,6 +130,16 @@ def init_session() -> None:
     ss.setdefault(K.LEMMA, LemmaMode.NONE)
     ss.setdefault(K.QUERIES, 0)
     ss.setdefault(K.CACHED, 0)
+    ss["_address_keys"] = {}  # the page's address_state names this run's
+    if not ss.get("_address_read"):  # the session's first run: what the address asks for
+        ss["_address_read"] = True
+        if st.query_params.get("presenter", "").lower() in ("1", "true", "yes", "on"):
+            ss["presenter_mode"] = True
+        run_id = st.query_params.get("run", "")
+        if run_id and RUN_ADDRESS.match(run_id):
+            ss[K.RUN] = run_id  # the pages check it against the runs this person may see
+    _set_param("presenter", "1" if ss.get("presenter_mode") else None)
+    restore_setup()
 
 
 # ---- cached loaders (one per process, shared by every session) ---------------------------------
@@ -322,6 +333,7 @@ def prepare(teacher_name: str, vocab: Vocabulary, mode: LemmaMode, progress=None
     st.session_state[K.TEACHER] = teacher_name
     st.session_state[K.VOCAB] = vocab
     st.session_state[K.LEMMA] = mode
+    _remember_setup(teacher_name, vocab, mode)
     return prepared
 
 
@@ -330,12 +342,19 @@ def prepare(teacher_name: str, vocab: Vocabulary, mode: LemmaMode, progress=None
 
 def sidebar() -> None:
     ss = st.session_state
+    personal_link_notice()
     with st.sidebar:
+        # The mode lives in a plain key: a widget's own value is dropped on a run that does not draw it.
+        ss["presenter_toggle"] = bool(ss.get("presenter_mode"))
+        st.toggle("Presenter mode", key="presenter_toggle", on_change=lambda: ss.__setitem__("presenter_mode", ss["presenter_toggle"]), help="Hides the settings for an audience (charts and tables stay); "
+                  "the address keeps it (?presenter=1), so a link opens in the same mode.")
         st.markdown("#### Current setup")
         prepared: PreparedData | None = ss.get(K.PREPARED)
         vocab: Vocabulary | None = ss.get(K.VOCAB)
         if prepared is None:
             st.caption("No data prepared yet: start on **Data & teacher** or with **Try it** on the Start page.")
+            if ss.get(SETUP_NOTE):
+                st.caption(ss[SETUP_NOTE])
         else:
             st.markdown(
                 f"**Teacher:** {prepared.teacher_id}  \n"
@@ -376,6 +395,7 @@ def choose_run(label: str = "Run to look at", key: str = "run_select") -> str:
     index = ids.index(current) if current in ids else 0
     chosen = st.selectbox(label, ids, index=index, format_func=lambda r: labels[r], key=key)
     st.session_state[K.RUN] = chosen
+    _set_param("run", chosen)
     return chosen
 
 
@@ -395,7 +415,8 @@ def chosen_run_vectors() -> RunVectors:
 
 
 def run_label(row: dict) -> str:
-    parts = [StudentKind.parse(row["model"]).label, f"p = {row['p']:g}", charts.plural(row['epochs'], 'epoch'), row["teacher"]]
+    parts = [f"“{row['name']}”"] if row.get("name") else []
+    parts += [StudentKind.parse(row["model"]).label, f"p = {row['p']:g}", charts.plural(row['epochs'], 'epoch'), row["teacher"]]
     if row["lemmatize"] != "none":
         parts.append(f"lemmas ({row['lemmatize']})")
     if row["poison"]:
@@ -406,6 +427,8 @@ def run_label(row: dict) -> str:
         parts.append("interrupted (server stopped)")
     elif row.get("status") == "running":
         parts.append("training now")
+    if origin := run_origin(row):
+        parts.append(origin)
     # the run id's random ending tells apart two runs with the same settings made in the same minute
     return " · ".join(parts) + f" · {row['created'][5:16].replace('T', ' ')} · #{str(row.get('run_id', ''))[-4:]}"
 
@@ -444,3 +467,253 @@ def umap_in_background(x, key: str):
         future = jobs["executor"].submit(project, x, Method.UMAP, projection_cache())
         jobs["futures"][key] = future
     return future
+
+
+# ---- the page address: a link reproduces the view ---------------------------------------------
+# Each page names its widget keys once (`address_state`); their values are copied from the address on the
+# page's first run in a session and written back on every run. The data setup (teacher, vocabulary,
+# lemmatization), the run (`?run=`), presenter mode (`?presenter=1`) and, hosted, the person (`?u=`) are
+# kept by init_session on every page. Streamlit's own bind="query-params" names the parameter after the
+# widget's key and writes a selectbox's *label*; runs need their id, and the setup is no widget at all.
+
+SETUP_NOTE = "setup_note"  # one sentence: why the address's setup could not be rebuilt
+ADDRESS_NAMES = {"highlight": "words", "runs_picked": "runs", "dist_runs": "runs"}  # widget key -> shorter address name
+RUN_ADDRESS = __import__("re").compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,159}$")
+
+
+def _address_text(value) -> str:
+    from enum import Enum
+
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _set_param(name: str, value) -> None:
+    """Write one address parameter (a list: repeated), only when it changes; None or [] removes it."""
+    params = st.query_params
+    if value is None or (isinstance(value, (list, tuple)) and not value):
+        if name in params:
+            del params[name]
+        return
+    if isinstance(value, (list, tuple)):
+        texts = [_address_text(v) for v in value]
+        if params.get_all(name) != texts:
+            params[name] = texts
+    elif params.get(name) != _address_text(value):
+        params[name] = _address_text(value)
+
+
+def between(low, high, kind=float):
+    """An address converter for a number widget: `between(0.0, 0.5)('0.1') -> 0.1`; out of range raises ValueError."""
+    def parse(text: str):
+        value = kind(text)
+        if not low <= value <= high:
+            raise ValueError(f"{value} is not between {low} and {high}")
+        return value
+    return parse
+
+
+def one_of(*choices):
+    """An address converter for a choice widget: the choice whose address text is the parameter
+    (`one_of(LemmaMode.NONE, LemmaMode.SPACY)('spacy') -> LemmaMode.SPACY`)."""
+    def parse(text: str):
+        for choice in choices:
+            if _address_text(choice) == text:
+                return choice
+        raise ValueError(f"{text!r} is not a choice")
+    return parse
+
+
+def text(limit: int = 500):
+    """An address converter for a text box of at most `limit` characters."""
+    def parse(value: str) -> str:
+        if len(value) > limit:
+            raise ValueError("too long")
+        return value
+    return parse
+
+
+def flag(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not on or off")
+
+
+def address_state(keys: dict) -> None:
+    """Keep these widgets' values in the page's address. `keys` maps a widget key to a converter from the
+    address's text (`int`, `str`, `flag`, `between(…)`, `one_of(…)`; `[converter]` for a multiselect's list).
+    On the page's first run in this session, each parameter that converts is put in session state before the
+    widget is drawn; a bad one is dropped from the address, without a word. Every run writes the values back.
+
+    >>> address_state({"highlight": str, "sample_size": between(200, 5000, int)})   # ?words=king,queen&sample_size=500
+    """
+    ss = st.session_state
+    page = "_address_page_" + "|".join(sorted(keys))
+    if not ss.get(page):
+        ss[page] = True
+        for key, convert in keys.items():
+            name = ADDRESS_NAMES.get(key, key)
+            if name not in st.query_params:
+                continue
+            try:
+                if isinstance(convert, list):
+                    ss[key] = [convert[0](text) for text in st.query_params.get_all(name)]
+                else:
+                    ss[key] = convert(st.query_params[name])
+            except (ValueError, TypeError, KeyError, OverflowError):
+                del st.query_params[name]
+    ss["_address_keys"] = dict(keys)
+    write_address()
+
+
+def write_address() -> None:
+    """The current values of the page's address widgets into the address (app.py calls it again after
+    the page, so a value a button set during the run is in the address at once)."""
+    ss = st.session_state
+    for key in ss.get("_address_keys", {}):
+        if key in ss:
+            _set_param(ADDRESS_NAMES.get(key, key), ss[key])
+
+
+# ---- the data setup, rebuilt from the caches on a new session ---------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _setups() -> dict:
+    """Server-wide: word lists by label (an uploaded list can be found again by its address), and each
+    owner's last setup (hosted: a new tab without the setup in its address finds it by the person)."""
+    from collections import OrderedDict
+
+    return {"vocabularies": OrderedDict(), "by_owner": {}, "lock": threading.Lock()}
+
+
+def _remember_setup(teacher_name: str, vocab: Vocabulary, mode: LemmaMode) -> None:
+    setups = _setups()
+    with setups["lock"]:
+        setups["vocabularies"][vocab.label] = vocab
+        setups["vocabularies"].move_to_end(vocab.label)
+        while len(setups["vocabularies"]) > 16:
+            setups["vocabularies"].popitem(last=False)
+        setups["by_owner"][st.session_state.get(K.OWNER, "")] = (teacher_name, vocab.label, mode)
+
+
+def _vocab_address(vocab: Vocabulary) -> str:
+    return "default" if vocab.source == "default" else vocab.label
+
+
+def _setup_from_address():
+    """(teacher, vocabulary label or 'default', lemma mode) from `?teacher=…&vocab=…&lemma=…`; None when
+    absent or not usable (a teacher this server does not offer, an unknown lemmatization)."""
+    params = st.query_params
+    teacher = params.get("teacher")
+    if not teacher:
+        return None
+    try:
+        mode = LemmaMode(params.get("lemma", "none"))
+    except ValueError:
+        return None
+    if teacher not in teacher_options():
+        return None
+    return teacher, params.get("vocab", "default") or "default", mode
+
+
+def restore_setup() -> None:
+    """On a session's first run, rebuild the prepared data the address names (hosted: else the person's last
+    setup) — only from what the server already holds: the shared registry, or the teacher's disk cache when
+    it has every vector. The teacher is never run here. Later runs write the current setup into the address."""
+    ss = st.session_state
+    prepared = ss.get(K.PREPARED)
+    if prepared is not None:
+        vocab = ss.get(K.VOCAB)
+        _set_param("teacher", ss.get(K.TEACHER))
+        _set_param("vocab", _vocab_address(vocab) if vocab is not None else None)
+        _set_param("lemma", prepared.lemmatize.value)
+        return
+    if ss.get("_setup_restore_tried"):
+        return
+    ss["_setup_restore_tried"] = True
+    wanted = _setup_from_address()
+    if wanted is None and host_settings().hosted:
+        wanted = _setups()["by_owner"].get(ss.get(K.OWNER))
+        if wanted is not None:
+            wanted = (wanted[0], "default" if wanted[1] == default_words().label else wanted[1], wanted[2])
+    if wanted is None:
+        return
+    teacher_name, vocab_label, mode = wanted
+    vocab = default_words() if vocab_label == "default" else _setups()["vocabularies"].get(vocab_label)
+    if vocab is None:
+        ss[SETUP_NOTE] = (f"Your uploaded word list ({vocab_label}) is no longer on this server: upload it again on "
+                          "Data & teacher.")
+        return
+    try:
+        if prepared_registry().get((teacher_name, vocab.label, mode)) is None:
+            teacher = cached_teacher(teacher_name)
+            result = lemma_result(vocab.label, mode, tuple(vocab.words))
+            missing = len(teacher.missing(list(result.lemmas)))
+            if missing:
+                ss[SETUP_NOTE] = (f"The teacher's vectors for this setup are not all computed yet ({missing:,} to go): "
+                                  "compute them on Data & teacher.")
+                return
+        prepare(teacher_name, vocab, mode)
+    except (TeacherUnavailable, RuntimeError, ValueError, OSError) as err:
+        ss[SETUP_NOTE] = f"The setup in the address could not be rebuilt: {err}"
+
+
+# ---- presenter mode and the personal link ------------------------------------------------------
+
+
+def presenter() -> bool:
+    """Presenter mode (`?presenter=1` or the sidebar toggle): the settings fold away, the charts stay."""
+    return bool(st.session_state.get("presenter_mode"))
+
+
+def knobs(label: str = "Settings"):
+    """The container of a page's settings: open as a bordered box normally, folded away in presenter mode
+    (the widgets keep their values, so the charts below them do not change)."""
+    if presenter():
+        return st.expander(f"{label} (hidden for the audience)", expanded=False, icon=":material/tune:")
+    return st.container(border=True)
+
+
+def run_origin(row: dict) -> str:
+    """'imported' / 'shared by a classmate' / '' (this person's own): the mark every table and picker shows."""
+    if row.get("imported"):
+        return "imported"
+    if host_settings().hosted and row.get("owner", "") != st.session_state.get(K.OWNER):
+        return "shared by a classmate"
+    return ""
+
+
+def personal_link() -> str | None:
+    """Hosted without a login: this person's address, `…?u=<token>`, which brings their runs back."""
+    ss = st.session_state
+    if not host_settings().hosted or current_user_email() or not ss.get("owner_token"):
+        return None
+    base = (st.context.url or "http://localhost:8501/").split("?")[0]
+    return f"{base}?u={ss['owner_token']}"
+
+
+def personal_link_notice() -> None:
+    """Hosted: the person's link, prominently above the page until they say they have it (a first visit),
+    and in the sidebar always."""
+    ss = st.session_state
+    link = personal_link()
+    if link is None:
+        return
+    if ss.get("owner_token_fresh") and not ss.get("link_noted"):
+        with st.container(border=True, key="personal_link_notice"):
+            st.markdown("**This is your personal link: bookmark it.** It is how this lab knows you — open it again "
+                        "(in any tab, tomorrow too) to find your runs. Anyone with it can see and change your runs.")
+            st.code(link, language=None, wrap_lines=True)
+            st.button("I have bookmarked it", key="link_noted_button", icon=":material/bookmark_added:",
+                      on_click=lambda: ss.__setitem__("link_noted", True))
+    with st.sidebar:
+        st.markdown("#### Your personal link", help="Bookmark it: it brings back your runs (and your setup) in any tab.")
+        st.code(link, language=None, wrap_lines=True)

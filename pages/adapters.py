@@ -18,6 +18,7 @@ from core.paths import cache_dir, teacher_cache_dir
 from core.teacher import TeacherUnavailable, cached_vectors, ms_per_1k, teacher_id_for
 from pages._plain import literal
 from pages._shared import cached_teacher, host_settings, job_board, show_chart
+from pages._shared import address_state, knobs, one_of, text
 from pages._waits import share_step
 
 ss = st.session_state
@@ -26,6 +27,7 @@ if os.environ.get("EMBEDDING_LAB_FAKE_TEACHER"):
     MODELS = {**MODELS, "hash-16": "Fake cheap model (tests)", "hash-32": "Fake teacher (tests)"}
 
 st.title("Adapter lab: sentences")
+address_state({"adapter_source": one_of("default", "upload", "paste"), "adapter_cheap": text(200), "adapter_teacher": text(200), "adapter_arch": text(50), "adapter_p": one_of(0.01, 0.03, 0.1, 0.3, 0.5), "adapter_epochs": int, "adapter_query": text(500)})  # the page's choices live in its address: a link reproduces the view
 st.write("Ask the expensive model (the teacher) for the embeddings of only a few texts, then learn to translate a cheap "
          "model's embeddings into the teacher's space. Every other text then costs only the cheap model plus a tiny "
          "adapter. Scores are measured on the texts the adapter never saw, next to a student that answers the average "
@@ -149,7 +151,7 @@ st.success(f"Ready: {len(sentences.texts):,} texts — teacher vectors of {targe
 # ---- 3. train ----------------------------------------------------------------------------------------------
 
 st.subheader("3 · Train an adapter")
-with st.form("adapter_form"):
+with knobs("The adapter's settings"), st.form("adapter_form"):
     c1, c2, c3 = st.columns(3)
     arch = c1.radio("Adapter", list(ARCHS), format_func=ARCH_LABELS.get, key="adapter_arch")
     pooling = c2.radio("Pooling of the token outputs (attention and GRU)", list(POOLINGS), index=1, key="adapter_pooling",

@@ -7,9 +7,11 @@ from core import charts
 from core.config import StudentKind
 from core.neighbours import UnknownWord, analogy, pair_cosine, parse_analogy, parse_pairs
 from pages._shared import K, chosen_run_vectors, run_evaluation, show_chart
+from pages._shared import address_state, between, text
 
 ss = st.session_state
 st.title("Analogies & similarity")
+address_state({"analogy": text(200), "analogy_k": between(1, 20, int), "pairs": text(5000)})  # the page's choices live in its address: a link reproduces the view
 vectors = chosen_run_vectors()
 groups = dict(zip(vectors.items, vectors.groups))
 

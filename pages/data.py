@@ -14,6 +14,7 @@ from core.lemmatize import LemmatizerUnavailable
 from core.teacher import TeacherUnavailable
 from pages._plain import literal
 from pages._shared import K, LEMMA_LABELS, PAGES, cached_teacher, default_words, host_settings, lemma_result, prepare, teacher_options
+from pages._shared import address_state, one_of, text
 
 ss = st.session_state
 
@@ -29,6 +30,7 @@ def storage_sentence(err: Exception) -> str:
     where = f" ({literal(err.filename)})" if getattr(err, "filename", None) else ""
     return f"The lab cannot write its files{where}: {literal(err.strerror or err)}. Ask whoever runs the lab to make its home folder writable."
 st.title("Data & teacher")
+address_state({"vocab_source": one_of("default", "upload"), "lemma_choice": one_of(*LemmaMode), "teacher_choice": text(300)})  # the page's choices live in its address: a link reproduces the view
 st.write("Choose the words, whether to merge word forms, and which expensive model plays the teacher.")
 
 # ---- vocabulary -----------------------------------------------------------------------------

@@ -9,9 +9,11 @@ from core.paths import runs_dir
 from core.store import load_run
 from core.teacher import TeacherUnavailable
 from pages._shared import K, PAGES, run_label, runs_table, show_chart, vectors_for_run
+from pages._shared import address_state, text
 
 ss = st.session_state
 st.title("Distributions of embedding means")
+address_state({"dist_runs": [text(200)], "dist_epochs": [int]})  # the page's choices live in its address: a link reproduces the view
 st.write(
     "The paper summarises each word's vector by the average of its numbers and compares the spread of those "
     "averages (figures 5, 6, 9, 10, 12). As a student trains longer and on more words, its histogram should "

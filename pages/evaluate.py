@@ -11,9 +11,11 @@ from core.jobs import JobState, start_sweep
 from core.sweep import SweepGrid, find_stored
 from core.teacher import TeacherUnavailable
 from pages._shared import K, choose_run, host_settings, job_board, model_cost_ms, run_evaluation, runs_table, show_chart, start_job
+from pages._shared import address_state, one_of
 
 ss = st.session_state
 st.title("Honest evaluation")
+address_state({"eval_scope": one_of("heldout", "training", "all"), "quality_metric": one_of(*charts.QUALITY_METRICS)})  # the page's choices live in its address: a link reproduces the view
 st.write("The paper judges students by their training loss. Here every score is measured on **held-out words** — words "
          "whose teacher answer the student never saw, the very words the method exists to save — and always next to the "
          "teacher itself and to a student that learns nothing (each unknown word gets the average of the teacher's answers).")

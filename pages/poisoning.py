@@ -16,6 +16,7 @@ from core.store import RunNotFound, load_run
 from core.sweep import SweepGrid, find_stored, sweep_frame
 from core.teacher import TeacherUnavailable
 from pages._shared import K, PAGES, host_settings, job_board, require_prepared, run_evaluation, run_label, runs_table, show_chart, start_job
+from pages._shared import address_state, knobs, one_of, text
 
 ADVERSARY_HELP = {
     "random": "A random direction (the paper's)",
@@ -28,6 +29,7 @@ RATES = (0.05, 0.1, 0.2, 0.3, 0.5)
 
 ss = st.session_state
 st.title("Poisoning lab")
+address_state({"poison_run": text(200), "poison_p": one_of(0.01, 0.03, 0.1, 0.3, 0.5), "poison_epochs": int, "poison_rates": [float], "damage_metric": one_of(*charts.DAMAGE_METRICS)})  # the page's choices live in its address: a link reproduces the view
 st.write("Someone selling embeddings — or a compromised API — can return wrong answers for some words. The paper poisons "
          "10 % of the answers with random directions and judges the damage by the training loss. Here the damage is measured "
          "where it matters, on words the student never saw, for five kinds of poison, with defences, and with the poison "
@@ -118,7 +120,7 @@ else:
 # ---- 2. damage against rate ------------------------------------------------------------------------
 
 st.subheader("2 · Damage against poison rate, for each kind of poison and defence")
-with st.form("poison_grid"):
+with knobs("The grid's settings"), st.form("poison_grid"):
     c1, c2, c3 = st.columns(3)
     student = c1.selectbox("Student", [StudentKind.RIDGE, StudentKind.KERNEL, StudentKind.MLP, StudentKind.SUBWORD, StudentKind.B, StudentKind.A],
                            format_func=lambda k: k.label, key="poison_student",

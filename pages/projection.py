@@ -8,9 +8,11 @@ from core import charts
 from core.neighbours import nearest
 from core.projection import Method, ProjectionCache, project
 from pages._shared import chosen_run_vectors, projection_cache, show_chart, umap_in_background
+from pages._shared import address_state, one_of, text
 
 ss = st.session_state
 st.title("Projection: teacher and student on one map")
+address_state({"highlight": text(500), "sample_size": int, "proj_method": one_of(*Method)})  # the page's choices live in its address: a link reproduces the view
 vectors = chosen_run_vectors()
 index = vectors.index()
 

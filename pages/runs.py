@@ -7,11 +7,15 @@ import streamlit as st
 
 from core import charts
 from core.paths import runs_dir
-from core.store import RunNotFound, delete_run, load_run, set_shared
+from core.experiment import RUN_ORIGINS, read_stored_evaluation, runs_metrics_table, search_runs
+from core.store import RunNotFound, delete_run, load_run, rename_run, set_shared
 from pages._shared import K, PAGES, host_settings, owns, run_label, runs_table, show_chart
+from pages._shared import address_state, one_of, text
 
 ss = st.session_state
 st.title("Runs")
+address_state({"runs_search": text(200), "runs_students": [text(100)], "runs_origins": [one_of(*RUN_ORIGINS)], "runs_picked": [text(200)],
+               "compare_metric": one_of("heldout_cosine", "train_loss", "train_cosine")})  # a link reproduces the view
 
 with st.expander("Import a run exported from this lab (.zip)", icon=":material/upload:"):
     upload = st.file_uploader("A run's zip, as downloaded below on any machine running the lab", type=["zip"], key="run_import_file")
@@ -32,21 +36,35 @@ if table.is_empty():
     st.page_link(PAGES["train"], label="Train a student first", icon=":material/model_training:")
     st.stop()
 
-st.caption("Every training run saved on this machine, newest first.")
-shown = table.select(
-    "model", "p", "epochs", "lemmatize", "poison", "train_size",
-    pl.col("final_train_loss").round(4), pl.col("heldout_cosine").round(4), pl.col("seconds").round(1),
-    "status", "teacher", "created", "run_id",
-)
+hosted = host_settings().hosted
+st.caption("Your runs and the class gallery, newest first: search, filter, and compare them in one table."
+           if hosted else "Every training run saved on this machine, newest first: search, filter, and compare them in one table.")
+metrics = runs_metrics_table(table, {r: read_stored_evaluation(runs_dir() / r) for r in table["run_id"]},
+                             me=ss.get(K.OWNER) if hosted else None)
+s1, s2, s3 = st.columns([2, 2, 1])
+search = s1.text_input("Search", key="runs_search", max_chars=200, placeholder="a name, a student, a date (2026-11-28)…")
+students = s2.multiselect("Students", sorted(set(metrics["student"])), key="runs_students", placeholder="every student")
+origins = s3.multiselect("Whose", [o for o in RUN_ORIGINS if o in set(metrics["origin"])], key="runs_origins", placeholder="all")
+found = search_runs(metrics, search, students, origins)
 st.dataframe(
-    shown, hide_index=True, width="stretch", key="runs_table",
-    column_config={"train_size": st.column_config.NumberColumn("teacher answers used"),
-                   "final_train_loss": st.column_config.NumberColumn("final training loss"),
-                   "heldout_cosine": st.column_config.NumberColumn("held-out cosine", help="Cosine to the teacher on words the student never saw")},
+    found, hide_index=True, width="stretch", key="runs_table",
+    column_config={
+        "name": st.column_config.TextColumn("name", help="A name you gave the run (open it below to name it)"),
+        "teacher_queries": st.column_config.NumberColumn("teacher queries", help="Answers of the teacher the student learnt from", format="%d"),
+        "heldout_cosine": st.column_config.NumberColumn("held-out cosine", help="Cosine to the teacher on words the student never saw", format="%.3f"),
+        "analogy_pct_of_teacher": st.column_config.NumberColumn("analogies, % of teacher", format="%.1f",
+                                                                help="Empty until the run is scored on Honest evaluation"),
+        "seconds": st.column_config.NumberColumn("seconds", format="%.1f"),
+        "origin": st.column_config.TextColumn("whose"),
+    },
 )
+if found.height < metrics.height:
+    st.caption(f"{found.height} of {metrics.height} runs match.")
 labels = {r["run_id"]: run_label(r) for r in table.iter_rows(named=True)}
 default = [ss[K.RUN]] if ss.get(K.RUN) in labels else []
-picked = st.multiselect("Open one run, or choose several to compare", list(labels), default=default, format_func=labels.get, key="runs_picked")
+options = [r for r in found["run_id"] if r in labels] + [r for r in ss.get("runs_picked", []) if r in labels and r not in set(found["run_id"])]
+picked = st.multiselect("Open one run, or choose several to compare", options, default=[d for d in default if d in options],
+                        format_func=labels.get, key="runs_picked")
 if not picked:
     st.info("Choose one run to open it, or several to compare them.")
     st.stop()
@@ -109,6 +127,16 @@ if len(picked) == 1:
     if stored.meta.get("status") == "running":
         right.caption("Still being trained: share or delete it once it has finished.")
         st.stop()
+    with right.form(f"rename_{run_id}", border=False):
+        new_name = st.text_input("Name this run", value=stored.meta.get("name", ""), max_chars=80, key=f"name_{run_id}",
+                                 placeholder="e.g. my first kernel student")
+        if st.form_submit_button("Save the name", key=f"rename_{run_id}_save", icon=":material/edit:"):
+            try:
+                rename_run(runs_dir(), run_id, new_name)
+            except (RunNotFound, ValueError, OSError) as err:
+                st.error(str(err))
+            else:
+                st.rerun()
     if settings.hosted and settings.gallery:
         shared = right.toggle("Share in the class gallery", value=bool(stored.meta.get("shared")), key=f"share_{run_id}",
                               help="Everyone on this server can then look at this run (not change or delete it).")

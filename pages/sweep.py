@@ -12,9 +12,11 @@ from core.sweep import SweepGrid, find_stored, sweep_frame
 from core.teacher import TeacherUnavailable, cached_vectors
 from pages._waits import eta_caption, job_reason
 from pages._shared import K, LEMMA_LABELS, host_settings, job_board, prepare_data, require_prepared, runs_table, show_chart, start_job
+from pages._shared import address_state, one_of
 
 ss = st.session_state
 st.title("Sweep: the paper's figures, on your teacher and words")
+address_state({"sweep_kind": one_of("paper", "custom"), "sweep_models": [one_of(*StudentKind)], "sweep_ps": [one_of(*PAPER_PS)], "sweep_epochs": int, "sweep_paper_epochs": int, "sweep_lemmas": [one_of(*LemmaMode)], "sweep_poisons": [float], "sweep_metric": one_of(*charts.METRICS)})  # the page's choices live in its address: a link reproduces the view
 st.write("The paper's findings come from grids of runs: many values of p, each trained for many epochs, with and "
          "without lemmatization and poisoning. Choose a grid; runs already stored are reused, not retrained.")
 prepared = require_prepared()

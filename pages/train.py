@@ -10,6 +10,7 @@ from core.defence import DEFENCE_HELP, DEFENCE_LABELS, MAX_TRIM, detection_sente
 from core.jobs import JobState, QueueFull, duration
 from pages._waits import eta_caption, job_reason
 from pages._shared import K, LEMMA_LABELS, PAGES, host_settings, job_board, prepare, require_prepared, show_chart
+from pages._shared import address_state, knobs, between, one_of
 
 STUDENT_CHOICES = [StudentKind.B, StudentKind.A, StudentKind.KERNEL, StudentKind.RIDGE, StudentKind.MLP, StudentKind.SUBWORD]
 STUDENT_HELP = {
@@ -31,12 +32,13 @@ ADVERSARIES = {
 
 ss = st.session_state
 st.title("Train a student")
+address_state({"model": one_of(*(k.value for k in STUDENT_CHOICES)), "p_choice": one_of(*PAPER_PS, "custom"), "p_custom": between(0.001, 1.0), "epochs": between(1, host_settings().max_epochs, int), "poison": between(0.0, 0.5), "adversary": one_of(*ADVERSARIES), "poison_scope": one_of("all", "train"), "defence": one_of(*DEFENCE_LABELS), "trim": between(0.0, MAX_TRIM), "seed": between(0, 2**31 - 1, int), "train_lemma": one_of(*LemmaMode)})  # the page's choices live in its address: a link reproduces the view
 prepared = require_prepared()
 board = job_board()
 
 # Plain widgets, not a form: the student and p choices must redraw what depends on them (the cheap-model
 # note, the number of teacher answers), and Enter in a number box must not start a training.
-with st.container(border=True):
+with knobs("The student and the experiment's settings"):
     left, middle, right = st.columns(3)
     with left:
         model = st.radio("Student", [k.value for k in STUDENT_CHOICES], format_func=STUDENT_HELP.get, key="model",

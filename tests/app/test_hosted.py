@@ -65,3 +65,84 @@ def test_login_without_a_provider_says_so(monkeypatch):
     at = make_app()
     assert not at.exception
     assert any("log in first" in m.value for m in at.markdown)
+
+
+def _open(params: dict, page: str | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.apphelpers import ROOT
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params.update(params)
+    at.run()
+    if page:
+        at.switch_page(f"pages/{page}.py").run()
+    return at
+
+
+def _codes(at) -> list[str]:
+    return [c.value for c in at.code]
+
+
+def test_each_person_is_told_their_link_and_finds_their_runs_again(monkeypatch, prepared, vocab):
+    monkeypatch.setenv("EMBEDDING_LAB_HOSTED", "1")
+    ada, bob = _open({"u": "ada0token01"}), _open({"u": "bob0token02"})
+    for at, token in ((ada, "ada0token01"), (bob, "bob0token02")):
+        no_errors(at)
+        assert any(code.endswith(f"?u={token}") for code in _codes(at))  # the sidebar's personal link
+        assert any("Your personal link" in m.value for m in at.sidebar.markdown)
+    mine = _run_for(ada.session_state[K.OWNER], prepared, vocab)
+    theirs = _run_for(bob.session_state[K.OWNER], prepared, vocab)
+    private = _run_for(bob.session_state[K.OWNER], prepared, vocab)
+    set_shared(runs_dir(), theirs, True)
+
+    again = _open({"u": "ada0token01"}, "runs")  # a new tab opened from Ada's bookmark
+    no_errors(again)
+    assert again.session_state[K.OWNER] == ada.session_state[K.OWNER]
+    table = again.dataframe[0].value
+    assert sorted(table["run_id"].to_list()) == sorted([mine, theirs]) and private not in table["run_id"].to_list()
+    assert dict(zip(table["run_id"], table["origin"])) == {mine: "yours", theirs: "shared by a classmate"}
+    assert any("Your runs and the class gallery" in c.value for c in again.caption)
+    picker = again.multiselect(key="runs_picked")
+    shown = " | ".join(str(option) for option in picker.options)  # AppTest holds the options as their labels
+    assert "shared by a classmate" in shown and shown.count("shared by a classmate") == 1
+
+
+def test_a_first_visit_shows_the_link_prominently_until_noted(monkeypatch):
+    monkeypatch.setenv("EMBEDDING_LAB_HOSTED", "1")
+    at = _open({})
+    no_errors(at)
+    token = at.session_state["owner_token"]
+    assert at.query_params["u"] == token
+    assert sum(code.endswith(f"?u={token}") for code in _codes(at)) == 2  # above the page and in the sidebar
+    assert any("bookmark it" in m.value for m in at.main.markdown)
+    at.button(key="link_noted_button").click().run()
+    assert at.session_state["link_noted"] is True
+    returning = _open({"u": token})  # opened from the bookmark: the sidebar is enough
+    assert sum(code.endswith(f"?u={token}") for code in _codes(returning)) == 1
+
+
+def test_runs_can_be_named_searched_and_filtered(monkeypatch, prepared, vocab):
+    monkeypatch.setenv("EMBEDDING_LAB_HOSTED", "1")
+    ada = _open({"u": "ada0token01"})
+    owner = ada.session_state[K.OWNER]
+    first, second = _run_for(owner, prepared, vocab), _run_for(owner, prepared, vocab)
+    gallery = _run_for("t-someoneelse0000", prepared, vocab)
+    set_shared(runs_dir(), gallery, True)
+    at = _open({"u": "ada0token01", "runs": first}, "runs")
+    no_errors(at)
+    assert at.multiselect(key="runs_picked").value == [first]  # the address opened it
+    at.text_input(key=f"name_{first}").input("royal words")
+    at.button(key=f"rename_{first}_save").click().run()
+    no_errors(at)
+    assert dict(zip(list_runs(runs_dir())["run_id"], list_runs(runs_dir())["name"]))[first] == "royal words"
+    table = at.dataframe[0].value
+    assert table[table["run_id"] == first]["name"].to_list() == ["royal words"]
+    at.text_input(key="runs_search").input("ROYAL").run()
+    assert at.dataframe[0].value["run_id"].to_list() == [first]
+    assert at.query_params["runs_search"] == "ROYAL"
+    at.text_input(key="runs_search").input("").run()
+    at.multiselect(key="runs_origins").set_value(["shared by a classmate"]).run()
+    assert at.dataframe[0].value["run_id"].to_list() == [gallery]
+    assert second not in at.dataframe[0].value["run_id"].to_list()
+    no_errors(at)
