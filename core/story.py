@@ -1,0 +1,430 @@
+"""The lab's finding as a short guided story: its settings, the stored runs behind it, each step's data.
+
+The story (pages/story.py draws it) in five steps:
+1. what the teacher knows: its nearest neighbours of a few words;
+2. the paper's student (Model B, a lookup table) learns its lessons by heart and fails on new words;
+3. a student that reads a cheap model (the kernel adapter) is right on words it never saw — both
+   trained on the same split (same seed and p: `core.dataset.split_indices`);
+4. how few answers are enough: held-out quality against teacher queries for both students;
+5. what poison does: both students with and without 10 % poisoned answers.
+
+Its runs are ordinary stored runs (`core.experiment.TrainingRun`): the other pages open them, and a run
+already stored with the same settings is reused (`core.sweep.find_stored`). They are trained once, ahead
+of any visitor, by `warm_story` (the warm-up step 'story', `python -m core warm`); each run's story
+scores are kept in its folder (`story-scores.json`), so opening a step reads files and computes nothing
+heavy.
+
+    settings = StorySettings.from_env()            # MPNet teacher, the adapter reads MiniLM
+    configs = story_configs(settings)              # 10 TrainConfigs; the first two are the side-by-side pair
+    runs = find_story_runs(list_runs(runs_dir()), settings)
+    runs.missing                                   # [] once warm_story has run
+    quality_frame(settings, runs, {rid: story_scores(load_run(runs_dir(), rid)) for rid in runs.found.values()})
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from core.config import StudentKind, TrainConfig
+
+TEACHER_ENV, CHEAP_ENV = "EMBEDDING_LAB_STORY_TEACHER", "EMBEDDING_LAB_STORY_CHEAP"  # tests: the instant fake teacher
+PAPER_PAIR = ("nonviolent", "antiaggressive")  # added to the default words, as the Data page does
+MODEL_NAMES = {"mpnet": "MPNet (all-mpnet-base-v2)", "minilm": "MiniLM (all-MiniLM-L6-v2)"}
+SCORES_VERSION = 1
+NEW_WORDS, TRAINING_WORDS = "new words (never shown)", "training words (answers shown)"
+
+
+@dataclass(frozen=True)
+class StorySettings:
+    """What the story trains and shows. The defaults are the honest pairing: an expensive teacher
+    (MPNet, 768 numbers per word) imitated by an adapter that reads a ~6x cheaper model (MiniLM)."""
+
+    teacher: str = "mpnet"
+    cheap: str = "minilm"  # what the adapter reads; must be cheaper than the teacher for the story to be honest
+    # The side-by-side pair's training fraction: 2,000 of 10,002 words. Measured with MPNet / MiniLM, seed 0:
+    # at p = 0.1 the adapter shares 5 and 4 of 8 teacher neighbours of king / queen (3.8 of 8 for the average
+    # new word), at p = 0.2 6 and 6 (4.0 of 8); step 4 shows every p.
+    p: float = 0.2
+    seed: int = 0  # one seed: the same training words for every student at one p
+    # Model B's training: more than the paper's default 20 epochs at Adam's 0.001, which leave even the
+    # training words at cosine ~0.48 (it has not learnt its lessons yet); 40 epochs at 0.01 reach ~0.8 on
+    # them, so its failure on new words is not for lack of training. (The adapter is solved in one step.)
+    epochs: int = 40
+    lr: float = 0.01
+    ps: tuple[float, ...] = (0.01, 0.03, 0.1, 0.2, 0.3)  # step 4: how few answers are enough
+    poison: float = 0.1  # step 5: the paper's attack, 10 % of the answers replaced by random vectors
+    words: tuple[str, ...] = ("king", "queen")  # whose neighbours the story shows
+    more_words: tuple[str, ...] = ("happy", "river")  # step 1 only: a couple more, to show the teacher is not a trick
+    k: int = 8  # neighbours per word (the Projection page's eight)
+    vocabulary: str = ""  # the word list's label; '' = the default 10,002 words (`story_vocabulary`)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.p <= 1 or any(not 0 < p <= 1 for p in self.ps):
+            raise ValueError("The story's p values must be between 0 and 1.")
+        if not 0 <= self.poison < 1:
+            raise ValueError("The story's poison rate must be at least 0 and below 1.")
+        if self.k < 1:
+            raise ValueError("The story needs at least one neighbour per word.")
+        if not self.vocabulary:
+            object.__setattr__(self, "vocabulary", story_vocabulary_label())
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "StorySettings":
+        """The defaults, with the teacher / cheap model from $EMBEDDING_LAB_STORY_TEACHER / _CHEAP (tests use 'hash-32')."""
+        env = os.environ if env is None else env
+        teacher = env.get(TEACHER_ENV, "").strip() or cls.teacher
+        cheap = env.get(CHEAP_ENV, "").strip() or ("hash-16" if teacher.startswith("hash") else cls.cheap)
+        return cls(teacher=teacher, cheap=cheap)
+
+    @property
+    def teacher_label(self) -> str:
+        return MODEL_NAMES.get(self.teacher, self.teacher)
+
+    @property
+    def cheap_label(self) -> str:
+        return MODEL_NAMES.get(self.cheap, self.cheap)
+
+
+# ---- the word list ----------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def story_vocabulary():
+    """The Data page's default word list (pages/_shared.py `default_words`): 10,000 common words plus the
+    paper's pair. Same words, same label, so the story's runs and a visitor's Try-it runs match."""
+    from core.corpus import Vocabulary, default_vocabulary
+
+    words = list(default_vocabulary().words)
+    words += [w for w in PAPER_PAIR if w not in set(words)]
+    return Vocabulary(words, source="default")
+
+
+def story_vocabulary_label() -> str:
+    return story_vocabulary().label
+
+
+# ---- the runs ---------------------------------------------------------------------------------
+
+
+def _config(settings: StorySettings, model: StudentKind, p: float, poison: float = 0.0) -> TrainConfig:
+    return TrainConfig(teacher=settings.teacher, model=model, p=p, epochs=settings.epochs, poison=poison, seed=settings.seed,
+                       lr=settings.lr, vocabulary=settings.vocabulary, cheap=settings.cheap if model.needs_cheap else "")
+
+
+def pair_configs(settings: StorySettings) -> tuple[TrainConfig, TrainConfig]:
+    """The side-by-side pair (Model B, the kernel adapter): same teacher, p and seed, so the same training words."""
+    return _config(settings, StudentKind.B, settings.p), _config(settings, StudentKind.KERNEL, settings.p)
+
+
+def story_configs(settings: StorySettings) -> list[TrainConfig]:
+    """Every run the story shows: the pair first, then both students at the other p, then both poisoned."""
+    out = list(pair_configs(settings))
+    for p in settings.ps:
+        for model in (StudentKind.B, StudentKind.KERNEL):
+            config = _config(settings, model, p)
+            if config not in out:
+                out.append(config)
+    if settings.poison:
+        out += [_config(settings, model, settings.p, settings.poison) for model in (StudentKind.B, StudentKind.KERNEL)]
+    return out
+
+
+def describe(config: TrainConfig) -> str:
+    """'Model B at p = 0.1' / 'the adapter at p = 0.1 with 10 % poison': for sentences about missing runs."""
+    who = "Model B" if config.model is StudentKind.B else "the adapter" if config.model is StudentKind.KERNEL else config.model.label
+    poison = f" with {config.poison:.0%} poison" if config.poison else ""
+    return f"{who} at p = {config.p:g}{poison}"
+
+
+@dataclass(frozen=True)
+class StoryRuns:
+    """Which of the story's runs are stored (config -> run id) and which are still missing."""
+
+    settings: StorySettings
+    found: dict = field(default_factory=dict)  # TrainConfig -> run id
+    missing: tuple = ()  # TrainConfigs
+
+    def run_id(self, model: StudentKind | str, p: float | None = None, poison: float = 0.0) -> str | None:
+        model = StudentKind.parse(model)
+        p = self.settings.p if p is None else p
+        for config, run_id in self.found.items():
+            if config.model is model and abs(config.p - p) < 1e-12 and abs(config.poison - poison) < 1e-12:
+                return run_id
+        return None
+
+    def missing_for(self, step: int) -> list[TrainConfig]:
+        """The missing runs that step `step` (1-5) needs."""
+        return [c for c in self.missing if c in set(step_configs(self.settings, step))]
+
+    def waiting_sentence(self, step: int) -> str | None:
+        """None when step `step` can be shown; else one plain sentence saying what is still being prepared."""
+        missing = self.missing_for(step)
+        if not missing:
+            return None
+        names = ", ".join(describe(c) for c in missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        total = len(step_configs(self.settings, step))
+        return (f"The lab is still preparing this step: {len(missing)} of its {total} trained students are not ready yet "
+                f"({names}). They are trained once, in the background, for everyone; come back in a minute.")
+
+
+def step_configs(settings: StorySettings, step: int) -> list[TrainConfig]:
+    """The runs step `step` needs: none for the teacher, Model B for step 2, the pair for step 3, ..."""
+    configs = story_configs(settings)
+    pair = list(pair_configs(settings))
+    return {1: [], 2: pair[:1], 3: pair, 4: [c for c in configs if not c.poison],
+            5: pair + [c for c in configs if c.poison]}.get(step, [])
+
+
+def find_story_runs(runs: pl.DataFrame, settings: StorySettings) -> StoryRuns:
+    """The stored run for each of the story's configs (the newest finished one with exactly those settings)."""
+    from core.sweep import find_stored
+    from core.teacher import teacher_id_for
+
+    teacher_id = teacher_id_for(settings.teacher)
+    found, missing = {}, []
+    for config in story_configs(settings):
+        run_id = find_stored(runs, config, teacher_id)
+        if run_id:
+            found[config] = run_id
+        else:
+            missing.append(config)
+    return StoryRuns(settings, found, tuple(missing))
+
+
+def warm_story(runs_root: Path | None = None, cache_root: Path | None = None, settings: StorySettings | None = None,
+               progress: Callable[[int, int], None] | None = None, prepared=None) -> list[str]:
+    """Train the story's runs that are not stored yet, and keep every run's story scores; returns the run ids.
+
+    Idempotent: a second call finds every run and its scores and returns in well under a second. The runs are
+    put in the class gallery (`shared`), so every person on a hosted lab can open them on the other pages.
+    `prepared`: the teacher's vectors of the story's words (`core.experiment.PreparedData`); None reads them
+    from the teacher's cache, computing what is missing.
+    """
+    from core.experiment import TrainingRun
+    from core.paths import runs_dir, teacher_cache_dir
+    from core.store import list_runs, load_run
+
+    settings = settings or StorySettings.from_env()
+    runs_root = Path(runs_root or runs_dir())
+    cache_root = Path(cache_root or teacher_cache_dir())
+    story = find_story_runs(list_runs(runs_root), settings)
+    total, done = len(story_configs(settings)), len(story.found)
+    if progress:
+        progress(done, total)
+    ids = dict(story.found)
+    if story.missing:
+        prepared = prepared or prepare_story_data(settings, cache_root)
+        for config in story.missing:
+            run = TrainingRun(config, prepared, runs_root, device="cpu", cache_root=cache_root, extra={"shared": True, "story": True})
+            for _ in run:
+                pass
+            ids[config] = run.run_id
+            done += 1
+            if progress:
+                progress(done, total)
+    for run_id in ids.values():
+        story_scores(load_run(runs_root, run_id), cache_root, settings)
+    return [ids[c] for c in story_configs(settings)]
+
+
+def prepare_story_data(settings: StorySettings, cache_root: Path | None = None):
+    """The story's words and their teacher vectors (from the teacher's cache; missing ones computed and cached)."""
+    from core.experiment import PreparedData
+    from core.lemmatize import no_lemmatization
+    from core.config import LemmaMode
+    from core.paths import teacher_cache_dir
+    from core.teacher import CachedTeacher, TeacherUnavailable, cached_vectors, load_teacher, teacher_id_for
+
+    cache_root = Path(cache_root or teacher_cache_dir())
+    lemma = no_lemmatization(story_vocabulary().words)
+    try:  # every vector cached (the warm-up computes them first): no model to load
+        return PreparedData(lemma, cached_vectors(cache_root, teacher_id_for(settings.teacher), lemma.lemmas),
+                            teacher_id_for(settings.teacher), LemmaMode.NONE)
+    except TeacherUnavailable:
+        teacher = CachedTeacher(load_teacher(settings.teacher), cache_root)
+        return PreparedData(lemma, teacher.embed(list(lemma.lemmas)), teacher.id, LemmaMode.NONE)
+
+
+# ---- step 1: the teacher -----------------------------------------------------------------------
+
+
+def teacher_vectors(settings: StorySettings, cache_root: Path | None = None) -> tuple[tuple[str, ...], np.ndarray]:
+    """The story's words and the teacher's vectors, read from its cache (never computed here: a visitor's
+    click must not start a 40-second model run). Raises `core.teacher.TeacherUnavailable` when not cached."""
+    from core.paths import teacher_cache_dir
+    from core.teacher import cached_vectors, teacher_id_for
+
+    items = tuple(story_vocabulary().words)
+    return items, cached_vectors(Path(cache_root or teacher_cache_dir()), teacher_id_for(settings.teacher), items)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def teacher_neighbours_frame(items: Sequence[str], teacher: np.ndarray, words: Sequence[str], k: int = 8) -> pl.DataFrame:
+    """Step 1: each word's k nearest words under the teacher. Columns word, rank, neighbour, cosine.
+
+    >>> m = np.array([[1, 0], [0.9, 0.1], [0, 1]], dtype=np.float32)
+    >>> teacher_neighbours_frame(["a", "b", "c"], m, ["a"], k=1)["neighbour"].to_list()
+    ['b']
+    """
+    from core.neighbours import nearest
+
+    unit = _unit(teacher)
+    rows = [{"word": w, "rank": r, "neighbour": n, "cosine": round(c, 3)}
+            for w in words if w in set(items) for r, (n, c) in enumerate(nearest(unit, items, w, k), start=1)]
+    return pl.DataFrame(rows, schema={"word": pl.Utf8, "rank": pl.Int64, "neighbour": pl.Utf8, "cosine": pl.Float64})
+
+
+# ---- steps 2 to 5: each run summed up by its story scores -------------------------------------------
+
+
+def run_scores(vectors, words: Sequence[str] = StorySettings.words, k: int = 8) -> dict:
+    """One run's story scores, from its teacher and student vectors (`core.experiment.RunVectors`):
+
+    - training_cosine / heldout_cosine: mean cosine to the teacher on the words it was told about / never saw;
+    - neighbours_shared: how many of a new word's k teacher neighbours the student shares (mean over a fixed
+      sample of held-out words, `core.evaluate.overlap_sample`);
+    - baseline_cosine: the learns-nothing student's held-out cosine (every new word gets the average answer);
+    - neighbours: for each of `words`, its k nearest words under the teacher and the student, and whether the
+      student was trained on the word itself.
+    """
+    from core.evaluate import neighbour_overlap, overlap_sample
+    from core.neighbours import nearest
+
+    groups = np.asarray(vectors.groups)
+    heldout = groups == "held-out"
+    teacher, student = _unit(vectors.teacher), _unit(vectors.student)
+    cos = np.sum(teacher * student, axis=1)
+    # The baseline's answer for every new word: the unit mean of the teacher's answers on the training words
+    # (`core.evaluate.average_baseline`; step 4 shows it for clean runs, where those are the answers given).
+    told = np.flatnonzero(~heldout)
+    average = _unit(teacher[told].mean(axis=0, keepdims=True))[0] if len(told) else None
+    overlap = neighbour_overlap(student, teacher, overlap_sample(heldout), k)
+    index = vectors.index()
+    neighbours = {w: {"teacher": [n for n, _ in nearest(teacher, vectors.items, w, k)],
+                      "student": [n for n, _ in nearest(student, vectors.items, w, k)],
+                      "seen": bool(groups[index[w]] != "held-out")} for w in words if w in index}
+
+    def mean(mask: np.ndarray) -> float | None:
+        return float(cos[mask].mean()) if mask.any() else None
+
+    return {"version": SCORES_VERSION, "k": k, "words": list(words), "heldout_words": int(heldout.sum()),
+            "training_words": int(len(told)), "training_cosine": mean(~heldout), "heldout_cosine": mean(heldout),
+            "neighbours_shared": None if overlap is None else overlap * k,
+            "baseline_cosine": float((teacher[heldout] @ average).mean()) if heldout.any() and average is not None else None,
+            "neighbours": neighbours}
+
+
+def story_scores(stored, cache_root: Path | None = None, settings: StorySettings | None = None) -> dict:
+    """`run_scores` of a stored run, kept in its folder (`story-scores.json`) after the first time, so a
+    step reads a small file instead of loading a student and the teacher's vectors."""
+    from core.experiment import run_vectors
+    from core.paths import teacher_cache_dir
+
+    words, k = (settings.words, settings.k) if settings else (StorySettings.words, StorySettings.k)
+    path = Path(stored.folder) / "story-scores.json"
+    try:
+        cached = json.loads(path.read_text())
+        if cached.get("version") == SCORES_VERSION and cached.get("k") == k and cached.get("words") == list(words):
+            return cached
+    except (OSError, ValueError):
+        pass
+    scores = run_scores(run_vectors(stored, Path(cache_root or teacher_cache_dir())), words, k)
+    if stored.meta.get("status", "finished") != "finished":
+        return scores  # a run still training changes: keep nothing
+    tmp = path.with_name(f".story-scores.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(scores))
+        os.replace(tmp, path)  # atomic: a reader never sees half a file
+    except OSError:  # a read-only store: the scores are still returned
+        pass
+    return scores
+
+
+def split_cosine_frame(scores: Mapping[str, dict]) -> pl.DataFrame:
+    """Steps 2-3: how close each student's vectors are to the teacher's (mean cosine) on the words it was
+    trained on and on the words it never saw. `scores`: student label -> `story_scores`.
+    Columns student, words, cosine, count."""
+    rows = []
+    for label, s in scores.items():
+        rows.append({"student": label, "words": TRAINING_WORDS, "cosine": s["training_cosine"], "count": s["training_words"]})
+        rows.append({"student": label, "words": NEW_WORDS, "cosine": s["heldout_cosine"], "count": s["heldout_words"]})
+    return pl.DataFrame(rows, schema={"student": pl.Utf8, "words": pl.Utf8, "cosine": pl.Float64, "count": pl.Int64})
+
+
+def neighbours_frame(scores: Mapping[str, dict], words: Sequence[str]) -> pl.DataFrame:
+    """Steps 2-3: each word's nearest words under the teacher and under each student, and how many of the
+    teacher's the student shares. Columns word, who, shared (of k; the teacher: k), seen (whether that
+    student was trained on the word itself), neighbours (comma-separated)."""
+    rows = []
+    for word in words:
+        first = True
+        for label, s in scores.items():
+            found = s.get("neighbours", {}).get(word)
+            if not found:
+                continue
+            theirs = found["teacher"]
+            if first:
+                rows.append({"word": word, "who": "Teacher", "shared": len(theirs), "seen": True, "neighbours": ", ".join(theirs)})
+                first = False
+            rows.append({"word": word, "who": label, "shared": len(set(found["student"]) & set(theirs)), "seen": found["seen"],
+                         "neighbours": ", ".join(found["student"])})
+    return pl.DataFrame(rows, schema={"word": pl.Utf8, "who": pl.Utf8, "shared": pl.Int64, "seen": pl.Boolean, "neighbours": pl.Utf8})
+
+
+# ---- steps 4 and 5: many runs side by side ------------------------------------------------------
+
+
+STUDENT_LABELS = {StudentKind.B: "Model B (the paper's)", StudentKind.KERNEL: "Adapter reading a cheap model"}
+
+
+def student_label(model: StudentKind | str) -> str:
+    """The story's name for a student kind (chart legends, tables)."""
+    kind = StudentKind.parse(model)
+    return STUDENT_LABELS.get(kind, kind.label)
+
+
+def _label(config: TrainConfig) -> str:
+    return student_label(config.model)
+
+
+def quality_frame(runs: StoryRuns, scores: Mapping[str, dict]) -> pl.DataFrame:
+    """Step 4: held-out quality against teacher queries. One row per clean story run found:
+    student, p, queries, heldout_cosine, neighbours_shared, baseline_cosine, run_id."""
+    rows = []
+    for config, run_id in runs.found.items():
+        if config.poison or run_id not in scores:
+            continue
+        s = scores[run_id]
+        rows.append({"student": _label(config), "p": config.p, "queries": s["training_words"],
+                     "heldout_cosine": s["heldout_cosine"], "neighbours_shared": s["neighbours_shared"],
+                     "baseline_cosine": s["baseline_cosine"], "run_id": run_id})
+    schema = {"student": pl.Utf8, "p": pl.Float64, "queries": pl.Int64, "heldout_cosine": pl.Float64,
+              "neighbours_shared": pl.Float64, "baseline_cosine": pl.Float64, "run_id": pl.Utf8}
+    return pl.DataFrame(rows, schema=schema).sort("student", "p")
+
+
+def poison_frame(runs: StoryRuns, scores: Mapping[str, dict]) -> pl.DataFrame:
+    """Step 5: both students at the story's p with clean and with poisoned answers.
+    Columns student, answers ('all clean' / '10 % poisoned'), heldout_cosine, neighbours_shared, run_id."""
+    settings, rows = runs.settings, []
+    for config, run_id in runs.found.items():
+        if abs(config.p - settings.p) > 1e-12 or config.poison not in (0.0, settings.poison) or run_id not in scores:
+            continue
+        s = scores[run_id]
+        rows.append({"student": _label(config), "answers": f"{config.poison:.0%} poisoned" if config.poison else "all clean",
+                     "heldout_cosine": s["heldout_cosine"], "neighbours_shared": s["neighbours_shared"], "run_id": run_id})
+    schema = {"student": pl.Utf8, "answers": pl.Utf8, "heldout_cosine": pl.Float64, "neighbours_shared": pl.Float64, "run_id": pl.Utf8}
+    return pl.DataFrame(rows, schema=schema).sort("student", "answers", descending=[False, True])
+

@@ -1,0 +1,230 @@
+"""Story: the lab's finding in five steps, Next / Back; the step lives in the address (?step=3), so a link
+reproduces it. Every number comes from ordinary stored runs (core/story.py), trained once ahead."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from core import story, story_charts
+from core.config import StudentKind
+from core.paths import runs_dir
+from core.store import list_runs, load_run
+from core.teacher import TeacherUnavailable
+from pages._shared import K, PAGES, host_settings, job_board, show_chart
+
+STEPS = {
+    1: "What the teacher knows",
+    2: "The paper's student learns its lessons by heart",
+    3: "A student that reads a cheap model",
+    4: "How few answers are enough",
+    5: "What poison does",
+}
+JOBS = "story_jobs"  # the person's own Try-it pair (job ids), session key
+
+
+@st.cache_resource(show_spinner=False)
+def settings_from_env(_stamp: str) -> story.StorySettings:
+    return story.StorySettings.from_env()
+
+
+@st.cache_resource(show_spinner="Reading the teacher's answers…", max_entries=2)
+def teacher_neighbours(settings: story.StorySettings) -> pl.DataFrame:
+    items, vectors = story.teacher_vectors(settings)
+    return story.teacher_neighbours_frame(items, vectors, settings.words + settings.more_words, settings.k)
+
+
+@st.cache_data(show_spinner="Reading the trained students…", max_entries=64)
+def scores_of(run_id: str, settings: story.StorySettings) -> dict:
+    return story.story_scores(load_run(runs_dir(), run_id), settings=settings)
+
+
+def visible_runs() -> pl.DataFrame:
+    """Every finished run this person may open: hosted, their own plus the gallery (the story's runs are in it)."""
+    table = list_runs(runs_dir())
+    if host_settings().hosted:
+        table = table.filter((pl.col("owner") == st.session_state.get(K.OWNER, "")) | pl.col("shared") | (pl.col("owner") == ""))
+    return table
+
+
+def current_step() -> int:
+    try:
+        step = int(st.query_params.get("step", 1))
+    except (TypeError, ValueError):
+        step = 1
+    return min(max(step, 1), len(STEPS))
+
+
+def go_to(step: int) -> None:
+    st.query_params["step"] = str(step)
+
+
+def open_page(label: str, page: str, run_id: str | None, key: str, icon: str) -> None:
+    """A button that opens another page with this run selected (the pages read K.RUN)."""
+    if st.button(label, key=key, icon=icon, disabled=run_id is None):
+        st.session_state[K.RUN] = run_id
+        st.switch_page(PAGES[page])
+
+
+def say_waiting(runs: story.StoryRuns, step: int) -> bool:
+    """True (after one plain sentence) when the runs this step needs are not trained yet."""
+    sentence = runs.waiting_sentence(step)
+    if sentence:
+        st.info(sentence, icon=":material/hourglass_top:")
+    return sentence is not None
+
+
+def own_pair() -> tuple[str, str] | None:
+    """The person's own Try-it runs (Model B, adapter), from the address (?runs=B_ID,ADAPTER_ID) when they exist."""
+    ids = [r for r in st.query_params.get("runs", "").split(",") if r]
+    if len(ids) != 2:
+        return None
+    known = set(visible_runs()["run_id"].to_list())
+    return (ids[0], ids[1]) if all(r in known for r in ids) else None
+
+
+@st.fragment(run_every=1.0)
+def watch_own_pair(job_ids: list[str]) -> None:
+    """The Try-it pair training live; when both are done, their ids go into the address and the step redraws."""
+    board = job_board()
+    jobs = [board.get(j) for j in job_ids]
+    if any(j is None for j in jobs):
+        st.session_state.pop(JOBS, None)
+        return
+    for job in jobs:
+        snap = job.snapshot()
+        done = len(snap["records"])
+        label = story.student_label(job.config.model)
+        if job.state.value == "queued":
+            st.progress(0.0, text=f"{label}: waiting for a free training slot (place {board.queue_position(job)} in the queue)…")
+        elif job.done:
+            st.progress(1.0, text=f"{label}: done" + (f" ({snap['error']})" if snap["error"] else ""))
+        else:
+            st.progress(done / max(1, snap["epochs"]), text=f"{label}: training, {done} of {snap['epochs']} rounds")
+    if all(j.done for j in jobs):
+        st.session_state.pop(JOBS, None)
+        if all(j.run_id for j in jobs):
+            st.query_params["runs"] = ",".join(j.run_id for j in jobs)
+        st.rerun(scope="app")
+
+
+settings = settings_from_env(story.TEACHER_ENV)
+step = current_step()
+st.title("What this lab found, in five steps")
+st.caption(f"Step {step} of {len(STEPS)} · " + " → ".join(f"**{t}**" if i == step else t for i, t in STEPS.items()))
+back, forward, _ = st.columns([1, 1, 4])
+back.button("Back", key="story_back", icon=":material/arrow_back:", disabled=step == 1, on_click=go_to, args=(step - 1,), width="stretch")
+forward.button("Next", key="story_next", icon=":material/arrow_forward:", type="primary", disabled=step == len(STEPS),
+               on_click=go_to, args=(step + 1,), width="stretch")
+st.header(f"{step}. {STEPS[step]}")
+
+runs = story.find_story_runs(visible_runs(), settings)
+b_label, adapter_label = story.student_label(StudentKind.B), story.student_label(StudentKind.KERNEL)
+b_id, adapter_id = runs.run_id(StudentKind.B), runs.run_id(StudentKind.KERNEL)
+pct = f"{settings.p:.0%}"
+
+if step == 1:
+    st.markdown(
+        f"The **teacher** is an expensive AI model, {settings.teacher_label}. It turns every word into a list of "
+        f"hundreds of numbers, and words with similar meanings get similar numbers. Below: the words it puts closest "
+        f"to *{settings.words[0]}*, *{settings.words[1]}* and two more. This is what a student must learn to imitate."
+    )
+    try:
+        frame = teacher_neighbours(settings)
+    except TeacherUnavailable:
+        st.info(f"The lab is still preparing the teacher's answers ({settings.teacher_label}'s numbers for "
+                f"{len(story.story_vocabulary().words):,} words); this takes a minute once, in the background. Come back soon.",
+                icon=":material/hourglass_top:")
+    else:
+        show_chart(story_charts.teacher_neighbours(frame), frame,
+                   "Longer bar = closer in meaning according to the teacher (cosine similarity: 1 = same direction).",
+                   "story_teacher", "story_step1_teacher_neighbours")
+    st.page_link(PAGES["data"], label="Choose another teacher or your own words", icon=":material/dataset:")
+
+elif step == 2:
+    st.markdown(
+        f"The paper's student, **Model B**, keeps one list of numbers per word. It is shown the teacher's answers "
+        f"for {pct} of the words (1 word in {round(1 / settings.p)}) and learns them by heart."
+    )
+    if not say_waiting(runs, 2):
+        scores = {b_label: scores_of(b_id, settings)}
+        show_chart(story_charts.split_bars(story.split_cosine_frame(scores), title="Model B: right on its lessons, lost on new words"),
+                   story.split_cosine_frame(scores),
+                   "Why it fails: a lookup table has no vector for a word it was never told about, so every new word keeps "
+                   "the random numbers it started with.", "story_b_split", "story_step2_model_b")
+        st.markdown("**Its closest words, beside the teacher's:**")
+        st.dataframe(story.neighbours_frame(scores, settings.words).to_pandas(), hide_index=True, width="stretch",
+                     column_config={"shared": st.column_config.NumberColumn(f"shared with the teacher (of {settings.k})"),
+                                    "seen": st.column_config.CheckboxColumn("was this word in its lessons?"),
+                                    "who": "whose answer", "neighbours": "closest words"})
+        left, right = st.columns(2)
+        with left:
+            open_page("See Model B on the map", "projection", b_id, "story_link_b_map", ":material/scatter_plot:")
+        with right:
+            open_page("Its scores on new words", "evaluate", b_id, "story_link_b_eval", ":material/fact_check:")
+
+elif step == 3:
+    own = own_pair()
+    if st.session_state.get(JOBS):
+        st.markdown("**Your two students are training now, on the same words:**")
+        watch_own_pair(st.session_state[JOBS])
+    if own:
+        b_id, adapter_id = own
+        st.success("These are **your own** two students, trained just now on the same words.", icon=":material/person:")
+    st.markdown(
+        f"A different student does not keep a list per word: it **reads a cheap model** — {settings.cheap_label}, "
+        f"about 6× cheaper to run than the teacher — and learns to translate the cheap model's numbers into the "
+        f"teacher's. Both students below saw exactly the same {pct} of the teacher's answers (same words, same seed)."
+    )
+    if own or not say_waiting(runs, 3):
+        scores = {b_label: scores_of(b_id, settings), adapter_label: scores_of(adapter_id, settings)}
+        frame = story.split_cosine_frame(scores)
+        show_chart(story_charts.split_bars(frame, title="Same lessons, two students: who is right on new words?"), frame,
+                   "The student that reads a cheap model is nearly as close to the teacher on words it never saw as on its "
+                   "lessons; Model B is lost on them.", "story_pair_split", "story_step3_side_by_side")
+        st.markdown("**Closest words, side by side:**")
+        st.dataframe(story.neighbours_frame(scores, settings.words).to_pandas(), hide_index=True, width="stretch",
+                     column_config={"shared": st.column_config.NumberColumn(f"shared with the teacher (of {settings.k})"),
+                                    "seen": st.column_config.CheckboxColumn("was this word in its lessons?"),
+                                    "who": "whose answer", "neighbours": "closest words"})
+        left, right = st.columns(2)
+        with left:
+            open_page("See the adapter on the map", "projection", adapter_id, "story_link_adapter_map", ":material/scatter_plot:")
+        with right:
+            open_page("Try its word arithmetic", "analogies", adapter_id, "story_link_adapter_analogies", ":material/calculate:")
+
+elif step == 4:
+    st.markdown(
+        f"Every teacher answer costs money. How few does each student need? Both students trained at "
+        f"p = {', '.join(f'{p:g}' for p in settings.ps)} of the words, scored only on words they never saw."
+    )
+    if not say_waiting(runs, 4):
+        scores = {rid: scores_of(rid, settings) for rid in runs.found.values()}
+        frame = story.quality_frame(runs, scores)
+        adapter_rows = frame.filter(pl.col("student") == adapter_label).sort("queries")
+        fewest, most = adapter_rows.row(0, named=True), adapter_rows.row(-1, named=True)
+        show_chart(story_charts.quality_lines(frame, "neighbours_shared"), frame.drop("run_id"),
+                   f"With only {fewest['queries']:,} answers the adapter already finds {fewest['neighbours_shared']:.1f} of a new "
+                   f"word's {settings.k} closest words ({most['neighbours_shared']:.1f} with {most['queries']:,}); Model B finds "
+                   f"almost none, however many answers it gets.", "story_quality", "story_step4_answers")
+        open_page("Compare every run on Honest evaluation", "evaluate", adapter_id, "story_link_eval", ":material/fact_check:")
+
+elif step == 5:
+    st.markdown(
+        f"What if an attacker tampers with the teacher? Here {settings.poison:.0%} of the answers are replaced by "
+        f"random nonsense (the paper's attack), and each student trains on them at p = {settings.p:g}."
+    )
+    if not say_waiting(runs, 5):
+        scores = {rid: scores_of(rid, settings) for rid in runs.found.values()}
+        frame = story.poison_frame(runs, scores)
+        adapter_rows = {r["answers"]: r for r in frame.filter(pl.col("student") == adapter_label).iter_rows(named=True)}
+        clean, poisoned = adapter_rows.get("all clean"), adapter_rows.get(f"{settings.poison:.0%} poisoned")
+        cost = (f" ({clean['neighbours_shared']:.1f} → {poisoned['neighbours_shared']:.1f} of {settings.k} closest words)"
+                if clean and poisoned else "")
+        show_chart(story_charts.poison_bars(frame), frame.drop("run_id"),
+                   f"Poisoned answers cost the adapter only a little on new words{cost}; Model B had nothing to lose.",
+                   "story_poison", "story_step5_poison")
+        open_page("Dig deeper in the Poisoning lab", "poisoning", runs.run_id(StudentKind.KERNEL, poison=settings.poison),
+                  "story_link_poison", ":material/coronavirus:")
+    st.markdown("**That's the story.** Train your own pair from the Start page, or explore every page on the left.")
+    st.page_link(PAGES["start"], label="Back to Start", icon=":material/rocket_launch:")

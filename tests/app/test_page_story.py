@@ -1,0 +1,90 @@
+"""The story page: Next / Back move the step, the step lives in the address, missing runs are said plainly,
+and every step draws from stored runs (fake teacher: the story's runs trained on a small word list)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import story
+from core.paths import runs_dir, teacher_cache_dir
+from core.store import list_runs
+from core.teacher import CachedTeacher, HashTeacher
+from pages._shared import K
+from tests.app.apphelpers import make_app, no_errors
+
+
+@pytest.fixture(autouse=True)
+def fake_story(monkeypatch):
+    monkeypatch.setenv(story.TEACHER_ENV, "hash-32")
+
+
+@pytest.fixture
+def story_runs(prepared):
+    """The story's runs, trained on the AppTests' 305 words (labelled as the default word list, as the story
+    looks them up), and the teacher's vectors of the default words in the cache (step 1)."""
+    settings = story.StorySettings.from_env()
+    CachedTeacher(HashTeacher(32), teacher_cache_dir()).embed(list(story.story_vocabulary().words))
+    return story.warm_story(settings=settings, prepared=prepared)
+
+
+def page_text(at) -> str:
+    return " ".join(str(m.value) for m in [*at.markdown, *at.caption, *at.info, *at.header, *at.success])
+
+
+def test_next_and_back_move_the_step_in_the_address(story_runs):
+    at = make_app("story")
+    no_errors(at)
+    assert at.header[0].value.startswith("1. What the teacher knows")
+    assert at.button(key="story_back").disabled
+    at.button(key="story_next").click().run()
+    no_errors(at)
+    assert at.query_params["step"] in ("2", ["2"]) and at.header[0].value.startswith("2.")
+    at.button(key="story_next").click().run()
+    assert at.header[0].value.startswith("3.")
+    at.button(key="story_back").click().run()
+    assert at.query_params["step"] in ("2", ["2"]) and at.header[0].value.startswith("2.")
+    assert "random numbers it started with" in page_text(at)  # the one sentence saying why Model B fails
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 4, 5])
+def test_every_step_opens_from_its_address(story_runs, step):
+    at = make_app()
+    at.query_params["step"] = str(step)
+    at.switch_page("pages/story.py").run()
+    no_errors(at)
+    assert at.header[0].value.startswith(f"{step}.")
+    assert "still preparing" not in page_text(at)
+    if step > 1:
+        assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart") or at.dataframe
+
+
+def test_step_three_from_a_link_and_a_run_link_selects_the_run(story_runs):
+    at = make_app()
+    at.query_params["step"] = "3"
+    at.switch_page("pages/story.py").run()
+    no_errors(at)
+    assert at.header[0].value.startswith("3. A student that reads a cheap model")
+    at.button(key="story_link_adapter_map").click().run()
+    no_errors(at)
+    runs = story.find_story_runs(list_runs(runs_dir()), story.StorySettings.from_env())
+    assert at.session_state[K.RUN] == runs.run_id("kernel")
+    assert at.title[0].value != "What this lab found, in five steps"  # switched to the Projection page
+
+
+def test_missing_runs_say_what_is_left_and_step_one_still_shows_the_teacher():
+    CachedTeacher(HashTeacher(32), teacher_cache_dir()).embed(list(story.story_vocabulary().words))
+    at = make_app("story")
+    no_errors(at)
+    assert at.header[0].value.startswith("1.") and "still preparing" not in page_text(at)
+    for step in (2, 3, 4, 5):
+        at.query_params["step"] = str(step)
+        at.run()
+        no_errors(at)
+        assert "still preparing" in page_text(at)
+    assert "Model B at p = 0.2" in page_text(at) or "the adapter" in page_text(at)
+
+
+def test_without_the_teachers_answers_step_one_says_so():
+    at = make_app("story")
+    no_errors(at)
+    assert "still preparing the teacher's answers" in page_text(at)

@@ -1,0 +1,141 @@
+"""The story's engine (core/story.py) on the fake teacher: one split for both students, each step's frame,
+and a story whose runs are missing says what is missing. The real-teacher criterion is marked slow."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from core import story, story_charts
+from core.config import StudentKind
+from core.dataset import build_dataset
+from core.experiment import prepare_items
+from core.paths import runs_dir, teacher_cache_dir
+from core.store import list_runs, load_run
+from core.teacher import CachedTeacher, HashTeacher
+
+WORDS = ["king", "queen", "man", "woman", "prince", "princess", "happy", "sad", "river", "lake"] + [f"word{i}" for i in range(290)]
+
+
+@pytest.fixture
+def settings() -> story.StorySettings:
+    return story.StorySettings(teacher="hash-32", cheap="hash-16", vocabulary="test-300")
+
+
+@pytest.fixture
+def prepared():
+    return prepare_items(WORDS, "none", CachedTeacher(HashTeacher(32), teacher_cache_dir()))
+
+
+def test_the_pair_and_the_poisoned_pair_train_on_the_same_words(settings, prepared):
+    b, adapter = story.pair_configs(settings)
+    assert (b.model, adapter.model) == (StudentKind.B, StudentKind.KERNEL) and adapter.cheap == "hash-16"
+    configs = story.story_configs(settings)
+    assert len(configs) == len(set(configs)) == 2 * len(settings.ps) + 2
+    splits = {c: build_dataset(prepared.items, prepared.clean, c.p, c.poison, c.seed).train_idx for c in configs if c.p == settings.p}
+    assert len(splits) == 4  # B and the adapter, clean and poisoned
+    first = next(iter(splits.values()))
+    assert all(np.array_equal(first, idx) for idx in splits.values())
+
+
+def test_env_picks_the_teacher_for_tests():
+    fake = story.StorySettings.from_env({story.TEACHER_ENV: "hash-32"})
+    assert (fake.teacher, fake.cheap) == ("hash-32", "hash-16")
+    real = story.StorySettings.from_env({})
+    assert (real.teacher, real.cheap) == ("mpnet", "minilm")  # the adapter reads the ~6x cheaper model
+    assert real.vocabulary == story.story_vocabulary().label
+
+
+def test_missing_runs_are_named_and_step_one_needs_none(settings):
+    runs = story.find_story_runs(list_runs(runs_dir()), settings)
+    assert not runs.found and len(runs.missing) == len(story.story_configs(settings))
+    assert runs.waiting_sentence(1) is None
+    sentence = runs.waiting_sentence(2)
+    assert "still preparing" in sentence and "Model B at p = 0.2" in sentence and "adapter" not in sentence
+    assert "1 of its 1" in sentence
+    assert story.describe(story.story_configs(settings)[-1]) == "the adapter at p = 0.2 with 10% poison"
+
+
+def test_warm_story_trains_once_and_every_step_has_its_frame(settings, prepared):
+    ids = story.warm_story(settings=settings, prepared=prepared)
+    assert len(ids) == len(set(ids)) == len(story.story_configs(settings))
+    assert story.warm_story(settings=settings, prepared=prepared) == ids  # idempotent: nothing retrained
+    runs = story.find_story_runs(list_runs(runs_dir()), settings)
+    assert not runs.missing and runs.waiting_sentence(5) is None
+    assert all(load_run(runs_dir(), r).meta.get("shared") for r in ids)  # in the gallery: every person can open them
+
+    scores = {rid: story.story_scores(load_run(runs_dir(), rid), settings=settings) for rid in ids}
+    assert all((load_run(runs_dir(), rid).folder / "story-scores.json").exists() for rid in ids)
+    pair = {story.student_label(m): scores[runs.run_id(m)] for m in (StudentKind.B, StudentKind.KERNEL)}
+
+    split = story.split_cosine_frame(pair)
+    assert split.columns == ["student", "words", "cosine", "count"] and split.height == 4
+    assert split["count"].sum() == 2 * len(WORDS)
+    neighbours = story.neighbours_frame(pair, settings.words)
+    assert neighbours.columns == ["word", "who", "shared", "seen", "neighbours"]
+    assert neighbours["word"].to_list() == ["king"] * 3 + ["queen"] * 3
+    assert neighbours.filter(who="Teacher")["shared"].to_list() == [settings.k] * 2
+    assert all(len(n.split(", ")) == settings.k for n in neighbours["neighbours"])
+
+    quality = story.quality_frame(runs, scores)
+    assert quality.columns == ["student", "p", "queries", "heldout_cosine", "neighbours_shared", "baseline_cosine", "run_id"]
+    assert quality.height == 2 * len(settings.ps) and quality["queries"].min() >= 1
+    poison = story.poison_frame(runs, scores)
+    assert poison.columns == ["student", "answers", "heldout_cosine", "neighbours_shared", "run_id"]
+    assert sorted(poison["answers"].to_list()) == ["10% poisoned", "10% poisoned", "all clean", "all clean"]
+
+    # every chart builds and says what its axes are
+    for chart in (story_charts.split_bars(split), story_charts.quality_lines(quality), story_charts.quality_lines(quality, "neighbours_shared"),
+                  story_charts.poison_bars(poison)):
+        spec = chart.to_dict()
+        assert spec.get("title") and ("Closeness" in str(spec) or "Closest words" in str(spec))
+
+
+def test_teacher_neighbours_hand_worked():
+    m = np.array([[1, 0], [0.8, 0.6], [0, 1], [-1, 0]], dtype=np.float32)
+    frame = story.teacher_neighbours_frame(["a", "b", "c", "d"], m, ["a", "zzz"], k=2)
+    assert frame.columns == ["word", "rank", "neighbour", "cosine"]
+    assert frame["neighbour"].to_list() == ["b", "c"] and frame["cosine"].to_list() == [0.8, 0.0]
+    chart = story_charts.teacher_neighbours(frame).to_dict()
+    assert chart["title"] == "The teacher's closest words"
+
+
+def test_run_scores_on_a_perfect_student():
+    class Vectors:
+        items = ("king", "queen", "a", "b")
+        teacher = np.eye(4, dtype=np.float32) + 0.1
+        student = teacher.copy()
+        groups = ("training", "held-out", "held-out", "training")
+
+        def index(self):
+            return {w: i for i, w in enumerate(self.items)}
+
+    scores = story.run_scores(Vectors(), ("king", "queen"), k=2)
+    assert scores["heldout_cosine"] == pytest.approx(1.0) and scores["training_cosine"] == pytest.approx(1.0)
+    assert scores["neighbours_shared"] == pytest.approx(2.0)
+    assert scores["neighbours"]["king"]["seen"] and not scores["neighbours"]["queen"]["seen"]
+    assert scores["training_words"] == 2 and scores["heldout_words"] == 2
+
+
+@pytest.mark.slow
+def test_real_teachers_adapter_shares_five_of_eight_neighbours_of_king_and_queen(tmp_path):
+    """The acceptance criterion, with the bundled MPNet teacher and the adapter reading MiniLM (both
+    embedded once into the lab's cache: ~5 minutes on a 2-core CPU the first time)."""
+    from core.experiment import TrainingRun, run_vectors
+
+    home = os.environ.get("EMBEDDING_LAB_STORY_HOME")  # a warm cache to reuse, when there is one
+    cache = teacher_cache_dir() if not home else __import__("pathlib").Path(home) / "cache" / "teachers"
+    settings = story.StorySettings()
+    prepared = story.prepare_story_data(settings, cache)
+    scores = {}
+    for config in story.pair_configs(settings):
+        run = TrainingRun(config, prepared, tmp_path / "runs", device="cpu", cache_root=cache)
+        list(run)
+        scores[story.student_label(config.model)] = story.run_scores(run_vectors(load_run(tmp_path / "runs", run.run_id), cache), settings.words, 8)
+    frame = story.neighbours_frame(scores, settings.words)
+    adapter = dict(zip(*frame.filter(who=story.student_label("kernel")).select("word", "shared")))
+    model_b = dict(zip(*frame.filter(who=story.student_label("B")).select("word", "shared")))
+    assert adapter["king"] >= 5 and adapter["queen"] >= 5, frame
+    assert model_b["queen"] <= 1  # a word it was never told about keeps its random start
