@@ -25,7 +25,8 @@ umap_warm_up()  # the warm-up (pages/_waits.py): computes once, in the backgroun
 
 navigation = st.navigation(
     {
-        "Learn": [st.Page(PAGES["start"], title="Start", icon=":material/rocket_launch:", default=True)],
+        "Learn": [st.Page(PAGES["start"], title="Start", icon=":material/rocket_launch:", default=True),
+                  st.Page(PAGES["story"], title="The story in five steps", icon=":material/auto_stories:")],
         "Experiment": [
             st.Page(PAGES["data"], title="Data & teacher", icon=":material/dataset:"),
             st.Page(PAGES["train"], title="Train", icon=":material/model_training:"),

@@ -41,6 +41,7 @@ class K:
 
 PAGES = {
     "start": "pages/start.py",
+    "story": "pages/story.py",
     "data": "pages/data.py",
     "train": "pages/train.py",
     "distributions": "pages/distributions.py",
