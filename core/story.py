@@ -200,13 +200,14 @@ def find_story_runs(runs: pl.DataFrame, settings: StorySettings) -> StoryRuns:
 
 
 def warm_story(runs_root: Path | None = None, cache_root: Path | None = None, settings: StorySettings | None = None,
-               progress: Callable[[int, int], None] | None = None, prepared=None) -> list[str]:
+               progress: Callable[[int, int], None] | None = None, prepared=None, items: Sequence[str] | None = None,
+               load: Callable[[str], object] | None = None) -> list[str]:
     """Train the story's runs that are not stored yet, and keep every run's story scores; returns the run ids.
 
     Idempotent: a second call finds every run and its scores and returns in well under a second. The runs are
     put in the class gallery (`shared`), so every person on a hosted lab can open them on the other pages.
-    `prepared`: the teacher's vectors of the story's words (`core.experiment.PreparedData`); None reads them
-    from the teacher's cache, computing what is missing.
+    `prepared`: the teacher's vectors of the story's words (`core.experiment.PreparedData`); None: built only
+    when a run is missing, by `prepare_story_data(settings, cache_root, items, load)`.
     """
     from core.experiment import TrainingRun
     from core.paths import runs_dir, teacher_cache_dir
@@ -221,7 +222,7 @@ def warm_story(runs_root: Path | None = None, cache_root: Path | None = None, se
         progress(done, total)
     ids = dict(story.found)
     if story.missing:
-        prepared = prepared or prepare_story_data(settings, cache_root)
+        prepared = prepared or prepare_story_data(settings, cache_root, items, load)
         for config in story.missing:
             run = TrainingRun(config, prepared, runs_root, device="cpu", cache_root=cache_root, extra={"shared": True, "story": True})
             for _ in run:
@@ -235,8 +236,10 @@ def warm_story(runs_root: Path | None = None, cache_root: Path | None = None, se
     return [ids[c] for c in story_configs(settings)]
 
 
-def prepare_story_data(settings: StorySettings, cache_root: Path | None = None):
-    """The story's words and their teacher vectors (from the teacher's cache; missing ones computed and cached)."""
+def prepare_story_data(settings: StorySettings, cache_root: Path | None = None, items: Sequence[str] | None = None,
+                       load: Callable[[str], object] | None = None):
+    """The story's words (default: `story_vocabulary`) and their teacher vectors, from the teacher's cache; when
+    some are missing, the teacher is loaded (`load`, default `core.teacher.load_teacher`) and they are cached."""
     from core.experiment import PreparedData
     from core.lemmatize import no_lemmatization
     from core.config import LemmaMode
@@ -244,12 +247,12 @@ def prepare_story_data(settings: StorySettings, cache_root: Path | None = None):
     from core.teacher import CachedTeacher, TeacherUnavailable, cached_vectors, load_teacher, teacher_id_for
 
     cache_root = Path(cache_root or teacher_cache_dir())
-    lemma = no_lemmatization(story_vocabulary().words)
+    lemma = no_lemmatization(list(items) if items is not None else story_vocabulary().words)
     try:  # every vector cached (the warm-up computes them first): no model to load
         return PreparedData(lemma, cached_vectors(cache_root, teacher_id_for(settings.teacher), lemma.lemmas),
                             teacher_id_for(settings.teacher), LemmaMode.NONE)
     except TeacherUnavailable:
-        teacher = CachedTeacher(load_teacher(settings.teacher), cache_root)
+        teacher = CachedTeacher((load or load_teacher)(settings.teacher), cache_root)
         return PreparedData(lemma, teacher.embed(list(lemma.lemmas)), teacher.id, LemmaMode.NONE)
 
 

@@ -167,6 +167,13 @@ def umap_step(progress: Progress) -> None:
     _umap_ready.set()
 
 
+def story_step(progress: Progress) -> None:
+    from core.story import warm_story
+
+    # the default words and this list's model loader; trains only the runs not stored yet (instant when all are)
+    warm_story(cache_root=_cache_root(), progress=progress, items=default_items(), load=model)
+
+
 def record_rate(model_id: str, items: int, seconds: float) -> None:
     """Keep what a model's computation measured (ms per item) for later estimates; never fatal."""
     try:
@@ -187,6 +194,7 @@ def default_steps() -> list[Step]:
         Step("umap", "the map projection (UMAP compiles once)", umap_step),
         Step("mpnet-words", f"MPNet vectors of {words}", vectors_step("mpnet", "sentence", default_items)),
         Step("minilm-layers", f"MiniLM layer features of {words} (what MPNet's adapters read)", vectors_step("minilm", "layers", default_items)),
+        Step("story", "the story's trained students (Model B and the adapter, 12 runs)", story_step),
         Step("minilm-tokens", f"MiniLM token outputs of {texts} (the Adapter lab's cheap model)", text_features_step("minilm")),
         Step("minilm-sentences", f"MiniLM vectors of {texts}", vectors_step("minilm", "sentence", default_texts, "-sentences")),
         Step("mpnet-sentences", f"MPNet vectors of {texts} (the Adapter lab's teacher)", vectors_step("mpnet", "sentence", default_texts, "-sentences")),
