@@ -1,16 +1,16 @@
 """Start: what the lab is about, in plain words, and a one-click first run."""
 
-import os
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
 
-from core.config import LemmaMode, TrainConfig
+from core import story
+from core.config import LemmaMode
 from pages._shared import K, PAGES, default_words, job_board, prepare, start_job
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-# The teacher of the one-click path; tests point it at the instant fake teacher.
-TRY_IT_TEACHER = os.environ.get("EMBEDDING_LAB_TRY_IT_TEACHER", "minilm")
+STORY_JOBS = "story_jobs"  # pages/story.py watches these two jobs (the person's own pair) on its step 3
 
 st.title("How cheaply can an expensive AI model be imitated?")
 st.markdown(
@@ -28,7 +28,7 @@ left, right = st.columns(2)
 with left:
     st.markdown(
         """
-- **Teacher** — the expensive model we want to imitate (here all-MiniLM-L6-v2, running on this computer).
+- **Teacher** — the expensive model we want to imitate (here all-mpnet-base-v2 or all-MiniLM-L6-v2, running on this computer).
 - **Student** — a tiny model that learns one vector per word (*Model A*, or *Model B* with two extra layers).
 - **p** — the fraction of words whose teacher answer the student may see. *p = 0.1* means 1 word in 10.
 """
@@ -42,23 +42,37 @@ with right:
 """
     )
 
-st.subheader("Try it")
+st.subheader("See what the lab found")
+settings = story.StorySettings.from_env()
 st.write(
-    "One click: the 10,000 most common English words, the MiniLM teacher, and Model B trained on "
-    "p = 0.095 (950 words) for 20 epochs. You will watch it learn live."
+    "A five-step story, ready to show: what the teacher knows, why the paper's student fails on words it never saw, "
+    f"and how a student that reads a cheap model gets them right from {settings.p:.0%} of the teacher's answers."
 )
-if st.button("Train my first student", type="primary", icon=":material/rocket_launch:", key="try_it"):
+if st.button("Play the story", type="primary", icon=":material/play_arrow:", key="play_story"):
+    st.switch_page(PAGES["story"], query_params={"step": "1"})
+
+st.subheader("Try it yourself")
+st.write(
+    f"One click trains **both** students on the same {settings.p:.0%} of the 10,000 most common English words, "
+    f"with {settings.teacher_label} as the teacher: the paper's Model B and the adapter that reads {settings.cheap_label}. "
+    "You will watch them train, then see them side by side."
+)
+if st.button("Train my first students", icon=":material/rocket_launch:", key="try_it"):
     with st.status("Getting everything ready…", expanded=True) as status:
-        st.write("Loading the vocabulary and the teacher…")
         vocab = default_words()
-        bar = st.progress(0.0, text="Asking the teacher about every word (cached after the first time)…")
-        prepared = prepare(TRY_IT_TEACHER, vocab, LemmaMode.NONE,
-                           progress=lambda done, total: bar.progress(done / total, text=f"Teacher embeddings: {done:,} of {total:,} words"))
-        config = TrainConfig(teacher=TRY_IT_TEACHER, model="B", p=0.095, epochs=20, vocabulary=vocab.label)
-        started = start_job(K.JOB, lambda: job_board().submit(config, prepared, owner=st.session_state[K.OWNER]))
-        status.update(label="Training started" if started else "Not started", state="complete" if started else "error")
-    if started:
-        st.switch_page(PAGES["train"])
+        bar = st.progress(0.0, text="Reading the teacher's answers (computed once, then cached)…")
+        prepared = prepare(settings.teacher, vocab, LemmaMode.NONE,
+                           progress=lambda done, total: bar.progress(done / total, text=f"Teacher answers: {done:,} of {total:,} words"))
+        owner = st.session_state[K.OWNER]
+        jobs = []
+        # The adapter first: on a host that allows one training per person at a time, the one that works is the one that runs.
+        for config in reversed(story.pair_configs(replace(settings, vocabulary=vocab.label))):
+            if start_job(K.JOB, lambda: job_board().submit(config, prepared, owner=owner)):
+                jobs.append(st.session_state[K.JOB])
+        status.update(label="Training started" if jobs else "Not started", state="complete" if jobs else "error")
+    if jobs:
+        st.session_state[STORY_JOBS] = list(reversed(jobs))  # Model B first, as the story shows them
+        st.switch_page(PAGES["story"], query_params={"step": "3"})
 
 st.caption("Prefer to choose everything yourself? Go step by step:")
 cols = st.columns(3)
