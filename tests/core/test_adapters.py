@@ -102,7 +102,9 @@ def test_bad_uploads_get_a_sentence(name, data, message):
 def test_uploads_and_paste():
     csv = b'id,text\n1,"Hello, world."\n2,=HYPERLINK("x")\n3,Hello, world.\n'
     s = sentences_from_upload("mine.csv", csv)
-    assert s.texts == ("Hello, world.", '=HYPERLINK("x")', "Hello")  # a formula stays text; row 3's unquoted comma splits it
+    # a formula stays text; row 3's unquoted comma gives it more cells than the header: dropped and counted, not cut
+    assert s.texts == ("Hello, world.", '=HYPERLINK("x")')
+    assert s.dropped["CSV rows with more cells than the header (quote a text that holds a comma)"] == 1
     t = sentences_from_upload("mine.txt", "One.\nTwo.\nOne.\n\n".encode())
     assert t.texts == ("One.", "Two.") and t.dropped["duplicate"] == 1 and t.dropped["empty"] == 1
     assert sentences_from_paste("a b\n<script>x</script>").texts == ("a b", "<script>x</script>")
