@@ -47,8 +47,11 @@ EXPLAIN = {
 
 def training_curves(epochs: pl.DataFrame, title: str = "Training progress") -> alt.Chart:
     """Loss (left) and cosine to the teacher (right) by epoch. Needs epoch, train_loss,
-    train_cosine and heldout_cosine columns."""
+    train_cosine and heldout_cosine columns. One epoch (a closed-form student, solved in one step) is drawn
+    as bars: a line through one point is not a curve."""
     base = epochs.select("epoch", "train_loss", "train_cosine", "heldout_cosine")
+    if base.height == 1:
+        return _one_step_bars(base, title)
     loss = (
         alt.Chart(base)
         .mark_line(point=alt.OverlayMarkDef(color="#9467bd"), color="#9467bd")
@@ -78,6 +81,30 @@ def training_curves(epochs: pl.DataFrame, title: str = "Training progress") -> a
         .properties(title="Cosine to the teacher (higher is better)", width=360, height=260)
     )
     return alt.hconcat(loss, cosine).properties(title=title)
+
+
+def _one_step_bars(base: pl.DataFrame, title: str) -> alt.HConcatChart:
+    row = base.row(0, named=True)
+    loss = (
+        alt.Chart(pl.DataFrame({"what": ["training loss"], "value": [row["train_loss"]]}))
+        .mark_bar(color="#9467bd", size=40)
+        .encode(x=alt.X("what:N", title=None, axis=alt.Axis(labelAngle=0)),
+                y=alt.Y("value:Q", title="Training loss (1 − cosine)", scale=alt.Scale(zero=True)),
+                tooltip=[alt.Tooltip("value:Q", title="Loss", format=".4f")])
+        .properties(title="Training loss (lower is better)", width=200, height=260)
+    )
+    cosines = pl.DataFrame({"which": ["words it trained on", "held-out words"], "cosine": [row["train_cosine"], row["heldout_cosine"]]}).drop_nulls("cosine")
+    cosine = (
+        alt.Chart(cosines)
+        .mark_bar(size=40)
+        .encode(x=alt.X("which:N", title=None, sort=["words it trained on", "held-out words"], axis=alt.Axis(labelAngle=0, labelLimit=0)),
+                y=alt.Y("cosine:Q", title="Cosine to the teacher", scale=alt.Scale(domain=[0, 1])),
+                color=alt.Color("which:N", legend=None,
+                                scale=alt.Scale(domain=["words it trained on", "held-out words"], range=[SPLIT_COLOURS["training"], SPLIT_COLOURS["held-out"]])),
+                tooltip=[alt.Tooltip("which:N", title="Measured on"), alt.Tooltip("cosine:Q", format=".4f")])
+        .properties(title="Cosine to the teacher (higher is better)", width=260, height=260)
+    )
+    return alt.hconcat(loss, cosine).properties(title=alt.TitleParams(title, subtitle="Solved in one step: one value each, no curve over epochs."))
 
 
 def bin_means(frame: pl.DataFrame, bins: int = 40) -> pl.DataFrame:
@@ -256,7 +283,7 @@ def pareto_heatmap(sweep: pl.DataFrame, metric: str = "train_loss", title: str =
             x=alt.X("epoch:O", title="Epoch", axis=alt.Axis(labelAngle=0, values=[e for e in range(0, 1001, 10)] + [1])),
             y=alt.Y("p_label:O", title="p (training fraction)", sort=ps),
             color=alt.Color(f"{metric}:Q", title=METRICS.get(metric, metric), scale=alt.Scale(scheme="viridis", reverse=metric == "train_loss"),
-                            legend=alt.Legend(orient="bottom", gradientLength=300)),
+                            legend=alt.Legend(orient="bottom", gradientLength=300, titleLimit=0)),
             tooltip=[alt.Tooltip("setting:N", title="Runs"), alt.Tooltip("p_label:N", title="p"), alt.Tooltip("epoch:Q", title="Epoch"),
                      alt.Tooltip(f"{metric}:Q", title=METRICS.get(metric, metric), format=".4f")],
         )
@@ -321,8 +348,10 @@ def quality_per_query(frame: pl.DataFrame, metric: str = "heldout_cosine", title
         .encode(
             x=alt.X("queries:Q", title="Teacher queries paid for (words embedded by the teacher, log scale)", scale=alt.Scale(type="log")),
             y=alt.Y(f"{metric}:Q", title=label),
-            color=alt.Color("student:N", title="Student", scale=alt.Scale(domain=domain, range=colours), legend=alt.Legend(orient="right", labelLimit=260)),
-            strokeDash=alt.condition(alt.datum.student == BASELINE_LABEL, alt.value([6, 4]), alt.value([1, 0])),
+            # Colour and dash on the same field and domain: Vega-Lite draws one legend whose swatches show both.
+            color=alt.Color("student:N", title="Student", scale=alt.Scale(domain=domain, range=colours), legend=LINE_LEGEND),
+            strokeDash=alt.StrokeDash("student:N", title="Student", scale=alt.Scale(domain=domain, range=[[1, 0]] * len(students) + [[6, 4]]),
+                                      legend=LINE_LEGEND),
             tooltip=[alt.Tooltip("student:N", title="Student"), alt.Tooltip("queries:Q", title="Teacher queries", format=","),
                      alt.Tooltip("p:Q", title="p"), alt.Tooltip(f"{metric}:Q", title=label, format=".3f")],
         )
@@ -331,6 +360,8 @@ def quality_per_query(frame: pl.DataFrame, metric: str = "heldout_cosine", title
 
 
 BASELINE_LABEL = "Average vector (baseline)"
+# A legend for lines: short strokes as swatches (a dot cannot show a dashed line), labels never cut.
+LINE_LEGEND = alt.Legend(orient="right", labelLimit=0, titleLimit=0, symbolType="stroke", symbolStrokeWidth=2.5, symbolSize=500)
 
 
 def analogy_sections(frame: pl.DataFrame, title: str = "Analogies by section") -> alt.Chart:
@@ -421,7 +452,7 @@ def loss_histogram(binned: pl.DataFrame, threshold: float | None = None, title: 
     return alt.layer(*layers).properties(title=title, width=560, height=280)
 
 
-def damage_vs_rate(frame: pl.DataFrame, metric: str = "heldout_cosine", title: str = "Damage against poison rate") -> alt.Chart:
+def damage_vs_rate(frame: pl.DataFrame, metric: str = "heldout_cosine", title: str = "Damage against poison rate") -> alt.LayerChart:
     """Columns: rate (0-1), adversary, defence (labels), the metric. The clean run (rate 0) is drawn at the start
     of every adversary's line."""
     label = DAMAGE_METRICS[metric]
@@ -430,21 +461,22 @@ def damage_vs_rate(frame: pl.DataFrame, metric: str = "heldout_cosine", title: s
     data = pl.concat([frame.filter(pl.col("rate") > 0), *[clean.with_columns(adversary=pl.lit(a)) for a in adversaries]],
                      how="vertical_relaxed").drop_nulls(metric)
     data = data.with_columns(adversary_label=pl.col("adversary").replace_strict(ADVERSARY_NAMES, default=pl.col("adversary")))
-    return (
-        alt.Chart(data)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("rate:Q", title="Poisoned answers (share of the teacher's answers)", axis=alt.Axis(format="%")),
-            y=alt.Y(f"{metric}:Q", title=label, scale=alt.Scale(zero=False)),
-            color=alt.Color("adversary_label:N", title="Poison", legend=alt.Legend(orient="right", labelLimit=260)),
-            strokeDash=alt.StrokeDash("defence:N", title="Defence (line style)",
-                                      legend=alt.Legend(orient="right", labelLimit=260, symbolType="stroke", symbolStrokeWidth=2, symbolSize=400)),
-            tooltip=[alt.Tooltip("adversary_label:N", title="Poison"), alt.Tooltip("defence:N", title="Defence"),
-                     alt.Tooltip("rate:Q", title="Poisoned", format=".0%"), alt.Tooltip(f"{metric}:Q", title=label, format=".3f"),
-                     alt.Tooltip("seconds:Q", title="Train seconds", format=".2f")],
-        )
-        .properties(title=title, width=560, height=320)
+    x = alt.X("rate:Q", title="Poisoned answers (share of the teacher's answers)", axis=alt.Axis(format="%"))
+    y = alt.Y(f"{metric}:Q", title=label, scale=alt.Scale(zero=False))
+    colour = alt.Color("adversary_label:N", title="Poison", legend=alt.Legend(orient="right", labelLimit=0, titleLimit=0))
+    tooltip = [alt.Tooltip("adversary_label:N", title="Poison"), alt.Tooltip("defence:N", title="Defence"),
+               alt.Tooltip("rate:Q", title="Poisoned", format=".0%"), alt.Tooltip(f"{metric}:Q", title=label, format=".3f"),
+               alt.Tooltip("seconds:Q", title="Train seconds", format=".2f")]
+    # Lines and points are separate layers: a line's own point overlay would make the line-style swatches
+    # of the defence legend transparent (Vega-Lite copies the filled point's stroke onto them).
+    lines = alt.Chart(data).mark_line().encode(
+        x=x, y=y, color=colour, tooltip=tooltip,
+        strokeDash=alt.StrokeDash("defence:N", title="Defence (line style)",
+                                  legend=alt.Legend(orient="right", labelLimit=0, titleLimit=0, symbolType="stroke", symbolStrokeWidth=2.5,
+                                                    symbolStrokeColor="#333333", symbolSize=600)),
     )
+    points = alt.Chart(data.clone()).mark_point(filled=True, size=40).encode(x=x, y=y, color=colour, tooltip=tooltip)
+    return alt.layer(lines, points).properties(title=title, width=560, height=320)
 
 
 # --- the adapter lab --------------------------------------------------------------------------------

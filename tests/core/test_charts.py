@@ -65,3 +65,46 @@ def test_chart_student_names_match_the_engine_labels():
     from core.config import STUDENT_LABELS
 
     assert STUDENT_NAMES == {kind.value: label for kind, label in STUDENT_LABELS.items()}
+
+
+def _vega(chart):
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_vega(chart.to_json())
+
+
+def _legends(vega):
+    found = list(vega.get("legends", []))
+    for mark in vega.get("marks", []):
+        found.extend(_legends(mark))
+    return found
+
+
+def test_line_style_legends_draw_visible_strokes():
+    rows = [{"rate": r, "adversary": a, "defence": d, "heldout_cosine": 0.8 - r, "seconds": 1.0}
+            for a in ("random", "negate") for d in ("No defence", "Trimmed loss") for r in (0.1, 0.3)]
+    rows += [{"rate": 0.0, "adversary": "clean", "defence": d, "heldout_cosine": 0.8, "seconds": 1.0} for d in ("No defence", "Trimmed loss")]
+    dash = [lg for lg in _legends(_vega(charts.damage_vs_rate(pl.DataFrame(rows)))) if "strokeDash" in lg]
+    assert len(dash) == 1 and dash[0]["symbolType"] == "stroke"
+    # The bug: a point overlay made these swatches' stroke transparent, so the legend showed labels only.
+    stroke = dash[0].get("encode", {}).get("symbols", {}).get("update", {}).get("stroke", {}).get("value")
+    assert stroke != "transparent"
+
+
+def test_quality_legend_shows_colour_and_dash_together():
+    frame = pl.DataFrame({"student": ["Model B", "Model B", charts.BASELINE_LABEL, charts.BASELINE_LABEL], "queries": [100, 300, 100, 300],
+                          "p": [0.01, 0.03, 0.01, 0.03], "heldout_cosine": [0.4, 0.5, 0.45, 0.46]})
+    legends = _legends(_vega(charts.quality_per_query(frame)))
+    assert len(legends) == 1 and {"stroke", "strokeDash"} <= set(legends[0])  # one legend: each swatch has its colour and dash
+    assert legends[0]["symbolType"] == "stroke" and legends[0].get("labelLimit") == 0
+
+
+def test_one_step_students_are_bars_not_a_one_point_curve():
+    one = pl.DataFrame({"epoch": [1], "train_loss": [0.3], "train_cosine": [0.8], "heldout_cosine": [0.7]})
+    spec = charts.training_curves(one).to_dict()
+    assert {part["mark"]["type"] for part in spec["hconcat"]} == {"bar"}
+    assert "one step" in spec["title"]["subtitle"]
+
+
+def test_plural():
+    assert (charts.plural(1, "epoch"), charts.plural(2, "epoch"), charts.plural(10_002, "word")) == ("1 epoch", "2 epochs", "10,002 words")
