@@ -170,12 +170,38 @@ def projection_scatter(frame: pl.DataFrame, title: str = "Teacher and student in
             .encode(x="x:Q", y="y:Q", shape=alt.Shape("model:N", legend=None), color=alt.value("#ffd700"),
                     tooltip=[alt.Tooltip("word:N", title="Word"), alt.Tooltip("model:N", title="Embedded by")])
         )
-        layers.append(
-            alt.Chart(marked.with_columns(label=pl.col("word") + " (" + pl.col("model") + ")"))
-            .mark_text(align="left", dx=9, dy=-9, fontSize=13, fontWeight="bold")
-            .encode(x="x:Q", y="y:Q", text="label:N")
-        )
+        labels = projection_labels(frame, marked)
+        for side, align, dx in (("left", "right", -10), ("right", "left", 10)):
+            layers.append(
+                alt.Chart(labels.filter(pl.col("side") == side))
+                .mark_text(align=align, dx=dx, dy=-8, fontSize=12, fontWeight="bold", stroke="white", strokeWidth=3, strokeOpacity=0.8)
+                .encode(x="x:Q", y="y:Q", text="label:N")
+            )
+            layers.append(  # the halo above sits under the text: drawn twice, white outline then black letters
+                alt.Chart(labels.filter(pl.col("side") == side).clone())
+                .mark_text(align=align, dx=dx, dy=-8, fontSize=12, fontWeight="bold")
+                .encode(x="x:Q", y="y:Q", text="label:N")
+            )
     return alt.layer(*layers).properties(title=title, width="container", height=520)
+
+
+def projection_labels(frame: pl.DataFrame, marked: pl.DataFrame, close: float = 0.03) -> pl.DataFrame:
+    """One label per highlighted mark, placed so that labels do not sit on each other: the teacher's to the left
+    of its mark, the student's to the right; a word whose two marks are within `close` of the map's size gets
+    one label, "word", instead of two. Columns out: x, y, label, side ('left' / 'right')."""
+    span = max(float(frame["x"].max() - frame["x"].min()), float(frame["y"].max() - frame["y"].min()), 1e-9)
+    wide = marked.pivot(on="model", index="word", values=["x", "y"], aggregate_function="first")
+    rows = []
+    for r in wide.iter_rows(named=True):
+        tx, ty, sx, sy = r.get("x_teacher"), r.get("y_teacher"), r.get("x_student"), r.get("y_student")
+        if None not in (tx, sx) and ((tx - sx) ** 2 + (ty - sy) ** 2) ** 0.5 < close * span:
+            rows.append({"x": tx, "y": ty, "label": r["word"], "side": "right"})
+            continue
+        if tx is not None:
+            rows.append({"x": tx, "y": ty, "label": f"{r['word']} (teacher)", "side": "left"})
+        if sx is not None:
+            rows.append({"x": sx, "y": sy, "label": f"{r['word']} (student)", "side": "right"})
+    return pl.DataFrame(rows, schema={"x": pl.Float64, "y": pl.Float64, "label": pl.Utf8, "side": pl.Utf8})
 
 
 def pair_bars(frame: pl.DataFrame, title: str = "Similarity of word pairs") -> alt.Chart:

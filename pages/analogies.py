@@ -38,10 +38,10 @@ else:
     st.caption("Did the student see the teacher's answer for the question words? " + ", ".join(f"**{w}** ({groups[w]})" for w in (a, b, c)))
     table = pl.DataFrame({
         "rank": list(range(1, len(teacher_top) + 1)),
-        "teacher's answer": [w for w, _ in teacher_top], "teacher cosine": [round(s, 3) for _, s in teacher_top],
-        "student's answer": [w for w, _ in student_top], "student cosine": [round(s, 3) for _, s in student_top],
+        "teacher says": [w for w, _ in teacher_top], "teacher cosine": [round(s, 3) for _, s in teacher_top],
+        "student says": [w for w, _ in student_top], "student cosine": [round(s, 3) for _, s in student_top],
     })
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(table, hide_index=True, width="stretch", column_config={"rank": st.column_config.NumberColumn(width="small")})
 
 st.subheader("The benchmark: Google's analogy questions")
 
@@ -61,7 +61,7 @@ def benchmark_answers(run_id: str) -> pl.DataFrame:
         "section": [q.section for q in student.questions],
         "question": [f"{q.b} − {q.a} + {q.c}" for q in student.questions],
         "expected": [q.d for q in student.questions],
-        "teacher's answer": list(teacher.predicted), "student's answer": list(student.predicted),
+        "teacher says": list(teacher.predicted), "student says": list(student.predicted),
     })
 
 
@@ -93,8 +93,8 @@ else:
         if not StudentKind.parse(evaluation["summary"]["model"]).generalizes:
             st.info(charts.EXPLAIN["lookup_tables"])
         shown = answers.drop("section")
-        right = shown.filter(pl.col("student's answer") == pl.col("expected"))
-        wrong = shown.filter(pl.col("student's answer") != pl.col("expected"))
+        right = shown.filter(pl.col("student says") == pl.col("expected"))
+        wrong = shown.filter(pl.col("student says") != pl.col("expected"))
         left_col, right_col = st.columns(2)
         left_col.markdown(f"**A sample the student gets right** ({right.height:,} in all)")
         left_col.dataframe(right.sample(min(8, right.height), seed=0) if right.height else right, hide_index=True, width="stretch")

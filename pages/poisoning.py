@@ -121,18 +121,19 @@ else:
 
 st.subheader("2 · Damage against poison rate, for each kind of poison and defence")
 with knobs("The grid's settings"), st.form("poison_grid"):
+    # The three multiselects take the whole width: in a third of it their chips (long names) were hidden.
     c1, c2, c3 = st.columns(3)
     student = c1.selectbox("Student", [StudentKind.RIDGE, StudentKind.KERNEL, StudentKind.MLP, StudentKind.SUBWORD, StudentKind.B, StudentKind.A],
                            format_func=lambda k: k.label, key="poison_student",
                            help="The ridge adapter trains in about a second; the kernel adapter and the trained students take longer.")
-    p = c1.select_slider("p — share of words the teacher answers", options=[0.01, 0.03, 0.1, 0.3, 0.5], value=0.3, key="poison_p")
-    epochs = c1.number_input("Epochs (trained students)", 1, 200, 20, key="poison_epochs")
-    rates = c2.multiselect("Poisoned shares (besides the clean run)", list(RATES), default=[0.1, 0.3], format_func=lambda r: f"{r:.0%}", key="poison_rates")
-    scope = c2.radio("Poison which answers", ["all", "train"], key="poison_scope_grid",
+    p = c2.select_slider("p — share of words the teacher answers", options=[0.01, 0.03, 0.1, 0.3, 0.5], value=0.3, key="poison_p")
+    epochs = c3.number_input("Epochs (trained students)", 1, 200, 20, key="poison_epochs")
+    rates = st.multiselect("Poisoned shares (besides the clean run)", list(RATES), default=[0.1, 0.3], format_func=lambda r: f"{r:.0%}", key="poison_rates")
+    scope = c1.radio("Poison which answers", ["all", "train"], key="poison_scope_grid",
                      format_func={"all": "All words, before the split (paper)", "train": "Training answers only"}.get)
-    adversaries = c3.multiselect("Kinds of poison", [a.value for a in Adversary], default=[a.value for a in Adversary],
+    adversaries = st.multiselect("Kinds of poison", [a.value for a in Adversary], default=[a.value for a in Adversary],
                                  format_func=ADVERSARY_HELP.get, key="poison_adversaries")
-    defences = c3.multiselect("Defences", list(DEFENCE_LABELS), default=["none", "trimmed"], format_func=DEFENCE_LABELS.get,
+    defences = st.multiselect("Defences", list(DEFENCE_LABELS), default=["none", "trimmed"], format_func=DEFENCE_LABELS.get,
                               key="poison_defences", help=" ".join(f"{DEFENCE_LABELS[d]}: {DEFENCE_HELP[d]}" for d in DEFENCE_LABELS))
     st.form_submit_button("Update the grid", icon=":material/refresh:")
 

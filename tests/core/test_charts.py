@@ -108,3 +108,13 @@ def test_one_step_students_are_bars_not_a_one_point_curve():
 
 def test_plural():
     assert (charts.plural(1, "epoch"), charts.plural(2, "epoch"), charts.plural(10_002, "word")) == ("1 epoch", "2 epochs", "10,002 words")
+
+
+def test_projection_labels_one_per_close_pair_and_sides_apart():
+    frame = pl.DataFrame({"x": [0.0, 0.001, 0.0, 1.0, 0.5], "y": [0.0, 0.0, 1.0, 0.0, 0.5], "word": ["king", "king", "queen", "queen", "cat"],
+                          "model": ["teacher", "student", "teacher", "student", "teacher"], "group": ["training"] * 5,
+                          "highlighted": [True, True, True, True, False]})
+    labels = charts.projection_labels(frame, frame.filter(pl.col("highlighted")))
+    got = {(r["label"], r["side"]) for r in labels.iter_rows(named=True)}
+    assert got == {("king", "right"), ("queen (teacher)", "left"), ("queen (student)", "right")}
+    assert charts.projection_scatter(frame).to_dict()  # builds
