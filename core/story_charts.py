@@ -12,7 +12,7 @@ from core.charts import SPLIT_COLOURS, TEACHER_COLOUR
 
 STUDENT_COLOURS = {"Model B (the paper's)": "#d62728", "Adapter reading a cheap model": "#2ca02c"}
 BASELINE_COLOUR = "#7f7f7f"
-COSINE_AXIS = "Closeness to the teacher (cosine: 1 = same, 0 = unrelated)"
+COSINE_AXIS = "Cosine to the teacher (1 = same)"
 
 
 def _students(frame: pl.DataFrame, column: str = "student") -> alt.Scale:
@@ -20,7 +20,7 @@ def _students(frame: pl.DataFrame, column: str = "student") -> alt.Scale:
     return alt.Scale(domain=names, range=[STUDENT_COLOURS.get(n, TEACHER_COLOUR) for n in names])
 
 
-def teacher_neighbours(frame: pl.DataFrame, title: str = "The teacher's closest words") -> alt.HConcatChart:
+def teacher_neighbours(frame: pl.DataFrame, title: str = "The teacher's closest words") -> alt.VConcatChart:
     """Step 1: one small bar chart per word, its nearest words by cosine. Columns word, rank, neighbour, cosine."""
     panels = []
     for word in dict.fromkeys(frame["word"].to_list()):
@@ -34,9 +34,10 @@ def teacher_neighbours(frame: pl.DataFrame, title: str = "The teacher's closest 
                         axis=alt.Axis(labelFontSize=13, labelLimit=200)),
                 tooltip=[alt.Tooltip("neighbour:N", title="Word"), alt.Tooltip("cosine:Q", title="Cosine", format=".3f")],
             )
-            .properties(title=f"Closest to “{word}”", width=170, height=200)
+            .properties(title=f"Closest to “{word}”", width=200, height=190)
         )
-    return alt.hconcat(*panels).properties(title=title)
+    rows = [alt.hconcat(*panels[i : i + 2]) for i in range(0, len(panels), 2)]  # two a row: fits a laptop screen
+    return alt.vconcat(*rows).properties(title=alt.TitleParams(title, fontSize=16, anchor="start"))
 
 
 def split_bars(frame: pl.DataFrame, title: str = "Right on the words it was taught, and on new words?") -> alt.Chart:
@@ -56,7 +57,7 @@ def split_bars(frame: pl.DataFrame, title: str = "Right on the words it was taug
             tooltip=[alt.Tooltip("student:N", title="Student"), alt.Tooltip("words:N", title="Words"),
                      alt.Tooltip("cosine:Q", title="Cosine", format=".2f"), alt.Tooltip("count:Q", title="How many words", format=",")],
         )
-        .properties(title=title, height=320)
+        .properties(title=alt.TitleParams(title, fontSize=16, anchor="start"), height=320)
     )
 
 
@@ -64,8 +65,7 @@ def quality_lines(frame: pl.DataFrame, metric: str = "heldout_cosine",
                   title: str = "How many teacher answers are enough?") -> alt.LayerChart:
     """Step 4: a held-out score against teacher queries (log scale), one line per student; for cosine, the
     learns-nothing baseline as a grey dashed line. Columns student, queries, the metric, baseline_cosine."""
-    axis = {"heldout_cosine": COSINE_AXIS + ", new words",
-            "neighbours_shared": "Closest words shared with the teacher (of 8), new words"}[metric]
+    axis = {"heldout_cosine": COSINE_AXIS + ", new words", "neighbours_shared": "Closest words shared (of 8), new words"}[metric]
     domain = [0, 8] if metric == "neighbours_shared" else [0, 1]
     x = alt.X("queries:Q", title="Teacher answers paid for (log scale)", scale=alt.Scale(type="log"), axis=alt.Axis(format=","))
     lines = (
@@ -86,14 +86,13 @@ def quality_lines(frame: pl.DataFrame, metric: str = "heldout_cosine",
             .encode(x=x, y="baseline_cosine:Q",
                     tooltip=[alt.Tooltip("who:N", title="Line"), alt.Tooltip("baseline_cosine:Q", title="Cosine", format=".2f")])
         )
-    return alt.layer(*layers).properties(title=title, height=340)
+    return alt.layer(*layers).properties(title=alt.TitleParams(title, fontSize=16, anchor="start"), height=340)
 
 
 def poison_bars(frame: pl.DataFrame, metric: str = "neighbours_shared", title: str = "What 10 % poisoned answers do") -> alt.Chart:
     """Step 5: each student's held-out score with clean and with poisoned answers.
     Columns student, answers, heldout_cosine, neighbours_shared."""
-    axis = {"heldout_cosine": COSINE_AXIS + ", new words",
-            "neighbours_shared": "Closest words shared with the teacher (of 8), new words"}[metric]
+    axis = {"heldout_cosine": COSINE_AXIS + ", new words", "neighbours_shared": "Closest words shared (of 8), new words"}[metric]
     domain = [0, 8] if metric == "neighbours_shared" else [0, 1]
     answers = list(dict.fromkeys(frame.sort("answers", descending=True)["answers"].to_list()))
     return (
@@ -109,5 +108,5 @@ def poison_bars(frame: pl.DataFrame, metric: str = "neighbours_shared", title: s
             tooltip=[alt.Tooltip("student:N", title="Student"), alt.Tooltip("answers:N", title="Answers"),
                      alt.Tooltip(f"{metric}:Q", title="Score", format=".2f")],
         )
-        .properties(title=title, height=320)
+        .properties(title=alt.TitleParams(title, fontSize=16, anchor="start"), height=320)
     )

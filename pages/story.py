@@ -11,7 +11,8 @@ from core.config import StudentKind
 from core.paths import runs_dir
 from core.store import list_runs, load_run
 from core.teacher import TeacherUnavailable
-from pages._shared import K, PAGES, host_settings, job_board, show_chart
+from core.charts import safe_csv, to_svg
+from pages._shared import K, PAGES, host_settings, job_board
 
 STEPS = {
     1: "What the teacher knows",
@@ -57,6 +58,19 @@ def current_step() -> int:
 
 def go_to(step: int) -> None:
     st.query_params["step"] = str(step)
+
+
+def show_chart(chart, frame: pl.DataFrame, explain: str, key: str, file_stem: str) -> None:
+    """The step's one plain sentence, then its chart (title kept whole) and its downloads (SVG picture, CSV data)."""
+    st.markdown(f"**{explain}**")
+    height = getattr(chart, "height", None)
+    # a container-wide chart needs its whole height from Streamlit (title, axis and legend too), or Vega squeezes it
+    st.altair_chart(chart, width="stretch", **({"height": height + 170} if isinstance(height, int) else {}))
+    left, right, _ = st.columns([1, 1, 2])
+    left.download_button("Download picture (SVG)", data=lambda: to_svg(chart), file_name=f"{file_stem}.svg", mime="image/svg+xml",
+                         key=f"{key}_svg", on_click="ignore", icon=":material/image:", width="stretch")
+    right.download_button("Download data (CSV)", data=lambda: safe_csv(frame), file_name=f"{file_stem}.csv", mime="text/csv",
+                          key=f"{key}_csv", on_click="ignore", icon=":material/table:", width="stretch")
 
 
 def open_page(label: str, page: str, run_id: str | None, key: str, icon: str) -> None:
@@ -156,7 +170,8 @@ elif step == 2:
         st.dataframe(story.neighbours_frame(scores, settings.words).to_pandas(), hide_index=True, width="stretch",
                      column_config={"shared": st.column_config.NumberColumn(f"shared with the teacher (of {settings.k})"),
                                     "seen": st.column_config.CheckboxColumn("was this word in its lessons?"),
-                                    "who": "whose answer", "neighbours": "closest words"})
+                                    "who": st.column_config.TextColumn("whose answer", width="medium"),
+                                    "neighbours": st.column_config.TextColumn("closest words", width="large")})
         left, right = st.columns(2)
         with left:
             open_page("See Model B on the map", "projection", b_id, "story_link_b_map", ":material/scatter_plot:")
@@ -186,7 +201,8 @@ elif step == 3:
         st.dataframe(story.neighbours_frame(scores, settings.words).to_pandas(), hide_index=True, width="stretch",
                      column_config={"shared": st.column_config.NumberColumn(f"shared with the teacher (of {settings.k})"),
                                     "seen": st.column_config.CheckboxColumn("was this word in its lessons?"),
-                                    "who": "whose answer", "neighbours": "closest words"})
+                                    "who": st.column_config.TextColumn("whose answer", width="medium"),
+                                    "neighbours": st.column_config.TextColumn("closest words", width="large")})
         left, right = st.columns(2)
         with left:
             open_page("See the adapter on the map", "projection", adapter_id, "story_link_adapter_map", ":material/scatter_plot:")

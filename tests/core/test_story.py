@@ -90,7 +90,7 @@ def test_warm_story_trains_once_and_every_step_has_its_frame(settings, prepared)
     for chart in (story_charts.split_bars(split), story_charts.quality_lines(quality), story_charts.quality_lines(quality, "neighbours_shared"),
                   story_charts.poison_bars(poison)):
         spec = chart.to_dict()
-        assert spec.get("title") and ("Closeness" in str(spec) or "Closest words" in str(spec))
+        assert spec.get("title") and ("Cosine to the teacher" in str(spec) or "Closest words" in str(spec))
 
 
 def test_teacher_neighbours_hand_worked():
@@ -99,7 +99,7 @@ def test_teacher_neighbours_hand_worked():
     assert frame.columns == ["word", "rank", "neighbour", "cosine"]
     assert frame["neighbour"].to_list() == ["b", "c"] and frame["cosine"].to_list() == [0.8, 0.0]
     chart = story_charts.teacher_neighbours(frame).to_dict()
-    assert chart["title"] == "The teacher's closest words"
+    assert chart["title"]["text"] == "The teacher's closest words"
 
 
 def test_run_scores_on_a_perfect_student():
