@@ -392,7 +392,8 @@ def average_baseline(targets: torch.Tensor, train_idx: torch.Tensor, heldout_idx
 def train_adapter(config: AdapterConfig, features: TextFeatures, teacher: np.ndarray, device: str | None = None,
                   should_stop: Callable[[], bool] | None = None, encoder=None) -> Iterator[tuple[nn.Module, AdapterEpoch]]:
     """Split the texts (a seeded share p for training), build and train the adapter; yields (model, record)
-    after every epoch. Held-out texts are only ever scored. `encoder` (the cheap model) is needed to fine-tune."""
+    after every epoch. Held-out texts are only ever scored. After the last epoch (or a stop) the model holds
+    the weights of its best held-out epoch (`best_epoch(records)`), not necessarily the last one's. `encoder` (the cheap model) is needed to fine-tune."""
     device = device or pick_device()
     targets = torch.as_tensor(np.asarray(teacher, dtype=np.float32), device=device)
     n = targets.shape[0]
@@ -436,11 +437,16 @@ def train_adapter(config: AdapterConfig, features: TextFeatures, teacher: np.nda
         params = [p for name, p in model.named_parameters() if not (config.arch == "mlp" and name.startswith("linear."))]
         optimizer = torch.optim.Adam(params, lr=config.lr)
     shuffle = torch.Generator().manual_seed(config.seed + 7919)
+    # The weights of the best held-out epoch are kept and put back at the end (also after a stop): a
+    # later epoch that overfits must not replace a better adapter. The model yielded last is that one.
+    best_cosine, best_state = -float("inf"), None
     for epoch in range(1, config.epochs + 1):
         order = train_idx[torch.randperm(len(train_idx), generator=shuffle).to(device)]
         total = 0.0
         for s in range(0, len(order), config.batch_size):
             if should_stop and should_stop():
+                if best_state is not None:
+                    model.load_state_dict(best_state)
                 return
             b = order[s : s + config.batch_size]
             if finetune:
@@ -453,7 +459,20 @@ def train_adapter(config: AdapterConfig, features: TextFeatures, teacher: np.nda
             loss.backward()
             optimizer.step()
             total += float(reported.detach()) * len(b)
-        yield model, score(start, epoch, total / len(order))
+        record = score(start, epoch, total / len(order))
+        if record.heldout_cosine > best_cosine:
+            best_cosine = record.heldout_cosine
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if epoch == config.epochs and best_state is not None:
+            model.load_state_dict(best_state)  # before the last yield: whoever keeps the last model keeps the best
+        yield model, record
+
+
+def best_epoch(records) -> int:
+    """The epoch whose held-out cosine is highest (the first of equals): the weights train_adapter keeps.
+    Records are AdapterEpoch or their dicts: [{"epoch": 1, "heldout_cosine": 0.7}, {"epoch": 2, ...: 0.6}] -> 1."""
+    rows = [r if isinstance(r, dict) else r.__dict__ for r in records]
+    return max(rows, key=lambda r: (r["heldout_cosine"], -r["epoch"]))["epoch"]
 
 
 @torch.no_grad()

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core import charts
 from core.adapters import (ARCH_LABELS, ARCHS, POOLING_HELP, POOLINGS, AdapterConfig, adapter_ms_per_1k, average_baseline,
-                           cached_text_features, embed_with, mine_pairs, overlap_at_k, search, text_features, train_adapter)
+                           best_epoch, cached_text_features, embed_with, mine_pairs, overlap_at_k, search, text_features, train_adapter)
 from core.dataset import split_indices
 from core.sentences import default_sentences, sentences_from_paste, sentences_from_upload
 from core.jobs import duration, embedding_seconds
@@ -203,20 +203,40 @@ if go:
             ss.pop("adapter_zip", None)  # a download belongs to the adapter it was made from
             results.append({"config": config, "records": rows, "model": model, "baseline_cosine": base_cos, "baseline_euclidean": base_euc,
                             "heldout_idx": held_idx, "vectors": embed_with(model, features)})
+            ss["adapter_pick"] = len(results) - 1  # a new adapter is the one shown and played with
+
+
+
+def adapter_name(config: AdapterConfig) -> str:
+    return ARCH_LABELS[config.arch] + (f", {config.pooling} pooling" if config.uses_tokens else "")
+
 
 if results:
-    result = results[-1]
-    config, last = result["config"], result["records"][-1]
-    name = ARCH_LABELS[config.arch] + (f", {config.pooling} pooling" if config.uses_tokens else "")
+    def result_label(i: int) -> str:
+        r = results[i]
+        best = max(r["records"], key=lambda rec: rec["heldout_cosine"])
+        return f"{i + 1}. {adapter_name(r['config'])}, p = {r['config'].p:g} — held-out cosine {best['heldout_cosine']:.3f}"
+
+    # Everything below (scores, download, cost, playground) is about the adapter picked here, said by name.
+    picked = st.selectbox("Adapter to look at and play with", list(range(len(results)))[::-1], format_func=result_label,
+                          key="adapter_pick", on_change=lambda: ss.pop("adapter_zip", None),
+                          help="Every adapter trained in this session; the newest first.")
+    result = results[picked if picked is not None and picked < len(results) else -1]
+    config = result["config"]
+    best = best_epoch(result["records"])
+    last = next(r for r in result["records"] if r["epoch"] == best)  # the weights kept are the best held-out epoch's
+    name = adapter_name(config)
     st.markdown(f"**{name}**, p = {config.p:g}: the teacher embedded {len(targets) - len(result['heldout_idx']):,} texts; "
-                f"scored on the other {len(result['heldout_idx']):,}.")
+                f"scored on the other {len(result['heldout_idx']):,}." +
+                (f" Kept: **best epoch {best} of {len(result['records'])}** (the highest cosine on unseen texts)."
+                 if len(result["records"]) > 1 else ""))
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Cosine to the teacher (unseen texts)", f"{last['heldout_cosine']:.3f}",
               f"{last['heldout_cosine'] - result['baseline_cosine']:+.3f} vs average vector")
     m2.metric("Distance to the teacher (Euclidean)", f"{last['heldout_euclidean']:.3f}",
               f"{last['heldout_euclidean'] - result['baseline_euclidean']:+.3f} vs average vector", delta_color="inverse")
     m3.metric("Average-vector baseline (cosine)", f"{result['baseline_cosine']:.3f}")
-    m4.metric("Training seconds", f"{last['seconds']:.1f}")
+    m4.metric("Training seconds", f"{result['records'][-1]['seconds']:.1f}")
     frame = pl.DataFrame(result["records"])
     show_chart(charts.adapter_curves(frame, result["baseline_cosine"]), frame, charts.EXPLAIN["adapter_curves"], key="adapter_curve",
                file_stem="adapter_training")

@@ -64,3 +64,22 @@ def test_finetuning_a_model_without_a_transformer_gets_a_sentence():
     assert not at.exception
     assert any("real transformer" in e.value for e in at.error)
     assert not at.session_state["adapter_results"]  # nothing half-trained is kept
+
+
+def test_the_playground_uses_the_adapter_picked_and_its_best_epoch():
+    at = make_app("adapters")
+    prepare(at)
+    for arch, epochs in (("ridge", 1), ("mlp", 4)):
+        at.radio(key="adapter_arch").set_value(arch)
+        at.number_input(key="adapter_epochs").set_value(epochs)
+        at.button(key="FormSubmitter:adapter_form-Train").click().run()
+        no_errors(at)
+    results = at.session_state["adapter_results"]
+    assert at.selectbox(key="adapter_pick").value == 1  # the newest first
+    mlp = results[1]["records"]
+    best = max(mlp, key=lambda r: r["heldout_cosine"])
+    assert any(f"best epoch {best['epoch']} of 4" in m.value for m in at.markdown)
+    assert at.metric[0].value == f"{best['heldout_cosine']:.3f}"  # the kept epoch's score, not the last one's
+    at.selectbox(key="adapter_pick").set_value(0).run()
+    no_errors(at)
+    assert any(m.value.startswith("**Ridge") or "ridge" in m.value.lower() for m in at.markdown if "p = " in m.value)
