@@ -124,3 +124,29 @@ def test_an_unwritable_lab_home_gets_a_sentence(lab_home):
     at = make_app("data")
     assert not at.exception, [e.value for e in at.exception]
     assert at.error and "cache" in at.error[0].value
+
+
+def test_work_done_elsewhere_at_the_same_time_is_not_counted_for_this_session():
+    import streamlit as st
+
+    from core.teacher import CachedTeacher
+
+    at = make_app("data")
+    at.selectbox(key="teacher_choice").set_value("hash-32").run()
+    at.button(key="prepare").click().run()  # computes and caches the 10,002 words
+    st.cache_resource.clear()  # a fresh server: the words are on disk, not in memory
+    real = CachedTeacher.embed
+
+    def embed_while_someone_else_does(self, texts, progress=None):
+        self.cached += len(texts)  # what another session (or the warm-up) reading the same words adds meanwhile
+        return real(self, texts, progress)
+
+    CachedTeacher.embed = embed_while_someone_else_does
+    try:
+        fresh = make_app("data")
+        fresh.selectbox(key="teacher_choice").set_value("hash-32").run()
+        fresh.button(key="prepare").click().run()
+    finally:
+        CachedTeacher.embed = real
+    no_errors(fresh)
+    assert (fresh.session_state[K.QUERIES], fresh.session_state[K.CACHED]) == (0, 10_002)  # was 20,004
