@@ -21,9 +21,9 @@ st.write("The paper judges students by their training loss. Here every score is 
          "teacher itself and to a student that learns nothing (each unknown word gets the average of the teacher's answers).")
 
 COLUMNS = {
-    "model": "Model", "heldout_cosine": "Cosine to teacher", "heldout_euclidean": "Distance to teacher",
-    "analogy_accuracy": "Analogies right", "analogy_pct_of_teacher": "Analogies, % of teacher",
-    "simlex_spearman": "SimLex ρ", "wordsim_spearman": "WordSim ρ", "neighbour_overlap_at_10": "Same neighbours (of 10)",
+    "model": "Model", "heldout_cosine": "Cosine to teacher", "heldout_euclidean": "Distance",
+    "analogy_accuracy": "Analogies right", "analogy_pct_of_teacher": "Analogies vs teacher",
+    "simlex_spearman": "SimLex ρ", "wordsim_spearman": "WordSim ρ", "neighbour_overlap_at_10": "Neighbours (of 10)",
 }
 
 RHO_HELP = ("Spearman ρ: how well the model's similarities rank word pairs the way people do (1 = same order). "
@@ -55,18 +55,18 @@ else:
     rows = dash_missing(rows, ("simlex_spearman", "wordsim_spearman"))
     table = rows.select(list(COLUMNS)).rename(COLUMNS)
     st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "Analogies right": st.column_config.NumberColumn(format="percent"),
-        "Analogies, % of teacher": st.column_config.NumberColumn(format="%.0f %%"),
+        "Analogies right": st.column_config.NumberColumn(format="percent", width="small"),
+        "Analogies vs teacher": st.column_config.NumberColumn(format="%.0f %%", help="Analogies solved, as a % of the teacher's score."),
         "Cosine to teacher": st.column_config.NumberColumn(format="%.3f"),
-        "Distance to teacher": st.column_config.NumberColumn(format="%.3f"),
-        "SimLex ρ": st.column_config.TextColumn(help=RHO_HELP), "WordSim ρ": st.column_config.TextColumn(help=RHO_HELP),
-        "Same neighbours (of 10)": st.column_config.NumberColumn(format="%.1f", help="Of the teacher's 10 closest words, how many are also among the student's 10 closest (average over words)."),
+        "Distance": st.column_config.NumberColumn(format="%.3f", width="small", help="Euclidean distance to the teacher's vector (lower is better)."),
+        "SimLex ρ": st.column_config.TextColumn(help=RHO_HELP, width="small"), "WordSim ρ": st.column_config.TextColumn(help=RHO_HELP, width="small"),
+        "Neighbours (of 10)": st.column_config.NumberColumn(format="%.1f", help="Of the teacher's 10 closest words, how many are also among the student's 10 closest (average over words)."),
     })
     st.caption(f"{summary['words_in_scope']:,} words in scope · {summary['analogy_questions']:,} analogy questions with all four "
                f"words in scope · {summary['simlex_pairs']} SimLex-999 and {summary['wordsim_pairs']} WordSim-353 pairs. "
                "Analogies: a − b + c, the closest word (the three question words excluded) must be the expected one. "
                "ρ: how well the model's similarities rank word pairs the way people do (1 = same order). "
-               "Same neighbours: of the teacher's 10 closest words, how many the student also puts in its 10 closest.")
+               "Neighbours (of 10): of the teacher's 10 closest words, how many the student also puts in its 10 closest.")
     if not StudentKind.parse(summary["model"]).generalizes:
         st.warning(charts.EXPLAIN["lookup_tables"])
 
@@ -149,18 +149,18 @@ if family.height:
     frame = quality_frame(evaluations)
     runs = dash_missing(quality_table(frame), ("simlex_spearman", "wordsim_spearman")).drop("run_id").rename({
         "student": "Student", "queries": "Teacher answers", "heldout_cosine": "Cosine to teacher", "baseline_cosine": "Baseline cosine",
-        "analogy_pct_of_teacher": "Analogies, % of teacher", "neighbours_of_10": "Same neighbours (of 10)",
+        "analogy_pct_of_teacher": "Analogies vs teacher", "neighbours_of_10": "Neighbours (of 10)",
         "simlex_spearman": "SimLex ρ", "wordsim_spearman": "WordSim ρ"})
     st.dataframe(runs, hide_index=True, width="stretch", column_config={
         "Student": st.column_config.TextColumn(width="medium"),
-        "p": st.column_config.NumberColumn(format="%g"),
+        "p": st.column_config.NumberColumn(format="%g", width="small"),
         "Teacher answers": st.column_config.NumberColumn(format="localized", help="Words the teacher embedded for this run: what it paid for."),
         "Cosine to teacher": st.column_config.NumberColumn(format="%.3f", help="On words the student never saw (1 = identical)."),
         "Baseline cosine": st.column_config.NumberColumn(format="%.3f",
                                                          help="A student that learns nothing (every new word gets the average answer), same number of answers."),
-        "Analogies, % of teacher": st.column_config.NumberColumn(format="%.0f %%"),
-        "Same neighbours (of 10)": st.column_config.NumberColumn(format="%.1f"),
-        "SimLex ρ": st.column_config.TextColumn(help=RHO_HELP), "WordSim ρ": st.column_config.TextColumn(help=RHO_HELP),
+        "Analogies vs teacher": st.column_config.NumberColumn(format="%.0f %%", help="Analogies solved, as a % of the teacher's score."),
+        "Neighbours (of 10)": st.column_config.NumberColumn(format="%.1f"),
+        "SimLex ρ": st.column_config.TextColumn(help=RHO_HELP, width="small"), "WordSim ρ": st.column_config.TextColumn(help=RHO_HELP, width="small"),
     })
     st.caption("One row per run, scored on the words it never saw. A student is worth its teacher answers only where its "
                "cosine beats the baseline's.")

@@ -45,7 +45,7 @@ def test_one_run_is_a_table_not_a_lonely_dot(stored_run):
     no_errors(at)
     scores = at.dataframe[0].value
     assert list(scores["SimLex ρ"])[2] == "—"  # the baseline's ρ cannot be computed: a dash, not "None"
-    assert 0 <= scores["Same neighbours (of 10)"].max() <= 10  # a count out of ten, not a percent
+    assert 0 <= scores["Neighbours (of 10)"].max() <= 10  # a count out of ten, not a percent
     quality = next(d.value for d in at.dataframe if "Teacher answers" in d.value.columns)
     assert list(quality["Student"]) == ["Model B"] and quality["p"][0] == 0.5
     assert not at.get("arrow_vega_lite_chart") and not at.get("vega_lite_chart")
