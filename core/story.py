@@ -369,7 +369,7 @@ def split_cosine_frame(scores: Mapping[str, dict]) -> pl.DataFrame:
 def neighbours_frame(scores: Mapping[str, dict], words: Sequence[str]) -> pl.DataFrame:
     """Steps 2-3: each word's nearest words under the teacher and under each student, and how many of the
     teacher's the student shares. Columns word, who, shared (of k; the teacher: k), seen (whether that
-    student was trained on the word itself), neighbours (comma-separated)."""
+    student was trained on the word itself; empty for the teacher, which knows every word), neighbours."""
     rows = []
     for word in words:
         first = True
@@ -379,7 +379,7 @@ def neighbours_frame(scores: Mapping[str, dict], words: Sequence[str]) -> pl.Dat
                 continue
             theirs = found["teacher"]
             if first:
-                rows.append({"word": word, "who": "Teacher", "shared": len(theirs), "seen": True, "neighbours": ", ".join(theirs)})
+                rows.append({"word": word, "who": "Teacher", "shared": len(theirs), "seen": None, "neighbours": ", ".join(theirs)})
                 first = False
             rows.append({"word": word, "who": label, "shared": len(set(found["student"]) & set(theirs)), "seen": found["seen"],
                          "neighbours": ", ".join(found["student"])})

@@ -1,0 +1,145 @@
+"""The story in a real browser, as a presenter plays it: a server started after the setup's warm-up, Start →
+Play the story → Next through the five steps → Back, a copied address in a new browser context, then
+"Train my first students" (both students, live). Prints each wait (one JSON line); screenshots go to
+$SCREENSHOT_DIR (default tests/e2e/screens/).
+
+The teachers are the instant fakes (EMBEDDING_LAB_STORY_TEACHER=hash-32, its adapter reads hash-16), so
+the test measures the dashboard's own waits; bench/first_visit.py measures them with the real MPNet /
+MiniLM pair (docs/BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_browser import ARGS, CHROMIUM, SHOTS, _chromium_or_skip, _free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+STEP_TITLES = ["1. What the teacher knows", "2. The paper's student learns its lessons by heart",
+               "3. A student that reads a cheap model", "4. How few answers are enough", "5. What poison does"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    _chromium_or_skip()
+    home = tmp_path_factory.mktemp("lab")
+    env = {**os.environ, "EMBEDDING_LAB_HOME": str(home), "EMBEDDING_LAB_FAKE_TEACHER": "1",
+           "EMBEDDING_LAB_STORY_TEACHER": "hash-32", "EMBEDDING_LAB_WARM": "light"}
+    # The setup's part of `make run`: the story's runs trained once, before any visitor.
+    warm = subprocess.run([sys.executable, "-m", "core", "warm", "--steps", "kernels,story"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert warm.returncode == 0, warm.stdout + warm.stderr
+    port = _free_port()
+    log = open(home / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+                             "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("The server did not start: " + (home / "server.log").read_text()[-2000:])
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def _page(browser):
+    page = browser.new_context(viewport={"width": 1400, "height": 1700}).new_page()
+    page.set_default_timeout(120_000)
+    return page
+
+
+def _step_shown(page, number: int) -> None:
+    """The step's header, its chart drawn (Vega paints a canvas), no Streamlit exception."""
+    page.get_by_role("heading", name=STEP_TITLES[number - 1]).wait_for()
+    page.locator('[data-testid="stVegaLiteChart"]').first.locator("canvas, svg").first.wait_for()
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    time.sleep(1.5)  # let the chart finish its layout
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_the_story_plays_from_start_to_end(server, browser):
+    waits: dict[str, float] = {}
+    page = _page(browser)
+    t0 = time.perf_counter()
+    page.goto(server)
+    page.get_by_role("button", name="Play the story").wait_for()
+    waits["start_page"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Play the story").click()
+    _step_shown(page, 1)
+    waits["step_1"] = time.perf_counter() - t0
+    _shot(page, "story_1")
+    for number in range(2, 6):
+        t0 = time.perf_counter()
+        page.get_by_role("button", name="Next").click()
+        _step_shown(page, number)
+        waits[f"step_{number}"] = time.perf_counter() - t0
+        _shot(page, f"story_{number}")
+    assert page.get_by_role("button", name="Next").is_disabled()
+    assert "step=5" in page.url
+
+    # Step 3 names the paper's student's failure in one sentence, and shows the neighbour table.
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Back").click()
+    _step_shown(page, 4)
+    waits["back_to_4"] = time.perf_counter() - t0
+
+    # A copied address opens the same step in a new browser context (another person, no session).
+    other = _page(browser)
+    t0 = time.perf_counter()
+    other.goto(f"{server}/story?step=3")
+    _step_shown(other, 3)
+    waits["copied_address_step_3"] = time.perf_counter() - t0
+    other.get_by_text("Model B is lost on them").wait_for()
+    other.get_by_text("Closest words, side by side").wait_for()
+    print(json.dumps({"story_waits_seconds": {k: round(v, 2) for k, v in waits.items()}}))
+
+
+def test_try_it_trains_both_students_side_by_side(server, browser):
+    page = _page(browser)
+    page.goto(server)
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Train my first students").click()
+    _step_shown_or_training = page.get_by_role("heading", name=STEP_TITLES[2])
+    _step_shown_or_training.wait_for()
+    clicked = time.perf_counter() - t0
+    page.get_by_text("These are your own two students").wait_for(timeout=300_000)
+    _step_shown(page, 3)
+    trained = time.perf_counter() - t0
+    assert "runs=" in page.url  # the person's own pair is in the address: a link reproduces it
+    _shot(page, "story_3_own_pair")
+    print(json.dumps({"try_it_seconds": {"to_step_3": round(clicked, 2), "both_trained_and_shown": round(trained, 2)}}))
