@@ -194,13 +194,13 @@ if grid is not None:
             summary = summary.with_columns(pct_of_clean=pl.col("heldout_cosine") / clean_none if clean_none else pl.lit(None, dtype=pl.Float64))
             summary = summary.select("defence", "runs", "heldout_cosine", "pct_of_clean", "extra_seconds", "seconds", "precision", "recall")
             st.dataframe(summary, hide_index=True, width="stretch", column_config={
-                "defence": "Defence", "runs": "Poisoned runs", "heldout_cosine": st.column_config.NumberColumn("Held-out cosine (mean)", format="%.3f"),
-                "pct_of_clean": st.column_config.NumberColumn("% of the clean run", format="percent",
+                "defence": "Defence", "runs": "Poisoned runs", "heldout_cosine": st.column_config.NumberColumn("Held-out cosine", format="%.3f", help="Mean over the poisoned runs, on words never seen."),
+                "pct_of_clean": st.column_config.NumberColumn("% of clean", format="percent",
                                                                help="Held-out cosine as a share of the same student's clean run (no poison, no defence)."),
-                "seconds": st.column_config.NumberColumn("Train s (mean)", format="%.2f"),
-                "extra_seconds": st.column_config.NumberColumn("Extra s vs no defence", format="%+.2f"),
-                "precision": st.column_config.NumberColumn("Detection precision", format="percent"),
-                "recall": st.column_config.NumberColumn("Detection recall", format="percent"),
+                "seconds": st.column_config.NumberColumn("Train s", format="%.2f", help="Mean training seconds."),
+                "extra_seconds": st.column_config.NumberColumn("Extra s", format="%+.2f", help="Seconds more than the same run without a defence."),
+                "precision": st.column_config.NumberColumn("Precision", format="percent", help="Detection: share of the flagged answers that were really poisoned."),
+                "recall": st.column_config.NumberColumn("Recall", format="percent", help="Detection: share of the poisoned answers that were flagged."),
             })
             st.caption("Averages over the poisoned runs above. Detection: answers whose loss is unusually high "
                        "(median + 3 robust spreads), graded against the answers the lab really poisoned. Extra seconds: "
