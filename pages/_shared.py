@@ -24,6 +24,22 @@ from core.hosting import HostSettings, load_host_settings, owner_id
 from core.teacher import CachedTeacher, TeacherUnavailable, load_teacher
 
 
+def _leave_page_folder_mode() -> None:
+    """A fresh server treats `pages/` as Streamlit's old page folder until the first st.navigation call: a first
+    request straight to a page's address (/story?step=2) ran pages/story.py alone, without app.py (no page
+    setup, no init_session: the raw file list in the sidebar, no owner, the wrong run) until someone opened
+    the root address. Every page imports this module first: switch that mode off and run again, through app.py."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if PagesManager.uses_pages_directory and get_script_run_ctx() is not None:
+        PagesManager.uses_pages_directory = False  # what app.py's st.navigation would do
+        st.rerun()
+
+
+_leave_page_folder_mode()
+
+
 class K:
     """Session-state keys, in one place."""
 
@@ -702,6 +718,8 @@ def personal_link() -> str | None:
     if not host_settings().hosted or current_user_email() or not ss.get("owner_token"):
         return None
     base = (st.context.url or "http://localhost:8501/").split("?")[0]
+    if base.count("/") == 2:  # the bare server address (http://host:8501): the link reads better as http://host:8501/?u=…
+        base += "/"
     return f"{base}?u={ss['owner_token']}"
 
 
@@ -715,7 +733,7 @@ def personal_link_notice() -> None:
     if ss.get("owner_token_fresh") and not ss.get("link_noted"):
         with st.container(border=True, key="personal_link_notice"):
             st.markdown("**This is your personal link: bookmark it.** It is how this lab knows you — open it again "
-                        "(in any tab, tomorrow too) to find your runs. Anyone with it can see and change your runs.")
+                        "(in any tab, tomorrow too) to find your runs. Keep it to yourself: anyone with it can see and change your runs.")
             st.code(link, language=None, wrap_lines=True)
             st.button("I have bookmarked it", key="link_noted_button", icon=":material/bookmark_added:",
                       on_click=lambda: ss.__setitem__("link_noted", True))
