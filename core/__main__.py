@@ -484,6 +484,7 @@ COMMANDS = {"export": cmd_export, "import": cmd_import, "adapter": cmd_adapter, 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from core.corpus import VocabularyError
+    from core.errors import LabError
     from core.evaluate import BenchmarkUnavailable
     from core.lemmatize import LemmatizerUnavailable
     from core.store import RunNotFound
@@ -491,8 +492,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, VocabularyError, TeacherUnavailable, LemmatizerUnavailable, RunNotFound, BenchmarkUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
+    # LabError: a damaged run (DamagedData) or a lab home that cannot be written (StorageUnavailable), each
+    # already a sentence; ImportRefused is a ValueError.
+    except (LabError, ValueError, VocabularyError, TeacherUnavailable, LemmatizerUnavailable, RunNotFound, BenchmarkUnavailable) as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)  # one line, whatever the message holds
         return 2
 
 

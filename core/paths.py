@@ -6,29 +6,75 @@ location: `$EMBEDDING_LAB_HOME` if set, else `.lab/` beside the project.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+from core.errors import StorageUnavailable
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# The OS errors that mean "this place cannot be written now", not "this program is wrong": each becomes a
+# StorageUnavailable sentence (any other OSError stays what it is, so a real bug still shows).
+_UNWRITABLE = {
+    errno.EACCES: "no permission to write there",
+    errno.EPERM: "no permission to write there",
+    errno.EROFS: "the disk is read-only",
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.ENOTDIR: "a file stands where a folder should be",
+}
+
+
+def unwritable(err: OSError, where: Path | str) -> StorageUnavailable | None:
+    """The sentence for an OSError that means the lab cannot write at `where`; None for any other error.
+
+    >>> str(unwritable(PermissionError(13, "Permission denied"), "/srv/lab"))[:52]
+    'The lab cannot write to /srv/lab (no permission to w'
+    """
+    reason = _UNWRITABLE.get(err.errno)
+    if reason is None and isinstance(err, FileExistsError) and err.filename:
+        blocker = Path(os.fsdecode(err.filename))
+        if blocker.exists() and not blocker.is_dir():  # mkdir(exist_ok=True) on a path that is a file
+            reason = "a file stands where a folder should be"
+    if reason is None:
+        return None
+    fix = ("free some disk space" if err.errno in (errno.ENOSPC, errno.EDQUOT) else
+           "make that folder writable, or set EMBEDDING_LAB_HOME to a folder you can write to")
+    return StorageUnavailable(f"The lab cannot write to {where} ({reason}); {fix}, then try again.")
+
+
+@contextlib.contextmanager
+def writing(where: Path | str) -> Iterator[None]:
+    """Turn a read-only, foreign-owned or full disk met inside the block into one StorageUnavailable sentence."""
+    try:
+        yield
+    except OSError as err:
+        unavailable = unwritable(err, where)
+        if unavailable is None:
+            raise
+        raise unavailable from None
+
+
+def _folder(path: Path) -> Path:
+    with writing(path):
+        path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def lab_home() -> Path:
     """The lab's data folder (created on first use)."""
-    home = Path(os.environ.get("EMBEDDING_LAB_HOME", PROJECT_ROOT / ".lab"))
-    home.mkdir(parents=True, exist_ok=True)
-    return home
+    return _folder(Path(os.environ.get("EMBEDDING_LAB_HOME", PROJECT_ROOT / ".lab")))
 
 
 def runs_dir() -> Path:
-    path = lab_home() / "runs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _folder(lab_home() / "runs")
 
 
 def cache_dir() -> Path:
-    path = lab_home() / "cache"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _folder(lab_home() / "cache")
 
 
 def teacher_cache_dir() -> Path:

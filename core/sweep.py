@@ -1,7 +1,8 @@
 """Sweeps: the paper's grids (p x epochs x lemmatization x poison, Model A and B) in one call.
 
 Each run records every epoch, so one run per p gives the whole epoch axis. Runs already in the
-store (same settings, same teacher, same vocabulary, finished) are reused, not retrained; since
+store (same settings, same teacher, same vocabulary, finished, trained here rather than imported) are
+reused, not retrained; since
 every finished run is saved atomically, running an interrupted sweep again resumes it.
 
     grid = SweepGrid.paper()                       # 2 models x 10 p x 2 lemma x 2 poison = 80 runs
@@ -84,11 +85,17 @@ class SweepGrid:
 
 
 def find_stored(runs: pl.DataFrame, config: TrainConfig, teacher_id: str) -> str | None:
-    """The id of a finished stored run with exactly these settings, if any."""
+    """The id of a finished stored run with exactly these settings, if any, trained here.
+
+    An imported run (`imported` in its run.json, set by core.takeaway.import_run) is never reused: its
+    scores and seconds were measured somewhere else, or written by hand — a well-formed fake shared in the
+    gallery would otherwise be drawn as a paper figure on every classmate's Sweep page. It stays listed and
+    can be opened, compared and taken away; the grid point is trained here instead."""
     if runs.is_empty():
         return None
+    trained_here = ~pl.col("imported") if "imported" in runs.columns else pl.lit(True)
     match = runs.filter(
-        (pl.col("status") == "finished") & (pl.col("teacher") == teacher_id) & (pl.col("model") == config.model.value)
+        trained_here & (pl.col("status") == "finished") & (pl.col("teacher") == teacher_id) & (pl.col("model") == config.model.value)
         & ((pl.col("p") - config.p).abs() < 1e-12) & (pl.col("epochs") == config.epochs)
         & (pl.col("lemmatize") == config.lemmatize.value) & ((pl.col("poison") - config.poison).abs() < 1e-12)
         & (pl.col("seed") == config.seed) & (pl.col("vocabulary") == config.vocabulary)
