@@ -176,7 +176,7 @@ def test_a_copied_address_opens_the_same_view_in_a_new_context(hosted, browser):
     other, again = _page(browser, copied)
     expect(_run_picker(again)).to_have_value(ADA_RUN, timeout=WAIT)
     again.get_by_text("of 8 neighbours shared").first.wait_for(timeout=WAIT)
-    assert again.locator("input[aria-label*='Words to highlight']").input_value() == "king, queen"
+    expect(again.locator("input[aria-label*='Words to highlight']")).to_have_value("king, queen", timeout=WAIT)  # settled, not mid-draw
     assert f"run={ids['ada']}" in again.url
     DOCS.mkdir(parents=True, exist_ok=True)
     again.screenshot(path=str(DOCS / "address_copied_projection.png"))
