@@ -44,7 +44,7 @@ def test_broken_cache_file_is_moved_aside(tmp_path, fake_teacher):
     (tmp_path / f"{fake_teacher.id}.sqlite").write_bytes(b"this is not a database" * 100)
     teacher = CachedTeacher(fake_teacher, tmp_path)
     assert teacher.embed(["cat"]).shape == (1, 16)
-    assert (tmp_path / f"{fake_teacher.id}.broken").exists()
+    assert (tmp_path / f"{fake_teacher.id}.sqlite.broken").exists()
 
 
 def test_teacher_ids_and_names(tmp_path):
