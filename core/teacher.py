@@ -570,6 +570,8 @@ class CachedTeacher:
         texts = list(texts)
         cancelled = cancel_check(cancel)
         deadline = time.monotonic() + deadline_s if deadline_s is not None else None
+        if deadline is None and getattr(self.teacher, "job_deadline_s", None):
+            deadline = time.monotonic() + self.teacher.job_deadline_s  # the whole job, not each batch, within the limit
         with self._lock:
             have = self.lookup(texts)
             todo = [t for t in dict.fromkeys(texts) if t not in have]
@@ -581,14 +583,17 @@ class CachedTeacher:
                 check_budget(todo)  # a paid teacher refuses the whole job up front, not half-way through it
             if todo:
                 self._check_writable()
-                step = 512
-                # Only a teacher that says so takes these: the local models finish a batch in well under a second anyway.
-                extra = {"cancel": cancel, "deadline": deadline} if getattr(self.teacher, "cancellable", False) else {}
+                # A teacher that says so (the API teacher) takes the cancel and the deadline itself, checks them even
+                # mid-request, and is given one of its own batches at a time, so each paid answer is kept as it comes.
+                # The local models finish a batch in well under a second: they are checked between batches.
+                cancellable = getattr(self.teacher, "cancellable", False)
+                step = self.teacher.batch_size if cancellable else 512
+                extra = {"cancel": cancel, "deadline": deadline} if cancellable else {}
                 for start in range(0, len(todo), step):
                     if cancelled():
                         raise TeacherCancelled(f"Cancelled: {start:,} of {len(todo):,} new vectors were computed and kept in "
                                                "the cache; nothing more was asked.")
-                    if deadline is not None and time.monotonic() > deadline:
+                    if deadline is not None and not cancellable and time.monotonic() > deadline:
                         raise TeacherUnavailable(f"The teacher did not finish within {deadline_s:g} s: {start:,} of {len(todo):,} "
                                                  "new vectors were computed and kept in the cache; run it again to go on.")
                     batch = todo[start : start + step]

@@ -5,8 +5,13 @@ order with their `index`, plus `usage`.
 Failure modes are scripted: `server.script` is a list consumed one request at a time, each entry one of
 "ok", "429", "500", "401", "400", "badjson", "wrongdim", "nan", "short", "drop" (close the connection),
 "truncated" (a body shorter than its Content-Length), "dupindex" (two rows with the same index), "redirect"
-(302 to another address, which must never receive the key).
+(302 to another address, which must never receive the key), "huge" (a 50 MB answer, Content-Length said),
+"huge-unsized" (50 MB with no length, until the client hangs up).
 Every request's headers and body are recorded in `server.seen`.
+
+It listens on 127.0.0.1, a loopback address the API teacher refuses unless the operator allows it, so while the
+server runs (`with FakeEmbeddingServer() as server:`) EMBEDDING_LAB_API_ALLOW_PRIVATE=1 is set, as anyone running
+a local server would set it; the previous value comes back at the end.
 
     python -m tests.fake_api --port 8765      # then EMBEDDING_LAB_API_BASE=http://127.0.0.1:8765/v1
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,6 +69,8 @@ class FakeEmbeddingServer:
                     self.wfile.write(b'{"data": [')
                     self.close_connection = True
                     return
+                if mode in ("huge", "huge-unsized"):
+                    return self._huge(sized=mode == "huge")
                 if mode in ("429", "500", "401", "400"):
                     headers = {"Retry-After": "0"} if mode == "429" else {}
                     return self._send(int(mode), {"error": {"message": f"scripted {mode}"}}, headers)
@@ -91,6 +99,20 @@ class FakeEmbeddingServer:
                            "usage": {"prompt_tokens": sum(len(t) // 4 + 1 for t in texts), "total_tokens": sum(len(t) // 4 + 1 for t in texts)}}
                 return self._raw(200, json.dumps(payload, allow_nan=True).encode())
 
+            def _huge(self, sized: bool, megabytes: int = 50):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                if sized:
+                    self.send_header("Content-Length", str(megabytes * 1_000_000))
+                self.end_headers()
+                self.close_connection = True
+                chunk = b" " * 1_000_000
+                try:
+                    for _ in range(megabytes):
+                        self.wfile.write(chunk)
+                except OSError:  # the client hung up, as it should
+                    pass
+
             def _send(self, code, payload, headers=None):
                 self._raw(code, json.dumps(payload).encode(), headers)
 
@@ -113,6 +135,8 @@ class FakeEmbeddingServer:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
 
     def __enter__(self):
+        self._allow_before = os.environ.get("EMBEDDING_LAB_API_ALLOW_PRIVATE")
+        os.environ["EMBEDDING_LAB_API_ALLOW_PRIVATE"] = "1"
         self.thread.start()
         return self
 
@@ -120,6 +144,10 @@ class FakeEmbeddingServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=10)
+        if self._allow_before is None:
+            os.environ.pop("EMBEDDING_LAB_API_ALLOW_PRIVATE", None)
+        else:
+            os.environ["EMBEDDING_LAB_API_ALLOW_PRIVATE"] = self._allow_before
 
 
 if __name__ == "__main__":
@@ -128,5 +156,6 @@ if __name__ == "__main__":
     parser.add_argument("--dim", type=int, default=24)
     args = parser.parse_args()
     server = FakeEmbeddingServer(args.dim, args.port)
-    print(f"Fake embeddings API at {server.base_url} (model name: anything). Ctrl-C stops it.", flush=True)
+    print(f"Fake embeddings API at {server.base_url} (model name: anything; set EMBEDDING_LAB_API_ALLOW_PRIVATE=1, it is on "
+          "127.0.0.1). Ctrl-C stops it.", flush=True)
     server.httpd.serve_forever()

@@ -21,7 +21,8 @@ def server():
 
 
 def teacher(server, tmp_path, **kw) -> ApiTeacher:
-    settings = ApiSettings(server.base_url, "fake-embed", key=KEY, batch_size=kw.pop("batch_size", 10), backoff_s=0.0, **kw)
+    settings = ApiSettings(server.base_url, "fake-embed", key=KEY, batch_size=kw.pop("batch_size", 10), backoff_s=0.0,
+                           allow_private=True, **kw)  # the fake server is on 127.0.0.1
     return ApiTeacher(settings, SpendLedger(tmp_path / "api-spend.json"), sleep=lambda s: None)
 
 
@@ -122,7 +123,8 @@ def test_settings_are_checked():
 
 
 def test_an_unreachable_api_gets_a_sentence(tmp_path):
-    t = ApiTeacher(ApiSettings("http://127.0.0.1:9/v1", "m", max_retries=1, backoff_s=0.0, timeout_s=2), sleep=lambda s: None)
+    t = ApiTeacher(ApiSettings("http://127.0.0.1:9/v1", "m", max_retries=1, backoff_s=0.0, timeout_s=2, allow_private=True),
+                   sleep=lambda s: None)
     with pytest.raises(TeacherUnavailable, match="connection failed"):
         t.embed(["a"])
 
@@ -150,7 +152,7 @@ def test_the_cap_is_for_the_whole_lab_home(server, tmp_path):
     a = teacher(server, tmp_path, price_per_million=1_000_000.0, budget_usd=5.0)
     a.embed(["ab", "cd", "ef", "gh"])  # $4
     other = ApiTeacher(ApiSettings(server.base_url, "another-model", key=KEY, price_per_million=1_000_000.0, budget_usd=5.0,
-                                   backoff_s=0.0), SpendLedger(tmp_path / "api-spend.json"), sleep=lambda s: None)
+                                   backoff_s=0.0, allow_private=True), SpendLedger(tmp_path / "api-spend.json"), sleep=lambda s: None)
     with pytest.raises(BudgetExceeded):  # a new model name is not a new budget
         other.embed(["ab", "cd"])
 
