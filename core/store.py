@@ -356,6 +356,8 @@ def _fits(dtype: pl.DataType, wanted: pl.DataType) -> bool:
 
 
 def _damaged(run_id: str, name: str, why: str) -> DamagedData:
+    why = " ".join(why.split())  # one line, and short: a value in a hostile file can be any length
+    why = why if len(why) <= 160 else why[:159] + "…"
     err = DamagedData(f"The run {run_id}'s {name} is damaged ({why}); delete the run, or import it again from its zip.")
     err.file, err.why = name, why  # the importer words its own sentence from these
     return err
@@ -442,6 +444,8 @@ def check_meta(meta: dict, run_id: str) -> TrainConfig:
             settings = TrainConfig.from_dict(config)
         except (ValueError, TypeError) as err:
             raise TypeError(f"its settings are unusable: {str(err).rstrip('.')}") from None
+        if not isinstance(settings.vocabulary, str) or len(settings.vocabulary) > 500:  # TrainConfig takes it as given
+            raise TypeError("its vocabulary label is not text")
         if not isinstance(meta.get("run_id"), str) or not meta["run_id"]:
             raise TypeError("'run_id' is not text")
         for key in ("created", "teacher_id"):
@@ -479,9 +483,33 @@ def _number_or_none(value) -> bool:
     return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
+# Stored tables are read through pyarrow, not polars' own reader: on some damaged files (flipped bytes in a page)
+# polars' reader aborts the whole process from a Rust thread — a server taken down by one file, past any
+# except — where pyarrow raises an exception. polars then takes the table over (from_arrow).
+
+
+def _footer(path: Path) -> tuple[int, dict[str, pl.DataType]]:
+    """Rows and column types of a Parquet file, from its footer: nothing of the table is read."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as parquet:
+        schema = pl.from_arrow(parquet.schema_arrow.empty_table()).schema
+        return int(parquet.metadata.num_rows), dict(schema)
+
+
+def _read_parquet(path: Path) -> pl.DataFrame:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    table.validate(full=True)  # UTF-8 and offsets: polars trusts them, and invalid text panics later, far from here
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
 def table_rows(path: Path) -> int:
     """Rows of a Parquet file, from its footer: nothing of the table is read."""
-    return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+    return _footer(path)[0]
 
 
 def check_table(path: Path, run_id: str, max_rows: int, rows: int | None = None) -> None:
@@ -490,8 +518,7 @@ def check_table(path: Path, run_id: str, max_rows: int, rows: int | None = None)
     name = path.name
     wanted = _TABLES[name]
     with _reading(run_id, name):
-        schema = pl.read_parquet_schema(path)
-        count = table_rows(path)
+        count, schema = _footer(path)
     for column, dtype in wanted.items():
         if column not in schema:
             if column in OPTIONAL_COLUMNS.get(name, ()):
@@ -510,7 +537,10 @@ def read_table(folder: Path, run_id: str, name: str, max_rows: int, rows: int | 
     path = Path(folder) / name
     check_table(path, run_id, max_rows, rows)
     with _reading(run_id, name):
-        return pl.read_parquet(path)
+        frame = _read_parquet(path)
+    if frame.height != table_rows(path):  # the footer lied about its pages
+        raise _damaged(run_id, name, "its pages do not hold the rows its footer counts")
+    return frame
 
 
 def load_run(root: Path, run_id: str) -> StoredRun:

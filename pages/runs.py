@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from core import charts
+from core.errors import LabError
 from core.paths import runs_dir
 from core.experiment import RUN_ORIGINS, read_stored_evaluation, runs_metrics_table, search_runs
 from core.store import RunNotFound, delete_run, load_run, rename_run, set_shared
@@ -20,17 +21,25 @@ address_state({"runs_search": text(200), "runs_students": [text(100)], "runs_ori
 with st.expander("Import a run exported from this lab (.zip)", icon=":material/upload:"):
     upload = st.file_uploader("A run's zip, as downloaded below on any machine running the lab", type=["zip"], key="run_import_file")
     if upload is not None and st.button("Import it", key="run_import", icon=":material/add:"):
-        from core.takeaway import ImportRefused, import_run
+        from core.takeaway import import_run
 
-        try:
-            imported = import_run(upload.getvalue(), runs_dir(), owner=ss.get(K.OWNER, ""))
-        except ImportRefused as err:
-            st.error(str(err))
+        settings = host_settings()
+        if settings.hosted and upload.size > settings.max_upload_bytes:  # said before the upload is read whole
+            st.error(f"This zip is {upload.size / 2**20:.2f} MB; this server takes runs of at most {settings.max_upload_mb:g} MB.")
         else:
-            ss[K.RUN] = imported
-            st.success(f"Imported as '{imported}': it is in the table below.")
+            try:
+                imported = import_run(upload.getvalue(), runs_dir(), owner=ss.get(K.OWNER, ""), limits=settings)
+            except (LabError, ValueError) as err:  # ImportRefused is a ValueError; StorageUnavailable a LabError
+                st.error(str(err))
+            else:
+                ss[K.RUN] = imported
+                st.success(f"Imported as '{imported}': it is in the table below.")
 
-table = runs_table()
+try:
+    table = runs_table()
+except LabError as err:  # the runs folder cannot be read (StorageUnavailable): a sentence, not a traceback
+    st.error(str(err))
+    st.stop()
 if table.is_empty():
     st.info("There are no trained runs yet.")
     st.page_link(PAGES["train"], label="Train a student first", icon=":material/model_training:")
@@ -114,7 +123,10 @@ if len(picked) == 1:
     if b.button("Prepare the run (.zip)", key="export_run", icon=":material/folder_zip:"):
         from core.takeaway import zip_run
 
-        ss["run_zip"] = (run_id, zip_run(stored))
+        try:
+            ss["run_zip"] = (run_id, zip_run(stored))
+        except (ValueError, OSError) as err:  # DamagedData: a file of the run went bad since it was opened
+            st.error(f"The run cannot be zipped: {err}")
     for key, column, stem in (("run_student_zip", a, "student"), ("run_zip", b, "run")):
         ready = ss.get(key)
         if ready and ready[0] == run_id:
@@ -133,7 +145,7 @@ if len(picked) == 1:
         if st.form_submit_button("Save the name", key=f"rename_{run_id}_save", icon=":material/edit:"):
             try:
                 rename_run(runs_dir(), run_id, new_name)
-            except (RunNotFound, ValueError, OSError) as err:
+            except (RunNotFound, ValueError, OSError, LabError) as err:
                 st.error(str(err))
             else:
                 st.rerun()
@@ -143,7 +155,7 @@ if len(picked) == 1:
         if shared != bool(stored.meta.get("shared")):
             try:
                 set_shared(runs_dir(), run_id, shared)
-            except (RunNotFound, ValueError, OSError) as err:
+            except (RunNotFound, ValueError, OSError, LabError) as err:
                 st.error(str(err))
             else:
                 st.rerun()
@@ -152,7 +164,7 @@ if len(picked) == 1:
         if st.button("Yes, delete it", type="primary", key="confirm_delete"):
             try:
                 delete_run(runs_dir(), run_id)
-            except (RunNotFound, ValueError, OSError) as err:
+            except (RunNotFound, ValueError, OSError, LabError) as err:
                 st.error(str(err))
             else:
                 if ss.get(K.RUN) == run_id:

@@ -198,3 +198,64 @@ def test_a_finished_run_with_fewer_epochs_than_its_config_is_refused(honest, tmp
     meta = json.loads(honest["run.json"])
     meta["config"]["epochs"] = 50
     _refused(_zip({**honest, "run.json": json.dumps(meta).encode()}), tmp_path / "store", "epochs")
+
+
+# The Runs page's import box: the host's upload limit is applied before the upload is read, and every refusal is
+# a sentence. (AppTest cannot fill a file uploader, so st.file_uploader is replaced by one that hands over a file.)
+
+class _Upload:
+    def __init__(self, data: bytes):
+        self.data, self.size, self.name, self.read_whole = data, len(data), "run.zip", False
+
+    def getvalue(self) -> bytes:
+        self.read_whole = True
+        return self.data
+
+
+def _runs_page_with(upload, monkeypatch, **env):
+    import streamlit as st
+
+    from tests.app.apphelpers import make_app
+
+    st.cache_data.clear()  # the host's settings are cached: each test reads its own
+    st.cache_resource.clear()
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(st, "file_uploader", lambda *a, **k: upload)
+    at = make_app("runs")
+    at.button(key="run_import").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_the_runs_page_applies_the_hosts_upload_limit_before_reading(honest, monkeypatch):
+    upload = _Upload(_zip(honest))
+    at = _runs_page_with(upload, monkeypatch, EMBEDDING_LAB_HOSTED="true", EMBEDDING_LAB_MAX_UPLOAD_MB="0.001")
+    assert any("at most 0.001 MB" in e.value for e in at.error) and not upload.read_whole
+
+
+def test_the_runs_page_shows_a_refused_import_as_a_sentence(honest, monkeypatch):
+    at = _runs_page_with(_Upload(_zip(_with_meta(honest, epochs_done="lots"))), monkeypatch)
+    assert any("epochs_done" in e.value for e in at.error), ([e.value for e in at.error], [s.value for s in at.success], [i.value for i in at.info])
+
+
+def test_the_runs_page_shows_a_read_only_store_as_a_sentence(honest, monkeypatch):
+    import errno
+    import pathlib
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    upload = _Upload(_zip(honest))
+    import streamlit as st
+
+    from tests.app.apphelpers import make_app
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    monkeypatch.setattr(st, "file_uploader", lambda *a, **k: upload)
+    at = make_app("runs")
+    monkeypatch.setattr(pathlib.Path, "rename", denied)  # the run's folder cannot be moved into the store
+    at.button(key="run_import").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("cannot write" in e.value for e in at.error)
