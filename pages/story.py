@@ -73,6 +73,16 @@ def show_chart(chart, frame: pl.DataFrame, explain: str, key: str, file_stem: st
                           key=f"{key}_csv", on_click="ignore", icon=":material/table:", width="stretch")
 
 
+def neighbour_table(heading: str, scores: dict) -> None:
+    """Steps 2-3: each story word's closest words under the teacher and each student, and how many they share."""
+    st.markdown(f"**{heading}**")
+    st.dataframe(story.neighbours_frame(scores, settings.words).to_pandas(), hide_index=True, width="stretch",
+                 column_config={"shared": st.column_config.NumberColumn(f"shared with the teacher (of {settings.k})"),
+                                "seen": st.column_config.CheckboxColumn("was this word in its lessons?"),
+                                "who": st.column_config.TextColumn("whose answer", width="medium"),
+                                "neighbours": st.column_config.TextColumn("closest words", width="large")})
+
+
 def open_page(label: str, page: str, run_id: str | None, key: str, icon: str) -> None:
     """A button that opens another page with this run selected (the pages read K.RUN)."""
     if st.button(label, key=key, icon=icon, disabled=run_id is None):
@@ -166,12 +176,7 @@ elif step == 2:
                    story.split_cosine_frame(scores),
                    "Why it fails: a lookup table has no vector for a word it was never told about, so every new word keeps "
                    "the random numbers it started with.", "story_b_split", "story_step2_model_b")
-        st.markdown("**Its closest words, beside the teacher's:**")
-        st.dataframe(story.neighbours_frame(scores, settings.words).to_pandas(), hide_index=True, width="stretch",
-                     column_config={"shared": st.column_config.NumberColumn(f"shared with the teacher (of {settings.k})"),
-                                    "seen": st.column_config.CheckboxColumn("was this word in its lessons?"),
-                                    "who": st.column_config.TextColumn("whose answer", width="medium"),
-                                    "neighbours": st.column_config.TextColumn("closest words", width="large")})
+        neighbour_table("Its closest words, beside the teacher's:", scores)
         left, right = st.columns(2)
         with left:
             open_page("See Model B on the map", "projection", b_id, "story_link_b_map", ":material/scatter_plot:")
@@ -197,12 +202,7 @@ elif step == 3:
         show_chart(story_charts.split_bars(frame, title="Same lessons, two students: who is right on new words?"), frame,
                    "The student that reads a cheap model is nearly as close to the teacher on words it never saw as on its "
                    "lessons; Model B is lost on them.", "story_pair_split", "story_step3_side_by_side")
-        st.markdown("**Closest words, side by side:**")
-        st.dataframe(story.neighbours_frame(scores, settings.words).to_pandas(), hide_index=True, width="stretch",
-                     column_config={"shared": st.column_config.NumberColumn(f"shared with the teacher (of {settings.k})"),
-                                    "seen": st.column_config.CheckboxColumn("was this word in its lessons?"),
-                                    "who": st.column_config.TextColumn("whose answer", width="medium"),
-                                    "neighbours": st.column_config.TextColumn("closest words", width="large")})
+        neighbour_table("Closest words, side by side:", scores)
         left, right = st.columns(2)
         with left:
             open_page("See the adapter on the map", "projection", adapter_id, "story_link_adapter_map", ":material/scatter_plot:")

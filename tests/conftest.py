@@ -35,3 +35,27 @@ def fake_teacher() -> HashTeacher:
 @pytest.fixture
 def tiny_words() -> list[str]:
     return list(TINY_WORDS)
+
+
+# ---- leaving the test process ---------------------------------------------------------------------------------
+# Some tests leave daemon threads behind on purpose (the dashboard's background warm-up compiling UMAP with numba,
+# a training a test stopped waiting for). When the interpreter tears down while such a thread is inside native
+# code, the C++ runtime can abort ("terminate called without an active exception") after every test has passed
+# and the summary is printed, turning a green run into exit code 134. Nothing is left to clean up at that point,
+# so the process leaves with pytest's own exit status, skipping the teardown of those threads.
+_exit_status: int | None = None
+
+
+def pytest_sessionfinish(session, exitstatus):
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    import os
+
+    if _exit_status is not None and os.environ.get("EMBEDDING_LAB_TEST_HARD_EXIT", "1") == "1":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status)

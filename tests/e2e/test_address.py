@@ -5,21 +5,19 @@ marked gallery runs) again from it. Screenshots: docs/screenshots/address_*.png,
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
 import re
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_browser import ARGS, CHROMIUM, _chromium_or_skip, _free_port
+from tests.e2e.servers import serve
+from tests.e2e.test_browser import ARGS, CHROMIUM, _chromium_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "screenshots"
@@ -57,34 +55,9 @@ print(json.dumps(ids))
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@contextlib.contextmanager
 def _serve(home: Path):
-    """A fresh hosted server over `home` (nothing has been asked of it yet); stopped, then killed if it lingers."""
-    port = _free_port()
-    env = {**os.environ, "EMBEDDING_LAB_HOME": str(home), "EMBEDDING_LAB_HOSTED": "1", "EMBEDDING_LAB_FAKE_TEACHER": "1"}
-    log_path = home / f"server-{port}.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-                                 "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.time() + 60
-            while time.time() < deadline:
-                try:
-                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                        break
-                except OSError:
-                    time.sleep(0.3)
-            else:
-                pytest.fail("The server did not start: " + log_path.read_text()[-2000:])
-            yield url
-        finally:
-            proc.terminate()  # the warm-up's threads can keep it alive past a polite stop
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+    """A fresh hosted server over `home` (nothing has been asked of it yet)."""
+    return serve(home, EMBEDDING_LAB_HOSTED="1", EMBEDDING_LAB_FAKE_TEACHER="1")
 
 
 @pytest.fixture(scope="module")

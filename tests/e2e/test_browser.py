@@ -10,14 +10,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.servers import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -35,44 +33,13 @@ def _chromium_or_skip() -> None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium); CI installs it.")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     _chromium_or_skip()
-    home = tmp_path_factory.mktemp("lab")
-    port = _free_port()
     # light: the server's background warm-up compiles the kernels and UMAP only; the full one (both teachers'
     # vectors, the story's runs: make run's setup) would compete with this path for the CI's two cores.
-    env = {**os.environ, "EMBEDDING_LAB_HOME": str(home), "EMBEDDING_LAB_WARM": "light"}
-    env.pop("EMBEDDING_LAB_FAKE_TEACHER", None)
-    log = open(home / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("The Streamlit server did not answer within 60 s: " + (home / "server.log").read_text()[-2000:])
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with serve(tmp_path_factory.mktemp("lab"), EMBEDDING_LAB_WARM="light", EMBEDDING_LAB_FAKE_TEACHER=None) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

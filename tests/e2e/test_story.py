@@ -14,12 +14,12 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_browser import ARGS, CHROMIUM, SHOTS, _chromium_or_skip, _free_port
+from tests.e2e.servers import serve
+from tests.e2e.test_browser import ARGS, CHROMIUM, SHOTS, _chromium_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -31,34 +31,13 @@ STEP_TITLES = ["1. What the teacher knows", "2. The paper's student learns its l
 def server(tmp_path_factory):
     _chromium_or_skip()
     home = tmp_path_factory.mktemp("lab")
-    env = {**os.environ, "EMBEDDING_LAB_HOME": str(home), "EMBEDDING_LAB_FAKE_TEACHER": "1",
-           "EMBEDDING_LAB_STORY_TEACHER": "hash-32", "EMBEDDING_LAB_WARM": "light"}
+    env = {"EMBEDDING_LAB_FAKE_TEACHER": "1", "EMBEDDING_LAB_STORY_TEACHER": "hash-32", "EMBEDDING_LAB_WARM": "light"}
     # The setup's part of `make run`: the story's runs trained once, before any visitor.
-    warm = subprocess.run([sys.executable, "-m", "core", "warm", "--steps", "kernels,story"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    warm = subprocess.run([sys.executable, "-m", "core", "warm", "--steps", "kernels,story"], cwd=ROOT,
+                          env={**os.environ, "EMBEDDING_LAB_HOME": str(home), **env}, capture_output=True, text=True, timeout=600)
     assert warm.returncode == 0, warm.stdout + warm.stderr
-    port = _free_port()
-    log = open(home / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-                             "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("The server did not start: " + (home / "server.log").read_text()[-2000:])
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with serve(home, **env) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,55 @@
+"""One way to run the dashboard for a browser test: `streamlit run app.py` on a free local port over a
+private lab home, waited for until it answers, stopped (then killed if its threads keep it alive)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(home: Path, **env_vars: str):
+    """Yields the server's URL. `env_vars` are added to the environment (EMBEDDING_LAB_HOME is `home`);
+    one whose value is None is removed from it."""
+    port = free_port()
+    env = {**os.environ, "EMBEDDING_LAB_HOME": str(home), **env_vars}
+    env = {k: v for k, v in env.items() if v is not None}
+    log_path = home / f"server-{port}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+                                 "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                try:
+                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                        break
+                except OSError:
+                    time.sleep(0.3)
+            else:
+                pytest.fail("The Streamlit server did not answer within 60 s: " + log_path.read_text()[-2000:])
+            yield url
+        finally:
+            proc.terminate()  # the warm-up's threads can keep it alive past a polite stop
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
