@@ -373,7 +373,7 @@ def sidebar() -> None:
         prepared: PreparedData | None = ss.get(K.PREPARED)
         vocab: Vocabulary | None = ss.get(K.VOCAB)
         if prepared is None:
-            st.caption("No data prepared yet: start on **Data & teacher** or with **Try it** on the Start page.")
+            st.caption("No data prepared yet: start on **Data & teacher**, or with **Train my first students** on the Start page.")
             if ss.get(SETUP_NOTE):
                 st.caption(ss[SETUP_NOTE])
         else:
@@ -398,7 +398,7 @@ def require_prepared() -> PreparedData:
     if prepared is None:
         st.info("First choose a vocabulary and compute the teacher's embeddings.")
         st.page_link(PAGES["data"], label="Go to Data & teacher", icon=":material/dataset:")
-        st.page_link(PAGES["start"], label="…or use Try it on the Start page", icon=":material/rocket_launch:")
+        st.page_link(PAGES["start"], label="…or press Train my first students on the Start page", icon=":material/rocket_launch:")
         st.stop()
     return prepared
 
