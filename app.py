@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from pages._shared import PAGES, current_user_email, host_settings, init_session, sidebar, umap_warm_up, write_address
 from pages._waits import sidebar_status as warm_status
-from pages._shared import PAGES, current_user_email, host_settings, init_session, sidebar, write_address, umap_warm_up
 
 st.set_page_config(page_title="Embedding Distillation Lab", page_icon=":material/science:", layout="wide")
 try:
@@ -17,16 +17,20 @@ if settings.login and not current_user_email():
     try:
         st.button("Log in", type="primary", on_click=st.login, key="login", icon=":material/login:")
     except Exception:  # login asked for but not configured: say so instead of a traceback
-        st.error("Login is switched on (login = true) but no identity provider is configured: add an [auth] section to "
-                 ".streamlit/secrets.toml, or switch login off.")
+        st.error(
+            "Login is switched on (login = true) but no identity provider is configured: add an [auth] section to "
+            ".streamlit/secrets.toml, or switch login off."
+        )
     st.stop()
 init_session()
 umap_warm_up()  # the warm-up (pages/_waits.py): computes once, in the background, what visitors would wait for
 
 navigation = st.navigation(
     {
-        "Learn": [st.Page(PAGES["start"], title="Start", icon=":material/rocket_launch:", default=True),
-                  st.Page(PAGES["story"], title="The story in five steps", icon=":material/auto_stories:")],
+        "Learn": [
+            st.Page(PAGES["start"], title="Start", icon=":material/rocket_launch:", default=True),
+            st.Page(PAGES["story"], title="The story in five steps", icon=":material/auto_stories:"),
+        ],
         "Experiment": [
             st.Page(PAGES["data"], title="Data & teacher", icon=":material/dataset:"),
             st.Page(PAGES["train"], title="Train", icon=":material/model_training:"),

@@ -149,11 +149,32 @@ def children(pid: int) -> int:
 
 
 def start_server(port: int, home: Path) -> subprocess.Popen:
-    env = {**os.environ, "EMBEDDING_LAB_HOME": str(home), "EMBEDDING_LAB_HOSTED": "1", "EMBEDDING_LAB_TRY_IT_TEACHER": "minilm"}
+    env = {
+        **os.environ,
+        "EMBEDDING_LAB_HOME": str(home),
+        "EMBEDDING_LAB_HOSTED": "1",
+        "EMBEDDING_LAB_TRY_IT_TEACHER": "minilm",
+    }
     streamlit = Path(sys.executable).with_name("streamlit")
-    proc = subprocess.Popen([str(streamlit), "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            str(streamlit),
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(600):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
@@ -187,12 +208,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        from core.corpus import default_vocabulary
-        from core.teacher import CachedTeacher, load_teacher
+        from core.data.corpus import default_vocabulary
+        from core.teachers.teacher import CachedTeacher, load_teacher
 
         start = time.perf_counter()
         CachedTeacher(load_teacher("minilm", "cpu"), home / "cache" / "teachers").embed(
-            list(default_vocabulary().words) + ["nonviolent", "antiaggressive"])
+            list(default_vocabulary().words) + ["nonviolent", "antiaggressive"]
+        )
         warm_s = time.perf_counter() - start
 
         proc = start_server(args.port, home)
@@ -223,21 +245,39 @@ def main() -> None:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        runs = len([p for p in (home / "runs").iterdir() if not p.name.startswith(".")]) if (home / "runs").exists() else 0
+        runs = (
+            len([p for p in (home / "runs").iterdir() if not p.name.startswith(".")]) if (home / "runs").exists() else 0
+        )
 
     latencies = [x for s in sessions for x in s.latencies]
     setups = [s.setup_s for s in sessions if hasattr(s, "setup_s")]
-    print(json.dumps({
-        "benchmark": "classroom_load", "sessions": args.sessions, "finished": sum(s.finished for s in sessions),
-        "requests": len(latencies), "p95_latency_s": round(p95(latencies), 3), "max_latency_s": round(max(latencies, default=0.0), 3),
-        "median_latency_s": round(statistics.median(latencies), 3) if latencies else None,
-        "single_session_p95_s": round(p95(single.latencies), 3), "single_session_finished": single.finished,
-        "setup_click_median_s": round(statistics.median(setups), 2) if setups else None, "setup_click_max_s": round(max(setups, default=0), 2),
-        "wall_s": round(wall, 1), "runs_stored": runs, "peak_rss_mb": round(peak[0], 1), "rss_after_one_session_mb": round(idle_rss, 1),
-        "teacher_warm_up_s": round(warm_s, 1), "server_threads_before": threads_before, "server_threads_after_tabs_closed": threads_after,
-        "server_child_processes_after": processes_after, "errors": sorted({e for s in sessions for e in s.errors})[:5],
-        "cpus": os.cpu_count(),
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "classroom_load",
+                "sessions": args.sessions,
+                "finished": sum(s.finished for s in sessions),
+                "requests": len(latencies),
+                "p95_latency_s": round(p95(latencies), 3),
+                "max_latency_s": round(max(latencies, default=0.0), 3),
+                "median_latency_s": round(statistics.median(latencies), 3) if latencies else None,
+                "single_session_p95_s": round(p95(single.latencies), 3),
+                "single_session_finished": single.finished,
+                "setup_click_median_s": round(statistics.median(setups), 2) if setups else None,
+                "setup_click_max_s": round(max(setups, default=0), 2),
+                "wall_s": round(wall, 1),
+                "runs_stored": runs,
+                "peak_rss_mb": round(peak[0], 1),
+                "rss_after_one_session_mb": round(idle_rss, 1),
+                "teacher_warm_up_s": round(warm_s, 1),
+                "server_threads_before": threads_before,
+                "server_threads_after_tabs_closed": threads_after,
+                "server_child_processes_after": processes_after,
+                "errors": sorted({e for s in sessions for e in s.errors})[:5],
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,16 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:
@@ -40,8 +48,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-STORY = ["1. What the teacher knows", "2. The paper's student learns its lessons by heart",
-         "3. A student that reads a cheap model", "4. How few answers are enough", "5. What poison does"]
+STORY = [
+    "1. What the teacher knows",
+    "2. The paper's student learns its lessons by heart",
+    "3. A student that reads a cheap model",
+    "4. How few answers are enough",
+    "5. What poison does",
+]
 
 
 def story_step(page, number: int) -> None:
@@ -54,8 +67,23 @@ def visit(home: Path) -> dict:
     port = free_port()
     env = {**os.environ, "EMBEDDING_LAB_HOME": str(home)}
     t0 = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     timings = {}
     try:
@@ -144,15 +172,28 @@ def main() -> None:
         home = given or scratch
         if after_setup:
             t = time.perf_counter()
-            lines = subprocess.run([sys.executable, "-m", "core", "warm", "--json"], cwd=ROOT, env={**os.environ, "EMBEDDING_LAB_HOME": home},
-                                   capture_output=True, text=True, check=False).stdout.splitlines()
-            setup = {"core_warm_s": round(time.perf_counter() - t, 1),
-                     "steps": {d["step"]: d["seconds"] for d in map(json.loads, lines) if "step" in d}}
+            lines = subprocess.run(
+                [sys.executable, "-m", "core", "warm", "--json"],
+                cwd=ROOT,
+                env={**os.environ, "EMBEDDING_LAB_HOME": home},
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.splitlines()
+            setup = {
+                "core_warm_s": round(time.perf_counter() - t, 1),
+                "steps": {d["step"]: d["seconds"] for d in map(json.loads, lines) if "step" in d},
+            }
         cold = visit(Path(home))
         warm = visit(Path(home))
-    out = {"benchmark": "first_visit_after_setup" if after_setup else "first_visit", **({"setup": setup} if setup else {}), "home": "given" if given else "empty",
-           "path": "Start, the story's five steps, Try it (Model B + kernel adapter, MPNet teacher), Data (MiniLM), Train Model B p=0.095 20 epochs, Projection",
-           "cold": cold, "warm": warm}
+    out = {
+        "benchmark": "first_visit_after_setup" if after_setup else "first_visit",
+        **({"setup": setup} if setup else {}),
+        "home": "given" if given else "empty",
+        "path": "Start, the story's five steps, Try it (Model B + kernel adapter, MPNet teacher), Data (MiniLM), Train Model B p=0.095 20 epochs, Projection",
+        "cold": cold,
+        "warm": warm,
+    }
     for key in ("cold_start_s", "story_step_1_s", "try_it_pair_trained_s", "teacher_embedding_s", "first_umap_s"):
         out[key[:-2] + "_speedup"] = round(cold[key] / max(warm[key], 1e-3), 1)
     print(json.dumps(out))

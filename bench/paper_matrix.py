@@ -20,10 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.config import TrainConfig  # noqa: E402
-from core.corpus import default_vocabulary  # noqa: E402
-from core.experiment import TrainingRun, prepare_items  # noqa: E402
+from core.data.corpus import default_vocabulary  # noqa: E402
 from core.paths import cache_dir  # noqa: E402
-from core.teacher import CachedTeacher, load_teacher  # noqa: E402
+from core.runs.experiment import TrainingRun, prepare_items  # noqa: E402
+from core.teachers.teacher import CachedTeacher, load_teacher  # noqa: E402
 
 
 def main() -> None:
@@ -40,11 +40,20 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as runs:
         for model, p, lemma, poison in itertools.product("AB", (0.095, 1.0), ("none", "spacy"), (0.0, 0.1)):
-            config = TrainConfig(teacher=args.teacher, model=model, p=p, epochs=args.epochs, lemmatize=lemma, poison=poison)
+            config = TrainConfig(
+                teacher=args.teacher, model=model, p=p, epochs=args.epochs, lemmatize=lemma, poison=poison
+            )
             start = time.perf_counter()
             records = list(TrainingRun(config, prepared[lemma], Path(runs), device="cpu"))
-            row = {"model": model, "p": p, "lemmatize": lemma, "poison": poison, "items": len(prepared[lemma].items),
-                   "train_size": len(records) and int(round(p * len(prepared[lemma].items))), "total_seconds": round(time.perf_counter() - start, 2)}
+            row = {
+                "model": model,
+                "p": p,
+                "lemmatize": lemma,
+                "poison": poison,
+                "items": len(prepared[lemma].items),
+                "train_size": len(records) and int(round(p * len(prepared[lemma].items))),
+                "total_seconds": round(time.perf_counter() - start, 2),
+            }
             for c in checkpoints:
                 r = records[c - 1]
                 row[f"loss@{c}"] = round(r.train_loss, 4)
@@ -54,7 +63,9 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
     print(json.dumps({"benchmark": "paper_matrix", "teacher": teacher.id, "epochs": args.epochs, "runs": rows}))
-    head = ["model", "p", "lemmatize", "poison"] + [f"{k}@{c}" for c in checkpoints for k in ("loss", "train_cos", "heldout_cos", "seconds")]
+    head = ["model", "p", "lemmatize", "poison"] + [
+        f"{k}@{c}" for c in checkpoints for k in ("loss", "train_cos", "heldout_cos", "seconds")
+    ]
     print("| " + " | ".join(head) + " |", file=sys.stderr)
     print("|" + "---|" * len(head), file=sys.stderr)
     for row in rows:

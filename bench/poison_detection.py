@@ -20,13 +20,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.config import LemmaMode, TrainConfig  # noqa: E402
-from core.corpus import default_vocabulary  # noqa: E402
-from core.defence import DEFENCES  # noqa: E402
-from core.experiment import TrainingRun, prepare_items  # noqa: E402
+from core.config import (  # noqa: E402
+    DEFENCES,  # noqa: E402
+    Adversary,  # noqa: E402
+    LemmaMode,
+    TrainConfig,
+)
+from core.data.corpus import default_vocabulary  # noqa: E402
 from core.paths import teacher_cache_dir  # noqa: E402
-from core.poison import Adversary  # noqa: E402
-from core.teacher import CachedTeacher, load_teacher  # noqa: E402
+from core.runs.experiment import TrainingRun, prepare_items  # noqa: E402
+from core.teachers.teacher import CachedTeacher, load_teacher  # noqa: E402
 
 
 def rounded(value, digits=4):
@@ -44,12 +47,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     vocab = default_vocabulary()
-    prepared = prepare_items(vocab.words, LemmaMode.NONE, CachedTeacher(load_teacher("minilm", "cpu"), teacher_cache_dir()))
+    prepared = prepare_items(
+        vocab.words, LemmaMode.NONE, CachedTeacher(load_teacher("minilm", "cpu"), teacher_cache_dir())
+    )
     rows, clean = [], {}
     with tempfile.TemporaryDirectory() as runs:
+
         def train(student, poison, adversary="random", defence="none") -> dict:
-            config = TrainConfig(teacher="minilm", model=student, p=args.p, epochs=args.epochs, poison=poison, seed=args.seed,
-                                 adversary=adversary, defence=defence, vocabulary=vocab.label)
+            config = TrainConfig(
+                teacher="minilm",
+                model=student,
+                p=args.p,
+                epochs=args.epochs,
+                poison=poison,
+                seed=args.seed,
+                adversary=adversary,
+                defence=defence,
+                vocabulary=vocab.label,
+            )
             run = TrainingRun(config, prepared, Path(runs), device="cpu")
             for _ in run:
                 pass
@@ -64,18 +79,39 @@ def main() -> None:
                     s = train(student, args.rate, adversary, defence)
                     if defence == "none":
                         plain_seconds[adversary] = s["seconds"]
-                    rows.append({
-                        "student": student, "adversary": adversary, "defence": defence, "poisoned_in_train": s["poisoned_in_train"],
-                        "heldout_cosine": rounded(s["clean_heldout_cosine"]),
-                        "pct_of_clean": rounded(100 * s["clean_heldout_cosine"] / clean[student]["clean_heldout_cosine"], 1),
-                        "detection_precision": rounded(s.get("detection_precision"), 3), "detection_recall": rounded(s.get("detection_recall"), 3),
-                        "left_out": s.get("defence_left_out"), "left_out_precision": rounded(s.get("defence_precision"), 3),
-                        "left_out_recall": rounded(s.get("defence_recall"), 3), "seconds": rounded(s["seconds"], 2),
-                        "extra_seconds": rounded(s["seconds"] - plain_seconds.get(adversary, s["seconds"]), 2),
-                    })
-    print(json.dumps({"benchmark": "poison_detection", "teacher": prepared.teacher_id, "p": args.p, "rate": args.rate, "epochs": args.epochs,
-                      "clean_heldout_cosine": {k: rounded(v["clean_heldout_cosine"]) for k, v in clean.items()},
-                      "clean_seconds": {k: rounded(v["seconds"], 2) for k, v in clean.items()}, "rows": rows}))
+                    rows.append(
+                        {
+                            "student": student,
+                            "adversary": adversary,
+                            "defence": defence,
+                            "poisoned_in_train": s["poisoned_in_train"],
+                            "heldout_cosine": rounded(s["clean_heldout_cosine"]),
+                            "pct_of_clean": rounded(
+                                100 * s["clean_heldout_cosine"] / clean[student]["clean_heldout_cosine"], 1
+                            ),
+                            "detection_precision": rounded(s.get("detection_precision"), 3),
+                            "detection_recall": rounded(s.get("detection_recall"), 3),
+                            "left_out": s.get("defence_left_out"),
+                            "left_out_precision": rounded(s.get("defence_precision"), 3),
+                            "left_out_recall": rounded(s.get("defence_recall"), 3),
+                            "seconds": rounded(s["seconds"], 2),
+                            "extra_seconds": rounded(s["seconds"] - plain_seconds.get(adversary, s["seconds"]), 2),
+                        }
+                    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "poison_detection",
+                "teacher": prepared.teacher_id,
+                "p": args.p,
+                "rate": args.rate,
+                "epochs": args.epochs,
+                "clean_heldout_cosine": {k: rounded(v["clean_heldout_cosine"]) for k, v in clean.items()},
+                "clean_seconds": {k: rounded(v["seconds"], 2) for k, v in clean.items()},
+                "rows": rows,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -18,18 +18,17 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.config import StudentKind, TrainConfig, default_cheap  # noqa: E402
-from core.corpus import default_vocabulary  # noqa: E402
-from core.evaluate import Benchmarks, evaluate, evaluate_teacher  # noqa: E402
-from core.experiment import TrainingRun, prepare_items  # noqa: E402
+from core.data.corpus import default_vocabulary  # noqa: E402
+from core.evaluation.evaluate import Benchmarks, evaluate, evaluate_teacher  # noqa: E402
 from core.paths import teacher_cache_dir  # noqa: E402
-from core.students import student_vectors  # noqa: E402
-from core.teacher import CachedTeacher, load_teacher, ms_per_1k  # noqa: E402
+from core.runs.experiment import TrainingRun, prepare_items  # noqa: E402
+from core.teachers.teacher import CachedTeacher, load_teacher, ms_per_1k  # noqa: E402
+from core.words.students import student_vectors  # noqa: E402
 
 
 def fmt(value, pattern="{:.3f}"):
@@ -60,7 +59,16 @@ def main() -> None:
         scores = evaluate_teacher(list(prepared.items), model.embed(list(prepared.items)), benchmarks).row()
         if not args.no_cost:
             scores["ms_per_1k"] = round(ms_per_1k(model.teacher, list(prepared.items)[:512]), 1)
-        teachers[model.id] = {k: scores[k] for k in ("analogy_accuracy", "analogy_questions", "simlex_spearman", "wordsim_spearman", *(["ms_per_1k"] if not args.no_cost else []))}
+        teachers[model.id] = {
+            k: scores[k]
+            for k in (
+                "analogy_accuracy",
+                "analogy_questions",
+                "simlex_spearman",
+                "wordsim_spearman",
+                *(["ms_per_1k"] if not args.no_cost else []),
+            )
+        }
         print(json.dumps({"teacher_scores": model.id, **teachers[model.id]}), file=sys.stderr, flush=True)
 
     rows = []
@@ -69,36 +77,68 @@ def main() -> None:
             baseline_done = False
             for kind in kinds:
                 config = TrainConfig(teacher=args.teacher, model=kind, p=p, epochs=args.epochs, seed=args.seed)
-                start = time.perf_counter()
                 run = TrainingRun(config, prepared, Path(runs), device="cpu")
                 records = list(run)
-                seconds = time.perf_counter() - start
                 student = student_vectors(run.model).cpu().numpy()
-                ev = evaluate(prepared.items, prepared.clean, student, run.dataset.targets, run.dataset.train_idx,
-                              benchmarks=benchmarks, student_name=kind.label)
-                scored = [(kind.label, ev.student)] + ([] if baseline_done else [("Average vector (baseline)", ev.baseline)])
+                ev = evaluate(
+                    prepared.items,
+                    prepared.clean,
+                    student,
+                    run.dataset.targets,
+                    run.dataset.train_idx,
+                    benchmarks=benchmarks,
+                    student_name=kind.label,
+                )
+                scored = [(kind.label, ev.student)] + (
+                    [] if baseline_done else [("Average vector (baseline)", ev.baseline)]
+                )
                 baseline_done = True
                 for label, s in scored:
                     row = s.row(ev.teacher)
-                    rows.append({
-                        "student": label, "p": p, "queries": run.teacher_queries,
-                        "heldout_cosine": row["heldout_cosine"], "analogy_pct_of_teacher": row["analogy_pct_of_teacher"],
-                        "analogy_accuracy": row["analogy_accuracy"], "teacher_analogy_accuracy": ev.teacher.analogies.accuracy,
-                        "analogy_questions": row["analogy_questions"], "simlex_spearman": row["simlex_spearman"],
-                        "wordsim_spearman": row["wordsim_spearman"], "neighbour_overlap_at_10": row["neighbour_overlap_at_10"],
-                        "train_seconds": None if label.startswith("Average") else round(records[-1].seconds, 2),
-                        "epochs": None if label.startswith("Average") else len(records),
-                    })
+                    rows.append(
+                        {
+                            "student": label,
+                            "p": p,
+                            "queries": run.teacher_queries,
+                            "heldout_cosine": row["heldout_cosine"],
+                            "analogy_pct_of_teacher": row["analogy_pct_of_teacher"],
+                            "analogy_accuracy": row["analogy_accuracy"],
+                            "teacher_analogy_accuracy": ev.teacher.analogies.accuracy,
+                            "analogy_questions": row["analogy_questions"],
+                            "simlex_spearman": row["simlex_spearman"],
+                            "wordsim_spearman": row["wordsim_spearman"],
+                            "neighbour_overlap_at_10": row["neighbour_overlap_at_10"],
+                            "train_seconds": None if label.startswith("Average") else round(records[-1].seconds, 2),
+                            "epochs": None if label.startswith("Average") else len(records),
+                        }
+                    )
                     print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
 
-    print(json.dumps({"benchmark": "quality_per_query", "teacher": teacher.id, "cheap": cheap_name, "items": len(prepared.items),
-                      "seed": args.seed, "epochs": args.epochs, "teachers": teachers, "rows": rows}))
-    print("\n| student | p | queries | held-out cosine | analogies % of teacher | SimLex ρ | WordSim ρ | overlap@10 | train s |", file=sys.stderr)
+    print(
+        json.dumps(
+            {
+                "benchmark": "quality_per_query",
+                "teacher": teacher.id,
+                "cheap": cheap_name,
+                "items": len(prepared.items),
+                "seed": args.seed,
+                "epochs": args.epochs,
+                "teachers": teachers,
+                "rows": rows,
+            }
+        )
+    )
+    print(
+        "\n| student | p | queries | held-out cosine | analogies % of teacher | SimLex ρ | WordSim ρ | overlap@10 | train s |",
+        file=sys.stderr,
+    )
     print("|---|---|---|---|---|---|---|---|---|", file=sys.stderr)
     for r in rows:
-        print(f"| {r['student']} | {r['p']:g} | {r['queries']:,} | {fmt(r['heldout_cosine'])} | {fmt(r['analogy_pct_of_teacher'], '{:.0f}')} | "
-              f"{fmt(r['simlex_spearman'])} | {fmt(r['wordsim_spearman'])} | {fmt(r['neighbour_overlap_at_10'])} | {fmt(r['train_seconds'], '{:.2f}')} |",
-              file=sys.stderr)
+        print(
+            f"| {r['student']} | {r['p']:g} | {r['queries']:,} | {fmt(r['heldout_cosine'])} | {fmt(r['analogy_pct_of_teacher'], '{:.0f}')} | "
+            f"{fmt(r['simlex_spearman'])} | {fmt(r['wordsim_spearman'])} | {fmt(r['neighbour_overlap_at_10'])} | {fmt(r['train_seconds'], '{:.2f}')} |",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

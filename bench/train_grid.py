@@ -3,10 +3,10 @@ hardware floor, in one process.
 
 Grid: Model B on the default vocabulary (MiniLM targets), the paper's ten p (or a --quick subset),
 every epoch recording training loss and held-out cosine.
-- ours: `core.grouped.train_grouped`, what a sweep runs: every run of the grid in one group (batched
+- ours: `core.kernels.grouped.train_grouped`, what a sweep runs: every run of the grid in one group (batched
   head matmuls, one multi-tensor fused Adam call per step for the heads; on the CPU the table rows take
-  their Adam steps late, several at a time, `core.lazy_adam`), data on the device.
-- single: `core.train.train_epochs` one run at a time (the Train page's loop), reported beside it.
+  their Adam steps late, several at a time, `core.kernels.lazy_adam`), data on the device.
+- single: `core.words.train.train_epochs` one run at a time (the Train page's loop), reported beside it.
 - reference: one run at a time, `DataLoader(TensorDataset)`, default `torch.optim.Adam` over the
   whole model, the same per-epoch held-out evaluation.
 - floor: the work the grid cannot avoid, at rates measured here by micro-benchmarks: the matmuls
@@ -42,16 +42,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from core import lazy_adam  # noqa: E402
 from core.config import PAPER_PS, TrainConfig  # noqa: E402
-from core.corpus import default_vocabulary  # noqa: E402
-from core.dataset import build_dataset  # noqa: E402
-from core.metrics import cosine_embedding_loss, rowwise_cosine  # noqa: E402
+from core.data.corpus import default_vocabulary  # noqa: E402
+from core.data.dataset import build_dataset  # noqa: E402
+from core.evaluation.metrics import cosine_embedding_loss, rowwise_cosine  # noqa: E402
+from core.kernels import lazy_adam  # noqa: E402
+from core.kernels.grouped import train_grouped  # noqa: E402
 from core.paths import cache_dir  # noqa: E402
-from core.students import StudentConfig, build_student  # noqa: E402
-from core.teacher import CachedTeacher, load_teacher  # noqa: E402
-from core.grouped import train_grouped  # noqa: E402
-from core.train import train_epochs  # noqa: E402
+from core.teachers.teacher import CachedTeacher, load_teacher  # noqa: E402
+from core.words.students import StudentConfig, build_student  # noqa: E402
+from core.words.train import train_epochs  # noqa: E402
 
 QUICK_PS = (0.053, 0.308, 1.0)
 
@@ -94,8 +94,12 @@ def reference_run(model, dataset, config) -> list[float]:
     """The way a user writes it: DataLoader batches, default Adam, evaluation each epoch."""
     targets, clean = torch.as_tensor(dataset.targets), torch.as_tensor(dataset.clean)
     idx, held = torch.as_tensor(dataset.train_idx), torch.as_tensor(dataset.heldout_idx)
-    loader = DataLoader(TensorDataset(idx, targets[idx]), batch_size=config.batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(config.seed))
+    loader = DataLoader(
+        TensorDataset(idx, targets[idx]),
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     losses = []
     for _ in range(config.epochs):
@@ -113,8 +117,9 @@ def reference_run(model, dataset, config) -> list[float]:
     return losses
 
 
-def floor_seconds(n_items: int, dim: int, ps, epochs: int, batch: int, bandwidth: float, flops: float,
-                  dense_adam: bool = False) -> float:
+def floor_seconds(
+    n_items: int, dim: int, ps, epochs: int, batch: int, bandwidth: float, flops: float, dense_adam: bool = False
+) -> float:
     """The least time the grid's work can take at the measured rates.
 
     Both floors count the matmuls (training steps: forward + two backward products per training row; the
@@ -122,7 +127,7 @@ def floor_seconds(n_items: int, dim: int, ps, epochs: int, batch: int, bandwidth
     teacher vectors, and the heads' Adam (28 bytes per parameter per step). They differ on the table rows:
     - dense_adam (the floor of Adam taking every step over every row): 28 bytes per row element per step
       (read parameter, gradient, m, v; write parameter, m, v);
-    - otherwise (the floor of the same updates in any order, what core.lazy_adam does): the row's p, m, v
+    - otherwise (the floor of the same updates in any order, what core.kernels.lazy_adam does): the row's p, m, v
       read and written once per epoch (24 bytes per element), plus the arithmetic of its zero-gradient steps
       (m <- b1 m; p <- p - a m / (r s + eps): counted as 6 flops an element-step at the GEMM rate, generous
       to the floor since a division costs more than a fused multiply-add).
@@ -140,7 +145,9 @@ def floor_seconds(n_items: int, dim: int, ps, epochs: int, batch: int, bandwidth
         if dense_adam:
             adam_seconds = steps * 28 * (n_train * dim + head_params) / bandwidth
         else:
-            adam_seconds = (24 * n_train * dim + steps * 28 * head_params) / bandwidth + 6 * steps * n_train * dim / flops
+            adam_seconds = (
+                24 * n_train * dim + steps * 28 * head_params
+            ) / bandwidth + 6 * steps * n_train * dim / flops
         total += epochs * (adam_seconds + (train_flops + eval_flops) / flops + eval_bytes / bandwidth)
     return total
 
@@ -151,7 +158,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--teacher", default="minilm")
     parser.add_argument("--device", default=None)
-    parser.add_argument("--repeats", type=int, help="times each loop is timed (best kept); default 3 with --quick, 1 for the full grid")
+    parser.add_argument(
+        "--repeats", type=int, help="times each loop is timed (best kept); default 3 with --quick, 1 for the full grid"
+    )
     args = parser.parse_args()
     repeats = args.repeats if args.repeats is not None else (3 if args.quick else 1)
     if repeats < 1:
@@ -184,7 +193,9 @@ def main() -> None:
     def time_single() -> tuple[float, dict]:
         losses, start = {}, time.perf_counter()
         for p in ps:
-            losses[p] = list(train_epochs(build_student(student_config, seed=0), datasets[p], configs[p], device))[-1].train_loss
+            losses[p] = list(train_epochs(build_student(student_config, seed=0), datasets[p], configs[p], device))[
+                -1
+            ].train_loss
         sync()
         return time.perf_counter() - start, losses
 
@@ -209,28 +220,53 @@ def main() -> None:
         for name, timer in (("ours", time_ours), ("single", time_single), ("reference", time_reference)):
             took, final_loss[name] = timer()
             seconds[name].append(took)
-        fractions.append(floor_seconds(len(words), teacher.dim, ps, epochs, 256, bandwidths[-1], flop_rates[-1]) / seconds["ours"][-1])
+        fractions.append(
+            floor_seconds(len(words), teacher.dim, ps, epochs, 256, bandwidths[-1], flop_rates[-1])
+            / seconds["ours"][-1]
+        )
     bandwidth, flops = max(bandwidths), max(flop_rates)
-    grid_seconds, single_seconds, reference_seconds = min(seconds["ours"]), min(seconds["single"]), min(seconds["reference"])
+    grid_seconds, single_seconds, reference_seconds = (
+        min(seconds["ours"]),
+        min(seconds["single"]),
+        min(seconds["reference"]),
+    )
 
     floor = floor_seconds(len(words), teacher.dim, ps, epochs, 256, bandwidth, flops)
     dense_floor = floor_seconds(len(words), teacher.dim, ps, epochs, 256, bandwidth, flops, dense_adam=True)
     ours_loss, single_loss, ref_loss = final_loss["ours"], final_loss["single"], final_loss["reference"]
-    print(json.dumps({
-        "benchmark": "train_grid", "mode": "quick" if args.quick else "full", "device": device, "teacher": teacher.id,
-        "model": "B", "items": len(words), "ps": list(ps), "epochs": epochs, "runs": len(ps),
-        "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "bandwidth_gb_s": round(bandwidth / 1e9, 2), "gflops": round(flops / 1e9, 1),
-        "bandwidth_by_kernel_gb_s": [{k: round(v / 1e9, 1) for k, v in probe.items()} for probe in probes],
-        "repeats": repeats, "grid_seconds": round(grid_seconds, 2), "single_seconds": round(single_seconds, 2), "reference_seconds": round(reference_seconds, 2),
-        "speedup": round(reference_seconds / grid_seconds, 2),
-        "floor_seconds": round(floor, 2), "floor_fraction": round(floor / grid_seconds, 3),
-        "floor_fraction_each_repeat": [round(f, 3) for f in fractions],
-        "dense_adam_floor_seconds": round(dense_floor, 2), "dense_adam_floor_fraction": round(dense_floor / grid_seconds, 3),
-        "rows_adam": "lazy" if lazy_adam.used_on(device) else "dense",
-        "max_final_loss_diff": round(max(abs(ours_loss[p] - ref_loss[p]) for p in ps), 5),
-        "grouped_vs_single_max_diff": float(f"{max(abs(ours_loss[p] - single_loss[p]) for p in ps):.2e}"),
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "train_grid",
+                "mode": "quick" if args.quick else "full",
+                "device": device,
+                "teacher": teacher.id,
+                "model": "B",
+                "items": len(words),
+                "ps": list(ps),
+                "epochs": epochs,
+                "runs": len(ps),
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "bandwidth_gb_s": round(bandwidth / 1e9, 2),
+                "gflops": round(flops / 1e9, 1),
+                "bandwidth_by_kernel_gb_s": [{k: round(v / 1e9, 1) for k, v in probe.items()} for probe in probes],
+                "repeats": repeats,
+                "grid_seconds": round(grid_seconds, 2),
+                "single_seconds": round(single_seconds, 2),
+                "reference_seconds": round(reference_seconds, 2),
+                "speedup": round(reference_seconds / grid_seconds, 2),
+                "floor_seconds": round(floor, 2),
+                "floor_fraction": round(floor / grid_seconds, 3),
+                "floor_fraction_each_repeat": [round(f, 3) for f in fractions],
+                "dense_adam_floor_seconds": round(dense_floor, 2),
+                "dense_adam_floor_fraction": round(dense_floor / grid_seconds, 3),
+                "rows_adam": "lazy" if lazy_adam.used_on(device) else "dense",
+                "max_final_loss_diff": round(max(abs(ours_loss[p] - ref_loss[p]) for p in ps), 5),
+                "grouped_vs_single_max_diff": float(f"{max(abs(ours_loss[p] - single_loss[p]) for p in ps):.2e}"),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

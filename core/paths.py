@@ -41,8 +41,11 @@ def unwritable(err: OSError, where: Path | str) -> StorageUnavailable | None:
             reason = "a file stands where a folder should be"
     if reason is None:
         return None
-    fix = ("free some disk space" if err.errno in (errno.ENOSPC, errno.EDQUOT) else
-           "make that folder writable, or set EMBEDDING_LAB_HOME to a folder you can write to")
+    fix = (
+        "free some disk space"
+        if err.errno in (errno.ENOSPC, errno.EDQUOT)
+        else "make that folder writable, or set EMBEDDING_LAB_HOME to a folder you can write to"
+    )
     return StorageUnavailable(f"The lab cannot write to {where} ({reason}); {fix}, then try again.")
 
 

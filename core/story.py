@@ -4,12 +4,12 @@ The story (pages/story.py draws it) in five steps:
 1. what the teacher knows: its nearest neighbours of a few words;
 2. the paper's student (Model B, a lookup table) learns its lessons by heart and fails on new words;
 3. a student that reads a cheap model (the kernel adapter) is right on words it never saw — both
-   trained on the same split (same seed and p: `core.dataset.split_indices`);
+   trained on the same split (same seed and p: `core.data.dataset.split_indices`);
 4. how few answers are enough: held-out quality against teacher queries for both students;
 5. what poison does: both students with and without 10 % poisoned answers.
 
-Its runs are ordinary stored runs (`core.experiment.TrainingRun`): the other pages open them, and a run
-already stored with the same settings is reused (`core.sweep.find_stored`). They are trained once, ahead
+Its runs are ordinary stored runs (`core.runs.experiment.TrainingRun`): the other pages open them, and a run
+already stored with the same settings is reused (`core.runs.sweep.find_stored`). They are trained once, ahead
 of any visitor, by `warm_story` (the warm-up step 'story', `python -m core warm`); each run's story
 scores are kept in its folder (`story-scores.json`), so opening a step reads files and computes nothing
 heavy.
@@ -77,7 +77,7 @@ class StorySettings:
             object.__setattr__(self, "vocabulary", story_vocabulary_label())
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "StorySettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StorySettings:
         """The defaults, with the teacher / cheap model from $EMBEDDING_LAB_STORY_TEACHER / _CHEAP (tests use 'hash-32')."""
         env = os.environ if env is None else env
         teacher = env.get(TEACHER_ENV, "").strip() or cls.teacher
@@ -100,7 +100,7 @@ class StorySettings:
 def story_vocabulary():
     """The Data page's default word list (pages/_shared.py `default_words`): 10,000 common words plus the
     paper's pair. Same words, same label, so the story's runs and a visitor's Try-it runs match."""
-    from core.corpus import Vocabulary, default_vocabulary
+    from core.data.corpus import Vocabulary, default_vocabulary
 
     words = list(default_vocabulary().words)
     words += [w for w in PAPER_PAIR if w not in set(words)]
@@ -115,8 +115,17 @@ def story_vocabulary_label() -> str:
 
 
 def _config(settings: StorySettings, model: StudentKind, p: float, poison: float = 0.0) -> TrainConfig:
-    return TrainConfig(teacher=settings.teacher, model=model, p=p, epochs=settings.epochs, poison=poison, seed=settings.seed,
-                       lr=settings.lr, vocabulary=settings.vocabulary, cheap=settings.cheap if model.needs_cheap else "")
+    return TrainConfig(
+        teacher=settings.teacher,
+        model=model,
+        p=p,
+        epochs=settings.epochs,
+        poison=poison,
+        seed=settings.seed,
+        lr=settings.lr,
+        vocabulary=settings.vocabulary,
+        cheap=settings.cheap if model.needs_cheap else "",
+    )
 
 
 def pair_configs(settings: StorySettings) -> tuple[TrainConfig, TrainConfig]:
@@ -139,7 +148,13 @@ def story_configs(settings: StorySettings) -> list[TrainConfig]:
 
 def describe(config: TrainConfig) -> str:
     """'Model B at p = 0.1' / 'the adapter at p = 0.1 with 10 % poison': for sentences about missing runs."""
-    who = "Model B" if config.model is StudentKind.B else "the adapter" if config.model is StudentKind.KERNEL else config.model.label
+    who = (
+        "Model B"
+        if config.model is StudentKind.B
+        else "the adapter"
+        if config.model is StudentKind.KERNEL
+        else config.model.label
+    )
     poison = f" with {config.poison:.0%} poison" if config.poison else ""
     return f"{who} at p = {config.p:g}{poison}"
 
@@ -169,24 +184,33 @@ class StoryRuns:
         missing = self.missing_for(step)
         if not missing:
             return None
-        names = ", ".join(describe(c) for c in missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        names = ", ".join(describe(c) for c in missing[:4]) + (
+            f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+        )
         total = len(step_configs(self.settings, step))
-        return (f"The lab is still preparing this step: {len(missing)} of its {total} trained students are not ready yet "
-                f"({names}). They are trained once, in the background, for everyone; come back in a minute.")
+        return (
+            f"The lab is still preparing this step: {len(missing)} of its {total} trained students are not ready yet "
+            f"({names}). They are trained once, in the background, for everyone; come back in a minute."
+        )
 
 
 def step_configs(settings: StorySettings, step: int) -> list[TrainConfig]:
     """The runs step `step` needs: none for the teacher, Model B for step 2, the pair for step 3, ..."""
     configs = story_configs(settings)
     pair = list(pair_configs(settings))
-    return {1: [], 2: pair[:1], 3: pair, 4: [c for c in configs if not c.poison],
-            5: pair + [c for c in configs if c.poison]}.get(step, [])
+    return {
+        1: [],
+        2: pair[:1],
+        3: pair,
+        4: [c for c in configs if not c.poison],
+        5: pair + [c for c in configs if c.poison],
+    }.get(step, [])
 
 
 def find_story_runs(runs: pl.DataFrame, settings: StorySettings) -> StoryRuns:
     """The stored run for each of the story's configs (the newest finished one with exactly those settings)."""
-    from core.sweep import find_stored
-    from core.teacher import teacher_id_for
+    from core.runs.sweep import find_stored
+    from core.teachers.teacher import teacher_id_for
 
     teacher_id = teacher_id_for(settings.teacher)
     found, missing = {}, []
@@ -199,19 +223,25 @@ def find_story_runs(runs: pl.DataFrame, settings: StorySettings) -> StoryRuns:
     return StoryRuns(settings, found, tuple(missing))
 
 
-def warm_story(runs_root: Path | None = None, cache_root: Path | None = None, settings: StorySettings | None = None,
-               progress: Callable[[int, int], None] | None = None, prepared=None, items: Sequence[str] | None = None,
-               load: Callable[[str], object] | None = None) -> list[str]:
+def warm_story(
+    runs_root: Path | None = None,
+    cache_root: Path | None = None,
+    settings: StorySettings | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    prepared=None,
+    items: Sequence[str] | None = None,
+    load: Callable[[str], object] | None = None,
+) -> list[str]:
     """Train the story's runs that are not stored yet, and keep every run's story scores; returns the run ids.
 
     Idempotent: a second call finds every run and its scores and returns in well under a second. The runs are
     put in the class gallery (`shared`), so every person on a hosted lab can open them on the other pages.
-    `prepared`: the teacher's vectors of the story's words (`core.experiment.PreparedData`); None: built only
+    `prepared`: the teacher's vectors of the story's words (`core.runs.experiment.PreparedData`); None: built only
     when a run is missing, by `prepare_story_data(settings, cache_root, items, load)`.
     """
-    from core.experiment import TrainingRun
     from core.paths import runs_dir, teacher_cache_dir
-    from core.store import list_runs, load_run
+    from core.runs.experiment import TrainingRun
+    from core.runs.store import list_runs, load_run
 
     settings = settings or StorySettings.from_env()
     runs_root = Path(runs_root or runs_dir())
@@ -224,7 +254,9 @@ def warm_story(runs_root: Path | None = None, cache_root: Path | None = None, se
     if story.missing:
         prepared = prepared or prepare_story_data(settings, cache_root, items, load)
         for config in story.missing:
-            run = TrainingRun(config, prepared, runs_root, device="cpu", cache_root=cache_root, extra={"shared": True, "story": True})
+            run = TrainingRun(
+                config, prepared, runs_root, device="cpu", cache_root=cache_root, extra={"shared": True, "story": True}
+            )
             for _ in run:
                 pass
             ids[config] = run.run_id
@@ -236,21 +268,29 @@ def warm_story(runs_root: Path | None = None, cache_root: Path | None = None, se
     return [ids[c] for c in story_configs(settings)]
 
 
-def prepare_story_data(settings: StorySettings, cache_root: Path | None = None, items: Sequence[str] | None = None,
-                       load: Callable[[str], object] | None = None):
+def prepare_story_data(
+    settings: StorySettings,
+    cache_root: Path | None = None,
+    items: Sequence[str] | None = None,
+    load: Callable[[str], object] | None = None,
+):
     """The story's words (default: `story_vocabulary`) and their teacher vectors, from the teacher's cache; when
-    some are missing, the teacher is loaded (`load`, default `core.teacher.load_teacher`) and they are cached."""
-    from core.experiment import PreparedData
-    from core.lemmatize import no_lemmatization
+    some are missing, the teacher is loaded (`load`, default `core.teachers.teacher.load_teacher`) and they are cached."""
     from core.config import LemmaMode
+    from core.data.lemmatize import no_lemmatization
     from core.paths import teacher_cache_dir
-    from core.teacher import CachedTeacher, TeacherUnavailable, cached_vectors, load_teacher, teacher_id_for
+    from core.runs.experiment import PreparedData
+    from core.teachers.teacher import CachedTeacher, TeacherUnavailable, cached_vectors, load_teacher, teacher_id_for
 
     cache_root = Path(cache_root or teacher_cache_dir())
     lemma = no_lemmatization(list(items) if items is not None else story_vocabulary().words)
     try:  # every vector cached (the warm-up computes them first): no model to load
-        return PreparedData(lemma, cached_vectors(cache_root, teacher_id_for(settings.teacher), lemma.lemmas),
-                            teacher_id_for(settings.teacher), LemmaMode.NONE)
+        return PreparedData(
+            lemma,
+            cached_vectors(cache_root, teacher_id_for(settings.teacher), lemma.lemmas),
+            teacher_id_for(settings.teacher),
+            LemmaMode.NONE,
+        )
     except TeacherUnavailable:
         teacher = CachedTeacher((load or load_teacher)(settings.teacher), cache_root)
         return PreparedData(lemma, teacher.embed(list(lemma.lemmas)), teacher.id, LemmaMode.NONE)
@@ -261,9 +301,9 @@ def prepare_story_data(settings: StorySettings, cache_root: Path | None = None, 
 
 def teacher_vectors(settings: StorySettings, cache_root: Path | None = None) -> tuple[tuple[str, ...], np.ndarray]:
     """The story's words and the teacher's vectors, read from its cache (never computed here: a visitor's
-    click must not start a 40-second model run). Raises `core.teacher.TeacherUnavailable` when not cached."""
+    click must not start a 40-second model run). Raises `core.teachers.teacher.TeacherUnavailable` when not cached."""
     from core.paths import teacher_cache_dir
-    from core.teacher import cached_vectors, teacher_id_for
+    from core.teachers.teacher import cached_vectors, teacher_id_for
 
     items = tuple(story_vocabulary().words)
     return items, cached_vectors(Path(cache_root or teacher_cache_dir()), teacher_id_for(settings.teacher), items)
@@ -274,18 +314,24 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def teacher_neighbours_frame(items: Sequence[str], teacher: np.ndarray, words: Sequence[str], k: int = 8) -> pl.DataFrame:
+def teacher_neighbours_frame(
+    items: Sequence[str], teacher: np.ndarray, words: Sequence[str], k: int = 8
+) -> pl.DataFrame:
     """Step 1: each word's k nearest words under the teacher. Columns word, rank, neighbour, cosine.
 
     >>> m = np.array([[1, 0], [0.9, 0.1], [0, 1]], dtype=np.float32)
     >>> teacher_neighbours_frame(["a", "b", "c"], m, ["a"], k=1)["neighbour"].to_list()
     ['b']
     """
-    from core.neighbours import nearest
+    from core.evaluation.neighbours import nearest
 
     unit = _unit(teacher)
-    rows = [{"word": w, "rank": r, "neighbour": n, "cosine": round(c, 3)}
-            for w in words if w in set(items) for r, (n, c) in enumerate(nearest(unit, items, w, k), start=1)]
+    rows = [
+        {"word": w, "rank": r, "neighbour": n, "cosine": round(c, 3)}
+        for w in words
+        if w in set(items)
+        for r, (n, c) in enumerate(nearest(unit, items, w, k), start=1)
+    ]
     return pl.DataFrame(rows, schema={"word": pl.Utf8, "rank": pl.Int64, "neighbour": pl.Utf8, "cosine": pl.Float64})
 
 
@@ -293,47 +339,62 @@ def teacher_neighbours_frame(items: Sequence[str], teacher: np.ndarray, words: S
 
 
 def run_scores(vectors, words: Sequence[str] = StorySettings.words, k: int = 8) -> dict:
-    """One run's story scores, from its teacher and student vectors (`core.experiment.RunVectors`):
+    """One run's story scores, from its teacher and student vectors (`core.runs.experiment.RunVectors`):
 
     - training_cosine / heldout_cosine: mean cosine to the teacher on the words it was told about / never saw;
     - neighbours_shared: how many of a new word's k teacher neighbours the student shares (mean over a fixed
-      sample of held-out words, `core.evaluate.overlap_sample`);
+      sample of held-out words, `core.evaluation.evaluate.overlap_sample`);
     - baseline_cosine: the learns-nothing student's held-out cosine (every new word gets the average answer);
     - neighbours: for each of `words`, its k nearest words under the teacher and the student, and whether the
       student was trained on the word itself.
     """
-    from core.evaluate import neighbour_overlap, overlap_sample
-    from core.neighbours import nearest
+    from core.evaluation.evaluate import neighbour_overlap, overlap_sample
+    from core.evaluation.neighbours import nearest
 
     groups = np.asarray(vectors.groups)
     heldout = groups == "held-out"
     teacher, student = _unit(vectors.teacher), _unit(vectors.student)
     cos = np.sum(teacher * student, axis=1)
     # The baseline's answer for every new word: the unit mean of the teacher's answers on the training words
-    # (`core.evaluate.average_baseline`; step 4 shows it for clean runs, where those are the answers given).
+    # (`core.evaluation.evaluate.average_baseline`; step 4 shows it for clean runs, where those are the answers given).
     told = np.flatnonzero(~heldout)
     average = _unit(teacher[told].mean(axis=0, keepdims=True))[0] if len(told) else None
     overlap = neighbour_overlap(student, teacher, overlap_sample(heldout), k)
     index = vectors.index()
-    neighbours = {w: {"teacher": [n for n, _ in nearest(teacher, vectors.items, w, k)],
-                      "student": [n for n, _ in nearest(student, vectors.items, w, k)],
-                      "seen": bool(groups[index[w]] != "held-out")} for w in words if w in index}
+    neighbours = {
+        w: {
+            "teacher": [n for n, _ in nearest(teacher, vectors.items, w, k)],
+            "student": [n for n, _ in nearest(student, vectors.items, w, k)],
+            "seen": bool(groups[index[w]] != "held-out"),
+        }
+        for w in words
+        if w in index
+    }
 
     def mean(mask: np.ndarray) -> float | None:
         return float(cos[mask].mean()) if mask.any() else None
 
-    return {"version": SCORES_VERSION, "k": k, "words": list(words), "heldout_words": int(heldout.sum()),
-            "training_words": int(len(told)), "training_cosine": mean(~heldout), "heldout_cosine": mean(heldout),
-            "neighbours_shared": None if overlap is None else overlap * k,
-            "baseline_cosine": float((teacher[heldout] @ average).mean()) if heldout.any() and average is not None else None,
-            "neighbours": neighbours}
+    return {
+        "version": SCORES_VERSION,
+        "k": k,
+        "words": list(words),
+        "heldout_words": int(heldout.sum()),
+        "training_words": int(len(told)),
+        "training_cosine": mean(~heldout),
+        "heldout_cosine": mean(heldout),
+        "neighbours_shared": None if overlap is None else overlap * k,
+        "baseline_cosine": float((teacher[heldout] @ average).mean())
+        if heldout.any() and average is not None
+        else None,
+        "neighbours": neighbours,
+    }
 
 
 def story_scores(stored, cache_root: Path | None = None, settings: StorySettings | None = None) -> dict:
     """`run_scores` of a stored run, kept in its folder (`story-scores.json`) after the first time, so a
     step reads a small file instead of loading a student and the teacher's vectors."""
-    from core.experiment import run_vectors
     from core.paths import teacher_cache_dir
+    from core.runs.experiment import run_vectors
 
     words, k = (settings.words, settings.k) if settings else (StorySettings.words, StorySettings.k)
     path = Path(stored.folder) / "story-scores.json"
@@ -361,7 +422,9 @@ def split_cosine_frame(scores: Mapping[str, dict]) -> pl.DataFrame:
     Columns student, words, cosine, count."""
     rows = []
     for label, s in scores.items():
-        rows.append({"student": label, "words": TRAINING_WORDS, "cosine": s["training_cosine"], "count": s["training_words"]})
+        rows.append(
+            {"student": label, "words": TRAINING_WORDS, "cosine": s["training_cosine"], "count": s["training_words"]}
+        )
         rows.append({"student": label, "words": NEW_WORDS, "cosine": s["heldout_cosine"], "count": s["heldout_words"]})
     return pl.DataFrame(rows, schema={"student": pl.Utf8, "words": pl.Utf8, "cosine": pl.Float64, "count": pl.Int64})
 
@@ -379,11 +442,28 @@ def neighbours_frame(scores: Mapping[str, dict], words: Sequence[str]) -> pl.Dat
                 continue
             theirs = found["teacher"]
             if first:
-                rows.append({"word": word, "who": "Teacher", "shared": len(theirs), "seen": None, "neighbours": ", ".join(theirs)})
+                rows.append(
+                    {
+                        "word": word,
+                        "who": "Teacher",
+                        "shared": len(theirs),
+                        "seen": None,
+                        "neighbours": ", ".join(theirs),
+                    }
+                )
                 first = False
-            rows.append({"word": word, "who": label, "shared": len(set(found["student"]) & set(theirs)), "seen": found["seen"],
-                         "neighbours": ", ".join(found["student"])})
-    return pl.DataFrame(rows, schema={"word": pl.Utf8, "who": pl.Utf8, "shared": pl.Int64, "seen": pl.Boolean, "neighbours": pl.Utf8})
+            rows.append(
+                {
+                    "word": word,
+                    "who": label,
+                    "shared": len(set(found["student"]) & set(theirs)),
+                    "seen": found["seen"],
+                    "neighbours": ", ".join(found["student"]),
+                }
+            )
+    return pl.DataFrame(
+        rows, schema={"word": pl.Utf8, "who": pl.Utf8, "shared": pl.Int64, "seen": pl.Boolean, "neighbours": pl.Utf8}
+    )
 
 
 # ---- steps 4 and 5: many runs side by side ------------------------------------------------------
@@ -410,11 +490,26 @@ def quality_frame(runs: StoryRuns, scores: Mapping[str, dict]) -> pl.DataFrame:
         if config.poison or run_id not in scores:
             continue
         s = scores[run_id]
-        rows.append({"student": _label(config), "p": config.p, "queries": s["training_words"],
-                     "heldout_cosine": s["heldout_cosine"], "neighbours_shared": s["neighbours_shared"],
-                     "baseline_cosine": s["baseline_cosine"], "run_id": run_id})
-    schema = {"student": pl.Utf8, "p": pl.Float64, "queries": pl.Int64, "heldout_cosine": pl.Float64,
-              "neighbours_shared": pl.Float64, "baseline_cosine": pl.Float64, "run_id": pl.Utf8}
+        rows.append(
+            {
+                "student": _label(config),
+                "p": config.p,
+                "queries": s["training_words"],
+                "heldout_cosine": s["heldout_cosine"],
+                "neighbours_shared": s["neighbours_shared"],
+                "baseline_cosine": s["baseline_cosine"],
+                "run_id": run_id,
+            }
+        )
+    schema = {
+        "student": pl.Utf8,
+        "p": pl.Float64,
+        "queries": pl.Int64,
+        "heldout_cosine": pl.Float64,
+        "neighbours_shared": pl.Float64,
+        "baseline_cosine": pl.Float64,
+        "run_id": pl.Utf8,
+    }
     return pl.DataFrame(rows, schema=schema).sort("student", "p")
 
 
@@ -426,8 +521,20 @@ def poison_frame(runs: StoryRuns, scores: Mapping[str, dict]) -> pl.DataFrame:
         if abs(config.p - settings.p) > 1e-12 or config.poison not in (0.0, settings.poison) or run_id not in scores:
             continue
         s = scores[run_id]
-        rows.append({"student": _label(config), "answers": f"{config.poison:.0%} poisoned" if config.poison else "all clean",
-                     "heldout_cosine": s["heldout_cosine"], "neighbours_shared": s["neighbours_shared"], "run_id": run_id})
-    schema = {"student": pl.Utf8, "answers": pl.Utf8, "heldout_cosine": pl.Float64, "neighbours_shared": pl.Float64, "run_id": pl.Utf8}
+        rows.append(
+            {
+                "student": _label(config),
+                "answers": f"{config.poison:.0%} poisoned" if config.poison else "all clean",
+                "heldout_cosine": s["heldout_cosine"],
+                "neighbours_shared": s["neighbours_shared"],
+                "run_id": run_id,
+            }
+        )
+    schema = {
+        "student": pl.Utf8,
+        "answers": pl.Utf8,
+        "heldout_cosine": pl.Float64,
+        "neighbours_shared": pl.Float64,
+        "run_id": pl.Utf8,
+    }
     return pl.DataFrame(rows, schema=schema).sort("student", "answers", descending=[False, True])
-

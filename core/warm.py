@@ -14,7 +14,7 @@ running waits on that very computation (with its progress) instead of starting i
 To add a step, add one line to `default_steps` (or call `register(Step(...))` from another module).
 Disk caches written here (under the lab home, `core.paths`): the teachers' SQLite caches
 (`cache/teachers/<model>.sqlite`, `<model>-layers.sqlite`), the Adapter lab's token outputs
-(`cache/text_features/*.npz`), the measured rates (`cache/rates.json`, see `core.jobs`). The compiled
+(`cache/text_features/*.npz`), the measured rates (`cache/rates.json`, see `core.teachers.rates`). The compiled
 kernels live in numba's own cache; UMAP's compilation lives in the process (the server repeats it).
 """
 
@@ -63,14 +63,14 @@ _loader: Callable[[str], object] | None = None
 
 def use_model_loader(load: Callable[[str], object] | None) -> None:
     """Where the steps get a model by name (`minilm`, `mpnet`): the server passes its own cached loader,
-    so the background warm-up and the pages hold one copy of each model; None: `core.teacher.load_teacher`."""
+    so the background warm-up and the pages hold one copy of each model; None: `core.teachers.teacher.load_teacher`."""
     global _loader
     _loader = load
 
 
 @functools.lru_cache(maxsize=4)
 def _own_model(name: str):
-    from core.teacher import load_teacher
+    from core.teachers.teacher import load_teacher
 
     return load_teacher(name)
 
@@ -82,8 +82,8 @@ def model(name: str):
 @functools.lru_cache(maxsize=1)
 def default_items() -> tuple[str, ...]:
     """The Data page's default items: 10,000 common words plus the paper's pair, not lemmatized."""
-    from core.corpus import default_vocabulary
-    from core.lemmatize import no_lemmatization
+    from core.data.corpus import default_vocabulary
+    from core.data.lemmatize import no_lemmatization
 
     words = list(default_vocabulary().words)
     words += [w for w in PAPER_PAIR if w not in set(words)]
@@ -93,7 +93,7 @@ def default_items() -> tuple[str, ...]:
 @functools.lru_cache(maxsize=1)
 def default_texts() -> tuple[str, ...]:
     """The Adapter lab's bundled sentences."""
-    from core.sentences import default_sentences
+    from core.data.sentences import default_sentences
 
     return default_sentences().texts
 
@@ -104,12 +104,21 @@ def _cache_root():
     return teacher_cache_dir()
 
 
-def vectors_step(name: str, kind: str, items: Callable[[], tuple[str, ...]], rate: str = "") -> Callable[[Progress], None]:
+def vectors_step(
+    name: str, kind: str, items: Callable[[], tuple[str, ...]], rate: str = ""
+) -> Callable[[Progress], None]:
     """A model's vectors ('sentence') or layer features ('layers', what the kernel adapter reads) of items,
     into the model's SQLite cache — the very cache `prepare_data` and `cheap_features` read."""
 
     def run(progress: Progress) -> None:
-        from core.teacher import CachedTeacher, LayerFeatures, TeacherUnavailable, cached_vectors, layer_features_id, teacher_id_for
+        from core.teachers.teacher import (
+            CachedTeacher,
+            LayerFeatures,
+            TeacherUnavailable,
+            cached_vectors,
+            layer_features_id,
+            teacher_id_for,
+        )
 
         texts = items()
         cache_id = teacher_id_for(name) if kind == "sentence" else layer_features_id(teacher_id_for(name))
@@ -135,9 +144,9 @@ def text_features_step(name: str) -> Callable[[Progress], None]:
     """The Adapter lab's cheap-model input: token outputs of the bundled sentences (`cached_text_features`)."""
 
     def run(progress: Progress) -> None:
-        from core.adapters import cached_text_features, text_features_path
         from core.paths import cache_dir
-        from core.teacher import teacher_id_for
+        from core.sentences.adapters import cached_text_features, text_features_path
+        from core.teachers.teacher import teacher_id_for
 
         texts = default_texts()
         path = text_features_path(cache_dir(), teacher_id_for(name), texts)
@@ -150,7 +159,7 @@ def text_features_step(name: str) -> Callable[[Progress], None]:
 
 
 def kernels_step(progress: Progress) -> None:
-    from core import lazy_adam
+    from core.kernels import lazy_adam
 
     lazy_adam.warm_up()  # loads from numba's disk cache when compiled before: well under a second
 
@@ -161,7 +170,7 @@ _umap_ready = threading.Event()
 def umap_step(progress: Progress) -> None:
     if _umap_ready.is_set():  # compiled in this process already
         return
-    from core.projection import warm_up_umap
+    from core.evaluation.projection import warm_up_umap
 
     warm_up_umap()
     _umap_ready.set()
@@ -177,7 +186,7 @@ def story_step(progress: Progress) -> None:
 def record_rate(model_id: str, items: int, seconds: float) -> None:
     """Keep what a model's computation measured (ms per item) for later estimates; never fatal."""
     try:
-        from core.jobs import record_rate as record
+        from core.teachers.rates import record_rate as record
 
         record(model_id, items, seconds)
     except (OSError, ValueError):
@@ -190,14 +199,34 @@ def default_steps() -> list[Step]:
     return [
         Step("kernels", "the training kernels (compiled once)", kernels_step),
         Step("minilm-words", f"MiniLM vectors of {words}", vectors_step("minilm", "sentence", default_items)),
-        Step("mpnet-layers", f"MPNet layer features of {words} (what MiniLM's adapters read)", vectors_step("mpnet", "layers", default_items)),
+        Step(
+            "mpnet-layers",
+            f"MPNet layer features of {words} (what MiniLM's adapters read)",
+            vectors_step("mpnet", "layers", default_items),
+        ),
         Step("umap", "the map projection (UMAP compiles once)", umap_step),
         Step("mpnet-words", f"MPNet vectors of {words}", vectors_step("mpnet", "sentence", default_items)),
-        Step("minilm-layers", f"MiniLM layer features of {words} (what MPNet's adapters read)", vectors_step("minilm", "layers", default_items)),
+        Step(
+            "minilm-layers",
+            f"MiniLM layer features of {words} (what MPNet's adapters read)",
+            vectors_step("minilm", "layers", default_items),
+        ),
         Step("story", "the story's trained students (Model B and the adapter, 12 runs)", story_step),
-        Step("minilm-tokens", f"MiniLM token outputs of {texts} (the Adapter lab's cheap model)", text_features_step("minilm")),
-        Step("minilm-sentences", f"MiniLM vectors of {texts}", vectors_step("minilm", "sentence", default_texts, "-sentences")),
-        Step("mpnet-sentences", f"MPNet vectors of {texts} (the Adapter lab's teacher)", vectors_step("mpnet", "sentence", default_texts, "-sentences")),
+        Step(
+            "minilm-tokens",
+            f"MiniLM token outputs of {texts} (the Adapter lab's cheap model)",
+            text_features_step("minilm"),
+        ),
+        Step(
+            "minilm-sentences",
+            f"MiniLM vectors of {texts}",
+            vectors_step("minilm", "sentence", default_texts, "-sentences"),
+        ),
+        Step(
+            "mpnet-sentences",
+            f"MPNet vectors of {texts} (the Adapter lab's teacher)",
+            vectors_step("mpnet", "sentence", default_texts, "-sentences"),
+        ),
         *_registered,
     ]
 
@@ -219,17 +248,17 @@ def step_for_words(teacher: str, kind: str = "sentence") -> str | None:
 # ---- running them -----------------------------------------------------------------------------
 
 
-_shared: "WarmUp | None" = None
+_shared: WarmUp | None = None
 
 
-def share(runner: "WarmUp | None") -> None:
+def share(runner: WarmUp | None) -> None:
     """Make `runner` the process's warm-up (the server's background one), so that engine code running a
     visitor's job (`core.jobs`) waits on its steps instead of computing the same thing twice."""
     global _shared
     _shared = runner
 
 
-def shared() -> "WarmUp | None":
+def shared() -> WarmUp | None:
     return _shared
 
 
@@ -320,7 +349,9 @@ class WarmUp:
         failed = [s for s in states if s.status == "failed"]
         if self.ready:
             if failed:
-                return f"Ready, except {len(failed)} step(s) that failed: " + "; ".join(f"{s.sentence} ({s.error})" for s in failed)
+                return f"Ready, except {len(failed)} step(s) that failed: " + "; ".join(
+                    f"{s.sentence} ({s.error})" for s in failed
+                )
             return "Everything is ready"
         running = [(i, s) for i, s in enumerate(states, 1) if s.status == "running"]
         position, current = (running or [(i, s) for i, s in enumerate(states, 1) if s.status == "waiting"])[0]

@@ -13,15 +13,15 @@ import streamlit as st
 
 from core import charts
 from core.config import LemmaMode, StudentKind
-from core.corpus import Vocabulary, default_vocabulary
-from core.experiment import PreparedData, RunVectors, lemmatize, run_vectors
+from core.data.corpus import Vocabulary, default_vocabulary
+from core.data.lemmatize import LemmaResult, load_lemmatizer
+from core.evaluation.projection import ProjectionCache
 from core.jobs import JobBoard
-from core.lemmatize import LemmaResult, load_lemmatizer
 from core.paths import cache_dir, runs_dir
-from core.projection import ProjectionCache
-from core.store import list_runs, load_run
-from core.hosting import HostSettings, load_host_settings, owner_id
-from core.teacher import CachedTeacher, TeacherUnavailable, load_teacher
+from core.runs.experiment import PreparedData, RunVectors, lemmatize, run_vectors
+from core.runs.hosting import HostSettings, load_host_settings, owner_id
+from core.runs.store import list_runs, load_run
+from core.teachers.teacher import CachedTeacher, TeacherUnavailable, load_teacher
 
 
 def _leave_page_folder_mode() -> None:
@@ -45,9 +45,9 @@ class K:
 
     OWNER = "owner"  # a random id per browser session: jobs and query counts belong to it
     TEACHER = "teacher_name"  # 'minilm', 'mpnet' or a model name / folder
-    VOCAB = "vocabulary"  # core.corpus.Vocabulary
+    VOCAB = "vocabulary"  # core.data.corpus.Vocabulary
     LEMMA = "lemma_mode"  # core.config.LemmaMode
-    PREPARED = "prepared"  # core.experiment.PreparedData for (teacher, vocabulary, lemma mode)
+    PREPARED = "prepared"  # core.runs.experiment.PreparedData for (teacher, vocabulary, lemma mode)
     QUERIES = "teacher_queries_computed"  # teacher vectors this session paid for (cache misses)
     CACHED = "teacher_queries_cached"
     JOB = "job_id"  # the current training job
@@ -83,14 +83,21 @@ def teacher_options() -> dict[str, str]:
     env = api_env()
     if env.get("EMBEDDING_LAB_API_BASE"):
         model = env.get("EMBEDDING_LAB_API_MODEL") or "text-embedding-3-small"
-        options[f"api:{model}"] = f"{model} — a paid API (OpenAI-compatible): each new word costs money, shown before any call"
+        options[f"api:{model}"] = (
+            f"{model} — a paid API (OpenAI-compatible): each new word costs money, shown before any call"
+        )
     if os.environ.get("EMBEDDING_LAB_FAKE_TEACHER"):
         options["hash-32"] = "Fake teacher — instant random vectors (for testing the app)"
     return options
 
 
-API_SECRETS = {"base_url": "EMBEDDING_LAB_API_BASE", "key": "EMBEDDING_LAB_API_KEY", "model": "EMBEDDING_LAB_API_MODEL",
-               "price_per_million": "EMBEDDING_LAB_API_PRICE", "budget_usd": "EMBEDDING_LAB_API_BUDGET"}
+API_SECRETS = {
+    "base_url": "EMBEDDING_LAB_API_BASE",
+    "key": "EMBEDDING_LAB_API_KEY",
+    "model": "EMBEDDING_LAB_API_MODEL",
+    "price_per_million": "EMBEDDING_LAB_API_PRICE",
+    "budget_usd": "EMBEDDING_LAB_API_BUDGET",
+}
 
 
 def api_env() -> dict:
@@ -104,6 +111,7 @@ def api_env() -> dict:
     env.update({API_SECRETS[k]: str(v) for k, v in table.items() if k in API_SECRETS})
     return env
 
+
 LEMMA_LABELS = {
     LemmaMode.NONE: "Off — every word is its own item",
     LemmaMode.SPACY: "spaCy (accurate, ~2 s for 10k words)",
@@ -116,7 +124,7 @@ PAPER_PAIR = ("nonviolent", "antiaggressive")
 
 @st.cache_resource(show_spinner=False)
 def host_settings() -> HostSettings:
-    """The hosting settings (core.hosting): read once per server; a bad value stops the app with a sentence."""
+    """The hosting settings (core.runs.hosting): read once per server; a bad value stops the app with a sentence."""
     return load_host_settings()
 
 
@@ -164,19 +172,23 @@ def init_session() -> None:
 
 @st.cache_resource(show_spinner=False)
 def job_board() -> JobBoard:
-    from core.store import recover_interrupted
+    from core.runs.store import recover_interrupted
 
     recover_interrupted(runs_dir())  # once per server start: runs a killed server was training keep their epochs
     settings = host_settings()
-    return JobBoard(runs_dir(), max_concurrent=settings.max_trainings, max_queue=settings.max_queue,
-                    max_per_owner=settings.max_trainings_per_user if settings.hosted else None,
-                    max_epochs=settings.max_epochs if settings.hosted else None)
+    return JobBoard(
+        runs_dir(),
+        max_concurrent=settings.max_trainings,
+        max_queue=settings.max_queue,
+        max_per_owner=settings.max_trainings_per_user if settings.hosted else None,
+        max_epochs=settings.max_epochs if settings.hosted else None,
+    )
 
 
 @st.cache_resource(show_spinner="Loading the teacher model…")
 def cached_teacher(name: str) -> CachedTeacher:
     if name.startswith("api:"):
-        from core.api_teacher import load_api_teacher
+        from core.teachers.api import load_api_teacher
 
         return CachedTeacher(load_api_teacher(name, env=api_env()), cache_dir() / "teachers")
     return CachedTeacher(load_teacher(name), cache_dir() / "teachers")
@@ -217,7 +229,7 @@ def umap_warm_up():
 def _stamp(run_id: str) -> int:
     """When the run was last written (a run in training is rewritten every few seconds): part of the cache
     keys below, so a cached view never outlives the run it shows."""
-    from core.store import check_run_id
+    from core.runs.store import check_run_id
 
     try:
         return (runs_dir() / check_run_id(run_id) / "run.json").stat().st_mtime_ns
@@ -236,7 +248,7 @@ def vectors_for_run(run_id: str) -> RunVectors:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _run_evaluation(run_id: str, scope: str, stamp: int) -> dict:
-    from core.experiment import stored_evaluation
+    from core.runs.experiment import stored_evaluation
 
     return stored_evaluation(load_run(runs_dir(), run_id), cache_dir() / "teachers", scope)
 
@@ -249,7 +261,7 @@ def run_evaluation(run_id: str, scope: str = "heldout") -> dict:
 @st.cache_data(show_spinner=False, max_entries=16)
 def model_cost_ms(name: str, words: tuple[str, ...]) -> float:
     """Milliseconds per 1,000 words of a model (the model itself, not its cache), measured once."""
-    from core.teacher import ms_per_1k
+    from core.teachers.teacher import ms_per_1k
 
     return ms_per_1k(cached_teacher(name).teacher, words, sample=256)
 
@@ -367,13 +379,20 @@ def sidebar() -> None:
     with st.sidebar:
         # The mode lives in a plain key: a widget's own value is dropped on a run that does not draw it.
         ss["presenter_toggle"] = bool(ss.get("presenter_mode"))
-        st.toggle("Presenter mode", key="presenter_toggle", on_change=lambda: ss.__setitem__("presenter_mode", ss["presenter_toggle"]), help="Hides the settings for an audience (charts and tables stay); "
-                  "the address keeps it (?presenter=1), so a link opens in the same mode.")
+        st.toggle(
+            "Presenter mode",
+            key="presenter_toggle",
+            on_change=lambda: ss.__setitem__("presenter_mode", ss["presenter_toggle"]),
+            help="Hides the settings for an audience (charts and tables stay); "
+            "the address keeps it (?presenter=1), so a link opens in the same mode.",
+        )
         st.markdown("#### Current setup")
         prepared: PreparedData | None = ss.get(K.PREPARED)
         vocab: Vocabulary | None = ss.get(K.VOCAB)
         if prepared is None:
-            st.caption("No data prepared yet: start on **Data & teacher**, or with **Train my first students** on the Start page.")
+            st.caption(
+                "No data prepared yet: start on **Data & teacher**, or with **Train my first students** on the Start page."
+            )
             if ss.get(SETUP_NOTE):
                 st.caption(ss[SETUP_NOTE])
         else:
@@ -389,7 +408,9 @@ def sidebar() -> None:
         )
         job = job_board().get(ss.get(K.JOB))
         if job is not None and not job.done:
-            st.markdown(f"**Training:** {job.config.model.label}, {charts.plural(job.config.epochs, 'epoch')}, in progress")
+            st.markdown(
+                f"**Training:** {job.config.model.label}, {charts.plural(job.config.epochs, 'epoch')}, in progress"
+            )
             st.page_link(PAGES["train"], label="Watch it on the Train page", icon=":material/model_training:")
 
 
@@ -398,7 +419,9 @@ def require_prepared() -> PreparedData:
     if prepared is None:
         st.info("First choose a vocabulary and compute the teacher's embeddings.")
         st.page_link(PAGES["data"], label="Go to Data & teacher", icon=":material/dataset:")
-        st.page_link(PAGES["start"], label="…or press Train my first students on the Start page", icon=":material/rocket_launch:")
+        st.page_link(
+            PAGES["start"], label="…or press Train my first students on the Start page", icon=":material/rocket_launch:"
+        )
         st.stop()
     return prepared
 
@@ -437,7 +460,12 @@ def chosen_run_vectors() -> RunVectors:
 
 def run_label(row: dict) -> str:
     parts = [f"“{row['name']}”"] if row.get("name") else []
-    parts += [StudentKind.parse(row["model"]).label, f"p = {row['p']:g}", charts.plural(row['epochs'], 'epoch'), row["teacher"]]
+    parts += [
+        StudentKind.parse(row["model"]).label,
+        f"p = {row['p']:g}",
+        charts.plural(row["epochs"], "epoch"),
+        row["teacher"],
+    ]
     if row["lemmatize"] != "none":
         parts.append(f"lemmas ({row['lemmatize']})")
     if row["poison"]:
@@ -465,10 +493,26 @@ def show_chart(chart, frame: pl.DataFrame, explain: str, key: str, file_stem: st
     else:
         st.altair_chart(chart, width="stretch")
     left, right, _ = st.columns([1, 1, 2])
-    left.download_button("Download picture (SVG)", data=lambda: charts.to_svg(chart), file_name=f"{file_stem}.svg",
-                         mime="image/svg+xml", key=f"{key}_svg", on_click="ignore", icon=":material/image:", width="stretch")
-    right.download_button("Download data (CSV)", data=lambda: charts.safe_csv(frame), file_name=f"{file_stem}.csv",
-                          mime="text/csv", key=f"{key}_csv", on_click="ignore", icon=":material/table:", width="stretch")
+    left.download_button(
+        "Download picture (SVG)",
+        data=lambda: charts.to_svg(chart),
+        file_name=f"{file_stem}.svg",
+        mime="image/svg+xml",
+        key=f"{key}_svg",
+        on_click="ignore",
+        icon=":material/image:",
+        width="stretch",
+    )
+    right.download_button(
+        "Download data (CSV)",
+        data=lambda: charts.safe_csv(frame),
+        file_name=f"{file_stem}.csv",
+        mime="text/csv",
+        key=f"{key}_csv",
+        on_click="ignore",
+        icon=":material/table:",
+        width="stretch",
+    )
 
 
 @st.cache_resource(show_spinner=False)
@@ -480,7 +524,7 @@ def _umap_jobs() -> dict:
 
 def umap_in_background(x, key: str):
     """Start (once per key, for everyone) a UMAP projection that lands in the disk cache."""
-    from core.projection import Method, project
+    from core.evaluation.projection import Method, project
 
     jobs = _umap_jobs()
     future = jobs["futures"].get(key)
@@ -531,31 +575,37 @@ def _set_param(name: str, value) -> None:
 
 def between(low, high, kind=float):
     """An address converter for a number widget: `between(0.0, 0.5)('0.1') -> 0.1`; out of range raises ValueError."""
+
     def parse(text: str):
         value = kind(text)
         if not low <= value <= high:
             raise ValueError(f"{value} is not between {low} and {high}")
         return value
+
     return parse
 
 
 def one_of(*choices):
     """An address converter for a choice widget: the choice whose address text is the parameter
     (`one_of(LemmaMode.NONE, LemmaMode.SPACY)('spacy') -> LemmaMode.SPACY`)."""
+
     def parse(text: str):
         for choice in choices:
             if _address_text(choice) == text:
                 return choice
         raise ValueError(f"{text!r} is not a choice")
+
     return parse
 
 
 def text(limit: int = 500):
     """An address converter for a text box of at most `limit` characters."""
+
     def parse(value: str) -> str:
         if len(value) > limit:
             raise ValueError("too long")
         return value
+
     return parse
 
 
@@ -670,8 +720,9 @@ def restore_setup() -> None:
     teacher_name, vocab_label, mode = wanted
     vocab = default_words() if vocab_label == "default" else _setups()["vocabularies"].get(vocab_label)
     if vocab is None:
-        ss[SETUP_NOTE] = (f"Your uploaded word list ({vocab_label}) is no longer on this server: upload it again on "
-                          "Data & teacher.")
+        ss[SETUP_NOTE] = (
+            f"Your uploaded word list ({vocab_label}) is no longer on this server: upload it again on Data & teacher."
+        )
         return
     try:
         if prepared_registry().get((teacher_name, vocab.label, mode)) is None:
@@ -679,8 +730,10 @@ def restore_setup() -> None:
             result = lemma_result(vocab.label, mode, tuple(vocab.words))
             missing = len(teacher.missing(list(result.lemmas)))
             if missing:
-                ss[SETUP_NOTE] = (f"The teacher's vectors for this setup are not all computed yet ({missing:,} to go): "
-                                  "compute them on Data & teacher.")
+                ss[SETUP_NOTE] = (
+                    f"The teacher's vectors for this setup are not all computed yet ({missing:,} to go): "
+                    "compute them on Data & teacher."
+                )
                 return
         prepare(teacher_name, vocab, mode)
     except (TeacherUnavailable, RuntimeError, ValueError, OSError) as err:
@@ -718,7 +771,9 @@ def personal_link() -> str | None:
     if not host_settings().hosted or current_user_email() or not ss.get("owner_token"):
         return None
     base = (st.context.url or "http://localhost:8501/").split("?")[0]
-    if base.count("/") == 2:  # the bare server address (http://host:8501): the link reads better as http://host:8501/?u=…
+    if (
+        base.count("/") == 2
+    ):  # the bare server address (http://host:8501): the link reads better as http://host:8501/?u=…
         base += "/"
     return f"{base}?u={ss['owner_token']}"
 
@@ -732,11 +787,19 @@ def personal_link_notice() -> None:
         return
     if ss.get("owner_token_fresh") and not ss.get("link_noted"):
         with st.container(border=True, key="personal_link_notice"):
-            st.markdown("**This is your personal link: bookmark it.** It is how this lab knows you — open it again "
-                        "(in any tab, tomorrow too) to find your runs. Keep it to yourself: anyone with it can see and change your runs.")
+            st.markdown(
+                "**This is your personal link: bookmark it.** It is how this lab knows you — open it again "
+                "(in any tab, tomorrow too) to find your runs. Keep it to yourself: anyone with it can see and change your runs."
+            )
             st.code(link, language=None, wrap_lines=True)
-            st.button("I have bookmarked it", key="link_noted_button", icon=":material/bookmark_added:",
-                      on_click=lambda: ss.__setitem__("link_noted", True))
+            st.button(
+                "I have bookmarked it",
+                key="link_noted_button",
+                icon=":material/bookmark_added:",
+                on_click=lambda: ss.__setitem__("link_noted", True),
+            )
     with st.sidebar:
-        st.markdown("#### Your personal link", help="Bookmark it: it brings back your runs (and your setup) in any tab.")
+        st.markdown(
+            "#### Your personal link", help="Bookmark it: it brings back your runs (and your setup) in any tab."
+        )
         st.code(link, language=None, wrap_lines=True)

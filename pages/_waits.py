@@ -50,8 +50,10 @@ def warm_up() -> warm.WarmUp:
     if mode == "off":
         steps = []
     elif mode == "light":
-        steps = [warm.Step("kernels", "the training kernels (compiled once)", warm.kernels_step),
-                 warm.Step("umap", "the map projection (UMAP compiles once)", warm.umap_step)]
+        steps = [
+            warm.Step("kernels", "the training kernels (compiled once)", warm.kernels_step),
+            warm.Step("umap", "the map projection (UMAP compiles once)", warm.umap_step),
+        ]
     else:
         warm.use_model_loader(_load_model)
         steps = warm.default_steps()
@@ -79,9 +81,11 @@ def sidebar_status() -> None:
         if runner.ready:
             st.caption(f":material/check_circle: {text}", help="Computed once for this machine: nobody waits for it.")
         else:
-            st.caption(f":material/hourglass_top: {text}",
-                       help="The lab computes, once, what visitors would otherwise wait for. Everything works meanwhile; "
-                            "a click that needs a step still running waits for it and says so.")
+            st.caption(
+                f":material/hourglass_top: {text}",
+                help="The lab computes, once, what visitors would otherwise wait for. Everything works meanwhile; "
+                "a click that needs a step still running waits for it and says so.",
+            )
 
     with st.sidebar:
         line()
@@ -103,8 +107,11 @@ def share_step(name: str | None, progress=None, say=None) -> bool:
 def job_reason(snapshot: dict, position: int = 0) -> str | None:
     """Why a job shows no progress yet, in words: its queue position, or what it computes first."""
     if position:
-        return "Waiting for a free trainer: next in the queue." if position == 1 else \
-            f"Waiting for a free trainer: number {position} in the queue."
+        return (
+            "Waiting for a free trainer: next in the queue."
+            if position == 1
+            else f"Waiting for a free trainer: number {position} in the queue."
+        )
     return snapshot.get("phase") or None
 
 

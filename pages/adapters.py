@@ -9,16 +9,31 @@ import polars as pl
 import streamlit as st
 
 from core import charts
-from core.adapters import (ARCH_LABELS, ARCHS, POOLING_HELP, POOLINGS, AdapterConfig, adapter_ms_per_1k, average_baseline,
-                           best_epoch, cached_text_features, embed_with, mine_pairs, overlap_at_k, search, text_features, train_adapter)
-from core.dataset import split_indices
-from core.sentences import default_sentences, sentences_from_paste, sentences_from_upload
-from core.jobs import duration, embedding_seconds
+from core.data.dataset import split_indices
+from core.data.sentences import default_sentences, sentences_from_paste, sentences_from_upload
+from core.jobs import duration
 from core.paths import cache_dir, teacher_cache_dir
-from core.teacher import TeacherUnavailable, cached_vectors, ms_per_1k, teacher_id_for
+from core.sentences.adapters import (
+    ARCH_LABELS,
+    ARCHS,
+    POOLING_HELP,
+    POOLINGS,
+    AdapterConfig,
+    adapter_ms_per_1k,
+    average_baseline,
+    best_epoch,
+    cached_text_features,
+    embed_with,
+    mine_pairs,
+    overlap_at_k,
+    search,
+    text_features,
+    train_adapter,
+)
+from core.teachers.rates import embedding_seconds
+from core.teachers.teacher import TeacherUnavailable, cached_vectors, ms_per_1k, teacher_id_for
 from pages._plain import literal
-from pages._shared import cached_teacher, host_settings, job_board, show_chart
-from pages._shared import address_state, knobs, one_of, text
+from pages._shared import address_state, cached_teacher, host_settings, job_board, knobs, one_of, show_chart, text
 from pages._waits import share_step
 
 ss = st.session_state
@@ -27,11 +42,23 @@ if os.environ.get("EMBEDDING_LAB_FAKE_TEACHER"):
     MODELS = {**MODELS, "hash-16": "Fake cheap model (tests)", "hash-32": "Fake teacher (tests)"}
 
 st.title("Adapter lab: sentences")
-address_state({"adapter_source": one_of("default", "upload", "paste"), "adapter_cheap": text(200), "adapter_teacher": text(200), "adapter_arch": text(50), "adapter_p": one_of(0.01, 0.03, 0.1, 0.3, 0.5), "adapter_epochs": int, "adapter_query": text(500)})  # the page's choices live in its address: a link reproduces the view
-st.write("Ask the expensive model (the teacher) for the embeddings of only a few texts, then learn to translate a cheap "
-         "model's embeddings into the teacher's space. Every other text then costs only the cheap model plus a tiny "
-         "adapter. Scores are measured on the texts the adapter never saw, next to a student that answers the average "
-         "vector for everything.")
+address_state(
+    {
+        "adapter_source": one_of("default", "upload", "paste"),
+        "adapter_cheap": text(200),
+        "adapter_teacher": text(200),
+        "adapter_arch": text(50),
+        "adapter_p": one_of(0.01, 0.03, 0.1, 0.3, 0.5),
+        "adapter_epochs": int,
+        "adapter_query": text(500),
+    }
+)  # the page's choices live in its address: a link reproduces the view
+st.write(
+    "Ask the expensive model (the teacher) for the embeddings of only a few texts, then learn to translate a cheap "
+    "model's embeddings into the teacher's space. Every other text then costs only the cheap model plus a tiny "
+    "adapter. Scores are measured on the texts the adapter never saw, next to a student that answers the average "
+    "vector for everything."
+)
 
 
 @st.cache_data(show_spinner=False)
@@ -42,15 +69,25 @@ def bundled_sentences():
 # ---- 1. texts ----------------------------------------------------------------------------------------
 
 st.subheader("1 · Texts")
-source = st.radio("Which texts", ["default", "upload", "paste"], horizontal=True, key="adapter_source",
-                  format_func={"default": "Bundled sentences (~2,900 news and review sentences)", "upload": "Upload .txt / .csv",
-                               "paste": "Paste my own"}.get)
+source = st.radio(
+    "Which texts",
+    ["default", "upload", "paste"],
+    horizontal=True,
+    key="adapter_source",
+    format_func={
+        "default": "Bundled sentences (~2,900 news and review sentences)",
+        "upload": "Upload .txt / .csv",
+        "paste": "Paste my own",
+    }.get,
+)
 sentences = None
 try:
     if source == "default":
         sentences = bundled_sentences()
     elif source == "upload":
-        file = st.file_uploader("One text per line (.txt), or a .csv with a 'text' column", type=["txt", "csv"], key="adapter_file")
+        file = st.file_uploader(
+            "One text per line (.txt), or a .csv with a 'text' column", type=["txt", "csv"], key="adapter_file"
+        )
         if file is not None:
             sentences = sentences_from_upload(file.name, file.getvalue())
     else:
@@ -67,11 +104,16 @@ if len(sentences.texts) < 20:
     st.warning("An adapter needs at least 20 texts: a share to learn from and the rest to test on.")
     st.stop()
 with st.expander("A few of the texts"):
-    st.dataframe(pl.DataFrame({"text": list(sentences.texts[:: max(1, len(sentences.texts) // 12)][:12])}), hide_index=True, width="stretch")
+    st.dataframe(
+        pl.DataFrame({"text": list(sentences.texts[:: max(1, len(sentences.texts) // 12)][:12])}),
+        hide_index=True,
+        width="stretch",
+    )
+
 
 def embedding_needs(cheap: str, teacher: str, texts) -> dict[str, float]:
     """What the first embedding of these texts still has to compute here, and its seconds (measured rates)."""
-    from core.adapters import text_features_path
+    from core.sentences.adapters import text_features_path
 
     needs = {}
     try:
@@ -87,20 +129,29 @@ def embedding_needs(cheap: str, teacher: str, texts) -> dict[str, float]:
 
 st.subheader("2 · The cheap model and the teacher")
 c1, c2 = st.columns(2)
-cheap_name = c1.selectbox("Cheap model (runs on every text)", list(MODELS), index=0, format_func=MODELS.get, key="adapter_cheap")
-teacher_name = c2.selectbox("Teacher (asked about a few texts only)", list(MODELS), index=1, format_func=MODELS.get, key="adapter_teacher")
+cheap_name = c1.selectbox(
+    "Cheap model (runs on every text)", list(MODELS), index=0, format_func=MODELS.get, key="adapter_cheap"
+)
+teacher_name = c2.selectbox(
+    "Teacher (asked about a few texts only)", list(MODELS), index=1, format_func=MODELS.get, key="adapter_teacher"
+)
 if cheap_name == teacher_name:
     st.warning("Choose two different models: an adapter from a model to itself has nothing to learn.")
     st.stop()
 key = (cheap_name, teacher_name, sentences.label)
 prepared = ss.get("adapter_prepared")
 if prepared is None or prepared["key"] != key:
-    st.caption("The teacher's vector of every text is needed to *score* the adapter on texts it never saw (it is cached, "
-               "so this happens once per machine); the cheap model's token outputs are what the adapter reads.")
+    st.caption(
+        "The teacher's vector of every text is needed to *score* the adapter on texts it never saw (it is cached, "
+        "so this happens once per machine); the cheap model's token outputs are what the adapter reads."
+    )
     needs = embedding_needs(cheap_name, teacher_name, sentences)
     if needs:
-        st.caption(f"The first time on this machine: {duration(sum(needs.values()))} ("
-                   + ", ".join(f"{what} {duration(sec)}" for what, sec in needs.items()) + "); then a second or two.")
+        st.caption(
+            f"The first time on this machine: {duration(sum(needs.values()))} ("
+            + ", ".join(f"{what} {duration(sec)}" for what, sec in needs.items())
+            + "); then a second or two."
+        )
     if st.button("Embed the texts with both models", type="primary", key="adapter_prepare", icon=":material/bolt:"):
         # A status from the first second: loading a model and tokenising come before the first batch.
         bar = st.progress(0.0, text=f"Loading the teacher ({MODELS[teacher_name].split(' — ')[0]})…")
@@ -109,13 +160,18 @@ if prepared is None or prepared["key"] != key:
         try:
             start = time.perf_counter()
             if default:  # the server's warm-up computes exactly these: wait on it rather than compute them twice
-                share_step(f"{teacher_name}-sentences", lambda d, t: bar.progress(d / t, text=f"Teacher: {d:,} of {t:,} texts (the lab's warm-up)"),
-                           say=note.info)
+                share_step(
+                    f"{teacher_name}-sentences",
+                    lambda d, t: bar.progress(d / t, text=f"Teacher: {d:,} of {t:,} texts (the lab's warm-up)"),
+                    say=note.info,
+                )
             try:
                 targets = cached_vectors(teacher_cache_dir(), teacher_id_for(teacher_name), list(sentences.texts))
             except TeacherUnavailable:
                 teacher = cached_teacher(teacher_name)
-                bar.progress(0.0, text=f"Teacher: 0 of {len(sentences.texts):,} texts — the first batch takes a few seconds")
+                bar.progress(
+                    0.0, text=f"Teacher: 0 of {len(sentences.texts):,} texts — the first batch takes a few seconds"
+                )
                 texts, parts = list(sentences.texts), []
                 for i in range(0, len(texts), 64):  # small pieces: the bar moves every few seconds, even under MPNet
                     parts.append(teacher.embed(texts[i : i + 64]))
@@ -127,26 +183,41 @@ if prepared is None or prepared["key"] != key:
             bar.progress(0.0, text=f"The cheap model ({MODELS[cheap_name].split(' — ')[0]}) reads the texts…")
             start = time.perf_counter()
             if default:
-                share_step(f"{cheap_name}-tokens", lambda d, t: bar.progress(d / t, text=f"Cheap model: {d:,} of {t:,} texts (the lab's warm-up)"),
-                           say=note.info)
-            features = cached_text_features(lambda: cached_teacher(cheap_name).teacher, teacher_id_for(cheap_name), list(sentences.texts),
-                                            cache_dir(), progress=lambda d, t: bar.progress(d / t, text=f"Cheap model: {d:,} of {t:,} texts"))
+                share_step(
+                    f"{cheap_name}-tokens",
+                    lambda d, t: bar.progress(d / t, text=f"Cheap model: {d:,} of {t:,} texts (the lab's warm-up)"),
+                    say=note.info,
+                )
+            features = cached_text_features(
+                lambda: cached_teacher(cheap_name).teacher,
+                teacher_id_for(cheap_name),
+                list(sentences.texts),
+                cache_dir(),
+                progress=lambda d, t: bar.progress(d / t, text=f"Cheap model: {d:,} of {t:,} texts"),
+            )
             cheap_seconds = time.perf_counter() - start
         except TeacherUnavailable as err:
             st.error(str(err))
             st.stop()
         note.empty()
         bar.empty()
-        ss["adapter_prepared"] = prepared = {"key": key, "targets": np.asarray(targets, dtype=np.float32), "features": features,
-                                             "teacher_seconds": teacher_seconds, "cheap_seconds": cheap_seconds}
+        ss["adapter_prepared"] = prepared = {
+            "key": key,
+            "targets": np.asarray(targets, dtype=np.float32),
+            "features": features,
+            "teacher_seconds": teacher_seconds,
+            "cheap_seconds": cheap_seconds,
+        }
         ss["adapter_results"] = []
         for stale in ("adapter_cost_table", "adapter_zip"):  # they belong to the previous texts or models
             ss.pop(stale, None)
     else:
         st.stop()
 targets, features = prepared["targets"], prepared["features"]
-st.success(f"Ready: {len(sentences.texts):,} texts — teacher vectors of {targets.shape[1]} numbers, cheap model tokens of "
-           f"{features.dim} numbers (up to {features.tokens.shape[1]} tokens per text).")
+st.success(
+    f"Ready: {len(sentences.texts):,} texts — teacher vectors of {targets.shape[1]} numbers, cheap model tokens of "
+    f"{features.dim} numbers (up to {features.tokens.shape[1]} tokens per text)."
+)
 
 # ---- 3. train ----------------------------------------------------------------------------------------------
 
@@ -154,43 +225,72 @@ st.subheader("3 · Train an adapter")
 with knobs("The adapter's settings"), st.form("adapter_form"):
     c1, c2, c3 = st.columns(3)
     arch = c1.radio("Adapter", list(ARCHS), format_func=ARCH_LABELS.get, key="adapter_arch")
-    pooling = c2.radio("Pooling of the token outputs (attention and GRU)", list(POOLINGS), index=1, key="adapter_pooling",
-                       format_func={"cls": "CLS (first token)", "mean": "Mean", "max": "Max"}.get)
+    pooling = c2.radio(
+        "Pooling of the token outputs (attention and GRU)",
+        list(POOLINGS),
+        index=1,
+        key="adapter_pooling",
+        format_func={"cls": "CLS (first token)", "mean": "Mean", "max": "Max"}.get,
+    )
     c2.caption(" ".join(POOLING_HELP.values()))
-    p = c3.select_slider("p — share of texts the teacher embeds for training", options=[0.01, 0.03, 0.1, 0.3, 0.5], value=0.1, key="adapter_p")
+    p = c3.select_slider(
+        "p — share of texts the teacher embeds for training",
+        options=[0.01, 0.03, 0.1, 0.3, 0.5],
+        value=0.1,
+        key="adapter_p",
+    )
     top = min(200, host_settings().max_epochs)
     epochs = c3.number_input("Epochs (not for ridge)", 1, top, min(20, top), key="adapter_epochs")
-    c1.caption("Fine-tuning trains the cheap model itself (22 million numbers, not a small adapter): on a CPU one epoch over "
-               "the bundled texts takes about 20 seconds at p = 0.1 and a minute at p = 0.5 — 3 to 5 epochs are plenty.")
+    c1.caption(
+        "Fine-tuning trains the cheap model itself (22 million numbers, not a small adapter): on a CPU one epoch over "
+        "the bundled texts takes about 20 seconds at p = 0.1 and a minute at p = 0.5 — 3 to 5 epochs are plenty."
+    )
     seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="adapter_seed")
     go = st.form_submit_button("Train", type="primary", icon=":material/model_training:")
 
 results = ss.setdefault("adapter_results", [])
 if go:
     try:
-        config = AdapterConfig(cheap=cheap_name, teacher=teacher_name, arch=arch, pooling=pooling, p=float(p), epochs=int(epochs),
-                               seed=int(seed), texts=sentences.label)
+        config = AdapterConfig(
+            cheap=cheap_name,
+            teacher=teacher_name,
+            arch=arch,
+            pooling=pooling,
+            p=float(p),
+            epochs=int(epochs),
+            seed=int(seed),
+            texts=sentences.label,
+        )
         train_idx, held_idx = split_indices(len(targets), config.p, config.seed)
         if len(train_idx) < 2:
-            raise ValueError(f"p = {config.p:g} of {len(targets):,} texts gives fewer than 2 to learn from: choose a larger p.")
+            raise ValueError(
+                f"p = {config.p:g} of {len(targets):,} texts gives fewer than 2 to learn from: choose a larger p."
+            )
     except ValueError as err:
         st.error(str(err))
     else:
         import torch
 
-        base_cos, base_euc = average_baseline(torch.as_tensor(targets), torch.as_tensor(train_idx), torch.as_tensor(held_idx))
+        base_cos, base_euc = average_baseline(
+            torch.as_tensor(targets), torch.as_tensor(train_idx), torch.as_tensor(held_idx)
+        )
         live, bar, rows, model = st.empty(), st.progress(0.0, text="Training…"), [], None
         encoder = cached_teacher(cheap_name).teacher if config.arch == "finetune" else None
         held = False
         try:
-            if host_settings().hosted:  # on a shared host the adapter trains in one of the host's training slots, like every training
+            if (
+                host_settings().hosted
+            ):  # on a shared host the adapter trains in one of the host's training slots, like every training
                 bar.progress(0.0, text="Waiting for a free trainer…")
                 job_board().slot().acquire()
                 held = True
             for model, record in train_adapter(config, features, targets, encoder=encoder):
                 rows.append(record.__dict__)
                 bar.progress(record.epoch / config.epochs, text=f"Epoch {record.epoch} of {config.epochs}")
-                live.altair_chart(charts.adapter_curves(pl.DataFrame(rows), base_cos, title="Adapter training (live)"), width="stretch")
+                live.altair_chart(
+                    charts.adapter_curves(pl.DataFrame(rows), base_cos, title="Adapter training (live)"),
+                    width="stretch",
+                )
         except ValueError as err:
             st.error(str(err))
             rows = []
@@ -201,10 +301,18 @@ if go:
         live.empty()
         if rows:
             ss.pop("adapter_zip", None)  # a download belongs to the adapter it was made from
-            results.append({"config": config, "records": rows, "model": model, "baseline_cosine": base_cos, "baseline_euclidean": base_euc,
-                            "heldout_idx": held_idx, "vectors": embed_with(model, features)})
+            results.append(
+                {
+                    "config": config,
+                    "records": rows,
+                    "model": model,
+                    "baseline_cosine": base_cos,
+                    "baseline_euclidean": base_euc,
+                    "heldout_idx": held_idx,
+                    "vectors": embed_with(model, features),
+                }
+            )
             ss["adapter_pick"] = len(results) - 1  # a new adapter is the one shown and played with
-
 
 
 def adapter_name(config: AdapterConfig) -> str:
@@ -212,66 +320,111 @@ def adapter_name(config: AdapterConfig) -> str:
 
 
 if results:
+
     def result_label(i: int) -> str:
         r = results[i]
         best = max(r["records"], key=lambda rec: rec["heldout_cosine"])
         return f"{i + 1}. {adapter_name(r['config'])}, p = {r['config'].p:g} — held-out cosine {best['heldout_cosine']:.3f}"
 
     # Everything below (scores, download, cost, playground) is about the adapter picked here, said by name.
-    picked = st.selectbox("Adapter to look at and play with", list(range(len(results)))[::-1], format_func=result_label,
-                          key="adapter_pick", on_change=lambda: ss.pop("adapter_zip", None),
-                          help="Every adapter trained in this session; the newest first.")
+    picked = st.selectbox(
+        "Adapter to look at and play with",
+        list(range(len(results)))[::-1],
+        format_func=result_label,
+        key="adapter_pick",
+        on_change=lambda: ss.pop("adapter_zip", None),
+        help="Every adapter trained in this session; the newest first.",
+    )
     result = results[picked if picked is not None and picked < len(results) else -1]
     config = result["config"]
     best = best_epoch(result["records"])
     last = next(r for r in result["records"] if r["epoch"] == best)  # the weights kept are the best held-out epoch's
     name = adapter_name(config)
-    st.markdown(f"**{name}**, p = {config.p:g}: the teacher embedded {len(targets) - len(result['heldout_idx']):,} texts; "
-                f"scored on the other {len(result['heldout_idx']):,}." +
-                (f" Kept: **best epoch {best} of {len(result['records'])}** (the highest cosine on unseen texts)."
-                 if len(result["records"]) > 1 else ""))
+    st.markdown(
+        f"**{name}**, p = {config.p:g}: the teacher embedded {len(targets) - len(result['heldout_idx']):,} texts; "
+        f"scored on the other {len(result['heldout_idx']):,}."
+        + (
+            f" Kept: **best epoch {best} of {len(result['records'])}** (the highest cosine on unseen texts)."
+            if len(result["records"]) > 1
+            else ""
+        )
+    )
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Cosine to the teacher (unseen texts)", f"{last['heldout_cosine']:.3f}",
-              f"{last['heldout_cosine'] - result['baseline_cosine']:+.3f} vs average vector")
-    m2.metric("Distance to the teacher (Euclidean)", f"{last['heldout_euclidean']:.3f}",
-              f"{last['heldout_euclidean'] - result['baseline_euclidean']:+.3f} vs average vector", delta_color="inverse")
+    m1.metric(
+        "Cosine to the teacher (unseen texts)",
+        f"{last['heldout_cosine']:.3f}",
+        f"{last['heldout_cosine'] - result['baseline_cosine']:+.3f} vs average vector",
+    )
+    m2.metric(
+        "Distance to the teacher (Euclidean)",
+        f"{last['heldout_euclidean']:.3f}",
+        f"{last['heldout_euclidean'] - result['baseline_euclidean']:+.3f} vs average vector",
+        delta_color="inverse",
+    )
     m3.metric("Average-vector baseline (cosine)", f"{result['baseline_cosine']:.3f}")
     m4.metric("Training seconds", f"{result['records'][-1]['seconds']:.1f}")
     frame = pl.DataFrame(result["records"])
-    show_chart(charts.adapter_curves(frame, result["baseline_cosine"]), frame, charts.EXPLAIN["adapter_curves"], key="adapter_curve",
-               file_stem="adapter_training")
+    show_chart(
+        charts.adapter_curves(frame, result["baseline_cosine"]),
+        frame,
+        charts.EXPLAIN["adapter_curves"],
+        key="adapter_curve",
+        file_stem="adapter_training",
+    )
 
     if not cheap_name.startswith("hash"):
-        if st.button("Prepare a download: cheap model + this adapter as a sentence-transformers model", key="adapter_export",
-                     icon=":material/download:"):
+        if st.button(
+            "Prepare a download: cheap model + this adapter as a sentence-transformers model",
+            key="adapter_export",
+            icon=":material/download:",
+        ):
             import tempfile
             from pathlib import Path
 
-            from core.export import ExportUnavailable, export_adapter, zip_folder
+            from core.sentences.export import ExportUnavailable, export_adapter, zip_folder
 
             with st.spinner("Writing the model folder…"), tempfile.TemporaryDirectory() as tmp:
                 try:
-                    folder = export_adapter(result["model"], config, cached_teacher(cheap_name).teacher, Path(tmp) / f"adapter-{config.arch}",
-                                            card={"heldout_cosine": last["heldout_cosine"], "baseline_cosine": result["baseline_cosine"]})
+                    folder = export_adapter(
+                        result["model"],
+                        config,
+                        cached_teacher(cheap_name).teacher,
+                        Path(tmp) / f"adapter-{config.arch}",
+                        card={"heldout_cosine": last["heldout_cosine"], "baseline_cosine": result["baseline_cosine"]},
+                    )
                     ss["adapter_zip"] = (folder.name, zip_folder(folder))
                 except ExportUnavailable as err:
                     st.error(str(err))
         if ss.get("adapter_zip"):
             name, data = ss["adapter_zip"]
-            st.download_button(f"Download {name}.zip ({len(data) / 2**20:.0f} MB)", data=data, file_name=f"{name}.zip",
-                               mime="application/zip", key="adapter_zip_download", icon=":material/folder_zip:")
+            st.download_button(
+                f"Download {name}.zip ({len(data) / 2**20:.0f} MB)",
+                data=data,
+                file_name=f"{name}.zip",
+                mime="application/zip",
+                key="adapter_zip_download",
+                icon=":material/folder_zip:",
+            )
             if config.uses_tokens:
-                st.caption("Unzip it, then `SentenceTransformer('path/to/folder', trust_remote_code=True)` loads it offline and gives "
-                           "the vectors measured here. Sentence-transformers has no built-in attention or GRU layer, so the folder "
-                           "carries one short file of code (`modeling_lab_adapter.py`, torch only) — which is why it asks you to "
-                           "trust it; read it first.")
+                st.caption(
+                    "Unzip it, then `SentenceTransformer('path/to/folder', trust_remote_code=True)` loads it offline and gives "
+                    "the vectors measured here. Sentence-transformers has no built-in attention or GRU layer, so the folder "
+                    "carries one short file of code (`modeling_lab_adapter.py`, torch only) — which is why it asks you to "
+                    "trust it; read it first."
+                )
             else:
-                st.caption("Unzip it, then `SentenceTransformer('path/to/folder')` loads it offline and gives the vectors measured "
-                           "here — built from sentence-transformers' own layers, no extra code.")
+                st.caption(
+                    "Unzip it, then `SentenceTransformer('path/to/folder')` loads it offline and gives the vectors measured "
+                    "here — built from sentence-transformers' own layers, no extra code."
+                )
 
     # ---- 4. cost ---------------------------------------------------------------------------------------------
     st.subheader("4 · What it costs")
-    if st.button("Measure the teacher, the cheap model and every adapter trained here", key="adapter_cost", icon=":material/timer:"):
+    if st.button(
+        "Measure the teacher, the cheap model and every adapter trained here",
+        key="adapter_cost",
+        icon=":material/timer:",
+    ):
         sample = list(sentences.texts[:256])
         try:
             with st.spinner("Timing the models on 256 texts…"):
@@ -281,16 +434,27 @@ if results:
                 for r in results:
                     c = r["config"]
                     label = c.arch + (f"/{c.pooling}" if c.uses_tokens else "") + f", p={c.p:g}"
-                    points.append({"name": label, "ms_per_1k": cheap_ms + adapter_ms_per_1k(r["model"], features, 256),
-                                   "heldout_cosine": r["records"][-1]["heldout_cosine"], "kind": "cheap model + adapter"})
+                    points.append(
+                        {
+                            "name": label,
+                            "ms_per_1k": cheap_ms + adapter_ms_per_1k(r["model"], features, 256),
+                            "heldout_cosine": r["records"][-1]["heldout_cosine"],
+                            "kind": "cheap model + adapter",
+                        }
+                    )
             ss["adapter_cost_table"] = pl.DataFrame(points)
         except TeacherUnavailable as err:
             st.error(str(err))
     cost = ss.get("adapter_cost_table")
     if cost is not None:
-        show_chart(charts.adapter_tradeoff(cost), cost, charts.EXPLAIN["adapter_tradeoff"] +
-                   f" For scale: answering the average vector for every text scores {result['baseline_cosine']:.3f} and costs nothing.",
-                   key="adapter_tradeoff", file_stem="adapter_cost")
+        show_chart(
+            charts.adapter_tradeoff(cost),
+            cost,
+            charts.EXPLAIN["adapter_tradeoff"]
+            + f" For scale: answering the average vector for every text scores {result['baseline_cosine']:.3f} and costs nothing.",
+            key="adapter_tradeoff",
+            file_stem="adapter_cost",
+        )
 
     # ---- 5. playground -------------------------------------------------------------------------------------
     st.subheader("5 · Playground: the teacher and the adapter side by side")
@@ -310,16 +474,35 @@ if results:
         else:
             left, right = st.columns(2)
             left.markdown("**Teacher's top 5**")
-            left.dataframe(pl.DataFrame({"text": [sentences.texts[i] for i, _ in teacher_hits], "cosine": [s for _, s in teacher_hits]}),
-                           hide_index=True, width="stretch", column_config={"cosine": st.column_config.NumberColumn(format="%.3f")})
+            left.dataframe(
+                pl.DataFrame(
+                    {"text": [sentences.texts[i] for i, _ in teacher_hits], "cosine": [s for _, s in teacher_hits]}
+                ),
+                hide_index=True,
+                width="stretch",
+                column_config={"cosine": st.column_config.NumberColumn(format="%.3f")},
+            )
             right.markdown("**Cheap model + adapter's top 5**")
-            right.dataframe(pl.DataFrame({"text": [sentences.texts[i] for i, _ in student_hits], "cosine": [s for _, s in student_hits]}),
-                            hide_index=True, width="stretch", column_config={"cosine": st.column_config.NumberColumn(format="%.3f")})
-            st.metric("Same texts in both top 5 (overlap@5)", f"{overlap_at_k([i for i, _ in teacher_hits], [i for i, _ in student_hits]):.0%}")
+            right.dataframe(
+                pl.DataFrame(
+                    {"text": [sentences.texts[i] for i, _ in student_hits], "cosine": [s for _, s in student_hits]}
+                ),
+                hide_index=True,
+                width="stretch",
+                column_config={"cosine": st.column_config.NumberColumn(format="%.3f")},
+            )
+            st.metric(
+                "Same texts in both top 5 (overlap@5)",
+                f"{overlap_at_k([i for i, _ in teacher_hits], [i for i, _ in student_hits]):.0%}",
+            )
 
     c1, c2 = st.columns(2)
-    a = c1.text_input("First text", value="The fire forced people to leave their homes.", key="adapter_a", max_chars=500)
-    b = c2.text_input("Second text", value="Residents were evacuated as the blaze spread.", key="adapter_b", max_chars=500)
+    a = c1.text_input(
+        "First text", value="The fire forced people to leave their homes.", key="adapter_a", max_chars=500
+    )
+    b = c2.text_input(
+        "Second text", value="Residents were evacuated as the blaze spread.", key="adapter_b", max_chars=500
+    )
     if a.strip() and b.strip():
         t = cached_teacher(teacher_name).teacher.embed([a, b])
         sa, sb = student_vector(a), student_vector(b)
@@ -332,5 +515,15 @@ if results:
         s_pairs = mine_pairs(student_vectors[sample], 8)
         t_set, s_set = {(i, j) for i, j, _ in t_pairs}, {(i, j) for i, j, _ in s_pairs}
         st.metric("Pairs found by both (of 8)", f"{len(t_set & s_set)}")
-        st.dataframe(pl.DataFrame({"teacher's pair": [f"{sentences.texts[sample[i]]}  ⟷  {sentences.texts[sample[j]]}" for i, j, _ in t_pairs],
-                                   "found by the adapter too": [(i, j) in s_set for i, j, _ in t_pairs]}), hide_index=True, width="stretch")
+        st.dataframe(
+            pl.DataFrame(
+                {
+                    "teacher's pair": [
+                        f"{sentences.texts[sample[i]]}  ⟷  {sentences.texts[sample[j]]}" for i, j, _ in t_pairs
+                    ],
+                    "found by the adapter too": [(i, j) in s_set for i, j, _ in t_pairs],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )

@@ -5,19 +5,22 @@ import streamlit as st
 
 from core import charts
 from core.config import StudentKind
-from core.neighbours import UnknownWord, analogy, pair_cosine, parse_analogy, parse_pairs
-from pages._shared import K, chosen_run_vectors, run_evaluation, show_chart
-from pages._shared import address_state, between, text
+from core.evaluation.neighbours import UnknownWord, analogy, pair_cosine, parse_analogy, parse_pairs
+from pages._shared import K, address_state, between, chosen_run_vectors, run_evaluation, show_chart, text
 
 ss = st.session_state
 st.title("Analogies & similarity")
-address_state({"analogy": text(200), "analogy_k": between(1, 20, int), "pairs": text(5000)})  # the page's choices live in its address: a link reproduces the view
+address_state(
+    {"analogy": text(200), "analogy_k": between(1, 20, int), "pairs": text(5000)}
+)  # the page's choices live in its address: a link reproduces the view
 vectors = chosen_run_vectors()
 groups = dict(zip(vectors.items, vectors.groups))
 
 st.subheader("Word arithmetic")
-st.caption("Good embeddings obey simple analogies: king − man + woman lands near queen. "
-           "Each side lists the words closest to the result (the three question words are left out).")
+st.caption(
+    "Good embeddings obey simple analogies: king − man + woman lands near queen. "
+    "Each side lists the words closest to the result (the three question words are left out)."
+)
 PRESETS = ["king - man + woman", "paris - france + poland", "berlin - germany + france", "walking - walk + swim"]
 ss.setdefault("analogy", PRESETS[0])
 cols = st.columns(len(PRESETS))
@@ -35,13 +38,22 @@ try:
 except (ValueError, UnknownWord) as err:
     st.warning(str(err))
 else:
-    st.caption("Did the student see the teacher's answer for the question words? " + ", ".join(f"**{w}** ({groups[w]})" for w in (a, b, c)))
-    table = pl.DataFrame({
-        "rank": list(range(1, len(teacher_top) + 1)),
-        "teacher says": [w for w, _ in teacher_top], "teacher cosine": [round(s, 3) for _, s in teacher_top],
-        "student says": [w for w, _ in student_top], "student cosine": [round(s, 3) for _, s in student_top],
-    })
-    st.dataframe(table, hide_index=True, width="stretch", column_config={"rank": st.column_config.NumberColumn(width="small")})
+    st.caption(
+        "Did the student see the teacher's answer for the question words? "
+        + ", ".join(f"**{w}** ({groups[w]})" for w in (a, b, c))
+    )
+    table = pl.DataFrame(
+        {
+            "rank": list(range(1, len(teacher_top) + 1)),
+            "teacher says": [w for w, _ in teacher_top],
+            "teacher cosine": [round(s, 3) for _, s in teacher_top],
+            "student says": [w for w, _ in student_top],
+            "student cosine": [round(s, 3) for _, s in student_top],
+        }
+    )
+    st.dataframe(
+        table, hide_index=True, width="stretch", column_config={"rank": st.column_config.NumberColumn(width="small")}
+    )
 
 st.subheader("The benchmark: Google's analogy questions")
 
@@ -51,18 +63,21 @@ def benchmark_answers(run_id: str) -> pl.DataFrame:
     """Every usable question on held-out words with the teacher's and the student's answer."""
     import numpy as np
 
-    from core.evaluate import Benchmarks, analogy_accuracy
+    from core.evaluation.evaluate import Benchmarks, analogy_accuracy
 
     held = np.array([g == "held-out" for g in vectors.groups])
     questions = Benchmarks.bundled().analogies
     student = analogy_accuracy(vectors.student, vectors.items, questions, held)
     teacher = analogy_accuracy(vectors.teacher, vectors.items, questions, held)
-    return pl.DataFrame({
-        "section": [q.section for q in student.questions],
-        "question": [f"{q.b} − {q.a} + {q.c}" for q in student.questions],
-        "expected": [q.d for q in student.questions],
-        "teacher says": list(teacher.predicted), "student says": list(student.predicted),
-    })
+    return pl.DataFrame(
+        {
+            "section": [q.section for q in student.questions],
+            "question": [f"{q.b} − {q.a} + {q.c}" for q in student.questions],
+            "expected": [q.d for q in student.questions],
+            "teacher says": list(teacher.predicted),
+            "student says": list(student.predicted),
+        }
+    )
 
 
 try:
@@ -79,17 +94,43 @@ else:
         c1, c2, c3 = st.columns(3)
         share = student_row["analogy_pct_of_teacher"]
         c1.metric("Teacher: questions right", f"{rows['teacher']['analogy_accuracy']:.1%}")
-        c2.metric("Student: questions right", f"{student_row['analogy_accuracy']:.1%}",
-                  help="Only questions whose four words the student never saw the teacher's answer for.")
-        c3.metric("Student, as % of the teacher", "—" if share is None else f"{share:.0f} %",
-                  help="— when the teacher itself gets none right.")
-        st.caption(f"{answers.height:,} questions whose four words are all held-out (from the Google analogy set shipped with gensim).")
+        c2.metric(
+            "Student: questions right",
+            f"{student_row['analogy_accuracy']:.1%}",
+            help="Only questions whose four words the student never saw the teacher's answer for.",
+        )
+        c3.metric(
+            "Student, as % of the teacher",
+            "—" if share is None else f"{share:.0f} %",
+            help="— when the teacher itself gets none right.",
+        )
+        st.caption(
+            f"{answers.height:,} questions whose four words are all held-out (from the Google analogy set shipped with gensim)."
+        )
         sections = pl.DataFrame(evaluation["sections"])
-        by_section = pl.concat([
-            sections.select("section", "questions", pl.lit("teacher").alias("model"), (pl.col("teacher_correct") / pl.col("questions")).alias("accuracy")),
-            sections.select("section", "questions", pl.lit(student_row["model"]).alias("model"), (pl.col("student_correct") / pl.col("questions")).alias("accuracy")),
-        ])
-        show_chart(charts.analogy_sections(by_section), by_section, charts.EXPLAIN["analogy_sections"], key="sections_chart", file_stem="analogy_sections")
+        by_section = pl.concat(
+            [
+                sections.select(
+                    "section",
+                    "questions",
+                    pl.lit("teacher").alias("model"),
+                    (pl.col("teacher_correct") / pl.col("questions")).alias("accuracy"),
+                ),
+                sections.select(
+                    "section",
+                    "questions",
+                    pl.lit(student_row["model"]).alias("model"),
+                    (pl.col("student_correct") / pl.col("questions")).alias("accuracy"),
+                ),
+            ]
+        )
+        show_chart(
+            charts.analogy_sections(by_section),
+            by_section,
+            charts.EXPLAIN["analogy_sections"],
+            key="sections_chart",
+            file_stem="analogy_sections",
+        )
         if not StudentKind.parse(evaluation["summary"]["model"]).generalizes:
             st.info(charts.EXPLAIN["lookup_tables"])
         shown = answers.drop("section")
@@ -97,9 +138,13 @@ else:
         wrong = shown.filter(pl.col("student says") != pl.col("expected"))
         left_col, right_col = st.columns(2)
         left_col.markdown(f"**A sample the student gets right** ({right.height:,} in all)")
-        left_col.dataframe(right.sample(min(8, right.height), seed=0) if right.height else right, hide_index=True, width="stretch")
+        left_col.dataframe(
+            right.sample(min(8, right.height), seed=0) if right.height else right, hide_index=True, width="stretch"
+        )
         right_col.markdown(f"**A sample the student gets wrong** ({wrong.height:,} in all)")
-        right_col.dataframe(wrong.sample(min(8, wrong.height), seed=0) if wrong.height else wrong, hide_index=True, width="stretch")
+        right_col.dataframe(
+            wrong.sample(min(8, wrong.height), seed=0) if wrong.height else wrong, hide_index=True, width="stretch"
+        )
 
 st.subheader("Similarity of word pairs")
 ss.setdefault("pairs", "cat, dog\ncat, car\nking, queen\nhappy, sad\nbuy, purchase\ncold, hot")
@@ -112,8 +157,10 @@ except ValueError as err:
 rows, unknown = [], []
 for x, y in pairs:
     try:
-        rows += [{"pair": f"{x} – {y}", "model": "teacher", "cosine": pair_cosine(vectors.teacher, vectors.items, x, y)},
-                 {"pair": f"{x} – {y}", "model": "student", "cosine": pair_cosine(vectors.student, vectors.items, x, y)}]
+        rows += [
+            {"pair": f"{x} – {y}", "model": "teacher", "cosine": pair_cosine(vectors.teacher, vectors.items, x, y)},
+            {"pair": f"{x} – {y}", "model": "student", "cosine": pair_cosine(vectors.student, vectors.items, x, y)},
+        ]
     except UnknownWord as err:
         unknown.append(str(err))
 for message in unknown:

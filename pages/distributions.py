@@ -6,14 +6,15 @@ import streamlit as st
 
 from core import charts
 from core.paths import runs_dir
-from core.store import load_run
-from core.teacher import TeacherUnavailable
-from pages._shared import K, PAGES, run_label, runs_table, show_chart, vectors_for_run
-from pages._shared import address_state, text
+from core.runs.store import load_run
+from core.teachers.teacher import TeacherUnavailable
+from pages._shared import PAGES, K, address_state, run_label, runs_table, show_chart, text, vectors_for_run
 
 ss = st.session_state
 st.title("Distributions of embedding means")
-address_state({"dist_runs": [text(200)], "dist_epochs": [int]})  # the page's choices live in its address: a link reproduces the view
+address_state(
+    {"dist_runs": [text(200)], "dist_epochs": [int]}
+)  # the page's choices live in its address: a link reproduces the view
 st.write(
     "The paper summarises each word's vector by the average of its numbers and compares the spread of those "
     "averages (figures 5, 6, 9, 10, 12). As a student trains longer and on more words, its histogram should "
@@ -28,15 +29,27 @@ if table.is_empty():
 
 labels = {r["run_id"]: run_label(r) for r in table.iter_rows(named=True)}
 default = [ss[K.RUN]] if ss.get(K.RUN) in labels else table["run_id"].head(1).to_list()
-chosen = st.multiselect("Runs to show (one small chart per run and epoch)", list(labels), default=default, format_func=labels.get, key="dist_runs", max_selections=6)
+chosen = st.multiselect(
+    "Runs to show (one small chart per run and epoch)",
+    list(labels),
+    default=default,
+    format_func=labels.get,
+    key="dist_runs",
+    max_selections=6,
+)
 if not chosen:
     st.info("Choose at least one run.")
     st.stop()
 
 max_epochs = int(table.filter(pl.col("run_id").is_in(chosen))["epochs"].max())
 candidates = sorted({e for e in (1, 2, 5, 10, 20, 40, 60, 80, 120, 200) if e <= max_epochs} | {max_epochs})
-epochs = st.multiselect("Epochs", candidates, default=sorted({candidates[0], max_epochs}), key="dist_epochs",
-                        help="Each run's histogram after this many epochs (runs that stopped earlier are skipped).")
+epochs = st.multiselect(
+    "Epochs",
+    candidates,
+    default=sorted({candidates[0], max_epochs}),
+    key="dist_epochs",
+    help="Each run's histogram after this many epochs (runs that stopped earlier are skipped).",
+)
 if not epochs:
     st.info("Choose at least one epoch.")
     st.stop()
@@ -50,11 +63,19 @@ for run_id in chosen:
         st.warning(f"{labels[run_id]}: {err}")
         continue
     means = stored.means().filter(pl.col("epoch").is_in(epochs))
-    short = f"{stored.config.model.label}, p={stored.config.p:g}" + (f", {stored.config.poison:.0%} poison" if stored.config.poison else "") + (", lemmas" if stored.config.lemmatize.value != "none" else "")
+    short = (
+        f"{stored.config.model.label}, p={stored.config.p:g}"
+        + (f", {stored.config.poison:.0%} poison" if stored.config.poison else "")
+        + (", lemmas" if stored.config.lemmatize.value != "none" else "")
+    )
     for epoch in sorted(set(means["epoch"].to_list())):
         panel = f"{short} · epoch {epoch}"
         parts.append(pl.DataFrame({"panel": panel, "series": "Teacher", "mean": teacher_means}))
-        parts.append(means.filter(pl.col("epoch") == epoch).select(pl.lit(panel).alias("panel"), pl.lit("Student").alias("series"), pl.col("mean").cast(pl.Float64)))
+        parts.append(
+            means.filter(pl.col("epoch") == epoch).select(
+                pl.lit(panel).alias("panel"), pl.lit("Student").alias("series"), pl.col("mean").cast(pl.Float64)
+            )
+        )
 
 if not parts:
     st.stop()

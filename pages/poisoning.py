@@ -6,17 +6,37 @@ import polars as pl
 import streamlit as st
 
 from core import charts
-from core.config import PAPER_PS, StudentKind
-from core.defence import DEFENCE_HELP, DEFENCE_LABELS, detection_sentence
-from core.evaluate import BenchmarkUnavailable
+from core.config import PAPER_PS, Adversary, StudentKind
+from core.evaluation.evaluate import BenchmarkUnavailable
 from core.jobs import JobState, start_sweep
 from core.paths import runs_dir
-from core.poison import CLAIM_EPOCHS, Adversary, baseline_heldout_cosine, claim_frame, outlier_threshold, retest_paper_claim
-from core.store import RunNotFound, load_run
-from core.sweep import SweepGrid, find_stored, sweep_frame
-from core.teacher import TeacherUnavailable
-from pages._shared import K, PAGES, host_settings, job_board, require_prepared, run_evaluation, run_label, runs_table, show_chart, start_job
-from pages._shared import address_state, knobs, one_of, text
+from core.poisoning.defence import DEFENCE_HELP, DEFENCE_LABELS, detection_sentence
+from core.poisoning.poison import (
+    CLAIM_EPOCHS,
+    baseline_heldout_cosine,
+    claim_frame,
+    outlier_threshold,
+    retest_paper_claim,
+)
+from core.runs.store import RunNotFound, load_run
+from core.runs.sweep import SweepGrid, find_stored, sweep_frame
+from core.teachers.teacher import TeacherUnavailable
+from pages._shared import (
+    PAGES,
+    K,
+    address_state,
+    host_settings,
+    job_board,
+    knobs,
+    one_of,
+    require_prepared,
+    run_evaluation,
+    run_label,
+    runs_table,
+    show_chart,
+    start_job,
+    text,
+)
 
 ADVERSARY_HELP = {
     "random": "A random direction (the paper's)",
@@ -29,11 +49,21 @@ RATES = (0.05, 0.1, 0.2, 0.3, 0.5)
 
 ss = st.session_state
 st.title("Poisoning lab")
-address_state({"poison_run": text(200), "poison_p": one_of(0.01, 0.03, 0.1, 0.3, 0.5), "poison_epochs": int, "poison_rates": [float], "damage_metric": one_of(*charts.DAMAGE_METRICS)})  # the page's choices live in its address: a link reproduces the view
-st.write("Someone selling embeddings — or a compromised API — can return wrong answers for some words. The paper poisons "
-         "10 % of the answers with random directions and judges the damage by the training loss. Here the damage is measured "
-         "where it matters, on words the student never saw, for five kinds of poison, with defences, and with the poison "
-         "found again from the student's own losses (the lab knows which answers it poisoned, so it can grade the detective).")
+address_state(
+    {
+        "poison_run": text(200),
+        "poison_p": one_of(0.01, 0.03, 0.1, 0.3, 0.5),
+        "poison_epochs": int,
+        "poison_rates": [float],
+        "damage_metric": one_of(*charts.DAMAGE_METRICS),
+    }
+)  # the page's choices live in its address: a link reproduces the view
+st.write(
+    "Someone selling embeddings — or a compromised API — can return wrong answers for some words. The paper poisons "
+    "10 % of the answers with random directions and judges the damage by the training loss. Here the damage is measured "
+    "where it matters, on words the student never saw, for five kinds of poison, with defences, and with the poison "
+    "found again from the student's own losses (the lab knows which answers it poisoned, so it can grade the detective)."
+)
 prepared = require_prepared()
 board = job_board()
 table = runs_table()
@@ -50,12 +80,20 @@ def sweep_panel(job_key: str, what: str) -> None:
         if job is None:
             return
         eta = "" if job.eta_seconds is None or job.done else f" · about {job.eta_seconds:,.0f} s left"
-        st.progress(job.done_runs / max(1, job.total_runs), text=f"{what}: {job.done_runs} of {job.total_runs} runs trained or reused{eta}")
+        st.progress(
+            job.done_runs / max(1, job.total_runs),
+            text=f"{what}: {job.done_runs} of {job.total_runs} runs trained or reused{eta}",
+        )
         if job.state is JobState.FAILED:
             st.error(f"The training stopped: {job.error}")
         if not job.done:
-            st.button("Stop", on_click=job.stop, key=f"{job_key}_stop", icon=":material/stop_circle:",
-                      help="Stops after the current run; finished runs are kept and reused next time.")
+            st.button(
+                "Stop",
+                on_click=job.stop,
+                key=f"{job_key}_stop",
+                icon=":material/stop_circle:",
+                help="Stops after the current run; finished runs are kept and reused next time.",
+            )
         if running and job.done:
             st.rerun(scope="app")
 
@@ -70,52 +108,97 @@ def is_running(job_key: str) -> bool:
 # ---- 1. one poisoned run -------------------------------------------------------------------------
 
 st.subheader("1 · One poisoned run: does the loss give the poison away?")
-poisoned_runs = table.filter((pl.col("poison") > 0) & (pl.col("status") == "finished") & (pl.col("teacher") == prepared.teacher_id))
+poisoned_runs = table.filter(
+    (pl.col("poison") > 0) & (pl.col("status") == "finished") & (pl.col("teacher") == prepared.teacher_id)
+)
 if poisoned_runs.is_empty():
-    st.info("No poisoned run with this teacher yet. Train one with the comparison below, or on the Train page with "
-            "'Poisoned answers' above 0.")
+    st.info(
+        "No poisoned run with this teacher yet. Train one with the comparison below, or on the Train page with "
+        "'Poisoned answers' above 0."
+    )
     st.page_link(PAGES["train"], label="Go to Train", icon=":material/model_training:")
 else:
     ids = poisoned_runs["run_id"].to_list()
-    labels = {r["run_id"]: run_label(r) + f" · {charts.ADVERSARY_NAMES.get(r['adversary'], r['adversary'])} · "
-              f"{DEFENCE_LABELS.get(r['defence'], r['defence']).lower()}" for r in poisoned_runs.iter_rows(named=True)}
+    labels = {
+        r["run_id"]: run_label(r) + f" · {charts.ADVERSARY_NAMES.get(r['adversary'], r['adversary'])} · "
+        f"{DEFENCE_LABELS.get(r['defence'], r['defence']).lower()}"
+        for r in poisoned_runs.iter_rows(named=True)
+    }
     current = ss.get(K.RUN)
-    run_id = st.selectbox("Poisoned run", ids, index=ids.index(current) if current in ids else 0, format_func=labels.get, key="poison_run")
+    run_id = st.selectbox(
+        "Poisoned run", ids, index=ids.index(current) if current in ids else 0, format_func=labels.get, key="poison_run"
+    )
     try:
         stored = load_run(runs_dir(), run_id)
     except (RunNotFound, ValueError, OSError) as err:
         st.error(f"This run cannot be read: {err}")
         st.stop()
     items = stored.items
-    if "loss" not in items.columns or items.filter(pl.col("split") == "training")["loss"].null_count() == items.filter(pl.col("split") == "training").height:
-        st.info("This run was stored before the lab kept each answer's loss. Train it again (same settings) to see its losses.")
+    if (
+        "loss" not in items.columns
+        or items.filter(pl.col("split") == "training")["loss"].null_count()
+        == items.filter(pl.col("split") == "training").height
+    ):
+        st.info(
+            "This run was stored before the lab kept each answer's loss. Train it again (same settings) to see its losses."
+        )
     else:
-        answers = items.filter(pl.col("split") == "training").drop_nulls("loss").with_columns(
-            group=pl.when(pl.col("poisoned")).then(pl.lit("poisoned")).otherwise(pl.lit("clean")))
+        answers = (
+            items.filter(pl.col("split") == "training")
+            .drop_nulls("loss")
+            .with_columns(group=pl.when(pl.col("poisoned")).then(pl.lit("poisoned")).otherwise(pl.lit("clean")))
+        )
         threshold = outlier_threshold(answers["loss"].to_numpy())
         meta = stored.meta
         summary = {
-            "train_size": meta["train_size"], "poisoned_in_train": meta["poisoned_in_train"], "defence": stored.config.defence,
+            "train_size": meta["train_size"],
+            "poisoned_in_train": meta["poisoned_in_train"],
+            "defence": stored.config.defence,
             "detection_flagged": int((answers["loss"] > threshold).sum()),
-            **{k: meta.get(k) for k in ("detection_precision", "detection_recall", "defence_left_out", "defence_precision", "defence_recall")},
+            **{
+                k: meta.get(k)
+                for k in (
+                    "detection_precision",
+                    "detection_recall",
+                    "defence_left_out",
+                    "defence_precision",
+                    "defence_recall",
+                )
+            },
         }
         c1, c2, c3, c4 = st.columns(4)
         c1.metric(f"Poisoned, of {meta['train_size']:,} training answers", f"{meta['poisoned_in_train']:,}")
         c2.metric("Suspects (loss above the line)", f"{summary['detection_flagged']:,}")
         pct = lambda v: "—" if v is None else f"{v:.0%}"  # noqa: E731
-        c3.metric("Precision", pct(summary["detection_precision"]), help="Of the suspects, the share that really were poisoned.")
-        c4.metric("Recall", pct(summary["detection_recall"]), help="Of the poisoned answers, the share among the suspects.")
+        c3.metric(
+            "Precision",
+            pct(summary["detection_precision"]),
+            help="Of the suspects, the share that really were poisoned.",
+        )
+        c4.metric(
+            "Recall", pct(summary["detection_recall"]), help="Of the poisoned answers, the share among the suspects."
+        )
         closed = stored.config.model.closed_form
-        show_chart(charts.loss_histogram(charts.bin_losses(answers.select("loss", "group")), threshold), answers.select("item", "loss", "group"),
-                   charts.EXPLAIN["loss_histogram"] + (" For this closed-form adapter each answer's loss is measured by a fit made "
-                                                       "without it (leave-one-out): a fit that saw an answer can simply memorize it."
-                                                       if closed else " The loss is the trained student's, after its last epoch."),
-                   key="loss_hist", file_stem="poisoned_answer_losses")
+        show_chart(
+            charts.loss_histogram(charts.bin_losses(answers.select("loss", "group")), threshold),
+            answers.select("item", "loss", "group"),
+            charts.EXPLAIN["loss_histogram"]
+            + (
+                " For this closed-form adapter each answer's loss is measured by a fit made "
+                "without it (leave-one-out): a fit that saw an answer can simply memorize it."
+                if closed
+                else " The loss is the trained student's, after its last epoch."
+            ),
+            key="loss_hist",
+            file_stem="poisoned_answer_losses",
+        )
         st.write(detection_sentence(summary))
         if not stored.config.model.generalizes:
-            st.caption("Model A and Model B give every word its own free vector, so a poisoned answer that looks like an honest one "
-                       "(another word's answer) is fitted just as well and its loss gives nothing away; only answers their narrow "
-                       "output cannot reach, such as random directions, stand out.")
+            st.caption(
+                "Model A and Model B give every word its own free vector, so a poisoned answer that looks like an honest one "
+                "(another word's answer) is fitted just as well and its loss gives nothing away; only answers their narrow "
+                "output cannot reach, such as random directions, stand out."
+            )
 
 # ---- 2. damage against rate ------------------------------------------------------------------------
 
@@ -123,24 +206,60 @@ st.subheader("2 · Damage against poison rate, for each kind of poison and defen
 with knobs("The grid's settings"), st.form("poison_grid"):
     # The three multiselects take the whole width: in a third of it their chips (long names) were hidden.
     c1, c2, c3 = st.columns(3)
-    student = c1.selectbox("Student", [StudentKind.RIDGE, StudentKind.KERNEL, StudentKind.MLP, StudentKind.SUBWORD, StudentKind.B, StudentKind.A],
-                           format_func=lambda k: k.label, key="poison_student",
-                           help="The ridge adapter trains in about a second; the kernel adapter and the trained students take longer.")
-    p = c2.select_slider("p — share of words the teacher answers", options=[0.01, 0.03, 0.1, 0.3, 0.5], value=0.3, key="poison_p")
+    student = c1.selectbox(
+        "Student",
+        [StudentKind.RIDGE, StudentKind.KERNEL, StudentKind.MLP, StudentKind.SUBWORD, StudentKind.B, StudentKind.A],
+        format_func=lambda k: k.label,
+        key="poison_student",
+        help="The ridge adapter trains in about a second; the kernel adapter and the trained students take longer.",
+    )
+    p = c2.select_slider(
+        "p — share of words the teacher answers", options=[0.01, 0.03, 0.1, 0.3, 0.5], value=0.3, key="poison_p"
+    )
     epochs = c3.number_input("Epochs (trained students)", 1, 200, 20, key="poison_epochs")
-    rates = st.multiselect("Poisoned shares (besides the clean run)", list(RATES), default=[0.1, 0.3], format_func=lambda r: f"{r:.0%}", key="poison_rates")
-    scope = c1.radio("Poison which answers", ["all", "train"], key="poison_scope_grid",
-                     format_func={"all": "All words, before the split (paper)", "train": "Training answers only"}.get)
-    adversaries = st.multiselect("Kinds of poison", [a.value for a in Adversary], default=[a.value for a in Adversary],
-                                 format_func=ADVERSARY_HELP.get, key="poison_adversaries")
-    defences = st.multiselect("Defences", list(DEFENCE_LABELS), default=["none", "trimmed"], format_func=DEFENCE_LABELS.get,
-                              key="poison_defences", help=" ".join(f"{DEFENCE_LABELS[d]}: {DEFENCE_HELP[d]}" for d in DEFENCE_LABELS))
+    rates = st.multiselect(
+        "Poisoned shares (besides the clean run)",
+        list(RATES),
+        default=[0.1, 0.3],
+        format_func=lambda r: f"{r:.0%}",
+        key="poison_rates",
+    )
+    scope = c1.radio(
+        "Poison which answers",
+        ["all", "train"],
+        key="poison_scope_grid",
+        format_func={"all": "All words, before the split (paper)", "train": "Training answers only"}.get,
+    )
+    adversaries = st.multiselect(
+        "Kinds of poison",
+        [a.value for a in Adversary],
+        default=[a.value for a in Adversary],
+        format_func=ADVERSARY_HELP.get,
+        key="poison_adversaries",
+    )
+    defences = st.multiselect(
+        "Defences",
+        list(DEFENCE_LABELS),
+        default=["none", "trimmed"],
+        format_func=DEFENCE_LABELS.get,
+        key="poison_defences",
+        help=" ".join(f"{DEFENCE_LABELS[d]}: {DEFENCE_HELP[d]}" for d in DEFENCE_LABELS),
+    )
     st.form_submit_button("Update the grid", icon=":material/refresh:")
 
 try:
-    grid = SweepGrid(teacher=ss[K.TEACHER], models=(student,), ps=(float(p),), epochs=int(epochs), lemmatize=(prepared.lemmatize,),
-                     poison=(0.0, *rates), vocabulary=ss[K.VOCAB].label, adversaries=tuple(adversaries), defences=tuple(defences),
-                     poison_scope=scope)
+    grid = SweepGrid(
+        teacher=ss[K.TEACHER],
+        models=(student,),
+        ps=(float(p),),
+        epochs=int(epochs),
+        lemmatize=(prepared.lemmatize,),
+        poison=(0.0, *rates),
+        vocabulary=ss[K.VOCAB].label,
+        adversaries=tuple(adversaries),
+        defences=tuple(defences),
+        poison_scope=scope,
+    )
 except ValueError as err:
     st.warning(f"{err} Choose at least one kind of poison and one defence.")
     grid = None
@@ -149,9 +268,19 @@ if grid is not None:
     configs = grid.configs()
     found = {c: find_stored(table, c, prepared.teacher_id) for c in configs}
     missing = [c for c, rid in found.items() if rid is None]
-    if missing and st.button(f"Train the comparison ({len(configs)} runs, {len(missing)} to train)", type="primary", key="poison_grid_start",
-                             disabled=is_running("poison_sweep"), icon=":material/play_arrow:"):
-        if start_job("poison_sweep", lambda: start_sweep(board, grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER], private=host_settings().hosted)):
+    if missing and st.button(
+        f"Train the comparison ({len(configs)} runs, {len(missing)} to train)",
+        type="primary",
+        key="poison_grid_start",
+        disabled=is_running("poison_sweep"),
+        icon=":material/play_arrow:",
+    ):
+        if start_job(
+            "poison_sweep",
+            lambda: start_sweep(
+                board, grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER], private=host_settings().hosted
+            ),
+        ):
             st.rerun()
     sweep_panel("poison_sweep", "Comparison")
     have = {c: rid for c, rid in found.items() if rid}
@@ -162,11 +291,26 @@ if grid is not None:
         by_id = {r["run_id"]: r for r in table.iter_rows(named=True)}
         for c, rid in have.items():
             r = by_id[rid]
-            rows.append({"run_id": rid, "rate": c.poison, "adversary": "clean" if c.poison == 0 else c.adversary,
-                         "defence": DEFENCE_LABELS[c.defence], "heldout_cosine": r["heldout_cosine"], "seconds": r["seconds"],
-                         "detection_precision": r["detection_precision"], "detection_recall": r["detection_recall"]})
+            rows.append(
+                {
+                    "run_id": rid,
+                    "rate": c.poison,
+                    "adversary": "clean" if c.poison == 0 else c.adversary,
+                    "defence": DEFENCE_LABELS[c.defence],
+                    "heldout_cosine": r["heldout_cosine"],
+                    "seconds": r["seconds"],
+                    "detection_precision": r["detection_precision"],
+                    "detection_recall": r["detection_recall"],
+                }
+            )
         frame = pl.DataFrame(rows)
-        metric = st.radio("Score", list(charts.DAMAGE_METRICS), format_func=charts.DAMAGE_METRICS.get, horizontal=True, key="damage_metric")
+        metric = st.radio(
+            "Score",
+            list(charts.DAMAGE_METRICS),
+            format_func=charts.DAMAGE_METRICS.get,
+            horizontal=True,
+            key="damage_metric",
+        )
         if metric == "analogy_pct_of_teacher":
             scores, bar = [], st.progress(0.0, text="Scoring analogies…")
             for i, rid in enumerate(frame["run_id"].to_list()):
@@ -174,68 +318,146 @@ if grid is not None:
                     scores.append(run_evaluation(rid, "heldout")["table"][0].get("analogy_pct_of_teacher"))
                 except (TeacherUnavailable, BenchmarkUnavailable, ValueError):
                     scores.append(None)
-                bar.progress((i + 1) / frame.height, text=f"Scored {i + 1} of {frame.height} runs (once per run, then kept)")
+                bar.progress(
+                    (i + 1) / frame.height, text=f"Scored {i + 1} of {frame.height} runs (once per run, then kept)"
+                )
             bar.empty()
             frame = frame.with_columns(analogy_pct_of_teacher=pl.Series(scores, dtype=pl.Float64))
-        show_chart(charts.damage_vs_rate(frame, metric, title=f"{student.label} at p = {p:g}: damage against poison rate"), frame,
-                   charts.EXPLAIN["damage_vs_rate"], key="damage_chart", file_stem="damage_vs_rate")
+        show_chart(
+            charts.damage_vs_rate(frame, metric, title=f"{student.label} at p = {p:g}: damage against poison rate"),
+            frame,
+            charts.EXPLAIN["damage_vs_rate"],
+            key="damage_chart",
+            file_stem="damage_vs_rate",
+        )
         # What each defence costs and recovers, averaged over the poisoned runs.
         poisoned = frame.filter(pl.col("rate") > 0)
         if poisoned.height:
             clean_rows = frame.filter(pl.col("rate") == 0)
             clean_by_defence = dict(zip(clean_rows["defence"].to_list(), clean_rows["heldout_cosine"].to_list()))
-            plain = poisoned.filter(pl.col("defence") == DEFENCE_LABELS["none"]).select("rate", "adversary", plain_seconds="seconds")
+            plain = poisoned.filter(pl.col("defence") == DEFENCE_LABELS["none"]).select(
+                "rate", "adversary", plain_seconds="seconds"
+            )
             joined = poisoned.join(plain, on=["rate", "adversary"], how="left")
-            summary = (joined.group_by("defence", maintain_order=True)
-                       .agg(runs=pl.len(), heldout_cosine=pl.col("heldout_cosine").mean(), seconds=pl.col("seconds").mean(),
-                            extra_seconds=(pl.col("seconds") - pl.col("plain_seconds")).mean(),
-                            precision=pl.col("detection_precision").mean(), recall=pl.col("detection_recall").mean()))
+            summary = joined.group_by("defence", maintain_order=True).agg(
+                runs=pl.len(),
+                heldout_cosine=pl.col("heldout_cosine").mean(),
+                seconds=pl.col("seconds").mean(),
+                extra_seconds=(pl.col("seconds") - pl.col("plain_seconds")).mean(),
+                precision=pl.col("detection_precision").mean(),
+                recall=pl.col("detection_recall").mean(),
+            )
             clean_none = clean_by_defence.get(DEFENCE_LABELS["none"])
-            summary = summary.with_columns(pct_of_clean=pl.col("heldout_cosine") / clean_none if clean_none else pl.lit(None, dtype=pl.Float64))
-            summary = summary.select("defence", "runs", "heldout_cosine", "pct_of_clean", "extra_seconds", "seconds", "precision", "recall")
-            st.dataframe(summary, hide_index=True, width="stretch", column_config={
-                "defence": "Defence", "runs": "Poisoned runs", "heldout_cosine": st.column_config.NumberColumn("Held-out cosine", format="%.3f", help="Mean over the poisoned runs, on words never seen."),
-                "pct_of_clean": st.column_config.NumberColumn("% of clean", format="percent",
-                                                               help="Held-out cosine as a share of the same student's clean run (no poison, no defence)."),
-                "seconds": st.column_config.NumberColumn("Train s", format="%.2f", help="Mean training seconds."),
-                "extra_seconds": st.column_config.NumberColumn("Extra s", format="%+.2f", help="Seconds more than the same run without a defence."),
-                "precision": st.column_config.NumberColumn("Precision", format="percent", help="Detection: share of the flagged answers that were really poisoned."),
-                "recall": st.column_config.NumberColumn("Recall", format="percent", help="Detection: share of the poisoned answers that were flagged."),
-            })
-            st.caption("Averages over the poisoned runs above. Detection: answers whose loss is unusually high "
-                       "(median + 3 robust spreads), graded against the answers the lab really poisoned. Extra seconds: "
-                       "the defence's run against the same run without defence, on this machine.")
+            summary = summary.with_columns(
+                pct_of_clean=pl.col("heldout_cosine") / clean_none if clean_none else pl.lit(None, dtype=pl.Float64)
+            )
+            summary = summary.select(
+                "defence", "runs", "heldout_cosine", "pct_of_clean", "extra_seconds", "seconds", "precision", "recall"
+            )
+            st.dataframe(
+                summary,
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "defence": "Defence",
+                    "runs": "Poisoned runs",
+                    "heldout_cosine": st.column_config.NumberColumn(
+                        "Held-out cosine", format="%.3f", help="Mean over the poisoned runs, on words never seen."
+                    ),
+                    "pct_of_clean": st.column_config.NumberColumn(
+                        "% of clean",
+                        format="percent",
+                        help="Held-out cosine as a share of the same student's clean run (no poison, no defence).",
+                    ),
+                    "seconds": st.column_config.NumberColumn("Train s", format="%.2f", help="Mean training seconds."),
+                    "extra_seconds": st.column_config.NumberColumn(
+                        "Extra s", format="%+.2f", help="Seconds more than the same run without a defence."
+                    ),
+                    "precision": st.column_config.NumberColumn(
+                        "Precision",
+                        format="percent",
+                        help="Detection: share of the flagged answers that were really poisoned.",
+                    ),
+                    "recall": st.column_config.NumberColumn(
+                        "Recall", format="percent", help="Detection: share of the poisoned answers that were flagged."
+                    ),
+                },
+            )
+            st.caption(
+                "Averages over the poisoned runs above. Detection: answers whose loss is unusually high "
+                "(median + 3 robust spreads), graded against the answers the lab really poisoned. Extra seconds: "
+                "the defence's run against the same run without defence, on this machine."
+            )
 
 # ---- 3. the paper's claim ----------------------------------------------------------------------------
 
 st.subheader("3 · The paper's claim, re-tested on held-out words")
-st.write("With 10 % of the answers poisoned, the paper reports \"surprising robustness\": a local minimum of the training loss "
-         "near p ≈ 0.1 after about 20 epochs (Model B). The training loss only says how well the student fits the answers it "
-         "was given — poisoned ones included. Below, the same grid is scored on the words the student never saw.")
-family = table.filter((pl.col("model") == "B") & (pl.col("status") == "finished") & (pl.col("teacher") == prepared.teacher_id)
-                      & (pl.col("vocabulary") == ss[K.VOCAB].label) & (pl.col("lemmatize") == prepared.lemmatize.value)
-                      & (pl.col("adversary") == "random") & (pl.col("poison_scope") == "all") & (pl.col("defence") == "none")
-                      & pl.col("poison").is_in([0.0, 0.1]) & (pl.col("epochs") >= CLAIM_EPOCHS) & (pl.col("seed") == 0)
-                      & pl.col("p").round(6).is_in([round(v, 6) for v in PAPER_PS])
-                      & (pl.col("batch_size") == 256) & (pl.col("lr") == 1e-3))
-family = family.sort(["epochs", "created"], descending=True).unique(subset=["p", "poison"], keep="first", maintain_order=True)
-claim_grid = SweepGrid(teacher=ss[K.TEACHER], models=(StudentKind.B,), ps=PAPER_PS, epochs=CLAIM_EPOCHS, lemmatize=(prepared.lemmatize,),
-                       poison=(0.0, 0.1), vocabulary=ss[K.VOCAB].label)
+st.write(
+    'With 10 % of the answers poisoned, the paper reports "surprising robustness": a local minimum of the training loss '
+    "near p ≈ 0.1 after about 20 epochs (Model B). The training loss only says how well the student fits the answers it "
+    "was given — poisoned ones included. Below, the same grid is scored on the words the student never saw."
+)
+family = table.filter(
+    (pl.col("model") == "B")
+    & (pl.col("status") == "finished")
+    & (pl.col("teacher") == prepared.teacher_id)
+    & (pl.col("vocabulary") == ss[K.VOCAB].label)
+    & (pl.col("lemmatize") == prepared.lemmatize.value)
+    & (pl.col("adversary") == "random")
+    & (pl.col("poison_scope") == "all")
+    & (pl.col("defence") == "none")
+    & pl.col("poison").is_in([0.0, 0.1])
+    & (pl.col("epochs") >= CLAIM_EPOCHS)
+    & (pl.col("seed") == 0)
+    & pl.col("p").round(6).is_in([round(v, 6) for v in PAPER_PS])
+    & (pl.col("batch_size") == 256)
+    & (pl.col("lr") == 1e-3)
+)
+family = family.sort(["epochs", "created"], descending=True).unique(
+    subset=["p", "poison"], keep="first", maintain_order=True
+)
+claim_grid = SweepGrid(
+    teacher=ss[K.TEACHER],
+    models=(StudentKind.B,),
+    ps=PAPER_PS,
+    epochs=CLAIM_EPOCHS,
+    lemmatize=(prepared.lemmatize,),
+    poison=(0.0, 0.1),
+    vocabulary=ss[K.VOCAB].label,
+)
 covered = {(round(r["p"], 6), r["poison"]) for r in family.iter_rows(named=True)}
 claim_missing = [c for c in claim_grid.configs() if (round(c.p, 6), c.poison) not in covered]
 if claim_missing:
     # Train only what is missing (runs of at least CLAIM_EPOCHS epochs already stored are used as they are).
-    claim_grid = SweepGrid(teacher=ss[K.TEACHER], models=(StudentKind.B,), ps=tuple(sorted({c.p for c in claim_missing})), epochs=CLAIM_EPOCHS,
-                           lemmatize=(prepared.lemmatize,), poison=tuple(sorted({c.poison for c in claim_missing})), vocabulary=ss[K.VOCAB].label)
+    claim_grid = SweepGrid(
+        teacher=ss[K.TEACHER],
+        models=(StudentKind.B,),
+        ps=tuple(sorted({c.p for c in claim_missing})),
+        epochs=CLAIM_EPOCHS,
+        lemmatize=(prepared.lemmatize,),
+        poison=tuple(sorted({c.poison for c in claim_missing})),
+        vocabulary=ss[K.VOCAB].label,
+    )
     to_train = [c for c in claim_grid.configs() if not find_stored(table, c, prepared.teacher_id)]
-    if to_train and st.button(f"Train the paper's grid for this test (Model B, its ten p, {CLAIM_EPOCHS} epochs, clean and 10 % poison: "
-                              f"{len(to_train)} runs to train)", key="claim_start", disabled=is_running("claim_sweep"),
-                              icon=":material/play_arrow:"):
-        if start_job("claim_sweep", lambda: start_sweep(board, claim_grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER], private=host_settings().hosted)):
+    if to_train and st.button(
+        f"Train the paper's grid for this test (Model B, its ten p, {CLAIM_EPOCHS} epochs, clean and 10 % poison: "
+        f"{len(to_train)} runs to train)",
+        key="claim_start",
+        disabled=is_running("claim_sweep"),
+        icon=":material/play_arrow:",
+    ):
+        if start_job(
+            "claim_sweep",
+            lambda: start_sweep(
+                board, claim_grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER], private=host_settings().hosted
+            ),
+        ):
             st.rerun()
 sweep_panel("claim_sweep", "Paper grid")
 if family.filter(pl.col("poison") == 0.1).is_empty():
-    st.caption(f"Runs of the Sweep page with the same teacher and words are used too (Model B at the paper's p, at least {CLAIM_EPOCHS} epochs).")
+    st.caption(
+        f"Runs of the Sweep page with the same teacher and words are used too (Model B at the paper's p, at least {CLAIM_EPOCHS} epochs)."
+    )
 else:
     # Every run drawn over the same CLAIM_EPOCHS epochs, and only the p values both panels have.
     loaded = []
@@ -251,18 +473,39 @@ else:
     if frame.is_empty():
         st.info("The clean and the poisoned runs share no value of p yet: train the grid above.")
         st.stop()
-    st.caption(f"Model B, clean and with 10 % poison, at {charts.plural(frame['p'].n_unique(), 'value')} of p, each drawn over its first {CLAIM_EPOCHS} epochs.")
-    baselines = {float(pp): baseline_heldout_cosine(prepared.items, prepared.clean, float(pp), 0.1, 0) for pp in sorted(set(frame["p"].to_list()))}
+    st.caption(
+        f"Model B, clean and with 10 % poison, at {charts.plural(frame['p'].n_unique(), 'value')} of p, each drawn over its first {CLAIM_EPOCHS} epochs."
+    )
+    baselines = {
+        float(pp): baseline_heldout_cosine(prepared.items, prepared.clean, float(pp), 0.1, 0)
+        for pp in sorted(set(frame["p"].to_list()))
+    }
     check = retest_paper_claim(frame, baselines=baselines)
     if check is None:
         st.info("The poisoned runs do not reach epoch 20, where the paper saw its minimum, yet.")
     else:
         (st.success if check.verdict_kind == "holds" else st.warning)(check.verdict.replace("Verdict:", "**Verdict:**"))
-    show_chart(charts.pareto_heatmap(frame, "train_loss", title="What the paper measured: training loss over epochs and p"),
-               frame.select("p", "poison", "epoch", "train_loss"), charts.EXPLAIN["claim_loss"], key="claim_loss", file_stem="claim_training_loss")
-    show_chart(charts.pareto_heatmap(frame, "heldout_cosine", title="What matters: cosine to the teacher on words never seen"),
-               frame.select("p", "poison", "epoch", "heldout_cosine"), charts.EXPLAIN["claim_heldout"], key="claim_heldout", file_stem="claim_heldout_cosine")
+    show_chart(
+        charts.pareto_heatmap(frame, "train_loss", title="What the paper measured: training loss over epochs and p"),
+        frame.select("p", "poison", "epoch", "train_loss"),
+        charts.EXPLAIN["claim_loss"],
+        key="claim_loss",
+        file_stem="claim_training_loss",
+    )
+    show_chart(
+        charts.pareto_heatmap(frame, "heldout_cosine", title="What matters: cosine to the teacher on words never seen"),
+        frame.select("p", "poison", "epoch", "heldout_cosine"),
+        charts.EXPLAIN["claim_heldout"],
+        key="claim_heldout",
+        file_stem="claim_heldout_cosine",
+    )
     if baselines:
-        base = np.nanmean([v for v in baselines.values() if v is not None]) if any(v is not None for v in baselines.values()) else None
+        base = (
+            np.nanmean([v for v in baselines.values() if v is not None])
+            if any(v is not None for v in baselines.values())
+            else None
+        )
         if base is not None:
-            st.caption(f"For scale: a student that learns nothing (every new word gets the average answer) scores about {base:.3f} here.")
+            st.caption(
+                f"For scale: a student that learns nothing (every new word gets the average answer) scores about {base:.3f} here."
+            )

@@ -5,18 +5,31 @@ import polars as pl
 import streamlit as st
 
 from core import charts
-from core.neighbours import nearest
-from core.projection import Method, ProjectionCache, project
-from pages._shared import chosen_run_vectors, projection_cache, show_chart, umap_in_background
-from pages._shared import address_state, one_of, text
+from core.evaluation.neighbours import nearest
+from core.evaluation.projection import Method, ProjectionCache, project
+from pages._shared import (
+    address_state,
+    chosen_run_vectors,
+    one_of,
+    projection_cache,
+    show_chart,
+    text,
+    umap_in_background,
+)
 
 ss = st.session_state
 st.title("Projection: teacher and student on one map")
-address_state({"highlight": text(500), "sample_size": int, "proj_method": one_of(*Method)})  # the page's choices live in its address: a link reproduces the view
+address_state(
+    {"highlight": text(500), "sample_size": int, "proj_method": one_of(*Method)}
+)  # the page's choices live in its address: a link reproduces the view
 vectors = chosen_run_vectors()
 index = vectors.index()
 
-PRESETS = {"The paper's pair": "nonviolent, antiaggressive", "Royalty": "king, queen, man, woman", "Capitals": "paris, france, berlin, germany"}
+PRESETS = {
+    "The paper's pair": "nonviolent, antiaggressive",
+    "Royalty": "king, queen, man, woman",
+    "Capitals": "paris, france, berlin, germany",
+}
 ss.setdefault("highlight", PRESETS["The paper's pair"])
 cols = st.columns(len(PRESETS))
 for col, (name, words) in zip(cols, PRESETS.items()):
@@ -25,14 +38,22 @@ for col, (name, words) in zip(cols, PRESETS.items()):
 left, right = st.columns([3, 1])
 highlight_text = left.text_input("Words to highlight (comma-separated)", key="highlight", max_chars=500)
 total = len(vectors.items)
-sample_size = right.number_input("Words on the map", min_value=min(200, total), max_value=min(5000, total),
-                                 value=min(2000, total), step=100, key="sample_size",
-                                 help="A random sample keeps the map readable and fast; highlighted words are always included.")
+sample_size = right.number_input(
+    "Words on the map",
+    min_value=min(200, total),
+    max_value=min(5000, total),
+    value=min(2000, total),
+    step=100,
+    key="sample_size",
+    help="A random sample keeps the map readable and fast; highlighted words are always included.",
+)
 
 wanted = [w.strip().lower() for w in highlight_text.split(",") if w.strip()][:20]
 found = [w for w in wanted if w in index]
 if missing := [w for w in wanted if w not in index]:
-    st.warning(f"Not in this run's vocabulary: {', '.join(missing)}. Add them to your word list on the Data page to see them.")
+    st.warning(
+        f"Not in this run's vocabulary: {', '.join(missing)}. Add them to your word list on the Data page to see them."
+    )
 
 rng = np.random.default_rng(0)
 sample = set(rng.choice(len(vectors.items), size=min(int(sample_size), len(vectors.items)), replace=False).tolist())
@@ -40,8 +61,16 @@ sample |= {index[w] for w in found}
 idx = np.array(sorted(sample))
 x = np.vstack([vectors.teacher[idx], vectors.student[idx]])
 
-method = st.radio("Map", [Method.UMAP, Method.PCA], format_func={Method.UMAP: "UMAP (keeps neighbours together; slower the first time)",
-                  Method.PCA: "PCA (instant, a straight-line view)"}.get, horizontal=True, key="proj_method")
+method = st.radio(
+    "Map",
+    [Method.UMAP, Method.PCA],
+    format_func={
+        Method.UMAP: "UMAP (keeps neighbours together; slower the first time)",
+        Method.PCA: "PCA (instant, a straight-line view)",
+    }.get,
+    horizontal=True,
+    key="proj_method",
+)
 coords = project(x, Method.PCA, projection_cache())
 shown = "PCA"
 if method is Method.UMAP:
@@ -56,33 +85,44 @@ if method is Method.UMAP:
         def wait_for_umap():
             if future.done():
                 st.rerun(scope="app")
-            st.info("UMAP is computing (the very first one compiles, ~30–40 s; later ones take seconds). Showing the instant PCA view meanwhile.")
+            st.info(
+                "UMAP is computing (the very first one compiles, ~30–40 s; later ones take seconds). Showing the instant PCA view meanwhile."
+            )
 
         wait_for_umap()
 
 n = len(idx)
-frame = pl.DataFrame({
-    "x": coords[:, 0], "y": coords[:, 1],
-    "word": [vectors.items[i] for i in idx] * 2,
-    "model": ["teacher"] * n + ["student"] * n,
-    "group": [vectors.groups[i] for i in idx] * 2,
-    "highlighted": [vectors.items[i] in found for i in idx] * 2,
-})
+frame = pl.DataFrame(
+    {
+        "x": coords[:, 0],
+        "y": coords[:, 1],
+        "word": [vectors.items[i] for i in idx] * 2,
+        "model": ["teacher"] * n + ["student"] * n,
+        "group": [vectors.groups[i] for i in idx] * 2,
+        "highlighted": [vectors.items[i] in found for i in idx] * 2,
+    }
+)
 chart = charts.projection_scatter(frame, title=f"Teacher and student in the same 2-D map ({shown}, {n:,} words)")
 show_chart(chart, frame, charts.EXPLAIN["projection"], key="projection", file_stem=f"projection_{shown.lower()}")
 
 if found:
     st.subheader("Nearest neighbours")
-    st.caption("The words closest in meaning to each highlighted word, according to the teacher and to the student. "
-               "The more the two lists share, the better the student imitates the teacher.")
+    st.caption(
+        "The words closest in meaning to each highlighted word, according to the teacher and to the student. "
+        "The more the two lists share, the better the student imitates the teacher."
+    )
     for word in found:
         teacher_nn = nearest(vectors.teacher, vectors.items, word, 8)
         student_nn = nearest(vectors.student, vectors.items, word, 8)
         shared = len({w for w, _ in teacher_nn} & {w for w, _ in student_nn})
         st.markdown(f"**{word}** — {vectors.groups[index[word]]} word; {shared} of 8 neighbours shared")
-        table = pl.DataFrame({
-            "rank": list(range(1, 9)),
-            "teacher's neighbour": [w for w, _ in teacher_nn], "teacher cosine": [round(s, 3) for _, s in teacher_nn],
-            "student's neighbour": [w for w, _ in student_nn], "student cosine": [round(s, 3) for _, s in student_nn],
-        })
+        table = pl.DataFrame(
+            {
+                "rank": list(range(1, 9)),
+                "teacher's neighbour": [w for w, _ in teacher_nn],
+                "teacher cosine": [round(s, 3) for _, s in teacher_nn],
+                "student's neighbour": [w for w, _ in student_nn],
+                "student cosine": [round(s, 3) for _, s in student_nn],
+            }
+        )
         st.dataframe(table, hide_index=True, width="stretch")

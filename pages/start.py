@@ -7,7 +7,7 @@ import streamlit as st
 
 from core import story
 from core.config import LemmaMode
-from pages._shared import K, PAGES, default_words, job_board, prepare, start_job
+from pages._shared import PAGES, K, default_words, job_board, prepare, start_job
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 STORY_JOBS = "story_jobs"  # pages/story.py watches these two jobs (the person's own pair) on its step 3
@@ -61,8 +61,14 @@ if st.button("Train my first students", icon=":material/rocket_launch:", key="tr
     with st.status("Getting everything ready…", expanded=True) as status:
         vocab = default_words()
         bar = st.progress(0.0, text="Reading the teacher's answers (computed once, then cached)…")
-        prepared = prepare(settings.teacher, vocab, LemmaMode.NONE,
-                           progress=lambda done, total: bar.progress(done / total, text=f"Teacher answers: {done:,} of {total:,} words"))
+        prepared = prepare(
+            settings.teacher,
+            vocab,
+            LemmaMode.NONE,
+            progress=lambda done, total: bar.progress(
+                done / total, text=f"Teacher answers: {done:,} of {total:,} words"
+            ),
+        )
         owner = st.session_state[K.OWNER]
         jobs = []
         # The adapter first: on a host that allows one training per person at a time, the one that works is the one that runs.

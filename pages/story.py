@@ -6,13 +6,14 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from core import story, story_charts
+from core import story
+from core.charts import safe_csv, to_svg
+from core.charts import story as story_charts
 from core.config import StudentKind
 from core.paths import runs_dir
-from core.store import list_runs, load_run
-from core.teacher import TeacherUnavailable
-from core.charts import safe_csv, to_svg
-from pages._shared import K, PAGES, host_settings, job_board
+from core.runs.store import list_runs, load_run
+from core.teachers.teacher import TeacherUnavailable
+from pages._shared import PAGES, K, host_settings, job_board
 
 STEPS = {
     1: "What the teacher knows",
@@ -44,7 +45,9 @@ def visible_runs() -> pl.DataFrame:
     """Every finished run this person may open: hosted, their own plus the gallery (the story's runs are in it)."""
     table = list_runs(runs_dir())
     if host_settings().hosted:
-        table = table.filter((pl.col("owner") == st.session_state.get(K.OWNER, "")) | pl.col("shared") | (pl.col("owner") == ""))
+        table = table.filter(
+            (pl.col("owner") == st.session_state.get(K.OWNER, "")) | pl.col("shared") | (pl.col("owner") == "")
+        )
     return table
 
 
@@ -67,20 +70,42 @@ def show_chart(chart, frame: pl.DataFrame, explain: str, key: str, file_stem: st
     # a container-wide chart needs its whole height from Streamlit (title, axis and legend too), or Vega squeezes it
     st.altair_chart(chart, width="stretch", **({"height": height + 170} if isinstance(height, int) else {}))
     left, right, _ = st.columns([1, 1, 2])
-    left.download_button("Download picture (SVG)", data=lambda: to_svg(chart), file_name=f"{file_stem}.svg", mime="image/svg+xml",
-                         key=f"{key}_svg", on_click="ignore", icon=":material/image:", width="stretch")
-    right.download_button("Download data (CSV)", data=lambda: safe_csv(frame), file_name=f"{file_stem}.csv", mime="text/csv",
-                          key=f"{key}_csv", on_click="ignore", icon=":material/table:", width="stretch")
+    left.download_button(
+        "Download picture (SVG)",
+        data=lambda: to_svg(chart),
+        file_name=f"{file_stem}.svg",
+        mime="image/svg+xml",
+        key=f"{key}_svg",
+        on_click="ignore",
+        icon=":material/image:",
+        width="stretch",
+    )
+    right.download_button(
+        "Download data (CSV)",
+        data=lambda: safe_csv(frame),
+        file_name=f"{file_stem}.csv",
+        mime="text/csv",
+        key=f"{key}_csv",
+        on_click="ignore",
+        icon=":material/table:",
+        width="stretch",
+    )
 
 
 def neighbour_table(heading: str, scores: dict) -> None:
     """Steps 2-3: each story word's closest words under the teacher and each student, and how many they share."""
     st.markdown(f"**{heading}**")
-    st.dataframe(story.neighbours_frame(scores, settings.words).to_pandas(), hide_index=True, width="stretch",
-                 column_config={"shared": st.column_config.NumberColumn(f"shared with the teacher (of {settings.k})"),
-                                "seen": st.column_config.CheckboxColumn("was this word in its lessons?"),
-                                "who": st.column_config.TextColumn("whose answer", width="medium"),
-                                "neighbours": st.column_config.TextColumn("closest words", width="large")})
+    st.dataframe(
+        story.neighbours_frame(scores, settings.words).to_pandas(),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "shared": st.column_config.NumberColumn(f"shared with the teacher (of {settings.k})"),
+            "seen": st.column_config.CheckboxColumn("was this word in its lessons?"),
+            "who": st.column_config.TextColumn("whose answer", width="medium"),
+            "neighbours": st.column_config.TextColumn("closest words", width="large"),
+        },
+    )
 
 
 def open_page(label: str, page: str, run_id: str | None, key: str, icon: str) -> None:
@@ -120,7 +145,9 @@ def watch_own_pair(job_ids: list[str]) -> None:
         done = len(snap["records"])
         label = story.student_label(job.config.model)
         if job.state.value == "queued":
-            st.progress(0.0, text=f"{label}: waiting for a free training slot (place {board.queue_position(job)} in the queue)…")
+            st.progress(
+                0.0, text=f"{label}: waiting for a free training slot (place {board.queue_position(job)} in the queue)…"
+            )
         elif job.done:
             st.progress(1.0, text=f"{label}: done" + (f" ({snap['error']})" if snap["error"] else ""))
         else:
@@ -137,9 +164,25 @@ step = current_step()
 st.title("What this lab found, in five steps")
 st.caption(f"Step {step} of {len(STEPS)} · " + " → ".join(f"**{t}**" if i == step else t for i, t in STEPS.items()))
 back, forward, _ = st.columns([1, 1, 4])
-back.button("Back", key="story_back", icon=":material/arrow_back:", disabled=step == 1, on_click=go_to, args=(step - 1,), width="stretch")
-forward.button("Next", key="story_next", icon=":material/arrow_forward:", type="primary", disabled=step == len(STEPS),
-               on_click=go_to, args=(step + 1,), width="stretch")
+back.button(
+    "Back",
+    key="story_back",
+    icon=":material/arrow_back:",
+    disabled=step == 1,
+    on_click=go_to,
+    args=(step - 1,),
+    width="stretch",
+)
+forward.button(
+    "Next",
+    key="story_next",
+    icon=":material/arrow_forward:",
+    type="primary",
+    disabled=step == len(STEPS),
+    on_click=go_to,
+    args=(step + 1,),
+    width="stretch",
+)
 st.header(f"{step}. {STEPS[step]}")
 
 runs = story.find_story_runs(visible_runs(), settings)
@@ -156,13 +199,19 @@ if step == 1:
     try:
         frame = teacher_neighbours(settings)
     except TeacherUnavailable:
-        st.info(f"The lab is still preparing the teacher's answers ({settings.teacher_label}'s numbers for "
-                f"{len(story.story_vocabulary().words):,} words); this takes a minute once, in the background. Come back soon.",
-                icon=":material/hourglass_top:")
+        st.info(
+            f"The lab is still preparing the teacher's answers ({settings.teacher_label}'s numbers for "
+            f"{len(story.story_vocabulary().words):,} words); this takes a minute once, in the background. Come back soon.",
+            icon=":material/hourglass_top:",
+        )
     else:
-        show_chart(story_charts.teacher_neighbours(frame), frame,
-                   "Longer bar = closer in meaning according to the teacher (cosine similarity: 1 = same direction).",
-                   "story_teacher", "story_step1_teacher_neighbours")
+        show_chart(
+            story_charts.teacher_neighbours(frame),
+            frame,
+            "Longer bar = closer in meaning according to the teacher (cosine similarity: 1 = same direction).",
+            "story_teacher",
+            "story_step1_teacher_neighbours",
+        )
     st.page_link(PAGES["data"], label="Choose another teacher or your own words", icon=":material/dataset:")
 
 elif step == 2:
@@ -172,10 +221,16 @@ elif step == 2:
     )
     if not say_waiting(runs, 2):
         scores = {b_label: scores_of(b_id, settings)}
-        show_chart(story_charts.split_bars(story.split_cosine_frame(scores), title="Model B: right on its lessons, lost on new words"),
-                   story.split_cosine_frame(scores),
-                   "Why it fails: a lookup table has no vector for a word it was never told about, so every new word keeps "
-                   "the random numbers it started with.", "story_b_split", "story_step2_model_b")
+        show_chart(
+            story_charts.split_bars(
+                story.split_cosine_frame(scores), title="Model B: right on its lessons, lost on new words"
+            ),
+            story.split_cosine_frame(scores),
+            "Why it fails: a lookup table has no vector for a word it was never told about, so every new word keeps "
+            "the random numbers it started with.",
+            "story_b_split",
+            "story_step2_model_b",
+        )
         neighbour_table("Its closest words, beside the teacher's:", scores)
         left, right = st.columns(2)
         with left:
@@ -199,15 +254,32 @@ elif step == 3:
     if own or not say_waiting(runs, 3):
         scores = {b_label: scores_of(b_id, settings), adapter_label: scores_of(adapter_id, settings)}
         frame = story.split_cosine_frame(scores)
-        show_chart(story_charts.split_bars(frame, title="Same lessons, two students: who is right on new words?"), frame,
-                   "The student that reads a cheap model is nearly as close to the teacher on words it never saw as on its "
-                   "lessons; Model B is lost on them.", "story_pair_split", "story_step3_side_by_side")
+        show_chart(
+            story_charts.split_bars(frame, title="Same lessons, two students: who is right on new words?"),
+            frame,
+            "The student that reads a cheap model is nearly as close to the teacher on words it never saw as on its "
+            "lessons; Model B is lost on them.",
+            "story_pair_split",
+            "story_step3_side_by_side",
+        )
         neighbour_table("Closest words, side by side:", scores)
         left, right = st.columns(2)
         with left:
-            open_page("See the adapter on the map", "projection", adapter_id, "story_link_adapter_map", ":material/scatter_plot:")
+            open_page(
+                "See the adapter on the map",
+                "projection",
+                adapter_id,
+                "story_link_adapter_map",
+                ":material/scatter_plot:",
+            )
         with right:
-            open_page("Try its word arithmetic", "analogies", adapter_id, "story_link_adapter_analogies", ":material/calculate:")
+            open_page(
+                "Try its word arithmetic",
+                "analogies",
+                adapter_id,
+                "story_link_adapter_analogies",
+                ":material/calculate:",
+            )
 
 elif step == 4:
     st.markdown(
@@ -219,11 +291,18 @@ elif step == 4:
         frame = story.quality_frame(runs, scores)
         adapter_rows = frame.filter(pl.col("student") == adapter_label).sort("queries")
         fewest, most = adapter_rows.row(0, named=True), adapter_rows.row(-1, named=True)
-        show_chart(story_charts.quality_lines(frame, "neighbours_shared"), frame.drop("run_id"),
-                   f"With only {fewest['queries']:,} answers the adapter already finds {fewest['neighbours_shared']:.1f} of a new "
-                   f"word's {settings.k} closest words ({most['neighbours_shared']:.1f} with {most['queries']:,}); Model B finds "
-                   f"almost none, however many answers it gets.", "story_quality", "story_step4_answers")
-        open_page("Compare every run on Honest evaluation", "evaluate", adapter_id, "story_link_eval", ":material/fact_check:")
+        show_chart(
+            story_charts.quality_lines(frame, "neighbours_shared"),
+            frame.drop("run_id"),
+            f"With only {fewest['queries']:,} answers the adapter already finds {fewest['neighbours_shared']:.1f} of a new "
+            f"word's {settings.k} closest words ({most['neighbours_shared']:.1f} with {most['queries']:,}); Model B finds "
+            f"almost none, however many answers it gets.",
+            "story_quality",
+            "story_step4_answers",
+        )
+        open_page(
+            "Compare every run on Honest evaluation", "evaluate", adapter_id, "story_link_eval", ":material/fact_check:"
+        )
 
 elif step == 5:
     st.markdown(
@@ -235,12 +314,24 @@ elif step == 5:
         frame = story.poison_frame(runs, scores)
         adapter_rows = {r["answers"]: r for r in frame.filter(pl.col("student") == adapter_label).iter_rows(named=True)}
         clean, poisoned = adapter_rows.get("all clean"), adapter_rows.get(f"{settings.poison:.0%} poisoned")
-        cost = (f" ({clean['neighbours_shared']:.1f} → {poisoned['neighbours_shared']:.1f} of {settings.k} closest words)"
-                if clean and poisoned else "")
-        show_chart(story_charts.poison_bars(frame), frame.drop("run_id"),
-                   f"Poisoned answers cost the adapter only a little on new words{cost}; Model B had nothing to lose.",
-                   "story_poison", "story_step5_poison")
-        open_page("Dig deeper in the Poisoning lab", "poisoning", runs.run_id(StudentKind.KERNEL, poison=settings.poison),
-                  "story_link_poison", ":material/coronavirus:")
+        cost = (
+            f" ({clean['neighbours_shared']:.1f} → {poisoned['neighbours_shared']:.1f} of {settings.k} closest words)"
+            if clean and poisoned
+            else ""
+        )
+        show_chart(
+            story_charts.poison_bars(frame),
+            frame.drop("run_id"),
+            f"Poisoned answers cost the adapter only a little on new words{cost}; Model B had nothing to lose.",
+            "story_poison",
+            "story_step5_poison",
+        )
+        open_page(
+            "Dig deeper in the Poisoning lab",
+            "poisoning",
+            runs.run_id(StudentKind.KERNEL, poison=settings.poison),
+            "story_link_poison",
+            ":material/coronavirus:",
+        )
     st.markdown("**That's the story.** Train your own pair from the Start page, or explore every page on the left.")
     st.page_link(PAGES["start"], label="Back to Start", icon=":material/rocket_launch:")

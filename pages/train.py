@@ -4,15 +4,34 @@ import polars as pl
 import streamlit as st
 
 from core import charts
-from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig, default_cheap
-from core.dataset import train_size_for
-from core.defence import DEFENCE_HELP, DEFENCE_LABELS, MAX_TRIM, detection_sentence
+from core.config import MAX_TRIM, PAPER_PS, LemmaMode, StudentKind, TrainConfig, default_cheap
+from core.data.dataset import train_size_for
 from core.jobs import JobState, QueueFull, duration
+from core.poisoning.defence import DEFENCE_HELP, DEFENCE_LABELS, detection_sentence
+from pages._shared import (
+    LEMMA_LABELS,
+    PAGES,
+    K,
+    address_state,
+    between,
+    host_settings,
+    job_board,
+    knobs,
+    one_of,
+    prepare,
+    require_prepared,
+    show_chart,
+)
 from pages._waits import eta_caption, job_reason
-from pages._shared import K, LEMMA_LABELS, PAGES, host_settings, job_board, prepare, require_prepared, show_chart
-from pages._shared import address_state, knobs, between, one_of
 
-STUDENT_CHOICES = [StudentKind.B, StudentKind.A, StudentKind.KERNEL, StudentKind.RIDGE, StudentKind.MLP, StudentKind.SUBWORD]
+STUDENT_CHOICES = [
+    StudentKind.B,
+    StudentKind.A,
+    StudentKind.KERNEL,
+    StudentKind.RIDGE,
+    StudentKind.MLP,
+    StudentKind.SUBWORD,
+]
 STUDENT_HELP = {
     "A": "Model A — a table of word vectors (paper)",
     "B": "Model B — table + two small layers (paper's better model)",
@@ -32,7 +51,21 @@ ADVERSARIES = {
 
 ss = st.session_state
 st.title("Train a student")
-address_state({"model": one_of(*(k.value for k in STUDENT_CHOICES)), "p_choice": one_of(*PAPER_PS, "custom"), "p_custom": between(0.001, 1.0), "epochs": between(1, host_settings().max_epochs, int), "poison": between(0.0, 0.5), "adversary": one_of(*ADVERSARIES), "poison_scope": one_of("all", "train"), "defence": one_of(*DEFENCE_LABELS), "trim": between(0.0, MAX_TRIM), "seed": between(0, 2**31 - 1, int), "train_lemma": one_of(*LemmaMode)})  # the page's choices live in its address: a link reproduces the view
+address_state(
+    {
+        "model": one_of(*(k.value for k in STUDENT_CHOICES)),
+        "p_choice": one_of(*PAPER_PS, "custom"),
+        "p_custom": between(0.001, 1.0),
+        "epochs": between(1, host_settings().max_epochs, int),
+        "poison": between(0.0, 0.5),
+        "adversary": one_of(*ADVERSARIES),
+        "poison_scope": one_of("all", "train"),
+        "defence": one_of(*DEFENCE_LABELS),
+        "trim": between(0.0, MAX_TRIM),
+        "seed": between(0, 2**31 - 1, int),
+        "train_lemma": one_of(*LemmaMode),
+    }
+)  # the page's choices live in its address: a link reproduces the view
 prepared = require_prepared()
 board = job_board()
 
@@ -41,46 +74,111 @@ board = job_board()
 with knobs("The student and the experiment's settings"):
     left, middle, right = st.columns(3)
     with left:
-        model = st.radio("Student", [k.value for k in STUDENT_CHOICES], format_func=STUDENT_HELP.get, key="model",
-                         help="Model A and B are the paper's lookup tables: words the teacher never answered keep a random vector. "
-                              "The adapters and the subword student compute a vector for any word, so they can handle words they never saw.")
+        model = st.radio(
+            "Student",
+            [k.value for k in STUDENT_CHOICES],
+            format_func=STUDENT_HELP.get,
+            key="model",
+            help="Model A and B are the paper's lookup tables: words the teacher never answered keep a random vector. "
+            "The adapters and the subword student compute a vector for any word, so they can handle words they never saw.",
+        )
         kind = StudentKind.parse(model)
-        p_choice = st.select_slider("p — fraction of words the teacher is asked about", options=[*PAPER_PS, "custom"], value=0.095, key="p_choice",
-                                    help="The paper's ten values, or 'custom' for your own.")
+        p_choice = st.select_slider(
+            "p — fraction of words the teacher is asked about",
+            options=[*PAPER_PS, "custom"],
+            value=0.095,
+            key="p_choice",
+            help="The paper's ten values, or 'custom' for your own.",
+        )
         if p_choice == "custom":
-            p_custom = st.number_input("Your own p", min_value=0.001, max_value=1.0, value=0.2, step=0.01, format="%.3f", key="p_custom")
+            p_custom = st.number_input(
+                "Your own p", min_value=0.001, max_value=1.0, value=0.2, step=0.01, format="%.3f", key="p_custom"
+            )
         p = float(p_custom if p_choice == "custom" else p_choice)
         answers = train_size_for(len(prepared.items), p)
-        st.markdown(f"**p = {p:g}** ({answers:,} teacher {'answer' if answers == 1 else 'answers'} of {len(prepared.items):,} words)")
+        st.markdown(
+            f"**p = {p:g}** ({answers:,} teacher {'answer' if answers == 1 else 'answers'} of {len(prepared.items):,} words)"
+        )
     with middle:
         if kind.closed_form:
             epochs = 1
             st.caption(f"{kind.label} is solved in one step: there are no epochs to choose.")
         else:
-            epochs = st.number_input("Epochs (passes over the training words)", min_value=1, max_value=host_settings().max_epochs, value=min(20, host_settings().max_epochs), step=1, key="epochs",
-                                     help="The paper trains up to 80. More than 200 is allowed but slow.")
-        poison = st.slider("Poisoned answers (fraction of ALL words)", 0.0, 0.5, 0.0, 0.01, key="poison",
-                           help="The paper poisons 10 %: those words get a random direction instead of the teacher's answer.")
-        adversary = st.selectbox("What a poisoned answer is", list(ADVERSARIES), format_func=ADVERSARIES.get, key="adversary",
-                                 help="The paper's attack is a random direction; the others are smarter adversaries.")
-        scope = st.radio("Poison which answers", ["all", "train"], horizontal=True, key="poison_scope",
-                         format_func={"all": "All words, before the split (paper)", "train": "Training answers only"}.get,
-                         help="The paper poisons the whole vocabulary, so only part of the poison lands in the training set. "
-                              "'Training answers only' poisons exactly the chosen share of what the student learns from.")
-        defence = st.selectbox("Defence against poison", list(DEFENCE_LABELS), format_func=DEFENCE_LABELS.get, key="defence",
-                               help=" ".join(f"{DEFENCE_LABELS[d]}: {DEFENCE_HELP[d]}" for d in DEFENCE_LABELS))
-        trim = st.number_input("Share of answers the defence leaves out (0 = decide from the losses)", min_value=0.0, max_value=MAX_TRIM,
-                               value=0.0, step=0.05, format="%.2f", key="trim",
-                               help="0 lets the defence leave out the answers whose loss is unusually high (no need to know how much is poisoned). "
-                                    "Trimmed and small-loss only.")
-        seed = st.number_input("Seed (same seed = same split and same result)", min_value=0, max_value=2**31 - 1, value=0, step=1, key="seed")
+            epochs = st.number_input(
+                "Epochs (passes over the training words)",
+                min_value=1,
+                max_value=host_settings().max_epochs,
+                value=min(20, host_settings().max_epochs),
+                step=1,
+                key="epochs",
+                help="The paper trains up to 80. More than 200 is allowed but slow.",
+            )
+        poison = st.slider(
+            "Poisoned answers (fraction of ALL words)",
+            0.0,
+            0.5,
+            0.0,
+            0.01,
+            key="poison",
+            help="The paper poisons 10 %: those words get a random direction instead of the teacher's answer.",
+        )
+        adversary = st.selectbox(
+            "What a poisoned answer is",
+            list(ADVERSARIES),
+            format_func=ADVERSARIES.get,
+            key="adversary",
+            help="The paper's attack is a random direction; the others are smarter adversaries.",
+        )
+        scope = st.radio(
+            "Poison which answers",
+            ["all", "train"],
+            horizontal=True,
+            key="poison_scope",
+            format_func={"all": "All words, before the split (paper)", "train": "Training answers only"}.get,
+            help="The paper poisons the whole vocabulary, so only part of the poison lands in the training set. "
+            "'Training answers only' poisons exactly the chosen share of what the student learns from.",
+        )
+        defence = st.selectbox(
+            "Defence against poison",
+            list(DEFENCE_LABELS),
+            format_func=DEFENCE_LABELS.get,
+            key="defence",
+            help=" ".join(f"{DEFENCE_LABELS[d]}: {DEFENCE_HELP[d]}" for d in DEFENCE_LABELS),
+        )
+        trim = st.number_input(
+            "Share of answers the defence leaves out (0 = decide from the losses)",
+            min_value=0.0,
+            max_value=MAX_TRIM,
+            value=0.0,
+            step=0.05,
+            format="%.2f",
+            key="trim",
+            help="0 lets the defence leave out the answers whose loss is unusually high (no need to know how much is poisoned). "
+            "Trimmed and small-loss only.",
+        )
+        seed = st.number_input(
+            "Seed (same seed = same split and same result)",
+            min_value=0,
+            max_value=2**31 - 1,
+            value=0,
+            step=1,
+            key="seed",
+        )
     with right:
         modes = list(LemmaMode)
-        lemma = st.radio("Lemmatization", modes, index=modes.index(prepared.lemmatize), format_func=LEMMA_LABELS.get, key="train_lemma")
+        lemma = st.radio(
+            "Lemmatization",
+            modes,
+            index=modes.index(prepared.lemmatize),
+            format_func=LEMMA_LABELS.get,
+            key="train_lemma",
+        )
         st.caption(f"Teacher: **{prepared.teacher_id}** · {len(prepared.lemma.words):,} words")
         if kind.needs_cheap:
-            st.caption(f"This adapter reads the cheap model **{default_cheap(ss[K.TEACHER])}** (its vectors of every word are "
-                       "computed once, then cached).")
+            st.caption(
+                f"This adapter reads the cheap model **{default_cheap(ss[K.TEACHER])}** (its vectors of every word are "
+                "computed once, then cached)."
+            )
     submitted = st.button("Train", type="primary", icon=":material/model_training:", key="train")
 
 if submitted:
@@ -88,9 +186,20 @@ if submitted:
         if lemma is not prepared.lemmatize:
             with st.spinner("Lemmatizing and fetching the teacher's answers for the lemmas…"):
                 prepared = prepare(ss[K.TEACHER], ss[K.VOCAB], lemma)
-        config = TrainConfig(teacher=ss[K.TEACHER], model=model, p=float(p), epochs=int(epochs), lemmatize=lemma,
-                             poison=float(poison), seed=int(seed), vocabulary=ss[K.VOCAB].label, adversary=adversary,
-                             poison_scope=scope, defence=defence, trim=float(trim) if defence in ("trimmed", "small-loss") else 0.0)
+        config = TrainConfig(
+            teacher=ss[K.TEACHER],
+            model=model,
+            p=float(p),
+            epochs=int(epochs),
+            lemmatize=lemma,
+            poison=float(poison),
+            seed=int(seed),
+            vocabulary=ss[K.VOCAB].label,
+            adversary=adversary,
+            poison_scope=scope,
+            defence=defence,
+            trim=float(trim) if defence in ("trimmed", "small-loss") else 0.0,
+        )
     except ValueError as err:
         st.error(str(err))
     else:
@@ -112,8 +221,10 @@ def live_panel(job_id: str, polling: bool) -> None:
     snap = job.snapshot()
     cfg = job.config
     done = len(snap["records"])
-    st.markdown(f"**{cfg.model.label}**, p = {cfg.p:g} ({round(cfg.p * job.n_items):,} teacher answers), "
-                f"{charts.plural(cfg.epochs, 'epoch')}, poison {cfg.poison:.0%}, lemmatization {cfg.lemmatize.value}")
+    st.markdown(
+        f"**{cfg.model.label}**, p = {cfg.p:g} ({round(cfg.p * job.n_items):,} teacher answers), "
+        f"{charts.plural(cfg.epochs, 'epoch')}, poison {cfg.poison:.0%}, lemmatization {cfg.lemmatize.value}"
+    )
     reason = job_reason(snap, board.queue_position(job) if snap["state"] is JobState.QUEUED else 0)
     if reason:  # why nothing moves yet: the queue, or the cheap model's features computed first
         st.info(reason, icon=":material/hourglass_top:")
@@ -129,17 +240,32 @@ def live_panel(job_id: str, polling: bool) -> None:
         m1, m2, m3, m4 = st.columns(4)
         m1.metric("Training loss", f"{last.train_loss:.4f}")
         m2.metric("Cosine on training words", f"{last.train_cosine:.3f}")
-        m3.metric("Cosine on held-out words", "—" if last.heldout_cosine is None else f"{last.heldout_cosine:.3f}",
-                  help="Words the student never saw. At p = 1 there are none.")
+        m3.metric(
+            "Cosine on held-out words",
+            "—" if last.heldout_cosine is None else f"{last.heldout_cosine:.3f}",
+            help="Words the student never saw. At p = 1 there are none.",
+        )
         m4.metric("Seconds", f"{last.seconds:.1f}")
         frame = pl.DataFrame([r.scalars() for r in snap["records"]])
         if snap["state"] in (JobState.RUNNING, JobState.QUEUED):
             st.caption(charts.EXPLAIN["training"])
             st.altair_chart(charts.training_curves(frame, title="Training progress (live)"), width="stretch")
         else:
-            show_chart(charts.training_curves(frame), frame, charts.EXPLAIN["training"], key="train_curve", file_stem="training_curves")
+            show_chart(
+                charts.training_curves(frame),
+                frame,
+                charts.EXPLAIN["training"],
+                key="train_curve",
+                file_stem="training_curves",
+            )
     if not job.done:
-        st.button("Stop", on_click=job.stop, key="stop", icon=":material/stop_circle:", help="Stops after the current epoch; finished epochs are kept.")
+        st.button(
+            "Stop",
+            on_click=job.stop,
+            key="stop",
+            icon=":material/stop_circle:",
+            help="Stops after the current epoch; finished epochs are kept.",
+        )
     elif snap["state"] is JobState.FAILED:
         st.error(f"Training failed: {snap['error']}")
     else:

@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.teacher import HashTeacher  # noqa: E402
+from core.teachers.teacher import HashTeacher  # noqa: E402
 
 # Thirty-odd plain words, a few of which lemmatize together.
 TINY_WORDS = (

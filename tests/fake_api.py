@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
-from core.teacher import HashTeacher
+from core.teachers.teacher import HashTeacher
 
 
 class FakeEmbeddingServer:
@@ -86,8 +86,10 @@ class FakeEmbeddingServer:
                     vectors = np.hstack([vectors, vectors])
                 if mode == "nan":
                     vectors[0, 0] = np.nan
-                rows = [{"object": "embedding", "index": i, "embedding": [float(x) if np.isfinite(x) else None for x in v]}
-                        for i, v in enumerate(vectors)]
+                rows = [
+                    {"object": "embedding", "index": i, "embedding": [float(x) if np.isfinite(x) else None for x in v]}
+                    for i, v in enumerate(vectors)
+                ]
                 if mode == "nan":
                     rows[0]["embedding"][0] = float("nan")
                 if mode == "short":
@@ -95,8 +97,15 @@ class FakeEmbeddingServer:
                 if mode == "dupindex" and len(rows) > 1:
                     rows[1]["index"] = rows[0]["index"]
                 random.Random(len(texts)).shuffle(rows)  # clients must use 'index', not the order
-                payload = {"object": "list", "data": rows, "model": request.get("model"),
-                           "usage": {"prompt_tokens": sum(len(t) // 4 + 1 for t in texts), "total_tokens": sum(len(t) // 4 + 1 for t in texts)}}
+                payload = {
+                    "object": "list",
+                    "data": rows,
+                    "model": request.get("model"),
+                    "usage": {
+                        "prompt_tokens": sum(len(t) // 4 + 1 for t in texts),
+                        "total_tokens": sum(len(t) // 4 + 1 for t in texts),
+                    },
+                }
                 return self._raw(200, json.dumps(payload, allow_nan=True).encode())
 
             def _huge(self, sized: bool, megabytes: int = 50):
@@ -156,6 +165,9 @@ if __name__ == "__main__":
     parser.add_argument("--dim", type=int, default=24)
     args = parser.parse_args()
     server = FakeEmbeddingServer(args.dim, args.port)
-    print(f"Fake embeddings API at {server.base_url} (model name: anything; set EMBEDDING_LAB_API_ALLOW_PRIVATE=1, it is on "
-          "127.0.0.1). Ctrl-C stops it.", flush=True)
+    print(
+        f"Fake embeddings API at {server.base_url} (model name: anything; set EMBEDDING_LAB_API_ALLOW_PRIVATE=1, it is on "
+        "127.0.0.1). Ctrl-C stops it.",
+        flush=True,
+    )
     server.httpd.serve_forever()

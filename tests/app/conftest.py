@@ -6,13 +6,38 @@ import pytest
 import streamlit as st
 
 from core.config import TrainConfig
-from core.corpus import Vocabulary
-from core.experiment import TrainingRun, prepare_items
+from core.data.corpus import Vocabulary
 from core.paths import cache_dir, runs_dir
-from core.teacher import CachedTeacher, HashTeacher
+from core.runs.experiment import TrainingRun, prepare_items
+from core.teachers.teacher import CachedTeacher, HashTeacher
 
-WORDS = ["king", "queen", "man", "woman", "paris", "france", "poland", "warsaw", "berlin", "germany", "cat", "dog", "car",
-         "happy", "sad", "buy", "purchase", "cold", "hot", "nonviolent", "antiaggressive", "kings", "cats", "dogs", "was"] + [f"word{i}" for i in range(280)]
+WORDS = [
+    "king",
+    "queen",
+    "man",
+    "woman",
+    "paris",
+    "france",
+    "poland",
+    "warsaw",
+    "berlin",
+    "germany",
+    "cat",
+    "dog",
+    "car",
+    "happy",
+    "sad",
+    "buy",
+    "purchase",
+    "cold",
+    "hot",
+    "nonviolent",
+    "antiaggressive",
+    "kings",
+    "cats",
+    "dogs",
+    "was",
+] + [f"word{i}" for i in range(280)]
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +63,11 @@ def prepared(vocab):
 
 @pytest.fixture
 def stored_run(prepared, vocab) -> str:
-    run = TrainingRun(TrainConfig(teacher="hash-32", p=0.5, epochs=3, poison=0.1, vocabulary=vocab.label), prepared, runs_dir(), device="cpu")
+    run = TrainingRun(
+        TrainConfig(teacher="hash-32", p=0.5, epochs=3, poison=0.1, vocabulary=vocab.label),
+        prepared,
+        runs_dir(),
+        device="cpu",
+    )
     list(run)
     return run.run_id
-
-

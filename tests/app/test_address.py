@@ -7,11 +7,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import TrainConfig
-from core.corpus import Vocabulary
-from core.experiment import TrainingRun
+from core.data.corpus import Vocabulary
 from core.paths import cache_dir, runs_dir
-from core.teacher import CachedTeacher, HashTeacher
-from pages._shared import K, SETUP_NOTE, _setups, default_words
+from core.runs.experiment import TrainingRun
+from core.teachers.teacher import CachedTeacher, HashTeacher
+from pages._shared import SETUP_NOTE, K, _setups, default_words
 from tests.app.apphelpers import ROOT, no_errors
 
 
@@ -26,7 +26,9 @@ def open_app(page: str | None = None, **params) -> AppTest:
 
 
 def _older_run(prepared, vocab) -> str:
-    run = TrainingRun(TrainConfig(teacher="hash-32", p=0.3, epochs=2, vocabulary=vocab.label), prepared, runs_dir(), device="cpu")
+    run = TrainingRun(
+        TrainConfig(teacher="hash-32", p=0.3, epochs=2, vocabulary=vocab.label), prepared, runs_dir(), device="cpu"
+    )
     list(run)
     return run.run_id
 
@@ -47,7 +49,9 @@ def test_a_link_reproduces_the_projection_view(prepared, vocab, stored_run):
 
 def test_a_link_reproduces_the_train_settings(prepared, vocab):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params.update(epochs="7", poison="0.2", model="ridge", p_choice="custom", p_custom="0.25", adversary="swap")
+    at.query_params.update(
+        epochs="7", poison="0.2", model="ridge", p_choice="custom", p_custom="0.25", adversary="swap"
+    )
     for key, value in {K.PREPARED: prepared, K.VOCAB: vocab, K.TEACHER: "hash-32"}.items():
         at.session_state[key] = value
     at.run()
@@ -63,8 +67,20 @@ def test_a_link_reproduces_the_train_settings(prepared, vocab):
 
 
 def test_bad_values_in_the_address_are_ignored_without_a_traceback(prepared, vocab, stored_run):
-    bad = dict(run="../../etc/passwd", words="x" * 600, sample_size="lots", proj_method="tsne", teacher="evil-model",
-               lemma="sideways", vocab="nope", presenter="maybe", epochs="-5", poison="9", model="Z", seed="1e99")
+    bad = dict(
+        run="../../etc/passwd",
+        words="x" * 600,
+        sample_size="lots",
+        proj_method="tsne",
+        teacher="evil-model",
+        lemma="sideways",
+        vocab="nope",
+        presenter="maybe",
+        epochs="-5",
+        poison="9",
+        model="Z",
+        seed="1e99",
+    )
     at = open_app("projection", **bad)
     no_errors(at)
     assert at.selectbox(key="run_select").value == stored_run  # the default run
@@ -94,13 +110,19 @@ def test_a_new_session_rebuilds_the_prepared_data_from_the_cache():
     assert prepared is not None and len(prepared.items) == len(default_words().words)
     assert at.session_state[K.QUERIES] == 0  # nothing computed: every answer came from the cache
     sidebar = " ".join(m.value for m in at.sidebar.markdown)
-    assert "Teacher:** hash-32" in sidebar and "No data prepared yet" not in " ".join(c.value for c in at.sidebar.caption)
+    assert "Teacher:** hash-32" in sidebar and "No data prepared yet" not in " ".join(
+        c.value for c in at.sidebar.caption
+    )
     at.switch_page("pages/train.py").run()
     no_errors(at)
     assert at.button(key="train") and not any("First choose a vocabulary" in i.value for i in at.info)
     at.switch_page("pages/evaluate.py").run()  # Honest evaluation reads the same session state
     no_errors(at)
-    assert at.query_params["teacher"] == "hash-32" and at.query_params["vocab"] == "default" and at.query_params["lemma"] == "none"
+    assert (
+        at.query_params["teacher"] == "hash-32"
+        and at.query_params["vocab"] == "default"
+        and at.query_params["lemma"] == "none"
+    )
 
 
 def test_a_reload_never_runs_the_teacher():

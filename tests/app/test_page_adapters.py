@@ -28,8 +28,11 @@ def test_train_measure_and_play():
     no_errors(at)
     result = at.session_state["adapter_results"][-1]
     assert result["config"].arch == "rnn" and result["config"].pooling == "max" and len(result["records"]) == 3
-    assert [m.label for m in at.metric][:3] == ["Cosine to the teacher (unseen texts)", "Distance to the teacher (Euclidean)",
-                                               "Average-vector baseline (cosine)"]
+    assert [m.label for m in at.metric][:3] == [
+        "Cosine to the teacher (unseen texts)",
+        "Distance to the teacher (Euclidean)",
+        "Average-vector baseline (cosine)",
+    ]
     at.button(key="adapter_cost").click().run()
     no_errors(at)
     cost = at.session_state["adapter_cost_table"]

@@ -5,7 +5,13 @@ def test_analogy_presets_and_pairs(stored_run):
     at = make_app("analogies", run_id=stored_run)
     no_errors(at)
     table = at.dataframe[0].value
-    assert list(table.columns) == ["rank", "teacher says", "teacher cosine", "student says", "student cosine"]  # short headers: none is cut
+    assert list(table.columns) == [
+        "rank",
+        "teacher says",
+        "teacher cosine",
+        "student says",
+        "student cosine",
+    ]  # short headers: none is cut
     assert len(table) == 5
     at.button(key="analogy_paris - france + poland").click().run()
     assert at.text_input(key="analogy").value == "paris - france + poland"

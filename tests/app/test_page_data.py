@@ -1,7 +1,6 @@
 from core.config import LemmaMode
-from tests.app.apphelpers import make_app, no_errors
-
 from pages._shared import K
+from tests.app.apphelpers import make_app, no_errors
 
 
 def test_prepare_default_vocabulary_with_fake_teacher():
@@ -67,7 +66,14 @@ def test_a_paid_api_teacher_shows_the_cost_before_any_call(monkeypatch):
 
 # ---- hostile uploads and settings (issue 23) -------------------------------------------------------------------
 
-MARKUP_WORDS = ["**bold**", "$x^2$", "[click](http://evil.example)", "![img](http://evil.example/x.png)", "<b>html</b>", "plain"]
+MARKUP_WORDS = [
+    "**bold**",
+    "$x^2$",
+    "[click](http://evil.example)",
+    "![img](http://evil.example/x.png)",
+    "<b>html</b>",
+    "plain",
+]
 
 
 def upload(at, name: str, data: bytes):
@@ -129,7 +135,7 @@ def test_an_unwritable_lab_home_gets_a_sentence(lab_home):
 def test_work_done_elsewhere_at_the_same_time_is_not_counted_for_this_session():
     import streamlit as st
 
-    from core.teacher import CachedTeacher
+    from core.teachers.teacher import CachedTeacher
 
     at = make_app("data")
     at.selectbox(key="teacher_choice").set_value("hash-32").run()

@@ -1,7 +1,7 @@
 import polars as pl
 
 from core.paths import runs_dir
-from core.store import list_runs
+from core.runs.store import list_runs
 from tests.app.apphelpers import make_app, no_errors, wait_for
 
 

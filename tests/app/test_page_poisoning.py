@@ -1,10 +1,9 @@
 """The Poisoning lab page: one run's losses, the damage-vs-rate grid with defences, the paper's claim re-tested."""
 
-from core.store import list_runs
 from core.paths import runs_dir
+from core.runs.store import list_runs
 from pages._shared import job_board
 from tests.app.apphelpers import make_app, no_errors, wait_for
-
 
 
 def test_missing_prerequisite_says_what_to_do():
@@ -18,7 +17,11 @@ def test_one_poisoned_run_shows_losses_and_detection(prepared, vocab, stored_run
     no_errors(at)
     assert at.selectbox(key="poison_run").value == stored_run
     labels = [m.label for m in at.metric]
-    assert labels[0].startswith("Poisoned, of") and labels[1:4] == ["Suspects (loss above the line)", "Precision", "Recall"]
+    assert labels[0].startswith("Poisoned, of") and labels[1:4] == [
+        "Suspects (loss above the line)",
+        "Precision",
+        "Recall",
+    ]
     assert any("look poisoned" in m.value for m in at.markdown)
     assert any("free vector" in c.value for c in at.caption)  # Model B: the loss has little to give away
 
@@ -61,12 +64,19 @@ def test_paper_claim_is_retested_with_a_verdict(prepared, vocab):
     assert wait_for(lambda: job.done, 300), job.snapshot()
     # A clean Model B run at a p of its own (not the paper's) has no poisoned twin: it must not add a blank row.
     from core.config import TrainConfig
-    from core.experiment import TrainingRun
+    from core.runs.experiment import TrainingRun
 
-    list(TrainingRun(TrainConfig(teacher="hash-32", p=0.2, epochs=40, vocabulary=vocab.label), prepared, runs_dir(), device="cpu"))
+    list(
+        TrainingRun(
+            TrainConfig(teacher="hash-32", p=0.2, epochs=40, vocabulary=vocab.label), prepared, runs_dir(), device="cpu"
+        )
+    )
     at.run()
     no_errors(at)
     assert any("at 10 values of p, each drawn over its first 40 epochs" in c.value for c in at.caption)
     verdicts = [w.value for w in at.warning] + [s.value for s in at.success]
-    assert any(v.startswith("Training loss: at p = 0.095 after 20 epochs with 10% poison") and "Verdict:" in v for v in verdicts), verdicts
+    assert any(
+        v.startswith("Training loss: at p = 0.095 after 20 epochs with 10% poison") and "Verdict:" in v
+        for v in verdicts
+    ), verdicts
     assert not [b for b in at.button if b.key == "claim_start"]  # everything trained: the button is gone

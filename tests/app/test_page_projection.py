@@ -1,4 +1,4 @@
-from core.projection import Method
+from core.evaluation.projection import Method
 from tests.app.apphelpers import make_app, no_errors
 
 

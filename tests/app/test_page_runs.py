@@ -1,7 +1,6 @@
-from tests.app.apphelpers import make_app, no_errors
-
 from core.paths import runs_dir
-from core.store import list_runs, load_run
+from core.runs.store import list_runs, load_run
+from tests.app.apphelpers import make_app, no_errors
 
 
 def test_open_compare_and_delete(stored_run):
@@ -27,8 +26,8 @@ def test_a_damaged_run_gets_a_sentence_on_the_comparison_pages(stored_run):
 
 
 def test_take_a_run_away_and_import_it_back(stored_run):
-    from core.store import delete_run
-    from core.takeaway import zip_run
+    from core.runs.store import delete_run
+    from core.runs.takeaway import zip_run
 
     at = make_app("runs")
     at.multiselect(key="runs_picked").set_value([stored_run]).run()
@@ -40,7 +39,7 @@ def test_take_a_run_away_and_import_it_back(stored_run):
     no_errors(at)
     zipped = zip_run(load_run(runs_dir(), stored_run))
     delete_run(runs_dir(), stored_run)
-    from core.takeaway import import_run
+    from core.runs.takeaway import import_run
 
     assert import_run(zipped, runs_dir()) == stored_run  # what the page's import button calls
     assert stored_run in list_runs(runs_dir())["run_id"].to_list()

@@ -7,8 +7,8 @@ import pytest
 
 from core import story
 from core.paths import runs_dir, teacher_cache_dir
-from core.store import list_runs
-from core.teacher import CachedTeacher, HashTeacher
+from core.runs.store import list_runs
+from core.teachers.teacher import CachedTeacher, HashTeacher
 from pages._shared import K
 from tests.app.apphelpers import make_app, no_errors
 

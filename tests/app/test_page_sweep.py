@@ -1,6 +1,5 @@
-from tests.app.apphelpers import make_app, no_errors, wait_for
-
 from pages._shared import K, job_board
+from tests.app.apphelpers import make_app, no_errors, wait_for
 
 
 def test_sweep_needs_data_first():

@@ -1,9 +1,8 @@
 from core.config import LemmaMode
-from tests.app.apphelpers import make_app, no_errors, wait_for
-
 from core.paths import runs_dir
-from core.store import list_runs
+from core.runs.store import list_runs
 from pages._shared import K, job_board
+from tests.app.apphelpers import make_app, no_errors, wait_for
 
 
 def test_missing_prerequisite_says_what_to_do():

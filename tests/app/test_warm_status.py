@@ -20,8 +20,14 @@ def test_the_sidebar_shows_the_warm_up_step_then_ready(monkeypatch):
         gate.wait(20)
 
     monkeypatch.setenv("EMBEDDING_LAB_WARM", "all")
-    monkeypatch.setattr(warm, "default_steps", lambda: [warm.Step("words", "MPNet vectors of 10,002 words", held),
-                                                        warm.Step("more", "something else", lambda progress: None)])
+    monkeypatch.setattr(
+        warm,
+        "default_steps",
+        lambda: [
+            warm.Step("words", "MPNet vectors of 10,002 words", held),
+            warm.Step("more", "something else", lambda progress: None),
+        ],
+    )
     monkeypatch.setattr(waits, "_models_step", lambda progress: None)
     try:
         at = make_app()

@@ -1,15 +1,24 @@
-"""An adapter keeps the weights of its best held-out epoch, not its last (core.adapters.train_adapter, best_epoch)."""
+"""An adapter keeps the weights of its best held-out epoch, not its last (core.sentences.adapters.train_adapter, best_epoch)."""
 
 import numpy as np
 
-from core.adapters import AdapterConfig, best_epoch, embed_with, text_features, train_adapter
-from core.dataset import split_indices
+from core.data.dataset import split_indices
+from core.sentences.adapters import AdapterConfig, best_epoch, embed_with, text_features, train_adapter
 from tests.core.test_adapters import world
 
 
 def test_best_epoch_hand_worked():
     assert best_epoch([{"epoch": 1, "heldout_cosine": 0.7}, {"epoch": 2, "heldout_cosine": 0.6}]) == 1
-    assert best_epoch([{"epoch": 1, "heldout_cosine": 0.5}, {"epoch": 2, "heldout_cosine": 0.8}, {"epoch": 3, "heldout_cosine": 0.8}]) == 2
+    assert (
+        best_epoch(
+            [
+                {"epoch": 1, "heldout_cosine": 0.5},
+                {"epoch": 2, "heldout_cosine": 0.8},
+                {"epoch": 3, "heldout_cosine": 0.8},
+            ]
+        )
+        == 2
+    )
 
 
 def test_the_model_left_is_the_best_held_out_epoch():

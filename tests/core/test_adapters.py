@@ -1,4 +1,4 @@
-"""Sentence adapters (core.adapters) on a tiny synthetic world, and the sentence collections."""
+"""Sentence adapters (core.sentences.adapters) on a tiny synthetic world, and the sentence collections."""
 
 from __future__ import annotations
 
@@ -6,10 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from core.adapters import ARCHS, POOLINGS, AdapterConfig, average_baseline, embed_with, pool, text_features, train_adapter
-from core.dataset import split_indices
-from core.sentences import default_sentences, sentences_from_paste, sentences_from_upload
-from core.teacher import HashTeacher
+from core.data.dataset import split_indices
+from core.data.sentences import default_sentences, sentences_from_paste, sentences_from_upload
+from core.sentences.adapters import (
+    ARCHS,
+    POOLINGS,
+    AdapterConfig,
+    average_baseline,
+    embed_with,
+    pool,
+    text_features,
+    train_adapter,
+)
+from core.teachers.teacher import HashTeacher
 
 VOCAB = [f"w{i}" for i in range(60)]
 
@@ -22,7 +31,13 @@ def world(n=400, seed=0):
     cheap = HashTeacher(16)
     words = {w: v for w, v in zip(VOCAB, cheap.embed(VOCAB))}
     m = rng.normal(size=(16, 24))
-    teacher = np.stack([np.tanh(np.mean([words[w] for w in t.split()], axis=0) @ m) + 0.3 * np.max([words[w] for w in t.split()], axis=0) @ m for t in texts])
+    teacher = np.stack(
+        [
+            np.tanh(np.mean([words[w] for w in t.split()], axis=0) @ m)
+            + 0.3 * np.max([words[w] for w in t.split()], axis=0) @ m
+            for t in texts
+        ]
+    )
     teacher = teacher - teacher.mean(0) + 0.5 * teacher.std(0)  # a modest shared direction, like real teachers
     teacher = (teacher / np.linalg.norm(teacher, axis=1, keepdims=True)).astype(np.float32)
     return texts, cheap, teacher
@@ -34,7 +49,9 @@ def data():
     return text_features(cheap, texts), teacher
 
 
-@pytest.mark.parametrize("arch,pooling", [("ridge", "mean"), ("mlp", "mean"), *[(a, p) for a in ("attention", "rnn") for p in POOLINGS]])
+@pytest.mark.parametrize(
+    "arch,pooling", [("ridge", "mean"), ("mlp", "mean"), *[(a, p) for a in ("attention", "rnn") for p in POOLINGS]]
+)
 def test_every_adapter_beats_the_average_vector(data, arch, pooling):
     features, teacher = data
     config = AdapterConfig(arch=arch, pooling=pooling, p=0.5, epochs=30, lr=3e-3, batch_size=32, hidden=64)
@@ -85,15 +102,18 @@ def test_default_sentences_install_with_the_project():
     assert s.label.startswith("default-") and all(t.strip() == t and t for t in s.texts)
 
 
-@pytest.mark.parametrize("name,data,message", [
-    ("empty.txt", b"", "No usable text"),
-    ("blank.txt", b"\n \n\t\n", "No usable text"),
-    ("binary.txt", b"\x00\x01\x02abc", "binary"),
-    ("latin.txt", "caf\xe9".encode("latin-1"), "not UTF-8"),
-    ("huge.txt", b"a\n" * (6 * 2**20), "limit is"),
-    ("columns.csv", b"id,review\n1,Great film\n2,Dull\n", "name the column"),
-    ("broken.csv", b'text\n"' + b"x" * 200_000 + b"\n", "not a readable CSV"),
-])
+@pytest.mark.parametrize(
+    "name,data,message",
+    [
+        ("empty.txt", b"", "No usable text"),
+        ("blank.txt", b"\n \n\t\n", "No usable text"),
+        ("binary.txt", b"\x00\x01\x02abc", "binary"),
+        ("latin.txt", "caf\xe9".encode("latin-1"), "not UTF-8"),
+        ("huge.txt", b"a\n" * (6 * 2**20), "limit is"),
+        ("columns.csv", b"id,review\n1,Great film\n2,Dull\n", "name the column"),
+        ("broken.csv", b'text\n"' + b"x" * 200_000 + b"\n", "not a readable CSV"),
+    ],
+)
 def test_bad_uploads_get_a_sentence(name, data, message):
     with pytest.raises(ValueError, match=message):
         sentences_from_upload(name, data)
@@ -105,7 +125,7 @@ def test_uploads_and_paste():
     # a formula stays text; row 3's unquoted comma gives it more cells than the header: dropped and counted, not cut
     assert s.texts == ("Hello, world.", '=HYPERLINK("x")')
     assert s.dropped["CSV rows with more cells than the header (quote a text that holds a comma)"] == 1
-    t = sentences_from_upload("mine.txt", "One.\nTwo.\nOne.\n\n".encode())
+    t = sentences_from_upload("mine.txt", b"One.\nTwo.\nOne.\n\n")
     assert t.texts == ("One.", "Two.") and t.dropped["duplicate"] == 1 and t.dropped["empty"] == 1
     assert sentences_from_paste("a b\n<script>x</script>").texts == ("a b", "<script>x</script>")
     assert sentences_from_upload("one.csv", b"first text\nsecond text\n").texts == ("first text", "second text")
@@ -119,13 +139,38 @@ def test_cli_adapter_json(tmp_path, capsys):
     texts, _, _ = world(120)
     path = tmp_path / "texts.txt"
     path.write_text("\n".join(texts))
-    code = main(["adapter", "--cheap", "hash-16", "--teacher", "hash-32", "--texts", str(path), "--arch", "rnn", "--pooling", "max",
-                 "--p", "0.5", "--epochs", "3", "--json"])
+    code = main(
+        [
+            "adapter",
+            "--cheap",
+            "hash-16",
+            "--teacher",
+            "hash-32",
+            "--texts",
+            str(path),
+            "--arch",
+            "rnn",
+            "--pooling",
+            "max",
+            "--p",
+            "0.5",
+            "--epochs",
+            "3",
+            "--json",
+        ]
+    )
     assert code == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["epoch"] for line in lines[:-1]] == [1, 2, 3]
     final = lines[-1]
-    assert {"heldout_cosine", "heldout_euclidean", "baseline_cosine", "cheap_ms_per_1k", "teacher_ms_per_1k", "adapter_ms_per_1k"} <= set(final)
+    assert {
+        "heldout_cosine",
+        "heldout_euclidean",
+        "baseline_cosine",
+        "cheap_ms_per_1k",
+        "teacher_ms_per_1k",
+        "adapter_ms_per_1k",
+    } <= set(final)
     assert final["arch"] == "rnn" and final["pooling"] == "max" and final["heldout_texts"] > 0
 
 
@@ -142,7 +187,7 @@ def test_cli_adapter_bad_flags_are_one_sentence(capsys):
 def test_finetuning_the_cheap_encoder(tmp_path):
     """The distillation recipe on the real MiniLM: starts at the ridge map, learns (training loss falls), beats
     the average vector on unseen texts, and leaves the shared cheap model untouched."""
-    from core.teacher import load_teacher
+    from core.teachers.teacher import load_teacher
 
     texts = list(default_sentences().texts[:120])
     cheap = load_teacher("minilm", "cpu")
@@ -155,8 +200,16 @@ def test_finetuning_the_cheap_encoder(tmp_path):
     shared = {k: v.clone() for k, v in cheap.model[0].auto_model.state_dict().items()}
 
     ridge = [r for _, r in train_adapter(AdapterConfig(arch="ridge", p=0.5), features, teacher, "cpu")][-1]
-    frozen = [r for _, r in train_adapter(AdapterConfig(arch="finetune", p=0.5, epochs=1, lr=1e-12, encoder_lr=1e-12), features,
-                                          teacher, "cpu", encoder=cheap)][-1]
+    frozen = [
+        r
+        for _, r in train_adapter(
+            AdapterConfig(arch="finetune", p=0.5, epochs=1, lr=1e-12, encoder_lr=1e-12),
+            features,
+            teacher,
+            "cpu",
+            encoder=cheap,
+        )
+    ][-1]
     assert frozen.heldout_cosine == pytest.approx(ridge.heldout_cosine, abs=1e-3)  # epoch 0 is the ridge adapter
 
     config = AdapterConfig(arch="finetune", p=0.5, epochs=4, lr=1e-3, encoder_lr=1e-4, batch_size=16)
@@ -168,7 +221,9 @@ def test_finetuning_the_cheap_encoder(tmp_path):
     assert records[-1].heldout_cosine > base_cos + 0.1, (records[-1], base_cos)
     changed = any(not torch.equal(v, model.encoder.state_dict()[k]) for k, v in shared.items())
     assert changed  # the copy was trained ...
-    assert all(torch.equal(v, cheap.model[0].auto_model.state_dict()[k]) for k, v in shared.items())  # ... the shared model was not
+    assert all(
+        torch.equal(v, cheap.model[0].auto_model.state_dict()[k]) for k, v in shared.items()
+    )  # ... the shared model was not
     # the playground's path: a new text through the fine-tuned encoder
     one = embed_with(model, text_features(cheap, [texts[-1]]))
     np.testing.assert_allclose(one[0], embed_with(model, features)[-1], atol=1e-5)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.api_teacher import ApiSettings, ApiTeacher, BudgetExceeded, SpendLedger, load_api_teacher
-from core.teacher import CachedTeacher, HashTeacher, TeacherUnavailable, load_teacher
+from core.teachers.api import ApiSettings, ApiTeacher, BudgetExceeded, SpendLedger, load_api_teacher
+from core.teachers.teacher import CachedTeacher, HashTeacher, TeacherUnavailable, load_teacher
 from tests.fake_api import FakeEmbeddingServer
 
 KEY = "sk-test-SECRET-do-not-write-1234"
@@ -21,8 +21,15 @@ def server():
 
 
 def teacher(server, tmp_path, **kw) -> ApiTeacher:
-    settings = ApiSettings(server.base_url, "fake-embed", key=KEY, batch_size=kw.pop("batch_size", 10), backoff_s=0.0,
-                           allow_private=True, **kw)  # the fake server is on 127.0.0.1
+    settings = ApiSettings(
+        server.base_url,
+        "fake-embed",
+        key=KEY,
+        batch_size=kw.pop("batch_size", 10),
+        backoff_s=0.0,
+        allow_private=True,
+        **kw,
+    )  # the fake server is on 127.0.0.1
     return ApiTeacher(settings, SpendLedger(tmp_path / "api-spend.json"), sleep=lambda s: None)
 
 
@@ -34,7 +41,9 @@ def test_batches_order_and_vectors(server, tmp_path):
     assert server.seen[0]["headers"]["Authorization"] == f"Bearer {KEY}"
 
 
-@pytest.mark.parametrize("failures", [["429"], ["500", "500"], ["drop"], ["badjson"], ["short"], ["nan"], ["truncated"], ["dupindex"]])
+@pytest.mark.parametrize(
+    "failures", [["429"], ["500", "500"], ["drop"], ["badjson"], ["short"], ["nan"], ["truncated"], ["dupindex"]]
+)
 def test_transient_failures_are_retried(server, tmp_path, failures):
     server.script = list(failures)
     out = teacher(server, tmp_path).embed(TEXTS[:5])
@@ -117,14 +126,18 @@ def test_settings_are_checked():
     with pytest.raises(TeacherUnavailable, match="No API is configured"):
         load_api_teacher("api:m", env={})
     with pytest.raises(TeacherUnavailable, match="must be a number"):
-        load_api_teacher("api:m", env={"EMBEDDING_LAB_API_BASE": "http://127.0.0.1:1/v1", "EMBEDDING_LAB_API_BUDGET": "lots"})
+        load_api_teacher(
+            "api:m", env={"EMBEDDING_LAB_API_BASE": "http://127.0.0.1:1/v1", "EMBEDDING_LAB_API_BUDGET": "lots"}
+        )
     with pytest.raises(TeacherUnavailable, match="Name the API model"):
         load_api_teacher("api:", env={"EMBEDDING_LAB_API_BASE": "http://127.0.0.1:1/v1"})
 
 
 def test_an_unreachable_api_gets_a_sentence(tmp_path):
-    t = ApiTeacher(ApiSettings("http://127.0.0.1:9/v1", "m", max_retries=1, backoff_s=0.0, timeout_s=2, allow_private=True),
-                   sleep=lambda s: None)
+    t = ApiTeacher(
+        ApiSettings("http://127.0.0.1:9/v1", "m", max_retries=1, backoff_s=0.0, timeout_s=2, allow_private=True),
+        sleep=lambda s: None,
+    )
     with pytest.raises(TeacherUnavailable, match="connection failed"):
         t.embed(["a"])
 
@@ -151,8 +164,19 @@ def test_a_redirect_never_receives_the_key(server, tmp_path):
 def test_the_cap_is_for_the_whole_lab_home(server, tmp_path):
     a = teacher(server, tmp_path, price_per_million=1_000_000.0, budget_usd=5.0)
     a.embed(["ab", "cd", "ef", "gh"])  # $4
-    other = ApiTeacher(ApiSettings(server.base_url, "another-model", key=KEY, price_per_million=1_000_000.0, budget_usd=5.0,
-                                   backoff_s=0.0, allow_private=True), SpendLedger(tmp_path / "api-spend.json"), sleep=lambda s: None)
+    other = ApiTeacher(
+        ApiSettings(
+            server.base_url,
+            "another-model",
+            key=KEY,
+            price_per_million=1_000_000.0,
+            budget_usd=5.0,
+            backoff_s=0.0,
+            allow_private=True,
+        ),
+        SpendLedger(tmp_path / "api-spend.json"),
+        sleep=lambda s: None,
+    )
     with pytest.raises(BudgetExceeded):  # a new model name is not a new budget
         other.embed(["ab", "cd"])
 

@@ -5,7 +5,14 @@ from core import charts
 
 
 def epochs():
-    return pl.DataFrame({"epoch": [1, 2, 3], "train_loss": [0.9, 0.5, 0.3], "train_cosine": [0.1, 0.5, 0.7], "heldout_cosine": [0.1, 0.3, None]})
+    return pl.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "train_loss": [0.9, 0.5, 0.3],
+            "train_cosine": [0.1, 0.5, 0.7],
+            "heldout_cosine": [0.1, 0.3, None],
+        }
+    )
 
 
 def titles(spec):
@@ -27,9 +34,32 @@ def titles(spec):
 
 CASES = {
     "training": lambda: charts.training_curves(epochs()),
-    "means": lambda: charts.means_histogram(charts.bin_means(pl.DataFrame({"panel": ["a"] * 4 + ["b"] * 4, "series": ["Teacher", "Teacher", "S", "S"] * 2, "mean": [0.0, 0.01, 0.02, 0.03] * 2}))),
-    "projection": lambda: charts.projection_scatter(pl.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0], "word": ["a", "a"], "model": ["teacher", "student"], "group": ["training", "training"], "highlighted": [True, False]})),
-    "pairs": lambda: charts.pair_bars(pl.DataFrame({"pair": ["a–b", "a–b"], "model": ["teacher", "student"], "cosine": [0.5, 0.2]})),
+    "means": lambda: charts.means_histogram(
+        charts.bin_means(
+            pl.DataFrame(
+                {
+                    "panel": ["a"] * 4 + ["b"] * 4,
+                    "series": ["Teacher", "Teacher", "S", "S"] * 2,
+                    "mean": [0.0, 0.01, 0.02, 0.03] * 2,
+                }
+            )
+        )
+    ),
+    "projection": lambda: charts.projection_scatter(
+        pl.DataFrame(
+            {
+                "x": [0.0, 1.0],
+                "y": [0.0, 1.0],
+                "word": ["a", "a"],
+                "model": ["teacher", "student"],
+                "group": ["training", "training"],
+                "highlighted": [True, False],
+            }
+        )
+    ),
+    "pairs": lambda: charts.pair_bars(
+        pl.DataFrame({"pair": ["a–b", "a–b"], "model": ["teacher", "student"], "cosine": [0.5, 0.2]})
+    ),
     "compare": lambda: charts.compare_runs(epochs().with_columns(run=pl.lit("r1"))),
 }
 
@@ -54,7 +84,9 @@ def test_training_curve_skips_missing_heldout_values():
 
 
 def test_bin_means_counts_every_word_once():
-    frame = pl.DataFrame({"panel": ["p"] * 6, "series": ["Teacher"] * 3 + ["S"] * 3, "mean": [0.0, 0.5, 1.0, 0.0, 0.0, 1.0]})
+    frame = pl.DataFrame(
+        {"panel": ["p"] * 6, "series": ["Teacher"] * 3 + ["S"] * 3, "mean": [0.0, 0.5, 1.0, 0.0, 0.0, 1.0]}
+    )
     binned = charts.bin_means(frame, bins=2)
     counts = {(r["series"], r["bin_start"]): r["words"] for r in binned.iter_rows(named=True)}
     assert counts == {("S", 0.0): 2, ("S", 0.5): 1, ("Teacher", 0.0): 1, ("Teacher", 0.5): 2}
@@ -81,9 +113,16 @@ def _legends(vega):
 
 
 def test_line_style_legends_draw_visible_strokes():
-    rows = [{"rate": r, "adversary": a, "defence": d, "heldout_cosine": 0.8 - r, "seconds": 1.0}
-            for a in ("random", "negate") for d in ("No defence", "Trimmed loss") for r in (0.1, 0.3)]
-    rows += [{"rate": 0.0, "adversary": "clean", "defence": d, "heldout_cosine": 0.8, "seconds": 1.0} for d in ("No defence", "Trimmed loss")]
+    rows = [
+        {"rate": r, "adversary": a, "defence": d, "heldout_cosine": 0.8 - r, "seconds": 1.0}
+        for a in ("random", "negate")
+        for d in ("No defence", "Trimmed loss")
+        for r in (0.1, 0.3)
+    ]
+    rows += [
+        {"rate": 0.0, "adversary": "clean", "defence": d, "heldout_cosine": 0.8, "seconds": 1.0}
+        for d in ("No defence", "Trimmed loss")
+    ]
     dash = [lg for lg in _legends(_vega(charts.damage_vs_rate(pl.DataFrame(rows)))) if "strokeDash" in lg]
     assert len(dash) == 1 and dash[0]["symbolType"] == "stroke"
     # The bug: a point overlay made these swatches' stroke transparent, so the legend showed labels only.
@@ -92,10 +131,18 @@ def test_line_style_legends_draw_visible_strokes():
 
 
 def test_quality_legend_shows_colour_and_dash_together():
-    frame = pl.DataFrame({"student": ["Model B", "Model B", charts.BASELINE_LABEL, charts.BASELINE_LABEL], "queries": [100, 300, 100, 300],
-                          "p": [0.01, 0.03, 0.01, 0.03], "heldout_cosine": [0.4, 0.5, 0.45, 0.46]})
+    frame = pl.DataFrame(
+        {
+            "student": ["Model B", "Model B", charts.BASELINE_LABEL, charts.BASELINE_LABEL],
+            "queries": [100, 300, 100, 300],
+            "p": [0.01, 0.03, 0.01, 0.03],
+            "heldout_cosine": [0.4, 0.5, 0.45, 0.46],
+        }
+    )
     legends = _legends(_vega(charts.quality_per_query(frame)))
-    assert len(legends) == 1 and {"stroke", "strokeDash"} <= set(legends[0])  # one legend: each swatch has its colour and dash
+    assert len(legends) == 1 and {"stroke", "strokeDash"} <= set(
+        legends[0]
+    )  # one legend: each swatch has its colour and dash
     assert legends[0]["symbolType"] == "stroke" and legends[0].get("labelLimit") == 0
 
 
@@ -107,13 +154,24 @@ def test_one_step_students_are_bars_not_a_one_point_curve():
 
 
 def test_plural():
-    assert (charts.plural(1, "epoch"), charts.plural(2, "epoch"), charts.plural(10_002, "word")) == ("1 epoch", "2 epochs", "10,002 words")
+    assert (charts.plural(1, "epoch"), charts.plural(2, "epoch"), charts.plural(10_002, "word")) == (
+        "1 epoch",
+        "2 epochs",
+        "10,002 words",
+    )
 
 
 def test_projection_labels_one_per_close_pair_and_sides_apart():
-    frame = pl.DataFrame({"x": [0.0, 0.001, 0.0, 1.0, 0.5], "y": [0.0, 0.0, 1.0, 0.0, 0.5], "word": ["king", "king", "queen", "queen", "cat"],
-                          "model": ["teacher", "student", "teacher", "student", "teacher"], "group": ["training"] * 5,
-                          "highlighted": [True, True, True, True, False]})
+    frame = pl.DataFrame(
+        {
+            "x": [0.0, 0.001, 0.0, 1.0, 0.5],
+            "y": [0.0, 0.0, 1.0, 0.0, 0.5],
+            "word": ["king", "king", "queen", "queen", "cat"],
+            "model": ["teacher", "student", "teacher", "student", "teacher"],
+            "group": ["training"] * 5,
+            "highlighted": [True, True, True, True, False],
+        }
+    )
     labels = charts.projection_labels(frame, frame.filter(pl.col("highlighted")))
     got = {(r["label"], r["side"]) for r in labels.iter_rows(named=True)}
     assert got == {("king", "right"), ("queen (teacher)", "left"), ("queen (student)", "right")}

@@ -13,12 +13,35 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_train_json_lines(capsys, tmp_path):
     vocab = tmp_path / "words.txt"
     vocab.write_text("\n".join(f"w{i}" for i in range(200)))
-    code = main(["train", "--teacher", "hash-16", "--vocab", str(vocab), "--p", "0.25", "--epochs", "3", "--poison", "0.1", "--json"])
+    code = main(
+        [
+            "train",
+            "--teacher",
+            "hash-16",
+            "--vocab",
+            str(vocab),
+            "--p",
+            "0.25",
+            "--epochs",
+            "3",
+            "--poison",
+            "0.1",
+            "--json",
+        ]
+    )
     assert code == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["epoch"] for line in lines[:3]] == [1, 2, 3]
     final = lines[-1]
-    for key in ("run_id", "teacher_queries", "train_size", "heldout_size", "final_train_loss", "heldout_cosine", "seconds"):
+    for key in (
+        "run_id",
+        "teacher_queries",
+        "train_size",
+        "heldout_size",
+        "final_train_loss",
+        "heldout_cosine",
+        "seconds",
+    ):
         assert key in final
     assert final["teacher_queries"] == final["train_size"] == 50 and final["heldout_size"] == 150
 
@@ -52,8 +75,14 @@ def test_embed_counts_cache_hits(capsys, tmp_path):
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(argv, fragment, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "core", *argv], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**__import__("os").environ, "EMBEDDING_LAB_HOME": str(tmp_path)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "EMBEDDING_LAB_HOME": str(tmp_path)},
+    )
     assert proc.returncode == 2
     assert fragment in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
@@ -61,7 +90,25 @@ def test_bad_input_is_one_line_and_exit_code_2(argv, fragment, tmp_path):
 
 @pytest.mark.slow
 def test_cli_on_the_real_teacher(capsys):
-    code = main(["train", "--teacher", "minilm", "--size", "1000", "--model", "B", "--p", "0.095", "--epochs", "2", "--lemmatize", "--poison", "0.1", "--json"])
+    code = main(
+        [
+            "train",
+            "--teacher",
+            "minilm",
+            "--size",
+            "1000",
+            "--model",
+            "B",
+            "--p",
+            "0.095",
+            "--epochs",
+            "2",
+            "--lemmatize",
+            "--poison",
+            "0.1",
+            "--json",
+        ]
+    )
     assert code == 0
     final = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert final["teacher"] == "all-MiniLM-L6-v2" and final["lemmatize"] == "spacy" and final["items"] < 1000

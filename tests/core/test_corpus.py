@@ -1,6 +1,6 @@
 import pytest
 
-from core.corpus import VocabularyError, csv_columns, default_vocabulary, is_plain_word, parse_vocabulary
+from core.data.corpus import VocabularyError, csv_columns, default_vocabulary, is_plain_word, parse_vocabulary
 
 
 def test_default_vocabulary_is_10k_plain_words_in_frequency_order():
@@ -12,7 +12,9 @@ def test_default_vocabulary_is_10k_plain_words_in_frequency_order():
     assert vocab.label.startswith("default-10000-")
 
 
-@pytest.mark.parametrize("word, ok", [("cat", True), ("a", True), ("x", False), ("don't", False), ("café", False), ("2nd", False)])
+@pytest.mark.parametrize(
+    "word, ok", [("cat", True), ("a", True), ("x", False), ("don't", False), ("café", False), ("2nd", False)]
+)
 def test_plain_word_filter(word, ok):
     assert is_plain_word(word) is ok
 

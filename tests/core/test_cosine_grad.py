@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import cosine_grad as kernel
+from core.kernels import cosine_grad as kernel
 
 pytestmark = pytest.mark.skipif(not kernel.available(), reason="numba is not installed")
 

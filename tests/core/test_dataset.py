@@ -1,10 +1,12 @@
 import numpy as np
 import pytest
 
-from core.dataset import build_dataset, poison_targets, split_indices, train_size_for
+from core.data.dataset import build_dataset, poison_targets, split_indices, train_size_for
 
 
-@pytest.mark.parametrize("n, p, expected", [(10_000, 0.005, 50), (10_000, 0.095, 950), (10_000, 1.0, 10_000), (7, 0.01, 1), (7, 0.5, 4)])
+@pytest.mark.parametrize(
+    "n, p, expected", [(10_000, 0.005, 50), (10_000, 0.095, 950), (10_000, 1.0, 10_000), (7, 0.01, 1), (7, 0.5, 4)]
+)
 def test_train_sizes(n, p, expected):
     assert train_size_for(n, p) == expected
     train, held = split_indices(n, p, seed=3)

@@ -1,4 +1,4 @@
-"""Defences against poisoned answers (core.defence) for every student, on small synthetic data."""
+"""Defences against poisoned answers (core.poisoning.defence) for every student, on small synthetic data."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import StudentKind, TrainConfig
-from core.dataset import build_dataset
-from core.defence import DEFENCES, EpochDefence, TrainReport, flag, welsch_weights
-from core.generalizing import KernelAdapter, kernel_matrix
-from core.students import StudentConfig, _cosine_loss_and_grad, build_student
-from core.train import train_student
+from core.config import DEFENCES, StudentKind, TrainConfig
+from core.data.dataset import build_dataset
+from core.poisoning.defence import EpochDefence, TrainReport, flag, welsch_weights
+from core.words.generalizing import KernelAdapter, kernel_matrix
+from core.words.students import StudentConfig, _cosine_loss_and_grad, build_student
+from core.words.train import train_student
 from tests.core.test_generalizing import linear_world, unit
 
 ITEMS = tuple(f"w{i:03d}" for i in range(400))
@@ -20,11 +20,30 @@ ITEMS = tuple(f"w{i:03d}" for i in range(400))
 def train(kind, defence, poison=0.1, adversary="random", p=0.5, epochs=25, trim=0.0, world=None):
     x, teacher = world or linear_world()
     dataset = build_dataset(ITEMS, teacher, p, poison, 0, adversary, "train")
-    config = TrainConfig(teacher="hash-16", model=kind, p=p, epochs=epochs, batch_size=32, lr=0.01, poison=poison,
-                         adversary=adversary, poison_scope="train", defence=defence, trim=trim)
+    config = TrainConfig(
+        teacher="hash-16",
+        model=kind,
+        p=p,
+        epochs=epochs,
+        batch_size=32,
+        lr=0.01,
+        poison=poison,
+        adversary=adversary,
+        poison_scope="train",
+        defence=defence,
+        trim=trim,
+    )
     centres = len(dataset.train_idx) if kind == "kernel" else 0
     needs = StudentKind.parse(kind).needs_cheap
-    sc = StudentConfig(kind, len(ITEMS), teacher.shape[1], in_dim=x.shape[1] if needs else 0, cheap="x", centres=centres, hidden=64 if kind == "mlp" else 0)
+    sc = StudentConfig(
+        kind,
+        len(ITEMS),
+        teacher.shape[1],
+        in_dim=x.shape[1] if needs else 0,
+        cheap="x",
+        centres=centres,
+        hidden=64 if kind == "mlp" else 0,
+    )
     model = build_student(sc, seed=0, items=ITEMS, features=unit(x) if kind == "kernel" else (x if needs else None))
     report = TrainReport()
     records = list(train_student(model, dataset, config, "cpu", report=report))
@@ -75,7 +94,9 @@ def test_epoch_defences_select_and_weigh():
     robust.after_epoch(losses)
     w = robust.weights(losses)
     assert robust.scale[0] == pytest.approx(0.1) and w[0] > 100 * w[-1]
-    assert welsch_weights(torch.tensor([0.0, 0.2, 0.2 + 3 * 0.1]), (0.2, 0.1)).tolist() == pytest.approx([1.0, 1.0, np.exp(-3)])
+    assert welsch_weights(torch.tensor([0.0, 0.2, 0.2 + 3 * 0.1]), (0.2, 0.1)).tolist() == pytest.approx(
+        [1.0, 1.0, np.exp(-3)]
+    )
 
     assert EpochDefence("none", 0.0, 20, "cpu").weights(losses) is None
 
@@ -122,7 +143,9 @@ def test_kernel_leave_one_out_losses_match_refits():
     for i in (0, 7, 23):
         keep = idx != i
         xk = x[keep].double()
-        coef = torch.linalg.solve(kernel_matrix(xk, xk, g) + a * torch.eye(n - 1, dtype=torch.float64), y[keep].double() - mean)
+        coef = torch.linalg.solve(
+            kernel_matrix(xk, xk, g) + a * torch.eye(n - 1, dtype=torch.float64), y[keep].double() - mean
+        )
         pred = kernel_matrix(x[i : i + 1].double(), xk, g) @ coef + mean
         slow = 1 - torch.nn.functional.cosine_similarity(pred, y[i : i + 1].double())
         assert float(fast[i]) == pytest.approx(float(slow), abs=1e-4)
@@ -137,7 +160,11 @@ def test_every_student_trains_under_every_defence(kind, defence):
     records, dataset, report = train(kind, defence, epochs=6)
     n_train = len(dataset.train_idx)
     assert records and all(np.isfinite(r.train_loss) for r in records)
-    assert report.item_losses is not None and report.item_losses.shape == (n_train,) and np.isfinite(report.item_losses).all()
+    assert (
+        report.item_losses is not None
+        and report.item_losses.shape == (n_train,)
+        and np.isfinite(report.item_losses).all()
+    )
     if defence in ("trimmed", "small-loss") and StudentKind.parse(kind).closed_form:
         assert report.dropped is not None and 0 < report.dropped.sum() < n_train
     if defence == "trimmed":

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.evaluate import (
+from core.evaluation.evaluate import (
     Analogy,
-    BenchmarkUnavailable,
     Benchmarks,
+    BenchmarkUnavailable,
     WordPair,
     analogy_accuracy,
     average_baseline,
@@ -64,7 +64,9 @@ def test_analogies_match_gensim(tmp_path):
     ours = analogy_accuracy(vectors, words, load_analogies(path))
     assert 0.1 < ours.accuracy < 0.95  # a meaningful comparison, not all right or all wrong
     assert ours.accuracy == pytest.approx(gensim_score, abs=1e-6)
-    gensim_by_section = {s["section"]: (len(s["correct"]), len(s["correct"]) + len(s["incorrect"])) for s in gensim_sections}
+    gensim_by_section = {
+        s["section"]: (len(s["correct"]), len(s["correct"]) + len(s["incorrect"])) for s in gensim_sections
+    }
     for section, correct, total in ours.sections():
         assert gensim_by_section[section] == (correct, total)
     assert ours.skipped == 1
@@ -90,13 +92,16 @@ def test_word_pairs_match_gensim(tmp_path, seed):
 def test_hand_worked_3cosadd():
     # man : king :: woman : ?   (vectors in 3-d: royal, male, female)
     words = ["king", "man", "woman", "queen", "apple"]
-    v = np.array([
-        [1.0, 0.3, 0.0],   # king
-        [0.0, 1.0, 0.0],   # man
-        [0.1, 0.8, 0.6],   # woman
-        [0.6, 0.6, 0.8],   # queen
-        [0.2, 0.9, 0.1],   # apple
-    ], dtype=np.float32)
+    v = np.array(
+        [
+            [1.0, 0.3, 0.0],  # king
+            [0.0, 1.0, 0.0],  # man
+            [0.1, 0.8, 0.6],  # woman
+            [0.6, 0.6, 0.8],  # queen
+            [0.2, 0.9, 0.1],  # apple
+        ],
+        dtype=np.float32,
+    )
     # By hand: unit(king) - unit(man) + unit(woman) = (1.0573, 0.0834, 0.5970); its cosine with
     # king 0.8518, man 0.0685, woman 0.4338, queen 0.8187, apple 0.3067. The closest vector is
     # king itself, a question word, so 3CosAdd answers with the best of the rest: queen.
@@ -135,12 +140,20 @@ def test_average_baseline_and_overlap():
 def test_evaluate_puts_student_beside_references():
     words, vectors = structured_vectors()
     teacher = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    benchmarks = Benchmarks(tuple(parse_analogies(analogy_file())), (WordPair("x1", "y1", 3.0), WordPair("x2", "y3", 1.0), WordPair("x4", "y4", 2.0)), ())
-    ev = evaluate(words, teacher, teacher + 0.01, teacher, np.arange(0, 61, 3), benchmarks=benchmarks, student_name="near copy")
+    benchmarks = Benchmarks(
+        tuple(parse_analogies(analogy_file())),
+        (WordPair("x1", "y1", 3.0), WordPair("x2", "y3", 1.0), WordPair("x4", "y4", 2.0)),
+        (),
+    )
+    ev = evaluate(
+        words, teacher, teacher + 0.01, teacher, np.arange(0, 61, 3), benchmarks=benchmarks, student_name="near copy"
+    )
     assert ev.student.cosine > 0.99 and ev.teacher.cosine == pytest.approx(1.0)
     assert ev.baseline.cosine < ev.student.cosine
     summary = ev.summary()
-    assert summary["analogy_pct_of_teacher"] == pytest.approx(100 * ev.student.analogies.accuracy / ev.teacher.analogies.accuracy)
+    assert summary["analogy_pct_of_teacher"] == pytest.approx(
+        100 * ev.student.analogies.accuracy / ev.teacher.analogies.accuracy
+    )
     assert summary["wordsim_spearman"] is None  # no pairs: no number, not a fake one
 
 

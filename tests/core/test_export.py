@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.adapters import AdapterConfig, embed_with, text_features, train_adapter
-from core.export import ExportUnavailable, export_adapter
-from core.sentences import default_sentences
-from core.teacher import HashTeacher
+from core.data.sentences import default_sentences
+from core.sentences.adapters import AdapterConfig, embed_with, text_features, train_adapter
+from core.sentences.export import ExportUnavailable, export_adapter
+from core.teachers.teacher import HashTeacher
 
 
 @pytest.mark.slow
@@ -16,7 +16,7 @@ from core.teacher import HashTeacher
 def test_export_round_trip_gives_the_same_vectors(tmp_path, arch):
     from sentence_transformers import SentenceTransformer
 
-    from core.teacher import load_teacher
+    from core.teachers.teacher import load_teacher
 
     texts = list(default_sentences().texts[:160])
     cheap = load_teacher("minilm", "cpu")
@@ -41,7 +41,7 @@ def test_export_round_trip_gives_the_same_vectors(tmp_path, arch):
 def test_token_adapters_export_with_one_file_of_code(tmp_path, arch, pooling):
     from sentence_transformers import SentenceTransformer
 
-    from core.teacher import load_teacher
+    from core.teachers.teacher import load_teacher
 
     texts = list(default_sentences().texts[:120])
     cheap = load_teacher("minilm", "cpu")

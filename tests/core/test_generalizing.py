@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from core.config import StudentKind, TrainConfig
-from core.dataset import build_dataset
-from core.experiment import TrainingRun, evaluate_run, prepare_items, run_vectors
-from core.generalizing import fit_kernel_ridge, fit_ridge, kernel_matrix, ngram_ids
-from core.store import list_runs, load_run
-from core.students import StudentConfig, build_student
-from core.teacher import CachedTeacher, HashTeacher, LayerFeatures
-from core.train import train_student
+from core.data.dataset import build_dataset
+from core.runs.experiment import TrainingRun, evaluate_run, prepare_items, run_vectors
+from core.runs.store import list_runs, load_run
+from core.teachers.teacher import CachedTeacher, HashTeacher, LayerFeatures
+from core.words.generalizing import fit_kernel_ridge, fit_ridge, kernel_matrix, ngram_ids
+from core.words.students import StudentConfig, build_student
+from core.words.train import train_student
 
 
 def unit(x):
@@ -26,7 +26,9 @@ def linear_world(n=400, d_in=12, d_out=16, seed=0):
     """Cheap features and a teacher that is a (noisy) linear function of them plus a shared offset."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, d_in)).astype(np.float32)
-    teacher = unit(x @ rng.normal(size=(d_in, d_out)) + 2.0 * rng.normal(size=d_out) + 0.1 * rng.normal(size=(n, d_out)))
+    teacher = unit(
+        x @ rng.normal(size=(d_in, d_out)) + 2.0 * rng.normal(size=d_out) + 0.1 * rng.normal(size=(n, d_out))
+    )
     return x, teacher
 
 
@@ -34,7 +36,14 @@ def run_student(kind, items, teacher, features=None, p=0.3, epochs=30, lr=0.01):
     dataset = build_dataset(items, teacher, p, 0.0, 0)
     config = TrainConfig(teacher="hash-16", model=kind, p=p, epochs=epochs, batch_size=32, lr=lr)
     centres = len(dataset.train_idx) if kind == "kernel" else 0
-    sc = StudentConfig(kind, len(items), teacher.shape[1], in_dim=0 if features is None else features.shape[1], cheap="x", centres=centres)
+    sc = StudentConfig(
+        kind,
+        len(items),
+        teacher.shape[1],
+        in_dim=0 if features is None else features.shape[1],
+        cheap="x",
+        centres=centres,
+    )
     model = build_student(sc, seed=0, items=items, features=features)
     return list(train_student(model, dataset, config, "cpu")), dataset
 
@@ -72,13 +81,17 @@ def test_kernel_ridge_is_the_closed_form_with_leave_one_out_settings():
         for i in range(30):
             keep = torch.arange(30) != i
             xk, yk = x[keep].double(), y[keep].double()
-            c = torch.linalg.solve(kernel_matrix(xk, xk, g) + a * torch.eye(29, dtype=torch.float64), yk - y.double().mean(0))
+            c = torch.linalg.solve(
+                kernel_matrix(xk, xk, g) + a * torch.eye(29, dtype=torch.float64), yk - y.double().mean(0)
+            )
             pred = kernel_matrix(x[i : i + 1].double(), xk, g) @ c + y.double().mean(0)
             err += float(((pred - y[i].double()) ** 2).sum())
         return err
 
     # The shortcut keeps the full-data mean inside each left-out fit, so compare the ranking only.
-    assert (alpha, gamma) == min(((a, g) for a in (1e-3, 1e-1, 10.0) for g in (0.5, 2.0)), key=lambda ag: loo_error(*ag))
+    assert (alpha, gamma) == min(
+        ((a, g) for a in (1e-3, 1e-1, 10.0) for g in (0.5, 2.0)), key=lambda ag: loo_error(*ag)
+    )
     k = kernel_matrix(x.double(), x.double(), gamma)
     expected = torch.linalg.solve(k + alpha * torch.eye(30, dtype=torch.float64), y.double() - y.double().mean(0))
     np.testing.assert_allclose(coef.numpy(), expected.float().numpy(), atol=1e-4)
@@ -114,9 +127,16 @@ def test_subword_student_learns_from_character_ngrams():
     # A teacher whose vectors are made of the words' suffixes: only n-grams can predict held-out words.
     rng = np.random.default_rng(0)
     stems = ["".join(rng.choice(list("bcdfgklmnprstvz"), 4)) for _ in range(120)]
-    suffixes = {"ing": rng.normal(size=16), "ness": rng.normal(size=16), "ly": rng.normal(size=16), "er": rng.normal(size=16)}
+    suffixes = {
+        "ing": rng.normal(size=16),
+        "ness": rng.normal(size=16),
+        "ly": rng.normal(size=16),
+        "er": rng.normal(size=16),
+    }
     items = [s + suf for s in stems for suf in suffixes]
-    teacher = unit(np.stack([suffixes[next(k for k in suffixes if w.endswith(k))] + 0.3 * rng.normal(size=16) for w in items]))
+    teacher = unit(
+        np.stack([suffixes[next(k for k in suffixes if w.endswith(k))] + 0.3 * rng.normal(size=16) for w in items])
+    )
     records, dataset = run_student("subword", items, teacher, p=0.3, epochs=30, lr=0.01)
     mean = unit(teacher[dataset.train_idx].mean(0, keepdims=True))[0]
     baseline = float((teacher[dataset.heldout_idx] @ mean).mean())
@@ -145,7 +165,9 @@ def test_stored_runs_reload_with_the_same_vectors(tmp_path, kind):
     cache = tmp_path / "cache"
     prepared = prepare_items(words, "none", CachedTeacher(HashTeacher(16), cache))
     CachedTeacher(HashTeacher(8, name="cheap"), cache).embed(words)  # the cheap encoder's cache
-    CachedTeacher(LayerFeatures(HashTeacher(8, name="cheap")), cache).embed(words)  # and its "layers" (the fake has none)
+    CachedTeacher(LayerFeatures(HashTeacher(8, name="cheap")), cache).embed(
+        words
+    )  # and its "layers" (the fake has none)
     config = TrainConfig(teacher="hash-16", model=kind, p=0.5, epochs=3, batch_size=16, cheap="cheap-8")
     run = TrainingRun(config, prepared, tmp_path / "runs", device="cpu", cache_root=cache)
     records = list(run)
@@ -163,9 +185,14 @@ def test_evaluate_run_scores_student_teacher_and_baseline(tmp_path):
     words = [f"w{i:03d}" for i in range(60)]
     cache = tmp_path / "cache"
     prepared = prepare_items(words, "none", CachedTeacher(HashTeacher(16), cache))
-    run = TrainingRun(TrainConfig(teacher="hash-16", model="B", p=0.5, epochs=2, batch_size=16), prepared, tmp_path / "runs", device="cpu")
+    run = TrainingRun(
+        TrainConfig(teacher="hash-16", model="B", p=0.5, epochs=2, batch_size=16),
+        prepared,
+        tmp_path / "runs",
+        device="cpu",
+    )
     list(run)
-    from core.evaluate import Analogy, Benchmarks, WordPair
+    from core.evaluation.evaluate import Analogy, Benchmarks, WordPair
 
     bench = Benchmarks((Analogy("s", "w001", "w002", "w003", "w004"),), (WordPair("w001", "w002", 1.0),), ())
     result = evaluate_run(load_run(tmp_path / "runs", run.run_id), cache, "all", bench)
@@ -182,7 +209,25 @@ def test_real_teachers_adapters_beat_lookup_tables_and_baseline(capsys):
 
     finals = {}
     for model in ("kernel", "ridge", "B"):
-        assert main(["train", "--teacher", "mpnet", "--size", "2000", "--model", model, "--p", "0.1", "--epochs", "20", "--json"]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--teacher",
+                    "mpnet",
+                    "--size",
+                    "2000",
+                    "--model",
+                    model,
+                    "--p",
+                    "0.1",
+                    "--epochs",
+                    "20",
+                    "--json",
+                ]
+            )
+            == 0
+        )
         finals[model] = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert main(["evaluate", "--run", finals["kernel"]["run_id"], "--json"]) == 0
     ev = json.loads(capsys.readouterr().out.splitlines()[-1])

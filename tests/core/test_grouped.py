@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from core import lazy_adam
 from core.config import TrainConfig
-from core.dataset import build_dataset
-from core.defence import TrainReport
-from core.grouped import group_key, train_grouped
-from core.students import StudentConfig, build_student
-from core.teacher import HashTeacher
-from core.train import train_epochs
+from core.data.dataset import build_dataset
+from core.kernels import lazy_adam
+from core.kernels.grouped import group_key, train_grouped
+from core.poisoning.defence import TrainReport
+from core.teachers.teacher import HashTeacher
+from core.words.students import StudentConfig, build_student
+from core.words.train import train_epochs
 
 ITEMS = [f"w{i:03d}" for i in range(300)]
 
@@ -23,14 +23,14 @@ def clean():
     return HashTeacher(16).embed(ITEMS)
 
 
-
-
 @pytest.mark.parametrize("kind", ["A", "B"])
 def test_a_group_follows_each_run_exactly(clean, kind, adam_path):
     # A small grid: four values of p (so batches per epoch differ: 1 to 5), clean and poisoned, two seeds.
     grid = [(p, poison, seed) for p in (0.05, 0.2, 0.5, 1.0) for poison in (0.0, 0.1) for seed in (0, 3)]
-    configs = [TrainConfig(teacher="hash-16", model=kind, p=p, epochs=6, poison=poison, seed=seed, batch_size=64, lr=0.02)
-               for p, poison, seed in grid]
+    configs = [
+        TrainConfig(teacher="hash-16", model=kind, p=p, epochs=6, poison=poison, seed=seed, batch_size=64, lr=0.02)
+        for p, poison, seed in grid
+    ]
     datasets = [build_dataset(ITEMS, clean, c.p, c.poison, c.seed) for c in configs]
     sc = StudentConfig(kind, len(ITEMS), 16)
 
@@ -68,8 +68,10 @@ def test_split_products_follow_each_run_exactly(clean, threads):
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        configs = [TrainConfig(teacher="hash-16", model="B", p=p, epochs=3, seed=seed, batch_size=64, lr=0.02)
-                   for p, seed in ((1.0, 0), (1.0, 1), (1.0, 2), (0.5, 0), (0.5, 5), (0.05, 0))]
+        configs = [
+            TrainConfig(teacher="hash-16", model="B", p=p, epochs=3, seed=seed, batch_size=64, lr=0.02)
+            for p, seed in ((1.0, 0), (1.0, 1), (1.0, 2), (0.5, 0), (0.5, 5), (0.05, 0))
+        ]
         datasets = [build_dataset(ITEMS, clean, c.p, 0.0, c.seed) for c in configs]
         sc = StudentConfig("B", len(ITEMS), 16)
         single_models = [build_student(sc, seed=c.seed) for c in configs]
@@ -101,7 +103,9 @@ def test_stopping_a_group_keeps_finished_epochs_in_every_model(clean, adam_path)
 def test_at_every_epoch_each_model_holds_that_epochs_weights(clean, adam_path):
     # What a sweep checkpoints while a group trains (after sync_models()): the same weights as a single run at
     # the same epoch.
-    configs = [TrainConfig(teacher="hash-16", model="B", p=p, epochs=4, batch_size=64) for p in (0.1, 0.5)]  # the group reorders them
+    configs = [
+        TrainConfig(teacher="hash-16", model="B", p=p, epochs=4, batch_size=64) for p in (0.1, 0.5)
+    ]  # the group reorders them
     datasets = [build_dataset(ITEMS, clean, c.p, 0.0, 0) for c in configs]
     sc = StudentConfig("B", len(ITEMS), 16)
     grouped = [build_student(sc, seed=0) for _ in configs]
@@ -122,7 +126,7 @@ def test_each_run_is_credited_its_share_of_the_steps_and_its_own_scoring(clean, 
     # single run's epoch time includes its scoring).
     import time
 
-    import core.grouped as grouped
+    import core.kernels.grouped as grouped
 
     if not lazy_adam.available():
         pytest.skip("numba is not installed")
@@ -138,7 +142,9 @@ def test_each_run_is_credited_its_share_of_the_steps_and_its_own_scoring(clean, 
 
     monkeypatch.setattr(grouped, "_record_from_relu", slow_score)  # the CPU loop's scoring (with numba)
     monkeypatch.setattr(grouped, "adam_rows", slow_rows)
-    configs = [TrainConfig(teacher="hash-16", model="B", p=p, epochs=2, batch_size=64) for p in (0.05, 0.5, 1.0)]  # 1, 3, 5 batches
+    configs = [
+        TrainConfig(teacher="hash-16", model="B", p=p, epochs=2, batch_size=64) for p in (0.05, 0.5, 1.0)
+    ]  # 1, 3, 5 batches
     datasets = [build_dataset(ITEMS, clean, c.p, 0.0, 0) for c in configs]
     models = [build_student(StudentConfig("B", len(ITEMS), 16), seed=0) for _ in configs]
     started = time.perf_counter()

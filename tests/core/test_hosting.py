@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from core.hosting import HostSettings, load_host_settings, owner_id
 from core.jobs import JobBoard, QueueFull
+from core.runs.hosting import HostSettings, load_host_settings, owner_id
 
 
 def test_defaults_are_a_personal_machine(tmp_path):
@@ -18,22 +18,27 @@ def test_defaults_are_a_personal_machine(tmp_path):
 def test_file_then_environment(tmp_path):
     path = tmp_path / "lab.toml"
     path.write_text("[host]\nhosted = true\nmax_words = 5000\nmax_epochs = 50\nmax_upload_mb = 2.5\ngallery = false\n")
-    s = load_host_settings(env={"EMBEDDING_LAB_MAX_EPOCHS": "30", "EMBEDDING_LAB_MAX_TRAININGS_PER_USER": "2"}, path=path)
+    s = load_host_settings(
+        env={"EMBEDDING_LAB_MAX_EPOCHS": "30", "EMBEDDING_LAB_MAX_TRAININGS_PER_USER": "2"}, path=path
+    )
     assert s.hosted and s.max_words == 5000 and s.max_epochs == 30 and s.max_trainings_per_user == 2 and not s.gallery
     assert s.max_upload_bytes == int(2.5 * 2**20)
     s = load_host_settings(env={"EMBEDDING_LAB_CONFIG": str(path), "EMBEDDING_LAB_HOSTED": "no"})
     assert not s.hosted and s.max_words == 5000
 
 
-@pytest.mark.parametrize("text,env,message", [
-    ("[host]\nmax_epochs = 0\n", {}, "max_epochs must be between 1"),
-    ("[host]\nmax_words = 'lots'\n", {}, "max_words .* must be a number"),
-    ("[host]\nhosted = 'maybe'\n", {}, "hosted .* must be true or false"),
-    ("[host]\nmax_trainings_per_person = 2\n", {}, "unknown host setting"),
-    ("[host\nbroken", {}, "cannot be read"),
-    ("", {"EMBEDDING_LAB_MAX_UPLOAD_MB": "-1"}, "max_upload_mb must be between"),
-    ("", {"EMBEDDING_LAB_MAX_TRAININGS": "2.5"}, "EMBEDDING_LAB_MAX_TRAININGS"),
-])
+@pytest.mark.parametrize(
+    "text,env,message",
+    [
+        ("[host]\nmax_epochs = 0\n", {}, "max_epochs must be between 1"),
+        ("[host]\nmax_words = 'lots'\n", {}, "max_words .* must be a number"),
+        ("[host]\nhosted = 'maybe'\n", {}, "hosted .* must be true or false"),
+        ("[host]\nmax_trainings_per_person = 2\n", {}, "unknown host setting"),
+        ("[host\nbroken", {}, "cannot be read"),
+        ("", {"EMBEDDING_LAB_MAX_UPLOAD_MB": "-1"}, "max_upload_mb must be between"),
+        ("", {"EMBEDDING_LAB_MAX_TRAININGS": "2.5"}, "EMBEDDING_LAB_MAX_TRAININGS"),
+    ],
+)
 def test_bad_settings_get_a_sentence(tmp_path, text, env, message):
     path = tmp_path / "lab.toml"
     path.write_text(text)
@@ -43,7 +48,9 @@ def test_bad_settings_get_a_sentence(tmp_path, text, env, message):
 
 def test_owners():
     assert owner_id("Ada@Example.org") == owner_id(" ada@example.org") and "@" not in owner_id("ada@example.org")
-    assert owner_id(None, "abcdef1234").startswith("t-") and "abcdef1234" not in owner_id(None, "abcdef1234")  # the token is the credential
+    assert owner_id(None, "abcdef1234").startswith("t-") and "abcdef1234" not in owner_id(
+        None, "abcdef1234"
+    )  # the token is the credential
     with pytest.raises(ValueError):
         owner_id(None, "../../x")
 

@@ -1,11 +1,12 @@
-import pytest
 import time
 
+import pytest
+
 from core.config import TrainConfig
-from core.experiment import prepare_items
 from core.jobs import JobBoard, JobState
-from core.store import load_run
-from core.teacher import CachedTeacher, HashTeacher
+from core.runs.experiment import prepare_items
+from core.runs.store import load_run
+from core.teachers.teacher import CachedTeacher, HashTeacher
 
 
 def wait(job, timeout=30):
@@ -81,7 +82,9 @@ def runs_frame(rows):
 def test_estimate_fits_seconds_per_epoch_against_training_rows():
     from core.jobs import estimate_seconds
 
-    runs = runs_frame([{"train_size": 100, "seconds": 10.0}, {"train_size": 1000, "seconds": 40.0}])  # 1 and 4 s per epoch
+    runs = runs_frame(
+        [{"train_size": 100, "seconds": 10.0}, {"train_size": 1000, "seconds": 40.0}]
+    )  # 1 and 4 s per epoch
     config = TrainConfig(teacher="hash-8", model="B", p=0.55, epochs=10)
     assert estimate_seconds(config, 1000, runs) == pytest.approx(25.0)  # (1 + 3 * 450 / 900) s x 10 epochs
 
@@ -89,12 +92,24 @@ def test_estimate_fits_seconds_per_epoch_against_training_rows():
 def test_estimate_from_one_size_scales_by_rows_and_ignores_other_students_and_unfinished_runs():
     from core.jobs import estimate_seconds
 
-    runs = runs_frame([{"train_size": 100, "seconds": 10.0}, {"model": "A", "train_size": 100, "seconds": 999.0},
-                       {"train_size": 200, "seconds": 999.0, "status": "stopped"}])
-    assert estimate_seconds(TrainConfig(teacher="hash-8", model="B", p=0.2, epochs=5), 1000, runs) == pytest.approx(10.0)
-    assert estimate_seconds(TrainConfig(teacher="hash-8", model="A", p=0.0001, epochs=1), 1000, runs) == pytest.approx(9.99)
+    runs = runs_frame(
+        [
+            {"train_size": 100, "seconds": 10.0},
+            {"model": "A", "train_size": 100, "seconds": 999.0},
+            {"train_size": 200, "seconds": 999.0, "status": "stopped"},
+        ]
+    )
+    assert estimate_seconds(TrainConfig(teacher="hash-8", model="B", p=0.2, epochs=5), 1000, runs) == pytest.approx(
+        10.0
+    )
+    assert estimate_seconds(TrainConfig(teacher="hash-8", model="A", p=0.0001, epochs=1), 1000, runs) == pytest.approx(
+        9.99
+    )
     assert estimate_seconds(TrainConfig(teacher="hash-8", model="ridge", p=0.2), 1000, runs) is None
-    assert estimate_seconds(TrainConfig(teacher="hash-8"), 1000, runs_frame([{"train_size": 1, "seconds": 1.0}]).clear()) is None
+    assert (
+        estimate_seconds(TrainConfig(teacher="hash-8"), 1000, runs_frame([{"train_size": 1, "seconds": 1.0}]).clear())
+        is None
+    )
 
 
 def test_remaining_seconds_from_recent_epochs_or_the_estimate():
@@ -110,8 +125,10 @@ def test_remaining_seconds_from_recent_epochs_or_the_estimate():
     assert remaining_seconds([], 10) is None
 
 
-@pytest.mark.parametrize("seconds, words", [(None, "unknown"), (4, "a few seconds"), (42, "about 40 s"), (95, "about 2 min"),
-                                            (4800, "about 1 h 20 min")])
+@pytest.mark.parametrize(
+    "seconds, words",
+    [(None, "unknown"), (4, "a few seconds"), (42, "about 40 s"), (95, "about 2 min"), (4800, "about 1 h 20 min")],
+)
 def test_duration_in_plain_words(seconds, words):
     from core.jobs import duration
 
@@ -119,7 +136,7 @@ def test_duration_in_plain_words(seconds, words):
 
 
 def test_rates_are_recorded_and_used_for_embedding_estimates(tmp_path):
-    from core.jobs import embedding_seconds, measured_rates, record_rate
+    from core.teachers.rates import embedding_seconds, measured_rates, record_rate
 
     path = tmp_path / "rates.json"
     assert embedding_seconds("all-mpnet-base-v2", 10_000, path) == pytest.approx(40.0)  # the lab's default rate

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from core import lazy_adam
-from core.lazy_adam import adam_rows
+from core.kernels import lazy_adam
+from core.kernels.lazy_adam import adam_rows
 
 pytestmark = pytest.mark.skipif(not lazy_adam.available(), reason="numba is not installed")
 
@@ -26,7 +26,9 @@ def _epochs_both_ways(n_rows=40, dim=8, batch=10, epochs=5, lr=0.05, blocks=1, s
         before = epoch * steps
         for k in range(steps):
             # blocks of `batch` consecutive entries of idx; block b draws from its own part of the permutation
-            idx = np.concatenate([perm[b * steps * batch + k * batch: b * steps * batch + (k + 1) * batch] for b in range(blocks)])
+            idx = np.concatenate(
+                [perm[b * steps * batch + k * batch : b * steps * batch + (k + 1) * batch] for b in range(blocks)]
+            )
             gathered = np.empty((len(idx), dim), np.float32)
             adam_rows(p, m, v, idx, batch, np.full(blocks, before + 1), np.full(blocks, k), gathered=gathered, lr=lr)
             # The gathered rows are what dense Adam has at this step: every earlier zero-gradient step taken.
@@ -38,7 +40,9 @@ def _epochs_both_ways(n_rows=40, dim=8, batch=10, epochs=5, lr=0.05, blocks=1, s
             full[idx] = torch.from_numpy(grad)
             dense.grad = full
             opt.step()
-            adam_rows(p, m, v, idx, batch, np.full(blocks, before + k + 1), np.full(blocks, steps - k), grads=grad, lr=lr)
+            adam_rows(
+                p, m, v, idx, batch, np.full(blocks, before + k + 1), np.full(blocks, steps - k), grads=grad, lr=lr
+            )
         yield epoch, p, m, v, dense, opt
 
 
@@ -60,7 +64,9 @@ def test_tiny_and_zero_gradients_follow_dense_adam():
     for epoch, p, m, v, dense, opt in _epochs_both_ways(n_rows=60, batch=6, epochs=4, grad_scale=scale):
         state = opt.state[dense]
         # The moves, column by column (p's own size would hide a wrong move of a slow column).
-        np.testing.assert_allclose(p - start, dense.detach().numpy() - start, rtol=2e-4, atol=1e-6, err_msg=f"epoch {epoch}")
+        np.testing.assert_allclose(
+            p - start, dense.detach().numpy() - start, rtol=2e-4, atol=1e-6, err_msg=f"epoch {epoch}"
+        )
         np.testing.assert_allclose(m, state["exp_avg"].numpy(), rtol=1e-4, atol=1e-30)
         np.testing.assert_allclose(v, state["exp_avg_sq"].numpy(), rtol=1e-4, atol=1e-37)
     assert np.all(p[:, -1] == start[:, -1])  # a zero gradient never moves an element
@@ -124,19 +130,31 @@ def test_long_idle_runs_late_in_training_follow_dense_adam(t0, with_grad):
     dense = torch.tensor(rng.normal(size=(1, 8)).astype(np.float32), requires_grad=True)
     opt = torch.optim.Adam([dense], lr=0.01)
     for t in range(1, t0 + 1):  # a history of gradients (the last few hundred shape m and v)
-        dense.grad = torch.tensor((rng.normal(size=(1, 8)) * scale).astype(np.float32)) if t > t0 - 300 else torch.zeros(1, 8)
+        dense.grad = (
+            torch.tensor((rng.normal(size=(1, 8)) * scale).astype(np.float32)) if t > t0 - 300 else torch.zeros(1, 8)
+        )
         opt.step()
     for length in (40, 5):
         with torch.no_grad():  # from 0, so that p's rounding is that of the move itself (as small as it is)
             dense.zero_()
         p = dense.detach().numpy().copy()
         m, v = opt.state[dense]["exp_avg"].numpy().copy(), opt.state[dense]["exp_avg_sq"].numpy().copy()
-        start, done = p.copy(), int(opt.state[dense]["step"])
+        done = int(opt.state[dense]["step"])
         grad = (rng.normal(size=(1, 8)) * scale).astype(np.float32)
         for k in range(length):
             dense.grad = torch.tensor(grad) if (with_grad and k == 0) else torch.zeros(1, 8)
             opt.step()
-        adam_rows(p, m, v, np.array([0]), 1, np.array([done + 1]), np.array([length]), grads=grad if with_grad else None, lr=0.01)
+        adam_rows(
+            p,
+            m,
+            v,
+            np.array([0]),
+            1,
+            np.array([done + 1]),
+            np.array([length]),
+            grads=grad if with_grad else None,
+            lr=0.01,
+        )
         np.testing.assert_allclose(p, dense.detach().numpy(), rtol=2e-6, atol=1e-30, err_msg=f"{length} steps")
         np.testing.assert_allclose(m, opt.state[dense]["exp_avg"].numpy(), rtol=1e-5, atol=1e-30)
         np.testing.assert_allclose(v, opt.state[dense]["exp_avg_sq"].numpy(), rtol=1e-4, atol=1e-37)
@@ -156,14 +174,31 @@ def test_relu_gathers_the_rows_relu_and_steps_through_its_backward():
     for relu in (True, False):
         p, m, v = p0.copy(), m0.copy(), v0.copy()
         gathered, gathered_t = np.empty((4, 8), np.float32), np.empty((4, 8), np.float32)
-        adam_rows(p, m, v, idx, 4, np.array([7]), np.array([3]), gathered=gathered, relu=relu, targets=targets,
-                  targets_out=gathered_t, lr=0.05, skip=5)
+        adam_rows(
+            p,
+            m,
+            v,
+            idx,
+            4,
+            np.array([7]),
+            np.array([3]),
+            gathered=gathered,
+            relu=relu,
+            targets=targets,
+            targets_out=gathered_t,
+            lr=0.05,
+            skip=5,
+        )
         np.testing.assert_array_equal(gathered_t, targets[idx])  # every row, the padding row's too
         assert np.all(gathered[2] == 0.0)  # the padding row
         x = p[idx].copy()
         x[2] = 0.0
         np.testing.assert_array_equal(gathered, np.maximum(x, 0.0) if relu else x)
-        given = grad if relu else torch.ops.aten.threshold_backward(torch.from_numpy(grad), torch.from_numpy(x), 0.0).numpy()
+        given = (
+            grad
+            if relu
+            else torch.ops.aten.threshold_backward(torch.from_numpy(grad), torch.from_numpy(x), 0.0).numpy()
+        )
         adam_rows(p, m, v, idx, 4, np.array([10]), np.array([5]), grads=given, relu=relu, lr=0.05, skip=5)
         results.append((p, m, v))
     for a, b in zip(*results):
@@ -180,22 +215,33 @@ def test_kernels_compile_where_numba_cannot_cache_them(tmp_path):
     import sys
     from pathlib import Path
 
-    core = Path(lazy_adam.__file__).parent
+    core = Path(lazy_adam.__file__).parents[1]
     shutil.copytree(core, tmp_path / "core", ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "core" / "__pycache__").write_text("")  # a file: no cache folder can be made next to the sources
+    # files: no cache folder can be made next to the sources
+    (tmp_path / "core" / "__pycache__").write_text("")
+    (tmp_path / "core" / "kernels" / "__pycache__").write_text("")
     blocked = tmp_path / "home"
     blocked.write_text("")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(blocked), "XDG_CACHE_HOME": str(blocked), "NUMBA_CACHE_DIR": str(blocked / "numba")}
-    script = ("import warnings, numpy as np\n"
-              "from core import lazy_adam, grouped\n"
-              "with warnings.catch_warnings(record=True) as seen:\n"
-              "    warnings.simplefilter('always')\n"
-              "    lazy_adam.warm_up()\n"
-              "p = np.ones((2, 4), np.float32)\n"
-              "lazy_adam.adam_rows(p, np.full_like(p, 0.1), np.full_like(p, 0.01), np.array([0]), 1, np.array([3]), np.array([2]), lr=0.1)\n"
-              "assert p[0, 0] < 1.0 and p[1, 0] == 1.0\n"
-              "print('ok')\n")
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(blocked),
+        "XDG_CACHE_HOME": str(blocked),
+        "NUMBA_CACHE_DIR": str(blocked / "numba"),
+    }
+    script = (
+        "import warnings, numpy as np\n"
+        "from core.kernels import grouped, lazy_adam\n"
+        "with warnings.catch_warnings(record=True) as seen:\n"
+        "    warnings.simplefilter('always')\n"
+        "    lazy_adam.warm_up()\n"
+        "p = np.ones((2, 4), np.float32)\n"
+        "lazy_adam.adam_rows(p, np.full_like(p, 0.1), np.full_like(p, 0.01), np.array([0]), 1, np.array([3]), np.array([2]), lr=0.1)\n"
+        "assert p[0, 0] < 1.0 and p[1, 0] == 1.0\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ok" in result.stdout
     assert result.stderr.count("cannot be cached on disk") == 1

@@ -1,6 +1,6 @@
 import pytest
 
-from core.lemmatize import LemmaResult, lemmatize_words, load_lemmatizer, no_lemmatization
+from core.data.lemmatize import LemmaResult, lemmatize_words, load_lemmatizer, no_lemmatization
 
 
 def test_identity_keeps_every_word():

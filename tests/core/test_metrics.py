@@ -3,7 +3,13 @@ import math
 import torch
 import torch.nn.functional as F
 
-from core.metrics import cosine_embedding_loss, embedding_means, mean_or_none, rowwise_cosine, rowwise_euclidean
+from core.evaluation.metrics import (
+    cosine_embedding_loss,
+    embedding_means,
+    mean_or_none,
+    rowwise_cosine,
+    rowwise_euclidean,
+)
 
 
 def test_hand_computed_cosine_loss():
@@ -31,7 +37,7 @@ def test_embedding_means_and_empty_sets():
 
 
 def test_fast_scoring_matches_the_plain_definitions():
-    from core.train import score_against_teacher
+    from core.words.train import score_against_teacher
 
     g = torch.Generator().manual_seed(1)
     teacher = F.normalize(torch.randn(200, 16, generator=g), dim=1)

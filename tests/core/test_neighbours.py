@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from core.neighbours import UnknownWord, analogy, nearest, neighbour_overlap, pair_cosine, parse_analogy, parse_pairs
+from core.evaluation.neighbours import (
+    UnknownWord,
+    analogy,
+    nearest,
+    neighbour_overlap,
+    pair_cosine,
+    parse_analogy,
+    parse_pairs,
+)
 
 
 def unit(rows):

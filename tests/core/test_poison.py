@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.poison import Adversary, PoisonScope, detect, outliers, poison_answers, ridge_loo_losses
+from core.config import Adversary, PoisonScope
+from core.data.dataset import poison_answers
+from core.poisoning.poison import detect, outliers, ridge_loo_losses
 
 
 def unit(x):
@@ -66,14 +68,14 @@ def test_detection_and_trimmed_defence_on_a_linear_world():
     clean = unit(x @ rng.normal(size=(12, 16)) + 2.0 * rng.normal(size=16))
     targets, mask = poison_answers(clean, 0.1, 0, "random")
     xt, yt = torch.tensor(x), torch.tensor(targets)
-    from core.generalizing import fit_ridge
+    from core.words.generalizing import fit_ridge
 
     _, _, alpha = fit_ridge(xt, yt)
     d = detect(ridge_loo_losses(xt, yt, alpha).numpy(), mask)
     assert d.precision >= 0.85 and d.recall >= 0.95  # real MiniLM/MPNet data: 0.98 and 1.0 (docs/BENCHMARKS.md)
-    from core.defence import fit_defended
-    from core.generalizing import RidgeAdapter
-    from core.students import StudentConfig
+    from core.poisoning.defence import fit_defended
+    from core.words.generalizing import RidgeAdapter
+    from core.words.students import StudentConfig
 
     model = RidgeAdapter(StudentConfig("ridge", len(x), 16, in_dim=12, cheap="x"))
     model.set_inputs(None, x)
@@ -91,7 +93,7 @@ def test_outlier_rule():
 
 def test_config_and_dataset_carry_the_adversary(clean):
     from core.config import TrainConfig
-    from core.dataset import build_dataset
+    from core.data.dataset import build_dataset
 
     with pytest.raises(ValueError, match="adversary must be one of"):
         TrainConfig(adversary="evil")
@@ -105,7 +107,7 @@ def test_config_and_dataset_carry_the_adversary(clean):
     assert TrainConfig(poison=0.0, adversary="swap", poison_scope="train").adversary == "random"  # clean is clean
     items = [f"w{i}" for i in range(len(clean))]
     paper = build_dataset(items, clean, 0.5, 0.1, 0)  # the paper's attack keeps its own stream
-    from core.dataset import poison_targets
+    from core.data.dataset import poison_targets
 
     np.testing.assert_array_equal(paper.targets, poison_targets(clean, 0.1, 0)[0])
     train_only = build_dataset(items, clean, 0.5, 0.1, 0, "negate", "train")
@@ -116,14 +118,36 @@ def test_cli_trimmed_defence_reports_detection(tmp_path, capsys):
     import json
 
     from core.__main__ import main
-    from core.teacher import CachedTeacher, HashTeacher
     from core.paths import teacher_cache_dir
+    from core.teachers.teacher import CachedTeacher, HashTeacher
 
     words = tmp_path / "words.txt"
     words.write_text("\n".join(f"w{i:03d}" for i in range(200)))
-    CachedTeacher(HashTeacher(8), teacher_cache_dir()).embed([f"w{i:03d}" for i in range(200)])  # the cheap model 'hash-8'
-    code = main(["train", "--teacher", "hash-16", "--vocab", str(words), "--model", "ridge", "--cheap", "hash-8", "--p", "0.5",
-                 "--poison", "0.1", "--adversary", "negate", "--defence", "trimmed", "--json"])
+    CachedTeacher(HashTeacher(8), teacher_cache_dir()).embed(
+        [f"w{i:03d}" for i in range(200)]
+    )  # the cheap model 'hash-8'
+    code = main(
+        [
+            "train",
+            "--teacher",
+            "hash-16",
+            "--vocab",
+            str(words),
+            "--model",
+            "ridge",
+            "--cheap",
+            "hash-8",
+            "--p",
+            "0.5",
+            "--poison",
+            "0.1",
+            "--adversary",
+            "negate",
+            "--defence",
+            "trimmed",
+            "--json",
+        ]
+    )
     assert code == 0
     final = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert final["defence"] == "trimmed" and final["adversary"] == "negate"

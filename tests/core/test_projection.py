@@ -3,7 +3,7 @@ import threading
 import numpy as np
 import pytest
 
-from core.projection import Method, ProjectionCache, pca_2d, project, umap_2d
+from core.evaluation.projection import Method, ProjectionCache, pca_2d, project, umap_2d
 
 
 def test_pca_matches_an_svd_oracle_and_is_reproducible():

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from core import row_scores
-from core.metrics import embedding_means
-from core.students import _normalize_
-from core.train import score_against_teacher
+from core.evaluation.metrics import embedding_means
+from core.kernels import row_scores
+from core.words.students import _normalize_
+from core.words.train import score_against_teacher
 
 pytestmark = pytest.mark.skipif(not row_scores.available(), reason="numba is not installed")
 

@@ -1,4 +1,4 @@
-"""Naming runs (core.store.rename_run) and the one table that compares them (core.experiment.runs_metrics_table)."""
+"""Naming runs (core.runs.store.rename_run) and the one table that compares them (core.runs.experiment.runs_metrics_table)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,21 @@ import polars as pl
 import pytest
 
 from core.config import StudentKind, TrainConfig
-from core.experiment import TrainingRun, prepare_items, read_stored_evaluation, runs_metrics_table, search_runs
-from core.store import RunNotFound, list_runs, rename_run
-from core.teacher import CachedTeacher, HashTeacher
+from core.runs.experiment import TrainingRun, prepare_items, read_stored_evaluation, runs_metrics_table, search_runs
+from core.runs.store import RunNotFound, list_runs, rename_run
+from core.teachers.teacher import CachedTeacher, HashTeacher
 
 
 def _train(tmp_path, model="B", owner="", p=0.2):
     words = [f"w{i}" for i in range(60)]
     prepared = prepare_items(words, "none", CachedTeacher(HashTeacher(8), tmp_path / "cache"))
-    run = TrainingRun(TrainConfig(teacher="hash-8", model=model, p=p, epochs=2), prepared, tmp_path / "runs", device="cpu",
-                      extra={"owner": owner})
+    run = TrainingRun(
+        TrainConfig(teacher="hash-8", model=model, p=p, epochs=2),
+        prepared,
+        tmp_path / "runs",
+        device="cpu",
+        extra={"owner": owner},
+    )
     list(run)
     return run.run_id
 
@@ -45,13 +50,27 @@ def test_rename_run_refuses_with_a_sentence(tmp_path):
 
 
 def test_metrics_table_by_hand():
-    runs = pl.DataFrame({
-        "run_id": ["r1", "r2", "r3"], "created": ["2026-01-01T10:00:00", "2026-01-02T10:00:00", "2026-01-03T10:00:00"],
-        "status": ["finished"] * 3, "model": ["B", "kernel", "A"], "p": [0.1, 0.1, 1.0], "teacher_queries": [100, 100, 1000],
-        "heldout_cosine": [0.47, 0.81, None], "seconds": [3.0, 4.5, 9.0], "owner": ["me", "you", "me"],
-        "shared": [False, True, False], "imported": [False, False, True], "name": ["king test", "", ""],
-    })
-    evaluations = {"r1": {"summary": {"analogy_pct_of_teacher": 2.5}}, "r2": {"summary": {"analogy_pct_of_teacher": 61.0}}, "r3": None}
+    runs = pl.DataFrame(
+        {
+            "run_id": ["r1", "r2", "r3"],
+            "created": ["2026-01-01T10:00:00", "2026-01-02T10:00:00", "2026-01-03T10:00:00"],
+            "status": ["finished"] * 3,
+            "model": ["B", "kernel", "A"],
+            "p": [0.1, 0.1, 1.0],
+            "teacher_queries": [100, 100, 1000],
+            "heldout_cosine": [0.47, 0.81, None],
+            "seconds": [3.0, 4.5, 9.0],
+            "owner": ["me", "you", "me"],
+            "shared": [False, True, False],
+            "imported": [False, False, True],
+            "name": ["king test", "", ""],
+        }
+    )
+    evaluations = {
+        "r1": {"summary": {"analogy_pct_of_teacher": 2.5}},
+        "r2": {"summary": {"analogy_pct_of_teacher": 61.0}},
+        "r3": None,
+    }
     table = runs_metrics_table(runs, evaluations, me="me")
     assert table["run_id"].to_list() == ["r3", "r2", "r1"]  # newest first
     assert table["student"].to_list() == ["Model A", StudentKind.KERNEL.label, "Model B"]
@@ -71,7 +90,9 @@ def test_metrics_table_from_real_runs_reads_stored_scores_only(tmp_path):
     mine, theirs = _train(tmp_path, owner="t-me"), _train(tmp_path, model="A", owner="t-you", p=0.5)
     root = tmp_path / "runs"
     assert read_stored_evaluation(root / mine) is None  # nothing computed by reading
-    table = runs_metrics_table(list_runs(root), {r: read_stored_evaluation(root / r) for r in (mine, theirs)}, me="t-me")
+    table = runs_metrics_table(
+        list_runs(root), {r: read_stored_evaluation(root / r) for r in (mine, theirs)}, me="t-me"
+    )
     rows = {r["run_id"]: r for r in table.iter_rows(named=True)}
     assert rows[mine]["origin"] == "yours" and rows[theirs]["origin"] == "shared by a classmate"
     assert rows[theirs]["teacher_queries"] == 30 and rows[mine]["teacher_queries"] == 12

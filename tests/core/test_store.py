@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from core.config import TrainConfig
-from core.experiment import TrainingRun, prepare_items
-from core.store import RunNotFound, check_run_id, delete_run, list_runs, load_run
-from core.teacher import CachedTeacher, HashTeacher
+from core.runs.experiment import TrainingRun, prepare_items
+from core.runs.store import RunNotFound, check_run_id, delete_run, list_runs, load_run
+from core.teachers.teacher import CachedTeacher, HashTeacher
 
 
 @pytest.fixture
@@ -68,25 +68,27 @@ def test_run_ids_cannot_escape_the_store(bad):
 def test_two_runs_drawing_the_same_id_are_both_kept(stored, monkeypatch):
     # A sweep saves a group's runs with one model and p in the same second; were their random suffixes
     # to collide, the second must take another id, not fail and lose its run.
-    import core.store as store
+    import core.runs.store as store
 
     run, root = stored
     back = load_run(root, run.run_id)
     ids = iter([run.run_id, run.run_id + "x"])
     monkeypatch.setattr(store, "new_run_id", lambda config: next(ids))
-    second = store.save_run(root, run.config, run.dataset, run.records, run.model,
-                            teacher_id=back.meta["teacher_id"], teacher_queries=0)
+    second = store.save_run(
+        root, run.config, run.dataset, run.records, run.model, teacher_id=back.meta["teacher_id"], teacher_queries=0
+    )
     assert second == run.run_id + "x"
     assert load_run(root, second).meta["run_id"] == second
     assert load_run(root, run.run_id).meta["created"] == back.meta["created"]  # the first one untouched
     # A chosen id that is taken is refused, not silently renamed.
     with pytest.raises(OSError):
-        store.save_run(root, run.config, run.dataset, run.records, run.model,
-                       teacher_id="t", teacher_queries=0, run_id=run.run_id)
+        store.save_run(
+            root, run.config, run.dataset, run.records, run.model, teacher_id="t", teacher_queries=0, run_id=run.run_id
+        )
 
 
 def test_a_checkpointed_run_whose_planned_id_is_taken_draws_another(stored, monkeypatch):
-    import core.experiment as experiment
+    import core.runs.experiment as experiment
 
     run, root = stored
     first = load_run(root, run.run_id).meta

@@ -8,15 +8,18 @@ import os
 import numpy as np
 import pytest
 
-from core import story, story_charts
+from core import story
+from core.charts import story as story_charts
 from core.config import StudentKind
-from core.dataset import build_dataset
-from core.experiment import prepare_items
+from core.data.dataset import build_dataset
 from core.paths import runs_dir, teacher_cache_dir
-from core.store import list_runs, load_run
-from core.teacher import CachedTeacher, HashTeacher
+from core.runs.experiment import prepare_items
+from core.runs.store import list_runs, load_run
+from core.teachers.teacher import CachedTeacher, HashTeacher
 
-WORDS = ["king", "queen", "man", "woman", "prince", "princess", "happy", "sad", "river", "lake"] + [f"word{i}" for i in range(290)]
+WORDS = ["king", "queen", "man", "woman", "prince", "princess", "happy", "sad", "river", "lake"] + [
+    f"word{i}" for i in range(290)
+]
 
 
 @pytest.fixture
@@ -34,7 +37,11 @@ def test_the_pair_and_the_poisoned_pair_train_on_the_same_words(settings, prepar
     assert (b.model, adapter.model) == (StudentKind.B, StudentKind.KERNEL) and adapter.cheap == "hash-16"
     configs = story.story_configs(settings)
     assert len(configs) == len(set(configs)) == 2 * len(settings.ps) + 2
-    splits = {c: build_dataset(prepared.items, prepared.clean, c.p, c.poison, c.seed).train_idx for c in configs if c.p == settings.p}
+    splits = {
+        c: build_dataset(prepared.items, prepared.clean, c.p, c.poison, c.seed).train_idx
+        for c in configs
+        if c.p == settings.p
+    }
     assert len(splits) == 4  # B and the adapter, clean and poisoned
     first = next(iter(splits.values()))
     assert all(np.array_equal(first, idx) for idx in splits.values())
@@ -80,15 +87,27 @@ def test_warm_story_trains_once_and_every_step_has_its_frame(settings, prepared)
     assert all(len(n.split(", ")) == settings.k for n in neighbours["neighbours"])
 
     quality = story.quality_frame(runs, scores)
-    assert quality.columns == ["student", "p", "queries", "heldout_cosine", "neighbours_shared", "baseline_cosine", "run_id"]
+    assert quality.columns == [
+        "student",
+        "p",
+        "queries",
+        "heldout_cosine",
+        "neighbours_shared",
+        "baseline_cosine",
+        "run_id",
+    ]
     assert quality.height == 2 * len(settings.ps) and quality["queries"].min() >= 1
     poison = story.poison_frame(runs, scores)
     assert poison.columns == ["student", "answers", "heldout_cosine", "neighbours_shared", "run_id"]
     assert sorted(poison["answers"].to_list()) == ["10% poisoned", "10% poisoned", "all clean", "all clean"]
 
     # every chart builds and says what its axes are
-    for chart in (story_charts.split_bars(split), story_charts.quality_lines(quality), story_charts.quality_lines(quality, "neighbours_shared"),
-                  story_charts.poison_bars(poison)):
+    for chart in (
+        story_charts.split_bars(split),
+        story_charts.quality_lines(quality),
+        story_charts.quality_lines(quality, "neighbours_shared"),
+        story_charts.poison_bars(poison),
+    ):
         spec = chart.to_dict()
         assert spec.get("title") and ("Cosine to the teacher" in str(spec) or "Closest words" in str(spec))
 
@@ -123,7 +142,7 @@ def test_run_scores_on_a_perfect_student():
 def test_real_teachers_adapter_shares_five_of_eight_neighbours_of_king_and_queen(tmp_path):
     """The acceptance criterion, with the bundled MPNet teacher and the adapter reading MiniLM (both
     embedded once into the lab's cache: ~5 minutes on a 2-core CPU the first time)."""
-    from core.experiment import TrainingRun, run_vectors
+    from core.runs.experiment import TrainingRun, run_vectors
 
     home = os.environ.get("EMBEDDING_LAB_STORY_HOME")  # a warm cache to reuse, when there is one
     cache = teacher_cache_dir() if not home else __import__("pathlib").Path(home) / "cache" / "teachers"
@@ -133,7 +152,9 @@ def test_real_teachers_adapter_shares_five_of_eight_neighbours_of_king_and_queen
     for config in story.pair_configs(settings):
         run = TrainingRun(config, prepared, tmp_path / "runs", device="cpu", cache_root=cache)
         list(run)
-        scores[story.student_label(config.model)] = story.run_scores(run_vectors(load_run(tmp_path / "runs", run.run_id), cache), settings.words, 8)
+        scores[story.student_label(config.model)] = story.run_scores(
+            run_vectors(load_run(tmp_path / "runs", run.run_id), cache), settings.words, 8
+        )
     frame = story.neighbours_frame(scores, settings.words)
     adapter = dict(zip(*frame.filter(who=story.student_label("kernel")).select("word", "shared")))
     model_b = dict(zip(*frame.filter(who=story.student_label("B")).select("word", "shared")))

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from core.config import StudentKind
-from core.students import StudentConfig, build_student, load_student, save_student
+from core.words.students import StudentConfig, build_student, load_student, save_student
 
 KINDS = [StudentKind.A, StudentKind.B]  # the lookup tables; the others: test_generalizing.py
 
@@ -41,7 +41,7 @@ def test_seeded_build_and_save_load_round_trip(kind, tmp_path):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_hand_written_gradients_match_autograd(kind):
-    from core.metrics import cosine_embedding_loss
+    from core.evaluation.metrics import cosine_embedding_loss
 
     g = torch.Generator().manual_seed(0)
     model = build_student(StudentConfig(kind, 40, 12), seed=2)

@@ -5,10 +5,10 @@ import torch
 
 from core.__main__ import main
 from core.config import LemmaMode, TrainConfig
-from core.experiment import TrainingRun, prepare_items
-from core.store import list_runs, load_run
-from core.sweep import SweepGrid, run_sweep, sweep_frame
-from core.teacher import CachedTeacher, HashTeacher
+from core.runs.experiment import TrainingRun, prepare_items
+from core.runs.store import list_runs, load_run
+from core.runs.sweep import SweepGrid, run_sweep, sweep_frame
+from core.teachers.teacher import CachedTeacher, HashTeacher
 
 WORDS = [f"w{i:03d}" for i in range(200)] + ["cats", "cat", "was", "be"]
 
@@ -16,7 +16,10 @@ WORDS = [f"w{i:03d}" for i in range(200)] + ["cats", "cat", "was", "be"]
 @pytest.fixture
 def prepared(tmp_path):
     teacher = CachedTeacher(HashTeacher(8), tmp_path / "cache")
-    return {LemmaMode.NONE: prepare_items(WORDS, "none", teacher), LemmaMode.LOOKUP: prepare_items(WORDS, "lookup", teacher)}
+    return {
+        LemmaMode.NONE: prepare_items(WORDS, "none", teacher),
+        LemmaMode.LOOKUP: prepare_items(WORDS, "lookup", teacher),
+    }
 
 
 def grid(**kw):
@@ -52,8 +55,16 @@ def test_an_interrupted_sweep_resumes(prepared, tmp_path):
         calls["n"] += 1
         return len(list_runs(tmp_path / "runs")) >= 2
 
-    partial = list(run_sweep(g, {LemmaMode.NONE: prepared[LemmaMode.NONE]}, tmp_path / "runs", device="cpu", should_stop=stop_after_two_runs,
-                             group=False))
+    partial = list(
+        run_sweep(
+            g,
+            {LemmaMode.NONE: prepared[LemmaMode.NONE]},
+            tmp_path / "runs",
+            device="cpu",
+            should_stop=stop_after_two_runs,
+            group=False,
+        )
+    )
     assert partial[-1].done == 2
     resumed = list(run_sweep(g, {LemmaMode.NONE: prepared[LemmaMode.NONE]}, tmp_path / "runs", device="cpu"))[-1]
     assert (resumed.reused, resumed.trained, resumed.done) == (2, 2, 4)
@@ -92,7 +103,12 @@ def test_grouped_and_single_sweeps_store_the_same_curves(prepared, tmp_path):
 def test_a_sweep_run_has_the_same_curve_as_a_single_run(prepared, tmp_path):
     g = grid(ps=(0.3,), epochs=4, poison=(0.1,))
     (progress,) = list(run_sweep(g, {LemmaMode.NONE: prepared[LemmaMode.NONE]}, tmp_path / "sweep", device="cpu"))
-    single = TrainingRun(TrainConfig(teacher="hash-8", p=0.3, epochs=4, poison=0.1, vocabulary="t"), prepared[LemmaMode.NONE], tmp_path / "single", device="cpu")
+    single = TrainingRun(
+        TrainConfig(teacher="hash-8", p=0.3, epochs=4, poison=0.1, vocabulary="t"),
+        prepared[LemmaMode.NONE],
+        tmp_path / "single",
+        device="cpu",
+    )
     losses = [r.train_loss for r in single]
     assert load_run(tmp_path / "sweep", progress.run_ids[0]).epochs["train_loss"].to_list() == losses
 
@@ -105,19 +121,58 @@ def test_missing_prepared_data_is_a_sentence(prepared, tmp_path):
 def test_cli_sweep_json(capsys, tmp_path):
     vocab = tmp_path / "w.txt"
     vocab.write_text("\n".join(WORDS))
-    assert main(["sweep", "--teacher", "hash-8", "--vocab", str(vocab), "--ps", "0.1,0.5", "--epochs", "2", "--models", "A,B", "--json"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--teacher",
+                "hash-8",
+                "--vocab",
+                str(vocab),
+                "--ps",
+                "0.1,0.5",
+                "--epochs",
+                "2",
+                "--models",
+                "A,B",
+                "--json",
+            ]
+        )
+        == 0
+    )
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["done"] for line in lines[:-1]] == [1, 2, 3, 4]
     assert lines[-1]["sweep"] == "finished" and lines[-1]["trained"] == 4
-    assert main(["sweep", "--teacher", "hash-8", "--vocab", str(vocab), "--ps", "0.1,0.5", "--epochs", "2", "--models", "A,B", "--json"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--teacher",
+                "hash-8",
+                "--vocab",
+                str(vocab),
+                "--ps",
+                "0.1,0.5",
+                "--epochs",
+                "2",
+                "--models",
+                "A,B",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["reused"] == 4
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["sweep", "--ps", "0.1,x"], "--ps must be a comma-separated list"),
-    (["sweep", "--ps", "0.1,2"], "at most 1"),
-    (["sweep", "--lemmas", "stem"], "--lemmas must be"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["sweep", "--ps", "0.1,x"], "--ps must be a comma-separated list"),
+        (["sweep", "--ps", "0.1,2"], "at most 1"),
+        (["sweep", "--lemmas", "stem"], "--lemmas must be"),
+    ],
+)
 def test_cli_sweep_bad_flags(argv, fragment, capsys):
     assert main([*argv, "--teacher", "hash-8"]) == 2
     assert fragment in capsys.readouterr().err
@@ -125,7 +180,7 @@ def test_cli_sweep_bad_flags(argv, fragment, capsys):
 
 def test_a_grouped_checkpoint_writes_that_epochs_weights(prepared, tmp_path, monkeypatch):
     # While a group trains, its rows live apart from the models' tables; a checkpoint must sync them first.
-    import core.experiment as experiment
+    import core.runs.experiment as experiment
 
     real_save, written = experiment.save_run, {}
 
@@ -139,6 +194,13 @@ def test_a_grouped_checkpoint_writes_that_epochs_weights(prepared, tmp_path, mon
     monkeypatch.setattr(experiment, "save_run", real_save)
     for p in (0.1, 0.5):
         for k in (1, 2, 3):
-            single = TrainingRun(TrainConfig(teacher="hash-8", p=p, epochs=k, vocabulary="t"), data[LemmaMode.NONE], tmp_path / f"single{p}{k}", device="cpu")
+            single = TrainingRun(
+                TrainConfig(teacher="hash-8", p=p, epochs=k, vocabulary="t"),
+                data[LemmaMode.NONE],
+                tmp_path / f"single{p}{k}",
+                device="cpu",
+            )
             list(single)
-            torch.testing.assert_close(written[(p, k)], single.model.embedding.weight.detach(), atol=1e-5, rtol=1e-4, msg=f"p={p}, epoch {k}")
+            torch.testing.assert_close(
+                written[(p, k)], single.model.embedding.weight.detach(), atol=1e-5, rtol=1e-4, msg=f"p={p}, epoch {k}"
+            )

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from core.config import TrainConfig
-from core.experiment import TrainingRun, prepare_items
-from core.store import list_runs, load_run
-from core.students import student_vectors
-from core.takeaway import ImportRefused, data_hash, export_static, import_run, run_card, zip_run
-from core.teacher import CachedTeacher, HashTeacher
+from core.runs.experiment import TrainingRun, prepare_items
+from core.runs.store import list_runs, load_run
+from core.runs.takeaway import ImportRefused, data_hash, export_static, import_run, run_card, zip_run
+from core.teachers.teacher import CachedTeacher, HashTeacher
+from core.words.students import student_vectors
 
 WORDS = [f"word{i}" for i in range(80)] + ["king", "queen"]
 
@@ -22,7 +22,12 @@ WORDS = [f"word{i}" for i in range(80)] + ["king", "queen"]
 @pytest.fixture
 def stored(tmp_path):
     prepared = prepare_items(WORDS, "none", CachedTeacher(HashTeacher(16), tmp_path / "cache"))
-    run = TrainingRun(TrainConfig(teacher="hash-16", model="B", p=0.5, epochs=3, poison=0.1), prepared, tmp_path / "runs", device="cpu")
+    run = TrainingRun(
+        TrainConfig(teacher="hash-16", model="B", p=0.5, epochs=3, poison=0.1),
+        prepared,
+        tmp_path / "runs",
+        device="cpu",
+    )
     list(run)
     return load_run(tmp_path / "runs", run.run_id)
 
@@ -38,7 +43,9 @@ def test_export_round_trip_gives_the_students_vectors(stored, tmp_path):
     both = loaded.encode(["king queen"])[0]
     mean = ours[-2] + ours[-1]
     np.testing.assert_allclose(both, mean / np.linalg.norm(mean), atol=1e-5)
-    np.testing.assert_allclose(loaded.encode(["king zzzunknown"])[0], ours[-2], atol=1e-5)  # an unknown word adds nothing
+    np.testing.assert_allclose(
+        loaded.encode(["king zzzunknown"])[0], ours[-2], atol=1e-5
+    )  # an unknown word adds nothing
     card = json.loads((folder / "run_card.json").read_text())
     assert card["data_sha256"] == data_hash(stored) and card["config"]["p"] == 0.5 and card["teacher_id"] == "hash-16"
     assert card["final"]["heldout_cosine"] == stored.meta["final"]["heldout_cosine"]
@@ -66,8 +73,10 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 
 def _files(stored) -> dict[str, bytes]:
-    return {name: (stored.folder / name).read_bytes() for name in ("run.json", "epochs.parquet", "items.parquet", "student.json",
-                                                                    "student.safetensors")}
+    return {
+        name: (stored.folder / name).read_bytes()
+        for name in ("run.json", "epochs.parquet", "items.parquet", "student.json", "student.safetensors")
+    }
 
 
 def test_hostile_archives_are_refused_or_defused(stored, tmp_path):

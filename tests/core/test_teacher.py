@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.teacher import CachedTeacher, HashTeacher, TeacherUnavailable, load_teacher, teacher_id_for
+from core.teachers.teacher import CachedTeacher, HashTeacher, TeacherUnavailable, load_teacher, teacher_id_for
 
 
 def test_hash_teacher_is_deterministic_unit_and_anisotropic(fake_teacher):
@@ -36,7 +36,9 @@ def test_cache_computes_each_text_once_ever(tmp_path, fake_teacher):
 
 def test_progress_is_reported(tmp_path, fake_teacher):
     seen = []
-    CachedTeacher(fake_teacher, tmp_path).embed([f"w{i}" for i in range(1200)], progress=lambda d, t: seen.append((d, t)))
+    CachedTeacher(fake_teacher, tmp_path).embed(
+        [f"w{i}" for i in range(1200)], progress=lambda d, t: seen.append((d, t))
+    )
     assert seen[-1] == (1200, 1200) and len(seen) >= 3
 
 

@@ -2,11 +2,11 @@ import pytest
 import torch
 
 from core.config import TrainConfig
-from core.experiment import TrainingRun, prepare_items
-from core.store import list_runs, load_run
-from core.metrics import rowwise_cosine
-from core.teacher import CachedTeacher, HashTeacher
-from core.train import embed_all
+from core.evaluation.metrics import rowwise_cosine
+from core.runs.experiment import TrainingRun, prepare_items
+from core.runs.store import list_runs, load_run
+from core.teachers.teacher import CachedTeacher, HashTeacher
+from core.words.train import embed_all
 
 WORDS = [f"w{i:03d}" for i in range(300)]
 
@@ -32,7 +32,12 @@ def test_training_lowers_the_loss_and_records_every_epoch(prepared, tmp_path, mo
 def test_model_b_learns_the_average_direction_for_held_out_words(prepared, tmp_path):
     # Lookup-table students never see held-out rows, but Model B's shared layers still move
     # every output towards the teacher's mean direction (teachers are anisotropic).
-    run = TrainingRun(TrainConfig(teacher="hash-16", model="B", p=0.5, epochs=20, batch_size=32, lr=0.05), prepared, tmp_path, device="cpu")
+    run = TrainingRun(
+        TrainConfig(teacher="hash-16", model="B", p=0.5, epochs=20, batch_size=32, lr=0.05),
+        prepared,
+        tmp_path,
+        device="cpu",
+    )
     held = torch.as_tensor(run.dataset.heldout_idx)
     clean = torch.as_tensor(run.dataset.clean)
     before = float(rowwise_cosine(embed_all(run.model, 300, "cpu")[held], clean[held]).mean())
@@ -50,14 +55,34 @@ def test_same_seed_same_curve(prepared, tmp_path):
 
 
 def test_poisoned_training_loss_is_measured_on_poisoned_targets(prepared, tmp_path):
-    clean = list(TrainingRun(TrainConfig(teacher="hash-16", p=1.0, epochs=10, batch_size=32, lr=0.05), prepared, tmp_path / "c", device="cpu"))
-    dirty = list(TrainingRun(TrainConfig(teacher="hash-16", p=1.0, epochs=10, batch_size=32, lr=0.05, poison=0.3), prepared, tmp_path / "d", device="cpu"))
+    clean = list(
+        TrainingRun(
+            TrainConfig(teacher="hash-16", p=1.0, epochs=10, batch_size=32, lr=0.05),
+            prepared,
+            tmp_path / "c",
+            device="cpu",
+        )
+    )
+    dirty = list(
+        TrainingRun(
+            TrainConfig(teacher="hash-16", p=1.0, epochs=10, batch_size=32, lr=0.05, poison=0.3),
+            prepared,
+            tmp_path / "d",
+            device="cpu",
+        )
+    )
     assert dirty[-1].train_loss > clean[-1].train_loss
     assert clean[-1].heldout_cosine is None and clean[-1].heldout_euclidean is None  # p = 1: nothing held out
 
 
 def test_stop_between_epochs_keeps_finished_epochs(prepared, tmp_path):
-    run = TrainingRun(TrainConfig(teacher="hash-16", p=0.5, epochs=50), prepared, tmp_path, device="cpu", should_stop=lambda: len(run.records) >= 3)
+    run = TrainingRun(
+        TrainConfig(teacher="hash-16", p=0.5, epochs=50),
+        prepared,
+        tmp_path,
+        device="cpu",
+        should_stop=lambda: len(run.records) >= 3,
+    )
     assert len(list(run)) == 3
     stored = load_run(tmp_path, run.run_id)
     assert stored.meta["status"] == "stopped" and stored.epochs.height == 3
@@ -79,14 +104,16 @@ def test_lemma_mode_must_match_the_prepared_data(prepared, tmp_path):
 
 @pytest.mark.slow
 def test_real_minilm_model_b_learns(tmp_path):
-    from core.corpus import default_vocabulary
-    from core.teacher import load_teacher
+    from core.data.corpus import default_vocabulary
+    from core.teachers.teacher import load_teacher
 
     words = default_vocabulary(2000).words
     teacher = CachedTeacher(load_teacher("minilm", "cpu"), tmp_path / "cache")
     prepared = prepare_items(words, "spacy", teacher)
     assert len(prepared.items) < 2000  # lemmatization merged some words
-    run = TrainingRun(TrainConfig(p=0.3, epochs=10, lemmatize="spacy", poison=0.1), prepared, tmp_path / "runs", device="cpu")
+    run = TrainingRun(
+        TrainConfig(p=0.3, epochs=10, lemmatize="spacy", poison=0.1), prepared, tmp_path / "runs", device="cpu"
+    )
     records = list(run)
     assert records[-1].train_loss < records[0].train_loss - 0.05
     assert records[-1].heldout_cosine > 0.3  # at least the teacher's average direction
@@ -98,10 +125,10 @@ def test_real_minilm_model_b_learns(tmp_path):
 def test_training_only_the_training_rows_is_exactly_dense_adam(prepared, tmp_path, model_kind, adam_path):
     """The engine's optimizer holds only training rows; a plain loop with Adam over the whole
     table (the way a user writes it) must reach the same weights, held-out rows untouched."""
-    from core.dataset import build_dataset
-    from core.metrics import cosine_embedding_loss
-    from core.students import StudentConfig, build_student
-    from core.train import train_epochs
+    from core.data.dataset import build_dataset
+    from core.evaluation.metrics import cosine_embedding_loss
+    from core.words.students import StudentConfig, build_student
+    from core.words.train import train_epochs
 
     config = TrainConfig(teacher="hash-16", model=model_kind, p=0.3, epochs=5, batch_size=16, lr=0.01, poison=0.1)
     dataset = build_dataset(prepared.items, prepared.clean, config.p, config.poison, config.seed)
@@ -133,15 +160,16 @@ def test_training_only_the_training_rows_is_exactly_dense_adam(prepared, tmp_pat
 @pytest.mark.parametrize("defence", ["trimmed", "small-loss"])
 def test_lazy_rows_follow_dense_adam_under_a_defence(prepared, monkeypatch, defence):
     """A trimmed epoch leaves some rows out of every batch: they still take its zero-gradient steps."""
-    from core import lazy_adam
-    from core.dataset import build_dataset
-    from core.students import StudentConfig, build_student
-    from core.train import train_epochs
+    from core.data.dataset import build_dataset
+    from core.kernels import lazy_adam
+    from core.words.students import StudentConfig, build_student
+    from core.words.train import train_epochs
 
     if not lazy_adam.available():
         pytest.skip("numba is not installed")
-    config = TrainConfig(teacher="hash-16", model="B", p=0.5, epochs=6, batch_size=32, lr=0.01, poison=0.2,
-                         defence=defence, trim=0.2)
+    config = TrainConfig(
+        teacher="hash-16", model="B", p=0.5, epochs=6, batch_size=32, lr=0.01, poison=0.2, defence=defence, trim=0.2
+    )
     dataset = build_dataset(prepared.items, prepared.clean, config.p, config.poison, config.seed)
     weights, losses = {}, {}
     for path in ("lazy", "dense"):
@@ -155,7 +183,7 @@ def test_lazy_rows_follow_dense_adam_under_a_defence(prepared, monkeypatch, defe
 
 
 def test_direct_fused_adam_is_torchs_adam():
-    from core.train import DirectFusedAdam
+    from core.words.train import DirectFusedAdam
 
     g = torch.Generator().manual_seed(0)
     a = [torch.randn(50, 8, generator=g), torch.randn(8, generator=g)]

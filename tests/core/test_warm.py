@@ -98,8 +98,8 @@ def test_register_adds_a_step_after_the_default_ones(monkeypatch):
 def test_the_default_steps_fill_the_caches_the_pages_read(tmp_path, monkeypatch):
     """On the fake teacher: the word and sentence steps write the very caches `cached_vectors` and
     `cached_text_features` read, and a second runner finds them done without loading a model."""
-    from core.adapters import cached_text_features
-    from core.teacher import HashTeacher, cached_vectors, layer_features_id, teacher_id_for
+    from core.sentences.adapters import cached_text_features
+    from core.teachers.teacher import HashTeacher, cached_vectors, layer_features_id, teacher_id_for
 
     monkeypatch.setenv("EMBEDDING_LAB_HOME", str(tmp_path))
     words, texts = tuple(f"w{i}" for i in range(150)), ("a first text", "a second one", "and a third")
@@ -122,7 +122,9 @@ def test_the_default_steps_fill_the_caches_the_pages_read(tmp_path, monkeypatch)
         assert cached_vectors(root, teacher_id_for("mpnet"), words).shape == (150, 12)
         assert cached_vectors(root, layer_features_id(teacher_id_for("minilm")), words).shape == (150, 8)
         assert cached_vectors(root, teacher_id_for("mpnet"), texts).shape == (3, 12)
-        features = cached_text_features(lambda: pytest.fail("cached: no model load"), teacher_id_for("minilm"), texts, tmp_path / "cache")
+        features = cached_text_features(
+            lambda: pytest.fail("cached: no model load"), teacher_id_for("minilm"), texts, tmp_path / "cache"
+        )
         assert features.tokens.shape[0] == 3
         loads.clear()
         again = list(WarmUp(quick).run_all())
@@ -132,8 +134,8 @@ def test_the_default_steps_fill_the_caches_the_pages_read(tmp_path, monkeypatch)
 
 
 def test_cached_text_features_read_back_the_same_numbers_every_time(tmp_path):
-    from core.adapters import cached_text_features, text_features
-    from core.teacher import HashTeacher
+    from core.sentences.adapters import cached_text_features, text_features
+    from core.teachers.teacher import HashTeacher
 
     texts = ["the cat sat", "a dog", "one two three four"]
     first = cached_text_features(HashTeacher(6), "hash-6", texts, tmp_path)

@@ -33,12 +33,12 @@ def _seed(home: Path) -> dict:
 import json, os
 os.environ["EMBEDDING_LAB_HOME"] = {str(home)!r}
 from core.config import TrainConfig
-from core.corpus import default_vocabulary
-from core.experiment import TrainingRun, prepare_items
-from core.hosting import owner_id
+from core.data.corpus import default_vocabulary
+from core.runs.experiment import TrainingRun, prepare_items
+from core.runs.hosting import owner_id
 from core.paths import cache_dir, runs_dir
-from core.store import rename_run, set_shared
-from core.teacher import CachedTeacher, HashTeacher
+from core.runs.store import rename_run, set_shared
+from core.teachers.teacher import CachedTeacher, HashTeacher
 words = default_vocabulary().words + ["nonviolent", "antiaggressive"]
 prepared = prepare_items(words, "none", CachedTeacher(HashTeacher(32), cache_dir() / "teachers"))
 ids = {{}}
@@ -104,8 +104,9 @@ def _run_picker(page, label: str = "Run to look at"):
     return page.get_by_role("combobox", name=label).first
 
 
-@pytest.mark.parametrize("address", ["/story?step=2", "/projection?u={ada}&run={run}&words=king%2C+queen"],
-                         ids=["story", "projection"])
+@pytest.mark.parametrize(
+    "address", ["/story?step=2", "/projection?u={ada}&run={run}&words=king%2C+queen"], ids=["story", "projection"]
+)
 def test_the_first_request_of_a_fresh_server_runs_through_app_py(seeded, browser, address):
     """A fresh server treats pages/ as Streamlit's old page folder until app.py's st.navigation runs once: a first
     request straight to a page's address ran that page file alone (the raw file list in the sidebar, the narrow
@@ -130,7 +131,9 @@ def test_the_first_request_of_a_fresh_server_runs_through_app_py(seeded, browser
         assert nav.get_by_text("Compare with the teacher").is_visible()
         assert nav.get_by_text("waits", exact=True).count() == 0 and nav.get_by_text("shared", exact=True).count() == 0
         width = page.locator("[data-testid='stMainBlockContainer']").bounding_box()["width"]
-        assert width > 900, f"the narrow layout ({width:.0f} px): app.py's st.set_page_config(layout='wide') did not run"
+        assert width > 900, (
+            f"the narrow layout ({width:.0f} px): app.py's st.set_page_config(layout='wide') did not run"
+        )
         DOCS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(DOCS / f"address_first_request_{address[1:].split('?')[0]}.png"))
         context.close()
@@ -149,7 +152,9 @@ def test_a_copied_address_opens_the_same_view_in_a_new_context(hosted, browser):
     other, again = _page(browser, copied)
     expect(_run_picker(again)).to_have_value(ADA_RUN, timeout=WAIT)
     again.get_by_text("of 8 neighbours shared").first.wait_for(timeout=WAIT)
-    expect(again.locator("input[aria-label*='Words to highlight']")).to_have_value("king, queen", timeout=WAIT)  # settled, not mid-draw
+    expect(again.locator("input[aria-label*='Words to highlight']")).to_have_value(
+        "king, queen", timeout=WAIT
+    )  # settled, not mid-draw
     assert f"run={ids['ada']}" in again.url
     DOCS.mkdir(parents=True, exist_ok=True)
     again.screenshot(path=str(DOCS / "address_copied_projection.png"))
@@ -200,7 +205,9 @@ def test_each_person_sees_their_link_and_their_runs(hosted, browser):
     notice = first.locator(".st-key-personal_link_notice code").filter(has_text="?u=").first
     notice.wait_for(timeout=WAIT)  # the code block draws its text a moment after the box
     token = first.url.split("u=")[1].split("&")[0]
-    assert notice.text_content().strip() == f"{url}/?u={token}"  # the link to give: the lab's address and this person's u
+    assert (
+        notice.text_content().strip() == f"{url}/?u={token}"
+    )  # the link to give: the lab's address and this person's u
     first.screenshot(path=str(DOCS / "hosted_link_notice.png"))
     fresh.close()
     for token, own, gallery in ((ADA, ids["ada"], ids["bob"]), (BOB, ids["bob"], None)):

@@ -19,8 +19,16 @@ from tests.e2e.servers import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "tests" / "e2e" / "screens"))
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -94,7 +102,11 @@ def test_whole_path(page):
     seen = set()
     deadline = time.time() + 180
     while time.time() < deadline:
-        text = page.locator('[data-testid="stProgress"]').first.inner_text() if page.locator('[data-testid="stProgress"]').count() else ""
+        text = (
+            page.locator('[data-testid="stProgress"]').first.inner_text()
+            if page.locator('[data-testid="stProgress"]').count()
+            else ""
+        )
         if m := re.search(r"Epoch (\d+) of 200", text):
             seen.add(int(m.group(1)))
             if 10 <= int(m.group(1)) < 200 and "live" not in seen:
@@ -174,7 +186,9 @@ def test_whole_path(page):
     page.get_by_text("Each line is one kind of student").wait_for()
     # Every run scored (a few seconds each, once): the app stops "running" and no progress is left.
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=600_000)
-    page.get_by_text(re.compile(r"Scored \d+ of \d+ runs|Scoring the runs")).first.wait_for(state="detached", timeout=600_000)
+    page.get_by_text(re.compile(r"Scored \d+ of \d+ runs|Scoring the runs")).first.wait_for(
+        state="detached", timeout=600_000
+    )
     chart_drawn(page)
     no_exception(page)
     page.set_viewport_size({"width": 1400, "height": 2600})
@@ -183,7 +197,9 @@ def test_whole_path(page):
 
     go(page, "Poisoning lab")
     page.get_by_text("1 · One poisoned run").wait_for()
-    page.get_by_role("button", name=re.compile(r"Train the comparison \(22 runs")).click()  # ridge adapter, 5 poisons x 2 rates x 2 defences + clean
+    page.get_by_role(
+        "button", name=re.compile(r"Train the comparison \(22 runs")
+    ).click()  # ridge adapter, 5 poisons x 2 rates x 2 defences + clean
     page.get_by_role("button", name=re.compile(r"Train the comparison")).wait_for(state="detached", timeout=900_000)
     page.get_by_text("How good the student stays on words it never saw").wait_for()
     page.get_by_text("Each bar counts training answers").wait_for()  # a poisoned run now exists: its loss histogram
@@ -200,7 +216,9 @@ def test_whole_path(page):
     go(page, "Adapter lab (sentences)")
     page.get_by_text("Adapter lab: sentences").first.wait_for()
     page.get_by_role("button", name="Embed the texts with both models").click()
-    page.get_by_text(re.compile(r"Ready: 2,877 texts")).wait_for(timeout=1_200_000)  # MPNet embeds ~2,900 sentences once
+    page.get_by_text(re.compile(r"Ready: 2,877 texts")).wait_for(
+        timeout=1_200_000
+    )  # MPNet embeds ~2,900 sentences once
     page.get_by_text("MLP on the sentence embedding").click()
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("Cosine to the teacher (unseen texts)").wait_for(timeout=300_000)

@@ -23,8 +23,13 @@ from tests.e2e.test_browser import ARGS, CHROMIUM, SHOTS, _chromium_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-STEP_TITLES = ["1. What the teacher knows", "2. The paper's student learns its lessons by heart",
-               "3. A student that reads a cheap model", "4. How few answers are enough", "5. What poison does"]
+STEP_TITLES = [
+    "1. What the teacher knows",
+    "2. The paper's student learns its lessons by heart",
+    "3. A student that reads a cheap model",
+    "4. How few answers are enough",
+    "5. What poison does",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +38,14 @@ def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("lab")
     env = {"EMBEDDING_LAB_FAKE_TEACHER": "1", "EMBEDDING_LAB_STORY_TEACHER": "hash-32", "EMBEDDING_LAB_WARM": "light"}
     # The setup's part of `make run`: the story's runs trained once, before any visitor.
-    warm = subprocess.run([sys.executable, "-m", "core", "warm", "--steps", "kernels,story"], cwd=ROOT,
-                          env={**os.environ, "EMBEDDING_LAB_HOME": str(home), **env}, capture_output=True, text=True, timeout=600)
+    warm = subprocess.run(
+        [sys.executable, "-m", "core", "warm", "--steps", "kernels,story"],
+        cwd=ROOT,
+        env={**os.environ, "EMBEDDING_LAB_HOME": str(home), **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert warm.returncode == 0, warm.stdout + warm.stderr
     with serve(home, **env) as url:
         yield url

@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 
 from core.config import TrainConfig
-from core.dataset import build_dataset
-from core.students import StudentConfig, build_student
-from core.teacher import HashTeacher
-from core.train import train_epochs
+from core.data.dataset import build_dataset
+from core.teachers.teacher import HashTeacher
+from core.words.students import StudentConfig, build_student
+from core.words.train import train_epochs
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from core.api_teacher import ApiSettings, ApiTeacher, SpendLedger, load_api_teacher
-from core.teacher import CachedTeacher, HashTeacher, TeacherCancelled, TeacherUnavailable
+from core.teachers.api import ApiSettings, ApiTeacher, SpendLedger, load_api_teacher
+from core.teachers.teacher import CachedTeacher, HashTeacher, TeacherCancelled, TeacherUnavailable
 from tests.fake_api import FakeEmbeddingServer
 
 
@@ -57,7 +57,9 @@ def silent_server():
 
 
 def api(base_url: str, tmp_path, **kw) -> ApiTeacher:
-    settings = ApiSettings(base_url, "fake-embed", key="sk-test", backoff_s=0.0, allow_private=kw.pop("allow_private", True), **kw)
+    settings = ApiSettings(
+        base_url, "fake-embed", key="sk-test", backoff_s=0.0, allow_private=kw.pop("allow_private", True), **kw
+    )
     return ApiTeacher(settings, SpendLedger(tmp_path / "api-spend.json"))
 
 
@@ -122,9 +124,20 @@ def test_a_50_mb_answer_is_refused_after_at_most_the_cap_and_not_asked_again(tmp
         assert peak < 8_000_000, peak  # read at most the cap (2.2 MB for 2 texts), never the 50 MB
 
 
-@pytest.mark.parametrize("url", ["http://169.254.169.254/v1", "http://10.0.0.1/v1", "http://metadata.google.internal/v1",
-                                 "http://[fe80::1]/v1", "http://192.168.1.10:8080/v1", "http://172.16.0.5/v1",
-                                 "http://[fc00::1]/v1", "http://[::ffff:10.0.0.1]/v1", "http://localhost:8000/v1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/v1",
+        "http://10.0.0.1/v1",
+        "http://metadata.google.internal/v1",
+        "http://[fe80::1]/v1",
+        "http://192.168.1.10:8080/v1",
+        "http://172.16.0.5/v1",
+        "http://[fc00::1]/v1",
+        "http://[::ffff:10.0.0.1]/v1",
+        "http://localhost:8000/v1",
+    ],
+)
 def test_inner_addresses_are_refused_without_any_connection(tmp_path, monkeypatch, url):
     def no_network(*args, **kwargs):
         raise AssertionError(f"a connection or look-up was attempted: {args}")
@@ -132,7 +145,9 @@ def test_inner_addresses_are_refused_without_any_connection(tmp_path, monkeypatc
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    with pytest.raises(TeacherUnavailable, match="EMBEDDING_LAB_API_ALLOW_PRIVATE") as err:  # at loading: the page says so at once
+    with pytest.raises(
+        TeacherUnavailable, match="EMBEDDING_LAB_API_ALLOW_PRIVATE"
+    ) as err:  # at loading: the page says so at once
         load_api_teacher("api:m", cache_root=tmp_path, env={"EMBEDDING_LAB_API_BASE": url})
     sentence(str(err.value))
     teacher = api(url, tmp_path, allow_private=False)  # built directly: refused at the call, still before connecting
@@ -143,9 +158,14 @@ def test_inner_addresses_are_refused_without_any_connection(tmp_path, monkeypatc
 
 def test_a_public_name_that_resolves_inside_is_refused_before_connecting(tmp_path, monkeypatch):
     """DNS rebinding: the name looks public, its address is not. The addresses are checked after the look-up."""
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: [
-        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port)),
-        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", port))])
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, port, *a, **k: [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", port)),
+        ],
+    )
 
     def no_connect(*args, **kwargs):
         raise AssertionError("connected")
@@ -165,16 +185,28 @@ def test_loopback_needs_the_operators_switch(tmp_path):
         with pytest.raises(TeacherUnavailable, match="loopback"):
             api(server.base_url, tmp_path, allow_private=False).embed(["a"])
         assert server.seen == []
-        allowed = load_api_teacher("api:m", cache_root=tmp_path, env={"EMBEDDING_LAB_API_BASE": server.base_url,
-                                                                      "EMBEDDING_LAB_API_ALLOW_PRIVATE": "1"})
+        allowed = load_api_teacher(
+            "api:m",
+            cache_root=tmp_path,
+            env={"EMBEDDING_LAB_API_BASE": server.base_url, "EMBEDDING_LAB_API_ALLOW_PRIVATE": "1"},
+        )
         np.testing.assert_allclose(allowed.embed(["a", "b"]), HashTeacher(8).embed(["a", "b"]), atol=1e-6)
         np.testing.assert_allclose(api(server.base_url, tmp_path).embed(["c"]), HashTeacher(8).embed(["c"]), atol=1e-6)
 
 
-@pytest.mark.parametrize("name,value", [("EMBEDDING_LAB_API_DEADLINE", "soon"), ("EMBEDDING_LAB_API_DEADLINE", "-1"),
-                                        ("EMBEDDING_LAB_API_MAX_ANSWER_MB", "0"), ("EMBEDDING_LAB_API_ALLOW_PRIVATE", "maybe")])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("EMBEDDING_LAB_API_DEADLINE", "soon"),
+        ("EMBEDDING_LAB_API_DEADLINE", "-1"),
+        ("EMBEDDING_LAB_API_MAX_ANSWER_MB", "0"),
+        ("EMBEDDING_LAB_API_ALLOW_PRIVATE", "maybe"),
+    ],
+)
 def test_limit_settings_are_checked(tmp_path, name, value):
     with pytest.raises(TeacherUnavailable) as err:
-        load_api_teacher("api:m", cache_root=tmp_path, env={"EMBEDDING_LAB_API_BASE": "https://api.example.test/v1", name: value})
+        load_api_teacher(
+            "api:m", cache_root=tmp_path, env={"EMBEDDING_LAB_API_BASE": "https://api.example.test/v1", name: value}
+        )
     sentence(str(err.value))
     assert name in str(err.value)

@@ -16,13 +16,13 @@ import polars as pl
 import pytest
 
 from core.config import TrainConfig
-from core.corpus import Vocabulary
-from core.experiment import TrainingRun, prepare_items
-from core.hosting import HostSettings
-from core.store import list_runs, load_run
-from core.sweep import find_stored
-from core.takeaway import ImportRefused, import_run, zip_run
-from core.teacher import CachedTeacher, HashTeacher
+from core.data.corpus import Vocabulary
+from core.runs.experiment import TrainingRun, prepare_items
+from core.runs.hosting import HostSettings
+from core.runs.store import list_runs, load_run
+from core.runs.sweep import find_stored
+from core.runs.takeaway import ImportRefused, import_run, zip_run
+from core.teachers.teacher import CachedTeacher, HashTeacher
 
 WORDS = [f"word{i}" for i in range(20)]
 
@@ -75,6 +75,7 @@ def test_the_honest_run_imports(honest, tmp_path):
 
 # Finding 2: a run's items must be the vocabulary its config names, and every file must have its columns.
 
+
 def test_items_that_are_not_the_declared_vocabulary_are_refused(honest, tmp_path):
     items = pl.read_parquet(io.BytesIO(honest["items.parquet"]))
     forged = items.with_columns(pl.Series("item", [f"fake{i}" for i in range(items.height)]))
@@ -112,6 +113,7 @@ def test_an_imported_run_is_never_reused_as_a_point_of_a_sweep(honest, tmp_path)
 
 # Finding 3: import gaps.
 
+
 def test_epochs_done_that_is_not_a_number_is_refused(honest, tmp_path):
     _refused(_zip(_with_meta(honest, epochs_done="lots")), tmp_path / "store", "epochs_done")
 
@@ -124,7 +126,11 @@ def test_a_run_id_with_a_trailing_newline_gets_a_fresh_name(honest, tmp_path):
 
 
 def test_a_deeply_nested_run_json_is_refused(honest, tmp_path):
-    _refused(_zip({**honest, "run.json": b'{"final": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"}), tmp_path / "store", "run.json")
+    _refused(
+        _zip({**honest, "run.json": b'{"final": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"}),
+        tmp_path / "store",
+        "run.json",
+    )
 
 
 def test_a_nested_run_json_within_the_recursion_limit_is_refused_too(honest, tmp_path):
@@ -149,7 +155,11 @@ def test_a_small_zip_that_unpacks_to_a_huge_file_is_refused_before_anything_is_w
     assert len(data) < 1 << 20
     opened = []
     real_open = zipfile.ZipFile.open
-    monkeypatch.setattr(zipfile.ZipFile, "open", lambda self, name, *a, **k: (opened.append(getattr(name, "filename", name)), real_open(self, name, *a, **k))[1])
+    monkeypatch.setattr(
+        zipfile.ZipFile,
+        "open",
+        lambda self, name, *a, **k: (opened.append(getattr(name, "filename", name)), real_open(self, name, *a, **k))[1],
+    )
     _refused(data, tmp_path / "store", "items.parquet")
     assert not any(name.endswith("items.parquet") for name in opened)
 
@@ -173,19 +183,27 @@ def test_an_epochs_table_with_far_more_rows_than_the_run_has_epochs_is_refused(h
 
 
 def test_means_with_more_rows_than_epochs_times_items_are_refused(honest, tmp_path):
-    means = pl.DataFrame({"epoch": np.ones(100_000, np.int32), "item_index": np.zeros(100_000, np.int32),
-                          "mean": np.zeros(100_000, np.float32)})
+    means = pl.DataFrame(
+        {
+            "epoch": np.ones(100_000, np.int32),
+            "item_index": np.zeros(100_000, np.int32),
+            "mean": np.zeros(100_000, np.float32),
+        }
+    )
     _refused(_zip({**honest, "means.parquet": _parquet(means)}), tmp_path / "store", "means.parquet")
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("created", "yesterday", "created"),
-    ("created", 12, "created"),
-    ("teacher_id", "", "teacher"),
-    ("status", "finished", None),  # finished with the epochs it has: fine
-    ("items", 999, "items"),
-    ("train_size", 1, "train"),
-])
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("created", "yesterday", "created"),
+        ("created", 12, "created"),
+        ("teacher_id", "", "teacher"),
+        ("status", "finished", None),  # finished with the epochs it has: fine
+        ("items", 999, "items"),
+        ("train_size", 1, "train"),
+    ],
+)
 def test_run_json_fields_are_checked_against_the_files(honest, tmp_path, field, value, match):
     data = _zip(_with_meta(honest, **{field: value}))
     if match is None:
@@ -202,6 +220,7 @@ def test_a_finished_run_with_fewer_epochs_than_its_config_is_refused(honest, tmp
 
 # The Runs page's import box: the host's upload limit is applied before the upload is read, and every refusal is
 # a sentence. (AppTest cannot fill a file uploader, so st.file_uploader is replaced by one that hands over a file.)
+
 
 class _Upload:
     def __init__(self, data: bytes):
@@ -236,7 +255,11 @@ def test_the_runs_page_applies_the_hosts_upload_limit_before_reading(honest, mon
 
 def test_the_runs_page_shows_a_refused_import_as_a_sentence(honest, monkeypatch):
     at = _runs_page_with(_Upload(_zip(_with_meta(honest, epochs_done="lots"))), monkeypatch)
-    assert any("epochs_done" in e.value for e in at.error), ([e.value for e in at.error], [s.value for s in at.success], [i.value for i in at.info])
+    assert any("epochs_done" in e.value for e in at.error), (
+        [e.value for e in at.error],
+        [s.value for s in at.success],
+        [i.value for i in at.info],
+    )
 
 
 def test_the_runs_page_shows_a_read_only_store_as_a_sentence(honest, monkeypatch):

@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.config import TrainConfig
-from core.corpus import Vocabulary
+from core.data.corpus import Vocabulary
 from core.errors import DamagedData
-from core.store import list_runs, load_run
-from core.takeaway import ImportRefused, RUN_FILES, import_run, zip_run
+from core.runs.store import list_runs, load_run
+from core.runs.takeaway import RUN_FILES, ImportRefused, import_run, zip_run
 
 WORDS = ["cat", "dog", "king", "queen", "water", "fire"]
 
@@ -32,8 +32,8 @@ WORDS = ["cat", "dog", "king", "queen", "water", "fire"]
 @functools.cache
 def honest_files() -> tuple[tuple[str, bytes], ...]:
     """The members of one honest run's zip, by file name (built once per test session)."""
-    from core.experiment import TrainingRun, prepare_items
-    from core.teacher import CachedTeacher, HashTeacher
+    from core.runs.experiment import TrainingRun, prepare_items
+    from core.teachers.teacher import CachedTeacher, HashTeacher
 
     with tempfile.TemporaryDirectory() as tmp:
         prepared = prepare_items(WORDS, "none", CachedTeacher(HashTeacher(8), Path(tmp) / "cache"))
@@ -54,13 +54,43 @@ def _zip(members: list[tuple[str, bytes]]) -> bytes:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=10,
 )
-META_KEYS = ["run_id", "created", "status", "config", "teacher_id", "items", "train_size", "heldout_size", "poisoned_items",
-             "teacher_queries", "epochs_done", "final", "detection_precision", "detection_recall", "owner", "shared", "imported"]
-CONFIG_KEYS = ["teacher", "model", "p", "epochs", "lemmatize", "poison", "seed", "batch_size", "lr", "vocabulary", "defence", "trim"]
+META_KEYS = [
+    "run_id",
+    "created",
+    "status",
+    "config",
+    "teacher_id",
+    "items",
+    "train_size",
+    "heldout_size",
+    "poisoned_items",
+    "teacher_queries",
+    "epochs_done",
+    "final",
+    "detection_precision",
+    "detection_recall",
+    "owner",
+    "shared",
+    "imported",
+]
+CONFIG_KEYS = [
+    "teacher",
+    "model",
+    "p",
+    "epochs",
+    "lemmatize",
+    "poison",
+    "seed",
+    "batch_size",
+    "lr",
+    "vocabulary",
+    "defence",
+    "trim",
+]
 
 
 @st.composite
@@ -75,8 +105,23 @@ def flipped(draw, data: bytes) -> bytes:
 @st.composite
 def hostile_zips(draw) -> bytes:
     files = list(honest_files())
-    kind = draw(st.sampled_from(["random", "flip-zip", "truncate-zip", "flip-member", "truncate-member", "swap", "drop",
-                                 "double", "meta-value", "config-value", "meta-delete"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "random",
+                "flip-zip",
+                "truncate-zip",
+                "flip-member",
+                "truncate-member",
+                "swap",
+                "drop",
+                "double",
+                "meta-value",
+                "config-value",
+                "meta-delete",
+            ]
+        )
+    )
     if kind == "random":
         return draw(st.binary(max_size=4096))
     if kind == "flip-zip":
@@ -89,7 +134,11 @@ def hostile_zips(draw) -> bytes:
     if kind in ("flip-member", "truncate-member"):
         name = draw(st.sampled_from(names))
         content = contents[name]
-        contents[name] = draw(flipped(content)) if kind == "flip-member" else content[: draw(st.integers(0, max(len(content) - 1, 0)))]
+        contents[name] = (
+            draw(flipped(content))
+            if kind == "flip-member"
+            else content[: draw(st.integers(0, max(len(content) - 1, 0)))]
+        )
     elif kind == "swap":
         a, b = draw(st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True))
         contents[a], contents[b] = contents[b], contents[a]

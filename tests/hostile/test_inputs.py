@@ -19,12 +19,12 @@ import pytest
 
 from core.charts import safe_csv
 from core.config import TrainConfig
-from core.corpus import VocabularyError, parse_vocabulary
-from core.dataset import build_dataset
-from core.projection import Method, ProjectionCache, project
-from core.sentences import sentences_from_paste, sentences_from_upload
-from core.store import RunNotFound, check_run_id, list_runs, load_run, save_run
-from core.teacher import CachedTeacher, HashTeacher
+from core.data.corpus import VocabularyError, parse_vocabulary
+from core.data.dataset import build_dataset
+from core.data.sentences import sentences_from_paste, sentences_from_upload
+from core.evaluation.projection import Method, ProjectionCache, project
+from core.runs.store import RunNotFound, check_run_id, list_runs, load_run, save_run
+from core.teachers.teacher import CachedTeacher, HashTeacher
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,12 +64,24 @@ def test_a_million_lines_are_capped_and_counted():
 
 
 def test_html_formulas_emoji_and_other_scripts_stay_text():
-    words = ["<script>alert(1)</script>", "<b>bold</b>", "=HYPERLINK(\"http://x\")", "+1+1", "@SUM(A1)", "😀", "日本語",
-             "naïve", "Ελληνικά", "עברית"]
+    words = [
+        "<script>alert(1)</script>",
+        "<b>bold</b>",
+        '=HYPERLINK("http://x")',
+        "+1+1",
+        "@SUM(A1)",
+        "😀",
+        "日本語",
+        "naïve",
+        "Ελληνικά",
+        "עברית",
+    ]
     vocab = parse_vocabulary("\n".join(words).encode(), "odd.txt")
     assert list(vocab.words) == words  # kept verbatim; the page shows them as text, never as HTML
     csv = safe_csv(pl.DataFrame({"word": list(vocab.words)}))
-    assert "'=HYPERLINK" in csv and "'+1+1" in csv and "'@SUM" in csv and "\n=" not in csv  # a spreadsheet will not run them
+    assert (
+        "'=HYPERLINK" in csv and "'+1+1" in csv and "'@SUM" in csv and "\n=" not in csv
+    )  # a spreadsheet will not run them
 
 
 def test_duplicates_and_control_characters_are_dropped_and_counted():
@@ -127,10 +139,19 @@ def test_absurd_settings_get_a_sentence(case, values, message):
 
 
 def test_a_vocabulary_smaller_than_a_batch_trains():
-    from core.experiment import TrainingRun, prepare_items
+    from core.runs.experiment import TrainingRun, prepare_items
 
-    prepared = prepare_items(["a", "b", "c", "d", "e"], "none", CachedTeacher(HashTeacher(8), Path(pytest.importorskip("tempfile").mkdtemp())))
-    run = TrainingRun(TrainConfig(teacher="hash-8", p=0.5, epochs=2, batch_size=256), prepared, Path(pytest.importorskip("tempfile").mkdtemp()), device="cpu")
+    prepared = prepare_items(
+        ["a", "b", "c", "d", "e"],
+        "none",
+        CachedTeacher(HashTeacher(8), Path(pytest.importorskip("tempfile").mkdtemp())),
+    )
+    run = TrainingRun(
+        TrainConfig(teacher="hash-8", p=0.5, epochs=2, batch_size=256),
+        prepared,
+        Path(pytest.importorskip("tempfile").mkdtemp()),
+        device="cpu",
+    )
     records = list(run)
     assert len(records) == 2 and all(np.isfinite(r.train_loss) for r in records)
 
@@ -144,7 +165,9 @@ def test_the_smallest_p_still_asks_the_teacher_something():
 # ---- the store: names that escape it, tampered and broken run folders -----------------------------------
 
 
-@pytest.mark.parametrize("bad", ["../../etc/passwd", "/abs/path", "a/../../b", "..", ".hidden", "x" * 300, "run\x00id", "név with space"])
+@pytest.mark.parametrize(
+    "bad", ["../../etc/passwd", "/abs/path", "a/../../b", "..", ".hidden", "x" * 300, "run\x00id", "név with space"]
+)
 def test_run_names_cannot_escape_the_store(tmp_path, bad):
     with pytest.raises(ValueError, match="not a valid run id") as err:
         check_run_id(bad)
@@ -156,7 +179,9 @@ def test_run_names_cannot_escape_the_store(tmp_path, bad):
 @pytest.fixture
 def two_runs(tmp_path, stored_run_parts):
     config, dataset, records, model = stored_run_parts
-    ids = [save_run(tmp_path, config, dataset, records, model, teacher_id="hash-16", teacher_queries=1) for _ in range(2)]
+    ids = [
+        save_run(tmp_path, config, dataset, records, model, teacher_id="hash-16", teacher_queries=1) for _ in range(2)
+    ]
     return tmp_path, ids
 
 
@@ -244,7 +269,7 @@ def test_a_broken_projection_cache_file_is_recomputed(tmp_path):
 
 
 def test_a_broken_spending_record_stops_paid_calls(tmp_path):
-    from core.api_teacher import ApiSettings, ApiTeacher, BudgetExceeded, SpendLedger
+    from core.teachers.api import ApiSettings, ApiTeacher, BudgetExceeded, SpendLedger
 
     (tmp_path / "api-spend.json").write_text("{broken")
     t = ApiTeacher(ApiSettings("http://127.0.0.1:9/v1", "m"), SpendLedger(tmp_path / "api-spend.json"))
@@ -257,24 +282,37 @@ def test_a_broken_spending_record_stops_paid_calls(tmp_path):
 # ---- command-line flags ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args,message", [
-    (["train", "--p", "lots"], "not a number"),
-    (["train", "--teacher", "hash-32", "--epochs", "0"], "epochs must be between"),
-    (["train", "--teacher", "/no/such/folder"], "Could not load the teacher"),
-    (["adapter", "--arch", "transformer-xl", "--cheap", "hash-16", "--teacher", "hash-32"], "arch must be one of"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--p", "lots"], "not a number"),
+        (["train", "--teacher", "hash-32", "--epochs", "0"], "epochs must be between"),
+        (["train", "--teacher", "/no/such/folder"], "Could not load the teacher"),
+        (["adapter", "--arch", "transformer-xl", "--cheap", "hash-16", "--teacher", "hash-32"], "arch must be one of"),
+    ],
+)
 def test_bad_cli_flags_get_a_sentence(tmp_path, args, message):
     import os
 
     env = {**os.environ, "EMBEDDING_LAB_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode != 0
     assert message in out.stderr, out.stderr[-2000:]
     assert "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize("field,value", [("final", [1]), ("detection_precision", "x"), ("created", 12345), ("teacher_id", None),
-                                         ("final", {"heldout_cosine": "high"})])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("final", [1]),
+        ("detection_precision", "x"),
+        ("created", 12345),
+        ("teacher_id", None),
+        ("final", {"heldout_cosine": "high"}),
+    ],
+)
 def test_a_run_json_with_wrong_types_never_breaks_the_list(two_runs, field, value):
     root, (a, b) = two_runs
     meta = json.loads((root / a / "run.json").read_text())

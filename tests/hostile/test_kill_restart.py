@@ -13,25 +13,36 @@ from pathlib import Path
 
 import pytest
 
-from core.store import list_runs, load_run, recover_interrupted, save_run
+from core.runs.store import list_runs, load_run, recover_interrupted, save_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _kill_when_journaled(tmp_path: Path, command: list[str], runs: int, epochs: int, seconds: float) -> tuple[Path, int]:
+def _kill_when_journaled(
+    tmp_path: Path, command: list[str], runs: int, epochs: int, seconds: float
+) -> tuple[Path, int]:
     """Start `python -m core <command>` in a lab home of its own; SIGKILL it once `runs` runs each have their
     first checkpoint and at least `epochs` journaled epochs. Returns the runs folder and the fewest
     epochs a journal held at the kill."""
     env = {**os.environ, "EMBEDDING_LAB_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "core", *command], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", *command],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     folder = tmp_path / "runs"
     try:
         deadline = time.time() + seconds
         while time.time() < deadline:
             journals = list(folder.glob(".live-*/epochs.jsonl")) if folder.exists() else []
-            if (len(journals) == runs and all(len(j.read_text().splitlines()) >= epochs for j in journals)
-                    and len([p for p in folder.iterdir() if p.name[0] != "."]) == runs):
+            if (
+                len(journals) == runs
+                and all(len(j.read_text().splitlines()) >= epochs for j in journals)
+                and len([p for p in folder.iterdir() if p.name[0] != "."]) == runs
+            ):
                 break
             time.sleep(0.05)
         else:
@@ -53,8 +64,13 @@ def _assert_interrupted_with_every_epoch(run, seen: int) -> None:
 
 
 def test_a_killed_training_keeps_every_finished_epoch(tmp_path):
-    runs, seen = _kill_when_journaled(tmp_path, ["train", "--teacher", "hash-32", "--model", "B", "--p", "0.5", "--epochs", "1000",
-                                                 "--json"], runs=1, epochs=8, seconds=120)
+    runs, seen = _kill_when_journaled(
+        tmp_path,
+        ["train", "--teacher", "hash-32", "--model", "B", "--p", "0.5", "--epochs", "1000", "--json"],
+        runs=1,
+        epochs=8,
+        seconds=120,
+    )
     assert seen >= 8
     (run_id,) = recover_interrupted(runs)
     assert recover_interrupted(runs) == []  # once is enough
@@ -65,9 +81,14 @@ def test_a_killed_training_keeps_every_finished_epoch(tmp_path):
 
 
 def test_a_killed_sweep_keeps_every_finished_epoch_of_the_group_in_training(tmp_path):
-    # Two runs of Model B training as one group (core.grouped); the process dies mid-way.
-    runs, seen = _kill_when_journaled(tmp_path, ["sweep", "--teacher", "hash-32", "--models", "B", "--ps", "0.2,0.5", "--epochs", "1000",
-                                                 "--json"], runs=2, epochs=5, seconds=180)
+    # Two runs of Model B training as one group (core.kernels.grouped); the process dies mid-way.
+    runs, seen = _kill_when_journaled(
+        tmp_path,
+        ["sweep", "--teacher", "hash-32", "--models", "B", "--ps", "0.2,0.5", "--epochs", "1000", "--json"],
+        runs=2,
+        epochs=5,
+        seconds=180,
+    )
     recovered = recover_interrupted(runs)
     assert len(recovered) == 2
     for run_id in recovered:
@@ -87,10 +108,12 @@ def test_a_checkpoint_swapped_out_when_the_process_died_is_put_back(tmp_path, st
 
 
 def test_a_live_run_is_left_alone_and_a_reused_pid_is_not_fooled(tmp_path, stored_run_parts):
-    from core.store import start_journal
+    from core.runs.store import start_journal
 
     config, dataset, records, model = stored_run_parts
-    run_id = save_run(tmp_path, config, dataset, records, model, teacher_id="hash-32", teacher_queries=1, status="running")
+    run_id = save_run(
+        tmp_path, config, dataset, records, model, teacher_id="hash-32", teacher_queries=1, status="running"
+    )
     live = start_journal(tmp_path, run_id)  # this process is training it
     assert recover_interrupted(tmp_path) == [] and live.exists()
     # a server restarted in a container often gets the same pid: the journal of the dead one must not look alive
@@ -103,7 +126,9 @@ def test_a_live_run_is_left_alone_and_a_reused_pid_is_not_fooled(tmp_path, store
 def test_a_damaged_checkpoint_does_not_stop_recovery(tmp_path, stored_run_parts):
     config, dataset, records, model = stored_run_parts
     bad = save_run(tmp_path, config, dataset, records, model, teacher_id="hash-32", teacher_queries=1, status="running")
-    good = save_run(tmp_path, config, dataset, records, model, teacher_id="hash-32", teacher_queries=1, status="running")
+    good = save_run(
+        tmp_path, config, dataset, records, model, teacher_id="hash-32", teacher_queries=1, status="running"
+    )
     for run_id in (bad, good):
         live = tmp_path / f".live-{run_id}"
         live.mkdir()

@@ -14,7 +14,6 @@ folder gives a normal user; (b) the lab's folder is a *file* where a folder is e
 from __future__ import annotations
 
 import errno
-import json
 import pathlib
 import subprocess
 import sys
@@ -25,8 +24,8 @@ import pytest
 
 from core.__main__ import main
 from core.errors import DamagedData, StorageUnavailable
-from core.store import delete_run, list_runs, load_run, save_run, set_shared
-from core.sweep import sweep_frame
+from core.runs.store import delete_run, list_runs, load_run, save_run, set_shared
+from core.runs.sweep import sweep_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,11 +109,18 @@ def test_a_well_formed_run_still_draws(store):
 
 # The CLI: one line, exit 2, for every command that touches a damaged run.
 
+
 def _cli(args, home: Path) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True, timeout=180,
-                          env={**os.environ, "EMBEDDING_LAB_HOME": str(home)})
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "EMBEDDING_LAB_HOME": str(home)},
+    )
 
 
 def _one_line(proc: subprocess.CompletedProcess, *words: str) -> None:
@@ -129,8 +135,11 @@ def _one_line(proc: subprocess.CompletedProcess, *words: str) -> None:
 def test_cli_evaluate_and_export_on_a_damaged_run_say_one_line(store, lab_home, tmp_path, name):
     root, run_id, _ = store
     (root / run_id / name).write_bytes(b"garbage")
-    for command in (["evaluate", "--run", run_id, "--no-cost"], ["export", run_id, "--to", str(tmp_path / "out")],
-                    ["export", run_id, "--run-zip", "--to", str(tmp_path / "out.zip")]):
+    for command in (
+        ["evaluate", "--run", run_id, "--no-cost"],
+        ["export", run_id, "--to", str(tmp_path / "out")],
+        ["export", run_id, "--run-zip", "--to", str(tmp_path / "out.zip")],
+    ):
         code = main(command)
         assert code == 2
     _one_line(_cli(["export", run_id, "--to", str(tmp_path / "out2")], lab_home), name)
@@ -203,9 +212,13 @@ def test_a_home_that_is_a_file_gives_one_line_for_every_command(tmp_path, vocab_
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
     home = blocker / "lab"
-    for args in (["train", "--teacher", "hash-8", "--vocab", str(vocab_file), "--epochs", "1"],
-                 ["embed", "--teacher", "hash-8", "--vocab", str(vocab_file)],
-                 ["runs"], ["delete", "some-run"], ["import", str(vocab_file)]):
+    for args in (
+        ["train", "--teacher", "hash-8", "--vocab", str(vocab_file), "--epochs", "1"],
+        ["embed", "--teacher", "hash-8", "--vocab", str(vocab_file)],
+        ["runs"],
+        ["delete", "some-run"],
+        ["import", str(vocab_file)],
+    ):
         _one_line(_cli(args, home), str(home))
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from core.errors import DamagedData, StorageUnavailable
-from core.teacher import CachedTeacher, HashTeacher
+from core.teachers.teacher import CachedTeacher, HashTeacher
 
 ROOT = Path(__file__).resolve().parents[2]
 WORDS = [f"word{i}" for i in range(40)]
@@ -55,7 +55,7 @@ def make_cache(folder: Path, words=WORDS) -> Path:
 READ_ONLY_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from core.teacher import CachedTeacher, HashTeacher
+    from core.teachers.teacher import CachedTeacher, HashTeacher
     folder, words = sys.argv[1], json.loads(sys.argv[2])
     out = {}
     try:
@@ -76,8 +76,14 @@ def run_unprivileged(folder: Path, words) -> dict:
         if not shutil.which("setpriv"):
             pytest.skip("running as root without setpriv: chmod cannot make a file read-only here")
         command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "EMBEDDING_LAB_CACHE_TIMEOUT": "1"})
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "EMBEDDING_LAB_CACHE_TIMEOUT": "1"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -125,7 +131,9 @@ HOLD_LOCK = textwrap.dedent("""
 @pytest.fixture
 def locked_cache(tmp_path, request):
     path = make_cache(tmp_path)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path), request.param], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path), request.param], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         yield path
@@ -210,7 +218,10 @@ def test_a_file_that_is_not_a_database_is_moved_aside_without_losing_an_earlier_
         teacher = CachedTeacher(HashTeacher(16), tmp_path)
         assert teacher.embed(["cat"]).shape == (1, 16) and teacher.computed == 1
     aside = sorted(p for p in tmp_path.iterdir() if "broken" in p.name)
-    assert [p.read_bytes()[:30] for p in aside] == [b"not a database, round 0not a d", b"not a database, round 1not a d"]
+    assert [p.read_bytes()[:30] for p in aside] == [
+        b"not a database, round 0not a d",
+        b"not a database, round 1not a d",
+    ]
 
 
 def test_a_damaged_cache_that_cannot_be_moved_aside_gets_a_sentence_not_recursion(tmp_path, monkeypatch):

@@ -11,21 +11,27 @@ import unicodedata
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.corpus import VocabularyError, csv_columns, parse_vocabulary
-from core.sentences import sentences_from_paste, sentences_from_upload
+from core.data.corpus import VocabularyError, csv_columns, parse_vocabulary
+from core.data.sentences import sentences_from_paste, sentences_from_upload
 
 SETTINGS = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HIDDEN = {"Cc", "Cf", "Cs", "Co"}
 
 # Text that goes near the edges: controls, zero-width and bidi characters, BOMs, quotes, commas, markup, emoji.
-TRICKY = st.sampled_from(list("\x00\x07\t\r\n\x1b\x7f\x85\u200b\u200d\u2060\u202e\u2066\ufeff\u00ad\ud7ff\ue000\"',;=+*_$[]()<>`\\ éß日😀"))
+TRICKY = st.sampled_from(
+    list("\x00\x07\t\r\n\x1b\x7f\x85\u200b\u200d\u2060\u202e\u2066\ufeff\u00ad\ud7ff\ue000\"',;=+*_$[]()<>`\\ éß日😀")
+)
 TEXT = st.lists(st.one_of(st.characters(), TRICKY), max_size=30).map("".join)
 ENCODED = st.tuples(TEXT, st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32"])).map(
-    lambda te: te[0].encode(te[1], errors="surrogatepass"))
+    lambda te: te[0].encode(te[1], errors="surrogatepass")
+)
 CELL = st.one_of(TEXT, st.sampled_from(["word", "text", "+SUM(1,2)", '"quoted, cell"', '""', "a\nb", ""]))
 CSVISH = st.lists(st.lists(CELL, min_size=0, max_size=3), max_size=5).map(
-    lambda rows: "\n".join(",".join(row) for row in rows))
-ANY_UPLOAD = st.one_of(st.binary(max_size=200), ENCODED, CSVISH.map(lambda s: s.encode("utf-8", errors="surrogatepass")))
+    lambda rows: "\n".join(",".join(row) for row in rows)
+)
+ANY_UPLOAD = st.one_of(
+    st.binary(max_size=200), ENCODED, CSVISH.map(lambda s: s.encode("utf-8", errors="surrogatepass"))
+)
 
 
 def is_sentence(message: str) -> bool:
@@ -37,7 +43,11 @@ def visible_only(items) -> bool:
 
 
 @SETTINGS
-@given(data=ANY_UPLOAD, name=st.sampled_from(["w.txt", "w.csv", "W.CSV"]), column=st.sampled_from([None, "word", "text", ""]))
+@given(
+    data=ANY_UPLOAD,
+    name=st.sampled_from(["w.txt", "w.csv", "W.CSV"]),
+    column=st.sampled_from([None, "word", "text", ""]),
+)
 def test_any_upload_gives_a_vocabulary_or_a_sentence(data, name, column):
     try:
         vocab = parse_vocabulary(data, name, column)

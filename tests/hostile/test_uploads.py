@@ -1,18 +1,24 @@
 """Hostile uploads (issue 23, finding 6): word lists and sentence files read the same way, nothing lost silently.
 
 Engine level: the Data page and the Adapter lab feed their uploads to these same functions (their AppTests check
-what the pages show). Each case failed before core/uploads.py became the one decoder both parsers use.
+what the pages show). Each case failed before core/data/uploads.py became the one decoder both parsers use.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from core.corpus import VocabularyError, csv_columns, parse_vocabulary
-from core.sentences import sentences_from_paste, sentences_from_upload
+from core.data.corpus import VocabularyError, csv_columns, parse_vocabulary
+from core.data.sentences import sentences_from_paste, sentences_from_upload
 from tests.hostile.test_inputs import sentence
 
-HIDDEN = ["zero\u200bwidth", "bidi \u202eevil\u202c text", "joined\u2060word", "soft\u00adhyphen", "isolate \u2066x\u2069 here"]
+HIDDEN = [
+    "zero\u200bwidth",
+    "bidi \u202eevil\u202c text",
+    "joined\u2060word",
+    "soft\u00adhyphen",
+    "isolate \u2066x\u2069 here",
+]
 
 
 # ---- one text cleaner: invisible characters are dropped from sentences exactly as from words ----------------
@@ -93,7 +99,7 @@ def test_binary_files_are_still_refused(data):
 
 @pytest.mark.parametrize("data", [b"\x00\x01\x02\x03\xff", "café".encode("latin-1"), b"x" * 3000])
 def test_words_and_sentences_refuse_a_file_with_the_same_sentence(data):
-    from core import sentences
+    from core.data import sentences
 
     with pytest.raises(VocabularyError) as words_err:
         parse_vocabulary(data, "same.txt", max_bytes=2000)

@@ -1,0 +1,817 @@
+"""Chart builders: pure functions from a Polars frame to an Altair chart (no Streamlit).
+
+Every chart has a title, labelled axes and a legend, and each builder has an `EXPLAIN` entry: one
+sentence a person who does not code can read beside it. `to_svg` / `to_png` export a chart.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+
+from core.evaluation.evaluate import BASELINE_LABEL, QUALITY_METRICS
+
+# Charts of the whole vocabulary (10k points, 2 x 10k for projections) are the point here.
+alt.data_transformers.disable_max_rows()
+
+TEACHER_COLOUR = "#444444"
+# Student kinds as people read them (core.config.STUDENT_LABELS, kept here to stay import-light).
+STUDENT_NAMES = {
+    "A": "Model A",
+    "B": "Model B",
+    "ridge": "Adapter (ridge)",
+    "mlp": "Adapter (MLP)",
+    "kernel": "Adapter (kernel, layers)",
+    "subword": "Subword",
+}
+SPLIT_COLOURS = {"training": "#1f77b4", "held-out": "#ff7f0e", "poisoned": "#d62728"}
+
+
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """A count with its noun, singular only for one: plural(1, "epoch") -> "1 epoch", plural(2_000, "run") -> "2,000 runs"."""
+    return f"{count:,} {noun if count == 1 else (plural_form or noun + 's')}"
+
+
+EXPLAIN = {
+    "training": (
+        "Left: the training loss the student minimises (lower is better). Right: how closely the student's "
+        "vectors point the same way as the teacher's, on the words it trained on and on words it never saw "
+        "(1 = identical, 0 = unrelated)."
+    ),
+    "means": (
+        "Each vector is summarised by the average of its numbers; the histogram shows how those averages are "
+        "spread over the vocabulary. A student that imitates the teacher well has the same shape as the grey teacher."
+    ),
+    "projection": (
+        "Every dot is a word, squeezed from hundreds of dimensions down to two. Teacher (circles) and student "
+        "(crosses) share the same map, so a word whose two marks are close is imitated well."
+    ),
+    "pairs": (
+        "How similar the two words of each pair are (cosine, 1 = same direction) under the teacher and under the "
+        "student. A good student's bars match the teacher's."
+    ),
+    "compare": "Held-out cosine of each run epoch by epoch: higher means the student imitates the teacher better on words it never saw.",
+}
+
+
+def training_curves(epochs: pl.DataFrame, title: str = "Training progress") -> alt.Chart:
+    """Loss (left) and cosine to the teacher (right) by epoch. Needs epoch, train_loss,
+    train_cosine and heldout_cosine columns. One epoch (a closed-form student, solved in one step) is drawn
+    as bars: a line through one point is not a curve."""
+    base = epochs.select("epoch", "train_loss", "train_cosine", "heldout_cosine")
+    if base.height == 1:
+        return _one_step_bars(base, title)
+    loss = (
+        alt.Chart(base)
+        .mark_line(point=alt.OverlayMarkDef(color="#9467bd"), color="#9467bd")
+        .encode(
+            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("train_loss:Q", title="Training loss (1 − cosine)", scale=alt.Scale(zero=True)),
+            tooltip=[alt.Tooltip("epoch:Q", title="Epoch"), alt.Tooltip("train_loss:Q", title="Loss", format=".4f")],
+        )
+        .properties(title="Training loss (lower is better)", width=360, height=260)
+    )
+    long = (
+        base.unpivot(index="epoch", on=["train_cosine", "heldout_cosine"], variable_name="which", value_name="cosine")
+        .with_columns(
+            pl.col("which").replace({"train_cosine": "words it trained on", "heldout_cosine": "held-out words"})
+        )
+        .drop_nulls("cosine")
+    )
+    cosine = (
+        alt.Chart(long)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("cosine:Q", title="Cosine to the teacher", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color(
+                "which:N",
+                title="Measured on",
+                scale=alt.Scale(
+                    domain=["words it trained on", "held-out words"],
+                    range=[SPLIT_COLOURS["training"], SPLIT_COLOURS["held-out"]],
+                ),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("epoch:Q", title="Epoch"),
+                alt.Tooltip("which:N", title="Measured on"),
+                alt.Tooltip("cosine:Q", format=".4f"),
+            ],
+        )
+        .properties(title="Cosine to the teacher (higher is better)", width=360, height=260)
+    )
+    return alt.hconcat(loss, cosine).properties(title=title)
+
+
+def _one_step_bars(base: pl.DataFrame, title: str) -> alt.HConcatChart:
+    row = base.row(0, named=True)
+    loss = (
+        alt.Chart(pl.DataFrame({"what": ["training loss"], "value": [row["train_loss"]]}))
+        .mark_bar(color="#9467bd", size=40)
+        .encode(
+            x=alt.X("what:N", title=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("value:Q", title="Training loss (1 − cosine)", scale=alt.Scale(zero=True)),
+            tooltip=[alt.Tooltip("value:Q", title="Loss", format=".4f")],
+        )
+        .properties(title="Training loss (lower is better)", width=200, height=260)
+    )
+    cosines = pl.DataFrame(
+        {"which": ["words it trained on", "held-out words"], "cosine": [row["train_cosine"], row["heldout_cosine"]]}
+    ).drop_nulls("cosine")
+    cosine = (
+        alt.Chart(cosines)
+        .mark_bar(size=40)
+        .encode(
+            x=alt.X(
+                "which:N",
+                title=None,
+                sort=["words it trained on", "held-out words"],
+                axis=alt.Axis(labelAngle=0, labelLimit=0),
+            ),
+            y=alt.Y("cosine:Q", title="Cosine to the teacher", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color(
+                "which:N",
+                legend=None,
+                scale=alt.Scale(
+                    domain=["words it trained on", "held-out words"],
+                    range=[SPLIT_COLOURS["training"], SPLIT_COLOURS["held-out"]],
+                ),
+            ),
+            tooltip=[alt.Tooltip("which:N", title="Measured on"), alt.Tooltip("cosine:Q", format=".4f")],
+        )
+        .properties(title="Cosine to the teacher (higher is better)", width=260, height=260)
+    )
+    return alt.hconcat(loss, cosine).properties(
+        title=alt.TitleParams(title, subtitle="Solved in one step: one value each, no curve over epochs.")
+    )
+
+
+def bin_means(frame: pl.DataFrame, bins: int = 40) -> pl.DataFrame:
+    """Histogram counts per (panel, series) on shared bins: the chart gets a few hundred rows
+    instead of one per word. Columns in: panel, series, mean; out: panel, series, bin_start,
+    bin_end, words."""
+    low, high = float(frame["mean"].min()), float(frame["mean"].max())
+    step = (high - low) / bins if high > low else 1e-3
+    return (
+        frame.with_columns(bin=((pl.col("mean") - low) / step).floor().clip(0, bins - 1).cast(pl.Int32))
+        .group_by("panel", "series", "bin", maintain_order=True)
+        .agg(words=pl.len())
+        .with_columns(bin_start=low + pl.col("bin") * step, bin_end=low + (pl.col("bin") + 1) * step)
+        .select("panel", "series", "bin_start", "bin_end", "words")
+        .sort("panel", "series", "bin_start")
+    )
+
+
+def means_histogram(binned: pl.DataFrame, title: str = "Distribution of embedding means") -> alt.Chart:
+    """One small histogram per panel, teacher and student overlaid. Input: `bin_means` output."""
+    panels = binned["panel"].unique(maintain_order=True).to_list()
+    series = sorted(binned["series"].unique().to_list(), key=lambda s: s != "Teacher")
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+    colours = [TEACHER_COLOUR if s == "Teacher" else palette[i % len(palette)] for i, s in enumerate(series)]
+    return (
+        alt.Chart(binned)
+        .mark_bar(opacity=0.55, binSpacing=0)
+        .encode(
+            x=alt.X("bin_start:Q", title="Mean of the vector's numbers", bin="binned"),
+            x2="bin_end:Q",
+            y=alt.Y("words:Q", title="Number of words", stack=None),
+            color=alt.Color(
+                "series:N",
+                title="Embeddings of",
+                scale=alt.Scale(domain=series, range=colours),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("panel:N", title="Run"),
+                alt.Tooltip("series:N", title="Embeddings of"),
+                alt.Tooltip("bin_start:Q", title="Mean from", format=".4f"),
+                alt.Tooltip("words:Q", title="Words"),
+            ],
+        )
+        .properties(width=240, height=180)
+        .facet(
+            facet=alt.Facet("panel:N", title=None, sort=panels, header=alt.Header(labelFontSize=12, labelLimit=300)),
+            columns=3,
+        )
+        .properties(title=title)
+        .resolve_scale(y="independent")
+    )
+
+
+def projection_scatter(frame: pl.DataFrame, title: str = "Teacher and student in the same 2-D map") -> alt.Chart:
+    """Columns: x, y, word, model ('teacher' / 'student'), group (training / held-out / poisoned),
+    highlighted (bool)."""
+    groups = [g for g in SPLIT_COLOURS if g in set(frame["group"].to_list())]
+    points = (
+        alt.Chart(frame.filter(~pl.col("highlighted")))
+        .mark_point(size=14, opacity=0.45, filled=True)
+        .encode(
+            x=alt.X("x:Q", title="Map coordinate 1", axis=alt.Axis(labels=False, ticks=False)),
+            y=alt.Y("y:Q", title="Map coordinate 2", axis=alt.Axis(labels=False, ticks=False)),
+            color=alt.Color(
+                "group:N",
+                title="Word was",
+                scale=alt.Scale(domain=groups, range=[SPLIT_COLOURS[g] for g in groups]),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            shape=alt.Shape(
+                "model:N",
+                title="Embedded by",
+                scale=alt.Scale(domain=["teacher", "student"], range=["circle", "cross"]),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("word:N", title="Word"),
+                alt.Tooltip("model:N", title="Embedded by"),
+                alt.Tooltip("group:N", title="Word was"),
+            ],
+        )
+    )
+    marked = frame.filter(pl.col("highlighted"))
+    layers = [points]
+    if marked.height:
+        layers.append(
+            alt.Chart(marked)
+            .mark_point(size=160, filled=True, stroke="black", strokeWidth=1.5)
+            .encode(
+                x="x:Q",
+                y="y:Q",
+                shape=alt.Shape("model:N", legend=None),
+                color=alt.value("#ffd700"),
+                tooltip=[alt.Tooltip("word:N", title="Word"), alt.Tooltip("model:N", title="Embedded by")],
+            )
+        )
+        labels = projection_labels(frame, marked)
+        for side, align, dx in (("left", "right", -10), ("right", "left", 10)):
+            layers.append(
+                alt.Chart(labels.filter(pl.col("side") == side))
+                .mark_text(
+                    align=align,
+                    dx=dx,
+                    dy=-8,
+                    fontSize=12,
+                    fontWeight="bold",
+                    stroke="white",
+                    strokeWidth=3,
+                    strokeOpacity=0.8,
+                )
+                .encode(x="x:Q", y="y:Q", text="label:N")
+            )
+            layers.append(  # the halo above sits under the text: drawn twice, white outline then black letters
+                alt.Chart(labels.filter(pl.col("side") == side).clone())
+                .mark_text(align=align, dx=dx, dy=-8, fontSize=12, fontWeight="bold")
+                .encode(x="x:Q", y="y:Q", text="label:N")
+            )
+    return alt.layer(*layers).properties(title=title, width="container", height=520)
+
+
+def projection_labels(frame: pl.DataFrame, marked: pl.DataFrame, close: float = 0.03) -> pl.DataFrame:
+    """One label per highlighted mark, placed so that labels do not sit on each other: the teacher's to the left
+    of its mark, the student's to the right; a word whose two marks are within `close` of the map's size gets
+    one label, "word", instead of two. Columns out: x, y, label, side ('left' / 'right')."""
+    span = max(float(frame["x"].max() - frame["x"].min()), float(frame["y"].max() - frame["y"].min()), 1e-9)
+    wide = marked.pivot(on="model", index="word", values=["x", "y"], aggregate_function="first")
+    rows = []
+    for r in wide.iter_rows(named=True):
+        tx, ty, sx, sy = r.get("x_teacher"), r.get("y_teacher"), r.get("x_student"), r.get("y_student")
+        if None not in (tx, sx) and ((tx - sx) ** 2 + (ty - sy) ** 2) ** 0.5 < close * span:
+            rows.append({"x": tx, "y": ty, "label": r["word"], "side": "right"})
+            continue
+        if tx is not None:
+            rows.append({"x": tx, "y": ty, "label": f"{r['word']} (teacher)", "side": "left"})
+        if sx is not None:
+            rows.append({"x": sx, "y": sy, "label": f"{r['word']} (student)", "side": "right"})
+    return pl.DataFrame(rows, schema={"x": pl.Float64, "y": pl.Float64, "label": pl.Utf8, "side": pl.Utf8})
+
+
+def pair_bars(frame: pl.DataFrame, title: str = "Similarity of word pairs") -> alt.Chart:
+    """Columns: pair, model ('teacher' / 'student'), cosine."""
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            y=alt.Y("pair:N", title="Word pair", sort=None),
+            yOffset=alt.YOffset("model:N", sort=["teacher", "student"]),
+            x=alt.X("cosine:Q", title="Cosine similarity", scale=alt.Scale(domain=[-1, 1])),
+            color=alt.Color(
+                "model:N",
+                title="According to",
+                scale=alt.Scale(domain=["teacher", "student"], range=[TEACHER_COLOUR, "#1f77b4"]),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("pair:N", title="Pair"),
+                alt.Tooltip("model:N", title="According to"),
+                alt.Tooltip("cosine:Q", format=".3f"),
+            ],
+        )
+        .properties(title=title, width="container", height=alt.Step(14))
+    )
+
+
+def compare_runs(frame: pl.DataFrame, metric: str = "heldout_cosine", title: str = "Runs compared") -> alt.Chart:
+    """Columns: run (a label), epoch, and the metric column."""
+    names = {
+        "heldout_cosine": "Held-out cosine (higher is better)",
+        "train_loss": "Training loss (lower is better)",
+        "train_cosine": "Training cosine (higher is better)",
+    }
+    return (
+        alt.Chart(frame.drop_nulls(metric))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y(f"{metric}:Q", title=names.get(metric, metric)),
+            color=alt.Color("run:N", title="Run", legend=alt.Legend(orient="bottom", columns=1, labelLimit=500)),
+            tooltip=[
+                alt.Tooltip("run:N", title="Run"),
+                alt.Tooltip("epoch:Q", title="Epoch"),
+                alt.Tooltip(f"{metric}:Q", format=".4f"),
+            ],
+        )
+        .properties(title=title, width="container", height=320)
+    )
+
+
+def _fixed_width(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    # "container" width means nothing outside a page; give exported files a real width.
+    spec = chart.to_dict()
+    return chart.properties(width=700) if spec.get("width") == "container" else chart
+
+
+def to_svg(chart: alt.TopLevelMixin) -> bytes:
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_svg(_fixed_width(chart).to_json()).encode()
+
+
+def to_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_png(_fixed_width(chart).to_json(), scale=scale)
+
+
+# ---- sweep figures (the paper's figures 2-4, 6-8, 10-12) -------------------------------------
+
+METRICS = {
+    "train_loss": "Training loss (lower is better)",
+    "heldout_cosine": "Held-out cosine (higher is better)",
+    "train_cosine": "Training cosine (higher is better)",
+}
+
+EXPLAIN.update(
+    {
+        "time_vs_p": "How long each run took against the fraction p of words it trained on: the paper uses time as its measure of cost (its figures 2 and 3).",
+        "pareto_heatmap": "Each cell is one run (a row: its p) after a number of epochs (a column); the colour is the score. Look for where more epochs or more data stop helping (the paper's figures 4, 7, 8 and 11).",
+        "pareto_lines": "The same runs as lines: one line per p, epoch by epoch. Lines that flatten early mean more training is wasted effort.",
+        "sweep_means": "The teacher's distribution of embedding means (grey) against the student's, for each p and epoch: as p and epochs grow the student should take the teacher's shape (the paper's figures 6, 10 and 12).",
+    }
+)
+
+
+def _setting_label(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(
+        setting=pl.concat_str(
+            [
+                pl.col("model").replace_strict(
+                    STUDENT_NAMES, default=pl.concat_str([pl.lit("Model "), pl.col("model")])
+                ),
+                pl.when(pl.col("lemmatize") == "none").then(pl.lit(", no lemmas")).otherwise(pl.lit(", lemmas")),
+                pl.when(pl.col("poison") > 0)
+                .then(
+                    pl.lit(", ") + (pl.col("poison") * 100).round(0).cast(pl.Int64).cast(pl.Utf8) + pl.lit("% poison")
+                )
+                .otherwise(pl.lit(", clean")),
+            ]
+        )
+    )
+
+
+def time_vs_p(sweep: pl.DataFrame, title: str = "Training time against p") -> alt.Chart:
+    """Columns: the `sweep_frame` of the runs. One point per run at its last epoch."""
+    last = _setting_label(sweep).group_by("run_id", maintain_order=True).agg(pl.all().sort_by("epoch").last())
+    return (
+        alt.Chart(last)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("p:Q", title="p — fraction of words the teacher answered (log scale)", scale=alt.Scale(type="log")),
+            y=alt.Y("seconds:Q", title="Training time (seconds)"),
+            color=alt.Color("setting:N", title="Runs", legend=alt.Legend(orient="bottom", columns=2, labelLimit=400)),
+            tooltip=[
+                alt.Tooltip("setting:N", title="Runs"),
+                alt.Tooltip("p:Q", format="g"),
+                alt.Tooltip("epoch:Q", title="Epochs"),
+                alt.Tooltip("seconds:Q", title="Seconds", format=".2f"),
+            ],
+        )
+        .properties(title=title, width="container", height=300)
+    )
+
+
+def pareto_heatmap(
+    sweep: pl.DataFrame, metric: str = "train_loss", title: str = "Score over epochs and p"
+) -> alt.Chart:
+    """Epoch (x) by p (y, log-spaced rows) coloured by the metric, one panel per setting."""
+    data = (
+        _setting_label(sweep)
+        .drop_nulls(metric)
+        .with_columns(p_label=pl.col("p").map_elements(lambda v: f"{v:g}", return_dtype=pl.Utf8))
+    )
+    ps = [f"{v:g}" for v in sorted(set(data["p"].to_list()), reverse=True)]
+    return (
+        alt.Chart(data)
+        .mark_rect()
+        .encode(
+            x=alt.X(
+                "epoch:O", title="Epoch", axis=alt.Axis(labelAngle=0, values=[e for e in range(0, 1001, 10)] + [1])
+            ),
+            y=alt.Y("p_label:O", title="p (training fraction)", sort=ps),
+            color=alt.Color(
+                f"{metric}:Q",
+                title=METRICS.get(metric, metric),
+                scale=alt.Scale(scheme="viridis", reverse=metric == "train_loss"),
+                legend=alt.Legend(orient="bottom", gradientLength=300, titleLimit=0),
+            ),
+            tooltip=[
+                alt.Tooltip("setting:N", title="Runs"),
+                alt.Tooltip("p_label:N", title="p"),
+                alt.Tooltip("epoch:Q", title="Epoch"),
+                alt.Tooltip(f"{metric}:Q", title=METRICS.get(metric, metric), format=".4f"),
+            ],
+        )
+        .properties(width=340, height=220)
+        .facet(facet=alt.Facet("setting:N", title=None, header=alt.Header(labelFontSize=12, labelLimit=400)), columns=2)
+        .properties(title=title)
+    )
+
+
+def pareto_lines(sweep: pl.DataFrame, metric: str = "train_loss", title: str = "One line per p") -> alt.Chart:
+    data = _setting_label(sweep).drop_nulls(metric)
+    return (
+        alt.Chart(data)
+        .mark_line()
+        .encode(
+            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y(f"{metric}:Q", title=METRICS.get(metric, metric)),
+            color=alt.Color(
+                "p:O",
+                title="p (training fraction)",
+                scale=alt.Scale(scheme="viridis"),
+                legend=alt.Legend(orient="bottom", columns=10),
+            ),
+            tooltip=[
+                alt.Tooltip("setting:N", title="Runs"),
+                alt.Tooltip("p:Q", format="g"),
+                alt.Tooltip("epoch:Q", title="Epoch"),
+                alt.Tooltip(f"{metric}:Q", format=".4f"),
+            ],
+        )
+        .properties(width=340, height=220)
+        .facet(facet=alt.Facet("setting:N", title=None, header=alt.Header(labelFontSize=12, labelLimit=400)), columns=2)
+        .properties(title=title)
+    )
+
+
+EXPLAIN.update(
+    {
+        "quality_per_query": (
+            "Each line is one kind of student: how good it is on words it never saw (up) against how many words the "
+            "teacher had to embed for it (right, log scale). The grey dashed line is the average-vector baseline, which "
+            "learns nothing; a student is only worth its queries where it stays above that line."
+        ),
+        "lookup_tables": (
+            "Model A and Model B are lookup tables: a word the teacher never answered keeps the random vector it "
+            "started with, so they cannot do better than the baseline on new words, however long they train."
+        ),
+        "analogy_sections": "Share of analogy questions answered right, per section of the Google set, by the teacher and by the student.",
+    }
+)
+
+
+def quality_per_query(
+    frame: pl.DataFrame, metric: str = "heldout_cosine", title: str = "Quality per teacher query"
+) -> alt.Chart:
+    """Columns: student (a label; 'Average vector (baseline)' drawn dashed grey), queries, p, and the
+    metric. One line per student, x = teacher queries on a log scale."""
+    label = QUALITY_METRICS[metric]
+    data = frame.select("student", "queries", "p", metric).drop_nulls(metric).sort("student", "queries")
+    students = sorted(set(data["student"].to_list()) - {BASELINE_LABEL})
+    domain = [*students, BASELINE_LABEL]
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+    colours = [palette[i % len(palette)] for i in range(len(students))] + ["#888888"]
+    return (
+        alt.Chart(data)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X(
+                "queries:Q",
+                title="Teacher queries paid for (words embedded by the teacher, log scale)",
+                scale=alt.Scale(type="log"),
+            ),
+            y=alt.Y(f"{metric}:Q", title=label),
+            # Colour and dash on the same field and domain: Vega-Lite draws one legend whose swatches show both.
+            color=alt.Color(
+                "student:N", title="Student", scale=alt.Scale(domain=domain, range=colours), legend=LINE_LEGEND
+            ),
+            strokeDash=alt.StrokeDash(
+                "student:N",
+                title="Student",
+                scale=alt.Scale(domain=domain, range=[[1, 0]] * len(students) + [[6, 4]]),
+                legend=LINE_LEGEND,
+            ),
+            tooltip=[
+                alt.Tooltip("student:N", title="Student"),
+                alt.Tooltip("queries:Q", title="Teacher queries", format=","),
+                alt.Tooltip("p:Q", title="p"),
+                alt.Tooltip(f"{metric}:Q", title=label, format=".3f"),
+            ],
+        )
+        .properties(title=title, width=560, height=320)
+    )
+
+
+# A legend for lines: short strokes as swatches (a dot cannot show a dashed line), labels never cut.
+LINE_LEGEND = alt.Legend(
+    orient="right", labelLimit=0, titleLimit=0, symbolType="stroke", symbolStrokeWidth=2.5, symbolSize=500
+)
+
+
+def analogy_sections(frame: pl.DataFrame, title: str = "Analogies by section") -> alt.Chart:
+    """Columns: section, model ('teacher' / the student's label), accuracy (0-1), questions."""
+    models = list(dict.fromkeys(frame["model"].to_list()))
+    others = [m for m in models if m != "teacher"]
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            y=alt.Y("section:N", title="Section of the Google analogy set", sort=None, axis=alt.Axis(labelLimit=260)),
+            x=alt.X(
+                "accuracy:Q",
+                title="Questions answered right",
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1]),
+            ),
+            yOffset=alt.YOffset("model:N", sort=["teacher", *others]),
+            color=alt.Color(
+                "model:N",
+                title="Model",
+                legend=alt.Legend(orient="bottom"),
+                scale=alt.Scale(
+                    domain=["teacher", *others], range=[TEACHER_COLOUR, "#1f77b4", "#ff7f0e"][: 1 + len(others)]
+                ),
+            ),
+            tooltip=[
+                alt.Tooltip("section:N"),
+                alt.Tooltip("model:N"),
+                alt.Tooltip("accuracy:Q", format=".1%"),
+                alt.Tooltip("questions:Q"),
+            ],
+        )
+        .properties(title=title, width=420)
+    )
+
+
+# --- the poisoning lab ------------------------------------------------------------------------------
+
+POISON_COLOURS = {"poisoned": SPLIT_COLOURS["poisoned"], "clean": "#7f7f7f"}
+ADVERSARY_NAMES = {
+    "random": "random direction (paper)",
+    "swap": "another word's answer",
+    "negate": "answer turned around",
+    "noise": "answer + strong noise",
+    "concentrated": "one shared direction",
+    "clean": "no poison",
+}
+DAMAGE_METRICS = {
+    "heldout_cosine": "Held-out cosine to the clean teacher",
+    "analogy_pct_of_teacher": "Analogies solved, % of the teacher's score",
+}
+
+EXPLAIN.update(
+    {
+        "loss_histogram": (
+            "Each bar counts training answers by how badly the trained student fits them (its loss: 0 = perfect, 1 = unrelated, "
+            "2 = opposite), red for the answers the lab poisoned, grey for honest ones. Where the red sits apart from the grey, "
+            "the loss gives the poison away; the dashed line is where answers start to count as suspicious."
+        ),
+        "claim_loss": (
+            "Each square is one run (a value of p, up) after some epochs (right), coloured by its training loss — the paper's "
+            "measure: brighter is a lower loss. One panel has 10 % of the answers poisoned, the other none (see the panel titles)."
+        ),
+        "claim_heldout": (
+            "The same runs, coloured by how closely the student's vectors of words it never saw match the teacher's "
+            "(brighter is better). If the training loss told the whole story, these panels would look like the ones above."
+        ),
+        "damage_vs_rate": (
+            "How good the student stays on words it never saw (up) as more of the teacher's answers are poisoned (right). "
+            "Colour is the kind of poison, the line style the defence. Flat lines mean the student shrugs the poison off."
+        ),
+    }
+)
+
+
+def bin_losses(losses: pl.DataFrame, bins: int = 40) -> pl.DataFrame:
+    """Columns in: loss, group ('poisoned' / 'clean'); out: group, bin_start, bin_end, answers (shared bins over [0, max])."""
+    top = max(float(losses["loss"].max() or 1.0), 1e-6)
+    width = top / bins
+    return (
+        losses.with_columns(bin=(pl.col("loss") / width).floor().clip(0, bins - 1).cast(pl.Int64))
+        .group_by("group", "bin")
+        .agg(answers=pl.len())
+        .with_columns(bin_start=pl.col("bin") * width, bin_end=(pl.col("bin") + 1) * width)
+        .sort("group", "bin")
+        .select("group", "bin_start", "bin_end", "answers")
+    )
+
+
+def loss_histogram(
+    binned: pl.DataFrame, threshold: float | None = None, title: str = "How well the student fits each training answer"
+) -> alt.Chart:
+    """`bin_losses` output, stacked poisoned / clean; a dashed rule at the detection threshold."""
+    bars = (
+        alt.Chart(binned)
+        .mark_bar()
+        .encode(
+            x=alt.X(
+                "bin_start:Q",
+                title="Loss on the answer (1 − cosine between the student and the answer it was given)",
+                bin="binned",
+            ),
+            x2="bin_end:Q",
+            y=alt.Y("answers:Q", title="Training answers", stack=True),
+            color=alt.Color(
+                "group:N",
+                title="Answer",
+                scale=alt.Scale(domain=list(POISON_COLOURS), range=list(POISON_COLOURS.values())),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("group:N", title="Answer"),
+                alt.Tooltip("bin_start:Q", title="Loss from", format=".3f"),
+                alt.Tooltip("bin_end:Q", title="to", format=".3f"),
+                alt.Tooltip("answers:Q", title="Answers"),
+            ],
+        )
+    )
+    layers = [bars]
+    if threshold is not None:
+        rule = pl.DataFrame({"threshold": [threshold], "label": ["flagged from here"]})
+        layers.append(
+            alt.Chart(rule)
+            .mark_rule(strokeDash=[6, 4], color="black")
+            .encode(x="threshold:Q", tooltip=[alt.Tooltip("threshold:Q", title="Suspicious above", format=".3f")])
+        )
+        layers.append(
+            alt.Chart(rule)
+            .mark_text(align="left", dx=4, dy=-6, baseline="bottom")
+            .encode(x="threshold:Q", y=alt.value(12), text="label:N")
+        )
+    return alt.layer(*layers).properties(title=title, width=560, height=280)
+
+
+def damage_vs_rate(
+    frame: pl.DataFrame, metric: str = "heldout_cosine", title: str = "Damage against poison rate"
+) -> alt.LayerChart:
+    """Columns: rate (0-1), adversary, defence (labels), the metric. The clean run (rate 0) is drawn at the start
+    of every adversary's line."""
+    label = DAMAGE_METRICS[metric]
+    clean = frame.filter(pl.col("rate") == 0)
+    adversaries = [a for a in dict.fromkeys(frame["adversary"].to_list()) if a != "clean"]
+    data = pl.concat(
+        [frame.filter(pl.col("rate") > 0), *[clean.with_columns(adversary=pl.lit(a)) for a in adversaries]],
+        how="vertical_relaxed",
+    ).drop_nulls(metric)
+    data = data.with_columns(
+        adversary_label=pl.col("adversary").replace_strict(ADVERSARY_NAMES, default=pl.col("adversary"))
+    )
+    x = alt.X("rate:Q", title="Poisoned answers (share of the teacher's answers)", axis=alt.Axis(format="%"))
+    y = alt.Y(f"{metric}:Q", title=label, scale=alt.Scale(zero=False))
+    colour = alt.Color(
+        "adversary_label:N", title="Poison", legend=alt.Legend(orient="right", labelLimit=0, titleLimit=0)
+    )
+    tooltip = [
+        alt.Tooltip("adversary_label:N", title="Poison"),
+        alt.Tooltip("defence:N", title="Defence"),
+        alt.Tooltip("rate:Q", title="Poisoned", format=".0%"),
+        alt.Tooltip(f"{metric}:Q", title=label, format=".3f"),
+        alt.Tooltip("seconds:Q", title="Train seconds", format=".2f"),
+    ]
+    # Lines and points are separate layers: a line's own point overlay would make the line-style swatches
+    # of the defence legend transparent (Vega-Lite copies the filled point's stroke onto them).
+    lines = (
+        alt.Chart(data)
+        .mark_line()
+        .encode(
+            x=x,
+            y=y,
+            color=colour,
+            tooltip=tooltip,
+            strokeDash=alt.StrokeDash(
+                "defence:N",
+                title="Defence (line style)",
+                legend=alt.Legend(
+                    orient="right",
+                    labelLimit=0,
+                    titleLimit=0,
+                    symbolType="stroke",
+                    symbolStrokeWidth=2.5,
+                    symbolStrokeColor="#333333",
+                    symbolSize=600,
+                ),
+            ),
+        )
+    )
+    points = alt.Chart(data.clone()).mark_point(filled=True, size=40).encode(x=x, y=y, color=colour, tooltip=tooltip)
+    return alt.layer(lines, points).properties(title=title, width=560, height=320)
+
+
+# --- the adapter lab --------------------------------------------------------------------------------
+
+EXPLAIN.update(
+    {
+        "adapter_curves": (
+            "The adapter's loss on the texts it trains on (left, lower is better) and how closely its vectors of texts it never "
+            "saw point the same way as the teacher's (right, 1 = identical). The dashed line is a student that answers the "
+            "average vector for every text."
+        ),
+        "adapter_tradeoff": (
+            "Each point is a way to get embeddings: right is slower (milliseconds per 1,000 texts, log scale), up is closer to "
+            "the teacher on texts the adapter never saw. The teacher sits at 1 by definition; a good adapter sits high and far left."
+        ),
+    }
+)
+
+
+def adapter_curves(frame: pl.DataFrame, baseline: float | None = None, title: str = "Adapter training") -> alt.Chart:
+    """Columns: epoch, train_loss, heldout_cosine."""
+    loss = (
+        alt.Chart(frame)
+        .mark_line(point=True, color="#9467bd")
+        .encode(
+            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("train_loss:Q", title="Training loss (1 − cosine)", scale=alt.Scale(zero=True)),
+            tooltip=[alt.Tooltip("epoch:Q"), alt.Tooltip("train_loss:Q", format=".4f", title="Loss")],
+        )
+        .properties(title="Training loss (lower is better)", width=340, height=240)
+    )
+    layers = [
+        alt.Chart(frame)
+        .mark_line(point=True, color=SPLIT_COLOURS["held-out"])
+        .encode(
+            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("heldout_cosine:Q", title="Cosine to the teacher, unseen texts", scale=alt.Scale(zero=False)),
+            tooltip=[alt.Tooltip("epoch:Q"), alt.Tooltip("heldout_cosine:Q", format=".4f", title="Held-out cosine")],
+        )
+    ]
+    if baseline is not None:
+        layers.append(
+            alt.Chart(pl.DataFrame({"baseline": [baseline]}))
+            .mark_rule(strokeDash=[6, 4], color="#888888")
+            .encode(y="baseline:Q", tooltip=[alt.Tooltip("baseline:Q", title="Average-vector baseline", format=".4f")])
+        )
+    cosine = alt.layer(*layers).properties(title="Held-out cosine (higher is better)", width=340, height=240)
+    return alt.hconcat(loss, cosine).properties(title=title)
+
+
+def adapter_tradeoff(frame: pl.DataFrame, title: str = "Quality against cost") -> alt.LayerChart:
+    """Columns: name, ms_per_1k, heldout_cosine, kind ('teacher', 'cheap model + adapter')."""
+    x = alt.X(
+        "ms_per_1k:Q", title="Milliseconds per 1,000 texts on this machine (log scale)", scale=alt.Scale(type="log")
+    )
+    y = alt.Y("heldout_cosine:Q", title="Cosine to the teacher on unseen texts", scale=alt.Scale(zero=False))
+    points = (
+        alt.Chart(frame)
+        .mark_point(filled=True, size=120)
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color("kind:N", title="What runs", legend=alt.Legend(orient="bottom")),
+            shape=alt.Shape("kind:N", legend=None),
+            tooltip=[
+                alt.Tooltip("name:N", title="Model"),
+                alt.Tooltip("ms_per_1k:Q", title="ms per 1,000 texts", format=",.1f"),
+                alt.Tooltip("heldout_cosine:Q", title="Held-out cosine", format=".3f"),
+            ],
+        )
+    )
+    # Each layer gets its own copy: layers sharing one polars frame trip Streamlit's data handling.
+    labels = alt.Chart(frame.clone()).mark_text(align="left", dx=9, dy=-7, fontSize=11).encode(x=x, y=y, text="name:N")
+    return alt.layer(points, labels).properties(title=title, width=560, height=300)
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_csv(frame: pl.DataFrame) -> str:
+    """CSV text a spreadsheet will not run: text cells that start like a formula (=, +, -, @, tab, CR) get a
+    leading apostrophe (OWASP's advice against CSV injection). Numbers are written as they are."""
+    guarded = []
+    for name, dtype in frame.schema.items():
+        if dtype != pl.Utf8:
+            continue
+        risky = pl.lit(False)
+        for mark in FORMULA_START:
+            risky = risky | pl.col(name).str.starts_with(mark)
+        guarded.append(pl.when(risky).then(pl.lit("'") + pl.col(name)).otherwise(pl.col(name)).alias(name))
+    return (frame.with_columns(guarded) if guarded else frame).write_csv()

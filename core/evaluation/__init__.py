@@ -1,0 +1,1 @@
+"""How good a student is: held-out scores, analogies and similarity benchmarks, neighbours, 2-D projections."""

@@ -1,0 +1,101 @@
+"""2-D views of embeddings: PCA (instant) and UMAP (slow the first time), cached on disk.
+
+Teacher and student vectors are projected *together* (stacked into one matrix) so both live in
+the same coordinates and a word's two points can be compared.
+
+UMAP's first call in a process compiles numba code (~30-40 s here), later calls take seconds;
+results are cached on disk under a key made from the input bytes and the settings, so a
+projection is computed once for everyone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+
+
+class Method(str, Enum):
+    PCA = "pca"
+    UMAP = "umap"
+
+
+def pca_2d(x: np.ndarray) -> np.ndarray:
+    """The two principal components (centered SVD), signs fixed so results are reproducible."""
+    x = np.asarray(x, dtype=np.float64)
+    centered = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(centered, full_matrices=False)
+    components = vt[:2]
+    components *= np.sign(components[np.arange(2), np.abs(components).argmax(axis=1)])[:, None]
+    return (centered @ components.T).astype(np.float32)
+
+
+_IMPORT_LOCK = threading.Lock()
+
+
+def _umap_module():
+    # umap's package imports itself in a cycle; two threads importing it at once (the warm-up
+    # and a first projection) can see it half-initialised ("no attribute 'UMAP'").
+    with _IMPORT_LOCK:
+        import umap
+    return umap
+
+
+def umap_2d(x: np.ndarray, seed: int = 0, n_neighbors: int = 15, n_epochs: int = 200) -> np.ndarray:
+    umap = _umap_module()  # heavy: numba compiles on first use
+
+    reducer = umap.UMAP(
+        n_components=2, n_neighbors=n_neighbors, n_epochs=n_epochs, metric="cosine", random_state=seed, n_jobs=1
+    )
+    return reducer.fit_transform(np.asarray(x, dtype=np.float32)).astype(np.float32)
+
+
+def warm_up_umap() -> None:
+    """Compile UMAP's numba code on a tiny problem, so the first real projection is fast."""
+    umap_2d(np.random.default_rng(0).standard_normal((60, 8)).astype(np.float32), n_neighbors=5, n_epochs=10)
+
+
+class ProjectionCache:
+    """Projections on disk, keyed by a hash of the input matrix and the settings."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def key(x: np.ndarray, method: Method | str, seed: int = 0) -> str:
+        digest = hashlib.sha256(np.ascontiguousarray(x, dtype=np.float32).tobytes())
+        digest.update(f"{Method(method).value}:{seed}:{x.shape}".encode())
+        return digest.hexdigest()[:24]
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.npy"
+
+    def get(self, key: str) -> np.ndarray | None:
+        try:
+            return np.load(self.path(key), allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+
+    def put(self, key: str, coords: np.ndarray) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, coords, allow_pickle=False)
+        os.replace(tmp, self.path(key))  # atomic: readers see all or nothing
+
+
+def project(x: np.ndarray, method: Method | str, cache: ProjectionCache | None = None, seed: int = 0) -> np.ndarray:
+    """2-D coordinates for the rows of x, from the cache when computed before."""
+    method = Method(method)
+    key = ProjectionCache.key(x, method, seed) if cache else None
+    if cache and (hit := cache.get(key)) is not None and hit.shape == (x.shape[0], 2) and np.isfinite(hit).all():
+        return hit  # (a cache file of another shape, or with NaN, is damaged: computed again below)
+    coords = pca_2d(x) if method is Method.PCA else umap_2d(x, seed)
+    if cache:
+        cache.put(key, coords)
+    return coords

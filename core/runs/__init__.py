@@ -1,0 +1,1 @@
+"""One training run (experiment), a grid of runs (sweep), the run store and its journal, take-away files, class hosting settings."""

@@ -1,0 +1,514 @@
+"""The paper's experiment end to end: words -> (lemmas) -> teacher targets -> split -> train -> store.
+
+This is the one engine call a page or the CLI makes; loaders (teacher, spaCy) are passed in.
+
+    prepared = prepare_items(words, LemmaMode.NONE, cached_teacher)
+    run = TrainingRun(TrainConfig(p=0.095), prepared, runs_dir())
+    for record in run:          # one EpochRecord per epoch; stop by returning True from should_stop
+        ...
+    run.run_id                  # saved, with every finished epoch, even when stopped early
+
+Cost accounting: `teacher_queries` of a run is the number of teacher answers the student was
+trained on (its training-set size): what the method pays. The lab also embeds the held-out items
+to *measure* the student; those are evaluation costs, cached and counted separately by
+`CachedTeacher.computed`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.config import LemmaMode, StudentKind, TrainConfig
+from core.data.dataset import Dataset, build_dataset
+from core.data.lemmatize import LemmaResult, lemmatize_words, no_lemmatization
+from core.device import pick_device
+from core.runs.store import end_journal, journal_epoch, live_folder, new_run_id, save_run, start_journal
+from core.words.students import StudentConfig, build_student, student_vectors
+from core.words.train import EpochRecord, train_student
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The dataset's items (unique lemmas, or the words) and the teacher's clean vectors."""
+
+    lemma: LemmaResult
+    clean: np.ndarray
+    teacher_id: str
+    lemmatize: LemmaMode
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        return self.lemma.lemmas
+
+
+def lemmatize(words: Sequence[str], mode: LemmaMode | str, nlp=None, progress: Progress | None = None) -> LemmaResult:
+    mode = LemmaMode(mode)
+    if mode is LemmaMode.NONE:
+        return no_lemmatization(words)
+    if nlp is None:
+        from core.data.lemmatize import load_lemmatizer
+
+        nlp = load_lemmatizer(mode)
+    return lemmatize_words(words, nlp, progress)
+
+
+def prepare_items(
+    words: Sequence[str],
+    mode: LemmaMode | str,
+    teacher,
+    nlp=None,
+    progress: Progress | None = None,
+) -> PreparedData:
+    """Lemmatize (if asked) and get the teacher's vector for every resulting item."""
+    result = lemmatize(words, mode, nlp)
+    clean = teacher.embed(list(result.lemmas), progress=progress)
+    return PreparedData(result, clean, teacher.id, LemmaMode(mode))
+
+
+class TrainingRun:
+    """One run: builds the dataset and student, yields epoch records, saves when done or stopped."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        prepared: PreparedData,
+        runs_root: Path,
+        device: str | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        extra: dict | None = None,
+        cache_root: Path | None = None,
+        checkpoint_every: float | None = None,
+    ):
+        if prepared.lemmatize is not config.lemmatize:
+            raise ValueError(
+                f"The data was prepared with lemmatization '{prepared.lemmatize.value}' but the run asks for '{config.lemmatize.value}'."
+            )
+        self.config = config
+        self.prepared = prepared
+        self.runs_root = Path(runs_root)
+        self.device = device or pick_device()
+        self.should_stop = should_stop
+        self.extra = extra or {}
+        self.dataset: Dataset = build_dataset(
+            prepared.items, prepared.clean, config.p, config.poison, config.seed, config.adversary, config.poison_scope
+        )
+        features, cheap_id = None, ""
+        if config.model.needs_cheap:
+            from core.paths import teacher_cache_dir
+            from core.words.generalizing import cheap_features
+
+            # The cheap encoder's vectors of every item: read from its cache, computed once ever.
+            features, cheap_id, seconds = cheap_features(
+                prepared.items, config.cheap, cache_root or teacher_cache_dir(), self.device, kind=config.model.features
+            )
+            self.extra = {**self.extra, "cheap_id": cheap_id, "cheap_seconds": round(seconds, 3)}
+        from core.words.generalizing import MAX_CENTRES
+
+        centres = min(len(self.dataset.train_idx), MAX_CENTRES) if config.model is StudentKind.KERNEL else 0
+        student_config = StudentConfig(
+            config.model,
+            len(prepared.items),
+            self.dataset.dim,
+            in_dim=0 if features is None else int(features.shape[1]),
+            cheap=cheap_id,
+            centres=centres,
+        )
+        self.model = build_student(student_config, seed=config.seed, items=prepared.items, features=features)
+        self.records: list[EpochRecord] = []
+        self.run_id: str | None = None
+        # checkpoint_every (seconds): journal every epoch and rewrite the run folder at most this often, so
+        # a killed process loses nothing (core.runs.store.recover_interrupted). None: save once, at the end.
+        self.checkpoint_every = checkpoint_every
+        self._planned_id = new_run_id(config) if checkpoint_every is not None else None
+        self._last_checkpoint = 0.0
+        # Called before the model is written: a grouped trainer brings the model's weights up to date there.
+        self.before_write: Callable[[], None] | None = None
+        from core.poisoning.defence import TrainReport
+
+        self.report = TrainReport()
+
+    @property
+    def teacher_queries(self) -> int:
+        return int(len(self.dataset.train_idx))
+
+    def __iter__(self) -> Iterator[EpochRecord]:
+        self.begin()
+        try:
+            for record in train_student(
+                self.model, self.dataset, self.config, self.device, self.should_stop, report=self.report
+            ):
+                self.add(record)
+                yield record
+        finally:
+            # Runs that stopped early (Stop button, Ctrl-C, a closed generator) keep their epochs.
+            self.finish()
+
+    # The three steps of __iter__, for a trainer that steps the model itself (core.runs.sweep's grouped runs):
+    # begin(), add(record) after every epoch (with the model holding that epoch's weights), finish().
+    def begin(self) -> None:
+        if self._planned_id:
+            # An id drawn while another run holds it (same second, model, p and random suffix) is drawn again.
+            while (self.runs_root / self._planned_id).exists() or live_folder(
+                self.runs_root, self._planned_id
+            ).exists():
+                self._planned_id = new_run_id(self.config)
+            start_journal(self.runs_root, self._planned_id)
+
+    def add(self, record: EpochRecord) -> None:
+        self.records.append(record)
+        planned = self._planned_id
+        if planned:
+            journal_epoch(self.runs_root, planned, record)
+            now = time.monotonic()
+            if len(self.records) == 1 or now - self._last_checkpoint >= self.checkpoint_every:
+                self._write(planned, "running", replace=len(self.records) > 1)  # the first never overwrites a run
+                self._last_checkpoint = time.monotonic()
+
+    def finish(self) -> None:
+        self.save()
+        if self._planned_id:
+            end_journal(self.runs_root, self._planned_id)
+
+    def save(self) -> str | None:
+        """Store the run with its finished epochs (once; `core.runs.sweep` calls it after grouped training)."""
+        if self.records and self.run_id is None:
+            status = "finished" if len(self.records) == self.config.epochs else "stopped"
+            self.run_id = self._write(self._planned_id, status, replace=self._planned_id is not None)
+        return self.run_id
+
+    def _write(self, run_id: str | None, status: str, replace: bool) -> str:
+        if self.before_write is not None:
+            self.before_write()
+        return save_run(
+            self.runs_root,
+            self.config,
+            self.dataset,
+            self.records,
+            self.model,
+            teacher_id=self.prepared.teacher_id,
+            teacher_queries=self.teacher_queries,
+            status=status,
+            extra={
+                "lemmas_merged": self.prepared.lemma.merged_count,
+                "words": len(self.prepared.lemma.words),
+                **self.extra,
+                **self.detection_summary(),
+            },
+            report=self.report,
+            run_id=run_id,
+            replace=replace,
+        )
+
+    def detection_summary(self) -> dict:
+        """What per-answer losses reveal about the poison, which the lab knows: precision and recall of
+        the answers flagged as outliers (`core.poisoning.poison.detect`) and, under a selection defence, of the
+        answers it left out. Empty when no training answer is poisoned or no loss is known yet."""
+        losses = self.report.item_losses
+        truth = self.dataset.poisoned[self.dataset.train_idx]
+        if losses is None or not truth.any():
+            return {}
+        from core.poisoning.poison import Detection, detect
+
+        found = detect(losses, truth)
+        out = {
+            "detection_flagged": int(found.flagged.sum()),
+            "detection_precision": found.precision,
+            "detection_recall": found.recall,
+        }
+        if self.report.dropped is not None:
+            left = Detection(np.asarray(self.report.dropped, dtype=bool), truth, losses)
+            out.update(
+                {
+                    "defence_left_out": int(left.flagged.sum()),
+                    "defence_precision": left.precision,
+                    "defence_recall": left.recall,
+                }
+            )
+        return out
+
+    def summary(self) -> dict:
+        """The final JSON line of the CLI."""
+        last = self.records[-1] if self.records else None
+        return {
+            "run_id": self.run_id,
+            "status": "finished" if last and last.epoch == self.config.epochs else "stopped",
+            "teacher": self.prepared.teacher_id,
+            "model": self.config.model.value,
+            "p": self.config.p,
+            "epochs": len(self.records),
+            "lemmatize": self.config.lemmatize.value,
+            "poison": self.config.poison,
+            "seed": self.config.seed,
+            "words": len(self.prepared.lemma.words),
+            "items": len(self.prepared.items),
+            "teacher_queries": self.teacher_queries,
+            "train_size": int(len(self.dataset.train_idx)),
+            "heldout_size": int(len(self.dataset.heldout_idx)),
+            "poisoned_in_train": self.dataset.poisoned_in_train,
+            "final_train_loss": last.train_loss if last else None,
+            "train_cosine": last.train_cosine if last else None,
+            "heldout_cosine": last.heldout_cosine if last else None,
+            "heldout_euclidean": last.heldout_euclidean if last else None,
+            "clean_heldout_cosine": last.heldout_cosine
+            if last
+            else None,  # held-out words are always scored against the clean teacher
+            "adversary": self.config.adversary,
+            "poison_scope": self.config.poison_scope,
+            "defence": self.config.defence,
+            "trim": self.config.trim,
+            **self.detection_summary(),
+            "seconds": last.seconds if last else 0.0,
+            "device": self.device,
+        }
+
+
+@dataclass(frozen=True)
+class RunVectors:
+    """A stored run's items with the teacher's and the student's vectors (unit rows, same order)."""
+
+    items: tuple[str, ...]
+    teacher: np.ndarray
+    student: np.ndarray
+    groups: tuple[str, ...]  # 'training', 'held-out' or 'poisoned' (poisoned training items)
+
+    def index(self) -> dict[str, int]:
+        return {w: i for i, w in enumerate(self.items)}
+
+
+def run_vectors(stored, teacher_cache_dir: Path, device: str = "cpu") -> RunVectors:
+    """Everything needed to compare a stored run with its teacher; the teacher is read from cache."""
+    import torch
+
+    from core.teachers.teacher import cached_vectors
+
+    items = tuple(stored.items["item"].to_list())
+    teacher = cached_vectors(teacher_cache_dir, stored.meta["teacher_id"], items)
+    model = stored.student(device, teacher_cache_dir)
+    with torch.no_grad():
+        student = student_vectors(model, device).cpu().numpy()
+    split = stored.items["split"].to_list()
+    poisoned = stored.items["poisoned"].to_list()
+    groups = tuple("poisoned" if (s == "training" and p) else s for s, p in zip(split, poisoned))
+    return RunVectors(items, teacher, student, groups)
+
+
+def evaluate_run(stored, teacher_cache_dir: Path, scope: str = "heldout", benchmarks=None, device: str = "cpu"):
+    """A stored run's student beside its teacher and the average-vector baseline (core.evaluation.evaluate).
+
+    The training split and the targets the student saw (poisoned ones included) are rebuilt from
+    the run's config: the split and the poison are seeded, so they come out identical.
+    """
+    from core.evaluation.evaluate import evaluate
+
+    vectors = run_vectors(stored, teacher_cache_dir, device)
+    c = stored.config
+    dataset = build_dataset(vectors.items, vectors.teacher, c.p, c.poison, c.seed, c.adversary, c.poison_scope)
+    result = evaluate(
+        vectors.items,
+        vectors.teacher,
+        vectors.student,
+        dataset.targets,
+        dataset.train_idx,
+        scope=scope,
+        benchmarks=benchmarks,
+        student_name=c.model.label,
+    )
+    result.extra.update(
+        {
+            "run_id": stored.run_id,
+            "model": c.model.value,
+            "p": c.p,
+            "teacher_queries": int(len(dataset.train_idx)),
+            "teacher": stored.meta["teacher_id"],
+        }
+    )
+    return result
+
+
+EVALUATION_VERSION = 2
+
+
+def stored_evaluation(stored, teacher_cache_dir: Path, scope: str = "heldout", device: str = "cpu") -> dict:
+    """`evaluate_run` on the bundled benchmarks, as JSON, kept in the run folder after the first time
+    (a few seconds per run; the quality-per-query chart needs one per run).
+
+    Keys: summary (the CLI's line), table (student / teacher / baseline rows), sections
+    (per-section analogy accuracy of student and teacher).
+    """
+    import json
+    import os
+
+    path = Path(stored.folder) / f"evaluation-{scope}.json"
+    try:
+        cached = json.loads(path.read_text())
+        if cached.get("version") == EVALUATION_VERSION:
+            return cached
+    except (OSError, ValueError):
+        pass
+    result = evaluate_run(stored, teacher_cache_dir, scope, device=device)
+    teacher_sections = {s: (c, n) for s, c, n in result.teacher.analogies.sections()}
+    out = {
+        "version": EVALUATION_VERSION,
+        "summary": result.summary(),
+        "table": result.table(),
+        "sections": [
+            {"section": s, "questions": n, "student_correct": c, "teacher_correct": teacher_sections.get(s, (0, 0))[0]}
+            for s, c, n in result.student.analogies.sections()
+        ],
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out))
+    os.replace(tmp, path)  # atomic: a reader never sees half a file
+    return out
+
+
+def quality_frame(evaluations: list[dict]):
+    """The data of the quality-per-query chart from `stored_evaluation` results: one row per run
+    (student label, p, queries and the metrics), plus one baseline row per number of queries."""
+    import polars as pl
+
+    from core.config import StudentKind
+    from core.evaluation.evaluate import BASELINE_LABEL, QUALITY_METRICS
+
+    rows, baseline = [], {}
+    for ev in evaluations:
+        s = ev["summary"]
+        student_row, _, base_row = ev["table"]
+        label = StudentKind.parse(s["model"]).label
+        common = {"p": float(s["p"]), "queries": int(s["teacher_queries"])}
+        rows.append(
+            {"student": label, "run_id": s["run_id"], **common, **{m: student_row.get(m) for m in QUALITY_METRICS}}
+        )
+        baseline.setdefault(common["queries"], []).append({**common, **{m: base_row.get(m) for m in QUALITY_METRICS}})
+    for queries, group in baseline.items():
+        row = {"student": BASELINE_LABEL, "run_id": "", "p": group[0]["p"], "queries": queries}
+        for m in QUALITY_METRICS:
+            values = [g[m] for g in group if g[m] is not None]
+            row[m] = sum(values) / len(values) if values else None
+        rows.append(row)
+    schema = {
+        "student": pl.Utf8,
+        "run_id": pl.Utf8,
+        "p": pl.Float64,
+        "queries": pl.Int64,
+        **{m: pl.Float64 for m in QUALITY_METRICS},
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def quality_table(frame):
+    """`quality_frame` as a table people read: one row per run (student, p, teacher answers, the scores),
+    each beside the learns-nothing baseline at the same number of queries; neighbour overlap as a count
+    of 10 (0.5 -> 5.0). Sorted by student, then p.
+
+    One run per student is a single dot on the quality-per-query chart; this table says the same
+    thing in words and numbers, so the page shows it whatever the chart can draw.
+    """
+    import polars as pl
+
+    from core.evaluation.evaluate import BASELINE_LABEL
+
+    base = frame.filter(pl.col("student") == BASELINE_LABEL).select("queries", baseline_cosine=pl.col("heldout_cosine"))
+    return (
+        frame.filter(pl.col("student") != BASELINE_LABEL)
+        .join(base.unique("queries", keep="first"), on="queries", how="left")
+        .with_columns(neighbours_of_10=pl.col("neighbour_overlap_at_10") * 10)
+        .sort("student", "p")
+        .select(
+            "student",
+            "p",
+            "queries",
+            "heldout_cosine",
+            "baseline_cosine",
+            "analogy_pct_of_teacher",
+            "neighbours_of_10",
+            "simlex_spearman",
+            "wordsim_spearman",
+            "run_id",
+        )
+    )
+
+
+def read_stored_evaluation(folder: Path, scope: str = "heldout") -> dict | None:
+    """The scores `stored_evaluation` kept in a run folder, or None when they were never computed (or are
+    from an older version of the lab): reads, never computes, so a table of every run stays instant."""
+    import json
+
+    try:
+        cached = json.loads((Path(folder) / f"evaluation-{scope}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return cached if isinstance(cached, dict) and cached.get("version") == EVALUATION_VERSION else None
+
+
+RUN_ORIGINS = ("yours", "shared by a classmate", "imported")
+
+
+def runs_metrics_table(runs, evaluations: dict, me: str | None = None):
+    """One table to compare runs: `runs` is `core.runs.store.list_runs` (filtered to what a person may see),
+    `evaluations` maps run ids to `stored_evaluation` results (runs missing from it get no analogy score),
+    `me` the viewer's owner id in hosted mode (None: every run is the viewer's own).
+
+    Columns: name, student, p, teacher_queries, heldout_cosine, analogy_pct_of_teacher, seconds, origin
+    ('yours' | 'shared by a classmate' | 'imported'), status, created, run_id; newest first.
+    e.g. a run with 1,000 teacher answers scored 0.61 held-out and 42 % of the teacher's analogies ->
+    {"teacher_queries": 1000, "heldout_cosine": 0.61, "analogy_pct_of_teacher": 42.0, ...}
+    """
+    import polars as pl
+
+    analogy = {
+        run_id: (ev.get("summary") or {}).get("analogy_pct_of_teacher") for run_id, ev in evaluations.items() if ev
+    }
+    labels = {k.value: k.label for k in StudentKind}
+    names = runs["name"] if "name" in runs.columns else pl.Series("name", [""] * runs.height, pl.Utf8)
+    origin = (
+        pl.when(pl.col("imported"))
+        .then(pl.lit(RUN_ORIGINS[2]))
+        .when(pl.lit(me is not None) & (pl.col("owner") != pl.lit(me or "")))
+        .then(pl.lit(RUN_ORIGINS[1]))
+        .otherwise(pl.lit(RUN_ORIGINS[0]))
+    )
+    return (
+        runs.with_columns(name=names)
+        .select(
+            pl.col("name").fill_null(""),
+            pl.col("model").replace_strict(labels, default=pl.col("model")).alias("student"),
+            "p",
+            pl.col("teacher_queries").cast(pl.Int64),
+            pl.col("heldout_cosine").cast(pl.Float64),
+            pl.col("run_id")
+            .replace_strict(analogy, default=None, return_dtype=pl.Float64)
+            .alias("analogy_pct_of_teacher"),
+            pl.col("seconds").cast(pl.Float64),
+            origin.alias("origin"),
+            "status",
+            "created",
+            "run_id",
+        )
+        .sort("created", descending=True)
+    )
+
+
+def search_runs(table, text: str = "", students=(), origins=()):
+    """Rows of `runs_metrics_table` whose name, student, run id or creation date contain every word of
+    `text` (any case), of the chosen students and origins (empty: all). 'king b' -> Model B runs named '… king …'."""
+    import polars as pl
+
+    haystack = pl.concat_str(
+        [pl.col("name"), pl.col("student"), pl.col("run_id"), pl.col("created")], separator=" "
+    ).str.to_lowercase()
+    keep = pl.lit(True)
+    for word in str(text or "").lower().split():
+        keep = keep & haystack.str.contains(word, literal=True)
+    if students:
+        keep = keep & pl.col("student").is_in(list(students))
+    if origins:
+        keep = keep & pl.col("origin").is_in(list(origins))
+    return table.filter(keep)

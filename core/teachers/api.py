@@ -1,0 +1,649 @@
+"""A paid API as the teacher: any OpenAI-compatible embeddings endpoint (`POST {base_url}/embeddings`).
+
+Settings come from the environment (or, in the dashboard, Streamlit secrets under [api]):
+
+    EMBEDDING_LAB_API_BASE     the endpoint's base URL, e.g. https://api.openai.com/v1
+    EMBEDDING_LAB_API_KEY      the key (OPENAI_API_KEY is read when this is not set)
+    EMBEDDING_LAB_API_PRICE    US dollars per million input tokens (for the cost estimate; default 0.02)
+    EMBEDDING_LAB_API_BUDGET   the spending cap in US dollars for this lab home (default 1.00)
+    EMBEDDING_LAB_API_DEADLINE       seconds one batch may take, every try and wait included (default 120)
+    EMBEDDING_LAB_API_JOB_DEADLINE   seconds one job (an `embed` call) may take (default 3600)
+    EMBEDDING_LAB_API_MAX_ANSWER_MB  the largest answer read, in MB (default: 1 MB + 0.1 MB per text of the batch)
+    EMBEDDING_LAB_API_ALLOW_PRIVATE  1 to allow a private, link-local or loopback address (a server you run yourself)
+
+Name the teacher `api:<model>` (e.g. `api:text-embedding-3-small`) on the Data page or in the CLI.
+
+Safety and money:
+- The key lives in memory only: it is never written to the cache, the run store, a run card, a log line
+  or an error message (`repr` hides it; tests grep every file the lab wrote).
+- Before any call the caller can ask `estimate(texts)`: tokens (about 4 characters each — the lab cannot
+  know a remote model's tokenizer) and dollars. `embed` refuses, before sending anything, when the
+  estimate of what is not cached yet would take the spending past the cap. What was spent is kept in a
+  small ledger beside the cache (`api-spend.json`), so a restart does not reset the cap.
+- Batches of `batch_size` texts; 429 and 5xx answers and dropped connections are retried with
+  exponential backoff (honouring Retry-After, at most `max_retries` times); any other error stops at once
+  with a sentence. An answer is checked before it is used: valid JSON, one finite vector per text, the
+  same width every time. `CachedTeacher` keeps every answered batch, so nothing paid for is asked twice.
+- Bounded: every batch has a deadline (all its tries and waits), every job too, and a job can be cancelled
+  (`embed(..., cancel=event)`) within about a second, even while a request hangs: the request runs in a worker
+  thread that the caller stops waiting for. An answer larger than the cap is refused after reading at most the
+  cap, and not asked for again. A batch cut off after it was sent is counted as spent (its estimate): the
+  provider may bill it, and the cap must stay a cap.
+- Only public addresses: the key is not sent to a private (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7),
+  link-local (169.254/16, fe80::/10, cloud metadata) or loopback address, nor to names such as
+  `metadata.google.internal` or `localhost`, unless the operator sets EMBEDDING_LAB_API_ALLOW_PRIVATE=1. The
+  name is checked when the teacher is loaded, and the addresses it resolves to are checked again at every
+  connection, before connecting (so a name that later resolves inside the network is caught too). Requests go
+  straight to that address: environment proxies are not used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import ipaddress
+import json
+import math
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from core.teachers.base import Progress, TeacherCancelled, TeacherUnavailable, cancel_check
+
+CHARS_PER_TOKEN = 4
+
+
+class BudgetExceeded(TeacherUnavailable):
+    """The call would spend more than the cap allows; nothing was sent."""
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    base_url: str
+    model: str
+    key: str = field(default="", repr=False)
+    price_per_million: float = 0.02
+    budget_usd: float = 1.0
+    batch_size: int = 128
+    max_retries: int = 5
+    timeout_s: float = 60.0  # one socket operation (connect, a read)
+    backoff_s: float = 0.5  # first wait; doubles each retry, at most 30 s
+    deadline_s: float = 120.0  # one batch, every try and wait included
+    job_deadline_s: float = 3600.0  # one `embed` call, every batch included
+    max_answer_mb: float = 0.0  # 0: 1 MB + 0.1 MB per text of the batch (3,072 floats as JSON are about 60 KB)
+    allow_private: bool = False  # the operator's switch for a server on a private, link-local or loopback address
+
+    def __post_init__(self) -> None:
+        try:
+            url = urlparse(self.base_url or "")
+            url.port  # noqa: B018 (raises ValueError for a port that is not a number)
+        except ValueError:
+            raise TeacherUnavailable(f"The API base URL {self.base_url!r} is not a valid address.") from None
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise TeacherUnavailable(f"The API base URL must start with http:// or https://, got {self.base_url!r}.")
+        if not self.model or len(self.model) > 200:
+            raise TeacherUnavailable("Name the API model, e.g. api:text-embedding-3-small.")
+        for name, low in (("price_per_million", 0.0), ("budget_usd", 0.0)):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= low):
+                raise TeacherUnavailable(f"{name} must be a number of dollars of at least {low}, got {value!r}.")
+        if not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 2048):
+            raise TeacherUnavailable(f"batch_size must be between 1 and 2048, got {self.batch_size!r}.")
+        for name, env_name in (
+            ("timeout_s", "timeout_s"),
+            ("deadline_s", "EMBEDDING_LAB_API_DEADLINE"),
+            ("job_deadline_s", "EMBEDDING_LAB_API_JOB_DEADLINE"),
+        ):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise TeacherUnavailable(f"{env_name} must be a number of seconds above 0, got {value!r}.")
+        if not (
+            isinstance(self.max_answer_mb, (int, float))
+            and math.isfinite(self.max_answer_mb)
+            and self.max_answer_mb >= 0
+        ):
+            raise TeacherUnavailable(
+                f"EMBEDDING_LAB_API_MAX_ANSWER_MB must be a number of MB, got {self.max_answer_mb!r}."
+            )
+
+    def max_answer_bytes(self, texts: int) -> int:
+        """The largest answer read for a batch of `texts` texts."""
+        mb = self.max_answer_mb or 1.0 + 0.1 * texts
+        return int(mb * 1_000_000)
+
+    @classmethod
+    def from_env(cls, model: str, env: dict | None = None, **overrides) -> ApiSettings:
+        env = os.environ if env is None else env
+
+        def number(name: str, default: float) -> float:
+            raw = env.get(name, "")
+            try:
+                return float(raw) if raw.strip() else default
+            except ValueError:
+                raise TeacherUnavailable(f"{name} must be a number, got {raw!r}.") from None
+
+        def positive(name: str, default: float) -> float:
+            value = number(name, default)
+            if not (math.isfinite(value) and value > 0):
+                raise TeacherUnavailable(f"{name} must be a number above 0, got {env.get(name)!r}.")
+            return value
+
+        base = env.get("EMBEDDING_LAB_API_BASE", "")
+        if not base:
+            raise TeacherUnavailable(
+                "No API is configured: set EMBEDDING_LAB_API_BASE (and EMBEDDING_LAB_API_KEY) — see README, 'API teacher'."
+            )
+        key = env.get("EMBEDDING_LAB_API_KEY") or env.get("OPENAI_API_KEY") or ""
+        allow = env.get("EMBEDDING_LAB_API_ALLOW_PRIVATE", "").strip().lower()
+        if allow not in ("", "0", "1", "true", "false", "yes", "no"):
+            raise TeacherUnavailable(f"EMBEDDING_LAB_API_ALLOW_PRIVATE must be 1 or 0, got {allow!r}.")
+        limits = {
+            "deadline_s": positive("EMBEDDING_LAB_API_DEADLINE", 120.0),
+            "job_deadline_s": positive("EMBEDDING_LAB_API_JOB_DEADLINE", 3600.0),
+            "max_answer_mb": positive("EMBEDDING_LAB_API_MAX_ANSWER_MB", 1e-9)
+            if env.get("EMBEDDING_LAB_API_MAX_ANSWER_MB", "").strip()
+            else 0.0,
+            "allow_private": allow in ("1", "true", "yes"),
+        }
+        return cls(
+            **{
+                "base_url": base,
+                "model": model,
+                "key": key,
+                "price_per_million": number("EMBEDDING_LAB_API_PRICE", 0.02),
+                "budget_usd": number("EMBEDDING_LAB_API_BUDGET", 1.0),
+                **limits,
+                **overrides,
+            }
+        )
+
+
+def estimate_tokens(texts: Sequence[str]) -> int:
+    return sum(max(1, math.ceil(len(t) / CHARS_PER_TOKEN)) for t in texts)
+
+
+class SpendLedger:
+    """Dollars spent per API teacher id, in one JSON file beside the cache, written atomically. The cap
+    applies to the total over every API model and endpoint of this lab home (a new model name is not a new
+    budget). Threads and processes (the dashboard, a CLI run) take a file lock around check and spend."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def _read(self) -> dict:
+        if not self.path.exists():
+            return {}
+        try:
+            data = json.loads(self.path.read_text())
+            if not isinstance(data, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+                for v in data.values()
+            ):
+                raise ValueError
+            return {k: float(v) for k, v in data.items()}
+        except (OSError, ValueError):
+            # Not zero: a damaged ledger must not silently lift the cap. Deleting the file is a choice to make.
+            raise BudgetExceeded(
+                f"The spending record {self.path} is unreadable, so the lab cannot tell what was spent; "
+                "nothing is sent until it is fixed or deleted (deleting it resets the count to $0)."
+            ) from None
+
+    def spent(self, teacher_id: str | None = None) -> float:
+        """What one teacher has spent, or (None) everything spent from this lab home."""
+        data = self._read()
+        return sum(data.values()) if teacher_id is None else data.get(teacher_id, 0.0)
+
+    def locked(self):
+        """A lock held across threads and processes while a job is checked and paid for."""
+        import contextlib
+        import fcntl
+
+        @contextlib.contextmanager
+        def hold():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock, open(self.path.with_suffix(".lock"), "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+        return hold()
+
+    def add(self, teacher_id: str, dollars: float) -> None:
+        """Record spending (call it while holding `locked()`)."""
+        data = self._read()
+        data[teacher_id] = data.get(teacher_id, 0.0) + dollars
+        tmp = self.path.with_suffix(f".tmp-{os.getpid()}-{threading.get_ident()}")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, self.path)
+
+
+def api_teacher_id(settings: ApiSettings) -> str:
+    """Model name plus a hash of the endpoint: two endpoints serving 'the same' model never share a cache."""
+    digest = hashlib.sha256(settings.base_url.rstrip("/").encode()).hexdigest()[:8]
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in settings.model)[:80]
+    return f"api-{safe}-{digest}"
+
+
+# -- where the key may go --------------------------------------------------------------------------------
+# Names that lead inside the machine or the cloud account whatever DNS says (checked before any look-up).
+_INNER_NAMES = {
+    "localhost",
+    "metadata",
+    "metadata.google.internal",
+    "metadata.goog",
+    "instance-data",
+    "instance-data.ec2.internal",
+    "metadata.azure.com",
+    "metadata.tencentyun.com",
+}
+_INNER_SUFFIXES = (".localhost", ".internal", ".local", ".home.arpa")
+_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT; Alibaba Cloud's metadata is 100.100.100.200
+
+
+def _inner_name(host: str) -> str | None:
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return "a loopback name"
+    if name in _INNER_NAMES or name.endswith(_INNER_SUFFIXES):
+        return "a cloud-metadata or internal name"
+    return None
+
+
+def _inner_address(address: str) -> str | None:
+    """Why an IP address is not public, or None. `10.0.0.1` -> 'a private address'."""
+    try:
+        ip = ipaddress.ip_address(
+            address.split("%", 1)[0]
+        )  # an IPv6 zone (fe80::1%eth0) says nothing about the address
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address (where cloud metadata services answer)"
+    if ip.is_private or ip.is_unspecified or ip.is_multicast or ip.is_reserved or (ip.version == 4 and ip in _SHARED):
+        return "a private address"
+    return None
+
+
+def _refusal(host: str, why: str, address: str | None = None) -> TeacherUnavailable:
+    where = f"{host} ({address})" if address and address != host else host
+    return TeacherUnavailable(
+        f"The API address {where} is {why}, so the key is not sent there; use a public endpoint, or set "
+        "EMBEDDING_LAB_API_ALLOW_PRIVATE=1 if you run that server yourself."
+    )
+
+
+def check_base_url(settings: ApiSettings) -> None:
+    """Refuse a base URL whose host is an inner name or address, without any look-up (the loader calls it; the
+    addresses a name resolves to are checked at each connection)."""
+    if settings.allow_private:
+        return
+    host = urlparse(settings.base_url).hostname or ""
+    why = _inner_name(host) or _inner_address(host)
+    if why:
+        raise _refusal(host, why)
+
+
+def _resolve_checked(host: str, port: int, allow_private: bool) -> list[tuple]:
+    """The addresses to connect to, every one of them checked (one inner address refuses the name: DNS may hand
+    out any of them)."""
+    if not allow_private and (why := _inner_name(host) or _inner_address(host)):
+        raise _refusal(host, why)
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not allow_private:
+        for info in infos:
+            address = str(info[4][0])
+            if why := _inner_address(address):
+                raise _refusal(host, why, address)
+    return infos
+
+
+class _TooBig(Exception):
+    pass
+
+
+class _Exchange:
+    """One POST, run in a worker thread so that the caller can stop waiting for it at a deadline or a cancel
+    within a fraction of a second; closing its socket then ends the worker (its own timeouts bound it anyway)."""
+
+    def __init__(self, url: str, body: bytes, headers: dict, timeout: float, cap: int, allow_private: bool):
+        self.url, self.body, self.headers, self.timeout, self.cap = urlparse(url), body, headers, timeout, cap
+        self.allow_private = allow_private
+        self.conn: http.client.HTTPConnection | None = None
+        self.sent = False  # the request left this machine: the provider may bill it
+        self.result: tuple[int, http.client.HTTPMessage, bytes] | None = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def _connect(self, address, timeout=None, source_address=None):
+        host, port = address
+        last: OSError | None = None
+        for family, kind, proto, _, sockaddr in _resolve_checked(host, port, self.allow_private):
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(sockaddr)  # the very address that was checked: no second look-up to be fooled by
+                return sock
+            except OSError as err:
+                last = err
+                sock.close()
+        raise last or OSError(f"no address for {host}")
+
+    def run(self) -> None:
+        try:
+            cls = http.client.HTTPSConnection if self.url.scheme == "https" else http.client.HTTPConnection
+            self.conn = conn = cls(self.url.hostname, self.url.port, timeout=self.timeout)
+            conn._create_connection = self._connect  # http.client's own hook for how the socket is made
+            response = None
+            try:
+                path = self.url.path + (f"?{self.url.query}" if self.url.query else "")
+                conn.request("POST", path, self.body, self.headers)
+                self.sent = True
+                response = conn.getresponse()
+                declared = response.getheader("Content-Length", "")
+                if declared.strip().isdigit() and int(declared) > self.cap:
+                    raise _TooBig()
+                data = response.read(self.cap + 1)
+                if len(data) > self.cap:
+                    raise _TooBig()
+                self.result = (response.status, response.headers, data)
+            finally:
+                self.abandon()  # an unread rest (a refused answer) must not keep the server writing into the socket
+                if response is not None:
+                    response.close()  # it holds its own reference to the socket: close() alone would leave it open
+                conn.close()
+        except BaseException as err:  # handed to the caller's thread, which decides
+            self.error = err
+        finally:
+            self.done.set()
+
+    def abandon(self) -> None:
+        sock = getattr(self.conn, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the worker from a blocked read
+            except OSError:
+                pass
+
+
+class ApiTeacher:
+    """An OpenAI-compatible embeddings endpoint as a `Teacher` (wrap it in `CachedTeacher`)."""
+
+    def __init__(
+        self,
+        settings: ApiSettings,
+        ledger: SpendLedger | None = None,
+        sleep: Callable[[float], None] | None = None,
+        dim: int | None = None,
+    ):
+        self.settings = settings
+        self.id = api_teacher_id(settings)
+        self.ledger = ledger
+        self._sleep = sleep  # None: a wait that a cancel interrupts; tests pass their own
+        self._dim = dim
+        self.requests = 0  # HTTP requests made (retries included)
+
+    def __repr__(self) -> str:  # never the key
+        return f"ApiTeacher(model={self.settings.model!r}, base_url={self.settings.base_url!r})"
+
+    @property
+    def dim_known(self) -> bool:
+        return self._dim is not None
+
+    def remember_dim(self, dim: int) -> None:
+        self._dim = int(dim)
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self.embed(["dimension probe"])  # one tiny call (a few tokens), only when nothing else said the width
+        return self._dim
+
+    # -- money ------------------------------------------------------------------------------------
+    def estimate(self, texts: Sequence[str]) -> dict:
+        tokens = estimate_tokens(texts)
+        spent = self.ledger.spent() if self.ledger else 0.0  # the cap is for the whole lab home
+        return {
+            "texts": len(texts),
+            "tokens": tokens,
+            "usd": tokens * self.settings.price_per_million / 1e6,
+            "spent_usd": spent,
+            "budget_usd": self.settings.budget_usd,
+        }
+
+    def check_budget(self, texts: Sequence[str]) -> dict:
+        est = self.estimate(texts)
+        if est["spent_usd"] + est["usd"] > self.settings.budget_usd + 1e-12:
+            raise BudgetExceeded(
+                f"Embedding {est['texts']:,} texts (about {est['tokens']:,} tokens, ${est['usd']:.4f}) would take the spending to "
+                f"${est['spent_usd'] + est['usd']:.4f}, over the cap of ${est['budget_usd']:.2f}. Nothing was sent. Raise "
+                "EMBEDDING_LAB_API_BUDGET, or use fewer texts."
+            )
+        return est
+
+    # -- calls --------------------------------------------------------------------------------------
+    cancellable = True  # CachedTeacher passes `cancel` and `deadline` through, one batch at a time
+
+    @property
+    def batch_size(self) -> int:
+        return self.settings.batch_size
+
+    @property
+    def job_deadline_s(self) -> float:
+        return self.settings.job_deadline_s
+
+    def embed(
+        self, texts: Sequence[str], progress: Progress | None = None, cancel=None, deadline: float | None = None
+    ) -> np.ndarray:
+        """Vectors for `texts`, asked in batches. `cancel`: a `threading.Event` or a function returning True,
+        honoured within about a second even mid-request (`TeacherCancelled`). `deadline`: a `time.monotonic()`
+        value the whole call must finish by (default: now + the job deadline)."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self._dim or 0), np.float32)
+        import contextlib
+
+        cancelled = cancel_check(cancel)
+        job_end = deadline if deadline is not None else time.monotonic() + self.settings.job_deadline_s
+        out = []
+        size = self.settings.batch_size
+        # check and spend under one lock, so two jobs (threads or processes) cannot both pass the same check
+        with self.ledger.locked() if self.ledger else contextlib.nullcontext():
+            self.check_budget(texts)
+            check_base_url(self.settings)  # an inner address by name or number: refused before any attempt
+            for start in range(0, len(texts), size):
+                if cancelled():
+                    raise TeacherCancelled(
+                        f"Cancelled: {start:,} of {len(texts):,} texts were answered; nothing more was asked."
+                    )
+                if time.monotonic() >= job_end:
+                    raise TeacherUnavailable(
+                        f"The API job ran past its deadline (EMBEDDING_LAB_API_JOB_DEADLINE, "
+                        f"{self.settings.job_deadline_s:g} s) after {start:,} of {len(texts):,} texts; what was "
+                        "answered is kept in the cache: run it again to go on."
+                    )
+                batch = texts[start : start + size]
+                vectors, tokens = self._call(batch, cancelled, job_end)
+                if self.ledger:
+                    self.ledger.add(self.id, tokens * self.settings.price_per_million / 1e6)
+                out.append(vectors)
+                if progress:
+                    progress(min(start + size, len(texts)), len(texts))
+        return np.concatenate(out)
+
+    def _call(self, batch: list[str], cancelled=lambda: False, job_end: float = math.inf) -> tuple[np.ndarray, int]:
+        s = self.settings
+        body = json.dumps({"model": s.model, "input": batch, "encoding_format": "float"}).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "embedding-distillation-lab"}
+        if s.key:
+            headers["Authorization"] = f"Bearer {s.key}"
+        url = s.base_url.rstrip("/") + "/embeddings"
+        cap = s.max_answer_bytes(len(batch))
+        batch_end = min(time.monotonic() + s.deadline_s, job_end)
+        last = ""
+        for attempt in range(s.max_retries + 1):
+            if attempt:
+                self._pause(self._wait(attempt, last), batch_end, cancelled, last)
+            self.requests += 1
+            exchange = _Exchange(
+                url, body, headers, min(s.timeout_s, max(0.05, batch_end - time.monotonic())), cap, s.allow_private
+            )
+            threading.Thread(target=exchange.run, daemon=True, name="api-teacher-request").start()
+            while not exchange.done.wait(0.05):
+                if cancelled() or time.monotonic() >= batch_end:
+                    exchange.abandon()
+                    if exchange.sent:
+                        self._count_unanswered(batch)
+                    if cancelled():
+                        raise TeacherCancelled(
+                            "Cancelled while the API was answering; what was answered before is kept in the cache."
+                        )
+                    raise self._past_deadline(last or "no answer yet")
+            err = exchange.error
+            if isinstance(err, TeacherUnavailable):  # an inner address: nothing was sent
+                raise err
+            if isinstance(err, _TooBig):
+                self._count_unanswered(batch)
+                raise TeacherUnavailable(
+                    f"The API's answer was larger than {cap / 1e6:g} MB for {len(batch)} texts, so it was "
+                    "refused unread and not asked for again; check that EMBEDDING_LAB_API_BASE is an "
+                    "embeddings endpoint (or raise EMBEDDING_LAB_API_MAX_ANSWER_MB)."
+                )
+            if err is not None:
+                if not isinstance(err, (TimeoutError, ConnectionError, OSError, http.client.HTTPException)):
+                    raise err
+                last = f"connection failed ({type(err).__name__})"  # dropped, truncated or not HTTP at all: ask again
+                continue
+            code, answer_headers, raw = exchange.result
+            if 300 <= code < 400:  # never followed: the key would go wherever the redirect points
+                target = urlparse(answer_headers.get("Location", "") or "")
+                raise TeacherUnavailable(
+                    f"The API answered with a redirect to another address (HTTP {code} to "
+                    f"{target.netloc or 'elsewhere'}); the key is not sent there. Set EMBEDDING_LAB_API_BASE "
+                    "to the final address."
+                )
+            if code == 429 or code >= 500:
+                retry_after = answer_headers.get("Retry-After", "") or ""
+                last = f"HTTP {code}" + (f"; retry-after {retry_after}" if retry_after else "")
+                continue
+            if code in (401, 403):
+                raise TeacherUnavailable(f"The API refused the key (HTTP {code}): check EMBEDDING_LAB_API_KEY.")
+            if not 200 <= code < 300:
+                raise TeacherUnavailable(
+                    f"The API answered HTTP {code} for model '{s.model}': {self._reason(raw, code)}"
+                )
+            try:
+                return self._parse(raw, batch)
+            except _Malformed as err:
+                last = str(err)
+                continue  # a garbled answer is treated like a server fault: ask again
+        raise TeacherUnavailable(
+            f"The API did not give a usable answer after {s.max_retries + 1} tries (last: {last}). "
+            "What was answered before is kept in the cache; try again later."
+        )
+
+    def _past_deadline(self, last: str) -> TeacherUnavailable:
+        return TeacherUnavailable(
+            f"The API gave no usable answer within the {self.settings.deadline_s:g} s allowed for one batch "
+            f"(EMBEDDING_LAB_API_DEADLINE; last: {last}); what was answered before is kept in the cache: "
+            "try again later."
+        )
+
+    def _count_unanswered(self, batch: list[str]) -> None:
+        """A request cut off after it was sent may still be billed: count its estimate, so the cap stays a cap."""
+        if self.ledger:
+            self.ledger.add(self.id, estimate_tokens(batch) * self.settings.price_per_million / 1e6)
+
+    def _pause(self, seconds: float, until: float, cancelled, last: str) -> None:
+        if time.monotonic() + seconds >= until:
+            raise self._past_deadline(last)  # waiting would only end past the deadline: say so now
+        if self._sleep is not None:
+            self._sleep(seconds)
+            return
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if cancelled():
+                raise TeacherCancelled(
+                    "Cancelled while waiting to ask the API again; what was answered before is kept in the cache."
+                )
+            time.sleep(min(0.1, left))
+
+    def _wait(self, attempt: int, last: str) -> float:
+        if "retry-after " in last:
+            try:
+                return min(30.0, max(0.0, float(last.split("retry-after ")[1])))
+            except ValueError:
+                pass
+        return min(30.0, self.settings.backoff_s * 2 ** (attempt - 1)) * (0.75 + 0.5 * random.random())
+
+    @staticmethod
+    def _reason(raw: bytes, code: int) -> str:
+        try:
+            detail = json.loads(raw[:65536].decode("utf-8", "replace"))
+            message = detail.get("error", {}).get("message", "") if isinstance(detail, dict) else ""
+        except (ValueError, AttributeError):
+            message = ""
+        return (str(message)[:200] or http.client.responses.get(code, "") or "no reason given").replace("\n", " ")
+
+    def _parse(self, raw: bytes, batch: list[str]) -> tuple[np.ndarray, int]:
+        n = len(batch)
+        try:
+            payload = json.loads(raw)
+            data = payload["data"]
+            if all(isinstance(d, dict) and "index" in d for d in data):
+                if sorted(d["index"] for d in data) != list(range(len(data))):
+                    raise _Malformed("the answer's indexes are not 0..n-1")  # duplicates would misplace vectors
+                rows = sorted(data, key=lambda d: d["index"])
+            else:
+                rows = data
+            vectors = np.asarray([d["embedding"] for d in rows], dtype=np.float32)
+        except (ValueError, KeyError, TypeError) as err:
+            raise _Malformed(f"malformed answer ({type(err).__name__})") from None
+        if vectors.ndim != 2 or vectors.shape[0] != n:
+            raise _Malformed(f"{vectors.shape[0] if vectors.ndim else 0} vectors for {n} texts")
+        if not np.isfinite(vectors).all():
+            raise _Malformed("the answer holds NaN or infinite numbers")
+        if (np.linalg.norm(vectors, axis=1) == 0).any():
+            raise _Malformed("the answer holds an all-zero vector")
+        if self._dim is None:
+            self._dim = int(vectors.shape[1])
+        elif vectors.shape[1] != self._dim:
+            raise TeacherUnavailable(
+                f"The API changed its vector width from {self._dim} to {vectors.shape[1]} numbers; "
+                "the answers cannot be mixed. Nothing of this batch was kept."
+            )
+        usage = payload.get("usage") if isinstance(payload, dict) else None
+        tokens = usage.get("total_tokens") if isinstance(usage, dict) else None
+        if not isinstance(tokens, int) or tokens < 0:
+            tokens = estimate_tokens(batch)  # not reported: count what the estimate said
+        return vectors, tokens
+
+
+class _Malformed(ValueError):
+    pass
+
+
+def load_api_teacher(name: str, cache_root: Path | None = None, env: dict | None = None, **overrides) -> ApiTeacher:
+    """`api:<model>` -> an ApiTeacher configured from the environment, with its spending ledger."""
+    from core.paths import cache_dir
+
+    model = name.split(":", 1)[1].strip() if ":" in name else ""
+    settings = ApiSettings.from_env(model, env=env, **overrides)
+    check_base_url(settings)  # before anything else, so the page says so as soon as the teacher is chosen
+    root = Path(cache_root) if cache_root is not None else cache_dir()
+    return ApiTeacher(settings, SpendLedger(root / "api-spend.json"))
