@@ -9,7 +9,7 @@ PORT   ?= 8501
 LAB_HOME := $(or $(EMBEDDING_LAB_HOME),.lab)
 WARM   := $(LAB_HOME)/.warm-done
 
-.PHONY: run test test-fast setup warm browser bench clean
+.PHONY: run test test-fast lint setup warm browser bench gpu-check clean
 
 setup: $(STAMP)
 
@@ -35,8 +35,15 @@ $(WARM): $(STAMP)
 run: setup warm
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-test: setup browser
+test: setup browser lint
 	$(PY) -m pytest
+
+# The architecture (.importlinter: the engine's layers, no import circles, no streamlit in core/) and the style
+# (ruff.toml: lint, and the formatter at 120 columns).
+lint: setup
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
 browser:
@@ -50,6 +57,12 @@ test-fast: setup
 
 bench: setup
 	$(PY) bench/train_epoch.py
+
+# On a machine with a GPU: the tests marked `cuda` (every training path on the GPU against the CPU reference)
+# and the sweep-grid benchmark on that device; one JSON line. `make gpu-check DEVICE=cpu` is its dry run (CI).
+DEVICE ?= cuda
+gpu-check: setup
+	$(PY) bench/gpu_check.py --device $(DEVICE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
