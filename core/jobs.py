@@ -8,6 +8,12 @@ queue whose position is visible), so one class on a 2-core host does not thrash 
     job = board.submit(config, prepared, owner="session-1")
     job.snapshot()["records"]   # grows epoch by epoch
     job.stop()                  # between epochs; finished epochs are saved
+
+    with board.slot(owner, "adapter") as job:   # work a page does in its own thread, under the same limits
+        ...
+
+Every kind of work is a `Job` (TrainingJob, SweepJob, SlotJob): the board counts them all, and nothing
+takes a training slot except through the board.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -42,33 +50,33 @@ class JobState(str, Enum):
 DONE = {JobState.FINISHED, JobState.STOPPED, JobState.FAILED}
 
 
-@dataclass
-class TrainingJob:
-    config: TrainConfig
-    prepared: PreparedData = field(repr=False)
+@dataclass(kw_only=True)
+class Job:
+    """What every piece of background work on the board shares: who asked, its state, a stop flag, and when.
+
+    `TrainingJob` (one run), `SweepJob` (a grid) and `SlotJob` (work a page does itself while holding a
+    slot, like the adapter lab's training) are jobs; the board counts all of them against its limits."""
+
     owner: str = ""
     job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     state: JobState = JobState.QUEUED
-    records: list = field(default_factory=list)
-    run_id: str | None = None
     error: str | None = None
-    summary: dict | None = None
     submitted: float = field(default_factory=time.time)
-    finished_at: float | None = None
-    traceback: str | None = field(default=None, repr=False)  # for a log, when a job failed
-    n_items: int = 0
-    estimate_seconds: float | None = None  # before it starts, from stored runs' rates (`estimate_seconds`)
-    phase: str = ""  # what it does now when that is not an epoch: 'Computing the cheap model's features…'
     started_at: float | None = None
+    finished_at: float | None = None
+    phase: str = ""  # what it does now when that is not an epoch: 'Computing the cheap model's features…'
+    estimate_seconds: float | None = None  # before it starts, from stored runs' rates
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def __post_init__(self) -> None:
-        self.n_items = len(self.prepared.items) if self.prepared is not None else 0
+    @property
+    def epochs(self) -> int:
+        """Epochs it asks for (checked against the host's limit); 0 when that does not apply."""
+        return 0
 
     def stop(self) -> None:
-        """Stop after the current epoch; a job still waiting in the queue is stopped at once (its owner's
-        slot is free again)."""
+        """Stop at the next chance (between epochs, between runs); a job still waiting in the queue is stopped
+        at once (its owner's slot is free again)."""
         with self._lock:
             self._stop.set()
             if self.state is JobState.QUEUED:
@@ -82,6 +90,40 @@ class TrainingJob:
     @property
     def done(self) -> bool:
         return self.state in DONE
+
+    def begin(self) -> bool:
+        """In the worker, once it holds a slot: RUNNING (True), or STOPPED when a stop came first (False)."""
+        with self._lock:
+            if self._stop.is_set():
+                self.state = JobState.STOPPED
+                return False
+            self.state = JobState.RUNNING
+            self.started_at = time.time()
+            return True
+
+    def fail(self, err: BaseException) -> None:
+        """A worker must never die silently: the page shows this sentence."""
+        with self._lock:
+            self.error = f"{type(err).__name__}: {err}"
+            self.state = JobState.FAILED
+
+
+@dataclass(kw_only=True)
+class TrainingJob(Job):
+    config: TrainConfig
+    prepared: PreparedData = field(repr=False)
+    records: list = field(default_factory=list)
+    run_id: str | None = None
+    summary: dict | None = None
+    traceback: str | None = field(default=None, repr=False)  # for a log, when a job failed
+    n_items: int = 0
+
+    def __post_init__(self) -> None:
+        self.n_items = len(self.prepared.items) if self.prepared is not None else 0
+
+    @property
+    def epochs(self) -> int:
+        return self.config.epochs
 
     def snapshot(self) -> dict:
         """A consistent copy for a reader in another thread."""
@@ -107,6 +149,18 @@ class TrainingJob:
             }
 
 
+@dataclass(kw_only=True)
+class SlotJob(Job):
+    """Work a page runs in its own thread while holding one of the board's slots (`JobBoard.slot`)."""
+
+    label: str = ""
+    asked_epochs: int = 0
+
+    @property
+    def epochs(self) -> int:
+        return self.asked_epochs
+
+
 class JobBoard:
     """Runs jobs in daemon threads, `max_concurrent` at a time, first come first served."""
 
@@ -129,7 +183,7 @@ class JobBoard:
         self._lock = threading.Lock()
 
     def submit(self, config: TrainConfig, prepared: PreparedData, owner: str = "") -> TrainingJob:
-        job = TrainingJob(config, prepared, owner)
+        job = TrainingJob(config=config, prepared=prepared, owner=owner)
         try:
             from core.runs.store import list_runs
 
@@ -138,9 +192,20 @@ class JobBoard:
             job.estimate_seconds = None
         return self.launch(job, self._work, "train")
 
-    def launch(self, job, work, kind: str):
+    def launch(self, job: Job, work, kind: str) -> Job:
         """Register `job` and run `work(job)` in a daemon thread once a training slot is free. Raises
         `QueueFull` (nothing started) when the owner has too many trainings or the queue is full."""
+        self._register(job)
+
+        def in_slot() -> None:
+            with self._slots:
+                work(job)
+
+        threading.Thread(target=in_slot, name=f"{kind}-{job.job_id}", daemon=True).start()
+        return job
+
+    def _register(self, job: Job) -> None:
+        """Put `job` on the board after checking this host's limits (`QueueFull` says which one refused it)."""
         with self._lock:
             self._forget_old()
             waiting = [j for j in self._jobs.values() if j.state is JobState.QUEUED]
@@ -150,9 +215,7 @@ class JobBoard:
                     f"You already have {len(mine)} training(s) waiting or running (the limit here is "
                     f"{self.max_per_owner}); wait for it to finish or stop it first."
                 )
-            epochs = getattr(getattr(job, "config", None), "epochs", None) or getattr(
-                getattr(job, "grid", None), "epochs", 0
-            )
+            epochs = job.epochs
             if self.max_epochs is not None and epochs > self.max_epochs:
                 raise QueueFull(f"{epochs} epochs is more than this host allows ({self.max_epochs}); choose fewer.")
             if self.max_queue is not None and len(waiting) >= self.max_queue:
@@ -160,13 +223,6 @@ class JobBoard:
                     f"{len(waiting)} trainings are already waiting on this host; try again in a few minutes."
                 )
             self._jobs[job.job_id] = job
-
-        def in_slot() -> None:
-            with self._slots:
-                work(job)
-
-        threading.Thread(target=in_slot, name=f"{kind}-{job.job_id}", daemon=True).start()
-        return job
 
     def _forget_old(self, keep_seconds: float = 3600.0, keep_at_most: int = 500) -> None:
         """A class makes hundreds of jobs a day: finished ones are dropped after an hour (their runs are in
@@ -178,33 +234,66 @@ class JobBoard:
         ]:
             self._jobs.pop(j.job_id, None)
 
-    def slot(self):
-        """Hold one of the host's training slots (for work a page does itself, like the adapter lab's)."""
-        return self._slots
+    @contextmanager
+    def slot(
+        self,
+        owner: str = "",
+        label: str = "",
+        epochs: int = 0,
+        waiting: Callable[[int], None] | None = None,
+        poll_seconds: float = 0.25,
+    ) -> Iterator[SlotJob]:
+        """Hold one of the board's training slots for work done in the caller's own thread (the adapter lab
+        trains in its page), as a job like any other: it counts against the owner's and the queue's limits
+        (`QueueFull` before anything waits), and while it waits `waiting(position)` hears its place in the
+        queue (1 = next). The slot is given back however the block ends; the job then reads FINISHED, or
+        FAILED with the error's sentence.
 
-    def get(self, job_id: str | None) -> TrainingJob | None:
+            with board.slot(owner, "adapter", epochs=20, waiting=lambda n: print(f"{n} in the queue")) as job:
+                train(should_stop=lambda: job.stop_requested)
+        """
+        job = SlotJob(owner=owner, label=label, asked_epochs=epochs)
+        self._register(job)
+        try:
+            while not self._slots.acquire(timeout=poll_seconds):
+                if waiting is not None:
+                    waiting(self.queue_position(job))
+        except BaseException as err:
+            job.fail(err)
+            job.finished_at = time.time()
+            raise
+        try:
+            job.begin()
+            yield job
+        except BaseException as err:
+            job.fail(err)
+            raise
+        else:
+            with job._lock:
+                job.state = JobState.STOPPED if job.stop_requested else JobState.FINISHED
+        finally:
+            job.finished_at = time.time()
+            self._slots.release()
+
+    def get(self, job_id: str | None) -> Job | None:
         with self._lock:
             return self._jobs.get(job_id) if job_id else None
 
-    def queue_position(self, job: TrainingJob) -> int:
+    def queue_position(self, job: Job) -> int:
         """0 when running or done; otherwise how many queued jobs were submitted before it, plus one."""
         if job.state is not JobState.QUEUED:
             return 0
         with self._lock:
             return 1 + sum(1 for j in self._jobs.values() if j.state is JobState.QUEUED and j.submitted < job.submitted)
 
-    def active(self, owner: str | None = None) -> list[TrainingJob]:
+    def active(self, owner: str | None = None) -> list[Job]:
         with self._lock:
             return [j for j in self._jobs.values() if not j.done and (owner is None or j.owner == owner)]
 
     def _work(self, job: TrainingJob) -> None:
-        with job._lock:
-            if job.stop_requested:
-                job.state = JobState.STOPPED
-                job.prepared = None
-                return
-            job.state = JobState.RUNNING
-            job.started_at = time.time()
+        if not job.begin():
+            job.prepared = None
+            return
         try:
             prepare_cheap_features([job.config], job.prepared, self.device, lambda text: setattr(job, "phase", text))
             job.phase = ""
@@ -225,48 +314,28 @@ class JobBoard:
                 job.summary = run.summary()
                 job.state = JobState.FINISHED if len(job.records) == job.config.epochs else JobState.STOPPED
         except Exception as err:  # a worker must never die silently: the page shows this sentence
-            with job._lock:
-                job.error = f"{type(err).__name__}: {err}"
-                job.state = JobState.FAILED
+            job.fail(err)
             job.traceback = traceback.format_exc()
         finally:
             job.prepared = None  # the data (~15 MB for 10k words) is no longer needed; the run is in the store
             job.finished_at = time.time()
 
 
-@dataclass
-class SweepJob:
+@dataclass(kw_only=True)
+class SweepJob(Job):
     """A sweep in a background thread; `snapshot()` is safe to read from another thread."""
 
     grid: object  # core.runs.sweep.SweepGrid
     prepared: dict = field(repr=False)
-    owner: str = ""
-    job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    state: JobState = JobState.QUEUED
     done_runs: int = 0
     total_runs: int = 0
     reused: int = 0
     eta_seconds: float | None = None
-    estimate_seconds: float | None = None  # the whole sweep, before it starts (stored runs' rates)
-    phase: str = ""  # what it does now when that is not training runs (the cheap model's features)
-    started_at: float | None = None
     run_ids: list = field(default_factory=list)
-    error: str | None = None
-    submitted: float = field(default_factory=time.time)
-    finished_at: float | None = None
-    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def stop(self) -> None:
-        with self._lock:
-            self._stop.set()
-            if self.state is JobState.QUEUED:
-                self.state = JobState.STOPPED
-                self.finished_at = time.time()
 
     @property
-    def done(self) -> bool:
-        return self.state in DONE
+    def epochs(self) -> int:
+        return getattr(self.grid, "epochs", 0) or 0
 
     def snapshot(self) -> dict:
         eta = self.eta_seconds
@@ -290,13 +359,9 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private:
     from core.runs.sweep import SWEEP_CHECKPOINT_SECONDS, run_sweep
 
     def work(job: SweepJob) -> None:
-        with job._lock:
-            if job._stop.is_set():
-                job.state = JobState.STOPPED
-                job.prepared = {}
-                return
-            job.state = JobState.RUNNING
-            job.started_at = time.time()
+        if not job.begin():
+            job.prepared = {}
+            return
         try:
             # The adapters' cheap-model features first, saying so: inside a run they were a silent
             # few minutes at "8 of 24".
@@ -322,13 +387,12 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private:
                 job.run_ids = list(progress.run_ids)
             job.state = JobState.FINISHED if job.done_runs == job.total_runs else JobState.STOPPED
         except Exception as err:  # shown on the page as a sentence
-            job.error = f"{type(err).__name__}: {err}"
-            job.state = JobState.FAILED
+            job.fail(err)
         finally:
             job.prepared = {}  # release the data: the runs are in the store
             job.finished_at = time.time()
 
-    job = SweepJob(grid, prepared, owner, total_runs=len(grid.configs()))
+    job = SweepJob(grid=grid, prepared=prepared, owner=owner, total_runs=len(grid.configs()))
     job.estimate_seconds = sweep_estimate(grid, prepared, board.runs_root, owner, private)
     return board.launch(job, work, "sweep")
 
@@ -336,18 +400,15 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private:
 def sweep_estimate(grid, prepared: dict, runs_root: Path, owner: str = "", private: bool = False) -> float | None:
     """Seconds the runs of `grid` not stored yet will take (stored runs' rates), plus the cheap-model features
     still to compute; None when a pending student has never been timed here."""
-    import polars as pl
-
     from core.runs.store import list_runs
     from core.runs.sweep import find_stored
+    from core.runs.visibility import visible_runs
 
     try:
         stored = list_runs(runs_root)
     except OSError:
         return None
-    visible = (
-        stored.filter((pl.col("owner") == owner) | pl.col("shared")) if private and not stored.is_empty() else stored
-    )
+    visible = visible_runs(stored, owner, hosted=private)
     total = 0.0
     for config in grid.configs():
         data = prepared.get(config.lemmatize)

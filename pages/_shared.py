@@ -21,6 +21,7 @@ from core.paths import cache_dir, runs_dir
 from core.runs.experiment import PreparedData, RunVectors, lemmatize, run_vectors
 from core.runs.hosting import HostSettings, load_host_settings, owner_id
 from core.runs.store import list_runs, load_run
+from core.runs.visibility import visible_runs
 from core.teachers.teacher import CachedTeacher, TeacherUnavailable, load_teacher
 
 
@@ -268,12 +269,8 @@ def model_cost_ms(name: str, words: tuple[str, ...]) -> float:
 
 def runs_table() -> pl.DataFrame:
     """The runs this person may see: all of them on a personal machine; hosted, their own plus the gallery."""
-    table = list_runs(runs_dir())
     settings = host_settings()
-    if settings.hosted:
-        mine = pl.col("owner") == st.session_state.get(K.OWNER, "")
-        table = table.filter(mine | pl.col("shared")) if settings.gallery else table.filter(mine)
-    return table
+    return visible_runs(list_runs(runs_dir()), st.session_state.get(K.OWNER, ""), settings.hosted, settings.gallery)
 
 
 def start_job(key: str, launch) -> bool:

@@ -12,6 +12,7 @@ from core.charts import story as story_charts
 from core.config import StudentKind
 from core.paths import runs_dir
 from core.runs.store import list_runs, load_run
+from core.runs.visibility import visible_runs
 from core.teachers.teacher import TeacherUnavailable
 from pages._shared import PAGES, K, host_settings, job_board
 
@@ -41,14 +42,10 @@ def scores_of(run_id: str, settings: story.StorySettings) -> dict:
     return story.story_scores(load_run(runs_dir(), run_id), settings=settings)
 
 
-def visible_runs() -> pl.DataFrame:
+def story_runs() -> pl.DataFrame:
     """Every finished run this person may open: hosted, their own plus the gallery (the story's runs are in it)."""
-    table = list_runs(runs_dir())
-    if host_settings().hosted:
-        table = table.filter(
-            (pl.col("owner") == st.session_state.get(K.OWNER, "")) | pl.col("shared") | (pl.col("owner") == "")
-        )
-    return table
+    owner = st.session_state.get(K.OWNER, "")
+    return visible_runs(list_runs(runs_dir()), owner, host_settings().hosted, gallery=True, unowned=True)
 
 
 def current_step() -> int:
@@ -128,7 +125,7 @@ def own_pair() -> tuple[str, str] | None:
     ids = [r for r in st.query_params.get("runs", "").split(",") if r]
     if len(ids) != 2:
         return None
-    known = set(visible_runs()["run_id"].to_list())
+    known = set(story_runs()["run_id"].to_list())
     return (ids[0], ids[1]) if all(r in known for r in ids) else None
 
 
@@ -185,7 +182,7 @@ forward.button(
 )
 st.header(f"{step}. {STEPS[step]}")
 
-runs = story.find_story_runs(visible_runs(), settings)
+runs = story.find_story_runs(story_runs(), settings)
 b_label, adapter_label = story.student_label(StudentKind.B), story.student_label(StudentKind.KERNEL)
 b_id, adapter_id = runs.run_id(StudentKind.B), runs.run_id(StudentKind.KERNEL)
 pct = f"{settings.p:.0%}"

@@ -176,3 +176,62 @@ def test_an_adapter_job_says_it_computes_the_cheap_features(tmp_path, monkeypatc
     wait(job)
     assert job.state is JobState.FINISHED and job.phase == ""
     assert any("cheap model's features" in s for s in said)
+
+
+# ---- the board's slot: work a page does in its own thread (core.jobs.JobBoard.slot) ----------------
+
+
+def test_a_slot_counts_against_the_limits_and_is_given_back(tmp_path):
+    from core.jobs import JobState, QueueFull
+
+    board = JobBoard(tmp_path, max_concurrent=1, max_per_owner=1, max_epochs=50)
+    with board.slot("ada", "adapter", epochs=10) as job:
+        assert job.state is JobState.RUNNING and board.active("ada") == [job]
+        with pytest.raises(QueueFull, match="already have 1"):  # the owner's limit counts the slot's work
+            with board.slot("ada", "adapter"):
+                pass
+    assert job.state is JobState.FINISHED and board.active("ada") == []
+    with pytest.raises(QueueFull, match="more than this host allows"):
+        with board.slot("bob", "adapter", epochs=51):
+            pass
+    with board.slot("bob"):  # given back: the next one gets it at once
+        pass
+
+
+def test_a_slot_waits_its_turn_and_says_its_place(tmp_path):
+    import threading
+
+    from core.jobs import JobState
+
+    board = JobBoard(tmp_path, max_concurrent=1)
+    positions, release = [], threading.Event()
+
+    def hold() -> None:
+        with board.slot("ada"):
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    while not board.active("ada") or board.active("ada")[0].state is not JobState.RUNNING:
+        time.sleep(0.01)
+
+    def heard(position: int) -> None:
+        positions.append(position)
+        release.set()
+
+    with board.slot("bob", waiting=heard, poll_seconds=0.02) as job:
+        assert job.state is JobState.RUNNING
+    holder.join(5)
+    assert positions and positions[0] == 1
+
+
+def test_a_failing_slot_reports_the_error_and_frees_the_slot(tmp_path):
+    from core.jobs import JobState
+
+    board = JobBoard(tmp_path, max_concurrent=1)
+    with pytest.raises(ValueError):
+        with board.slot("ada") as job:
+            raise ValueError("too few texts")
+    assert job.state is JobState.FAILED and job.error == "ValueError: too few texts"
+    with board.slot("ada") as again:  # not left held
+        assert again.state is JobState.RUNNING
