@@ -32,6 +32,7 @@ from core.sentences.adapters import (
 )
 from core.teachers.rates import embedding_seconds
 from core.teachers.teacher import TeacherUnavailable, cached_vectors, ms_per_1k, teacher_id_for
+from pages._labels import EXPLAIN
 from pages._plain import literal
 from pages._shared import address_state, cached_teacher, host_settings, job_board, knobs, one_of, show_chart, text
 from pages._waits import share_step
@@ -367,7 +368,7 @@ if results:
     show_chart(
         charts.adapter_curves(frame, result["baseline_cosine"]),
         frame,
-        charts.EXPLAIN["adapter_curves"],
+        EXPLAIN["adapter_curves"],
         key="adapter_curve",
         file_stem="adapter_training",
     )
@@ -450,7 +451,7 @@ if results:
         show_chart(
             charts.adapter_tradeoff(cost),
             cost,
-            charts.EXPLAIN["adapter_tradeoff"]
+            EXPLAIN["adapter_tradeoff"]
             + f" For scale: answering the average vector for every text scores {result['baseline_cosine']:.3f} and costs nothing.",
             key="adapter_tradeoff",
             file_stem="adapter_cost",

@@ -6,6 +6,7 @@ import streamlit as st
 from core import charts
 from core.config import StudentKind
 from core.evaluation.neighbours import UnknownWord, analogy, pair_cosine, parse_analogy, parse_pairs
+from pages._labels import EXPLAIN
 from pages._shared import K, address_state, between, chosen_run_vectors, run_evaluation, show_chart, text
 
 ss = st.session_state
@@ -127,12 +128,12 @@ else:
         show_chart(
             charts.analogy_sections(by_section),
             by_section,
-            charts.EXPLAIN["analogy_sections"],
+            EXPLAIN["analogy_sections"],
             key="sections_chart",
             file_stem="analogy_sections",
         )
         if not StudentKind.parse(evaluation["summary"]["model"]).generalizes:
-            st.info(charts.EXPLAIN["lookup_tables"])
+            st.info(EXPLAIN["lookup_tables"])
         shown = answers.drop("section")
         right = shown.filter(pl.col("student says") == pl.col("expected"))
         wrong = shown.filter(pl.col("student says") != pl.col("expected"))
@@ -167,4 +168,4 @@ for message in unknown:
     st.warning(message)
 if rows:
     frame = pl.DataFrame(rows)
-    show_chart(charts.pair_bars(frame), frame, charts.EXPLAIN["pairs"], key="pairs_chart", file_stem="pair_similarity")
+    show_chart(charts.pair_bars(frame), frame, EXPLAIN["pairs"], key="pairs_chart", file_stem="pair_similarity")

@@ -1,13 +1,14 @@
 """Distributions: histograms of embedding means, teacher vs student, by run and epoch
 (the paper's figures 5-6, 9-10 and 12)."""
 
-import polars as pl
 import streamlit as st
 
 from core import charts
 from core.paths import runs_dir
+from core.runs.families import most_epochs
 from core.runs.store import load_run
 from core.teachers.teacher import TeacherUnavailable
+from pages._labels import EXPLAIN
 from pages._shared import PAGES, K, address_state, run_label, runs_table, show_chart, text, vectors_for_run
 
 ss = st.session_state
@@ -41,7 +42,7 @@ if not chosen:
     st.info("Choose at least one run.")
     st.stop()
 
-max_epochs = int(table.filter(pl.col("run_id").is_in(chosen))["epochs"].max())
+max_epochs = most_epochs(table, chosen)
 candidates = sorted({e for e in (1, 2, 5, 10, 20, 40, 60, 80, 120, 200) if e <= max_epochs} | {max_epochs})
 epochs = st.multiselect(
     "Epochs",
@@ -62,22 +63,14 @@ for run_id in chosen:
     except TeacherUnavailable as err:
         st.warning(f"{labels[run_id]}: {err}")
         continue
-    means = stored.means().filter(pl.col("epoch").is_in(epochs))
     short = (
         f"{stored.config.model.label}, p={stored.config.p:g}"
         + (f", {stored.config.poison:.0%} poison" if stored.config.poison else "")
         + (", lemmas" if stored.config.lemmatize.value != "none" else "")
     )
-    for epoch in sorted(set(means["epoch"].to_list())):
-        panel = f"{short} · epoch {epoch}"
-        parts.append(pl.DataFrame({"panel": panel, "series": "Teacher", "mean": teacher_means}))
-        parts.append(
-            means.filter(pl.col("epoch") == epoch).select(
-                pl.lit(panel).alias("panel"), pl.lit("Student").alias("series"), pl.col("mean").cast(pl.Float64)
-            )
-        )
+    parts += charts.means_panels(teacher_means, stored.means(), epochs, short)
 
 if not parts:
     st.stop()
-binned = charts.bin_means(pl.concat([p.with_columns(pl.col("mean").cast(pl.Float64)) for p in parts]))
-show_chart(charts.means_histogram(binned), binned, charts.EXPLAIN["means"], key="means", file_stem="embedding_means")
+binned = charts.bin_means(parts)
+show_chart(charts.means_histogram(binned), binned, EXPLAIN["means"], key="means", file_stem="embedding_means")

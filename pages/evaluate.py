@@ -8,8 +8,17 @@ from core import charts
 from core.config import StudentKind, default_cheap
 from core.evaluation.evaluate import BenchmarkUnavailable
 from core.jobs import JobState, start_sweep
-from core.runs.sweep import SweepGrid, find_stored
+from core.runs.families import (
+    epoch_choices,
+    latest_per_point,
+    most_points_per_student,
+    quality_family,
+    run_row,
+    to_train,
+)
+from core.runs.sweep import SweepGrid
 from core.teachers.teacher import TeacherUnavailable
+from pages._labels import EXPLAIN
 from pages._shared import (
     K,
     address_state,
@@ -113,36 +122,25 @@ else:
         "Neighbours (of 10): of the teacher's 10 closest words, how many the student also puts in its 10 closest."
     )
     if not StudentKind.parse(summary["model"]).generalizes:
-        st.warning(charts.EXPLAIN["lookup_tables"])
+        st.warning(EXPLAIN["lookup_tables"])
 
 # ---- the quality-per-query curve ----------------------------------------------------------------
 
 st.subheader("Quality per teacher query")
 table = runs_table()
-this = table.filter(pl.col("run_id") == run_id).row(0, named=True)
-family = table.filter(
-    (pl.col("status") == "finished")
-    & (pl.col("teacher") == this["teacher"])
-    & (pl.col("vocabulary") == this["vocabulary"])
-    & (pl.col("lemmatize") == this["lemmatize"])
-    & (pl.col("poison") == this["poison"])
-    & (pl.col("p") < 1.0)
-)
-closed = [k.value for k in StudentKind if k.closed_form]
-trained = family.filter(~pl.col("model").is_in(closed))
-if trained.height:
-    counts = trained.group_by("epochs").len().sort(["len", "epochs"], descending=True)
-    options = sorted(counts["epochs"].to_list())
+this = run_row(table, run_id)
+family = quality_family(table, this)
+options, most_common = epoch_choices(family)
+chosen_epochs = None
+if options:
     chosen_epochs = st.selectbox(
         "Trained students: runs of how many epochs",
         options,
-        index=options.index(counts["epochs"][0]),
+        index=options.index(most_common),
         key="quality_epochs",
         help="Runs of different lengths are not comparable on one line; closed-form adapters have no epochs and always show.",
     )
-    family = family.filter(pl.col("model").is_in(closed) | (pl.col("epochs") == chosen_epochs))
-# One run per student and p: the latest.
-family = family.sort("created", descending=True).unique(subset=["model", "p"], keep="first", maintain_order=True)
+family = latest_per_point(family, chosen_epochs)  # one run per student and p: the latest
 st.caption(
     f"Every finished run with this run's teacher ({this['teacher']}), vocabulary, lemmatization and poison "
     f"({charts.plural(family.height, 'run')}, the latest per student and p; p = 1 has no held-out words and is left out)."
@@ -162,7 +160,7 @@ if prepared is not None and prepared.teacher_id == this["teacher"]:
         lemmatize=(prepared.lemmatize,),
         vocabulary=ss[K.VOCAB].label,
     )
-    missing = [c for c in grid.configs() if not find_stored(table, c, prepared.teacher_id)]
+    missing = to_train(grid.configs(), table, prepared.teacher_id)
     from core.jobs import duration, sweep_estimate
     from core.paths import runs_dir as _runs_dir
 
@@ -272,7 +270,7 @@ if family.height:
         "One row per run, scored on the words it never saw. A student is worth its teacher answers only where its "
         "cosine beats the baseline's."
     )
-    most_ps = runs.group_by("Student").len()["len"].max() or 0
+    most_ps = most_points_per_student(runs, "Student")
     if most_ps >= 2:
         metric = st.radio(
             "Score",
@@ -284,7 +282,7 @@ if family.height:
         show_chart(
             charts.quality_per_query(frame, metric),
             frame,
-            charts.EXPLAIN["quality_per_query"],
+            EXPLAIN["quality_per_query"],
             key="quality_chart",
             file_stem="quality_per_query",
         )
@@ -297,7 +295,7 @@ if family.height:
         StudentKind.parse(summary["model"]).generalizes
         and runs["Student"].is_in([StudentKind.A.label, StudentKind.B.label]).any()
     ):
-        st.info(charts.EXPLAIN["lookup_tables"])  # said above already when this run is itself a lookup table
+        st.info(EXPLAIN["lookup_tables"])  # said above already when this run is itself a lookup table
 
 # ---- what the cheap model costs -----------------------------------------------------------------
 

@@ -1,26 +1,40 @@
 """Poisoning lab: what poisoned teacher answers do to a student, what gives them away, what a defence recovers,
 and the paper's robustness claim re-tested on held-out words."""
 
-import numpy as np
 import polars as pl
 import streamlit as st
 
 from core import charts
-from core.config import PAPER_PS, Adversary, StudentKind
+from core.config import Adversary, StudentKind
 from core.evaluation.evaluate import BenchmarkUnavailable
 from core.jobs import JobState, start_sweep
 from core.paths import runs_dir
-from core.poisoning.defence import DEFENCE_HELP, DEFENCE_LABELS, detection_sentence
-from core.poisoning.poison import (
-    CLAIM_EPOCHS,
-    baseline_heldout_cosine,
-    claim_frame,
-    outlier_threshold,
-    retest_paper_claim,
+from core.poisoning.lab import (
+    claim_missing,
+    claim_runs,
+    damage_frame,
+    defence_summary,
+    detection_summary,
+    has_poisoned_claim_runs,
+    mean_baseline,
+    poisoned_runs,
+    training_answers,
 )
+from core.poisoning.poison import CLAIM_EPOCHS, baseline_heldout_cosine, claim_frame, retest_paper_claim
+from core.runs.families import claim_grid as runs_claim_grid
+from core.runs.families import stored_runs
+from core.runs.families import to_train as runs_to_train
 from core.runs.store import RunNotFound, load_run
-from core.runs.sweep import SweepGrid, find_stored, sweep_frame
+from core.runs.sweep import SweepGrid, sweep_frame
 from core.teachers.teacher import TeacherUnavailable
+from pages._labels import (
+    ADVERSARY_HELP,
+    DEFENCE_LABELS,
+    EXPLAIN,
+    defences_help,
+    detection_sentence,
+    with_defence_labels,
+)
 from pages._shared import (
     PAGES,
     K,
@@ -38,13 +52,6 @@ from pages._shared import (
     text,
 )
 
-ADVERSARY_HELP = {
-    "random": "A random direction (the paper's)",
-    "swap": "Another word's true answer",
-    "negate": "The true answer turned around",
-    "noise": "The true answer plus strong noise",
-    "concentrated": "One shared direction for all (coordinated)",
-}
 RATES = (0.05, 0.1, 0.2, 0.3, 0.5)
 
 ss = st.session_state
@@ -108,21 +115,19 @@ def is_running(job_key: str) -> bool:
 # ---- 1. one poisoned run -------------------------------------------------------------------------
 
 st.subheader("1 · One poisoned run: does the loss give the poison away?")
-poisoned_runs = table.filter(
-    (pl.col("poison") > 0) & (pl.col("status") == "finished") & (pl.col("teacher") == prepared.teacher_id)
-)
-if poisoned_runs.is_empty():
+poisoned = poisoned_runs(table, prepared.teacher_id)
+if poisoned.is_empty():
     st.info(
         "No poisoned run with this teacher yet. Train one with the comparison below, or on the Train page with "
         "'Poisoned answers' above 0."
     )
     st.page_link(PAGES["train"], label="Go to Train", icon=":material/model_training:")
 else:
-    ids = poisoned_runs["run_id"].to_list()
+    ids = poisoned["run_id"].to_list()
     labels = {
         r["run_id"]: run_label(r) + f" · {charts.ADVERSARY_NAMES.get(r['adversary'], r['adversary'])} · "
         f"{DEFENCE_LABELS.get(r['defence'], r['defence']).lower()}"
-        for r in poisoned_runs.iter_rows(named=True)
+        for r in poisoned.iter_rows(named=True)
     }
     current = ss.get(K.RUN)
     run_id = st.selectbox(
@@ -133,39 +138,15 @@ else:
     except (RunNotFound, ValueError, OSError) as err:
         st.error(f"This run cannot be read: {err}")
         st.stop()
-    items = stored.items
-    if (
-        "loss" not in items.columns
-        or items.filter(pl.col("split") == "training")["loss"].null_count()
-        == items.filter(pl.col("split") == "training").height
-    ):
+    answers = training_answers(stored.items)
+    if answers is None:
         st.info(
             "This run was stored before the lab kept each answer's loss. Train it again (same settings) to see its losses."
         )
     else:
-        answers = (
-            items.filter(pl.col("split") == "training")
-            .drop_nulls("loss")
-            .with_columns(group=pl.when(pl.col("poisoned")).then(pl.lit("poisoned")).otherwise(pl.lit("clean")))
-        )
-        threshold = outlier_threshold(answers["loss"].to_numpy())
         meta = stored.meta
-        summary = {
-            "train_size": meta["train_size"],
-            "poisoned_in_train": meta["poisoned_in_train"],
-            "defence": stored.config.defence,
-            "detection_flagged": int((answers["loss"] > threshold).sum()),
-            **{
-                k: meta.get(k)
-                for k in (
-                    "detection_precision",
-                    "detection_recall",
-                    "defence_left_out",
-                    "defence_precision",
-                    "defence_recall",
-                )
-            },
-        }
+        summary = detection_summary(meta, stored.config.defence, answers["loss"].to_numpy())
+        threshold = summary["threshold"]
         c1, c2, c3, c4 = st.columns(4)
         c1.metric(f"Poisoned, of {meta['train_size']:,} training answers", f"{meta['poisoned_in_train']:,}")
         c2.metric("Suspects (loss above the line)", f"{summary['detection_flagged']:,}")
@@ -182,7 +163,7 @@ else:
         show_chart(
             charts.loss_histogram(charts.bin_losses(answers.select("loss", "group")), threshold),
             answers.select("item", "loss", "group"),
-            charts.EXPLAIN["loss_histogram"]
+            EXPLAIN["loss_histogram"]
             + (
                 " For this closed-form adapter each answer's loss is measured by a fit made "
                 "without it (leave-one-out): a fit that saw an answer can simply memorize it."
@@ -243,7 +224,7 @@ with knobs("The grid's settings"), st.form("poison_grid"):
         default=["none", "trimmed"],
         format_func=DEFENCE_LABELS.get,
         key="poison_defences",
-        help=" ".join(f"{DEFENCE_LABELS[d]}: {DEFENCE_HELP[d]}" for d in DEFENCE_LABELS),
+        help=defences_help(),
     )
     st.form_submit_button("Update the grid", icon=":material/refresh:")
 
@@ -266,7 +247,7 @@ except ValueError as err:
 
 if grid is not None:
     configs = grid.configs()
-    found = {c: find_stored(table, c, prepared.teacher_id) for c in configs}
+    found = stored_runs(configs, table, prepared.teacher_id)
     missing = [c for c, rid in found.items() if rid is None]
     if missing and st.button(
         f"Train the comparison ({len(configs)} runs, {len(missing)} to train)",
@@ -283,27 +264,11 @@ if grid is not None:
         ):
             st.rerun()
     sweep_panel("poison_sweep", "Comparison")
-    have = {c: rid for c, rid in found.items() if rid}
-    if not have:
+    damage = damage_frame(found, table)
+    if damage.is_empty():
         st.caption("Nothing trained for this grid yet: press the button above.")
     else:
-        rows = []
-        by_id = {r["run_id"]: r for r in table.iter_rows(named=True)}
-        for c, rid in have.items():
-            r = by_id[rid]
-            rows.append(
-                {
-                    "run_id": rid,
-                    "rate": c.poison,
-                    "adversary": "clean" if c.poison == 0 else c.adversary,
-                    "defence": DEFENCE_LABELS[c.defence],
-                    "heldout_cosine": r["heldout_cosine"],
-                    "seconds": r["seconds"],
-                    "detection_precision": r["detection_precision"],
-                    "detection_recall": r["detection_recall"],
-                }
-            )
-        frame = pl.DataFrame(rows)
+        frame = with_defence_labels(damage)  # the chart's legend and the table read the defences' names
         metric = st.radio(
             "Score",
             list(charts.DAMAGE_METRICS),
@@ -326,36 +291,15 @@ if grid is not None:
         show_chart(
             charts.damage_vs_rate(frame, metric, title=f"{student.label} at p = {p:g}: damage against poison rate"),
             frame,
-            charts.EXPLAIN["damage_vs_rate"],
+            EXPLAIN["damage_vs_rate"],
             key="damage_chart",
             file_stem="damage_vs_rate",
         )
         # What each defence costs and recovers, averaged over the poisoned runs.
-        poisoned = frame.filter(pl.col("rate") > 0)
-        if poisoned.height:
-            clean_rows = frame.filter(pl.col("rate") == 0)
-            clean_by_defence = dict(zip(clean_rows["defence"].to_list(), clean_rows["heldout_cosine"].to_list()))
-            plain = poisoned.filter(pl.col("defence") == DEFENCE_LABELS["none"]).select(
-                "rate", "adversary", plain_seconds="seconds"
-            )
-            joined = poisoned.join(plain, on=["rate", "adversary"], how="left")
-            summary = joined.group_by("defence", maintain_order=True).agg(
-                runs=pl.len(),
-                heldout_cosine=pl.col("heldout_cosine").mean(),
-                seconds=pl.col("seconds").mean(),
-                extra_seconds=(pl.col("seconds") - pl.col("plain_seconds")).mean(),
-                precision=pl.col("detection_precision").mean(),
-                recall=pl.col("detection_recall").mean(),
-            )
-            clean_none = clean_by_defence.get(DEFENCE_LABELS["none"])
-            summary = summary.with_columns(
-                pct_of_clean=pl.col("heldout_cosine") / clean_none if clean_none else pl.lit(None, dtype=pl.Float64)
-            )
-            summary = summary.select(
-                "defence", "runs", "heldout_cosine", "pct_of_clean", "extra_seconds", "seconds", "precision", "recall"
-            )
+        summary = defence_summary(damage)
+        if summary.height:
             st.dataframe(
-                summary,
+                with_defence_labels(summary),
                 hide_index=True,
                 width="stretch",
                 column_config={
@@ -397,48 +341,12 @@ st.write(
     "near p ≈ 0.1 after about 20 epochs (Model B). The training loss only says how well the student fits the answers it "
     "was given — poisoned ones included. Below, the same grid is scored on the words the student never saw."
 )
-family = table.filter(
-    (pl.col("model") == "B")
-    & (pl.col("status") == "finished")
-    & (pl.col("teacher") == prepared.teacher_id)
-    & (pl.col("vocabulary") == ss[K.VOCAB].label)
-    & (pl.col("lemmatize") == prepared.lemmatize.value)
-    & (pl.col("adversary") == "random")
-    & (pl.col("poison_scope") == "all")
-    & (pl.col("defence") == "none")
-    & pl.col("poison").is_in([0.0, 0.1])
-    & (pl.col("epochs") >= CLAIM_EPOCHS)
-    & (pl.col("seed") == 0)
-    & pl.col("p").round(6).is_in([round(v, 6) for v in PAPER_PS])
-    & (pl.col("batch_size") == 256)
-    & (pl.col("lr") == 1e-3)
-)
-family = family.sort(["epochs", "created"], descending=True).unique(
-    subset=["p", "poison"], keep="first", maintain_order=True
-)
-claim_grid = SweepGrid(
-    teacher=ss[K.TEACHER],
-    models=(StudentKind.B,),
-    ps=PAPER_PS,
-    epochs=CLAIM_EPOCHS,
-    lemmatize=(prepared.lemmatize,),
-    poison=(0.0, 0.1),
-    vocabulary=ss[K.VOCAB].label,
-)
-covered = {(round(r["p"], 6), r["poison"]) for r in family.iter_rows(named=True)}
-claim_missing = [c for c in claim_grid.configs() if (round(c.p, 6), c.poison) not in covered]
-if claim_missing:
-    # Train only what is missing (runs of at least CLAIM_EPOCHS epochs already stored are used as they are).
-    claim_grid = SweepGrid(
-        teacher=ss[K.TEACHER],
-        models=(StudentKind.B,),
-        ps=tuple(sorted({c.p for c in claim_missing})),
-        epochs=CLAIM_EPOCHS,
-        lemmatize=(prepared.lemmatize,),
-        poison=tuple(sorted({c.poison for c in claim_missing})),
-        vocabulary=ss[K.VOCAB].label,
-    )
-    to_train = [c for c in claim_grid.configs() if not find_stored(table, c, prepared.teacher_id)]
+family = claim_runs(table, prepared.teacher_id, ss[K.VOCAB].label, prepared.lemmatize.value)
+claim_grid = runs_claim_grid(
+    ss[K.TEACHER], prepared.lemmatize, ss[K.VOCAB].label, claim_missing(family), CLAIM_EPOCHS
+)  # only what is missing: runs of at least CLAIM_EPOCHS epochs already stored are used as they are
+if claim_grid is not None:
+    to_train = runs_to_train(claim_grid.configs(), table, prepared.teacher_id)
     if to_train and st.button(
         f"Train the paper's grid for this test (Model B, its ten p, {CLAIM_EPOCHS} epochs, clean and 10 % poison: "
         f"{len(to_train)} runs to train)",
@@ -454,7 +362,7 @@ if claim_missing:
         ):
             st.rerun()
 sweep_panel("claim_sweep", "Paper grid")
-if family.filter(pl.col("poison") == 0.1).is_empty():
+if not has_poisoned_claim_runs(family):
     st.caption(
         f"Runs of the Sweep page with the same teacher and words are used too (Model B at the paper's p, at least {CLAIM_EPOCHS} epochs)."
     )
@@ -488,24 +396,19 @@ else:
     show_chart(
         charts.pareto_heatmap(frame, "train_loss", title="What the paper measured: training loss over epochs and p"),
         frame.select("p", "poison", "epoch", "train_loss"),
-        charts.EXPLAIN["claim_loss"],
+        EXPLAIN["claim_loss"],
         key="claim_loss",
         file_stem="claim_training_loss",
     )
     show_chart(
         charts.pareto_heatmap(frame, "heldout_cosine", title="What matters: cosine to the teacher on words never seen"),
         frame.select("p", "poison", "epoch", "heldout_cosine"),
-        charts.EXPLAIN["claim_heldout"],
+        EXPLAIN["claim_heldout"],
         key="claim_heldout",
         file_stem="claim_heldout_cosine",
     )
-    if baselines:
-        base = (
-            np.nanmean([v for v in baselines.values() if v is not None])
-            if any(v is not None for v in baselines.values())
-            else None
+    base = mean_baseline(baselines)
+    if base is not None:
+        st.caption(
+            f"For scale: a student that learns nothing (every new word gets the average answer) scores about {base:.3f} here."
         )
-        if base is not None:
-            st.caption(
-                f"For scale: a student that learns nothing (every new word gets the average answer) scores about {base:.3f} here."
-            )

@@ -7,6 +7,7 @@ import streamlit as st
 from core import charts
 from core.evaluation.neighbours import nearest
 from core.evaluation.projection import Method, ProjectionCache, project
+from pages._labels import EXPLAIN
 from pages._shared import (
     address_state,
     chosen_run_vectors,
@@ -103,7 +104,7 @@ frame = pl.DataFrame(
     }
 )
 chart = charts.projection_scatter(frame, title=f"Teacher and student in the same 2-D map ({shown}, {n:,} words)")
-show_chart(chart, frame, charts.EXPLAIN["projection"], key="projection", file_stem=f"projection_{shown.lower()}")
+show_chart(chart, frame, EXPLAIN["projection"], key="projection", file_stem=f"projection_{shown.lower()}")
 
 if found:
     st.subheader("Nearest neighbours")

@@ -10,6 +10,7 @@ from core.errors import LabError
 from core.paths import runs_dir
 from core.runs.experiment import RUN_ORIGINS, read_stored_evaluation, runs_metrics_table, search_runs
 from core.runs.store import RunNotFound, delete_run, load_run, rename_run, set_shared
+from pages._labels import EXPLAIN
 from pages._shared import PAGES, K, address_state, host_settings, one_of, owns, run_label, runs_table, show_chart, text
 
 ss = st.session_state
@@ -133,7 +134,7 @@ if frames:
     show_chart(
         charts.compare_runs(frame, metric, title="Runs compared epoch by epoch"),
         frame,
-        charts.EXPLAIN["compare"],
+        EXPLAIN["compare"],
         key="compare",
         file_stem="runs_compared",
     )

@@ -1,6 +1,5 @@
 """Sweep: train a grid of runs (the paper's, or your own), watch it fill in, see the paper's figures."""
 
-import polars as pl
 import streamlit as st
 
 from core import charts
@@ -10,6 +9,7 @@ from core.paths import cache_dir, runs_dir
 from core.runs.store import RunNotFound, load_run
 from core.runs.sweep import SweepGrid, find_stored, sweep_frame
 from core.teachers.teacher import TeacherUnavailable, cached_vectors
+from pages._labels import EXPLAIN
 from pages._shared import (
     LEMMA_LABELS,
     K,
@@ -199,7 +199,7 @@ st.subheader("Training time against p (paper figures 2 and 3)")
 show_chart(
     charts.time_vs_p(frame),
     frame.select("run_id", "model", "p", "lemmatize", "poison", "epoch", "seconds"),
-    charts.EXPLAIN["time_vs_p"],
+    EXPLAIN["time_vs_p"],
     key="fig_time",
     file_stem="sweep_time_vs_p",
 )
@@ -220,13 +220,11 @@ st.caption(
 show_chart(
     charts.pareto_heatmap(frame, metric),
     frame,
-    charts.EXPLAIN["pareto_heatmap"],
+    EXPLAIN["pareto_heatmap"],
     key="fig_heat",
     file_stem="sweep_heatmap",
 )
-show_chart(
-    charts.pareto_lines(frame, metric), frame, charts.EXPLAIN["pareto_lines"], key="fig_lines", file_stem="sweep_lines"
-)
+show_chart(charts.pareto_lines(frame, metric), frame, EXPLAIN["pareto_lines"], key="fig_lines", file_stem="sweep_lines")
 
 st.subheader("Distributions of embedding means by p and epoch (paper figures 6, 10, 12)")
 
@@ -263,21 +261,13 @@ for run in chosen:
     except TeacherUnavailable as err:
         st.warning(str(err))
         continue
-    means = run.means()
-    for epoch in pick_epochs:
-        panel = f"p = {run.config.p:g} · epoch {epoch}"
-        parts.append(pl.DataFrame({"panel": panel, "series": "Teacher", "mean": teacher_means.astype("float64")}))
-        parts.append(
-            means.filter(pl.col("epoch") == epoch).select(
-                pl.lit(panel).alias("panel"), pl.lit("Student").alias("series"), pl.col("mean").cast(pl.Float64)
-            )
-        )
+    parts += charts.means_panels(teacher_means, run.means(), pick_epochs, f"p = {run.config.p:g}")
 if parts:
-    binned = charts.bin_means(pl.concat(parts))
+    binned = charts.bin_means(parts)
     show_chart(
         charts.means_histogram(binned, title="Embedding means by p and epoch"),
         binned,
-        charts.EXPLAIN["sweep_means"],
+        EXPLAIN["sweep_means"],
         key="fig_means",
         file_stem="sweep_means",
     )

@@ -7,7 +7,7 @@ from core import charts
 from core.config import MAX_TRIM, PAPER_PS, LemmaMode, StudentKind, TrainConfig, default_cheap
 from core.data.dataset import train_size_for
 from core.jobs import JobState, QueueFull, duration
-from core.poisoning.defence import DEFENCE_HELP, DEFENCE_LABELS, detection_sentence
+from pages._labels import DEFENCE_LABELS, EXPLAIN, defences_help, detection_sentence
 from pages._shared import (
     LEMMA_LABELS,
     PAGES,
@@ -143,7 +143,7 @@ with knobs("The student and the experiment's settings"):
             list(DEFENCE_LABELS),
             format_func=DEFENCE_LABELS.get,
             key="defence",
-            help=" ".join(f"{DEFENCE_LABELS[d]}: {DEFENCE_HELP[d]}" for d in DEFENCE_LABELS),
+            help=defences_help(),
         )
         trim = st.number_input(
             "Share of answers the defence leaves out (0 = decide from the losses)",
@@ -248,13 +248,13 @@ def live_panel(job_id: str, polling: bool) -> None:
         m4.metric("Seconds", f"{last.seconds:.1f}")
         frame = pl.DataFrame([r.scalars() for r in snap["records"]])
         if snap["state"] in (JobState.RUNNING, JobState.QUEUED):
-            st.caption(charts.EXPLAIN["training"])
+            st.caption(EXPLAIN["training"])
             st.altair_chart(charts.training_curves(frame, title="Training progress (live)"), width="stretch")
         else:
             show_chart(
                 charts.training_curves(frame),
                 frame,
-                charts.EXPLAIN["training"],
+                EXPLAIN["training"],
                 key="train_curve",
                 file_stem="training_curves",
             )

@@ -1,7 +1,7 @@
 """Chart builders: pure functions from a Polars frame to an Altair chart (no Streamlit).
 
-Every chart has a title, labelled axes and a legend, and each builder has an `EXPLAIN` entry: one
-sentence a person who does not code can read beside it. `to_svg` / `to_png` export a chart.
+Every chart has a title, labelled axes and a legend (the sentence a person reads beside it is the UI's:
+`pages/_labels.py`'s EXPLAIN). `to_svg` / `to_png` export a chart.
 """
 
 from __future__ import annotations
@@ -30,28 +30,6 @@ SPLIT_COLOURS = {"training": "#1f77b4", "held-out": "#ff7f0e", "poisoned": "#d62
 def plural(count: int, noun: str, plural_form: str | None = None) -> str:
     """A count with its noun, singular only for one: plural(1, "epoch") -> "1 epoch", plural(2_000, "run") -> "2,000 runs"."""
     return f"{count:,} {noun if count == 1 else (plural_form or noun + 's')}"
-
-
-EXPLAIN = {
-    "training": (
-        "Left: the training loss the student minimises (lower is better). Right: how closely the student's "
-        "vectors point the same way as the teacher's, on the words it trained on and on words it never saw "
-        "(1 = identical, 0 = unrelated)."
-    ),
-    "means": (
-        "Each vector is summarised by the average of its numbers; the histogram shows how those averages are "
-        "spread over the vocabulary. A student that imitates the teacher well has the same shape as the grey teacher."
-    ),
-    "projection": (
-        "Every dot is a word, squeezed from hundreds of dimensions down to two. Teacher (circles) and student "
-        "(crosses) share the same map, so a word whose two marks are close is imitated well."
-    ),
-    "pairs": (
-        "How similar the two words of each pair are (cosine, 1 = same direction) under the teacher and under the "
-        "student. A good student's bars match the teacher's."
-    ),
-    "compare": "Held-out cosine of each run epoch by epoch: higher means the student imitates the teacher better on words it never saw.",
-}
 
 
 def training_curves(epochs: pl.DataFrame, title: str = "Training progress") -> alt.Chart:
@@ -147,10 +125,33 @@ def _one_step_bars(base: pl.DataFrame, title: str) -> alt.HConcatChart:
     )
 
 
-def bin_means(frame: pl.DataFrame, bins: int = 40) -> pl.DataFrame:
+def means_panels(teacher_means, means: pl.DataFrame, epochs, label: str) -> list[pl.DataFrame]:
+    """`means_histogram`'s data for one run: for each of `epochs` the run has (`means`: epoch, mean, one row per
+    word, core.runs.store.StoredRun.means), a panel '<label> · epoch N' with the teacher's means (an array, one
+    per word) and the student's. Columns panel, series ('Teacher' / 'Student'), mean; `bin_means` takes the list."""
+    teacher = [float(v) for v in teacher_means]
+    have = set(means["epoch"].to_list())
+    parts = []
+    for epoch in sorted(e for e in set(epochs) if e in have):
+        panel = f"{label} · epoch {epoch}"
+        parts.append(pl.DataFrame({"panel": panel, "series": "Teacher", "mean": teacher}, schema=_MEANS_SCHEMA))
+        parts.append(
+            means.filter(pl.col("epoch") == epoch).select(
+                pl.lit(panel).alias("panel"), pl.lit("Student").alias("series"), pl.col("mean").cast(pl.Float64)
+            )
+        )
+    return parts
+
+
+_MEANS_SCHEMA = {"panel": pl.Utf8, "series": pl.Utf8, "mean": pl.Float64}
+
+
+def bin_means(frame: pl.DataFrame | list[pl.DataFrame], bins: int = 40) -> pl.DataFrame:
     """Histogram counts per (panel, series) on shared bins: the chart gets a few hundred rows
-    instead of one per word. Columns in: panel, series, mean; out: panel, series, bin_start,
-    bin_end, words."""
+    instead of one per word. Columns in: panel, series, mean (one frame, or `means_panels`' list of them); out:
+    panel, series, bin_start, bin_end, words."""
+    if isinstance(frame, list):
+        frame = pl.concat([f.with_columns(pl.col("mean").cast(pl.Float64)) for f in frame])
     low, high = float(frame["mean"].min()), float(frame["mean"].max())
     step = (high - low) / bins if high > low else 1e-3
     return (
@@ -360,15 +361,6 @@ METRICS = {
     "train_cosine": "Training cosine (higher is better)",
 }
 
-EXPLAIN.update(
-    {
-        "time_vs_p": "How long each run took against the fraction p of words it trained on: the paper uses time as its measure of cost (its figures 2 and 3).",
-        "pareto_heatmap": "Each cell is one run (a row: its p) after a number of epochs (a column); the colour is the score. Look for where more epochs or more data stop helping (the paper's figures 4, 7, 8 and 11).",
-        "pareto_lines": "The same runs as lines: one line per p, epoch by epoch. Lines that flatten early mean more training is wasted effort.",
-        "sweep_means": "The teacher's distribution of embedding means (grey) against the student's, for each p and epoch: as p and epochs grow the student should take the teacher's shape (the paper's figures 6, 10 and 12).",
-    }
-)
-
 
 def _setting_label(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(
@@ -473,22 +465,6 @@ def pareto_lines(sweep: pl.DataFrame, metric: str = "train_loss", title: str = "
     )
 
 
-EXPLAIN.update(
-    {
-        "quality_per_query": (
-            "Each line is one kind of student: how good it is on words it never saw (up) against how many words the "
-            "teacher had to embed for it (right, log scale). The grey dashed line is the average-vector baseline, which "
-            "learns nothing; a student is only worth its queries where it stays above that line."
-        ),
-        "lookup_tables": (
-            "Model A and Model B are lookup tables: a word the teacher never answered keeps the random vector it "
-            "started with, so they cannot do better than the baseline on new words, however long they train."
-        ),
-        "analogy_sections": "Share of analogy questions answered right, per section of the Google set, by the teacher and by the student.",
-    }
-)
-
-
 def quality_per_query(
     frame: pl.DataFrame, metric: str = "heldout_cosine", title: str = "Quality per teacher query"
 ) -> alt.Chart:
@@ -587,28 +563,6 @@ DAMAGE_METRICS = {
     "heldout_cosine": "Held-out cosine to the clean teacher",
     "analogy_pct_of_teacher": "Analogies solved, % of the teacher's score",
 }
-
-EXPLAIN.update(
-    {
-        "loss_histogram": (
-            "Each bar counts training answers by how badly the trained student fits them (its loss: 0 = perfect, 1 = unrelated, "
-            "2 = opposite), red for the answers the lab poisoned, grey for honest ones. Where the red sits apart from the grey, "
-            "the loss gives the poison away; the dashed line is where answers start to count as suspicious."
-        ),
-        "claim_loss": (
-            "Each square is one run (a value of p, up) after some epochs (right), coloured by its training loss — the paper's "
-            "measure: brighter is a lower loss. One panel has 10 % of the answers poisoned, the other none (see the panel titles)."
-        ),
-        "claim_heldout": (
-            "The same runs, coloured by how closely the student's vectors of words it never saw match the teacher's "
-            "(brighter is better). If the training loss told the whole story, these panels would look like the ones above."
-        ),
-        "damage_vs_rate": (
-            "How good the student stays on words it never saw (up) as more of the teacher's answers are poisoned (right). "
-            "Colour is the kind of poison, the line style the defence. Flat lines mean the student shrugs the poison off."
-        ),
-    }
-)
 
 
 def bin_losses(losses: pl.DataFrame, bins: int = 40) -> pl.DataFrame:
@@ -727,20 +681,6 @@ def damage_vs_rate(
 
 
 # --- the adapter lab --------------------------------------------------------------------------------
-
-EXPLAIN.update(
-    {
-        "adapter_curves": (
-            "The adapter's loss on the texts it trains on (left, lower is better) and how closely its vectors of texts it never "
-            "saw point the same way as the teacher's (right, 1 = identical). The dashed line is a student that answers the "
-            "average vector for every text."
-        ),
-        "adapter_tradeoff": (
-            "Each point is a way to get embeddings: right is slower (milliseconds per 1,000 texts, log scale), up is closer to "
-            "the teacher on texts the adapter never saw. The teacher sits at 1 by definition; a good adapter sits high and far left."
-        ),
-    }
-)
 
 
 def adapter_curves(frame: pl.DataFrame, baseline: float | None = None, title: str = "Adapter training") -> alt.Chart:

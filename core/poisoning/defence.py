@@ -31,18 +31,6 @@ import torch
 
 from core.config import DEFENCES, MAX_TRIM, check_trim
 
-DEFENCE_LABELS = {
-    "none": "No defence (the paper's)",
-    "trimmed": "Trimmed loss",
-    "small-loss": "Small-loss selection",
-    "robust": "Robust (bounded) loss",
-}
-DEFENCE_HELP = {
-    "none": "Every teacher answer counts the same, poisoned or not.",
-    "trimmed": "After each epoch, the answers the student fits worst are left out of the next epoch.",
-    "small-loss": "In every batch only the answers the student already fits best are used; the share skipped grows over the first epochs.",
-    "robust": "A loss that stops growing for answers far from the student's prediction, so a wrong answer can only pull so hard.",
-}
 RAMP_EPOCHS = 5  # small-loss: epochs over which the skipped share grows to its target
 CLOSED_ROUNDS = 2  # trimmed / small-loss refits of a closed-form adapter
 IRLS_ROUNDS = 3  # robust reweighting rounds of a closed-form adapter
@@ -204,22 +192,3 @@ def fit_defended(model, train_idx: torch.Tensor, targets: torch.Tensor, kind: st
     elif kind != "none":
         raise ValueError(f"defence must be one of {', '.join(DEFENCES)}, got {kind!r}.")
     return report
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0%}"
-
-
-def detection_sentence(summary: dict) -> str:
-    """A run summary's detection and defence figures in one or two plain sentences."""
-    text = (
-        f"Judged by their loss, {summary['detection_flagged']:,} of {summary['train_size']:,} training answers look poisoned "
-        f"({summary['poisoned_in_train']:,} really are): precision {_pct(summary.get('detection_precision'))} (share of the "
-        f"suspects that were poisoned), recall {_pct(summary.get('detection_recall'))} (share of the poison found)."
-    )
-    if summary.get("defence_left_out") is not None:
-        text += (
-            f" The {DEFENCE_LABELS[summary['defence']].lower()} defence left out {summary['defence_left_out']:,} answers, "
-            f"{_pct(summary.get('defence_recall'))} of the poison, with precision {_pct(summary.get('defence_precision'))}."
-        )
-    return text

@@ -27,7 +27,7 @@ def test_custom_sweep_runs_then_shows_every_figure(prepared, vocab):
     assert "4 already stored, 0 to train" in at.info[0].value
     captions = " ".join(c.value for c in at.caption)
     for figure in ("time_vs_p", "pareto_heatmap", "pareto_lines", "sweep_means"):
-        from core.charts import EXPLAIN
+        from pages._labels import EXPLAIN
 
         assert EXPLAIN[figure][:40] in captions, figure
     at.radio(key="sweep_metric").set_value("heldout_cosine").run()

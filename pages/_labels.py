@@ -1,0 +1,125 @@
+"""The sentences a person who does not code reads, in one place: what each chart shows (EXPLAIN), the
+names and help of the defences and kinds of poison, and the sentences built from a run's numbers.
+
+The engine (core/) computes and returns numbers and keys ('trimmed', 'random'); the pages say them in words
+from here. Chart builders (core/charts) keep their own titles and axis labels: a chart must have them.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+# ---- what each chart shows: one sentence beside it (a key per chart builder of core.charts) -------------
+
+EXPLAIN = {
+    "training": (
+        "Left: the training loss the student minimises (lower is better). Right: how closely the student's "
+        "vectors point the same way as the teacher's, on the words it trained on and on words it never saw "
+        "(1 = identical, 0 = unrelated)."
+    ),
+    "means": (
+        "Each vector is summarised by the average of its numbers; the histogram shows how those averages are "
+        "spread over the vocabulary. A student that imitates the teacher well has the same shape as the grey teacher."
+    ),
+    "projection": (
+        "Every dot is a word, squeezed from hundreds of dimensions down to two. Teacher (circles) and student "
+        "(crosses) share the same map, so a word whose two marks are close is imitated well."
+    ),
+    "pairs": (
+        "How similar the two words of each pair are (cosine, 1 = same direction) under the teacher and under the "
+        "student. A good student's bars match the teacher's."
+    ),
+    "compare": "Held-out cosine of each run epoch by epoch: higher means the student imitates the teacher better on words it never saw.",
+    "time_vs_p": "How long each run took against the fraction p of words it trained on: the paper uses time as its measure of cost (its figures 2 and 3).",
+    "pareto_heatmap": "Each cell is one run (a row: its p) after a number of epochs (a column); the colour is the score. Look for where more epochs or more data stop helping (the paper's figures 4, 7, 8 and 11).",
+    "pareto_lines": "The same runs as lines: one line per p, epoch by epoch. Lines that flatten early mean more training is wasted effort.",
+    "sweep_means": "The teacher's distribution of embedding means (grey) against the student's, for each p and epoch: as p and epochs grow the student should take the teacher's shape (the paper's figures 6, 10 and 12).",
+    "quality_per_query": (
+        "Each line is one kind of student: how good it is on words it never saw (up) against how many words the "
+        "teacher had to embed for it (right, log scale). The grey dashed line is the average-vector baseline, which "
+        "learns nothing; a student is only worth its queries where it stays above that line."
+    ),
+    "lookup_tables": (
+        "Model A and Model B are lookup tables: a word the teacher never answered keeps the random vector it "
+        "started with, so they cannot do better than the baseline on new words, however long they train."
+    ),
+    "analogy_sections": "Share of analogy questions answered right, per section of the Google set, by the teacher and by the student.",
+    "loss_histogram": (
+        "Each bar counts training answers by how badly the trained student fits them (its loss: 0 = perfect, 1 = unrelated, "
+        "2 = opposite), red for the answers the lab poisoned, grey for honest ones. Where the red sits apart from the grey, "
+        "the loss gives the poison away; the dashed line is where answers start to count as suspicious."
+    ),
+    "claim_loss": (
+        "Each square is one run (a value of p, up) after some epochs (right), coloured by its training loss — the paper's "
+        "measure: brighter is a lower loss. One panel has 10 % of the answers poisoned, the other none (see the panel titles)."
+    ),
+    "claim_heldout": (
+        "The same runs, coloured by how closely the student's vectors of words it never saw match the teacher's "
+        "(brighter is better). If the training loss told the whole story, these panels would look like the ones above."
+    ),
+    "damage_vs_rate": (
+        "How good the student stays on words it never saw (up) as more of the teacher's answers are poisoned (right). "
+        "Colour is the kind of poison, the line style the defence. Flat lines mean the student shrugs the poison off."
+    ),
+    "adapter_curves": (
+        "The adapter's loss on the texts it trains on (left, lower is better) and how closely its vectors of texts it never "
+        "saw point the same way as the teacher's (right, 1 = identical). The dashed line is a student that answers the "
+        "average vector for every text."
+    ),
+    "adapter_tradeoff": (
+        "Each point is a way to get embeddings: right is slower (milliseconds per 1,000 texts, log scale), up is closer to "
+        "the teacher on texts the adapter never saw. The teacher sits at 1 by definition; a good adapter sits high and far left."
+    ),
+}
+
+# ---- poisoning: the defences and the kinds of poison ------------------------------------------------------
+
+DEFENCE_LABELS = {
+    "none": "No defence (the paper's)",
+    "trimmed": "Trimmed loss",
+    "small-loss": "Small-loss selection",
+    "robust": "Robust (bounded) loss",
+}
+DEFENCE_HELP = {
+    "none": "Every teacher answer counts the same, poisoned or not.",
+    "trimmed": "After each epoch, the answers the student fits worst are left out of the next epoch.",
+    "small-loss": "In every batch only the answers the student already fits best are used; the share skipped grows over the first epochs.",
+    "robust": "A loss that stops growing for answers far from the student's prediction, so a wrong answer can only pull so hard.",
+}
+ADVERSARY_HELP = {
+    "random": "A random direction (the paper's)",
+    "swap": "Another word's true answer",
+    "negate": "The true answer turned around",
+    "noise": "The true answer plus strong noise",
+    "concentrated": "One shared direction for all (coordinated)",
+}
+
+
+def defences_help() -> str:
+    """Every defence's name and what it does, for a widget's help."""
+    return " ".join(f"{DEFENCE_LABELS[d]}: {DEFENCE_HELP[d]}" for d in DEFENCE_LABELS)
+
+
+def with_defence_labels(frame: pl.DataFrame) -> pl.DataFrame:
+    """A frame whose `defence` column holds keys ('none', 'trimmed', ...), with their names instead (display)."""
+    return frame.with_columns(pl.col("defence").replace_strict(DEFENCE_LABELS, default=pl.col("defence")))
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def detection_sentence(summary: dict) -> str:
+    """A run summary's detection and defence figures (core.poisoning.lab.detection_summary, or a training's
+    summary) in one or two plain sentences."""
+    text = (
+        f"Judged by their loss, {summary['detection_flagged']:,} of {summary['train_size']:,} training answers look poisoned "
+        f"({summary['poisoned_in_train']:,} really are): precision {_pct(summary.get('detection_precision'))} (share of the "
+        f"suspects that were poisoned), recall {_pct(summary.get('detection_recall'))} (share of the poison found)."
+    )
+    if summary.get("defence_left_out") is not None:
+        text += (
+            f" The {DEFENCE_LABELS[summary['defence']].lower()} defence left out {summary['defence_left_out']:,} answers, "
+            f"{_pct(summary.get('defence_recall'))} of the poison, with precision {_pct(summary.get('defence_precision'))}."
+        )
+    return text
