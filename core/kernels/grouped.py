@@ -1,6 +1,7 @@
 """Grouped training: many runs of the paper's lookup-table students trained together as one batched model.
 
-Runs that share the items, the student kind (Model A or B), the epochs, the batch size and the learning rate
+Runs that share the items, the student kind (a table student whose head is ReLU first, then ReLU / Linear layers:
+Model A and B), the epochs, the batch size and the learning rate
 — a sweep's runs over p, poison and seed — are independent, so they can step together. Every step, the runs
 that still have a batch in this epoch take it at once: their batches are stacked into one (runs, batch, d)
 tensor (short batches padded with an all-zero row, whose target is zero too, so it contributes nothing to any
@@ -8,7 +9,9 @@ gradient), the heads' forward and backward are batched matmuls, and ONE multi-te
 the layers (and, on a GPU, the rows) of every run that stepped. On the CPU the table rows take their Adam
 steps late, several at a time (`core.kernels.lazy_adam`: two passes over a row per epoch instead of one per step).
 Each run keeps its own initialization, batch order, Adam state and step count, so it takes exactly the steps
-it would take alone: the same curves as `core.words.train.train_epochs` up to rounding (tested, both ways).
+it would take alone: the same curves as the reference loop `core.words.train` up to rounding (tested, both ways).
+The heads are interpreted from the students' declared layers (`head_layers()`, as in `core.kernels.heads`): every
+run's Linear layers are stacked into (runs, ...) tensors, and the forward and backward walk the layer list.
 
 On the CPU the end-of-epoch scoring reads each run's max(table, 0) kept in the run's own order — training
 rows first, rewritten by the row kernel as each row finishes its epoch, then the held-out rows, written once —
@@ -36,26 +39,37 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.config import StudentKind, TrainConfig
+from core.config import TrainConfig
 from core.data.dataset import Dataset
 from core.device import pick_device
 from core.evaluation.metrics import mean_or_none
-from core.kernels import lazy_adam, row_scores
+from core.evaluation.records import EpochRecord, epoch_record, shared_tensor
+from core.kernels import heads, lazy_adam, row_scores
 from core.kernels.cosine_grad import cosine_grad
 from core.kernels.lazy_adam import adam_rows
-from core.words.students import _buffer, _normalize_
-from core.words.train import EpochRecord, epoch_record, shared_tensor
 
 GROUP_MEMORY_BYTES = 768 * 2**20  # the vocabulary tables of a group (scored every epoch) stay under this
 
 
+def groupable(model: nn.Module) -> bool:
+    """Whether runs of this student can train as a group: a table student whose head's layers are known
+    (`core.kernels.heads`) and start with a ReLU (the row kernel applies it as it reads a row), where torch has
+    its fused Adam kernel; the loss's gradient overwrites the head's output in place, so a head longer than its
+    ReLU ends with a Linear."""
+    layers = heads.layers_of(model)
+    return (
+        layers is not None
+        and bool(layers)
+        and isinstance(layers[0], nn.ReLU)  # the row kernel applies it as it reads a row
+        and (len(layers) == 1 or isinstance(layers[-1], nn.Linear))  # the loss overwrites the head's output
+        and hasattr(torch, "_fused_adam_")
+    )
+
+
 def group_key(config: TrainConfig, n_items: int, dim: int) -> tuple | None:
-    """Runs with the same key can train as one group; None for a run that trains alone."""
-    if (
-        config.model not in (StudentKind.A, StudentKind.B)
-        or config.defence != "none"
-        or not hasattr(torch, "_fused_adam_")
-    ):
+    """Runs of a groupable student (`groupable`) with the same key can train as one group; None for a run that
+    trains alone (a defence)."""
+    if config.defence != "none":
         return None
     return (config.model, config.lemmatize, config.epochs, config.batch_size, config.lr, n_items, dim)
 
@@ -79,7 +93,7 @@ def train_grouped(
 
     Each yield is a `GroupEpoch`: after its `sync_models()` every model holds that epoch's weights (a caller may
     checkpoint them); when it ends (finished or stopped) every model holds its trained weights, as after
-    `train_epochs`.
+    a single run.
     `reports` (core.poisoning.defence.TrainReport per run) receive each training answer's final loss.
     """
     if not models:
@@ -141,14 +155,25 @@ def train_grouped(
     lazy = lazy_adam.used_on(device)
     rows_grad = torch.empty(0) if lazy else torch.zeros_like(rows)
 
-    layers: list[torch.Tensor] = []  # stacked head weights (Model B): W1 (R, h, d), b1 (R, h), W2 (R, d, h), b2 (R, d)
-    if kind is StudentKind.B:
-        layers = [
-            torch.stack(
-                [getattr(m, name).weight.detach() if part == "w" else getattr(m, name).bias.detach() for m in models]
-            )
-            for name, part in (("down", "w"), ("down", "b"), ("up", "w"), ("up", "b"))
-        ]
+    if not all(groupable(m) for m in models):
+        raise ValueError("A group needs table students whose heads start with a ReLU, then ReLU / Linear layers.")
+    # The head after its first ReLU (which the rows' kernel or `torch.relu` applies), as a program: "relu", or the
+    # position of a Linear in the stacked weights. Model B: [0, "relu", 1]; Model A: [].
+    program, n_linear = [], 0
+    for layer in heads.layers_of(models[0])[1:]:
+        if isinstance(layer, nn.ReLU):
+            program.append("relu")
+        else:
+            program.append(n_linear)
+            n_linear += 1
+    if any([type(x) for x in heads.layers_of(m)] != [type(x) for x in heads.layers_of(models[0])] for m in models):
+        raise ValueError("A group's students must have the same head.")
+    # Stacked head weights, per Linear: weight (R, out, in), then bias (R, out). Model B: W1, b1, W2, b2.
+    layers: list[torch.Tensor] = []
+    for linear in range(n_linear):
+        per_run = [heads.linears(heads.layers_of(m))[linear] for m in models]
+        layers += [torch.stack([x.weight.detach() for x in per_run]), torch.stack([x.bias.detach() for x in per_run])]
+    last_linear = program[-1] if program and program[-1] != "relu" else None  # its bias gradient: the loss kernel's
     layer_grads = [torch.zeros_like(t) for t in layers]
     layer_m = [torch.zeros_like(t) for t in layers]
     layer_v = [torch.zeros_like(t) for t in layers]
@@ -270,14 +295,15 @@ def train_grouped(
                     x = rows.index_select(0, flat).view(n, batch, dim)
                     h = torch.relu(x)
                     t = targets.index_select(0, flat).view(n, batch, dim)
-                if kind is StudentKind.B:
-                    w1, b1, w2, b2 = (p[:n] for p in layers)
-                    g_w1, g_b1, g_w2, g_b2 = (g[:n] for g in layer_grads)
-                    plan = plans[k]
-                    a = _bmm(h, w1.transpose(1, 2), plan, bias=b1.unsqueeze(1)).relu_()
-                    y = _bmm(a, w2.transpose(1, 2), plan, bias=b2.unsqueeze(1))
-                else:
-                    y = h
+                plan = plans[k]
+                inputs = []  # each layer's input (a ReLU's: its output, the same sign test for its backward)
+                y = h
+                for op in program:
+                    inputs.append(y)
+                    if op == "relu":
+                        y = y.relu_()  # never a table row: h, or a product of this step
+                    else:
+                        y = _bmm(y, layers[2 * op][:n].transpose(1, 2), plan, bias=layers[2 * op + 1][:n].unsqueeze(1))
                 if (
                     lazy
                 ):  # the loss and its gradient in one kernel: y becomes dy; for Model B also the last bias's gradient
@@ -286,7 +312,7 @@ def train_grouped(
                         t.numpy(),
                         counts_np[k, :n],
                         cos_sums_np[k, :n],
-                        g_b2.numpy() if kind is StudentKind.B else None,
+                        None if last_linear is None else layer_grads[2 * last_linear + 1][:n].numpy(),
                     )
                     dy = y
                 else:
@@ -297,16 +323,18 @@ def train_grouped(
                     dy = torch.addcmul(t, out, cos.unsqueeze(2), value=-1.0).div_(
                         norm.mul_(-counts_all[k, :n].view(-1, 1, 1))
                     )
-                    if kind is StudentKind.B:
-                        torch.sum(dy, 1, out=g_b2)
-                if kind is StudentKind.B:
-                    _bmm(dy.transpose(1, 2), a, plan, out=g_w2, over_rows=True)
-                    dz = torch.ops.aten.threshold_backward(_bmm(dy, w2, plan), a, 0.0)
-                    _bmm(dz.transpose(1, 2), h, plan, out=g_w1, over_rows=True)
-                    torch.sum(dz, 1, out=g_b1)
-                    dh = _bmm(dz, w1, plan)
-                else:
-                    dh = dy
+                    if last_linear is not None:
+                        torch.sum(dy, 1, out=layer_grads[2 * last_linear + 1][:n])
+                dh = dy
+                for i in reversed(range(len(program))):
+                    op, x_in = program[i], inputs[i]
+                    if op == "relu":
+                        dh = torch.ops.aten.threshold_backward(dh, x_in, 0.0)
+                        continue
+                    if op != last_linear:  # the last Linear's bias gradient came with the loss
+                        torch.sum(dh, 1, out=layer_grads[2 * op + 1][:n])
+                    _bmm(dh.transpose(1, 2), x_in, plan, out=layer_grads[2 * op][:n], over_rows=True)
+                    dh = _bmm(dh, layers[2 * op][:n], plan)
                 if lazy:  # their gradient step (through the ReLU, in the kernel), then the epoch's remaining steps
                     adam_rows(
                         rows_np,
@@ -355,9 +383,8 @@ def train_grouped(
                 scoring_start = time.perf_counter()
                 if lazy:
                     record, item_losses = _record_from_relu(
-                        kind,
+                        _run_head(program, layers, r),
                         relu_tables[r],
-                        [t[r] for t in layers],
                         clean_np[r],
                         order_np[r],
                         sizes[r],
@@ -370,7 +397,7 @@ def train_grouped(
                     )
                 else:
                     tables[r][train_idx[r]] = rows[offsets[r] : offsets[r + 1]]
-                    student = _score(kind, tables[r], [t[r] for t in layers], scratch)
+                    student = heads.head_into([nn.ReLU(), *_run_head(program, layers, r)], tables[r], scratch)
                     record = epoch_record(
                         epoch,
                         float(loss_sums[r]) / sizes[r],
@@ -422,9 +449,8 @@ class GroupEpoch(list):
 
 
 def _record_from_relu(
-    kind: StudentKind,
+    head: list,
     relu_table: torch.Tensor,
-    layers: list[torch.Tensor],
     clean: np.ndarray,
     order: np.ndarray,
     n_train: int,
@@ -438,7 +464,7 @@ def _record_from_relu(
     """One run's epoch record from max(table, 0) in the run's own order (training rows first, then held-out),
     with the head's raw output scored in one pass (`core.kernels.row_scores`). Also, if asked, each training answer's
     loss 1 - cos(student, target) (in training-row order, as `targets`)."""
-    y = _head(kind, relu_table, layers, scratch)
+    y = heads.head_into(head, relu_table, scratch, normalize=False) if head else relu_table
     cosine, euclidean, means = row_scores.row_scores(y.numpy(), clean, order)
     held = slice(n_train, None)
     record = EpochRecord(
@@ -493,30 +519,14 @@ def _bmm(
     return out
 
 
+def _run_head(program: list, layers: list[torch.Tensor], r: int) -> list:
+    """Run r's head after its first ReLU, for `heads.head_into`: nn.ReLU, or (weight, bias) of a Linear."""
+    return [nn.ReLU() if op == "relu" else (layers[2 * op][r], layers[2 * op + 1][r]) for op in program]
+
+
 def _heads_back(models: Sequence[nn.Module], layers: list[torch.Tensor]) -> None:
-    """Copy each run's head (Model B's two layers, stacked in `layers`) back into its model."""
-    if not layers:
-        return
+    """Copy each run's head (its Linear layers, stacked in `layers`) back into its model."""
     for r, model in enumerate(models):
-        model.down.weight.data.copy_(layers[0][r])
-        model.down.bias.data.copy_(layers[1][r])
-        model.up.weight.data.copy_(layers[2][r])
-        model.up.bias.data.copy_(layers[3][r])
-
-
-def _score(kind: StudentKind, table: torch.Tensor, layers: list[torch.Tensor], scratch: dict) -> torch.Tensor:
-    """Every item's vector under one run of the group (the students' `head_into`: the same maths, into
-    work buffers reused across runs and epochs — valid until the next call)."""
-    return _normalize_(
-        _head(kind, torch.clamp_min(table, 0.0, out=_buffer(scratch, "h", table.shape, table)), layers, scratch)
-    )
-
-
-def _head(kind: StudentKind, h: torch.Tensor, layers: list[torch.Tensor], scratch: dict) -> torch.Tensor:
-    """The head's raw (unnormalized) output for the rows max(table, 0) = h: h itself for Model A."""
-    if kind is StudentKind.B:
-        w1, b1, w2, b2 = layers
-        # The weights transposed into contiguous copies first (0.3 MB each): MKL runs the big product ~8 % faster.
-        z = torch.addmm(b1, h, w1.t().contiguous(), out=_buffer(scratch, "z", (h.shape[0], w1.shape[0]), h)).relu_()
-        h = torch.addmm(b2, z, w2.t().contiguous(), out=_buffer(scratch, "y", (h.shape[0], w2.shape[0]), h))
-    return h
+        for i, linear in enumerate(heads.linears(heads.layers_of(model))):
+            linear.weight.data.copy_(layers[2 * i][r])
+            linear.bias.data.copy_(layers[2 * i + 1][r])

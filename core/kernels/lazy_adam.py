@@ -348,3 +348,40 @@ def warm_up() -> None:
             gathered=np.empty((1, 4), np.float32),
             lr=0.1,
         )
+
+
+class LazyRows:
+    """A table's rows under lazy Adam, in plain words: p (the rows, float32 (rows, dim), updated in place) with
+    its Adam moments m and v, the learning rate and Adam's constants kept once, and the two things a training
+    step asks of them. (The grouped loop's fused extras — ReLU on the way in and out, targets gathered alongside —
+    go through `adam_rows`' keyword arguments.)"""
+
+    def __init__(self, p: np.ndarray, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        self.p, self.m, self.v = p, np.zeros_like(p), np.zeros_like(p)
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+
+    def _steps(self, idx, first_step: int, count: int, grads=None, read_into=None) -> None:
+        adam_rows(
+            self.p,
+            self.m,
+            self.v,
+            np.asarray(idx, np.int64),
+            max(1, len(idx)),
+            np.array([first_step], np.int64),
+            np.array([count], np.int64),
+            grads=grads,
+            gathered=read_into,
+            lr=self.lr,
+            beta1=self.beta1,
+            beta2=self.beta2,
+            eps=self.eps,
+        )
+
+    def idle_steps(self, idx, first_step: int, count: int, read_into: np.ndarray | None = None) -> None:
+        """Rows `idx` take `count` zero-gradient steps numbered from `first_step`; then, if asked, row idx[i] is
+        copied into read_into[i]."""
+        self._steps(idx, first_step, count, read_into=read_into)
+
+    def gradient_step(self, idx, grads: np.ndarray, first_step: int, count: int) -> None:
+        """Rows `idx` take step `first_step` with gradient grads[i], then `count` - 1 zero-gradient steps."""
+        self._steps(idx, first_step, count, grads=grads)

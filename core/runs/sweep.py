@@ -167,7 +167,7 @@ def run_sweep(
 
     `prepared` maps each lemmatization mode of the grid to its prepared data (same teacher).
     Stopping keeps every finished run; running the same sweep again resumes. With `group` the
-    lookup-table runs that can train together do (`core.kernels.grouped`: the same curves, less overhead),
+    lookup-table runs that can train together do (`core.words.train.train_group`: the same curves, less overhead),
     so their progress arrives a group at a time. `private` (hosted mode): reuse only `owner`'s runs and the
     shared gallery's, never another person's private runs. `checkpoint_every` (seconds; see
     `core.runs.experiment.TrainingRun`): every run in training journals each epoch and checkpoints its folder at
@@ -213,7 +213,7 @@ def run_sweep(
                 pass
             runs = [run]
         else:
-            from core.kernels.grouped import train_grouped
+            from core.words.train import train_group
 
             runs = [
                 TrainingRun(
@@ -230,7 +230,7 @@ def run_sweep(
                 for run in runs:
                     run.begin()
                     finishing.callback(run.finish)
-                for records in train_grouped(
+                for records in train_group(
                     [r.model for r in runs],
                     [r.dataset for r in runs],
                     [r.config for r in runs],
@@ -259,7 +259,7 @@ def _batches(
     pending: list[TrainConfig], prepared: Mapping[LemmaMode, PreparedData], group: bool
 ) -> list[list[TrainConfig]]:
     """The pending runs in training order: groups of runs that train together, or single runs."""
-    from core.kernels.grouped import group_key, max_group_size
+    from core.words.train import group_key, max_group_size
 
     out: list[list[TrainConfig]] = []
     groups: dict[tuple, list[TrainConfig]] = {}

@@ -17,24 +17,24 @@ initial vector. These students compute a word's vector from something every word
 - `SubwordStudent`: no cheap model at all. Hashed character n-grams (3-5, with word boundaries,
   plus the whole word) -> an embedding bag (mean) -> a linear map -> unit norm, like fastText.
 
-Every student has `predict(index)` (autograd on, for training) and `predict_all()`.
-Their inputs (cheap features, n-gram ids) are rebuilt from the items at load time, never stored.
+Every student is a `core.words.base.Student`: `forward(index)` / `predict(index)` (autograd on, for training),
+`predict_all()`, and its traits (`closed_form`, `reads`). They train through the reference loop
+(`core.words.train`). Their inputs (cheap features, n-gram ids) are rebuilt from the items at load time, never
+stored.
 """
 
 from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.config import StudentKind, TrainConfig
-from core.data.dataset import Dataset
-from core.device import pick_device
+from core.words.base import Student
 
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 13))
 MLP_HIDDEN = 1024
@@ -96,9 +96,11 @@ def _checked_features(config, features: np.ndarray | None, device) -> torch.Tens
     return torch.as_tensor(np.asarray(features, dtype=np.float32), device=device)
 
 
-class _FeatureStudent(nn.Module):
+class _FeatureStudent(Student):
     """Base of the adapters: reads a fixed (n_items, d_in) feature matrix (not saved with the
     weights: it is the cheap model's cached output, rebuilt at load)."""
+
+    reads = "features"
 
     def __init__(self, config):
         super().__init__()
@@ -134,6 +136,9 @@ class _FeatureStudent(nn.Module):
     def predict(self, index: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.raw(self.features[index]), dim=-1)
 
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        return self.predict(index)
+
     @torch.no_grad()
     def predict_all(self) -> torch.Tensor:
         was = self.training
@@ -147,6 +152,8 @@ class _FeatureStudent(nn.Module):
 
 class RidgeAdapter(_FeatureStudent):
     """cheap features -> ridge regression -> unit norm (closed form; defences in `core.poisoning.defence.fit_defended`)."""
+
+    closed_form = True
 
     @torch.no_grad()
     def fit(self, train_idx: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None) -> None:
@@ -216,8 +223,10 @@ def ngram_ids(word: str, buckets: int = SUBWORD_BUCKETS) -> list[int]:
     return [zlib.crc32(g.encode("utf-8")) % buckets for g in grams]
 
 
-class SubwordStudent(nn.Module):
+class SubwordStudent(Student):
     """hashed character n-grams -> embedding bag (mean) -> linear -> unit norm."""
+
+    reads = "texts"
 
     def __init__(self, config):
         super().__init__()
@@ -249,13 +258,16 @@ class SubwordStudent(nn.Module):
         nn.init.zeros_(self.linear.bias)
 
     @torch.no_grad()
-    def prepare(self, train_idx: torch.Tensor, targets: torch.Tensor) -> None:
+    def prepare(self, train_idx: torch.Tensor, targets: torch.Tensor, defence: str = "none", trim: float = 0.0):
         # Start from the average answer (the baseline every student must beat); the n-grams learn
         # what moves a word away from it.
         self.linear.bias.copy_(targets[train_idx].mean(0))
 
     def predict(self, index: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.linear(self.bag(self.ids[index])), dim=-1)
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        return self.predict(index)
 
     @torch.no_grad()
     def predict_all(self) -> torch.Tensor:
@@ -338,8 +350,11 @@ def weighted_kernel_ridge(
     return coef.float(), mean.float()
 
 
-class KernelAdapter(nn.Module):
+class KernelAdapter(Student):
     """cheap encoder's layers -> kernel ridge around training words -> unit norm (closed form)."""
+
+    closed_form = True
+    reads = "features"
 
     def __init__(self, config):
         super().__init__()
@@ -416,6 +431,9 @@ class KernelAdapter(nn.Module):
             left_out = yc - (yc - fitted) / (1.0 - leverage).clamp_min(1e-9)[:, None]
         return (1.0 - F.cosine_similarity(left_out + mean, y, dim=1)).float()
 
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        return self.predict(index)
+
     def predict(self, index: torch.Tensor) -> torch.Tensor:
         k = kernel_matrix(self.features[index], self.features[self.centres], float(self.gamma))
         return F.normalize(k @ self.coef + self.mean, dim=-1)
@@ -426,14 +444,6 @@ class KernelAdapter(nn.Module):
         return torch.cat(
             [self.predict(torch.arange(s, min(s + 4096, n), device=self.features.device)) for s in range(0, n, 4096)]
         )
-
-
-GENERAL_STUDENTS = {
-    StudentKind.RIDGE: RidgeAdapter,
-    StudentKind.MLP: MLPAdapter,
-    StudentKind.KERNEL: KernelAdapter,
-    StudentKind.SUBWORD: SubwordStudent,
-}
 
 
 # --- cheap features ---------------------------------------------------------------------------
@@ -474,80 +484,3 @@ def cheap_features(
     base = load_teacher(cheap, device or "cpu")
     model = CachedTeacher(base if kind == "sentence" else LayerFeatures(base), cache_root)
     return model.embed(list(items), progress=progress), model.id, time.perf_counter() - start
-
-
-# --- training ---------------------------------------------------------------------------------
-
-
-def train_general(
-    model: nn.Module,
-    dataset: Dataset,
-    config: TrainConfig,
-    device: str | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    track_means: bool = True,
-    report=None,
-) -> Iterator:
-    """Train a generalizing student; one `EpochRecord` per epoch (one in all for ridge).
-
-    The loss is the paper's (mean 1 - cosine to the possibly poisoned targets), optimized by Adam
-    over all the student's weights with the same batches as Model A / B, under the run's defence
-    (`core.poisoning.defence`). `report` (a `core.poisoning.defence.TrainReport`) receives every training answer's final
-    loss and what the defence left out.
-    """
-    from core.poisoning.defence import EpochDefence, TrainReport, fit_defended
-    from core.words.train import dataset_on_device, epoch_record, make_optimizer
-
-    device = device or pick_device()
-    report = report if report is not None else TrainReport()
-    model.to(device).train()
-    targets, clean, train_idx, heldout_idx = dataset_on_device(dataset, device)
-    n_train = len(train_idx)
-    start = time.perf_counter()
-
-    def record(epoch: int, loss: float, epoch_start: float, student: torch.Tensor):
-        return epoch_record(epoch, loss, student, clean, train_idx, heldout_idx, epoch_start, start, track_means)
-
-    if config.model.closed_form:
-        if should_stop and should_stop():
-            return
-        found = fit_defended(model, train_idx, targets, config.defence, config.trim)
-        report.item_losses, report.dropped = found.item_losses, found.dropped
-        student = model.predict_all()
-        # The reported loss is the plain mean over every training answer, whatever the defence did.
-        loss = float(1.0 - (student[train_idx] * targets[train_idx]).sum(1).mean())
-        yield record(1, loss, start, student)
-        return
-
-    if hasattr(model, "prepare"):
-        if isinstance(model, MLPAdapter):
-            model.prepare(train_idx, targets, config.defence, config.trim)
-        else:
-            model.prepare(train_idx, targets)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = make_optimizer(params, config.lr, device)
-    shuffle = torch.Generator().manual_seed(config.seed + 7919)
-    defence = EpochDefence(config.defence, config.trim, n_train, device)
-    for epoch in range(1, config.epochs + 1):
-        if should_stop and should_stop():
-            return
-        epoch_start = time.perf_counter()
-        order = train_idx[defence.order(torch.randperm(n_train, generator=shuffle).to(device))]
-        loss_sum = torch.zeros((), device=device)
-        for s in range(0, len(order), config.batch_size):
-            batch = order[s : s + config.batch_size]
-            losses = 1.0 - (model.predict(batch) * targets.index_select(0, batch)).sum(1)
-            weights = defence.weights(losses) if defence.kind != "none" else None
-            loss = losses.mean() if weights is None else (weights * losses).sum()
-            for p in params:
-                p.grad = None
-            loss.backward()
-            optimizer.step()
-            loss_sum += losses.detach().sum()
-        model.eval()
-        student = model.predict_all()
-        item_losses = 1.0 - (student[train_idx] * targets[train_idx]).sum(1)
-        defence.after_epoch(item_losses)
-        report.item_losses, report.dropped = item_losses.cpu().numpy(), defence.final_dropped()
-        yield record(epoch, float(loss_sum) / len(order), epoch_start, student)
-        model.train()

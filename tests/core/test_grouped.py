@@ -9,11 +9,11 @@ import torch
 from core.config import TrainConfig
 from core.data.dataset import build_dataset
 from core.kernels import lazy_adam
-from core.kernels.grouped import group_key, train_grouped
+from core.kernels.grouped import train_grouped
 from core.poisoning.defence import TrainReport
 from core.teachers.teacher import HashTeacher
 from core.words.students import StudentConfig, build_student
-from core.words.train import train_epochs
+from core.words.train import group_key, train_student
 
 ITEMS = [f"w{i:03d}" for i in range(300)]
 
@@ -35,7 +35,7 @@ def test_a_group_follows_each_run_exactly(clean, kind, adam_path):
     sc = StudentConfig(kind, len(ITEMS), 16)
 
     single_models = [build_student(sc, seed=c.seed) for c in configs]
-    single = [list(train_epochs(m, d, c, "cpu")) for m, d, c in zip(single_models, datasets, configs)]
+    single = [list(train_student(m, d, c, "cpu")) for m, d, c in zip(single_models, datasets, configs)]
 
     group_models = [build_student(sc, seed=c.seed) for c in configs]
     reports = [TrainReport() for _ in configs]
@@ -75,7 +75,7 @@ def test_split_products_follow_each_run_exactly(clean, threads):
         datasets = [build_dataset(ITEMS, clean, c.p, 0.0, c.seed) for c in configs]
         sc = StudentConfig("B", len(ITEMS), 16)
         single_models = [build_student(sc, seed=c.seed) for c in configs]
-        single = [list(train_epochs(m, d, c, "cpu")) for m, d, c in zip(single_models, datasets, configs)]
+        single = [list(train_student(m, d, c, "cpu")) for m, d, c in zip(single_models, datasets, configs)]
         group_models = [build_student(sc, seed=c.seed) for c in configs]
         grouped = list(train_grouped(group_models, datasets, configs, "cpu"))
     finally:
@@ -110,7 +110,7 @@ def test_at_every_epoch_each_model_holds_that_epochs_weights(clean, adam_path):
     sc = StudentConfig("B", len(ITEMS), 16)
     grouped = [build_student(sc, seed=0) for _ in configs]
     single = [build_student(sc, seed=0) for _ in configs]
-    runs = [train_epochs(m, d, c, "cpu") for m, d, c in zip(single, datasets, configs)]
+    runs = [train_student(m, d, c, "cpu") for m, d, c in zip(single, datasets, configs)]
     for records in train_grouped(grouped, datasets, configs, "cpu"):
         records.sync_models()
         for run in runs:

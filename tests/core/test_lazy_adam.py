@@ -106,7 +106,10 @@ def test_zero_steps_only_gathers():
     adam_rows(p, m, v, np.array([2, 0]), 2, np.array([1]), np.array([0]), gathered=gathered, lr=0.1)
     np.testing.assert_array_equal(gathered, p[[2, 0]])
     np.testing.assert_array_equal(p, np.arange(12, dtype=np.float32).reshape(3, 4))
+    before = (p.copy(), m.copy(), v.copy())
     adam_rows(p, m, v, np.array([], dtype=np.int64), 2, np.array([1]), np.array([3]), lr=0.1)  # no rows: nothing
+    for after, then in zip((p, m, v), before, strict=True):
+        np.testing.assert_array_equal(after, then)
 
 
 def test_warm_up_compiles_without_touching_anything():

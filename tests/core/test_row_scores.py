@@ -8,7 +8,7 @@ import torch
 
 from core.evaluation.metrics import embedding_means
 from core.kernels import row_scores
-from core.words.students import _normalize_
+from core.kernels.heads import normalize_ as _normalize_
 from core.words.train import score_against_teacher
 
 pytestmark = pytest.mark.skipif(not row_scores.available(), reason="numba is not installed")

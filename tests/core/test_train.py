@@ -50,6 +50,7 @@ def test_same_seed_same_curve(prepared, tmp_path):
     config = TrainConfig(teacher="hash-16", p=0.3, epochs=4, batch_size=16, poison=0.1, seed=11)
     a = [r.scalars() for r in TrainingRun(config, prepared, tmp_path / "a", device="cpu")]
     b = [r.scalars() for r in TrainingRun(config, prepared, tmp_path / "b", device="cpu")]
+    assert len(a) == len(b) == 4
     for ra, rb in zip(a, b):
         assert ra["train_loss"] == rb["train_loss"] and ra["heldout_cosine"] == rb["heldout_cosine"]
 
@@ -128,14 +129,14 @@ def test_training_only_the_training_rows_is_exactly_dense_adam(prepared, tmp_pat
     from core.data.dataset import build_dataset
     from core.evaluation.metrics import cosine_embedding_loss
     from core.words.students import StudentConfig, build_student
-    from core.words.train import train_epochs
+    from core.words.train import train_student
 
     config = TrainConfig(teacher="hash-16", model=model_kind, p=0.3, epochs=5, batch_size=16, lr=0.01, poison=0.1)
     dataset = build_dataset(prepared.items, prepared.clean, config.p, config.poison, config.seed)
     ours = build_student(StudentConfig(model_kind, 300, 16), seed=3)
     reference = build_student(StudentConfig(model_kind, 300, 16), seed=3)
     initial = reference.embedding.weight.detach().clone()
-    records = list(train_epochs(ours, dataset, config, "cpu"))
+    records = list(train_student(ours, dataset, config, "cpu"))
 
     targets = torch.as_tensor(dataset.targets)
     train_idx = torch.as_tensor(dataset.train_idx)
@@ -150,6 +151,7 @@ def test_training_only_the_training_rows_is_exactly_dense_adam(prepared, tmp_pat
             loss.backward()
             optimizer.step()
 
+    assert len(list(ours.parameters())) == len(list(reference.parameters())) == (5 if model_kind == "B" else 1)
     for (name, a), b in zip(ours.named_parameters(), reference.parameters()):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=name)
     held = torch.as_tensor(dataset.heldout_idx)
@@ -163,7 +165,7 @@ def test_lazy_rows_follow_dense_adam_under_a_defence(prepared, monkeypatch, defe
     from core.data.dataset import build_dataset
     from core.kernels import lazy_adam
     from core.words.students import StudentConfig, build_student
-    from core.words.train import train_epochs
+    from core.words.train import train_student
 
     if not lazy_adam.available():
         pytest.skip("numba is not installed")
@@ -175,7 +177,7 @@ def test_lazy_rows_follow_dense_adam_under_a_defence(prepared, monkeypatch, defe
     for path in ("lazy", "dense"):
         monkeypatch.setattr(lazy_adam, "available", lambda path=path: path == "lazy")
         model = build_student(StudentConfig("B", 300, 16), seed=3)
-        losses[path] = [r.train_loss for r in train_epochs(model, dataset, config, "cpu")]
+        losses[path] = [r.train_loss for r in train_student(model, dataset, config, "cpu")]
         weights[path] = model.state_dict()
     assert losses["lazy"] == pytest.approx(losses["dense"], abs=1e-5)
     for name, tensor in weights["dense"].items():
@@ -183,7 +185,7 @@ def test_lazy_rows_follow_dense_adam_under_a_defence(prepared, monkeypatch, defe
 
 
 def test_direct_fused_adam_is_torchs_adam():
-    from core.words.train import DirectFusedAdam
+    from core.kernels.fast import DirectFusedAdam
 
     g = torch.Generator().manual_seed(0)
     a = [torch.randn(50, 8, generator=g), torch.randn(8, generator=g)]

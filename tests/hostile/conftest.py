@@ -6,7 +6,7 @@ from core.config import TrainConfig
 from core.data.dataset import build_dataset
 from core.teachers.teacher import HashTeacher
 from core.words.students import StudentConfig, build_student
-from core.words.train import train_epochs
+from core.words.train import train_student
 
 
 @pytest.fixture
@@ -16,5 +16,5 @@ def stored_run_parts():
     config = TrainConfig(teacher="hash-16", p=0.5, epochs=3)
     dataset = build_dataset(words, clean, 0.5, 0.0, 0)
     model = build_student(StudentConfig(config.model, len(words), 16), seed=0)
-    records = list(train_epochs(model, dataset, config, "cpu"))
+    records = list(train_student(model, dataset, config, "cpu"))
     return config, dataset, records, model
