@@ -564,13 +564,10 @@ def cmd_install_models(args) -> int:
 def cmd_adapter(args) -> int:
     from pathlib import Path
 
-    import numpy as np
-    import torch
-
-    from core.data.dataset import split_indices
     from core.data.sentences import default_sentences, sentences_from_upload
     from core.paths import cache_dir
-    from core.sentences.adapters import AdapterConfig, adapter_ms_per_1k, average_baseline, text_features, train_adapter
+    from core.sentences.adapters import AdapterConfig, adapter_ms_per_1k, text_features
+    from core.sentences.experiment import AdapterExperiment
     from core.teachers.teacher import CachedTeacher, load_teacher, ms_per_1k
 
     if args.texts:
@@ -604,8 +601,8 @@ def cmd_adapter(args) -> int:
     start = time.perf_counter()
     features = text_features(cheap, texts)
     feature_seconds = time.perf_counter() - start
-    model, last = None, None
-    for model, last in train_adapter(config, features, targets, args.device, encoder=cheap):
+    experiment = AdapterExperiment(config, features, targets, args.device, encoder=cheap)
+    for last in experiment:
         if args.json:
             print(json.dumps(last.__dict__), flush=True)
         else:
@@ -614,20 +611,8 @@ def cmd_adapter(args) -> int:
                 f"euclid {last.heldout_euclidean:.4f}  {last.seconds:6.1f}s",
                 flush=True,
             )
-    train_idx, held_idx = (torch.as_tensor(i) for i in split_indices(len(texts), config.p, config.seed))
-    base_cos, base_euc = average_baseline(torch.as_tensor(np.asarray(targets)), train_idx, held_idx)
-    summary = {
-        **config.to_dict(),
-        "texts_count": len(texts),
-        "train_texts": int(len(train_idx)),
-        "heldout_texts": int(len(held_idx)),
-        "heldout_cosine": last.heldout_cosine,
-        "heldout_euclidean": last.heldout_euclidean,
-        "baseline_cosine": base_cos,
-        "baseline_euclidean": base_euc,
-        "train_seconds": last.seconds,
-        "cheap_features_seconds": round(feature_seconds, 3),
-    }
+    model, best = experiment.model, experiment.best
+    summary = {**experiment.summary(), "cheap_features_seconds": round(feature_seconds, 3)}
     if not args.no_cost:
         sample = texts[:256]
         summary["teacher_ms_per_1k"] = round(ms_per_1k(teacher.teacher, sample, sample=256), 1)
@@ -648,8 +633,10 @@ def cmd_adapter(args) -> int:
         print(json.dumps(summary), flush=True)
     else:
         print(
-            f"Held-out cosine {last.heldout_cosine:.4f} (average-vector baseline {base_cos:.4f}), Euclidean {last.heldout_euclidean:.4f} "
-            f"(baseline {base_euc:.4f}), on {len(held_idx):,} texts the adapter never saw."
+            f"Best epoch {best.epoch} of {len(experiment.records)} (the weights kept): held-out cosine "
+            f"{best.heldout_cosine:.4f} (average-vector baseline {experiment.baseline_cosine:.4f}), Euclidean "
+            f"{best.heldout_euclidean:.4f} (baseline {experiment.baseline_euclidean:.4f}), on "
+            f"{len(experiment.heldout_idx):,} texts the adapter never saw."
         )
     return 0
 

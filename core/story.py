@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 
 from core.config import StudentKind, TrainConfig
+from core.vectors import average_answer, unit_rows
 
 TEACHER_ENV, CHEAP_ENV = "EMBEDDING_LAB_STORY_TEACHER", "EMBEDDING_LAB_STORY_CHEAP"  # tests: the instant fake teacher
 PAPER_PAIR = ("nonviolent", "antiaggressive")  # added to the default words, as the Data page does
@@ -309,11 +310,6 @@ def teacher_vectors(settings: StorySettings, cache_root: Path | None = None) -> 
     return items, cached_vectors(Path(cache_root or teacher_cache_dir()), teacher_id_for(settings.teacher), items)
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def teacher_neighbours_frame(
     items: Sequence[str], teacher: np.ndarray, words: Sequence[str], k: int = 8
 ) -> pl.DataFrame:
@@ -325,7 +321,7 @@ def teacher_neighbours_frame(
     """
     from core.evaluation.neighbours import nearest
 
-    unit = _unit(teacher)
+    unit = unit_rows(teacher)
     rows = [
         {"word": w, "rank": r, "neighbour": n, "cosine": round(c, 3)}
         for w in words
@@ -353,12 +349,12 @@ def run_scores(vectors, words: Sequence[str] = StorySettings.words, k: int = 8) 
 
     groups = np.asarray(vectors.groups)
     heldout = groups == "held-out"
-    teacher, student = _unit(vectors.teacher), _unit(vectors.student)
+    teacher, student = unit_rows(vectors.teacher), unit_rows(vectors.student)
     cos = np.sum(teacher * student, axis=1)
     # The baseline's answer for every new word: the unit mean of the teacher's answers on the training words
     # (`core.evaluation.evaluate.average_baseline`; step 4 shows it for clean runs, where those are the answers given).
     told = np.flatnonzero(~heldout)
-    average = _unit(teacher[told].mean(axis=0, keepdims=True))[0] if len(told) else None
+    average = average_answer(teacher, told) if len(told) else None
     overlap = neighbour_overlap(student, teacher, overlap_sample(heldout), k)
     index = vectors.index()
     neighbours = {

@@ -3,15 +3,15 @@ both side by side (seed 002: search, paraphrase mining, similarity)."""
 
 import os
 import time
+from contextlib import nullcontext
 
 import numpy as np
 import polars as pl
 import streamlit as st
 
 from core import charts
-from core.data.dataset import split_indices
 from core.data.sentences import default_sentences, sentences_from_paste, sentences_from_upload
-from core.jobs import duration
+from core.jobs import QueueFull, duration
 from core.paths import cache_dir, teacher_cache_dir
 from core.sentences.adapters import (
     ARCH_LABELS,
@@ -20,7 +20,6 @@ from core.sentences.adapters import (
     POOLINGS,
     AdapterConfig,
     adapter_ms_per_1k,
-    average_baseline,
     best_epoch,
     cached_text_features,
     embed_with,
@@ -28,13 +27,13 @@ from core.sentences.adapters import (
     overlap_at_k,
     search,
     text_features,
-    train_adapter,
 )
+from core.sentences.experiment import AdapterExperiment
 from core.teachers.rates import embedding_seconds
 from core.teachers.teacher import TeacherUnavailable, cached_vectors, ms_per_1k, teacher_id_for
 from pages._labels import EXPLAIN
 from pages._plain import literal
-from pages._shared import address_state, cached_teacher, host_settings, job_board, knobs, one_of, show_chart, text
+from pages._shared import K, address_state, cached_teacher, host_settings, job_board, knobs, one_of, show_chart, text
 from pages._waits import share_step
 
 ss = st.session_state
@@ -262,42 +261,41 @@ if go:
             seed=int(seed),
             texts=sentences.label,
         )
-        train_idx, held_idx = split_indices(len(targets), config.p, config.seed)
-        if len(train_idx) < 2:
-            raise ValueError(
-                f"p = {config.p:g} of {len(targets):,} texts gives fewer than 2 to learn from: choose a larger p."
-            )
+        experiment = AdapterExperiment(config, features, targets)
     except ValueError as err:
         st.error(str(err))
     else:
-        import torch
-
-        base_cos, base_euc = average_baseline(
-            torch.as_tensor(targets), torch.as_tensor(train_idx), torch.as_tensor(held_idx)
+        if config.arch == "finetune":
+            experiment.encoder = cached_teacher(cheap_name).teacher
+        base_cos = experiment.baseline_cosine
+        live, bar, rows = st.empty(), st.progress(0.0, text="Training…"), []
+        # On a shared host the adapter trains in one of the host's training slots, under its limits, like every
+        # training (the queue's place is shown while it waits); on a personal machine it starts at once.
+        slot = (
+            job_board().slot(
+                ss.get(K.OWNER, ""),
+                "adapter",
+                epochs=config.epochs,
+                waiting=lambda n: bar.progress(0.0, text=f"Waiting for a free trainer: number {n} in the queue…"),
+            )
+            if host_settings().hosted
+            else nullcontext()
         )
-        live, bar, rows, model = st.empty(), st.progress(0.0, text="Training…"), [], None
-        encoder = cached_teacher(cheap_name).teacher if config.arch == "finetune" else None
-        held = False
         try:
-            if (
-                host_settings().hosted
-            ):  # on a shared host the adapter trains in one of the host's training slots, like every training
-                bar.progress(0.0, text="Waiting for a free trainer…")
-                job_board().slot().acquire()
-                held = True
-            for model, record in train_adapter(config, features, targets, encoder=encoder):
-                rows.append(record.__dict__)
-                bar.progress(record.epoch / config.epochs, text=f"Epoch {record.epoch} of {config.epochs}")
-                live.altair_chart(
-                    charts.adapter_curves(pl.DataFrame(rows), base_cos, title="Adapter training (live)"),
-                    width="stretch",
-                )
+            with slot:
+                for record in experiment:
+                    rows.append(record.__dict__)
+                    bar.progress(record.epoch / config.epochs, text=f"Epoch {record.epoch} of {config.epochs}")
+                    live.altair_chart(
+                        charts.adapter_curves(pl.DataFrame(rows), base_cos, title="Adapter training (live)"),
+                        width="stretch",
+                    )
+        except QueueFull as err:
+            st.warning(str(err))
+            rows = []
         except ValueError as err:
             st.error(str(err))
             rows = []
-        finally:
-            if held:
-                job_board().slot().release()
         bar.empty()
         live.empty()
         if rows:
@@ -306,11 +304,11 @@ if go:
                 {
                     "config": config,
                     "records": rows,
-                    "model": model,
+                    "model": experiment.model,
                     "baseline_cosine": base_cos,
-                    "baseline_euclidean": base_euc,
-                    "heldout_idx": held_idx,
-                    "vectors": embed_with(model, features),
+                    "baseline_euclidean": experiment.baseline_euclidean,
+                    "heldout_idx": experiment.heldout_idx,
+                    "vectors": embed_with(experiment.model, features),
                 }
             )
             ss["adapter_pick"] = len(results) - 1  # a new adapter is the one shown and played with

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.config import Adversary, PoisonScope
+from core.vectors import unit_rows
 
 _POISON_STREAM, _SPLIT_STREAM = 1, 2  # separate random streams for the two draws
 
@@ -112,10 +113,6 @@ _ADVERSARY_STREAM = 3  # a random stream separate from the split's and the paper
 NOISE_NORM = 3.0  # |noise| / |truth| for Adversary.NOISE: cosine to the truth ~ 1 / sqrt(1 + 9) = 0.32
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
-
-
 def poison_answers(
     clean: np.ndarray,
     rate: float,
@@ -146,7 +143,7 @@ def poison_answers(
     if not count:
         return targets, mask
     if adversary is Adversary.RANDOM:
-        targets[chosen] = _unit(rng.standard_normal((count, dim)))
+        targets[chosen] = unit_rows(rng.standard_normal((count, dim)))
     elif adversary is Adversary.SWAP:
         # Another word's true vector: a random other item for each (never itself).
         other = rng.integers(0, n - 1, size=count)
@@ -155,8 +152,8 @@ def poison_answers(
     elif adversary is Adversary.NEGATE:
         targets[chosen] = -clean[chosen]
     elif adversary is Adversary.NOISE:
-        noise = _unit(rng.standard_normal((count, dim))) * NOISE_NORM
-        targets[chosen] = _unit(clean[chosen] + noise)
+        noise = unit_rows(rng.standard_normal((count, dim))) * NOISE_NORM
+        targets[chosen] = unit_rows(clean[chosen] + noise)
     elif adversary is Adversary.CONCENTRATED:
-        targets[chosen] = _unit(rng.standard_normal((1, dim)))[0]
+        targets[chosen] = unit_rows(rng.standard_normal((1, dim)))[0]
     return targets, mask

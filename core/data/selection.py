@@ -30,6 +30,7 @@ import heapq
 import numpy as np
 
 from core.data.dataset import split_indices, train_size_for
+from core.vectors import unit_rows
 
 STRATEGIES = ("random", "typical", "kcenter", "frequency")
 MAX_CLUSTERS = 500  # TypiClust's cap: past it, several words come from each cluster
@@ -72,7 +73,7 @@ def select_indices(
     if strategy == "frequency":
         chosen = _by_frequency(_column(frequencies, n_items, "word frequencies"), budget, rng)
     else:
-        x = _unit(_matrix(features, n_items))
+        x = unit_rows(_matrix(features, n_items), dtype=None)
         chosen = _kcenter(x, budget, rng) if strategy == "kcenter" else _typical(x, budget, seed)
     mask = np.zeros(n_items, dtype=bool)
     mask[chosen] = True
@@ -99,10 +100,6 @@ def _column(values, n_items: int, what: str) -> np.ndarray:
     if v.shape[0] != n_items or not np.isfinite(v).all():
         raise ValueError(f"Expected {n_items} finite {what}, got {v.shape[0]}.")
     return v
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def _by_frequency(frequencies: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.vectors import average_answer, unit_rows
+
 BENCHMARK_FILES = {"analogies": "questions-words.txt", "simlex": "simlex999.txt", "wordsim": "wordsim353.tsv"}
 SCOPES = ("heldout", "training", "all")
 CHUNK = 2048  # questions / queries per matrix product
@@ -155,11 +157,6 @@ class Benchmarks:
     @classmethod
     def bundled(cls) -> Benchmarks:
         return cls(tuple(load_analogies()), tuple(load_pairs("simlex")), tuple(load_pairs("wordsim")))
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 # --- analogies -------------------------------------------------------------------------------
@@ -357,14 +354,21 @@ def average_baseline(teacher: np.ndarray, targets: np.ndarray, train_idx: np.nda
     poisoned ones included), every other word gets the unit average of those answers."""
     train_idx = np.asarray(train_idx, dtype=np.int64)
     out = np.empty_like(np.asarray(teacher, dtype=np.float32))
-    mean = (
-        unit_rows(np.asarray(targets, dtype=np.float32)[train_idx].mean(axis=0, keepdims=True))[0]
-        if len(train_idx)
-        else np.zeros(out.shape[1])
-    )
-    out[:] = mean
+    out[:] = average_answer(targets, train_idx)
     out[train_idx] = np.asarray(targets, dtype=np.float32)[train_idx]
     return out
+
+
+def baseline_scores(teacher, answers, train_idx, heldout_idx) -> tuple[float, float]:
+    """The learn-nothing student's held-out cosine and Euclidean distance to the `teacher`'s unit vectors, when it
+    answers every held-out row with the unit average of the `answers` it was given at `train_idx`
+    (`core.vectors.average_answer`; the sentence adapters' baseline, and the words' in `average_baseline`).
+    (nan, nan) without held-out rows."""
+    heldout_idx = np.asarray(heldout_idx, dtype=np.int64)
+    if not len(heldout_idx):
+        return float("nan"), float("nan")
+    cos = np.asarray(teacher, dtype=np.float32)[heldout_idx] @ average_answer(answers, train_idx)
+    return float(cos.mean()), float(np.sqrt(np.clip(2 - 2 * cos, 0, None)).mean())
 
 
 def overlap_sample(mask: np.ndarray) -> np.ndarray:

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from core.vectors import unit_rows
+
 
 class UnknownWord(KeyError):
     """A word is not in the vocabulary; str() is a sentence."""
@@ -26,10 +28,6 @@ class UnknownWord(KeyError):
 
 def _index(items: Sequence[str]) -> dict[str, int]:
     return {w: i for i, w in enumerate(items)}
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def lookup(items: Sequence[str], words: Sequence[str], index: dict[str, int] | None = None) -> list[int]:
@@ -44,7 +42,7 @@ def top_k(
     matrix: np.ndarray, query: np.ndarray, items: Sequence[str], k: int, exclude: set[int]
 ) -> list[tuple[str, float]]:
     """The k items most cosine-similar to `query` (a vector), skipping `exclude` indices."""
-    scores = matrix @ _unit(query.astype(np.float32))
+    scores = matrix @ unit_rows(query)
     if exclude:
         scores[list(exclude)] = -np.inf
     k = min(k, len(items) - len(exclude))

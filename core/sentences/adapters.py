@@ -430,13 +430,6 @@ class AdapterEpoch:
     seconds: float
 
 
-def average_baseline(targets: torch.Tensor, train_idx: torch.Tensor, heldout_idx: torch.Tensor) -> tuple[float, float]:
-    """Held-out cosine and Euclidean distance of the adapter that learns nothing: the unit mean answer."""
-    mean = F.normalize(targets[train_idx].mean(0), dim=0)
-    cos = targets[heldout_idx] @ mean
-    return float(cos.mean()), float((2 - 2 * cos).clamp_min(0).sqrt().mean())
-
-
 def train_adapter(
     config: AdapterConfig,
     features: TextFeatures,

@@ -31,6 +31,7 @@ from core.device import pick_device
 from core.errors import DamagedData, StorageUnavailable
 from core.teachers.api import ApiSettings, api_teacher_id, load_api_teacher
 from core.teachers.base import Progress, Teacher, TeacherCancelled, TeacherUnavailable, cancel_check
+from core.vectors import unit_rows
 
 # Short names the UI and CLI offer; anything else is treated as a model name or a folder.
 BUNDLED = {
@@ -38,12 +39,6 @@ BUNDLED = {
     "mpnet": "sentence-transformers/all-mpnet-base-v2",
 }
 MPNET_FOLDER = "all-mpnet-base-v2"
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
 
 
 class HashTeacher:
@@ -74,7 +69,7 @@ class HashTeacher:
         out = np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
         if progress:
             progress(len(texts), len(texts))
-        return _unit_rows(out)
+        return unit_rows(out)
 
 
 class SentenceTransformerTeacher:
@@ -105,7 +100,7 @@ class SentenceTransformerTeacher:
                 progress(min(start + self.batch_size, len(texts)), len(texts))
         if not chunks:
             return np.zeros((0, self.dim), np.float32)
-        return _unit_rows(np.concatenate(chunks))
+        return unit_rows(np.concatenate(chunks))
 
 
 def layer_features_id(model_id: str) -> str:
@@ -159,7 +154,7 @@ class LayerFeatures:
                     progress(min(start + self.batch_size, len(texts)), len(texts))
         if not chunks:
             return np.zeros((0, self.dim), np.float32)
-        return _unit_rows(np.concatenate(chunks))
+        return unit_rows(np.concatenate(chunks))
 
 
 def ms_per_1k(model: Teacher, texts: Sequence[str], sample: int = 512) -> float:
@@ -613,7 +608,7 @@ class CachedTeacher:
                             "new vectors were computed and kept in the cache; run it again to go on."
                         )
                     batch = todo[start : start + step]
-                    vecs = _unit_rows(self.teacher.embed(batch, **extra))
+                    vecs = unit_rows(self.teacher.embed(batch, **extra))
                     if self.dim is None and vecs.ndim == 2 and vecs.shape[1] > 0:
                         self.dim = int(vecs.shape[1])
                     if vecs.shape != (len(batch), self.dim) or not np.isfinite(vecs).all():

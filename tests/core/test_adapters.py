@@ -8,11 +8,11 @@ import torch
 
 from core.data.dataset import split_indices
 from core.data.sentences import default_sentences, sentences_from_paste, sentences_from_upload
+from core.evaluation.evaluate import baseline_scores
 from core.sentences.adapters import (
     ARCHS,
     POOLINGS,
     AdapterConfig,
-    average_baseline,
     embed_with,
     pool,
     text_features,
@@ -56,8 +56,7 @@ def test_every_adapter_beats_the_average_vector(data, arch, pooling):
     features, teacher = data
     config = AdapterConfig(arch=arch, pooling=pooling, p=0.5, epochs=30, lr=3e-3, batch_size=32, hidden=64)
     records = [r for _, r in train_adapter(config, features, teacher, "cpu")]
-    train, held = (torch.as_tensor(i) for i in split_indices(len(teacher), 0.5, 0))
-    base_cos, base_euc = average_baseline(torch.as_tensor(teacher), train, held)
+    base_cos, base_euc = baseline_scores(teacher, teacher, *split_indices(len(teacher), 0.5, 0))
     last = records[-1]
     assert last.heldout_cosine > base_cos + 0.2, (last, base_cos)  # measured: baseline 0.46, adapters 0.86-0.92
     assert last.heldout_euclidean < base_euc
@@ -67,8 +66,8 @@ def test_every_adapter_beats_the_average_vector(data, arch, pooling):
 def test_token_adapters_start_at_the_average_vector(data):
     features, teacher = data
     model, first = next(train_adapter(AdapterConfig(arch="rnn", p=0.5, epochs=1, lr=1e-12), features, teacher, "cpu"))
-    train, held = (torch.as_tensor(i) for i in split_indices(len(teacher), 0.5, 0))
-    assert first.heldout_cosine == pytest.approx(average_baseline(torch.as_tensor(teacher), train, held)[0], abs=1e-4)
+    base_cos, _ = baseline_scores(teacher, teacher, *split_indices(len(teacher), 0.5, 0))
+    assert first.heldout_cosine == pytest.approx(base_cos, abs=1e-4)
 
 
 def test_pooling():
@@ -215,8 +214,7 @@ def test_finetuning_the_cheap_encoder(tmp_path):
     config = AdapterConfig(arch="finetune", p=0.5, epochs=4, lr=1e-3, encoder_lr=1e-4, batch_size=16)
     runs = list(train_adapter(config, features, teacher, "cpu", encoder=cheap))
     model, records = runs[-1][0], [r for _, r in runs]
-    train, held = (torch.as_tensor(i) for i in split_indices(len(texts), 0.5, 0))
-    base_cos, _ = average_baseline(torch.as_tensor(teacher), train, held)
+    base_cos, _ = baseline_scores(teacher, teacher, *split_indices(len(texts), 0.5, 0))
     assert records[-1].train_loss < records[0].train_loss
     assert records[-1].heldout_cosine > base_cos + 0.1, (records[-1], base_cos)
     changed = any(not torch.equal(v, model.encoder.state_dict()[k]) for k, v in shared.items())
