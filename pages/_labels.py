@@ -123,3 +123,63 @@ def detection_sentence(summary: dict) -> str:
             f"{_pct(summary.get('defence_recall'))} of the poison, with precision {_pct(summary.get('defence_precision'))}."
         )
     return text
+
+
+# ---- the paper's claim, re-tested (core.poisoning.poison.retest_paper_claim's numbers in words) ------------
+
+
+def _f(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def claim_verdict(check) -> str:
+    """A `ClaimCheck` in plain sentences: the training loss at the paper's point against its neighbours, the
+    held-out cosine beside the clean run and the learn-nothing student, the best poisoned run, and the verdict."""
+    where = f"p = {check.p:g} after {check.epoch} epochs with {check.rate:.0%} poison"
+    around = " and ".join(
+        f"{_f(v)} at p = {q:g}" for v, q in zip(check.loss_neighbours, check.neighbour_ps) if v is not None
+    )
+    if check.local_minimum:
+        parts = [
+            f"Training loss: at {where} it is {_f(check.loss_here)}, lower than its neighbours ({around}) — the "
+            "paper's local minimum is there."
+        ]
+    else:
+        parts = [
+            f"Training loss: at {where} it is {_f(check.loss_here)}, not lower than its neighbours "
+            f"({around or 'none in this grid'}) — the paper's local minimum does not appear here."
+        ]
+    held_poisoned, held_clean, baseline = check.heldout_poisoned, check.heldout_clean, check.baseline
+    if held_poisoned is not None:
+        held = f"On words the student never saw, the same run scores a cosine of {_f(held_poisoned)} to the teacher"
+        extras = []
+        if held_clean is not None:
+            extras.append(f"the clean run: {_f(held_clean)}")
+        if baseline is not None:
+            extras.append(f"a student that learns nothing: {_f(baseline)}")
+        parts.append(held + (f" ({'; '.join(extras)})." if extras else "."))
+    if check.best_heldout is not None:
+        cosine, p, epoch = check.best_heldout
+        parts.append(
+            f"The best held-out cosine of any poisoned run in the grid is {cosine:.3f} (p = {p:g}, epoch {epoch})."
+        )
+    kind = check.verdict_kind
+    if kind == "no held-out words":
+        verdict = "Verdict: this p trains on every word, so there are no held-out words to re-test the claim on."
+    elif kind == "no better than learning nothing":
+        both = held_clean is not None and baseline is not None and held_clean <= baseline + 0.01
+        verdict = (
+            "Verdict: whatever the training loss does, this is not robustness one can use — on new words the poisoned "
+            "student is no better than one that learns nothing" + (", and neither is the clean one." if both else ".")
+        )
+    elif kind == "holds":
+        verdict = (
+            f"Verdict: the claim holds on held-out words — the poisoned run keeps {held_poisoned / held_clean:.0%} of "
+            "the clean run's quality"
+            + (" and the loss does dip there." if check.local_minimum else ", though without the loss dip.")
+        )
+    else:
+        share = "" if held_clean in (None, 0) else f" ({held_poisoned / held_clean:.0%} of the clean run)"
+        verdict = f"Verdict: the poison costs real quality on held-out words{share}; the training loss hides it."
+    parts.append(verdict)
+    return " ".join(parts)

@@ -31,6 +31,7 @@ from pages._labels import (
     ADVERSARY_HELP,
     DEFENCE_LABELS,
     EXPLAIN,
+    claim_verdict,
     defences_help,
     detection_sentence,
     with_defence_labels,
@@ -392,7 +393,9 @@ else:
     if check is None:
         st.info("The poisoned runs do not reach epoch 20, where the paper saw its minimum, yet.")
     else:
-        (st.success if check.verdict_kind == "holds" else st.warning)(check.verdict.replace("Verdict:", "**Verdict:**"))
+        (st.success if check.verdict_kind == "holds" else st.warning)(
+            claim_verdict(check).replace("Verdict:", "**Verdict:**")
+        )
     show_chart(
         charts.pareto_heatmap(frame, "train_loss", title="What the paper measured: training loss over epochs and p"),
         frame.select("p", "poison", "epoch", "train_loss"),

@@ -88,29 +88,34 @@ def baseline_heldout_cosine(
     """Held-out cosine of the student that learns nothing (each unknown word gets the unit average of the
     answers paid for, poisoned ones included), for one run's split and poison."""
     from core.data.dataset import build_dataset
+    from core.vectors import average_answer
 
     data = build_dataset(items, clean, p, poison, seed, adversary, scope)
     if not len(data.heldout_idx):
         return None
-    mean = data.targets[data.train_idx].mean(0)
-    mean = mean / max(float(np.linalg.norm(mean)), 1e-12)
-    return float((data.clean[data.heldout_idx] @ mean).mean())
+    return float((data.clean[data.heldout_idx] @ average_answer(data.targets, data.train_idx)).mean())
 
 
 @dataclass(frozen=True)
 class ClaimCheck:
-    """The paper's claim re-tested: numbers, and the plain-language verdict built from them."""
+    """The paper's claim re-tested: the numbers and the verdict's kind (the page says them in words:
+    pages/_labels.py's claim_verdict).
+
+    verdict_kind: 'no held-out words' (p trains on every word); 'no better than learning nothing' (the poisoned
+    run's held-out cosine is within 0.01 of the learn-nothing baseline); 'holds' (it keeps 95 % of the clean
+    run's); else 'costs quality'."""
 
     p: float  # the grid's p closest to the paper's 0.095
     epoch: int
+    rate: float  # the poisoned share
     loss_here: float
     loss_neighbours: tuple[float | None, float | None]  # same epoch, the next smaller and larger p
+    neighbour_ps: tuple[float | None, float | None]  # those p values (None: none in the grid)
     local_minimum: bool
     heldout_poisoned: float | None
     heldout_clean: float | None
     baseline: float | None
     best_heldout: tuple[float, float, int] | None  # (cosine, p, epoch) of the poisoned runs' best held-out score
-    verdict: str
     verdict_kind: str  # 'holds', 'no better than learning nothing', 'costs quality' or 'no held-out words'
 
 
@@ -151,60 +156,27 @@ def retest_paper_claim(
         row = scored.sort("heldout_cosine", descending=True).row(0, named=True)
         best = (float(row["heldout_cosine"]), float(row["p"]), int(row["epoch"]))
 
-    def f(v):
-        return "—" if v is None else f"{v:.3f}"
-
-    where = f"p = {p:g} after {epoch} epochs with {rate:.0%} poison"
-    parts = []
-    around = " and ".join(
-        f"{f(v)} at p = {q:g}"
-        for v, q in zip(neighbours, (ps[i - 1] if i > 0 else None, ps[i + 1] if i + 1 < len(ps) else None))
-        if v is not None
-    )
-    if local_minimum:
-        parts.append(
-            f"Training loss: at {where} it is {f(loss_here)}, lower than its neighbours ({around}) — the paper's local minimum is there."
-        )
-    else:
-        parts.append(
-            f"Training loss: at {where} it is {f(loss_here)}, not lower than its neighbours ({around or 'none in this grid'}) — "
-            "the paper's local minimum does not appear here."
-        )
-    if held_poisoned is not None:
-        held = f"On words the student never saw, the same run scores a cosine of {f(held_poisoned)} to the teacher"
-        extras = []
-        if held_clean is not None:
-            extras.append(f"the clean run: {f(held_clean)}")
-        if baseline is not None:
-            extras.append(f"a student that learns nothing: {f(baseline)}")
-        parts.append(held + (f" ({'; '.join(extras)})." if extras else "."))
-    if best is not None:
-        parts.append(
-            f"The best held-out cosine of any poisoned run in the grid is {best[0]:.3f} (p = {best[1]:g}, epoch {best[2]})."
-        )
     if held_poisoned is None:
         kind = "no held-out words"
-        verdict = "Verdict: this p trains on every word, so there are no held-out words to re-test the claim on."
     elif baseline is not None and held_poisoned <= baseline + 0.01:
         kind = "no better than learning nothing"
-        both = held_clean is not None and held_clean <= baseline + 0.01
-        verdict = (
-            "Verdict: whatever the training loss does, this is not robustness one can use — on new words the poisoned "
-            "student is no better than one that learns nothing" + (", and neither is the clean one." if both else ".")
-        )
     elif held_clean is not None and held_poisoned >= 0.95 * held_clean:
         kind = "holds"
-        verdict = (
-            f"Verdict: the claim holds on held-out words — the poisoned run keeps {held_poisoned / held_clean:.0%} of the clean "
-            "run's quality" + (" and the loss does dip there." if local_minimum else ", though without the loss dip.")
-        )
     else:
         kind = "costs quality"
-        share = "" if held_clean in (None, 0) else f" ({held_poisoned / held_clean:.0%} of the clean run)"
-        verdict = f"Verdict: the poison costs real quality on held-out words{share}; the training loss hides it."
-    parts.append(verdict)
     return ClaimCheck(
-        p, epoch, loss_here, neighbours, local_minimum, held_poisoned, held_clean, baseline, best, " ".join(parts), kind
+        p,
+        epoch,
+        rate,
+        loss_here,
+        neighbours,
+        (ps[i - 1] if i > 0 else None, ps[i + 1] if i + 1 < len(ps) else None),
+        local_minimum,
+        held_poisoned,
+        held_clean,
+        baseline,
+        best,
+        kind,
     )
 
 

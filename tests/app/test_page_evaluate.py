@@ -1,4 +1,5 @@
 import polars as pl
+import pytest
 
 from core.paths import runs_dir
 from core.runs.store import list_runs
@@ -18,6 +19,7 @@ def test_scores_sit_beside_teacher_and_baseline(stored_run):
     assert at.dataframe[0].value["Cosine to teacher"][2] > 0.8
 
 
+@pytest.mark.slow  # trains a grid of runs
 def test_comparison_grid_fills_the_quality_per_query_chart(stored_run, prepared, vocab):
     at = make_app("evaluate", run_id=stored_run, prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
     no_errors(at)

@@ -1,5 +1,7 @@
 """The Poisoning lab page: one run's losses, the damage-vs-rate grid with defences, the paper's claim re-tested."""
 
+import pytest
+
 from core.paths import runs_dir
 from core.runs.store import list_runs
 from pages._shared import job_board
@@ -26,6 +28,7 @@ def test_one_poisoned_run_shows_losses_and_detection(prepared, vocab, stored_run
     assert any("free vector" in c.value for c in at.caption)  # Model B: the loss has little to give away
 
 
+@pytest.mark.slow  # trains a grid of runs
 def test_damage_grid_trains_and_compares_defences(prepared, vocab):
     at = make_app("poisoning", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
     no_errors(at)
@@ -56,6 +59,7 @@ def test_damage_grid_trains_and_compares_defences(prepared, vocab):
     assert at.selectbox(key="poison_run").options
 
 
+@pytest.mark.slow  # trains a grid of runs
 def test_paper_claim_is_retested_with_a_verdict(prepared, vocab):
     at = make_app("poisoning", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
     assert "40 epochs" in at.button(key="claim_start").label  # what it says is what it trains and draws

@@ -1,3 +1,5 @@
+import pytest
+
 from pages._shared import K, job_board
 from tests.app.apphelpers import make_app, no_errors, wait_for
 
@@ -8,6 +10,7 @@ def test_sweep_needs_data_first():
     assert "compute the teacher's embeddings" in at.info[0].value
 
 
+@pytest.mark.slow  # trains a grid of runs
 def test_custom_sweep_runs_then_shows_every_figure(prepared, vocab):
     at = make_app("sweep", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
     no_errors(at)
@@ -34,6 +37,7 @@ def test_custom_sweep_runs_then_shows_every_figure(prepared, vocab):
     no_errors(at)
 
 
+@pytest.mark.slow  # trains a grid of runs
 def test_sweep_says_how_long_before_during_and_after(prepared, vocab, stored_run):
     """Before: an estimate from the stored runs (the fixture's Model B run); after: a done message, no stale ETA."""
     from core.config import StudentKind
