@@ -3,10 +3,11 @@ hardware floor, in one process.
 
 Grid: Model B on the default vocabulary (MiniLM targets), the paper's ten p (or a --quick subset),
 every epoch recording training loss and held-out cosine.
-- ours: `core.kernels.grouped.train_grouped`, what a sweep runs: every run of the grid in one group (batched
+- ours: `core.words.train.train_group` (`core.kernels.grouped`), what a sweep runs: every run of the grid in one group (batched
   head matmuls, one multi-tensor fused Adam call per step for the heads; on the CPU the table rows take
   their Adam steps late, several at a time, `core.kernels.lazy_adam`), data on the device.
-- single: `core.words.train.train_epochs` one run at a time (the Train page's loop), reported beside it.
+- single: `core.words.train.train_student` one run at a time (the Train page's loop: the fast CPU path on a
+  CPU, the reference loop on a GPU), reported beside it.
 - reference: one run at a time, `DataLoader(TensorDataset)`, default `torch.optim.Adam` over the
   whole model, the same per-epoch held-out evaluation.
 - floor: the work the grid cannot avoid, at rates measured here by micro-benchmarks: the matmuls
@@ -47,11 +48,10 @@ from core.data.corpus import default_vocabulary  # noqa: E402
 from core.data.dataset import build_dataset  # noqa: E402
 from core.evaluation.metrics import cosine_embedding_loss, rowwise_cosine  # noqa: E402
 from core.kernels import lazy_adam  # noqa: E402
-from core.kernels.grouped import train_grouped  # noqa: E402
 from core.paths import cache_dir  # noqa: E402
 from core.teachers.teacher import CachedTeacher, load_teacher  # noqa: E402
 from core.words.students import StudentConfig, build_student  # noqa: E402
-from core.words.train import train_epochs  # noqa: E402
+from core.words.train import train_group, train_student  # noqa: E402
 
 QUICK_PS = (0.053, 0.308, 1.0)
 
@@ -186,14 +186,14 @@ def main() -> None:
     def time_ours() -> tuple[float, dict]:
         start = time.perf_counter()  # building the students counts, as in the two other loops
         models = [build_student(student_config, seed=0) for _ in ps]
-        epochs_out = list(train_grouped(models, [datasets[p] for p in ps], [configs[p] for p in ps], device))
+        epochs_out = list(train_group(models, [datasets[p] for p in ps], [configs[p] for p in ps], device))
         sync()
         return time.perf_counter() - start, {p: epochs_out[-1][i].train_loss for i, p in enumerate(ps)}
 
     def time_single() -> tuple[float, dict]:
         losses, start = {}, time.perf_counter()
         for p in ps:
-            losses[p] = list(train_epochs(build_student(student_config, seed=0), datasets[p], configs[p], device))[
+            losses[p] = list(train_student(build_student(student_config, seed=0), datasets[p], configs[p], device))[
                 -1
             ].train_loss
         sync()

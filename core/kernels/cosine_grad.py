@@ -5,7 +5,7 @@ For each row y of the head's raw output and its target t (a unit teacher vector,
     s = y / max(|y|, 1e-12)    cos = s.t    loss = 1 - cos    d loss / d y = (s cos - t) / (max(|y|, 1e-12) count)
 
 averaged over the `count` real rows of the run's batch — the same formulas as the torch ops of the dense loop
-(`core.kernels.grouped`, `core.words.students._cosine_loss_and_grad`), in two passes over each row while it is in cache
+(`core.kernels.grouped`, `core.kernels.heads.cosine_loss_and_grad`), in two passes over each row while it is in cache
 instead of seven over the whole batch; it also sums the gradient over the rows (the last layer's bias
 gradient). A padding row (t = 0) has cos = 0 and a zero gradient, as there.
 """

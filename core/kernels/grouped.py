@@ -187,7 +187,7 @@ def train_grouped(
 
     per_run = [slices(r) for r in range(runs)]
     steps = [torch.zeros((), dtype=torch.float32, device=device) for _ in range(runs)]
-    shuffles = [torch.Generator().manual_seed(c.seed + 7919) for c in configs]  # the same batch order as train_epochs
+    shuffles = [torch.Generator().manual_seed(c.seed + 7919) for c in configs]  # the reference loop's batch order
     step_counts = [steps_of[r] for r in order]
     longest = step_counts[0]
     stepping = [sum(1 for n in step_counts if n > k) for k in range(longest)]  # the runs 0..n-1 step at step k

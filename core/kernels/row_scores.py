@@ -8,7 +8,7 @@ output y, from which (with s = y / max(|y|, 1e-12) and |t| = 1):
 
     cos = (s.t) / max(|s|, 1e-12)    euclidean = sqrt(max(|s|^2 + 1 - 2 s.t, 0))    mean = sum(s) / dim
 
-the same formulas as `core.words.train.score_against_teacher` on the normalized rows (tested against it), only the
+the same formulas as `core.evaluation.records.score_against_teacher` on the normalized rows (tested against it), only the
 order of the sums differs. The rows of y may be in any order: row i is scored against teacher row order[i].
 """
 
