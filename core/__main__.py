@@ -7,6 +7,9 @@
 
 Bad flags or values get a one-line error on stderr and exit code 2. With `--json`, `train`
 prints one JSON line per epoch and a final JSON line with the run's summary.
+
+A command imports the heavy parts of the engine it needs inside its own function (each such import says
+`# lazy:` and what it loads): `--help` and a bad flag answer at once, without loading torch.
 """
 
 from __future__ import annotations
@@ -18,6 +21,15 @@ import sys
 import time
 
 from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig
+from core.data.corpus import VocabularyError, default_vocabulary, parse_vocabulary
+from core.data.lemmatize import LemmatizerUnavailable
+from core.data.sentences import default_sentences, sentences_from_upload
+from core.errors import LabError
+from core.evaluation.evaluate import Benchmarks, BenchmarkUnavailable, evaluate_teacher, load_analogies, load_pairs
+from core.paths import cache_dir, runs_dir, teacher_cache_dir
+from core.teachers.install import assemble_mpnet
+from core.teachers.teacher import CachedTeacher, TeacherUnavailable, load_teacher, ms_per_1k
+from core.warm import WarmUp, default_steps
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -229,8 +241,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _vocabulary(args):
-    from core.data.corpus import default_vocabulary, parse_vocabulary
-
     if args.vocab:
         from pathlib import Path
 
@@ -242,9 +252,6 @@ def _vocabulary(args):
 
 
 def _cached_teacher(args):
-    from core.paths import cache_dir
-    from core.teachers.teacher import CachedTeacher, load_teacher
-
     return CachedTeacher(load_teacher(args.teacher, args.device), cache_dir() / "teachers")
 
 
@@ -253,7 +260,7 @@ def _say(text: str) -> None:
 
 
 def cmd_embed(args) -> int:
-    from core.runs.experiment import lemmatize
+    from core.runs.experiment import lemmatize  # lazy: loads numba, polars, torch
 
     vocab = _vocabulary(args)
     _say(vocab.summary())
@@ -284,8 +291,7 @@ def cmd_embed(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from core.paths import runs_dir
-    from core.runs.experiment import TrainingRun, prepare_items
+    from core.runs.experiment import TrainingRun, prepare_items  # lazy: loads numba, polars, torch
 
     vocab = _vocabulary(args)
     config = TrainConfig(
@@ -357,9 +363,8 @@ def _list(text: str, convert, name: str) -> tuple:
 
 
 def cmd_sweep(args) -> int:
-    from core.paths import runs_dir
-    from core.runs.experiment import prepare_items
-    from core.runs.sweep import SWEEP_CHECKPOINT_SECONDS, SweepGrid, run_sweep
+    from core.runs.experiment import prepare_items  # lazy: loads numba, polars, torch
+    from core.runs.sweep import SWEEP_CHECKPOINT_SECONDS, SweepGrid, run_sweep  # lazy: loads numba, polars, torch
 
     vocab = _vocabulary(args)
     if args.grid == "paper":
@@ -423,8 +428,6 @@ def cmd_sweep(args) -> int:
 
 
 def _benchmarks(args):
-    from core.evaluation.evaluate import Benchmarks, load_analogies, load_pairs
-
     return Benchmarks(
         tuple(load_analogies(args.analogies)) if args.analogies else tuple(load_analogies()),
         tuple(load_pairs(args.simlex or "simlex")),
@@ -437,10 +440,8 @@ def _fmt(value, pattern: str = "{:.3f}") -> str:
 
 
 def cmd_evaluate(args) -> int:
-    from core.evaluation.evaluate import evaluate_teacher
-    from core.paths import runs_dir, teacher_cache_dir
-    from core.runs.experiment import evaluate_run, lemmatize
-    from core.runs.store import load_run
+    from core.runs.experiment import evaluate_run, lemmatize  # lazy: loads numba, polars, torch
+    from core.runs.store import load_run  # lazy: loads numba, polars, torch
 
     benchmarks = _benchmarks(args)
     if args.run:
@@ -465,8 +466,6 @@ def cmd_evaluate(args) -> int:
     for key in ("model", "heldout_cosine", "heldout_euclidean", "neighbour_overlap_at_10"):
         out.pop(key)
     if not args.no_cost:
-        from core.teachers.teacher import ms_per_1k
-
         out["ms_per_1k"] = round(ms_per_1k(teacher.teacher, words), 1)
     if args.json:
         print(json.dumps(out))
@@ -480,8 +479,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from core.paths import runs_dir
-    from core.runs.store import list_runs, recover_interrupted
+    from core.runs.store import list_runs, recover_interrupted  # lazy: loads numba, polars, torch
 
     for run_id in recover_interrupted(runs_dir()):
         _say(
@@ -514,8 +512,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_delete(args) -> int:
-    from core.paths import runs_dir
-    from core.runs.store import delete_run, recover_interrupted
+    from core.runs.store import delete_run, recover_interrupted  # lazy: loads numba, polars, torch
 
     recover_interrupted(runs_dir())  # a run a killed process left as 'running' can then be deleted
     delete_run(runs_dir(), args.run_id)
@@ -526,9 +523,8 @@ def cmd_delete(args) -> int:
 def cmd_export(args) -> int:
     from pathlib import Path
 
-    from core.paths import runs_dir
-    from core.runs.store import load_run
-    from core.runs.takeaway import export_static, zip_run
+    from core.runs.store import load_run  # lazy: loads numba, polars, torch
+    from core.runs.takeaway import export_static, zip_run  # lazy: loads numba, polars, torch
 
     stored = load_run(runs_dir(), args.run_id)
     target = Path(args.to)
@@ -544,8 +540,7 @@ def cmd_export(args) -> int:
 def cmd_import(args) -> int:
     from pathlib import Path
 
-    from core.paths import runs_dir
-    from core.runs.takeaway import import_run
+    from core.runs.takeaway import import_run  # lazy: loads numba, polars, torch
 
     path = Path(args.zip_file)
     if not path.is_file():
@@ -555,8 +550,6 @@ def cmd_import(args) -> int:
 
 
 def cmd_install_models(args) -> int:
-    from core.teachers.install import assemble_mpnet
-
     print(assemble_mpnet())
     return 0
 
@@ -564,11 +557,8 @@ def cmd_install_models(args) -> int:
 def cmd_adapter(args) -> int:
     from pathlib import Path
 
-    from core.data.sentences import default_sentences, sentences_from_upload
-    from core.paths import cache_dir
-    from core.sentences.adapters import AdapterConfig, adapter_ms_per_1k, text_features
-    from core.sentences.experiment import AdapterExperiment
-    from core.teachers.teacher import CachedTeacher, load_teacher, ms_per_1k
+    from core.sentences.adapters import AdapterConfig, adapter_ms_per_1k, text_features  # lazy: loads torch
+    from core.sentences.experiment import AdapterExperiment  # lazy: loads torch
 
     if args.texts:
         path = Path(args.texts)
@@ -619,7 +609,7 @@ def cmd_adapter(args) -> int:
         summary["cheap_ms_per_1k"] = round(ms_per_1k(cheap, sample, sample=256), 1)
         summary["adapter_ms_per_1k"] = round(adapter_ms_per_1k(model, features, sample=256), 2)
     if args.export:
-        from core.sentences.export import export_adapter
+        from core.sentences.export import export_adapter  # lazy: loads torch
 
         folder = export_adapter(
             model,
@@ -643,8 +633,6 @@ def cmd_adapter(args) -> int:
 
 def cmd_warm(args) -> int:
     """Run every warm-up step (core.warm); each is instant when its cache is complete. Exit 1 when one failed."""
-    from core.warm import WarmUp, default_steps
-
     steps = default_steps()
     wanted = [name.strip() for name in args.steps.split(",") if name.strip()]
     unknown = sorted(set(wanted) - {s.name for s in steps})
@@ -701,12 +689,7 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from core.data.corpus import VocabularyError
-    from core.data.lemmatize import LemmatizerUnavailable
-    from core.errors import LabError
-    from core.evaluation.evaluate import BenchmarkUnavailable
-    from core.runs.store import RunNotFound
-    from core.teachers.teacher import TeacherUnavailable
+    from core.runs.store import RunNotFound  # lazy: loads numba, polars, torch
 
     try:
         return COMMANDS[args.command](args)

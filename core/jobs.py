@@ -28,9 +28,16 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from core import warm
 from core.config import TrainConfig
+from core.paths import teacher_cache_dir
 from core.runs.experiment import PreparedData, TrainingRun
+from core.runs.store import list_runs
+from core.runs.sweep import SWEEP_CHECKPOINT_SECONDS, find_stored, run_sweep
+from core.runs.visibility import visible_runs
 from core.teachers.rates import embedding_seconds
+from core.teachers.teacher import TeacherUnavailable, cached_vectors, layer_features_id, teacher_id_for
+from core.words.generalizing import cheap_features
 
 CHECKPOINT_SECONDS = 2.0  # a killed server loses no finished epoch; the student's weights are at most this old
 
@@ -185,8 +192,6 @@ class JobBoard:
     def submit(self, config: TrainConfig, prepared: PreparedData, owner: str = "") -> TrainingJob:
         job = TrainingJob(config=config, prepared=prepared, owner=owner)
         try:
-            from core.runs.store import list_runs
-
             job.estimate_seconds = estimate_seconds(config, job.n_items, list_runs(self.runs_root))
         except (OSError, ValueError):  # an estimate is a nicety: never a reason not to train
             job.estimate_seconds = None
@@ -356,7 +361,6 @@ class SweepJob(Job):
 
 def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private: bool = False) -> SweepJob:
     """Run a sweep in the background, holding one of the board's training slots throughout."""
-    from core.runs.sweep import SWEEP_CHECKPOINT_SECONDS, run_sweep
 
     def work(job: SweepJob) -> None:
         if not job.begin():
@@ -400,10 +404,6 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private:
 def sweep_estimate(grid, prepared: dict, runs_root: Path, owner: str = "", private: bool = False) -> float | None:
     """Seconds the runs of `grid` not stored yet will take (stored runs' rates), plus the cheap-model features
     still to compute; None when a pending student has never been timed here."""
-    from core.runs.store import list_runs
-    from core.runs.sweep import find_stored
-    from core.runs.visibility import visible_runs
-
     try:
         stored = list_runs(runs_root)
     except OSError:
@@ -434,9 +434,6 @@ def _feature_needs(configs) -> list:
 
 def features_seconds(config: TrainConfig, data) -> float:
     """Seconds to compute the cheap-model features `config` reads that are not cached yet (0 when they are)."""
-    from core.paths import teacher_cache_dir
-    from core.teachers.teacher import TeacherUnavailable, cached_vectors, layer_features_id, teacher_id_for
-
     if data is None or not config.cheap:
         return 0.0
     cheap_id = teacher_id_for(config.cheap)
@@ -453,10 +450,6 @@ def prepare_cheap_features(configs, data, device: str | None, say, by_mode: dict
     """Compute (or wait for) the cheap-model features the adapters among `configs` read, calling `say(sentence)`
     with what happens: when the server's warm-up (core.warm) is computing those very features, wait for
     it rather than computing them twice."""
-    from core import warm
-    from core.paths import teacher_cache_dir
-    from core.words.generalizing import cheap_features
-
     for config in _feature_needs(configs):
         items = (by_mode or {}).get(config.lemmatize, data)
         if items is None or not features_seconds(config, items):

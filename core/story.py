@@ -33,7 +33,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from core.config import StudentKind, TrainConfig
+from core.config import LemmaMode, StudentKind, TrainConfig
+from core.data.corpus import Vocabulary, default_vocabulary
+from core.data.lemmatize import no_lemmatization
+from core.evaluation.evaluate import neighbour_overlap, overlap_sample
+from core.evaluation.neighbours import nearest
+from core.paths import runs_dir, teacher_cache_dir
+from core.teachers.teacher import CachedTeacher, TeacherUnavailable, cached_vectors, load_teacher, teacher_id_for
 from core.vectors import average_answer, unit_rows
 
 TEACHER_ENV, CHEAP_ENV = "EMBEDDING_LAB_STORY_TEACHER", "EMBEDDING_LAB_STORY_CHEAP"  # tests: the instant fake teacher
@@ -101,8 +107,6 @@ class StorySettings:
 def story_vocabulary():
     """The Data page's default word list (pages/_shared.py `default_words`): 10,000 common words plus the
     paper's pair. Same words, same label, so the story's runs and a visitor's Try-it runs match."""
-    from core.data.corpus import Vocabulary, default_vocabulary
-
     words = list(default_vocabulary().words)
     words += [w for w in PAPER_PAIR if w not in set(words)]
     return Vocabulary(words, source="default")
@@ -210,8 +214,7 @@ def step_configs(settings: StorySettings, step: int) -> list[TrainConfig]:
 
 def find_story_runs(runs: pl.DataFrame, settings: StorySettings) -> StoryRuns:
     """The stored run for each of the story's configs (the newest finished one with exactly those settings)."""
-    from core.runs.sweep import find_stored
-    from core.teachers.teacher import teacher_id_for
+    from core.runs.sweep import find_stored  # lazy: loads numba, torch
 
     teacher_id = teacher_id_for(settings.teacher)
     found, missing = {}, []
@@ -240,9 +243,8 @@ def warm_story(
     `prepared`: the teacher's vectors of the story's words (`core.runs.experiment.PreparedData`); None: built only
     when a run is missing, by `prepare_story_data(settings, cache_root, items, load)`.
     """
-    from core.paths import runs_dir, teacher_cache_dir
-    from core.runs.experiment import TrainingRun
-    from core.runs.store import list_runs, load_run
+    from core.runs.experiment import TrainingRun  # lazy: loads numba, torch
+    from core.runs.store import list_runs, load_run  # lazy: loads numba, torch
 
     settings = settings or StorySettings.from_env()
     runs_root = Path(runs_root or runs_dir())
@@ -277,11 +279,7 @@ def prepare_story_data(
 ):
     """The story's words (default: `story_vocabulary`) and their teacher vectors, from the teacher's cache; when
     some are missing, the teacher is loaded (`load`, default `core.teachers.teacher.load_teacher`) and they are cached."""
-    from core.config import LemmaMode
-    from core.data.lemmatize import no_lemmatization
-    from core.paths import teacher_cache_dir
-    from core.runs.experiment import PreparedData
-    from core.teachers.teacher import CachedTeacher, TeacherUnavailable, cached_vectors, load_teacher, teacher_id_for
+    from core.runs.experiment import PreparedData  # lazy: loads numba, torch
 
     cache_root = Path(cache_root or teacher_cache_dir())
     lemma = no_lemmatization(list(items) if items is not None else story_vocabulary().words)
@@ -303,9 +301,6 @@ def prepare_story_data(
 def teacher_vectors(settings: StorySettings, cache_root: Path | None = None) -> tuple[tuple[str, ...], np.ndarray]:
     """The story's words and the teacher's vectors, read from its cache (never computed here: a visitor's
     click must not start a 40-second model run). Raises `core.teachers.teacher.TeacherUnavailable` when not cached."""
-    from core.paths import teacher_cache_dir
-    from core.teachers.teacher import cached_vectors, teacher_id_for
-
     items = tuple(story_vocabulary().words)
     return items, cached_vectors(Path(cache_root or teacher_cache_dir()), teacher_id_for(settings.teacher), items)
 
@@ -319,8 +314,6 @@ def teacher_neighbours_frame(
     >>> teacher_neighbours_frame(["a", "b", "c"], m, ["a"], k=1)["neighbour"].to_list()
     ['b']
     """
-    from core.evaluation.neighbours import nearest
-
     unit = unit_rows(teacher)
     rows = [
         {"word": w, "rank": r, "neighbour": n, "cosine": round(c, 3)}
@@ -344,9 +337,6 @@ def run_scores(vectors, words: Sequence[str] = StorySettings.words, k: int = 8) 
     - neighbours: for each of `words`, its k nearest words under the teacher and the student, and whether the
       student was trained on the word itself.
     """
-    from core.evaluation.evaluate import neighbour_overlap, overlap_sample
-    from core.evaluation.neighbours import nearest
-
     groups = np.asarray(vectors.groups)
     heldout = groups == "held-out"
     teacher, student = unit_rows(vectors.teacher), unit_rows(vectors.student)
@@ -389,8 +379,7 @@ def run_scores(vectors, words: Sequence[str] = StorySettings.words, k: int = 8) 
 def story_scores(stored, cache_root: Path | None = None, settings: StorySettings | None = None) -> dict:
     """`run_scores` of a stored run, kept in its folder (`story-scores.json`) after the first time, so a
     step reads a small file instead of loading a student and the teacher's vectors."""
-    from core.paths import teacher_cache_dir
-    from core.runs.experiment import run_vectors
+    from core.runs.experiment import run_vectors  # lazy: loads numba, torch
 
     words, k = (settings.words, settings.k) if settings else (StorySettings.words, StorySettings.k)
     path = Path(stored.folder) / "story-scores.json"

@@ -27,6 +27,22 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from core.data.corpus import default_vocabulary
+from core.data.lemmatize import no_lemmatization
+from core.data.sentences import default_sentences
+from core.evaluation.projection import warm_up_umap
+from core.paths import cache_dir, teacher_cache_dir
+from core.teachers.rates import record_rate as record
+from core.teachers.teacher import (
+    CachedTeacher,
+    LayerFeatures,
+    TeacherUnavailable,
+    cached_vectors,
+    layer_features_id,
+    load_teacher,
+    teacher_id_for,
+)
+
 Progress = Callable[[int, int], None]
 
 PAPER_PAIR = ("nonviolent", "antiaggressive")  # added to the default words (pages/_shared.py's PAPER_PAIR)
@@ -70,8 +86,6 @@ def use_model_loader(load: Callable[[str], object] | None) -> None:
 
 @functools.lru_cache(maxsize=4)
 def _own_model(name: str):
-    from core.teachers.teacher import load_teacher
-
     return load_teacher(name)
 
 
@@ -82,9 +96,6 @@ def model(name: str):
 @functools.lru_cache(maxsize=1)
 def default_items() -> tuple[str, ...]:
     """The Data page's default items: 10,000 common words plus the paper's pair, not lemmatized."""
-    from core.data.corpus import default_vocabulary
-    from core.data.lemmatize import no_lemmatization
-
     words = list(default_vocabulary().words)
     words += [w for w in PAPER_PAIR if w not in set(words)]
     return tuple(no_lemmatization(words).lemmas)
@@ -93,14 +104,10 @@ def default_items() -> tuple[str, ...]:
 @functools.lru_cache(maxsize=1)
 def default_texts() -> tuple[str, ...]:
     """The Adapter lab's bundled sentences."""
-    from core.data.sentences import default_sentences
-
     return default_sentences().texts
 
 
 def _cache_root():
-    from core.paths import teacher_cache_dir
-
     return teacher_cache_dir()
 
 
@@ -111,15 +118,6 @@ def vectors_step(
     into the model's SQLite cache — the very cache `prepare_data` and `cheap_features` read."""
 
     def run(progress: Progress) -> None:
-        from core.teachers.teacher import (
-            CachedTeacher,
-            LayerFeatures,
-            TeacherUnavailable,
-            cached_vectors,
-            layer_features_id,
-            teacher_id_for,
-        )
-
         texts = items()
         cache_id = teacher_id_for(name) if kind == "sentence" else layer_features_id(teacher_id_for(name))
         try:
@@ -144,9 +142,7 @@ def text_features_step(name: str) -> Callable[[Progress], None]:
     """The Adapter lab's cheap-model input: token outputs of the bundled sentences (`cached_text_features`)."""
 
     def run(progress: Progress) -> None:
-        from core.paths import cache_dir
-        from core.sentences.adapters import cached_text_features, text_features_path
-        from core.teachers.teacher import teacher_id_for
+        from core.sentences.adapters import cached_text_features, text_features_path  # lazy: loads torch
 
         texts = default_texts()
         path = text_features_path(cache_dir(), teacher_id_for(name), texts)
@@ -159,7 +155,7 @@ def text_features_step(name: str) -> Callable[[Progress], None]:
 
 
 def kernels_step(progress: Progress) -> None:
-    from core.kernels import lazy_adam
+    from core.kernels import lazy_adam  # lazy: loads numba
 
     lazy_adam.warm_up()  # loads from numba's disk cache when compiled before: well under a second
 
@@ -170,14 +166,13 @@ _umap_ready = threading.Event()
 def umap_step(progress: Progress) -> None:
     if _umap_ready.is_set():  # compiled in this process already
         return
-    from core.evaluation.projection import warm_up_umap
 
     warm_up_umap()
     _umap_ready.set()
 
 
 def story_step(progress: Progress) -> None:
-    from core.story import warm_story
+    from core.story import warm_story  # lazy: loads polars
 
     # the default words and this list's model loader; trains only the runs not stored yet (instant when all are)
     warm_story(cache_root=_cache_root(), progress=progress, items=default_items(), load=model)
@@ -186,8 +181,6 @@ def story_step(progress: Progress) -> None:
 def record_rate(model_id: str, items: int, seconds: float) -> None:
     """Keep what a model's computation measured (ms per item) for later estimates; never fatal."""
     try:
-        from core.teachers.rates import record_rate as record
-
         record(model_id, items, seconds)
     except (OSError, ValueError):
         pass

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from core.config import DEFENCES, MAX_TRIM, check_trim
+from core.poisoning.poison import outliers
 
 RAMP_EPOCHS = 5  # small-loss: epochs over which the skipped share grows to its target
 CLOSED_ROUNDS = 2  # trimmed / small-loss refits of a closed-form adapter
@@ -48,7 +49,6 @@ def flag(losses: torch.Tensor, trim: float = 0.0) -> torch.Tensor:
         if count > 0:
             out[torch.topk(losses, count).indices] = True
         return out
-    from core.poisoning.poison import outliers
 
     return torch.from_numpy(outliers(losses.double().cpu().numpy())).to(losses.device)
 

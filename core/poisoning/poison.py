@@ -25,6 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.data.dataset import build_dataset
+from core.vectors import average_answer
+
 # --- detection --------------------------------------------------------------------------------
 
 
@@ -87,9 +90,6 @@ def baseline_heldout_cosine(
 ) -> float | None:
     """Held-out cosine of the student that learns nothing (each unknown word gets the unit average of the
     answers paid for, poisoned ones included), for one run's split and poison."""
-    from core.data.dataset import build_dataset
-    from core.vectors import average_answer
-
     data = build_dataset(items, clean, p, poison, seed, adversary, scope)
     if not len(data.heldout_idx):
         return None

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from core.config import MAX_EPOCHS
 from core.data.corpus import MAX_ITEMS, MAX_UPLOAD_BYTES
+from core.paths import lab_home
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,6 @@ def config_path(env=None) -> Path:
     env = os.environ if env is None else env
     if env.get("EMBEDDING_LAB_CONFIG"):
         return Path(env["EMBEDDING_LAB_CONFIG"]).expanduser()
-    from core.paths import lab_home
 
     return lab_home() / "lab.toml"
 

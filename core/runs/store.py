@@ -41,8 +41,9 @@ from torch import nn
 
 from core.config import TrainConfig
 from core.data.dataset import Dataset
-from core.errors import DamagedData
-from core.paths import writing
+from core.errors import DamagedData, StorageUnavailable
+from core.paths import teacher_cache_dir, writing
+from core.teachers.teacher import cached_vectors
 from core.words.students import load_student, read_student_config, save_student
 from core.words.train import EpochRecord
 
@@ -89,9 +90,6 @@ class StoredRun:
         items = tuple(self.items["item"].to_list())
         features = None
         if config.kind.needs_cheap:
-            from core.paths import teacher_cache_dir
-            from core.teachers.teacher import cached_vectors
-
             features = cached_vectors(cache_root or teacher_cache_dir(), config.cheap, items)
         return load_student(self.folder, device, items=items, features=features)
 
@@ -602,8 +600,6 @@ def list_runs(root: Path) -> pl.DataFrame:
     try:
         folders = sorted(root.iterdir()) if root.exists() else []
     except OSError as err:
-        from core.errors import StorageUnavailable
-
         raise StorageUnavailable(
             f"The lab cannot read its runs folder {root} ({err.strerror or type(err).__name__}); "
             "check that it is a folder you may read, or set EMBEDDING_LAB_HOME to another one."

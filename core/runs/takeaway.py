@@ -36,6 +36,7 @@ from core.errors import DamagedData
 from core.paths import writing
 from core.runs.hosting import HostSettings
 from core.runs.store import MAX_META_BYTES, RUN_ID, StoredRun, check_meta, parse_meta, read_table
+from core.words.students import StudentConfig, student_class, student_vectors
 
 if TYPE_CHECKING:
     from core.words.students import StudentConfig
@@ -90,8 +91,6 @@ def export_static(stored: StoredRun, folder: Path) -> Path:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, StaticEmbedding
     from tokenizers import Tokenizer, models, pre_tokenizers
-
-    from core.words.students import student_vectors
 
     vectors = student_vectors(stored.student()).detach().cpu().numpy().astype(np.float32)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -250,8 +249,6 @@ def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes:
 
 
 def _student_config(raw: bytes) -> StudentConfig:
-    from core.words.students import StudentConfig
-
     try:
         data = json.loads(raw)
         if not isinstance(data, dict):
@@ -265,8 +262,6 @@ def _student_config(raw: bytes) -> StudentConfig:
 def _student_params(student: StudentConfig) -> dict[str, tuple[int, ...]]:
     """The weights' shapes its settings build, on the meta device (nothing is allocated)."""
     import torch
-
-    from core.words.students import student_class
 
     with torch.device("meta"):
         return {k: tuple(v.shape) for k, v in student_class(student.kind)(student).state_dict().items()}
@@ -358,8 +353,6 @@ def _check_run_folder(
     """Every file of an unpacked run is what a run of this lab writes and agrees with run.json; returns the id it will have."""
     from safetensors import safe_open
     from safetensors.torch import load_file
-
-    from core.words.students import student_class
 
     label = "in this zip"
     n, done = meta["items"], meta["epochs_done"]

@@ -39,6 +39,7 @@ from torch import nn
 
 from core.data.dataset import split_indices
 from core.device import pick_device
+from core.words.generalizing import fit_ridge
 
 ARCHS = ("ridge", "mlp", "attention", "rnn", "finetune")
 POOLINGS = ("cls", "mean", "max")
@@ -264,8 +265,6 @@ def pool(states: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
 @torch.no_grad()
 def _fit_ridge_into(linear: nn.Linear, pooled: torch.Tensor, targets: torch.Tensor) -> None:
     """Set a linear layer to the closed-form ridge map (alpha by exact leave-one-out) from inputs to targets."""
-    from core.words.generalizing import fit_ridge
-
     weight, bias, _ = fit_ridge(pooled.cpu(), targets.cpu())
     linear.weight.copy_(weight)
     linear.bias.copy_(bias)

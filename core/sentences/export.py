@@ -97,7 +97,7 @@ def _export_token_adapter(
     """Transformer -> TokenAdapter (the one file of code the folder carries) -> Normalize."""
     from sentence_transformers import SentenceTransformer, models
 
-    from core.sentences import token_adapter
+    from core.sentences import token_adapter  # lazy: loads sentence_transformers
 
     head = token_adapter.TokenAdapter(config.arch, d_in, int(model.out.out_features), config.hidden, config.pooling)
     head.load_state_dict(model.state_dict())

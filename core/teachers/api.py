@@ -56,6 +56,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from core.paths import cache_dir
 from core.teachers.base import Progress, TeacherCancelled, TeacherUnavailable, cancel_check
 
 CHARS_PER_TOKEN = 4
@@ -640,8 +641,6 @@ class _Malformed(ValueError):
 
 def load_api_teacher(name: str, cache_root: Path | None = None, env: dict | None = None, **overrides) -> ApiTeacher:
     """`api:<model>` -> an ApiTeacher configured from the environment, with its spending ledger."""
-    from core.paths import cache_dir
-
     model = name.split(":", 1)[1].strip() if ":" in name else ""
     settings = ApiSettings.from_env(model, env=env, **overrides)
     check_base_url(settings)  # before anything else, so the page says so as soon as the teacher is chosen

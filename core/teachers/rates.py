@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.paths import cache_dir
+
 # Milliseconds per item measured on the lab's 2-core CPU (docs/BENCHMARKS.md, issue 19): the estimate's
 # fallback before this machine has measured its own (`record_rate`, written by the warm-up and embeddings).
 DEFAULT_MS_PER_ITEM = {
@@ -20,8 +22,6 @@ DEFAULT_MS_PER_ITEM = {
 
 
 def _rates_path() -> Path:
-    from core.paths import cache_dir
-
     return cache_dir() / "rates.json"
 
 

