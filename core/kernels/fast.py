@@ -33,6 +33,7 @@ from core.data.dataset import Dataset
 from core.evaluation.records import EpochRecord, dataset_on_device, epoch_record
 from core.kernels import heads, lazy_adam
 from core.kernels.grouped import group_key, groupable, max_group_size, train_grouped
+from core.poisoning.defence import EpochDefence, TrainReport
 
 __all__ = ["applies", "groupable", "group_key", "max_group_size", "train", "train_group", "DirectFusedAdam"]
 
@@ -114,8 +115,6 @@ def train(
     step and the rest of the epoch's steps at once (nothing reads them before the epoch ends). Under a trimmed
     defence the rows left out of the epoch take its steps with a zero gradient at its end, as under dense Adam.
     """
-    from core.poisoning.defence import EpochDefence, TrainReport
-
     layers = heads.layers_of(model)
     if layers is None or not lazy_adam.used_on(device):
         raise ValueError("The fast path does not apply to this student here; train it with core.words.train.")

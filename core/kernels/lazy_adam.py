@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from core.kernels import jit
+from core.kernels import cosine_grad, jit, row_scores
 
 available = jit.available  # without numba (or on a GPU) the rows take dense fused Adam
 
@@ -332,8 +332,6 @@ def warm_up() -> None:
     """Compile the CPU kernels of training (this one, and the grouped loop's `core.kernels.cosine_grad` and
     `core.kernels.row_scores`), or load them from the disk cache, now, so that a first training does not wait ~3 s."""
     if available():
-        from core.kernels import cosine_grad, row_scores
-
         cosine_grad.warm_up()
         row_scores.warm_up()
         p = np.zeros((2, 4), np.float32)

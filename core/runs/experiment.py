@@ -25,9 +25,15 @@ import numpy as np
 
 from core.config import LemmaMode, StudentKind, TrainConfig
 from core.data.dataset import Dataset, build_dataset
-from core.data.lemmatize import LemmaResult, lemmatize_words, no_lemmatization
+from core.data.lemmatize import LemmaResult, lemmatize_words, load_lemmatizer, no_lemmatization
 from core.device import pick_device
+from core.evaluation.evaluate import BASELINE_LABEL, QUALITY_METRICS, evaluate
+from core.paths import teacher_cache_dir
+from core.poisoning.defence import TrainReport
+from core.poisoning.poison import Detection, detect
 from core.runs.store import end_journal, journal_epoch, live_folder, new_run_id, save_run, start_journal
+from core.teachers.teacher import cached_vectors
+from core.words.generalizing import MAX_CENTRES, cheap_features
 from core.words.students import StudentConfig, build_student, student_vectors
 from core.words.train import EpochRecord, train_student
 
@@ -53,8 +59,6 @@ def lemmatize(words: Sequence[str], mode: LemmaMode | str, nlp=None, progress: P
     if mode is LemmaMode.NONE:
         return no_lemmatization(words)
     if nlp is None:
-        from core.data.lemmatize import load_lemmatizer
-
         nlp = load_lemmatizer(mode)
     return lemmatize_words(words, nlp, progress)
 
@@ -101,15 +105,11 @@ class TrainingRun:
         )
         features, cheap_id = None, ""
         if config.model.needs_cheap:
-            from core.paths import teacher_cache_dir
-            from core.words.generalizing import cheap_features
-
             # The cheap encoder's vectors of every item: read from its cache, computed once ever.
             features, cheap_id, seconds = cheap_features(
                 prepared.items, config.cheap, cache_root or teacher_cache_dir(), self.device, kind=config.model.features
             )
             self.extra = {**self.extra, "cheap_id": cheap_id, "cheap_seconds": round(seconds, 3)}
-        from core.words.generalizing import MAX_CENTRES
 
         centres = min(len(self.dataset.train_idx), MAX_CENTRES) if config.model is StudentKind.KERNEL else 0
         student_config = StudentConfig(
@@ -130,7 +130,6 @@ class TrainingRun:
         self._last_checkpoint = 0.0
         # Called before the model is written: a grouped trainer brings the model's weights up to date there.
         self.before_write: Callable[[], None] | None = None
-        from core.poisoning.defence import TrainReport
 
         self.report = TrainReport()
 
@@ -214,7 +213,6 @@ class TrainingRun:
         truth = self.dataset.poisoned[self.dataset.train_idx]
         if losses is None or not truth.any():
             return {}
-        from core.poisoning.poison import Detection, detect
 
         found = detect(losses, truth)
         out = {
@@ -286,8 +284,6 @@ def run_vectors(stored, teacher_cache_dir: Path, device: str = "cpu") -> RunVect
     """Everything needed to compare a stored run with its teacher; the teacher is read from cache."""
     import torch
 
-    from core.teachers.teacher import cached_vectors
-
     items = tuple(stored.items["item"].to_list())
     teacher = cached_vectors(teacher_cache_dir, stored.meta["teacher_id"], items)
     model = stored.student(device, teacher_cache_dir)
@@ -305,8 +301,6 @@ def evaluate_run(stored, teacher_cache_dir: Path, scope: str = "heldout", benchm
     The training split and the targets the student saw (poisoned ones included) are rebuilt from
     the run's config: the split and the poison are seeded, so they come out identical.
     """
-    from core.evaluation.evaluate import evaluate
-
     vectors = run_vectors(stored, teacher_cache_dir, device)
     c = stored.config
     dataset = build_dataset(vectors.items, vectors.teacher, c.p, c.poison, c.seed, c.adversary, c.poison_scope)
@@ -374,9 +368,6 @@ def quality_frame(evaluations: list[dict]):
     (student label, p, queries and the metrics), plus one baseline row per number of queries."""
     import polars as pl
 
-    from core.config import StudentKind
-    from core.evaluation.evaluate import BASELINE_LABEL, QUALITY_METRICS
-
     rows, baseline = [], {}
     for ev in evaluations:
         s = ev["summary"]
@@ -412,8 +403,6 @@ def quality_table(frame):
     thing in words and numbers, so the page shows it whatever the chart can draw.
     """
     import polars as pl
-
-    from core.evaluation.evaluate import BASELINE_LABEL
 
     base = frame.filter(pl.col("student") == BASELINE_LABEL).select("queries", baseline_cosine=pl.col("heldout_cosine"))
     return (

@@ -24,6 +24,7 @@ import polars as pl
 from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig
 from core.runs.experiment import PreparedData, TrainingRun
 from core.runs.store import StoredRun, list_runs
+from core.words.train import group_key, max_group_size, train_group
 
 # How often a sweep's runs rewrite their folders while training (every epoch is journaled anyway): a
 # group writes every run's table at once (10 runs of the paper's grid: ~160 MB), so less often than a
@@ -213,8 +214,6 @@ def run_sweep(
                 pass
             runs = [run]
         else:
-            from core.words.train import train_group
-
             runs = [
                 TrainingRun(
                     c,
@@ -259,8 +258,6 @@ def _batches(
     pending: list[TrainConfig], prepared: Mapping[LemmaMode, PreparedData], group: bool
 ) -> list[list[TrainConfig]]:
     """The pending runs in training order: groups of runs that train together, or single runs."""
-    from core.words.train import group_key, max_group_size
-
     out: list[list[TrainConfig]] = []
     groups: dict[tuple, list[TrainConfig]] = {}
     for config in pending:

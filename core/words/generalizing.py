@@ -34,6 +34,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.poisoning.defence import fit_defended
+from core.poisoning.poison import ridge_loo_losses
+from core.teachers.teacher import (
+    CachedTeacher,
+    LayerFeatures,
+    TeacherUnavailable,
+    cached_vectors,
+    layer_features_id,
+    load_teacher,
+    teacher_id_for,
+)
 from core.words.base import Student
 
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 13))
@@ -126,8 +137,6 @@ class _FeatureStudent(Student):
     @torch.no_grad()
     def loo_losses(self, train_idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Each answer's leave-one-out cosine loss under the ridge map (at the fitted alpha)."""
-        from core.poisoning.poison import ridge_loo_losses
-
         return ridge_loo_losses(self.features[train_idx].cpu(), targets[train_idx].cpu(), float(self.alpha)).float()
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
@@ -185,8 +194,6 @@ class MLPAdapter(_FeatureStudent):
 
     def prepare(self, train_idx: torch.Tensor, targets: torch.Tensor, defence: str = "none", trim: float = 0.0) -> None:
         """The ridge map, fitted under the run's defence (so poison does not get in through it), then frozen."""
-        from core.poisoning.defence import fit_defended
-
         fit_defended(_LinearPart(self), train_idx, targets, defence, trim)
         self.linear.requires_grad_(False)  # the ridge map stays; only the correction learns
 
@@ -463,16 +470,6 @@ def cheap_features(
     Read from the cache when every item is there (no model load); otherwise the model is loaded
     and only the missing items are computed (and cached).
     """
-    from core.teachers.teacher import (
-        CachedTeacher,
-        LayerFeatures,
-        TeacherUnavailable,
-        cached_vectors,
-        layer_features_id,
-        load_teacher,
-        teacher_id_for,
-    )
-
     if kind not in ("sentence", "layers"):
         raise ValueError(f"Unknown feature kind {kind!r}.")
     cheap_id = teacher_id_for(cheap) if kind == "sentence" else layer_features_id(teacher_id_for(cheap))

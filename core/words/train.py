@@ -35,6 +35,7 @@ from core.data.dataset import Dataset
 from core.device import pick_device
 from core.evaluation.records import EpochRecord, dataset_on_device, epoch_record, score_against_teacher
 from core.kernels import fast
+from core.poisoning.defence import EpochDefence, TrainReport, fit_defended
 from core.words.registry import StudentConfig, student_class
 
 __all__ = [
@@ -90,8 +91,6 @@ def train_reference(
     report=None,
 ) -> Iterator[EpochRecord]:
     """The reference loop (see the module's docstring): any student, any device."""
-    from core.poisoning.defence import EpochDefence, TrainReport, fit_defended
-
     device = device or pick_device()
     report = report if report is not None else TrainReport()
     model.to(device).train()
