@@ -51,7 +51,7 @@ def score_against_teacher(
     With |t| = 1: cos = s·t / |s| and |s - t|^2 = |s|^2 + 1 - 2 s·t, so no difference vector is
     built (the same values as `rowwise_cosine` / `rowwise_euclidean`, tested). With `scratch` the
     products go into a reused buffer: `vecdot` builds a fresh (items, d) product each call, and in a
-    long training its page faults made each call up to 20x slower than the arithmetic (measured).
+    long training its page faults made each call many times slower than the arithmetic (docs/BENCHMARKS.md).
     """
     if scratch is None:
         dot = torch.linalg.vecdot(student, clean)

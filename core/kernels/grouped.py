@@ -204,7 +204,7 @@ def train_grouped(
     # gives each thread whole problems: 3 runs on 2 threads take two rounds, the second half idle. So the runs
     # with a full batch go in one batched call, cut at a multiple of the threads, and the others multiply one at
     # a time with every thread on each, over their real rows only (a run's last batch is short: the padding
-    # rows would cost as much as real ones). 3 full runs: 23 % faster products; 5: 12 %; 7: 9 %.
+    # rows would cost as much as real ones). Measured: docs/BENCHMARKS.md, 'Why the code is shaped so'.
     threads = torch.get_num_threads() if torch.device(device).type == "cpu" else 0
     plans = []  # per step: (runs in the batched call, ((run, its real rows) for each run taken alone))
     for k, n in enumerate(stepping):

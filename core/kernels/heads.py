@@ -100,7 +100,7 @@ def head_into(layers: list[nn.Module], rows: torch.Tensor, scratch: dict, normal
         else:
             weight, bias = (layer.weight, layer.bias) if isinstance(layer, nn.Linear) else layer
             # The weight transposed into a contiguous copy first (0.3 MB for Model B): MKL runs the big product
-            # ~8 % faster.
+            # faster (docs/BENCHMARKS.md).
             x = torch.addmm(bias, x, weight.t().contiguous(), out=buffer(scratch, f"h{i}", (x.shape[0], len(bias)), x))
         owned = True
     if not owned:  # no layer at all: the rows themselves, copied (the caller's buffer, not the table)

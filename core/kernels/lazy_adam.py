@@ -144,7 +144,7 @@ def _adam_rows(
     root_v = np.empty(dim, np.float32)
     for i in range(n_rows):
         # The next row's p, m, v (and where its max(row, 0) goes) are requested now, so they arrive while this row
-        # is computed: the rows are scattered, so the hardware cannot guess them (random rows: ~1.5x faster).
+        # is computed: the rows are scattered, so the hardware cannot guess them (measured: docs/BENCHMARKS.md, 'Why the code is shaped so').
         if i + 1 < n_rows:
             ahead = idx[i + 1]
             if targets_out.shape[0] > 0:
@@ -228,7 +228,7 @@ def _adam_rows(
                         pr[k] = pr[k] - mr[k] * (series * inv)
                     continue
                 # Step by step, two at a time: a/x1 + b/x2 = (a x2 + b x1) / (x1 x2), one division instead of
-                # two (division bounds this loop: 1.5x faster; the sum differs from two steps' by rounding).
+                # two (division bounds this loop; the sum differs from two steps' by rounding; docs/BENCHMARKS.md).
                 j = chunk_lo[b, c]
                 hi = chunk_hi[b, c]
                 while j + 1 < hi:
@@ -266,7 +266,7 @@ if available():
 
     _scale = jit.kernel(_scale)
     _relu_into = jit.kernel(_relu_into, inline="always")
-    # error_model="numpy": no zero-division checks, so the inner loops vectorize (AVX-512 here: ~5x faster).
+    # error_model="numpy": no zero-division checks, so the inner loops vectorize (docs/BENCHMARKS.md).
     _adam_rows = jit.kernel(_adam_rows, nogil=True, error_model="numpy")
 
 _NONE = np.empty((0, 1), np.float32)
