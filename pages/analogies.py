@@ -64,21 +64,11 @@ def benchmark_answers(run_id: str) -> pl.DataFrame:
     """Every usable question on held-out words with the teacher's and the student's answer."""
     import numpy as np
 
-    from core.evaluation.evaluate import Benchmarks, analogy_accuracy
+    from core.evaluation.evaluate import Benchmarks, analogy_answers
 
     held = np.array([g == "held-out" for g in vectors.groups])
     questions = Benchmarks.bundled().analogies
-    student = analogy_accuracy(vectors.student, vectors.items, questions, held)
-    teacher = analogy_accuracy(vectors.teacher, vectors.items, questions, held)
-    return pl.DataFrame(
-        {
-            "section": [q.section for q in student.questions],
-            "question": [f"{q.b} − {q.a} + {q.c}" for q in student.questions],
-            "expected": [q.d for q in student.questions],
-            "teacher says": list(teacher.predicted),
-            "student says": list(student.predicted),
-        }
-    )
+    return pl.DataFrame(analogy_answers(vectors.student, vectors.teacher, vectors.items, questions, held))
 
 
 try:
@@ -108,23 +98,7 @@ else:
         st.caption(
             f"{answers.height:,} questions whose four words are all held-out (from the Google analogy set shipped with gensim)."
         )
-        sections = pl.DataFrame(evaluation["sections"])
-        by_section = pl.concat(
-            [
-                sections.select(
-                    "section",
-                    "questions",
-                    pl.lit("teacher").alias("model"),
-                    (pl.col("teacher_correct") / pl.col("questions")).alias("accuracy"),
-                ),
-                sections.select(
-                    "section",
-                    "questions",
-                    pl.lit(student_row["model"]).alias("model"),
-                    (pl.col("student_correct") / pl.col("questions")).alias("accuracy"),
-                ),
-            ]
-        )
+        by_section = charts.section_accuracy(evaluation["sections"], student_row["model"])
         show_chart(
             charts.analogy_sections(by_section),
             by_section,

@@ -513,6 +513,26 @@ LINE_LEGEND = alt.Legend(
 )
 
 
+def section_accuracy(sections: list[dict], student: str) -> pl.DataFrame:
+    """The evaluation's per-section counts (section, questions, teacher_correct, student_correct) as
+    `analogy_sections`' long frame: one row per section and model, the share answered right."""
+    wide = pl.DataFrame(
+        sections,
+        schema={"section": pl.Utf8, "questions": pl.Int64, "teacher_correct": pl.Int64, "student_correct": pl.Int64},
+    )
+    return pl.concat(
+        [
+            wide.select(
+                "section",
+                "questions",
+                pl.lit(name).alias("model"),
+                (pl.col(column) / pl.col("questions")).alias("accuracy"),
+            )
+            for name, column in (("teacher", "teacher_correct"), (student, "student_correct"))
+        ]
+    )
+
+
 def analogy_sections(frame: pl.DataFrame, title: str = "Analogies by section") -> alt.Chart:
     """Columns: section, model ('teacher' / the student's label), accuracy (0-1), questions."""
     models = list(dict.fromkeys(frame["model"].to_list()))

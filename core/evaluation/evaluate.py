@@ -231,6 +231,22 @@ def analogy_accuracy(
     return AnalogyResult(tuple(usable), tuple(items[i] for i in answers), len(questions) - len(usable))
 
 
+def analogy_answers(
+    student: np.ndarray, teacher: np.ndarray, items: Sequence[str], questions: Sequence[Analogy], allowed: np.ndarray
+) -> dict[str, list]:
+    """Every question whose four words are `allowed` (e.g. held-out), with the teacher's and the student's
+    answer: columns section, question ("b − a + c"), expected, teacher says, student says."""
+    by_student = analogy_accuracy(student, items, questions, allowed)
+    by_teacher = analogy_accuracy(teacher, items, questions, allowed)
+    return {
+        "section": [q.section for q in by_student.questions],
+        "question": [f"{q.b} − {q.a} + {q.c}" for q in by_student.questions],
+        "expected": [q.d for q in by_student.questions],
+        "teacher says": list(by_teacher.predicted),
+        "student says": list(by_student.predicted),
+    }
+
+
 # --- word similarity ------------------------------------------------------------------------
 
 

@@ -177,3 +177,20 @@ def test_projection_labels_one_per_close_pair_and_sides_apart():
     got = {(r["label"], r["side"]) for r in labels.iter_rows(named=True)}
     assert got == {("king", "right"), ("queen (teacher)", "left"), ("queen (student)", "right")}
     assert charts.projection_scatter(frame).to_dict()  # builds
+
+
+def test_section_accuracy_is_one_row_per_section_and_model():
+    sections = [
+        {"section": "capital", "questions": 4, "student_correct": 1, "teacher_correct": 3},
+        {"section": "plural", "questions": 2, "student_correct": 2, "teacher_correct": 0},
+    ]
+    frame = charts.section_accuracy(sections, "Model B")
+    rows = {(r["section"], r["model"]): r["accuracy"] for r in frame.iter_rows(named=True)}
+    assert rows == {
+        ("capital", "teacher"): 0.75,
+        ("plural", "teacher"): 0.0,
+        ("capital", "Model B"): 0.25,
+        ("plural", "Model B"): 1.0,
+    }
+    assert frame["questions"].to_list() == [4, 2, 4, 2]
+    assert charts.section_accuracy([], "Model B").height == 0

@@ -174,3 +174,19 @@ def test_bundled_benchmarks_load():
     pytest.importorskip("gensim")
     b = Benchmarks.bundled()
     assert len(b.analogies) == 19544 and len(b.simlex) == 999 and len(b.wordsim) > 300
+
+
+def test_analogy_answers_lists_the_allowed_questions_with_both_answers():
+    from core.evaluation.evaluate import Analogy, analogy_answers
+
+    items = ["man", "woman", "king", "queen", "cat"]
+    teacher = np.eye(5, dtype=np.float32)
+    teacher[3] = teacher[2] + teacher[1] - teacher[0]  # queen = king + woman - man: the teacher gets it right
+    student = np.eye(5, dtype=np.float32)
+    student[4] = [0, 1, 1, 0, 1]  # the student puts "cat" where the answer should be
+    questions = [Analogy("family", "man", "woman", "king", "queen"), Analogy("family", "man", "cat", "king", "queen")]
+    allowed = np.array([True, True, True, True, False])  # "cat" not allowed: the second question is left out
+    answers = analogy_answers(student, teacher, items, questions, allowed)
+    assert answers["question"] == ["woman − man + king"] and answers["expected"] == ["queen"]
+    assert answers["teacher says"] == ["queen"] and answers["student says"] == ["cat"]
+    assert answers["section"] == ["family"]
