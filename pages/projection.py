@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import charts
 from core.evaluation.neighbours import nearest
-from core.evaluation.projection import Method, ProjectionCache, project
+from core.evaluation.projection import Method, ProjectionCache, map_sample, project
 from pages._labels import EXPLAIN
 from pages._shared import (
     address_state,
@@ -56,10 +56,7 @@ if missing := [w for w in wanted if w not in index]:
         f"Not in this run's vocabulary: {', '.join(missing)}. Add them to your word list on the Data page to see them."
     )
 
-rng = np.random.default_rng(0)
-sample = set(rng.choice(len(vectors.items), size=min(int(sample_size), len(vectors.items)), replace=False).tolist())
-sample |= {index[w] for w in found}
-idx = np.array(sorted(sample))
+idx = map_sample(len(vectors.items), int(sample_size), always=[index[w] for w in found])
 x = np.vstack([vectors.teacher[idx], vectors.student[idx]])
 
 method = st.radio(

@@ -25,6 +25,18 @@ class Method(str, Enum):
     UMAP = "umap"
 
 
+def map_sample(n_items: int, size: int, always=(), seed: int = 0) -> np.ndarray:
+    """The items a map shows, sorted: a seeded random `size` of them (all when fewer), plus `always` (the
+    words a person asked to highlight). The same arguments give the same map.
+
+    >>> map_sample(10, 3, always=[9]).tolist()
+    [5, 6, 9]
+    """
+    rng = np.random.default_rng(seed)
+    chosen = set(rng.choice(n_items, size=min(int(size), n_items), replace=False).tolist())
+    return np.array(sorted(chosen | {int(i) for i in always}), dtype=np.int64)
+
+
 def pca_2d(x: np.ndarray) -> np.ndarray:
     """The two principal components (centered SVD), signs fixed so results are reproducible."""
     x = np.asarray(x, dtype=np.float64)

@@ -44,3 +44,12 @@ def test_umap_from_two_threads_at_once():
     for t in threads:
         t.join()
     assert errors == [] and results[0].shape == (80, 2)
+
+
+def test_map_sample_is_seeded_and_keeps_highlighted_words():
+    from core.evaluation.projection import map_sample
+
+    a = map_sample(1000, 50, always=[999, 3])
+    assert len(a) <= 52 and {999, 3} <= set(a.tolist()) and list(a) == sorted(a)
+    assert np.array_equal(a, map_sample(1000, 50, always=[999, 3]))  # the same map on every rerun
+    assert map_sample(5, 50).tolist() == [0, 1, 2, 3, 4]  # fewer words than asked: all of them
