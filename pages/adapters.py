@@ -437,7 +437,10 @@ if results:
                         {
                             "name": label,
                             "ms_per_1k": cheap_ms + adapter_ms_per_1k(r["model"], features, 256),
-                            "heldout_cosine": r["records"][-1]["heldout_cosine"],
+                            # the kept weights are the best held-out epoch's, as the run card says
+                            "heldout_cosine": next(x for x in r["records"] if x["epoch"] == best_epoch(r["records"]))[
+                                "heldout_cosine"
+                            ],
                             "kind": "cheap model + adapter",
                         }
                     )

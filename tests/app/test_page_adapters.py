@@ -37,6 +37,9 @@ def test_train_measure_and_play():
     no_errors(at)
     cost = at.session_state["adapter_cost_table"]
     assert set(cost["kind"].to_list()) == {"teacher", "cheap model + adapter"}
+    # the cost chart shows the adapter that is kept: its best held-out epoch, not its last
+    best = max(r["heldout_cosine"] for r in result["records"])
+    assert cost.filter(cost["kind"] == "cheap model + adapter")["heldout_cosine"].to_list() == [best]
     at.text_input(key="adapter_query").input("fire storm").run()
     no_errors(at)
     assert any(m.label == "Same texts in both top 5 (overlap@5)" for m in at.metric)
