@@ -9,21 +9,15 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
+from core.config import STUDENT_LABELS
 from core.evaluation.evaluate import BASELINE_LABEL, QUALITY_METRICS
 
 # Charts of the whole vocabulary (10k points, 2 x 10k for projections) are the point here.
 alt.data_transformers.disable_max_rows()
 
 TEACHER_COLOUR = "#444444"
-# Student kinds as people read them (core.config.STUDENT_LABELS, kept here to stay import-light).
-STUDENT_NAMES = {
-    "A": "Model A",
-    "B": "Model B",
-    "ridge": "Adapter (ridge)",
-    "mlp": "Adapter (MLP)",
-    "kernel": "Adapter (kernel, layers)",
-    "subword": "Subword",
-}
+# Student kinds as people read them, by the kind's value ("B" -> "Model B"): the config's one list.
+STUDENT_NAMES = {kind.value: label for kind, label in STUDENT_LABELS.items()}
 SPLIT_COLOURS = {"training": "#1f77b4", "held-out": "#ff7f0e", "poisoned": "#d62728"}
 
 
