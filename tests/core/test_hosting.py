@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from core.jobs import JobBoard, QueueFull
@@ -55,22 +53,11 @@ def test_owners():
         owner_id(None, "../../x")
 
 
-class _Job:
-    """Just what JobBoard.launch reads."""
+def _Job(owner):
+    """A bare job: what every job on the board has (core.jobs.Job), nothing a page would add."""
+    from core.jobs import Job
 
-    def __init__(self, owner):
-        import uuid
-
-        self.owner, self.job_id, self.submitted = owner, uuid.uuid4().hex, time.time()
-        from core.jobs import JobState
-
-        self.state = JobState.QUEUED
-
-    @property
-    def done(self):
-        from core.jobs import DONE
-
-        return self.state in DONE
+    return Job(owner=owner)
 
 
 def test_per_user_and_queue_limits(tmp_path):
