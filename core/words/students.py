@@ -16,7 +16,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.kernels.heads import cosine_loss_and_grad as _cosine_loss_and_grad  # noqa: F401 - the defences' tests
 from core.words.registry import StudentConfig, register, student_class
 
 __all__ = [

@@ -41,21 +41,14 @@ from core.words.registry import StudentConfig, student_class
 __all__ = [
     "EpochRecord",
     "score_against_teacher",
-    "embed_all",
     "train_student",
     "train_reference",
     "train_group",
     "group_key",
     "max_group_size",
-    "uses_fast_path",
 ]
 
 max_group_size = fast.max_group_size
-
-
-def uses_fast_path(model: nn.Module, device) -> bool:
-    """Whether `train_student` trains this student on this device on the fast CPU path."""
-    return fast.applies(model, device)
 
 
 def train_student(
@@ -92,6 +85,7 @@ def train_reference(
 ) -> Iterator[EpochRecord]:
     """The reference loop (see the module's docstring): any student, any device."""
     device = device or pick_device()
+    wants_losses = report is not None
     report = report if report is not None else TrainReport()
     model.to(device).train()
     targets, clean, train_idx, heldout_idx = dataset_on_device(dataset, device)
@@ -133,17 +127,11 @@ def train_reference(
             optimizer.step()
             loss_sum += losses.detach().sum()  # stays on the device: no sync per step
         student = model.predict_all()
-        item_losses = 1.0 - (student[train_idx] * targets[train_idx]).sum(1)
-        defence.after_epoch(item_losses)
-        report.item_losses, report.dropped = item_losses.cpu().numpy(), defence.final_dropped()
+        if defence.kind != "none" or (wants_losses and epoch == config.epochs):
+            item_losses = 1.0 - (student[train_idx] * targets[train_idx]).sum(1)
+            defence.after_epoch(item_losses)
+            report.item_losses, report.dropped = item_losses.cpu().numpy(), defence.final_dropped()
         yield record(epoch, float(loss_sum) / len(order), epoch_start, student)
-
-
-@torch.no_grad()
-def embed_all(model: nn.Module, n_items: int | None = None, device: str | None = None) -> torch.Tensor:
-    """The student's vector for every item, in item order (any student; `n_items` and `device` are the
-    student's own, kept for old callers)."""
-    return model.predict_all()
 
 
 @lru_cache(maxsize=32)

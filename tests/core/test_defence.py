@@ -8,9 +8,10 @@ import torch
 
 from core.config import DEFENCES, StudentKind, TrainConfig
 from core.data.dataset import build_dataset
+from core.kernels.heads import cosine_loss_and_grad
 from core.poisoning.defence import EpochDefence, TrainReport, flag, welsch_weights
 from core.words.generalizing import KernelAdapter, kernel_matrix
-from core.words.students import StudentConfig, _cosine_loss_and_grad, build_student
+from core.words.students import StudentConfig, build_student
 from core.words.train import train_student
 from tests.core.test_generalizing import linear_world, unit
 
@@ -65,7 +66,7 @@ def test_weighted_cosine_gradient_matches_autograd():
     y = torch.tensor(rng.normal(size=(6, 5)), requires_grad=True)
     t = torch.nn.functional.normalize(torch.tensor(rng.normal(size=(6, 5))), dim=1)
     w = torch.tensor([0.3, 0.0, 0.1, 0.2, 0.25, 0.15], dtype=torch.float64)
-    loss, dy = _cosine_loss_and_grad(y.detach(), t, lambda losses: w)
+    loss, dy = cosine_loss_and_grad(y.detach(), t, lambda losses: w)
     per_item = 1 - torch.nn.functional.cosine_similarity(y, t, dim=1)
     (w * per_item).sum().backward()
     torch.testing.assert_close(dy, y.grad)
