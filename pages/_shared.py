@@ -489,6 +489,11 @@ def show_chart(chart, frame: pl.DataFrame, explain: str, key: str, file_stem: st
         st.altair_chart(chart, width="stretch", height=plot_height + 120)
     else:
         st.altair_chart(chart, width="stretch")
+    download_buttons(chart, frame, file_stem, key)
+
+
+def download_buttons(chart, frame, file_stem: str, key: str) -> None:
+    """The picture (SVG) and the data (CSV) of a chart, side by side under it; made only when clicked."""
     left, right, _ = st.columns([1, 1, 2])
     left.download_button(
         "Download picture (SVG)",

@@ -7,14 +7,13 @@ import polars as pl
 import streamlit as st
 
 from core import story
-from core.charts import safe_csv, to_svg
 from core.charts import story as story_charts
 from core.config import StudentKind
 from core.paths import runs_dir
 from core.runs.store import list_runs, load_run
 from core.runs.visibility import visible_runs
 from core.teachers.teacher import TeacherUnavailable
-from pages._shared import PAGES, K, host_settings, job_board
+from pages._shared import PAGES, K, download_buttons, host_settings, job_board
 
 STEPS = {
     1: "What the teacher knows",
@@ -66,27 +65,7 @@ def show_chart(chart, frame: pl.DataFrame, explain: str, key: str, file_stem: st
     height = getattr(chart, "height", None)
     # a container-wide chart needs its whole height from Streamlit (title, axis and legend too), or Vega squeezes it
     st.altair_chart(chart, width="stretch", **({"height": height + 170} if isinstance(height, int) else {}))
-    left, right, _ = st.columns([1, 1, 2])
-    left.download_button(
-        "Download picture (SVG)",
-        data=lambda: to_svg(chart),
-        file_name=f"{file_stem}.svg",
-        mime="image/svg+xml",
-        key=f"{key}_svg",
-        on_click="ignore",
-        icon=":material/image:",
-        width="stretch",
-    )
-    right.download_button(
-        "Download data (CSV)",
-        data=lambda: safe_csv(frame),
-        file_name=f"{file_stem}.csv",
-        mime="text/csv",
-        key=f"{key}_csv",
-        on_click="ignore",
-        icon=":material/table:",
-        width="stretch",
-    )
+    download_buttons(chart, frame, file_stem, key)
 
 
 def neighbour_table(heading: str, scores: dict) -> None:
