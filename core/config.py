@@ -108,6 +108,18 @@ class PoisonScope(str, Enum):
     TRAIN = "train"  # only the answers the student trains on
 
 
+# Which words the teacher is asked about (core.data.selection): the paper's random draw, or a choice that
+# reads only what a student may read before paying (the cheap model's features, word frequency).
+SELECTIONS = ("random", "typical", "kcenter", "frequency")
+
+
+def check_selection(selection) -> str:
+    name = str(selection).strip().lower()
+    if name not in SELECTIONS:
+        raise ValueError(f"The query selection must be one of {', '.join(SELECTIONS)}, got {selection!r}.")
+    return name
+
+
 DEFENCES = ("none", "trimmed", "small-loss", "robust")  # what each does: core.poisoning.defence
 MAX_TRIM = 0.5  # the most a defence may leave out
 
@@ -170,6 +182,7 @@ class TrainConfig:
     )
     defence: str = "none"  # 'none' (the paper's), 'trimmed', 'small-loss' or 'robust' (core.poisoning.defence)
     trim: float = 0.0  # defences: the share of answers to leave out; 0 = decide from the losses (outliers)
+    selection: str = "random"  # which words to ask (core.data.selection); 'random' is the paper's draw
 
     def __post_init__(self) -> None:
         # Accept plain strings from JSON, argparse and widgets; store the enums.
@@ -209,6 +222,7 @@ class TrainConfig:
         if defence not in DEFENCES:
             raise ValueError(f"defence must be one of {', '.join(DEFENCES)}, got {self.defence!r}.")
         object.__setattr__(self, "defence", defence)
+        object.__setattr__(self, "selection", check_selection(self.selection))
         object.__setattr__(self, "trim", check_trim(self.trim))
         if self.defence in ("none", "robust"):
             object.__setattr__(self, "trim", 0.0)  # only trimmed and small-loss leave answers out

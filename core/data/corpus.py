@@ -210,3 +210,12 @@ def _csv_column(text: str, filename: str, column: str | None, dropped: dict[str,
         else:
             cells.append(row[index] if index < len(row) else "")
     return cells
+
+
+def word_frequencies(items):
+    """How common each item is in English (wordfreq's Zipf scale: 0 = unseen, 7 = 'the'), for the
+    `frequency` query selection; a multi-word item counts as its words' combined frequency."""
+    import numpy as np
+    from wordfreq import zipf_frequency
+
+    return np.array([zipf_frequency(str(item), "en") for item in items], dtype=np.float64)

@@ -84,9 +84,18 @@ class Dataset:
 
 
 def build_dataset(
-    items, clean: np.ndarray, p: float, poison: float, seed: int, adversary: str = "random", scope: str = "all"
+    items,
+    clean: np.ndarray,
+    p: float,
+    poison: float,
+    seed: int,
+    adversary: str = "random",
+    scope: str = "all",
+    train_idx: np.ndarray | None = None,
 ) -> Dataset:
     """Poison the whole dataset (if asked), then split it. `clean` rows align with `items`.
+
+    `train_idx`: the words chosen to ask (core.data.selection), instead of the paper's seeded draw of p.
 
     The paper's attack (random unit vectors over the whole vocabulary) keeps its own random
     stream, so runs stored before other adversaries existed rebuild identically; the other
@@ -97,7 +106,13 @@ def build_dataset(
         raise ValueError(f"Expected one teacher vector per item ({len(items)}), got an array of shape {clean.shape}.")
     if len(items) < 2:
         raise ValueError("At least two items are needed to train and evaluate a student.")
-    train_idx, heldout_idx = split_indices(len(items), p, seed)
+    if train_idx is None:
+        train_idx, heldout_idx = split_indices(len(items), p, seed)
+    else:
+        train_idx = np.unique(np.asarray(train_idx, dtype=np.int64))
+        if not len(train_idx) or train_idx[0] < 0 or train_idx[-1] >= len(items):
+            raise ValueError(f"The chosen words must be between 0 and {len(items) - 1}, and at least one.")
+        heldout_idx = np.setdiff1d(np.arange(len(items)), train_idx)
     if adversary == "random" and scope == "all":
         targets, poisoned = poison_targets(clean, poison, seed)
     else:

@@ -29,10 +29,11 @@ import heapq
 
 import numpy as np
 
+from core.config import SELECTIONS, check_selection
 from core.data.dataset import split_indices, train_size_for
 from core.vectors import unit_rows
 
-STRATEGIES = ("random", "typical", "kcenter", "frequency")
+STRATEGIES = SELECTIONS
 MAX_CLUSTERS = 500  # TypiClust's cap: past it, several words come from each cluster
 TYPICALITY_NEIGHBOURS = 20  # TypiClust's k
 _SELECT_STREAM = 4  # a random stream apart from the split's (2) and the poisonings' (1, 3)
@@ -41,15 +42,8 @@ _SELECT_STREAM = 4  # a random stream apart from the split's (2) and the poisoni
 def needs(strategy: str) -> str:
     """What a strategy reads: 'nothing', 'features' (the cheap model's) or 'frequencies'."""
     return {"random": "nothing", "typical": "features", "kcenter": "features", "frequency": "frequencies"}[
-        check_strategy(strategy)
+        check_selection(strategy)
     ]
-
-
-def check_strategy(strategy: str) -> str:
-    name = str(strategy).strip().lower()
-    if name not in STRATEGIES:
-        raise ValueError(f"The query selection must be one of {', '.join(STRATEGIES)}, got {strategy!r}.")
-    return name
 
 
 def select_indices(
@@ -65,7 +59,7 @@ def select_indices(
     `features`: one row per word (the cheap model's vectors), for `typical` and `kcenter`;
     `frequencies`: one number per word, higher = more common, for `frequency`.
     """
-    strategy = check_strategy(strategy)
+    strategy = check_selection(strategy)
     if strategy == "random":
         return split_indices(n_items, p, seed)
     budget = train_size_for(n_items, p)

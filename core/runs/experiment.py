@@ -23,9 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import LemmaMode, StudentKind, TrainConfig
+from core.config import LemmaMode, StudentKind, TrainConfig, default_cheap
+from core.data.corpus import word_frequencies
 from core.data.dataset import Dataset, build_dataset
 from core.data.lemmatize import LemmaResult, lemmatize_words, load_lemmatizer, no_lemmatization
+from core.data.selection import needs, select_indices
 from core.device import pick_device
 from core.evaluation.evaluate import BASELINE_LABEL, QUALITY_METRICS, evaluate
 from core.paths import teacher_cache_dir
@@ -76,6 +78,29 @@ def prepare_items(
     return PreparedData(result, clean, teacher.id, LemmaMode(mode))
 
 
+def choose_queries(
+    config: TrainConfig, items: Sequence[str], cache_root: Path | None = None, device: str = "cpu"
+) -> tuple[np.ndarray | None, float]:
+    """The words a run asks the teacher about, chosen by `config.selection` (core.data.selection), and the
+    seconds it took; None for the paper's random draw (core.data.dataset.split_indices makes it).
+
+    Reads the cheap model's sentence embedding of the words (the run's own cheap model, or the teacher's
+    default one for a student that reads none) or the words' frequency: nothing the teacher answered.
+    """
+    if config.selection == "random":
+        return None, 0.0
+    start = time.perf_counter()
+    needed = needs(config.selection)
+    features = frequencies = None
+    if needed == "features":
+        cheap = config.cheap or default_cheap(config.teacher)
+        features, _, _ = cheap_features(items, cheap, cache_root or teacher_cache_dir(), device, kind="sentence")
+    elif needed == "frequencies":
+        frequencies = word_frequencies(items)
+    train_idx, _ = select_indices(config.selection, len(items), config.p, config.seed, features, frequencies)
+    return train_idx, time.perf_counter() - start
+
+
 class TrainingRun:
     """One run: builds the dataset and student, yields epoch records, saves when done or stopped."""
 
@@ -100,8 +125,20 @@ class TrainingRun:
         self.device = device or pick_device()
         self.should_stop = should_stop
         self.extra = extra or {}
+        # Which words the teacher is asked about is chosen first, from what the student may read before paying
+        # (never a teacher answer); then the dataset poisons and splits as the paper does.
+        train_idx, selection_seconds = choose_queries(config, prepared.items, cache_root, self.device)
+        if config.selection != "random":
+            self.extra = {**self.extra, "selection_seconds": round(selection_seconds, 3)}
         self.dataset: Dataset = build_dataset(
-            prepared.items, prepared.clean, config.p, config.poison, config.seed, config.adversary, config.poison_scope
+            prepared.items,
+            prepared.clean,
+            config.p,
+            config.poison,
+            config.seed,
+            config.adversary,
+            config.poison_scope,
+            train_idx=train_idx,
         )
         features, cheap_id = None, ""
         if config.model.needs_cheap:
@@ -298,12 +335,16 @@ def run_vectors(stored, teacher_cache_dir: Path, device: str = "cpu") -> RunVect
 def evaluate_run(stored, teacher_cache_dir: Path, scope: str = "heldout", benchmarks=None, device: str = "cpu"):
     """A stored run's student beside its teacher and the average-vector baseline (core.evaluation.evaluate).
 
-    The training split and the targets the student saw (poisoned ones included) are rebuilt from
-    the run's config: the split and the poison are seeded, so they come out identical.
+    The training split is the stored one (whichever words the run's query selection chose); the targets the
+    student saw (poisoned ones included) are rebuilt from the run's config: the poison is seeded, so they come
+    out identical.
     """
     vectors = run_vectors(stored, teacher_cache_dir, device)
     c = stored.config
-    dataset = build_dataset(vectors.items, vectors.teacher, c.p, c.poison, c.seed, c.adversary, c.poison_scope)
+    train_idx = np.flatnonzero(np.asarray(stored.items["split"].to_list()) == "training")
+    dataset = build_dataset(
+        vectors.items, vectors.teacher, c.p, c.poison, c.seed, c.adversary, c.poison_scope, train_idx=train_idx
+    )
     result = evaluate(
         vectors.items,
         vectors.teacher,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig
+from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig, check_selection
 from core.runs.experiment import PreparedData, TrainingRun
 from core.runs.store import StoredRun, list_runs
 from core.words.train import group_key, max_group_size, train_group
@@ -47,6 +47,8 @@ class SweepGrid:
     adversaries: tuple[str, ...] = ("random",)
     defences: tuple[str, ...] = ("none",)
     poison_scope: str = "all"
+    selections: tuple[str, ...] = ("random",)  # which words each run asks (core.data.selection)
+    seeds: tuple[int, ...] = ()  # several seeds for uncertainty bands; empty: just `seed`
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(StudentKind.parse(m) for m in self.models))
@@ -55,7 +57,9 @@ class SweepGrid:
         object.__setattr__(self, "poison", tuple(sorted({float(r) for r in self.poison})))
         object.__setattr__(self, "adversaries", tuple(dict.fromkeys(str(a).strip().lower() for a in self.adversaries)))
         object.__setattr__(self, "defences", tuple(dict.fromkeys(str(d).strip().lower() for d in self.defences)))
-        for name in ("models", "ps", "lemmatize", "poison", "adversaries", "defences"):
+        object.__setattr__(self, "selections", tuple(dict.fromkeys(check_selection(s) for s in self.selections)))
+        object.__setattr__(self, "seeds", tuple(dict.fromkeys(self.seeds)) or (self.seed,))
+        for name in ("models", "ps", "lemmatize", "poison", "adversaries", "defences", "selections"):
             if not getattr(self, name):
                 raise ValueError(f"A sweep needs at least one value for {name}.")
         runs = len(self.configs())  # builds every TrainConfig: each value is validated here
@@ -79,8 +83,15 @@ class SweepGrid:
         """One config per run, grouped so runs sharing prepared data are next to each other.
         Clean runs (poison 0) are one run whatever the adversary, so they appear once per defence."""
         out, seen = [], set()
-        for lemma, model, poison, adversary, defence, p in itertools.product(
-            self.lemmatize, self.models, self.poison, self.adversaries, self.defences, self.ps
+        for seed, selection, lemma, model, poison, adversary, defence, p in itertools.product(
+            self.seeds,
+            self.selections,
+            self.lemmatize,
+            self.models,
+            self.poison,
+            self.adversaries,
+            self.defences,
+            self.ps,
         ):
             config = TrainConfig(
                 teacher=self.teacher,
@@ -89,11 +100,12 @@ class SweepGrid:
                 epochs=self.epochs,
                 lemmatize=lemma,
                 poison=poison,
-                seed=self.seed,
+                seed=seed,
                 vocabulary=self.vocabulary,
                 adversary=adversary,
                 poison_scope=self.poison_scope,
                 defence=defence,
+                selection=selection,
             )
             key = tuple(sorted(config.to_dict().items()))
             if key not in seen:
@@ -130,6 +142,7 @@ def find_stored(runs: pl.DataFrame, config: TrainConfig, teacher_id: str) -> str
         & (pl.col("poison_scope") == config.poison_scope)
         & (pl.col("defence") == config.defence)
         & ((pl.col("trim") - config.trim).abs() < 1e-12)
+        & (pl.col("selection") == config.selection)
     )
     return match["run_id"][0] if match.height else None
 
@@ -290,6 +303,8 @@ def sweep_frame(runs: Iterable[StoredRun]) -> pl.DataFrame:
                 train_size=pl.lit(run.meta["train_size"]),
                 adversary=pl.lit(c.adversary),
                 defence=pl.lit(c.defence),
+                selection=pl.lit(c.selection),
+                seed=pl.lit(c.seed),
             )
         )
     return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()

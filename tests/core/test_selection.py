@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from core.data.dataset import split_indices
-from core.data.selection import STRATEGIES, check_strategy, needs, select_indices
+from core.config import check_selection
+from core.data.selection import STRATEGIES, needs, select_indices
 
 
 def _blobs(n_per=40, centres=5, dim=8, seed=0):
@@ -74,7 +75,7 @@ def test_frequency_spreads_over_the_ranking():
 
 def test_bad_requests_are_sentences():
     with pytest.raises(ValueError, match="must be one of random, typical, kcenter, frequency"):
-        check_strategy("greedy")
+        check_selection("greedy")
     with pytest.raises(ValueError, match="cheap model's features"):
         select_indices("kcenter", 10, 0.5, 0)
     with pytest.raises(ValueError, match="one feature row per word"):
