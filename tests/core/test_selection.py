@@ -4,8 +4,8 @@ strategy does what its name says on data built to show it."""
 import numpy as np
 import pytest
 
-from core.data.dataset import split_indices
 from core.config import check_selection
+from core.data.dataset import split_indices
 from core.data.selection import STRATEGIES, needs, select_indices
 
 
