@@ -120,6 +120,10 @@ def check_selection(selection) -> str:
     return name
 
 
+# The ceiling of a kind of student: the same student given every answer but a held-out 10 % (how close any
+# student of that kind can get with these words).
+CEILING_P = 0.9
+
 DEFENCES = ("none", "trimmed", "small-loss", "robust")  # what each does: core.poisoning.defence
 MAX_TRIM = 0.5  # the most a defence may leave out
 
