@@ -20,7 +20,7 @@ import math
 import sys
 import time
 
-from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig
+from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig, check_selection
 from core.data.corpus import VocabularyError, default_vocabulary, parse_vocabulary
 from core.data.lemmatize import LemmatizerUnavailable
 from core.data.sentences import default_sentences, sentences_from_upload
@@ -52,6 +52,13 @@ def _fraction(text: str) -> float:
 def _kind(text: str) -> str:
     try:
         return StudentKind.parse(text).value
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _selection(text: str) -> str:
+    try:
+        return check_selection(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
 
@@ -94,7 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="A, B (the paper's lookup tables), ridge, mlp (adapters from a cheap encoder), subword",
     )
     train.add_argument(
-        "--cheap", default="", help="adapters: the cheap encoder (default: minilm, or mpnet when the teacher is minilm)"
+        "--cheap",
+        default="",
+        help="adapters: the cheap model they read: minilm, mpnet, static (a word table distilled from MiniLM) "
+        "(default: the cheapest bundled model that is not the teacher)",
+    )
+    train.add_argument(
+        "--select",
+        default="random",
+        type=_selection,
+        help="which words to ask the teacher: random (the paper's), typical (TypiClust), kcenter (far apart), "
+        "frequency (spread over common and rare words); only the cheap model and word frequency are read",
     )
     train.add_argument(
         "--p",
@@ -150,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--lemmas", default="none", help="comma-separated lemmatization modes, e.g. none,spacy")
     sweep.add_argument("--poisons", default="0", help="comma-separated poison rates, e.g. 0,0.1")
     sweep.add_argument("--seed", type=int, default=0)
+    sweep.add_argument(
+        "--seeds", default="", help="comma-separated seeds for uncertainty bands, e.g. 0,1,2,3,4 (overrides --seed)"
+    )
+    sweep.add_argument(
+        "--select", default="random", help="comma-separated query selections: random, typical, kcenter, frequency"
+    )
+    sweep.add_argument("--cheap", default="", help="adapters: the cheap model they read (default as for train)")
     sweep.add_argument("--json", action="store_true")
 
     evaluate = commands.add_parser(
@@ -310,6 +334,7 @@ def cmd_train(args) -> int:
         poison_scope=args.poison_scope,
         defence=args.defence,
         trim=args.trim,
+        selection=args.select,
     )
     teacher = _cached_teacher(args)
     prepared = prepare_items(vocab.words, config.lemmatize, teacher)
@@ -320,7 +345,8 @@ def cmd_train(args) -> int:
     run = TrainingRun(config, prepared, runs_dir(), device=args.device, checkpoint_every=2.0)
     if not args.json:
         _say(
-            f"{config.model.label} on {run.teacher_queries:,} of {len(prepared.items):,} items (p = {config.p:g}), "
+            f"{config.model.label} on {run.teacher_queries:,} of {len(prepared.items):,} items (p = {config.p:g}"
+            f"{'' if config.selection == 'random' else ', chosen by ' + config.selection}), "
             f"{int(run.dataset.poisoned.sum()):,} poisoned, {config.epochs} epochs on {run.device}."
         )
     try:
@@ -378,6 +404,9 @@ def cmd_sweep(args) -> int:
             lemmatize=_list(args.lemmas, LemmaMode, "lemmas"),
             poison=_list(args.poisons, float, "poisons"),
             seed=args.seed,
+            seeds=_list(args.seeds, int, "seeds") if args.seeds.strip() else (),
+            selections=tuple(check_selection(s) for s in _list(args.select, str, "select")),
+            cheap=args.cheap,
             vocabulary=vocab.label,
         )
     teacher = _cached_teacher(args)
@@ -399,12 +428,15 @@ def cmd_sweep(args) -> int:
                 "p": c.p,
                 "lemmatize": c.lemmatize.value,
                 "poison": c.poison,
+                "selection": c.selection,
+                "seed": c.seed,
                 "eta_seconds": progress.eta_seconds,
             }
             print(
                 json.dumps(line)
                 if args.json
                 else f"[{progress.done}/{progress.total}] {c.model.label} p={c.p:g} lemmas={c.lemmatize.value} poison={c.poison:g}"
+                f"{'' if c.selection == 'random' else ' select=' + c.selection} seed={c.seed}"
                 f"{' (stored before, reused)' if progress.last_reused else ''}  ETA {eta}",
                 flush=True,
             )
@@ -504,6 +536,8 @@ def cmd_runs(args) -> int:
                     "epochs",
                     "lemmatize",
                     "poison",
+                    "selection",
+                    "seed",
                     "final_train_loss",
                     "heldout_cosine",
                 )

@@ -463,6 +463,10 @@ def run_label(row: dict) -> str:
         charts.plural(row["epochs"], "epoch"),
         row["teacher"],
     ]
+    if row.get("selection", "random") != "random":
+        parts.append(f"{row['selection']} words")
+    if row.get("seed"):
+        parts.append(f"seed {row['seed']}")
     if row["lemmatize"] != "none":
         parts.append(f"lemmas ({row['lemmatize']})")
     if row["poison"]:

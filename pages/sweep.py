@@ -3,12 +3,13 @@
 import streamlit as st
 
 from core import charts
-from core.config import PAPER_PS, LemmaMode, StudentKind
+from core.config import PAPER_PS, SELECTIONS, LemmaMode, StudentKind
 from core.jobs import JobState, duration, start_sweep, sweep_estimate
 from core.paths import cache_dir, runs_dir
 from core.runs.store import RunNotFound, load_run
 from core.runs.sweep import SweepGrid, find_stored, sweep_frame
 from core.teachers.teacher import TeacherUnavailable, cached_vectors
+from pages._choices import SELECTION_HELP, SELECTION_LABELS
 from pages._labels import EXPLAIN
 from pages._shared import (
     LEMMA_LABELS,
@@ -36,6 +37,8 @@ address_state(
         "sweep_paper_epochs": int,
         "sweep_lemmas": [one_of(*LemmaMode)],
         "sweep_poisons": [float],
+        "sweep_selections": [one_of(*SELECTIONS)],
+        "sweep_seeds": int,
         "sweep_metric": one_of(*charts.METRICS),
     }
 )  # the page's choices live in its address: a link reproduces the view
@@ -82,6 +85,23 @@ else:
         format_func=lambda r: f"{r:.0%}",
         key="sweep_poisons",
     )
+    selections = c3.multiselect(
+        "Which words to ask",
+        list(SELECTIONS),
+        default=["random"],
+        format_func=SELECTION_LABELS.get,
+        key="sweep_selections",
+        help=SELECTION_HELP,
+    )
+    seeds = c3.number_input(
+        "Seeds per setting",
+        1,
+        10,
+        1,
+        key="sweep_seeds",
+        help="Each setting is trained with seeds 0, 1, 2, …: the Honest evaluation page then draws the mean with a "
+        "95 % band, and says whether two ways of choosing words really differ.",
+    )
     try:
         grid = SweepGrid(
             teacher=ss[K.TEACHER],
@@ -91,6 +111,8 @@ else:
             lemmatize=tuple(lemmas),
             poison=tuple(poisons),
             vocabulary=ss[K.VOCAB].label,
+            selections=tuple(selections),
+            seeds=tuple(range(int(seeds))),
         )
     except ValueError as err:
         st.warning(str(err))
@@ -194,6 +216,14 @@ if not stored_runs:
     st.stop()
 frame = sweep_frame(stored_runs.values())
 st.header("The paper's figures")
+if frame["seed"].n_unique() > 1:  # the paper's figures are one run per setting: the first seed's
+    first_seed = int(frame["seed"].min())
+    frame = frame.filter(frame["seed"] == first_seed)
+    stored_runs = {r: run for r, run in stored_runs.items() if run.config.seed == first_seed}
+    st.caption(
+        f"The figures below show seed {first_seed}, one run per setting as in the paper; the Honest evaluation "
+        "page draws every seed's runs as a mean with a 95 % band."
+    )
 
 st.subheader("Training time against p (paper figures 2 and 3)")
 show_chart(

@@ -4,9 +4,21 @@ import polars as pl
 import streamlit as st
 
 from core import charts
-from core.config import MAX_TRIM, PAPER_PS, LemmaMode, StudentKind, TrainConfig, default_cheap
+from core.config import (
+    MAX_TRIM,
+    PAPER_PS,
+    SELECTIONS,
+    LemmaMode,
+    StudentKind,
+    TrainConfig,
+    cheap_choices,
+    default_cheap,
+)
 from core.data.dataset import train_size_for
 from core.jobs import JobState, QueueFull, duration
+from core.teachers.rates import ms_per_1k
+from core.teachers.teacher import teacher_id_for
+from pages._choices import CHEAP_LABELS, SELECTION_HELP, SELECTION_LABELS
 from pages._labels import DEFENCE_LABELS, EXPLAIN, defences_help, detection_sentence
 from pages._shared import (
     LEMMA_LABELS,
@@ -64,6 +76,8 @@ address_state(
         "trim": between(0.0, MAX_TRIM),
         "seed": between(0, 2**31 - 1, int),
         "train_lemma": one_of(*LemmaMode),
+        "selection": one_of(*SELECTIONS),
+        "cheap": one_of(*CHEAP_LABELS),
     }
 )  # the page's choices live in its address: a link reproduces the view
 prepared = require_prepared()
@@ -98,6 +112,13 @@ with knobs("The student and the experiment's settings"):
         answers = train_size_for(len(prepared.items), p)
         st.markdown(
             f"**p = {p:g}** ({answers:,} teacher {'answer' if answers == 1 else 'answers'} of {len(prepared.items):,} words)"
+        )
+        selection = st.selectbox(
+            "Which words to ask the teacher about",
+            list(SELECTIONS),
+            format_func=SELECTION_LABELS.get,
+            key="selection",
+            help=SELECTION_HELP,
         )
     with middle:
         if kind.closed_form:
@@ -174,10 +195,26 @@ with knobs("The student and the experiment's settings"):
             key="train_lemma",
         )
         st.caption(f"Teacher: **{prepared.teacher_id}** · {len(prepared.lemma.words):,} words")
+        cheap = ""
         if kind.needs_cheap:
+            # What each model costs per 1,000 words on this machine (measured by the warm-up), beside the teacher's.
+            options = cheap_choices(ss[K.TEACHER])
+            cheap = st.selectbox(
+                "Cheap model the student reads",
+                options,
+                index=options.index(default_cheap(ss[K.TEACHER])),
+                format_func=lambda name: (
+                    f"{CHEAP_LABELS.get(name, name)} · {ms_per_1k(teacher_id_for(name)):,.0f} ms per 1,000 words"
+                ),
+                key="cheap",
+                help="It runs on every word (its vectors are computed once, then cached), so it must cost less than "
+                "the teacher to be worth it.",
+            )
+            st.caption(f"The teacher costs {ms_per_1k(prepared.teacher_id):,.0f} ms per 1,000 words on this machine.")
+        if selection in ("typical", "kcenter"):
             st.caption(
-                f"This adapter reads the cheap model **{default_cheap(ss[K.TEACHER])}** (its vectors of every word are "
-                "computed once, then cached)."
+                f"The selection reads the cheap model **{cheap or default_cheap(ss[K.TEACHER])}**'s vectors of the "
+                "words, never the teacher's answers."
             )
     submitted = st.button("Train", type="primary", icon=":material/model_training:", key="train")
 
@@ -199,6 +236,8 @@ if submitted:
             poison_scope=scope,
             defence=defence,
             trim=float(trim) if defence in ("trimmed", "small-loss") else 0.0,
+            selection=selection,
+            cheap=cheap if kind.needs_cheap else "",
         )
     except ValueError as err:
         st.error(str(err))

@@ -49,6 +49,7 @@ class SweepGrid:
     poison_scope: str = "all"
     selections: tuple[str, ...] = ("random",)  # which words each run asks (core.data.selection)
     seeds: tuple[int, ...] = ()  # several seeds for uncertainty bands; empty: just `seed`
+    cheap: str = ""  # adapters: the cheap model they read ('' = the teacher's default, core.config.default_cheap)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(StudentKind.parse(m) for m in self.models))
@@ -106,6 +107,7 @@ class SweepGrid:
                 poison_scope=self.poison_scope,
                 defence=defence,
                 selection=selection,
+                cheap=self.cheap,
             )
             key = tuple(sorted(config.to_dict().items()))
             if key not in seen:

@@ -51,6 +51,11 @@ def measured_rates(path: Path | None = None) -> dict[str, float]:
         return {}
 
 
+def ms_per_1k(model_id: str, path: Path | None = None) -> float:
+    """Milliseconds per 1,000 words: this machine's measured rate, else the lab's default."""
+    return 1000.0 * embedding_seconds(model_id, 1000, path)
+
+
 def embedding_seconds(model_id: str, items: int, path: Path | None = None) -> float:
     """Seconds a model needs for `items` new items: this machine's measured rate, else the lab's default."""
     rate = measured_rates(path).get(model_id) or DEFAULT_MS_PER_ITEM.get(model_id, 4.0)

@@ -58,3 +58,22 @@ def test_sweep_says_how_long_before_during_and_after(prepared, vocab, stored_run
     no_errors(at)
     assert any("The sweep finished: 2 run(s) trained" in s.value for s in at.success)
     assert not any("left" in (p.proto.text or "") for p in at.get("progress"))
+
+
+def test_a_sweep_over_selections_and_seeds(prepared, vocab):
+    at = make_app("sweep", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
+    at.radio(key="sweep_kind").set_value("custom").run()
+    at.multiselect(key="sweep_ps").set_value([0.095])
+    at.number_input(key="sweep_epochs").set_value(1)
+    at.multiselect(key="sweep_selections").set_value(["random", "frequency"])
+    at.number_input(key="sweep_seeds").set_value(3).run()
+    no_errors(at)
+    assert "6 runs in this grid: 0 already stored, 6 to train" in at.info[0].value
+    at.button(key="sweep_start").click().run()
+    job = job_board().get(at.session_state[K.SWEEP])
+    assert wait_for(lambda: job.done, 60) and job.snapshot()["done"] == 6
+    at.run()
+    no_errors(at)
+    assert any("show seed 0" in c.value for c in at.caption)
+    at.multiselect(key="sweep_selections").set_value([]).run()
+    assert "at least one value for selections" in at.warning[0].value

@@ -1,6 +1,6 @@
 from core.config import LemmaMode
 from core.paths import runs_dir
-from core.runs.store import list_runs
+from core.runs.store import list_runs, load_run
 from pages._shared import K, job_board
 from tests.app.apphelpers import make_app, no_errors, wait_for
 
@@ -90,10 +90,28 @@ def test_choosing_p_never_starts_a_training_and_shows_the_answers(prepared, voca
 def test_cheap_model_note_and_epochs_follow_the_student(prepared, vocab):
     at = make_app("train", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
     assert not any("cheap model" in c.value for c in at.caption)  # Model B reads no cheap model
+    assert "cheap" not in [s.key for s in at.selectbox]
     at.radio(key="model").set_value("mlp").run()
-    assert any("reads the cheap model" in c.value for c in at.caption)
+    cheap = at.selectbox(key="cheap")
+    assert cheap.value == "hash-16" and "ms per 1,000 words" in cheap.format_func(cheap.value)
+    assert any("The teacher costs" in c.value and "ms per 1,000 words" in c.value for c in at.caption)
     assert "epochs" in [n.key for n in at.number_input]
     at.radio(key="model").set_value("kernel").run()
     no_errors(at)
     assert "epochs" not in [n.key for n in at.number_input]
     assert any("solved in one step" in c.value for c in at.caption)
+
+
+def test_the_selection_is_a_setting_of_the_run(prepared, vocab):
+    at = make_app("train", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
+    assert at.selectbox(key="selection").value == "random"
+    at.selectbox(key="selection").set_value("kcenter").run()
+    no_errors(at)
+    assert any("never the teacher's answers" in c.value for c in at.caption)
+    at.button(key="train").click().run()
+    no_errors(at)
+    job = job_board().get(at.session_state[K.JOB])
+    assert job.config.selection == "kcenter"
+    assert wait_for(lambda: job.done, 60)
+    stored = load_run(runs_dir(), job.run_id)
+    assert stored.config.selection == "kcenter"
