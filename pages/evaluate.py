@@ -222,7 +222,7 @@ if family.height:
             continue  # a run whose vectors are not available here: left out of the chart
         progress.progress((i + 1) / family.height, text=f"Scored {i + 1} of {family.height} runs")
     progress.empty()
-    from core.runs.experiment import quality_frame, quality_table
+    from core.runs.quality import quality_frame, quality_table
 
     frame = quality_frame(evaluations)
     runs = (

@@ -29,7 +29,7 @@ from core.data.dataset import Dataset, build_dataset
 from core.data.lemmatize import LemmaResult, lemmatize_words, load_lemmatizer, no_lemmatization
 from core.data.selection import needs, select_indices
 from core.device import pick_device
-from core.evaluation.evaluate import BASELINE_LABEL, QUALITY_METRICS, evaluate
+from core.evaluation.evaluate import evaluate
 from core.paths import teacher_cache_dir
 from core.poisoning.defence import TrainReport
 from core.poisoning.poison import Detection, detect
@@ -402,68 +402,6 @@ def stored_evaluation(stored, teacher_cache_dir: Path, scope: str = "heldout", d
     tmp.write_text(json.dumps(out))
     os.replace(tmp, path)  # atomic: a reader never sees half a file
     return out
-
-
-def quality_frame(evaluations: list[dict]):
-    """The data of the quality-per-query chart from `stored_evaluation` results: one row per run
-    (student label, p, queries and the metrics), plus one baseline row per number of queries."""
-    import polars as pl
-
-    rows, baseline = [], {}
-    for ev in evaluations:
-        s = ev["summary"]
-        student_row, _, base_row = ev["table"]
-        label = StudentKind.parse(s["model"]).label
-        common = {"p": float(s["p"]), "queries": int(s["teacher_queries"])}
-        rows.append(
-            {"student": label, "run_id": s["run_id"], **common, **{m: student_row.get(m) for m in QUALITY_METRICS}}
-        )
-        baseline.setdefault(common["queries"], []).append({**common, **{m: base_row.get(m) for m in QUALITY_METRICS}})
-    for queries, group in baseline.items():
-        row = {"student": BASELINE_LABEL, "run_id": "", "p": group[0]["p"], "queries": queries}
-        for m in QUALITY_METRICS:
-            values = [g[m] for g in group if g[m] is not None]
-            row[m] = sum(values) / len(values) if values else None
-        rows.append(row)
-    schema = {
-        "student": pl.Utf8,
-        "run_id": pl.Utf8,
-        "p": pl.Float64,
-        "queries": pl.Int64,
-        **{m: pl.Float64 for m in QUALITY_METRICS},
-    }
-    return pl.DataFrame(rows, schema=schema)
-
-
-def quality_table(frame):
-    """`quality_frame` as a table people read: one row per run (student, p, teacher answers, the scores),
-    each beside the learns-nothing baseline at the same number of queries; neighbour overlap as a count
-    of 10 (0.5 -> 5.0). Sorted by student, then p.
-
-    One run per student is a single dot on the quality-per-query chart; this table says the same
-    thing in words and numbers, so the page shows it whatever the chart can draw.
-    """
-    import polars as pl
-
-    base = frame.filter(pl.col("student") == BASELINE_LABEL).select("queries", baseline_cosine=pl.col("heldout_cosine"))
-    return (
-        frame.filter(pl.col("student") != BASELINE_LABEL)
-        .join(base.unique("queries", keep="first"), on="queries", how="left")
-        .with_columns(neighbours_of_10=pl.col("neighbour_overlap_at_10") * 10)
-        .sort("student", "p")
-        .select(
-            "student",
-            "p",
-            "queries",
-            "heldout_cosine",
-            "baseline_cosine",
-            "analogy_pct_of_teacher",
-            "neighbours_of_10",
-            "simlex_spearman",
-            "wordsim_spearman",
-            "run_id",
-        )
-    )
 
 
 def read_stored_evaluation(folder: Path, scope: str = "heldout") -> dict | None:

@@ -3,7 +3,7 @@
 import pytest
 
 from core.evaluation.evaluate import BASELINE_LABEL
-from core.runs.experiment import quality_frame, quality_table
+from core.runs.quality import quality_frame, quality_table
 
 
 def evaluation(model, p, queries, cosine, base_cosine, overlap):
