@@ -62,19 +62,28 @@ def epoch_choices(family: pl.DataFrame) -> tuple[list[int], int | None]:
 
 
 def latest_per_point(family: pl.DataFrame, epochs: int | None = None) -> pl.DataFrame:
-    """One run per student and p, the newest; trained students only at `epochs` (closed-form adapters have
-    no epochs and always stay). `epochs` None: every length."""
+    """One run per student, query selection, p and seed, the newest (several seeds are what a band over seeds
+    is made of; a rerun of the same point replaces the older one); trained students only at `epochs`
+    (closed-form adapters have no epochs and always stay). `epochs` None: every length. A table without
+    selection or seed columns (an older one) counts as the paper's: random words, seed 0."""
     if epochs is not None:
         family = family.filter(pl.col("model").is_in(list(CLOSED_FORM)) | (pl.col("epochs") == epochs))
-    return family.sort("created", descending=True).unique(subset=["model", "p"], keep="first", maintain_order=True)
+    if "selection" not in family.columns:
+        family = family.with_columns(selection=pl.lit("random"))
+    if "seed" not in family.columns:
+        family = family.with_columns(seed=pl.lit(0, dtype=pl.Int64))
+    return family.sort("created", descending=True).unique(
+        subset=["model", "selection", "p", "seed"], keep="first", maintain_order=True
+    )
 
 
 def most_points_per_student(table: pl.DataFrame, column: str = "student") -> int:
-    """How many rows the student with the most rows has (a curve needs at least 2): core.runs.experiment's
-    quality_table has one row per run."""
+    """How many points the student with the most has (a curve needs at least 2): its rows, or with a `p`
+    column its distinct values of p (core.runs.quality's tables have one row per run, or per p and selection)."""
     if table.is_empty():
         return 0
-    return int(table.group_by(column).len()["len"].max() or 0)
+    counts = table.group_by(column).agg(pl.col("p").n_unique().alias("len")) if "p" in table.columns else None
+    return int((counts if counts is not None else table.group_by(column).len())["len"].max() or 0)
 
 
 # ---- grids: what is stored, what is still to train -------------------------------------------------------

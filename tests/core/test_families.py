@@ -62,10 +62,43 @@ def test_latest_per_point_keeps_the_newest_run_of_each_student_and_p():
     assert sorted(families.latest_per_point(family)["run_id"].to_list()) == ["b40", "b40-new", "ridge", "this"]
 
 
+def test_latest_per_point_keeps_every_seed_and_selection_and_the_newest_rerun_of_each():
+    seeded = runs(
+        [
+            {"run_id": "s0", "model": "kernel", "epochs": 1, "seed": 0, "selection": "random"},
+            {"run_id": "s1", "model": "kernel", "epochs": 1, "seed": 1, "selection": "random"},
+            {"run_id": "s1-old", "model": "kernel", "epochs": 1, "seed": 1, "selection": "random", "created": 0.1},
+            {"run_id": "t0", "model": "kernel", "epochs": 1, "seed": 0, "selection": "typical"},
+            {"run_id": "t0-p", "model": "kernel", "epochs": 1, "seed": 0, "selection": "typical", "p": 0.3},
+            {"run_id": "b0", "seed": 0, "selection": "random", "epochs": 40},
+        ]
+    )
+    family = families.quality_family(seeded, families.run_row(seeded, "s0"))
+    assert sorted(families.latest_per_point(family)["run_id"]) == ["b0", "s0", "s1", "t0", "t0-p"]
+    assert sorted(families.latest_per_point(family, 20)["run_id"]) == ["s0", "s1", "t0", "t0-p"]  # B at 40 left out
+
+
+def test_the_quality_family_filters_teacher_vocabulary_lemmas_and_poison_whatever_the_seed():
+    seeded = runs(
+        [
+            {"run_id": "this", "seed": 0},
+            {"run_id": "seed 3", "seed": 3, "selection": "kcenter"},
+            {"run_id": "other words", "seed": 1, "vocabulary": "w"},
+            {"run_id": "lemmas", "seed": 1, "lemmatize": "spacy"},
+            {"run_id": "poisoned", "seed": 1, "poison": 0.1},
+        ]
+    )
+    family = families.quality_family(seeded, families.run_row(seeded, "this"))
+    assert sorted(families.latest_per_point(family)["run_id"]) == ["seed 3", "this"]
+
+
 def test_most_points_per_student():
     table = pl.DataFrame({"student": ["B", "B", "ridge"]})
     assert families.most_points_per_student(table) == 2
     assert families.most_points_per_student(table.clear()) == 0
+    # With p: the distinct budgets, not the rows (five seeds at one p are one point of the curve).
+    seeds = pl.DataFrame({"student": ["K"] * 6, "p": [0.1] * 5 + [0.3]})
+    assert families.most_points_per_student(seeds) == 2
 
 
 def test_claim_grid_covers_the_missing_points_and_to_train_leaves_out_the_stored():
@@ -79,7 +112,19 @@ def test_claim_grid_covers_the_missing_points_and_to_train_leaves_out_the_stored
 
 def stored_row(config: TrainConfig, run_id: str) -> dict:
     """The run store's row of a finished run trained here with these settings (what find_stored compares)."""
-    keys = ("p", "epochs", "poison", "seed", "vocabulary", "batch_size", "lr", "cheap", "adversary", "poison_scope")
+    keys = (
+        "p",
+        "epochs",
+        "poison",
+        "seed",
+        "vocabulary",
+        "batch_size",
+        "lr",
+        "cheap",
+        "adversary",
+        "poison_scope",
+        "selection",
+    )
     return {
         "run_id": run_id,
         "status": "finished",
