@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from core.charts import selection_name
+
 # ---- what each chart shows: one sentence beside it (a key per chart builder of core.charts) -------------
 
 EXPLAIN = {
@@ -35,9 +37,18 @@ EXPLAIN = {
     "pareto_lines": "The same runs as lines: one line per p, epoch by epoch. Lines that flatten early mean more training is wasted effort.",
     "sweep_means": "The teacher's distribution of embedding means (grey) against the student's, for each p and epoch: as p and epochs grow the student should take the teacher's shape (the paper's figures 6, 10 and 12).",
     "quality_per_query": (
-        "Each line is one kind of student: how good it is on words it never saw (up) against how many words the "
-        "teacher had to embed for it (right, log scale). The grey dashed line is the average-vector baseline, which "
-        "learns nothing; a student is only worth its queries where it stays above that line."
+        "How good each student is on words it never saw (up) against how many teacher answers it paid for (right, "
+        "log scale). Colour and line style tell the students and the ways of choosing which words to ask apart (see "
+        "the legend). Each line is the average of runs that differ only in their random seed; the shaded band is "
+        "where that average lies with 95 % confidence, so where two bands overlap these runs cannot tell the two "
+        "apart. The grey dashed line is a student that learns nothing (every new word gets the average answer); the "
+        "dotted line is the ceiling: the same student given every answer but a held-out 10 %."
+    ),
+    "selection_differences": (
+        "Each dot says how much better (above the dashed zero line) or worse (below) a way of choosing the words "
+        "does than asking about random words — with the same seeds and the same teacher, so only the choice of "
+        "words differs. The bar is its 95 % interval: a bar that crosses zero means these seeds cannot tell the "
+        "two ways apart, however far the dot sits from it. A faint dot is such a case."
     ),
     "lookup_tables": (
         "Model A and Model B are lookup tables: a word the teacher never answered keeps the random vector it "
@@ -183,3 +194,112 @@ def claim_verdict(check) -> str:
         verdict = f"Verdict: the poison costs real quality on held-out words{share}; the training loss hides it."
     parts.append(verdict)
     return " ".join(parts)
+
+
+# ---- quality per teacher query, over seeds (core.runs.quality's numbers in words) ---------------------------
+
+
+def score_text(metric: str, value: float | None) -> str:
+    """A score as the page writes it: analogies as a % of the teacher with one decimal, the rest with three."""
+    if value is None:
+        return "—"
+    return f"{value:.1f} %" if metric == "analogy_pct_of_teacher" else f"{value:.3f}"
+
+
+def _gap_text(metric: str, value: float) -> str:
+    """A difference between two scores, without its sign: analogies in percentage points."""
+    return f"{abs(value):.1f} points" if metric == "analogy_pct_of_teacher" else f"{abs(value):.3f}"
+
+
+def plus_minus(metric: str, mean: float | None, half: float | None, n: int | None, seeds: int | None = None) -> str:
+    """A mean over seeds with its 95 % half-width: "0.712 ± 0.014"; one seed: "0.712 (one seed)"; the seeds said
+    only when they are not the row's `seeds` (a score that could not be computed on every seed)."""
+    if mean is None:
+        return "—"
+    if not n or n < 2 or half is None:
+        return f"{score_text(metric, mean)} (one seed)"
+    unit = " %" if metric == "analogy_pct_of_teacher" else ""
+    number = ".1f" if unit else ".3f"
+    text = f"{mean:{number}} ± {half:{number}}{unit}"
+    return text if seeds is None or n == seeds else f"{text} ({n} seeds)"
+
+
+def _seeds(ns) -> str:
+    low, high = min(ns), max(ns)
+    return f"{low} seed{'s' * (low != 1)}" if low == high else f"{low}–{high} seeds"
+
+
+def difference_sentence(rows: list[dict], metric: str, student: str | None = None) -> str:
+    """One strategy against random (`core.runs.quality.paired_differences`' rows of one student and selection,
+    any order) in one or two plain sentences: where the 95 % interval excludes 0, "a real difference"; where it
+    holds 0, "within the noise: not distinguishable with these seeds"."""
+    rows = sorted(rows, key=lambda r: r["queries"])
+    name = selection_name(rows[0]["selection"])
+    who = f"{student}: " if student else ""
+    if all(r["n"] < 2 for r in rows):
+        return (
+            f"{who}{name} and random words share only one seed at each budget: no interval, so no verdict yet. "
+            "Train more seeds to compare them."
+        )
+    real = [r for r in rows if r["distinguishable"]]
+    noisy = [r for r in rows if not r["distinguishable"]]
+    if not real:
+        widest = max(rows, key=lambda r: abs(r["mean"]))
+        sign = "+" if widest["mean"] >= 0 else "−"
+        return (
+            f"{who}{name} against random words: within the noise of {_seeds([r['n'] for r in rows])} at every budget "
+            f"(the largest gap, {sign}{_gap_text(metric, widest['mean'])} ± {_gap_text(metric, widest['half_width'] or 0)} "
+            f"at {widest['queries']:,} answers): not distinguishable with these seeds."
+        )
+    found = "; ".join(
+        f"{'beat' if r['mean'] > 0 else 'trail'} random by {_gap_text(metric, r['mean'])} ± "
+        f"{_gap_text(metric, r['half_width'])} at {r['queries']:,} answers ({_seeds([r['n']])})"
+        for r in real
+    )
+    text = f"{who}{name} {found}: a real difference."
+    if noisy:
+        budgets = ", ".join(f"{r['queries']:,}" for r in noisy)
+        text += (
+            f" At {budgets} answers the two are within the noise of {_seeds([r['n'] for r in noisy])}: "
+            "not distinguishable."
+        )
+    return text
+
+
+def target_words(metric: str, target: float, threshold: float) -> str:
+    """What reaching `target` % of the teacher means on a metric, in words."""
+    if metric == "analogy_pct_of_teacher":
+        return f"{target:g} % of the teacher's analogy score"
+    if metric == "neighbour_overlap_at_10":
+        return f"{threshold * 10:.1f} of the teacher's 10 nearest neighbours ({target:g} % of the teacher)"
+    return f"a cosine of {threshold:.2f} to the teacher ({target:g} % of the teacher's own 1.0)"
+
+
+def queries_sentence(row: dict, metric: str, ceiling: float | None = None) -> str:
+    """`core.runs.quality.queries_for`'s row (one student and selection) as a plain sentence: how many teacher
+    answers it took to reach the target, over seeds, with the uncertainty and what the runs cannot say."""
+    who = f"**{row['student']}, {selection_name(row['selection']).lower()}**"
+    seeds, reached = row["seeds"], row["reached"]
+    of_seeds = f"{seeds} seed{'s' * (seeds != 1)}"
+    if reached == 0:
+        text = f"not reached within {row['largest']:,} answers by {'its one seed' if seeds == 1 else f'any of its {of_seeds}'}"
+        if ceiling is not None and ceiling < row["threshold"]:
+            text += f" — even its ceiling (every answer but 10 %) stays below, at {score_text(metric, ceiling)}"
+        return f"{who}: {text}."
+    if row["at_most"] == reached == seeds:
+        return (
+            f"{who}: at most {row['smallest']:,} answers — {'its seed is' if seeds == 1 else f'all {of_seeds} are'} "
+            "there already at the smallest budget tried, so fewer may do."
+        )
+    if row["half_width"] is None:
+        text = f"about {row['mean']:,.0f} answers (one seed got there: no interval)"
+    else:
+        text = f"about {row['mean']:,.0f} ± {row['half_width']:,.0f} answers ({reached} of {of_seeds} got there)"
+    if row["not_reached"]:
+        text += (
+            f"; {row['not_reached']} did not within {row['largest']:,} answers, so the true number is likely higher "
+            "than this average of the seeds that did"
+        )
+    if row["at_most"]:
+        text += f"; {row['at_most']} {'was' if row['at_most'] == 1 else 'were'} there already at {row['smallest']:,}, so fewer may do"
+    return f"{who}: {text}."

@@ -2,6 +2,9 @@ import polars as pl
 import pytest
 
 from core import charts
+from core.config import CEILING_P
+from core.evaluation.evaluate import QUALITY_METRICS
+from core.runs import quality
 from pages._labels import EXPLAIN
 
 
@@ -62,6 +65,10 @@ CASES = {
         pl.DataFrame({"pair": ["a–b", "a–b"], "model": ["teacher", "student"], "cosine": [0.5, 0.2]})
     ),
     "compare": lambda: charts.compare_runs(epochs().with_columns(run=pl.lit("r1"))),
+    "quality_per_query": lambda: charts.quality_per_query(
+        quality.quality_bands(seeded()), "heldout_cosine", quality.ceiling(seeded())
+    ),
+    "selection_differences": lambda: charts.selection_differences(quality.paired_differences(seeded())),
 }
 
 
@@ -131,20 +138,115 @@ def test_line_style_legends_draw_visible_strokes():
     assert stroke != "transparent"
 
 
-def test_quality_legend_shows_colour_and_dash_together():
-    frame = pl.DataFrame(
-        {
-            "student": ["Model B", "Model B", charts.BASELINE_LABEL, charts.BASELINE_LABEL],
-            "queries": [100, 300, 100, 300],
-            "p": [0.01, 0.03, 0.01, 0.03],
-            "heldout_cosine": [0.4, 0.5, 0.45, 0.46],
-        }
+def seeded(students=("Model B",), selections=("random", "typical"), seeds=(0, 1, 2), ceiling=True) -> pl.DataFrame:
+    """A quality frame (core.runs.quality) of several seeds: typical words a little better than random."""
+    rows = []
+    for student in students:
+        for selection in selections:
+            for seed in seeds:
+                for p, queries in ((0.01, 100), (0.03, 300), (0.1, 1000)):
+                    cosine = 0.4 + p + 0.01 * seed + (0.02 if selection == "typical" else 0.0)
+                    rows.append((student, selection, seed, p, queries, cosine))
+                    rows.append((charts.BASELINE_LABEL, selection, seed, p, queries, 0.3))
+        if ceiling:
+            rows += [(student, "random", seed, CEILING_P, 9000, 0.8 + 0.01 * seed) for seed in seeds]
+    return pl.DataFrame(
+        [
+            {
+                "student": st,
+                "run_id": f"{st}{sel}{seed}{p}",
+                "selection": sel,
+                "seed": seed,
+                "p": p,
+                "queries": q,
+                **{m: None for m in QUALITY_METRICS},
+                "heldout_cosine": c,
+            }
+            for st, sel, seed, p, q, c in rows
+        ],
+        schema=quality._SCHEMA,
     )
-    legends = _legends(_vega(charts.quality_per_query(frame)))
+
+
+def _layers(spec):
+    return [
+        (layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"], layer) for layer in spec["layer"]
+    ]
+
+
+def test_quality_legend_shows_colour_and_dash_together():
+    frame = seeded(selections=("random",), ceiling=False)
+    legends = _legends(_vega(charts.quality_per_query(quality.quality_bands(frame))))
     assert len(legends) == 1 and {"stroke", "strokeDash"} <= set(
         legends[0]
-    )  # one legend: each swatch has its colour and dash
+    )  # one legend: each swatch has its colour and dash (the baseline's dashed)
     assert legends[0]["symbolType"] == "stroke" and legends[0].get("labelLimit") == 0
+
+
+def test_quality_chart_draws_bands_lines_the_baseline_and_the_ceiling():
+    frame = seeded(students=("Model B", "Adapter (kernel, layers)"))
+    spec = charts.quality_per_query(quality.quality_bands(frame), "heldout_cosine", quality.ceiling(frame)).to_dict()
+    marks = [mark for mark, _ in _layers(spec)]
+    assert marks == ["area", "line", "point", "line", "rect", "rule", "text"]
+    band, line = spec["layer"][0], spec["layer"][1]
+    assert band["encoding"]["y"]["field"] == "lower" and band["encoding"]["y2"]["field"] == "upper"
+    assert line["encoding"]["color"]["field"] == "series" and line["encoding"]["strokeDash"]["field"] == "strategy"
+    assert spec["layer"][0]["mark"]["opacity"] < 0.5  # the band is a shade behind the line
+    x = line["encoding"]["x"]
+    assert x["scale"]["type"] == "log" and x["title"] == "Teacher answers (log scale)"
+    assert line["encoding"]["y"]["title"] == charts.QUALITY_METRICS["heldout_cosine"]
+    rule = spec["layer"][5]
+    assert "x" not in rule["encoding"] and rule["encoding"]["y"]["field"] == "mean"  # across the whole chart
+    texts = [r["text"] for r in spec["datasets"][spec["layer"][6]["data"]["name"]]]
+    assert sorted(texts) == [
+        "Ceiling of Adapter (kernel, layers): 0.810 (every answer but 10 %)",
+        "Ceiling of Model B: 0.810 (every answer but 10 %)",
+    ]
+    assert spec["title"]["text"] == "Quality per teacher query" and "95 %" in spec["title"]["subtitle"]
+    legends = _legends(_vega(charts.quality_per_query(quality.quality_bands(frame), "heldout_cosine")))
+    assert sorted(lg.get("title") for lg in legends) == ["Student", "Which words were asked"]
+    # The ceiling's runs (p = 0.9) are not points of the curve: the x axis ends at the largest budget.
+    curve = spec["datasets"][line["data"]["name"]]
+    assert max(r["queries"] for r in curve) == 1000
+
+
+def test_one_student_with_several_strategies_is_coloured_by_strategy():
+    frame = seeded()
+    spec = charts.quality_per_query(quality.quality_bands(frame), "heldout_cosine", quality.ceiling(frame)).to_dict()
+    line = spec["layer"][1]
+    assert line["encoding"]["color"]["title"] == "Which words were asked"
+    assert line["encoding"]["color"]["scale"]["domain"] == [
+        "Random words (the paper's)",
+        "Typical words",
+        charts.BASELINE_LABEL,
+    ]
+    assert spec["layer"][5]["encoding"]["color"] == {"value": charts.TEACHER_COLOUR}  # the ceiling: dark grey
+    texts = [r["text"] for r in spec["datasets"][spec["layer"][6]["data"]["name"]]]
+    assert texts == ["Ceiling: 0.810 (the same student given every answer but 10 %)"]
+
+
+def test_one_seed_draws_a_line_without_a_band():
+    frame = seeded(seeds=(0,), ceiling=False)
+    spec = charts.quality_per_query(quality.quality_bands(frame)).to_dict()
+    assert spec["datasets"][spec["layer"][0]["data"]["name"]] == []  # no interval: nothing shaded
+    assert len(spec["datasets"][spec["layer"][1]["data"]["name"]]) == 6
+
+
+def test_selection_differences_have_error_bars_a_zero_rule_and_a_verdict():
+    frame = seeded(seeds=(0, 1, 2))
+    diffs = quality.paired_differences(frame)
+    spec = charts.selection_differences(diffs).to_dict()
+    marks = [mark for mark, _ in _layers(spec)]
+    assert marks == ["rule", "rule", "point"]
+    zero, bars, dots = (layer["encoding"] for layer in spec["layer"])
+    assert zero["y"] == {"datum": 0}
+    assert bars["y"]["field"] == "lower" and bars["y2"]["field"] == "upper"
+    assert dots["opacity"]["field"] == "verdict" and dots["x"]["scale"]["type"] == "log"
+    rows = spec["datasets"][spec["data"]["name"]]
+    assert {r["verdict"] for r in rows} == {"a real difference"}  # + 0.02 on every seed: no spread at all
+    assert spec["title"]["text"] == "Does choosing the words beat a random draw?"
+    two = charts.selection_differences(quality.paired_differences(seeded(students=("Model B", "Subword")))).to_dict()
+    assert two["facet"]["row"]["field"] == "student"  # one panel per student
 
 
 def test_one_step_students_are_bars_not_a_one_point_curve():
