@@ -14,7 +14,8 @@ running waits on that very computation (with its progress) instead of starting i
 To add a step, add one line to `default_steps` (or call `register(Step(...))` from another module).
 Disk caches written here (under the lab home, `core.paths`): the teachers' SQLite caches
 (`cache/teachers/<model>.sqlite`, `<model>-layers.sqlite`), the Adapter lab's token outputs
-(`cache/text_features/*.npz`), the measured rates (`cache/rates.json`, see `core.teachers.rates`). The compiled
+(`cache/text_features/*.npz`), the measured rates (`cache/rates.json`, see `core.teachers.rates`). The static
+cheap model's table lives in the models folder (`core.paths.models_dir`, beside the assembled MPNet). The compiled
 kernels live in numba's own cache; UMAP's compilation lives in the process (the server repeats it).
 """
 
@@ -34,9 +35,11 @@ from core.evaluation.projection import warm_up_umap
 from core.paths import cache_dir, teacher_cache_dir
 from core.teachers.rates import record_rate as record
 from core.teachers.teacher import (
+    STATIC,
     CachedTeacher,
     LayerFeatures,
     TeacherUnavailable,
+    build_static_model,
     cached_vectors,
     layer_features_id,
     load_teacher,
@@ -138,6 +141,13 @@ def vectors_step(
     return run
 
 
+def static_step(progress: Progress) -> None:
+    """The static cheap model: its table distilled from MiniLM (once: 15 s on two idle CPU cores, a minute or more
+    when they are busy; the progress counts MiniLM's vocabulary), then its vectors of the default words (a second)."""
+    build_static_model(progress)
+    vectors_step(STATIC, "sentence", default_items)(progress)
+
+
 def text_features_step(name: str) -> Callable[[Progress], None]:
     """The Adapter lab's cheap-model input: token outputs of the bundled sentences (`cached_text_features`)."""
 
@@ -193,6 +203,11 @@ def default_steps() -> list[Step]:
         Step("kernels", "the training kernels (compiled once)", kernels_step),
         Step("minilm-words", f"MiniLM vectors of {words}", vectors_step("minilm", "sentence", default_items)),
         Step(
+            "static",
+            f"the static cheap model (a word table distilled from MiniLM, built once) and its vectors of {words}",
+            static_step,
+        ),
+        Step(
             "mpnet-layers",
             f"MPNet layer features of {words} (what MiniLM's adapters read)",
             vectors_step("mpnet", "layers", default_items),
@@ -233,7 +248,10 @@ def register(step: Step) -> None:
 
 
 def step_for_words(teacher: str, kind: str = "sentence") -> str | None:
-    """The step that computes `teacher`'s vectors (or layer features) of the default words, if one does."""
+    """The step that computes `teacher`'s vectors (or layer features) of the default words, if one does (the
+    static model's 'layers' are its vectors: `cheap_features`)."""
+    if teacher == STATIC:
+        return "static"
     name = f"{teacher}-{'words' if kind == 'sentence' else 'layers'}"
     return name if teacher in MODEL_LABELS else None
 

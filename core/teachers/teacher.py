@@ -7,6 +7,9 @@ rows. Implementations:
   384-d, the default) and `mpnet` (all-mpnet-base-v2, 768-d, assembled at setup time).
 - `HashTeacher`: deterministic fake vectors from a hash of the text, for tests and demos
   without any model.
+- `static`: a `core.teachers.static.StaticTeacher`, the word table distilled from the bundled
+  MiniLM by model2vec's recipe (256-d, built once under the models folder: `build_static_model`);
+  a tokenizer and a table lookup per query, no model forward.
 
 `CachedTeacher` wraps any teacher with an on-disk cache keyed by (teacher id, text) so each
 text is computed once, ever, and counts queries: computed by the model vs served from cache.
@@ -32,6 +35,7 @@ from core.errors import DamagedData, StorageUnavailable
 from core.paths import models_dir
 from core.teachers.api import ApiSettings, api_teacher_id, load_api_teacher
 from core.teachers.base import Progress, Teacher, TeacherCancelled, TeacherUnavailable, cancel_check
+from core.teachers.static import StaticTeacher, build_static, static_ready
 from core.vectors import unit_rows
 
 # Short names the UI and CLI offer; anything else is treated as a model name or a folder.
@@ -40,6 +44,10 @@ BUNDLED = {
     "mpnet": "sentence-transformers/all-mpnet-base-v2",
 }
 MPNET_FOLDER = "all-mpnet-base-v2"
+# The static cheap model: a word table distilled from the bundled MiniLM (core.teachers.static), STATIC_DIMS wide.
+STATIC = "static"
+STATIC_SOURCE = "minilm"
+STATIC_DIMS = 256
 
 
 class HashTeacher:
@@ -192,8 +200,25 @@ def bundled_model_path(name: str) -> Path:
     raise KeyError(name)
 
 
+def static_model_path() -> Path:
+    """Where the static cheap model's table lives (under the models folder, beside the assembled MPNet)."""
+    return models_dir() / teacher_id_for(STATIC)
+
+
+def build_static_model(progress: Progress | None = None) -> Path:
+    """The static cheap model, distilled from the bundled MiniLM once (15 s on two idle CPU cores, a minute or
+    more when they are busy); instant when it is built. `progress(done, total)` counts the vocabulary's tokens through MiniLM."""
+    target = static_model_path()
+    if static_ready(target):
+        return target
+    source = bundled_model_path(STATIC_SOURCE)
+    return build_static(source, target, progress=progress, pca_dims=STATIC_DIMS, name=BUNDLED[STATIC_SOURCE])
+
+
 def teacher_id_for(name: str) -> str:
     """A stable, file-name-safe id: the same model always maps to the same cache."""
+    if name == STATIC:
+        return f"{STATIC}-{BUNDLED[STATIC_SOURCE].split('/')[-1]}-{STATIC_DIMS}"
     if name in BUNDLED:
         return BUNDLED[name].split("/")[-1]
     if name.startswith("hash"):
@@ -212,13 +237,22 @@ def teacher_id_for(name: str) -> str:
 def load_teacher(name: str, device: str | None = None) -> Teacher:
     """Turn a teacher name into a loaded `Teacher` (slow: cache it at the edge).
 
-    `minilm` / `mpnet` are the bundled models; `hash` or `hash-64` the fake one; `api:<model>` an
-    OpenAI-compatible endpoint configured by environment variables (core.teachers.api); anything else
-    is a sentence-transformers model name or a local folder (a name may need the internet).
+    `minilm` / `mpnet` are the bundled models; `static` the word table distilled from MiniLM (built by the
+    warm-up, never here: `TeacherUnavailable` says how when it is not built yet); `hash` or `hash-64` the fake
+    one; `api:<model>` an OpenAI-compatible endpoint configured by environment variables (core.teachers.api);
+    anything else is a sentence-transformers model name or a local folder (a name may need the internet).
     """
     name = (name or "").strip()
     if not name:
         raise TeacherUnavailable("No teacher was named; try 'minilm'.")
+    if name == STATIC:
+        path = static_model_path()
+        if not static_ready(path):
+            raise TeacherUnavailable(
+                "The static cheap model (a word table distilled from all-MiniLM-L6-v2) is not built yet: run "
+                "`make run` or `python -m core warm --steps static` (about a minute, once)."
+            )
+        return StaticTeacher(path, teacher_id_for(STATIC))
     if name.startswith("hash"):
         dim = name.split("-", 1)[1] if "-" in name else "32"
         if not dim.isdigit():

@@ -37,6 +37,7 @@ from torch import nn
 from core.poisoning.defence import fit_defended
 from core.poisoning.poison import ridge_loo_losses
 from core.teachers.teacher import (
+    STATIC,
     CachedTeacher,
     LayerFeatures,
     TeacherUnavailable,
@@ -466,12 +467,16 @@ def cheap_features(
 ) -> tuple[np.ndarray, str, float]:
     """The cheap encoder's view of every item: (features, their cache id, seconds spent computing).
 
-    kind 'sentence': its sentence embedding; 'layers': its last six layers (`LayerFeatures`).
+    kind 'sentence': its sentence embedding; 'layers': its last six layers (`LayerFeatures`). The static
+    cheap model (`static`, a word table) has no layers: for it 'layers' gives its vectors, the very features
+    and cache id of 'sentence'.
     Read from the cache when every item is there (no model load); otherwise the model is loaded
     and only the missing items are computed (and cached).
     """
     if kind not in ("sentence", "layers"):
         raise ValueError(f"Unknown feature kind {kind!r}.")
+    if kind == "layers" and cheap.strip() == STATIC:
+        kind = "sentence"
     cheap_id = teacher_id_for(cheap) if kind == "sentence" else layer_features_id(teacher_id_for(cheap))
     try:
         return cached_vectors(cache_root, cheap_id, items), cheap_id, 0.0
