@@ -120,10 +120,8 @@ def _kcenter(x: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray
 
 def _typical(x: np.ndarray, budget: int, seed: int) -> np.ndarray:
     """TypiClust: clusters, typicality within each, then the largest of the least-asked clusters first."""
-    from sklearn.cluster import KMeans  # scikit-learn comes with umap-learn; imported only when asked
-
     n_clusters = min(budget, MAX_CLUSTERS, len(x))
-    labels = KMeans(n_clusters=n_clusters, n_init=1, random_state=seed).fit_predict(x)
+    labels = _clusters(x, n_clusters, seed)
     queues: list[list[int]] = []
     for c in range(n_clusters):
         members = np.flatnonzero(labels == c)
@@ -139,6 +137,34 @@ def _typical(x: np.ndarray, budget: int, seed: int) -> np.ndarray:
         if queues[c]:
             heapq.heappush(heap, (asked + 1, negsize, c))
     return np.asarray(chosen, dtype=np.int64)
+
+
+def _clusters(x: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
+    """k-means labels as TypiClust's own code computes them: KMeans up to 50 clusters, MiniBatchKMeans (batches
+    of 5,000) above, seeded. The last few results are kept: a sweep asks for the same clusters at every p whose
+    budget reaches MAX_CLUSTERS."""
+    import hashlib
+
+    key = (hashlib.sha1(np.ascontiguousarray(x).view(np.uint8)).hexdigest(), x.shape, n_clusters, seed)
+    if key not in _CLUSTERS:
+        from sklearn.cluster import KMeans, MiniBatchKMeans  # scikit-learn comes with umap-learn; only when asked
+        from threadpoolctl import threadpool_limits  # comes with scikit-learn
+
+        if n_clusters <= 50:
+            model = KMeans(n_clusters=n_clusters, n_init=1, random_state=seed)
+        else:
+            model = MiniBatchKMeans(n_clusters=n_clusters, batch_size=5000, n_init=1, random_state=seed)
+        while len(_CLUSTERS) >= 8:
+            _CLUSTERS.pop(next(iter(_CLUSTERS)))
+        # One thread: scikit-learn's OpenMP threads spin on a busy machine (a class's server, a sweep beside a
+        # training): 500 clusters of 10,000 words took 71 s with its default threads and 11 s with one, measured
+        # at a load of 7 on 2 cores (docs/BENCHMARKS.md).
+        with threadpool_limits(limits=1):
+            _CLUSTERS[key] = model.fit_predict(x)
+    return _CLUSTERS[key]
+
+
+_CLUSTERS: dict[tuple, np.ndarray] = {}
 
 
 def _typicality(members: np.ndarray) -> np.ndarray:
