@@ -50,6 +50,34 @@ EXPLAIN = {
         "words differs. The bar is its 95 % interval: a bar that crosses zero means these seeds cannot tell the "
         "two ways apart, however far the dot sits from it. A faint dot is such a case."
     ),
+    "quality_table": (
+        "One row per student, way of choosing the words and p, scored on the words it never saw: the average over "
+        "the seeds ± the half-width of its 95 % interval (the true average lies in that range with 95 % confidence; "
+        "one seed gives no range). A student is worth its teacher answers only where its cosine beats the "
+        "baseline's. Rows at p = 0.9 are the ceiling: every answer but a held-out 10 %."
+    ),
+    "selections_help": (
+        "Which words the teacher was asked about. Random words: the paper's draw. Typical words: the most typical "
+        "word of each group of similar words (TypiClust). Spread-out words: each next word the one farthest from "
+        "those asked so far (k-center). Common to rare words: an even spread over how frequent the words are. Each "
+        "choice reads only the cheap model's vectors or word frequencies, never a teacher answer."
+    ),
+    "eval_selection_button": (
+        "Trains the kernel adapter (the best student; solved in one step, so fast) on 0.3 %, 1 %, 3 % and 10 % of the "
+        "words, each chosen three ways (random, typical, spread-out), five seeds each, plus five runs given every "
+        "answer but a held-out 10 % (the ceiling). Runs already stored are reused."
+    ),
+    "no_pairs": (
+        "No other way of choosing the words shares a seed and a p with random words yet, so there is nothing to "
+        "compare on equal terms: train the selection comparison."
+    ),
+    "how_few": (
+        "Between two budgets the number is read off a straight line on the log scale. 'At most' means a seed was "
+        "there already at the smallest budget tried; 'not reached' that it never got there within its runs. With few "
+        "seeds the ± is wide: the active-learning literature warns that a way of choosing words can look better or "
+        "worse than random by chance."
+    ),
+    "how_few_none": "None of these runs has this score (the teacher may solve no analogy on this vocabulary): choose another.",
     "lookup_tables": (
         "Model A and Model B are lookup tables: a word the teacher never answered keeps the random vector it "
         "started with, so they cannot do better than the baseline on new words, however long they train."
@@ -199,11 +227,29 @@ def claim_verdict(check) -> str:
 # ---- quality per teacher query, over seeds (core.runs.quality's numbers in words) ---------------------------
 
 
+CEILING_WORDS = "Every answer but 10 % (the ceiling)"  # the ceiling's runs in a table of ways to choose words
+
+# What "X % of the teacher's ..." can be about (core.runs.quality.TEACHER_SCORE: a metric with a known teacher score).
+TARGET_NOUNS = {
+    "analogy_pct_of_teacher": "analogies",
+    "heldout_cosine": "cosine",
+    "neighbour_overlap_at_10": "nearest neighbours",
+}
+TARGET_CHOICES = {  # the same, as the choices of a list
+    "analogy_pct_of_teacher": "Analogies solved",
+    "heldout_cosine": "Cosine to the teacher (its own is 1)",
+    "neighbour_overlap_at_10": "Nearest neighbours shared with the teacher",
+}
+
+
 def score_text(metric: str, value: float | None) -> str:
-    """A score as the page writes it: analogies as a % of the teacher with one decimal, the rest with three."""
+    """A score as the page writes it: analogies as a % of the teacher and neighbours (of 10) with one decimal,
+    the rest with three."""
     if value is None:
         return "—"
-    return f"{value:.1f} %" if metric == "analogy_pct_of_teacher" else f"{value:.3f}"
+    if metric == "analogy_pct_of_teacher":
+        return f"{value:.1f} %"
+    return f"{value:.1f}" if metric == "neighbours_of_10" else f"{value:.3f}"
 
 
 def _gap_text(metric: str, value: float) -> str:
@@ -219,7 +265,7 @@ def plus_minus(metric: str, mean: float | None, half: float | None, n: int | Non
     if not n or n < 2 or half is None:
         return f"{score_text(metric, mean)} (one seed)"
     unit = " %" if metric == "analogy_pct_of_teacher" else ""
-    number = ".1f" if unit else ".3f"
+    number = ".1f" if metric in ("analogy_pct_of_teacher", "neighbours_of_10") else ".3f"
     text = f"{mean:{number}} ± {half:{number}}{unit}"
     return text if seeds is None or n == seeds else f"{text} ({n} seeds)"
 

@@ -5,20 +5,44 @@ import polars as pl
 import streamlit as st
 
 from core import charts
-from core.config import StudentKind, default_cheap
-from core.evaluation.evaluate import BenchmarkUnavailable
-from core.jobs import JobState, start_sweep
+from core.config import SELECTIONS, StudentKind, default_cheap
+from core.evaluation.evaluate import BASELINE_LABEL, BenchmarkUnavailable
+from core.jobs import JobState, duration, start_sweep, sweep_estimate
+from core.paths import runs_dir
 from core.runs.families import (
+    SELECTION_PS,
+    SELECTION_SEEDS,
     epoch_choices,
     latest_per_point,
     most_points_per_student,
     quality_family,
     run_row,
+    selection_comparison,
     to_train,
+)
+from core.runs.quality import (
+    band_table,
+    ceiling,
+    curve_rows,
+    is_ceiling,
+    paired_differences,
+    quality_bands,
+    quality_frame,
+    quality_table,
+    queries_for,
 )
 from core.runs.sweep import SweepGrid
 from core.teachers.teacher import TeacherUnavailable
-from pages._labels import EXPLAIN
+from pages._labels import (
+    CEILING_WORDS,
+    EXPLAIN,
+    TARGET_CHOICES,
+    TARGET_NOUNS,
+    difference_sentence,
+    plus_minus,
+    queries_sentence,
+    target_words,
+)
 from pages._shared import (
     K,
     address_state,
@@ -140,78 +164,154 @@ if options:
         key="quality_epochs",
         help="Runs of different lengths are not comparable on one line; closed-form adapters have no epochs and always show.",
     )
-family = latest_per_point(family, chosen_epochs)  # one run per student and p: the latest
+family = latest_per_point(family, chosen_epochs)  # one run per student, selection, p and seed: the latest
 st.caption(
     f"Every finished run with this run's teacher ({this['teacher']}), vocabulary, lemmatization and poison "
-    f"({charts.plural(family.height, 'run')}, the latest per student and p; p = 1 has no held-out words and is left out)."
+    f"({charts.plural(family.height, 'run')}, the latest per student, way of choosing the words, p and seed; "
+    "p = 1 has no held-out words and is left out)."
 )
 
 PS = (0.01, 0.03, 0.1, 0.3)
 prepared = ss.get(K.PREPARED)
 board = job_board()
-job = board.get(ss.get("eval_sweep"))
-running = job is not None and not job.done
-if prepared is not None and prepared.teacher_id == this["teacher"]:
-    grid = SweepGrid(
-        teacher=ss[K.TEACHER],
-        models=tuple(StudentKind),
-        ps=PS,
-        epochs=20,
-        lemmatize=(prepared.lemmatize,),
-        vocabulary=ss[K.VOCAB].label,
-    )
-    missing = to_train(grid.configs(), table, prepared.teacher_id)
-    from core.jobs import duration, sweep_estimate
-    from core.paths import runs_dir as _runs_dir
+JOBS = {"eval_sweep": "Comparison", "eval_selection": "Selection comparison"}  # session key -> what it trains
+running = any((job := board.get(ss.get(key))) is not None and not job.done for key in JOBS)
 
-    _estimate = (
-        sweep_estimate(grid, {prepared.lemmatize: prepared}, _runs_dir(), ss[K.OWNER], host_settings().hosted)
-        if missing
-        else None
-    )
-    _about = f", {duration(_estimate)}" if _estimate is not None else ""
-    if missing and st.button(
-        f"Train the comparison: every student at p = {', '.join(map(str, PS))} ({len(missing)} runs to train{_about})",
+
+def grid_button(grid, key: str, label: str) -> None:
+    """A button that trains the runs of `grid` not stored yet in the background ({runs} and {about} in `label`:
+    how many, how long); none when every run is stored."""
+    missing = to_train(grid.configs(), table, prepared.teacher_id)
+    if not missing:
+        return
+    by_mode = {prepared.lemmatize: prepared}
+    estimate = sweep_estimate(grid, by_mode, runs_dir(), ss[K.OWNER], host_settings().hosted)
+    about = f", {duration(estimate)}" if estimate is not None else ""
+    if st.button(
+        label.format(runs=f"{charts.plural(len(missing), 'run')} to train", about=about),
         disabled=running,
-        key="eval_sweep_start",
+        key=f"{key}_start",
         icon=":material/play_arrow:",
+        help=EXPLAIN.get(f"{key}_button"),
     ):
-        if start_job(
-            "eval_sweep",
-            lambda: start_sweep(
-                board, grid, {prepared.lemmatize: prepared}, owner=ss[K.OWNER], private=host_settings().hosted
-            ),
-        ):
+        if start_job(key, lambda: start_sweep(board, grid, by_mode, owner=ss[K.OWNER], private=host_settings().hosted)):
             st.rerun()
+
+
+if prepared is not None and prepared.teacher_id == this["teacher"]:
+    grid_button(
+        SweepGrid(
+            teacher=ss[K.TEACHER],
+            models=tuple(StudentKind),
+            ps=PS,
+            epochs=20,
+            lemmatize=(prepared.lemmatize,),
+            vocabulary=ss[K.VOCAB].label,
+        ),
+        "eval_sweep",
+        f"Train the comparison: every student at p = {', '.join(map(str, PS))} ({{runs}}{{about}})",
+    )
+    grid_button(
+        selection_comparison(ss[K.TEACHER], prepared.lemmatize, ss[K.VOCAB].label),
+        "eval_selection",
+        f"Train the selection comparison: the kernel adapter asking random, typical and spread-out words at "
+        f"p = {', '.join(map(str, SELECTION_PS))}, {len(SELECTION_SEEDS)} seeds each, plus its ceiling ({{runs}}{{about}})",
+    )
 
 
 @st.fragment(run_every=2.0 if running else None)
 def sweep_status() -> None:
-    job = board.get(ss.get("eval_sweep"))
-    if job is None:
-        return
     from pages._waits import eta_caption, job_reason
 
-    snap = job.snapshot()
-    if not job.done:
-        eta = eta_caption(snap, job.done)
-        st.progress(
-            job.done_runs / max(1, job.total_runs),
-            text=f"Comparison: {job.done_runs} of {job.total_runs} runs trained or reused"
-            + (f" — {eta}" if eta else ""),
-        )
-        reason = job_reason(snap, board.queue_position(job) if job.state is JobState.QUEUED else 0)
-        if reason:  # e.g. the kernel adapter's cheap-model features, computed once before the runs that read them
-            st.info(reason, icon=":material/hourglass_top:")
-    elif job.state is not JobState.FAILED:
-        st.success(f"The comparison is trained: {job.done_runs - job.reused} run(s) trained, {job.reused} reused.")
-    if job.state is JobState.FAILED:
-        st.error(f"The comparison stopped: {job.error}")
-    if running and job.done:
+    for key, what in JOBS.items():
+        job = board.get(ss.get(key))
+        if job is None:
+            continue
+        snap = job.snapshot()
+        if not job.done:
+            eta = eta_caption(snap, job.done)
+            st.progress(
+                job.done_runs / max(1, job.total_runs),
+                text=f"{what}: {job.done_runs} of {job.total_runs} runs trained or reused"
+                + (f" — {eta}" if eta else ""),
+            )
+            reason = job_reason(snap, board.queue_position(job) if job.state is JobState.QUEUED else 0)
+            if reason:  # e.g. the kernel adapter's cheap-model features, computed once before the runs that read them
+                st.info(reason, icon=":material/hourglass_top:")
+        elif job.state is not JobState.FAILED:
+            st.success(
+                f"The {what.lower()} is trained: {job.done_runs - job.reused} run(s) trained, {job.reused} reused."
+            )
+        if job.state is JobState.FAILED:
+            st.error(f"The {what.lower()} stopped: {job.error}")
+    if running and not any((job := board.get(ss.get(key))) is not None and not job.done for key in JOBS):
         st.rerun(scope="app")
 
 
 sweep_status()
+
+
+def band_cells(rows: pl.DataFrame) -> pl.DataFrame:
+    """`core.runs.quality.band_table` as the page shows it: each score its mean ± 95 % half-width over seeds."""
+
+    def cells(metric: str, scale: float = 1.0, shown_as: str | None = None) -> list[str]:
+        return [
+            plus_minus(
+                shown_as or metric,
+                None if r[metric] is None else r[metric] * scale,
+                None if r[f"{metric}_half"] is None else r[f"{metric}_half"] * scale,
+                r[f"{metric}_n"],
+                r["seeds"],
+            )
+            for r in rows.iter_rows(named=True)
+        ]
+
+    return pl.DataFrame(
+        {
+            "Student": rows["student"],
+            "Words asked": [
+                CEILING_WORDS if is_ceiling(p) else charts.selection_name(s)
+                for s, p in zip(rows["selection"], rows["p"])
+            ],
+            "p": rows["p"],
+            "Teacher answers": rows["queries"],
+            "Seeds": rows["seeds"],
+            "Cosine to teacher": cells("heldout_cosine"),
+            "Baseline cosine": rows["baseline_cosine"],
+            "Analogies vs teacher": cells("analogy_pct_of_teacher"),
+            "Neighbours (of 10)": cells("neighbour_overlap_at_10", 10.0, "neighbours_of_10"),
+            "SimLex ρ": cells("simlex_spearman"),
+            "WordSim ρ": cells("wordsim_spearman"),
+        }
+    )
+
+
+def how_few_answers(frame: pl.DataFrame) -> None:
+    """The box that answers "how few teacher answers for X % of the teacher?" per student and strategy."""
+    with st.container(border=True):
+        target, goal = ss.get("quality_target", 90), ss.get("quality_target_metric", "analogy_pct_of_teacher")
+        st.markdown(f"**How few teacher answers for {target:g} % of the teacher's {TARGET_NOUNS[goal]}?**")
+        left, right = st.columns([1, 2])
+        target = left.number_input(
+            "Share of the teacher (%)", min_value=5, max_value=100, value=90, step=5, key="quality_target"
+        )
+        goal = right.selectbox(
+            "Of the teacher's", list(TARGET_CHOICES), format_func=TARGET_CHOICES.get, key="quality_target_metric"
+        )
+        answers = queries_for(frame, goal, target)
+        if answers.is_empty():
+            st.caption(EXPLAIN["how_few_none"])
+            return
+        tops = {r["student"]: r["mean"] for r in ceiling(frame, goal).iter_rows(named=True)}
+        st.write(
+            f"Teacher answers needed to reach {target_words(goal, target, answers['threshold'][0])}: read off each "
+            "seed's curve where it first gets there, then averaged over the seeds with a 95 % interval."
+        )
+        st.markdown(
+            "\n".join(f"- {queries_sentence(r, goal, tops.get(r['student']))}" for r in answers.iter_rows(named=True))
+        )
+        st.caption(EXPLAIN["how_few"])
+
 
 if family.height:
     evaluations, progress = [], st.progress(0.0, text="Scoring the runs…")
@@ -222,56 +322,86 @@ if family.height:
             continue  # a run whose vectors are not available here: left out of the chart
         progress.progress((i + 1) / family.height, text=f"Scored {i + 1} of {family.height} runs")
     progress.empty()
-    from core.runs.quality import quality_frame, quality_table
-
-    frame = quality_frame(evaluations)
-    runs = (
-        dash_missing(quality_table(frame), ("simlex_spearman", "wordsim_spearman"))
-        .drop("run_id")
-        .rename(
-            {
-                "student": "Student",
-                "queries": "Teacher answers",
-                "heldout_cosine": "Cosine to teacher",
-                "baseline_cosine": "Baseline cosine",
-                "analogy_pct_of_teacher": "Analogies vs teacher",
-                "neighbours_of_10": "Neighbours (of 10)",
-                "simlex_spearman": "SimLex ρ",
-                "wordsim_spearman": "WordSim ρ",
-            }
+    frame = quality_frame(evaluations, table)
+    present = [s for s in SELECTIONS if s in set(frame.filter(pl.col("student") != BASELINE_LABEL)["selection"])]
+    if len(present) > 1:
+        shown = st.multiselect(
+            "Ways of choosing the words to show",
+            present,
+            default=present,
+            format_func=charts.selection_name,
+            key="quality_selections",
+            help=EXPLAIN["selections_help"],
         )
-    )
+        frame = frame.filter(pl.col("selection").is_in(shown or present) | is_ceiling(pl.col("p")))  # the ceiling stays
+    summary_table = band_cells(band_table(frame))
     st.dataframe(
-        runs,
+        summary_table,
         hide_index=True,
         width="stretch",
         column_config={
             "Student": st.column_config.TextColumn(width="medium"),
+            "Words asked": st.column_config.TextColumn(help=EXPLAIN["selections_help"]),
             "p": st.column_config.NumberColumn(format="%g", width="small"),
             "Teacher answers": st.column_config.NumberColumn(
-                format="localized", help="Words the teacher embedded for this run: what it paid for."
+                format="localized", help="Words the teacher embedded for each run: what it paid for."
             ),
-            "Cosine to teacher": st.column_config.NumberColumn(
-                format="%.3f", help="On words the student never saw (1 = identical)."
+            "Seeds": st.column_config.NumberColumn(
+                width="small", help="Runs that differ only in their random seed: the scores are their average."
+            ),
+            "Cosine to teacher": st.column_config.TextColumn(
+                help="On words the student never saw (1 = identical): mean ± 95 % interval over the seeds."
             ),
             "Baseline cosine": st.column_config.NumberColumn(
                 format="%.3f",
                 help="A student that learns nothing (every new word gets the average answer), same number of answers.",
             ),
-            "Analogies vs teacher": st.column_config.NumberColumn(
-                format="%.0f %%", help="Analogies solved, as a % of the teacher's score."
+            "Analogies vs teacher": st.column_config.TextColumn(
+                help="Analogies solved, as a % of the teacher's score."
             ),
-            "Neighbours (of 10)": st.column_config.NumberColumn(format="%.1f"),
+            "Neighbours (of 10)": st.column_config.TextColumn(
+                help="Of the teacher's 10 closest words, how many are also among the student's 10 closest."
+            ),
             "SimLex ρ": st.column_config.TextColumn(help=RHO_HELP, width="small"),
             "WordSim ρ": st.column_config.TextColumn(help=RHO_HELP, width="small"),
         },
     )
-    st.caption(
-        "One row per run, scored on the words it never saw. A student is worth its teacher answers only where its "
-        "cosine beats the baseline's."
-    )
-    most_ps = most_points_per_student(runs, "Student")
-    if most_ps >= 2:
+    st.caption(EXPLAIN["quality_table"])
+    with st.expander("Every run, one row per seed"):
+        runs = (
+            dash_missing(quality_table(frame), ("simlex_spearman", "wordsim_spearman"))
+            .drop("run_id")
+            .with_columns(pl.col("selection").map_elements(charts.selection_name, return_dtype=pl.Utf8))
+            .rename(
+                {
+                    "student": "Student",
+                    "selection": "Words asked",
+                    "seed": "Seed",
+                    "queries": "Teacher answers",
+                    "heldout_cosine": "Cosine to teacher",
+                    "baseline_cosine": "Baseline cosine",
+                    "analogy_pct_of_teacher": "Analogies vs teacher",
+                    "neighbours_of_10": "Neighbours (of 10)",
+                    "simlex_spearman": "SimLex ρ",
+                    "wordsim_spearman": "WordSim ρ",
+                }
+            )
+        )
+        st.dataframe(
+            runs,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "p": st.column_config.NumberColumn(format="%g", width="small"),
+                "Teacher answers": st.column_config.NumberColumn(format="localized"),
+                "Cosine to teacher": st.column_config.NumberColumn(format="%.3f"),
+                "Baseline cosine": st.column_config.NumberColumn(format="%.3f"),
+                "Analogies vs teacher": st.column_config.NumberColumn(format="%.0f %%"),
+                "Neighbours (of 10)": st.column_config.NumberColumn(format="%.1f"),
+            },
+        )
+    curve = curve_rows(frame).filter(pl.col("student") != BASELINE_LABEL)
+    if most_points_per_student(curve, "student") >= 2:
         metric = st.radio(
             "Score",
             list(charts.QUALITY_METRICS),
@@ -279,13 +409,29 @@ if family.height:
             format_func=charts.QUALITY_METRICS.get,
             key="quality_metric",
         )
+        bands = quality_bands(frame, metric)
         show_chart(
-            charts.quality_per_query(frame, metric),
-            frame,
+            charts.quality_per_query(bands, metric, ceiling(frame, metric)),
+            bands,
             EXPLAIN["quality_per_query"],
             key="quality_chart",
             file_stem="quality_per_query",
         )
+        diffs = paired_differences(frame, metric)
+        if not diffs.is_empty():
+            show_chart(
+                charts.selection_differences(diffs, metric),
+                diffs,
+                EXPLAIN["selection_differences"],
+                key="selection_chart",
+                file_stem="selection_differences",
+            )
+            several = diffs["student"].n_unique() > 1
+            for (student, _), group in diffs.group_by(["student", "selection"], maintain_order=True):
+                st.write(difference_sentence(group.to_dicts(), metric, student if several else None))
+        elif len(present) > 1:
+            st.caption(EXPLAIN["no_pairs"])
+        how_few_answers(frame)
     else:
         st.caption(
             "Each student has been trained at one value of p only, so there is no curve to draw yet: train the comparison "
@@ -293,7 +439,7 @@ if family.height:
         )
     if (
         StudentKind.parse(summary["model"]).generalizes
-        and runs["Student"].is_in([StudentKind.A.label, StudentKind.B.label]).any()
+        and summary_table["Student"].is_in([StudentKind.A.label, StudentKind.B.label]).any()
     ):
         st.info(EXPLAIN["lookup_tables"])  # said above already when this run is itself a lookup table
 
@@ -325,7 +471,6 @@ teacher_name = model_name_for(this["teacher"])
 if teacher_name is None or teacher_name.startswith("hash"):
     st.caption("Timing is available for the bundled teachers (MiniLM, MPNet).")
 elif st.button("Measure the teacher and the cheap model", key="measure_cost", icon=":material/timer:"):
-    from core.paths import runs_dir
     from core.runs.store import load_run
 
     items = tuple(load_run(runs_dir(), run_id).items["item"].to_list()[:256])

@@ -6,10 +6,11 @@ Pure functions on the run store's table (core.runs.store.list_runs); the pages l
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import polars as pl
 
-from core.config import LemmaMode, StudentKind
+from core.config import CEILING_P, LemmaMode, StudentKind
 from core.runs.sweep import SweepGrid, find_stored
 
 CLOSED_FORM = tuple(k.value for k in StudentKind if k.closed_form)  # students without epochs
@@ -116,4 +117,61 @@ def claim_grid(
         lemmatize=(lemmatize,),
         poison=tuple(sorted({rate for _, rate in missing})),
         vocabulary=vocabulary,
+    )
+
+
+# ---- the selection comparison: does choosing the words beat a random draw? --------------------------------------
+
+SELECTION_PS = (0.003, 0.01, 0.03, 0.1)  # small budgets: where the literature reports active learning's gains
+SELECTION_STRATEGIES = ("random", "typical", "kcenter")
+SELECTION_SEEDS = (0, 1, 2, 3, 4)
+
+
+@dataclass(frozen=True)
+class Grids:
+    """Several sweep grids trained as one sweep job (core.jobs.start_sweep, core.runs.sweep.run_sweep): their
+    configs one after the other, each once. It answers what those read of a grid: `configs()`, `lemmatize`
+    and `epochs`."""
+
+    grids: tuple[SweepGrid, ...]
+
+    def configs(self) -> list:
+        seen, out = set(), []
+        for grid in self.grids:
+            for config in grid.configs():
+                if config not in seen:
+                    seen.add(config)
+                    out.append(config)
+        return out
+
+    @property
+    def lemmatize(self) -> tuple[LemmaMode, ...]:
+        return tuple(dict.fromkeys(m for grid in self.grids for m in grid.lemmatize))
+
+    @property
+    def epochs(self) -> int:
+        return max(grid.epochs for grid in self.grids)
+
+
+def selection_comparison(
+    teacher: str,
+    lemmatize: LemmaMode,
+    vocabulary: str,
+    model: StudentKind = StudentKind.KERNEL,
+    ps: Sequence[float] = SELECTION_PS,
+    selections: Sequence[str] = SELECTION_STRATEGIES,
+    seeds: Sequence[int] = SELECTION_SEEDS,
+) -> Grids:
+    """The runs that answer "does choosing the words beat a random draw?" for one student (the kernel adapter:
+    the best, closed form, fast): every selection x p x seed, plus its ceiling on the same seeds (p = CEILING_P,
+    random words: every answer but a held-out 10 %). The ceiling is a grid of its own: the other selections at
+    p = CEILING_P would be runs nobody draws."""
+    common = dict(
+        teacher=teacher, models=(model,), epochs=1, lemmatize=(lemmatize,), vocabulary=vocabulary, seeds=tuple(seeds)
+    )
+    return Grids(
+        (
+            SweepGrid(ps=tuple(ps), selections=tuple(selections), **common),
+            SweepGrid(ps=(CEILING_P,), selections=("random",), **common),
+        )
     )

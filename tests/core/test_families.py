@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from core.config import LemmaMode, TrainConfig
+from core.config import CEILING_P, LemmaMode, StudentKind, TrainConfig
 from core.runs import families
 
 
@@ -145,3 +145,14 @@ def test_stored_runs_finds_a_run_with_the_same_settings():
     assert families.stored_runs([config, other], table, "t1") == {config: "r1", other: None}
     assert families.to_train([config, other], table, "t1") == [other]
     assert families.to_train([config], table, "another teacher") == [config]
+
+
+def test_the_selection_comparison_is_every_strategy_p_and_seed_plus_the_ceiling_once_per_seed():
+    grids = families.selection_comparison("hash-32", LemmaMode.NONE, "v")
+    configs = grids.configs()
+    assert len(configs) == 3 * 4 * 5 + 5 and len(set(configs)) == len(configs)
+    ceiling = [c for c in configs if c.p == CEILING_P]
+    assert {c.selection for c in ceiling} == {"random"} and sorted(c.seed for c in ceiling) == [0, 1, 2, 3, 4]
+    assert {c.model for c in configs} == {StudentKind.KERNEL} and grids.lemmatize == (LemmaMode.NONE,)
+    assert grids.epochs == 1
+    assert len(families.to_train(configs, pl.DataFrame(), "t1")) == 65
