@@ -27,6 +27,7 @@ from core.data.sentences import default_sentences, sentences_from_upload
 from core.errors import LabError
 from core.evaluation.evaluate import Benchmarks, BenchmarkUnavailable, evaluate_teacher, load_analogies, load_pairs
 from core.paths import cache_dir, runs_dir, teacher_cache_dir
+from core.runs.hosting import HostSettings, load_host_settings
 from core.teachers.install import assemble_mpnet
 from core.teachers.teacher import CachedTeacher, TeacherUnavailable, load_teacher, ms_per_1k
 from core.warm import WarmUp, default_steps
@@ -174,6 +175,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--select", default="random", help="comma-separated query selections: random, typical, kcenter, frequency"
     )
     sweep.add_argument("--cheap", default="", help="adapters: the cheap model they read (default as for train)")
+    sweep.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        help="where the runs train: local (this process, the default) or ray (tasks on a Ray cluster); "
+        "default: the host's setting (lab.toml [host] executor, $EMBEDDING_LAB_EXECUTOR)",
+    )
+    sweep.add_argument(
+        "--ray-address",
+        help="ray (implied): '' or 'local' starts Ray here, 'auto' joins `ray start` on this machine, HOST:PORT a "
+        "head node (default: the host's ray_address)",
+    )
     sweep.add_argument("--json", action="store_true")
 
     evaluate = commands.add_parser(
@@ -389,9 +401,19 @@ def _list(text: str, convert, name: str) -> tuple:
 
 
 def cmd_sweep(args) -> int:
+    from core.runs.executors import make_executor  # lazy: loads numba, polars, torch (and ray, when asked)
     from core.runs.experiment import prepare_items  # lazy: loads numba, polars, torch
     from core.runs.sweep import SWEEP_CHECKPOINT_SECONDS, SweepGrid, run_sweep  # lazy: loads numba, polars, torch
 
+    host = load_host_settings()
+    if args.executor is not None or args.ray_address is not None:  # the flags win over the host's settings
+        host = HostSettings(
+            executor=args.executor or ("ray" if args.ray_address is not None else host.executor),
+            ray_address=host.ray_address if args.ray_address is None else args.ray_address,
+            ray_cpus_per_run=host.ray_cpus_per_run,
+            ray_gpus_per_run=host.ray_gpus_per_run,
+        )
+    executor = make_executor(host.executor, host.ray_address, host.ray_cpus_per_run, host.ray_gpus_per_run)
     vocab = _vocabulary(args)
     if args.grid == "paper":
         grid = SweepGrid.paper(teacher=args.teacher, vocabulary=vocab.label, epochs=args.epochs)
@@ -414,7 +436,12 @@ def cmd_sweep(args) -> int:
     progress = None
     try:
         for progress in run_sweep(
-            grid, prepared, runs_dir(), device=args.device, checkpoint_every=SWEEP_CHECKPOINT_SECONDS
+            grid,
+            prepared,
+            runs_dir(),
+            device=args.device,
+            checkpoint_every=SWEEP_CHECKPOINT_SECONDS,
+            executor=executor,
         ):
             c = progress.current
             eta = "?" if progress.eta_seconds is None else f"{progress.eta_seconds:.0f}s"

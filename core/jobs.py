@@ -1,4 +1,4 @@
-"""Training in the background: a job board that runs `TrainingRun`s in worker threads.
+"""Training in the background: a job board that runs trainings (`core.runs.executors`) from worker threads.
 
 The dashboard submits a job and returns at once; a polling fragment reads `job.snapshot()`.
 Workers never touch the UI. At most `max_concurrent` jobs train at a time (the rest wait in a
@@ -14,6 +14,11 @@ queue whose position is visible), so one class on a 2-core host does not thrash 
 
 Every kind of work is a `Job` (TrainingJob, SweepJob, SlotJob): the board counts them all, and nothing
 takes a training slot except through the board.
+
+Where a training or a sweep's runs train is the board's executor (`core.runs.executors`): this process's threads
+(`local`, the default) or a Ray cluster (`ray`: `JobBoard.for_host` reads `executor` / `ray_address` from the host's
+settings). Slots, queue positions, Stop, ETA and the live epochs are the board's either way: with Ray a job's thread
+holds its slot and follows its task, whose epochs arrive through the executor as they end.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ from pathlib import Path
 from core import warm
 from core.config import TrainConfig
 from core.paths import teacher_cache_dir
-from core.runs.experiment import PreparedData, TrainingRun
+from core.runs.executors import LocalExecutor, RayExecutor, make_executor
+from core.runs.experiment import PreparedData
+from core.runs.hosting import HostSettings
 from core.runs.store import list_runs
 from core.runs.sweep import SWEEP_CHECKPOINT_SECONDS, find_stored, run_sweep
 from core.runs.visibility import visible_runs
@@ -179,15 +186,33 @@ class JobBoard:
         max_per_owner: int | None = None,
         max_queue: int | None = None,
         max_epochs: int | None = None,
+        executor: LocalExecutor | RayExecutor | None = None,
     ):
         self.runs_root = Path(runs_root)
         self.device = device
+        self.executor = executor or LocalExecutor()
         self.max_per_owner = max_per_owner
         self.max_queue = max_queue
         self.max_epochs = max_epochs
         self._slots = threading.Semaphore(max(1, max_concurrent))
         self._jobs: dict[str, TrainingJob] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def for_host(cls, runs_root: Path, settings: HostSettings, device: str | None = None) -> JobBoard:
+        """The board a server runs under its hosting settings (`core.runs.hosting`): its limits (per person and
+        per training only when hosted) and its executor (`local`, or `ray` at `ray_address`)."""
+        return cls(
+            runs_root,
+            max_concurrent=settings.max_trainings,
+            max_queue=settings.max_queue,
+            max_per_owner=settings.max_trainings_per_user if settings.hosted else None,
+            max_epochs=settings.max_epochs if settings.hosted else None,
+            device=device,
+            executor=make_executor(
+                settings.executor, settings.ray_address, settings.ray_cpus_per_run, settings.ray_gpus_per_run
+            ),
+        )
 
     def submit(self, config: TrainConfig, prepared: PreparedData, owner: str = "") -> TrainingJob:
         job = TrainingJob(config=config, prepared=prepared, owner=owner)
@@ -302,22 +327,40 @@ class JobBoard:
         try:
             prepare_cheap_features([job.config], job.prepared, self.device, lambda text: setattr(job, "phase", text))
             job.phase = ""
-            run = TrainingRun(
-                job.config,
-                job.prepared,
+
+            def begin(index: int) -> None:  # an attempt starts (again, after a lost Ray worker): its own epochs
+                with job._lock:
+                    job.records.clear()
+                    job.phase = ""
+
+            def epoch(index: int, run_index: int, record) -> None:
+                with job._lock:
+                    job.records.append(record)
+
+            for result in self.executor.run(
+                [[job.config]],
+                {job.config.lemmatize: job.prepared},
                 self.runs_root,
                 device=self.device,
                 should_stop=lambda: job.stop_requested,
                 checkpoint_every=CHECKPOINT_SECONDS,
                 extra={"owner": job.owner} if job.owner else None,
-            )
-            for record in run:
+                on_begin=begin,
+                on_epoch=epoch,
+                on_phase=lambda text: setattr(job, "phase", text),
+            ):
+                (run,) = result.runs
                 with job._lock:
-                    job.records.append(record)
-            with job._lock:
-                job.run_id = run.run_id
-                job.summary = run.summary()
-                job.state = JobState.FINISHED if len(job.records) == job.config.epochs else JobState.STOPPED
+                    if len(run.records) > len(job.records):  # epochs the live feed had not brought yet
+                        job.records[:] = list(run.records)
+                    job.run_id = run.run_id
+                    job.summary = run.summary
+                    job.phase = ""
+                    job.state = JobState.FINISHED if len(job.records) == job.config.epochs else JobState.STOPPED
+            if job.state is JobState.RUNNING:  # stopped before its task started: nothing was trained
+                with job._lock:
+                    job.phase = ""
+                    job.state = JobState.STOPPED
         except Exception as err:  # a worker must never die silently: the page shows this sentence
             job.fail(err)
             job.traceback = traceback.format_exc()
@@ -377,6 +420,10 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private:
                 by_mode=prepared,
             )
             job.phase = ""
+            if isinstance(board.executor, RayExecutor):
+                job.phase = "Connecting to the Ray cluster…"
+                board.executor.connect()
+                job.phase = ""
             for progress in run_sweep(
                 grid,
                 prepared,
@@ -386,6 +433,7 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private:
                 owner=job.owner,
                 private=private,
                 checkpoint_every=SWEEP_CHECKPOINT_SECONDS,
+                executor=board.executor,
             ):
                 job.done_runs, job.reused, job.eta_seconds = progress.done, progress.reused, progress.eta_seconds
                 job.run_ids = list(progress.run_ids)

@@ -14,10 +14,16 @@ Settings come from a TOML file and from environment variables (the environment w
         max_queue = 40           # waiting trainings before new ones are refused
         gallery = true           # users may share runs with everyone
         login = false            # require st.login (configure [auth] in .streamlit/secrets.toml)
+        executor = "local"       # where trainings and sweeps run: "local" (this server's threads) or "ray"
+        ray_address = ""         # ray: "" starts Ray inside the server, "auto" joins `ray start` on this machine,
+                                 #      "HOST:PORT" another machine's head node
+        ray_cpus_per_run = 1     # ray: CPUs each run's task asks for (1: one run per CPU)
+        ray_gpus_per_run = 0     # ray: GPUs each run's task asks for (0.25: four runs share a GPU)
 
     environment: EMBEDDING_LAB_HOSTED, EMBEDDING_LAB_MAX_WORDS, EMBEDDING_LAB_MAX_EPOCHS,
     EMBEDDING_LAB_MAX_UPLOAD_MB, EMBEDDING_LAB_MAX_TRAININGS, EMBEDDING_LAB_MAX_TRAININGS_PER_USER,
-    EMBEDDING_LAB_MAX_QUEUE, EMBEDDING_LAB_GALLERY, EMBEDDING_LAB_LOGIN
+    EMBEDDING_LAB_MAX_QUEUE, EMBEDDING_LAB_GALLERY, EMBEDDING_LAB_LOGIN, EMBEDDING_LAB_EXECUTOR,
+    EMBEDDING_LAB_RAY_ADDRESS, EMBEDDING_LAB_RAY_CPUS_PER_RUN, EMBEDDING_LAB_RAY_GPUS_PER_RUN
 
 Not hosted (the default, one person on their own machine): every run is visible to the user, and the
 limits are the engine's own. A bad value is refused with a sentence naming the setting and where it came from.
@@ -26,7 +32,9 @@ limits are the engine's own. A bad value is refused with a sentence naming the s
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -34,6 +42,10 @@ from pathlib import Path
 from core.config import MAX_EPOCHS
 from core.data.corpus import MAX_ITEMS, MAX_UPLOAD_BYTES
 from core.paths import lab_home
+
+EXECUTORS = ("local", "ray")  # core.runs.executors: where trainings run
+RAY_REQUIREMENT = "ray==2.60.0"  # what a Ray deployment installs (on the server and every worker)
+RAY_ADDRESS = re.compile(r"^(|local|auto|(ray://)?[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5})\Z")
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,10 @@ class HostSettings:
     max_queue: int = 100
     gallery: bool = True
     login: bool = False
+    executor: str = "local"
+    ray_address: str = ""
+    ray_cpus_per_run: float = 1.0
+    ray_gpus_per_run: float = 0.0
 
     def __post_init__(self) -> None:
         bounds = {
@@ -56,6 +72,8 @@ class HostSettings:
             "max_trainings": (1, 64),
             "max_trainings_per_user": (1, 64),
             "max_queue": (1, 10_000),
+            "ray_cpus_per_run": (0.01, 1024),
+            "ray_gpus_per_run": (0, 64),
         }
         for name, (low, high) in bounds.items():
             value = getattr(self, name)
@@ -64,6 +82,20 @@ class HostSettings:
         for name in ("hosted", "gallery", "login"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"Hosting setting {name} must be true or false, got {getattr(self, name)!r}.")
+        if not isinstance(self.executor, str) or self.executor.strip().lower() not in EXECUTORS:
+            raise ValueError(f"Hosting setting executor must be 'local' or 'ray', got {self.executor!r}.")
+        object.__setattr__(self, "executor", self.executor.strip().lower())
+        if not isinstance(self.ray_address, str) or not RAY_ADDRESS.match(self.ray_address.strip()):
+            raise ValueError(
+                "Hosting setting ray_address must be '' (Ray inside this server), 'auto' (the cluster `ray start` "
+                f"runs on this machine) or HOST:PORT (e.g. 10.0.0.5:6379), got {self.ray_address!r}."
+            )
+        object.__setattr__(self, "ray_address", self.ray_address.strip())
+        if self.executor == "ray" and importlib.util.find_spec("ray") is None:
+            raise ValueError(
+                "Hosting setting executor is 'ray' but Ray is not installed on this server: "
+                f'`pip install {RAY_REQUIREMENT}` (here and on every worker), or set executor = "local".'
+            )
 
     @property
     def max_upload_bytes(self) -> int:
@@ -84,6 +116,10 @@ def _coerce(name: str, raw, source: str):
             if text in _TRUE | _FALSE:
                 return text in _TRUE
             raise ValueError
+        if kind == "str":
+            if not isinstance(raw, str):
+                raise ValueError
+            return raw.strip()
         if kind == "int":
             if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                 raise ValueError
@@ -91,7 +127,8 @@ def _coerce(name: str, raw, source: str):
         return float(raw)
     except (TypeError, ValueError):
         raise ValueError(
-            f"Hosting setting {name} ({source}) must be {'true or false' if kind == 'bool' else 'a number'}, got {raw!r}."
+            f"Hosting setting {name} ({source}) must be "
+            f"{'true or false' if kind == 'bool' else 'text' if kind == 'str' else 'a number'}, got {raw!r}."
         ) from None
 
 

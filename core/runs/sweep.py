@@ -12,9 +12,7 @@ every finished run is saved atomically, running an interrupted sweep again resum
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +20,10 @@ from pathlib import Path
 import polars as pl
 
 from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig, check_selection
-from core.runs.experiment import PreparedData, TrainingRun
+from core.runs.executors import LocalExecutor, RayExecutor
+from core.runs.experiment import PreparedData
 from core.runs.store import StoredRun, list_runs
-from core.words.train import group_key, max_group_size, train_group
+from core.words.train import group_key, max_group_size
 
 # How often a sweep's runs rewrite their folders while training (every epoch is journaled anyway): a
 # group writes every run's table at once (10 runs of the paper's grid: ~160 MB), so less often than a
@@ -178,6 +177,7 @@ def run_sweep(
     owner: str = "",
     private: bool = False,
     checkpoint_every: float | None = None,
+    executor: LocalExecutor | RayExecutor | None = None,
 ) -> Iterator[SweepProgress]:
     """Train every run of the grid that is not stored yet; yields progress after each run.
 
@@ -188,6 +188,8 @@ def run_sweep(
     shared gallery's, never another person's private runs. `checkpoint_every` (seconds; see
     `core.runs.experiment.TrainingRun`): every run in training journals each epoch and checkpoints its folder at
     most this often, so a killed process leaves its runs' epochs for `core.runs.store.recover_interrupted`.
+    `executor` (`core.runs.executors`): where the batches train, this thread (the default) or a Ray cluster; the
+    same runs either way (a Ray sweep's runs arrive in the order they end).
     """
     missing = [m.value for m in grid.lemmatize if m not in prepared]
     if missing:
@@ -209,60 +211,24 @@ def run_sweep(
         progress.done += 1
         yield progress
 
-    for batch in _batches(pending, prepared, group):
-        if should_stop and should_stop():
+    executor = executor or LocalExecutor()
+    extra = {"sweep": True, **({"owner": owner} if owner else {})}
+    batches = _batches(pending, prepared, group)
+    for result in executor.run(
+        batches,
+        prepared,
+        runs_root,
+        device=device,
+        should_stop=should_stop,
+        checkpoint_every=checkpoint_every,
+        extra=extra,
+    ):
+        if not all(run.complete for run in result.runs):  # stopped mid-run: saved as 'stopped', not counted
             return
-        data = prepared[batch[0].lemmatize]
-        progress.current, progress.last_reused = batch[0], False
-        start = time.perf_counter()
-        if len(batch) == 1:
-            run = TrainingRun(
-                batch[0],
-                data,
-                runs_root,
-                device=device,
-                should_stop=should_stop,
-                checkpoint_every=checkpoint_every,
-                extra={"sweep": True, **({"owner": owner} if owner else {})},
-            )
-            for _ in run:
-                pass
-            runs = [run]
-        else:
-            runs = [
-                TrainingRun(
-                    c,
-                    data,
-                    runs_root,
-                    device=device,
-                    checkpoint_every=checkpoint_every,
-                    extra={"sweep": True, "grouped_with": len(batch), **({"owner": owner} if owner else {})},
-                )
-                for c in batch
-            ]
-            with contextlib.ExitStack() as finishing:  # every run begun is finished, whatever fails where
-                for run in runs:
-                    run.begin()
-                    finishing.callback(run.finish)
-                for records in train_group(
-                    [r.model for r in runs],
-                    [r.dataset for r in runs],
-                    [r.config for r in runs],
-                    runs[0].device,
-                    should_stop,
-                    reports=[r.report for r in runs],
-                ):
-                    for run, record in zip(runs, records):
-                        run.before_write = records.sync_models  # a checkpoint writes this epoch's weights
-                        run.add(record)
-        if any(
-            len(run.records) < run.config.epochs for run in runs
-        ):  # stopped mid-run: saved as 'stopped', not counted
-            return
-        seconds = time.perf_counter() - start
-        for run in runs:
+        progress.current, progress.last_reused = batches[result.index][0], False
+        for run in result.runs:
             progress.trained += 1
-            progress.train_seconds += seconds / len(runs)
+            progress.train_seconds += result.seconds / len(result.runs)
             progress.run_ids.append(run.run_id)
             progress.done += 1
             progress.current = run.config

@@ -1,0 +1,646 @@
+"""Where trainings run: in this process (`local`, the default) or as tasks on a Ray cluster (`ray`).
+
+What a run does is one function, `train_batch` (one run, or a group of lookup-table runs that step together,
+`core.words.train.train_group`); an executor only decides where it runs. Both executors take the same batches and
+yield the same `BatchResult`s, so a sweep (`core.runs.sweep.run_sweep`) and the job board (`core.jobs`) are one
+code path whichever runs the training:
+
+    executor = make_executor("ray", address="auto")          # or LocalExecutor()
+    for result in executor.run(batches, prepared, runs_root, checkpoint_every=30.0, should_stop=stop.is_set):
+        result.runs[0].run_id, result.runs[0].epochs_done
+
+`ray`: each batch is one Ray task (`cpus_per_run` CPUs, `gpus_per_run` GPUs), at most as many in flight as the
+cluster has room for. The tasks write their run folders themselves, into the lab's runs folder — the same path on
+every worker (shared storage; one machine shares it trivially) — with the same journal and checkpoints as a local
+run (`checkpoint_every`), so `core.runs.store.recover_interrupted` keeps the epochs of any run whose worker dies.
+The server follows them through a small Ray actor (a mailbox): each attempt says when it starts (its process),
+which runs it journals, and (for the job board's live chart) every epoch; Stop sets a flag the tasks read between
+epochs (a task still waiting for a worker is cancelled, `ray.cancel`), so a stopped run keeps its finished epochs as
+it does here. A worker that dies mid-run: Ray runs the task again (`retries` times); the dead attempt's half-written
+run is stored as *interrupted* with its journaled epochs at once, and removed once the retry has stored the same run
+complete (same seed: same curves). When every attempt dies, each keeps its epochs as an interrupted run and the
+executor raises `WorkerLost` (a sentence naming them) after the other batches are done.
+
+Ray is imported only by `RayExecutor` (`pip install ray==2.60.0`); without it, a sentence says so (`RayUnavailable`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from core.config import LemmaMode, TrainConfig
+from core.errors import LabError
+from core.runs.experiment import PreparedData, TrainingRun
+from core.runs.hosting import EXECUTORS, RAY_REQUIREMENT
+from core.runs.store import _recover_one, delete_run, live_folder
+from core.words.train import EpochRecord, train_group
+
+RAY_RETRIES = 2  # a task whose worker dies is run again this many times
+DEFAULT_CHECKPOINT_SECONDS = 30.0  # a task always journals and checkpoints: nothing is lost with its worker
+POLL_SECONDS = 0.2  # how often the server looks at its tasks and the mailbox
+STOP_POLL_SECONDS = 0.5  # how often a task asks whether it should stop (at most; between epochs)
+STOP_GRACE_SECONDS = 30.0  # after Stop, how long a running task may take to end its epoch before it is cancelled
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+class RayUnavailable(LabError, RuntimeError):
+    """The ray executor cannot be used here (Ray is not installed, or its cluster cannot be reached)."""
+
+
+class WorkerLost(LabError, RuntimeError):
+    """Every attempt at some runs died with its Ray worker; their epochs are kept as interrupted runs."""
+
+
+def check_executor(name: str) -> str:
+    """'local' or 'ray' (any case); a sentence for anything else."""
+    value = str(name or "").strip().lower()
+    if value not in EXECUTORS:
+        raise ValueError(f"The executor must be 'local' or 'ray', got {name!r}.")
+    return value
+
+
+def ray_installed() -> bool:
+    return importlib.util.find_spec("ray") is not None
+
+
+# ---- what a run does (one code path) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One trained (or stopped) run as the executor hands it back: its id in the store, its epochs, its summary."""
+
+    config: TrainConfig
+    run_id: str | None
+    epochs_done: int
+    summary: dict = field(repr=False)
+    records: tuple[EpochRecord, ...] = field(default=(), repr=False)
+
+    @property
+    def complete(self) -> bool:
+        return self.epochs_done >= self.config.epochs
+
+    @classmethod
+    def of(cls, run: TrainingRun, keep_means: bool = True) -> RunResult:
+        records = run.records if keep_means else [replace(r, embedding_means=None) for r in run.records]
+        return cls(run.config, run.run_id, len(run.records), run.summary(), tuple(records))
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """A batch that ended: its place in the list given to `run`, its runs, and the seconds it added to the wall
+    clock (local: its own training time; ray: the time since the previous result, so they add up to the wall)."""
+
+    index: int
+    runs: tuple[RunResult, ...]
+    seconds: float
+
+
+def train_batch(
+    batch: Sequence[TrainConfig],
+    data: PreparedData,
+    runs_root: Path,
+    *,
+    device: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    checkpoint_every: float | None = None,
+    extra: dict | None = None,
+    cache_root: Path | None = None,
+    on_journal: Callable[[list[TrainingRun]], None] | None = None,
+    on_epoch: Callable[[int, EpochRecord], None] | None = None,
+) -> list[TrainingRun]:
+    """Train one batch and store its runs: a single `TrainingRun`, or runs of one `group_key` stepped together
+    (`train_group`: the same curves, less overhead). Stopping keeps every finished epoch. `on_journal(runs)` hears the
+    runs once their journals exist (with checkpoints), `on_epoch(i, record)` every epoch of the batch's i-th run."""
+    base = dict(extra or {})
+    if len(batch) == 1:
+        run = TrainingRun(
+            batch[0],
+            data,
+            runs_root,
+            device=device,
+            should_stop=should_stop,
+            checkpoint_every=checkpoint_every,
+            extra=base or None,
+            cache_root=cache_root,
+        )
+        for record in run:
+            if on_journal is not None and len(run.records) == 1:
+                on_journal([run])
+            if on_epoch is not None:
+                on_epoch(0, record)
+        return [run]
+    runs = [
+        TrainingRun(
+            c,
+            data,
+            runs_root,
+            device=device,
+            checkpoint_every=checkpoint_every,
+            extra={**base, "grouped_with": len(batch)},
+            cache_root=cache_root,
+        )
+        for c in batch
+    ]
+    with contextlib.ExitStack() as finishing:  # every run begun is finished, whatever fails where
+        for run in runs:
+            run.begin()
+            finishing.callback(run.finish)
+        if on_journal is not None:
+            on_journal(runs)
+        for records in train_group(
+            [r.model for r in runs],
+            [r.dataset for r in runs],
+            [r.config for r in runs],
+            runs[0].device,
+            should_stop,
+            reports=[r.report for r in runs],
+        ):
+            for i, (run, record) in enumerate(zip(runs, records)):
+                run.before_write = records.sync_models  # a checkpoint writes this epoch's weights
+                run.add(record)
+                if on_epoch is not None:
+                    on_epoch(i, record)
+    return runs
+
+
+class LocalExecutor:
+    """Today's way: every batch in the calling thread, one after the other."""
+
+    name = "local"
+
+    def run(
+        self,
+        batches: Sequence[Sequence[TrainConfig]],
+        prepared: Mapping[LemmaMode, PreparedData],
+        runs_root: Path,
+        *,
+        device: str | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        checkpoint_every: float | None = None,
+        extra: dict | None = None,
+        on_begin: Callable[[int], None] | None = None,
+        on_epoch: Callable[[int, int, EpochRecord], None] | None = None,
+        on_phase: Callable[[str], None] | None = None,
+    ) -> Iterator[BatchResult]:
+        """Train `batches` in order; yields each as it ends. Stops before the next batch when `should_stop()`."""
+        for index, batch in enumerate(batches):
+            if should_stop and should_stop():
+                return
+            if on_begin is not None:
+                on_begin(index)
+            start = time.perf_counter()
+            runs = train_batch(
+                batch,
+                prepared[batch[0].lemmatize],
+                runs_root,
+                device=device,
+                should_stop=should_stop,
+                checkpoint_every=checkpoint_every,
+                extra=extra,
+                on_epoch=None if on_epoch is None else (lambda i, r, index=index: on_epoch(index, i, r)),
+            )
+            yield BatchResult(index, tuple(RunResult.of(r) for r in runs), time.perf_counter() - start)
+
+
+# ---- Ray ------------------------------------------------------------------------------------------------------
+
+
+class _Mailbox:
+    """A Ray actor between the server and its tasks: what each task started and trained, and who must stop."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, list] = {}
+        self._stopped: set[str] = set()
+
+    def post(self, key: str, event: tuple) -> bool:
+        self._events.setdefault(key, []).append(event)
+        return True
+
+    def drain(self, key: str) -> list:
+        return self._events.pop(key, [])
+
+    def stop(self, key: str) -> None:
+        self._stopped.add(key)
+
+    def stopped(self, key: str) -> bool:
+        return key in self._stopped
+
+    def forget(self, key: str) -> None:
+        self._events.pop(key, None)
+        self._stopped.discard(key)
+
+
+class _StopFlag:
+    """A task's `should_stop`: asks the mailbox at most every STOP_POLL_SECONDS (training checks between epochs)."""
+
+    def __init__(self, box, key: str):
+        self.box, self.key, self.value, self.asked = box, key, False, 0.0
+
+    def __call__(self) -> bool:
+        if not self.value and time.monotonic() - self.asked >= STOP_POLL_SECONDS:
+            import ray
+
+            self.asked = time.monotonic()
+            try:
+                self.value = bool(ray.get(self.box.stopped.remote(self.key), timeout=10))
+            except Exception:  # the mailbox is gone (its server died): train on, the journal keeps the epochs
+                pass
+        return self.value
+
+
+def _train_on_worker(
+    batch: list[TrainConfig],
+    data: PreparedData,
+    runs_root: str,
+    device: str,
+    checkpoint_every: float,
+    extra: dict | None,
+    home: str | None,
+    box,
+    key: str,
+    index: int,
+    stream_epochs: bool,
+) -> list[RunResult]:
+    """The Ray task: `train_batch` on a worker, telling the mailbox what it does (every attempt anew)."""
+    import ray
+
+    if home:  # the lab's home as the server sees it (shared storage: the same path here)
+        os.environ["EMBEDDING_LAB_HOME"] = home
+    attempt = secrets.token_hex(4)
+    ray.get(box.post.remote(key, ("begin", index, attempt, os.getpid(), socket.gethostname())))
+
+    def journal(runs: list[TrainingRun]) -> None:
+        ids = [r._planned_id for r in runs]  # the ids their journals and checkpoints are written under
+        ray.get(box.post.remote(key, ("journal", index, attempt, ids)))
+
+    def epoch(i: int, record: EpochRecord) -> None:
+        box.post.remote(key, ("epoch", index, attempt, i, replace(record, embedding_means=None)))
+
+    runs = train_batch(
+        batch,
+        data,
+        Path(runs_root),
+        device=device,
+        should_stop=_StopFlag(box, key),
+        checkpoint_every=checkpoint_every,
+        extra=extra,
+        on_journal=journal,
+        on_epoch=epoch if stream_epochs else None,
+    )
+    return [RunResult.of(r, keep_means=False) for r in runs]
+
+
+_ray_lock = threading.Lock()
+_ray_keeper: threading.Thread | None = None
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise RayUnavailable(
+            f"The ray executor needs Ray, which is not installed here: `pip install {RAY_REQUIREMENT}` (on this "
+            "server and on every worker), or use the local executor."
+        ) from None
+    return ray
+
+
+def _reachable(address: str) -> None:
+    """A cluster address 'HOST:PORT' (or 'ray://HOST:PORT') answers on TCP; a sentence when it does not."""
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise RayUnavailable(
+            f"The Ray address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379), 'auto' or 'local'; fix ray_address."
+        )
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_SECONDS).close()
+    except OSError as err:
+        raise RayUnavailable(
+            f"The Ray cluster at {address} cannot be reached ({err.strerror or type(err).__name__}); start it "
+            "(`ray start --head` on that machine) or fix ray_address."
+        ) from None
+
+
+def connect_ray(address: str = "", num_cpus: int | None = None):
+    """Ray, connected once per process: '' or 'local' starts Ray inside this process (one machine), 'auto' joins the
+    cluster `ray start` runs on this machine, 'HOST:PORT' another machine's. Already connected: as it is.
+
+    Ray started here lives as long as the thread that started it (its processes die with that thread), so a
+    thread of its own starts it and stays."""
+    global _ray_keeper
+    ray = _import_ray()
+    with _ray_lock:
+        if ray.is_initialized():
+            return ray
+        address = (address or "local").strip()
+        if address not in ("local", "auto"):
+            _reachable(address)
+        options = {"address": address, "logging_level": "WARNING", "log_to_driver": False}
+        if address == "local":
+            options.update(num_cpus=num_cpus, include_dashboard=False)
+        outcome: dict = {}
+        ready = threading.Event()
+
+        def start() -> None:
+            try:
+                ray.init(**options)
+            except Exception as err:  # noqa: BLE001 - reported as a sentence below
+                outcome["error"] = err
+            ready.set()
+            if "error" not in outcome:
+                threading.Event().wait()  # keep Ray's processes alive with this thread
+
+        if threading.current_thread() is threading.main_thread():
+            try:
+                ray.init(**options)
+            except Exception as err:  # noqa: BLE001
+                outcome["error"] = err
+        else:
+            _ray_keeper = threading.Thread(target=start, name="ray-keeper", daemon=True)
+            _ray_keeper.start()
+            ready.wait()
+        if "error" in outcome:
+            err = outcome["error"]
+            where = "inside this server" if address == "local" else f"at {address}"
+            raise RayUnavailable(
+                f"The Ray cluster {where} cannot be used ({' '.join(str(err).split())[:200]}); check ray_address, "
+                "and that this machine has the cluster's token if it uses one (`ray get-auth-token`)."
+            ) from None
+        return ray
+
+
+class RayExecutor:
+    """Batches as Ray tasks on a cluster (see the module's docstring)."""
+
+    name = "ray"
+
+    def __init__(
+        self,
+        address: str = "",
+        cpus_per_run: float = 1.0,
+        gpus_per_run: float = 0.0,
+        retries: int = RAY_RETRIES,
+        in_flight: int | None = None,
+        stop_grace: float = STOP_GRACE_SECONDS,
+    ):
+        self.address = address
+        self.cpus_per_run = float(cpus_per_run)
+        self.gpus_per_run = float(gpus_per_run)
+        self.retries = int(retries)
+        self.in_flight = in_flight
+        self.stop_grace = stop_grace
+        self._box = None
+        self._task = None
+        self._lock = threading.Lock()
+        self._workers: dict[tuple[str, int], int] = {}  # (run key, batch) -> pid of the attempt running it
+
+    def connect(self):
+        """Connect (once) and make the mailbox; RayUnavailable with a sentence when that cannot be done."""
+        with self._lock:
+            ray = connect_ray(self.address)
+            if self._box is None:
+                self._box = ray.remote(_Mailbox).options(num_cpus=0, max_concurrency=1).remote()
+                self._task = ray.remote(_train_on_worker)
+            if self.in_flight is None:
+                cpus = float(ray.cluster_resources().get("CPU", 1.0))
+                by_cpu = int(cpus // self.cpus_per_run) if self.cpus_per_run > 0 else 1
+                gpus = float(ray.cluster_resources().get("GPU", 0.0))
+                by_gpu = int(gpus // self.gpus_per_run) if self.gpus_per_run > 0 else by_cpu
+                self.in_flight = max(1, min(by_cpu, by_gpu))
+            return ray
+
+    def workers(self) -> dict[tuple[str, int], int]:
+        """The processes training right now: (run key, batch index) -> pid (for a person, or a test, to look at)."""
+        return dict(self._workers)
+
+    def run(
+        self,
+        batches: Sequence[Sequence[TrainConfig]],
+        prepared: Mapping[LemmaMode, PreparedData],
+        runs_root: Path,
+        *,
+        device: str | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        checkpoint_every: float | None = None,
+        extra: dict | None = None,
+        on_begin: Callable[[int], None] | None = None,
+        on_epoch: Callable[[int, int, EpochRecord], None] | None = None,
+        on_phase: Callable[[str], None] | None = None,
+    ) -> Iterator[BatchResult]:
+        """Train `batches` as Ray tasks; yields each batch as it ends (in the order they end)."""
+        say = on_phase or (lambda text: None)
+        if self._box is None:
+            say("Connecting to the Ray cluster…")
+        ray = self.connect()
+        from ray.exceptions import RayError, RayTaskError, TaskCancelledError
+
+        runs_root = Path(runs_root)
+        key = uuid.uuid4().hex
+        device = device or ("cuda" if self.gpus_per_run > 0 else "cpu")
+        checkpoint_every = DEFAULT_CHECKPOINT_SECONDS if checkpoint_every is None else checkpoint_every
+        home = os.environ.get("EMBEDDING_LAB_HOME")
+        task = self._task.options(
+            num_cpus=self.cpus_per_run,
+            num_gpus=self.gpus_per_run,
+            max_retries=self.retries,
+            retry_exceptions=False,
+        )
+        todo = deque(enumerate(batches))
+        data_refs: dict = {}
+        running: dict = {}  # object ref -> batch index
+        state = _Attempts(runs_root)
+        stopping_since: float | None = None
+        error: BaseException | None = None
+        last = time.perf_counter()
+
+        def stop_all() -> None:
+            with contextlib.suppress(Exception):
+                ray.get(self._box.stop.remote(key), timeout=10)
+            for ref, index in list(running.items()):
+                if index not in state.current:  # still waiting for a worker: it never starts
+                    with contextlib.suppress(Exception):
+                        ray.cancel(ref)
+
+        def follow() -> None:
+            try:
+                events = ray.get(self._box.drain.remote(key), timeout=10)
+            except Exception:  # noqa: BLE001 - the mailbox answers next time
+                return
+            for event in events:
+                kind, index, attempt = event[0], event[1], event[2]
+                if kind == "begin":
+                    if state.begin(index, attempt) and on_begin is not None:
+                        on_begin(index)
+                    self._workers[(key, index)] = event[3]
+                elif kind == "journal":
+                    state.journal(index, attempt, event[3])
+                elif kind == "epoch" and on_epoch is not None and state.current.get(index) == attempt:
+                    on_epoch(index, event[3], event[4])
+
+        try:
+            if not todo:
+                return
+            say("Waiting for a free Ray worker…")
+            while todo or running:
+                if stopping_since is None and should_stop is not None and should_stop():
+                    stopping_since = time.monotonic()
+                    stop_all()
+                while todo and stopping_since is None and len(running) < self.in_flight:
+                    index, batch = todo.popleft()
+                    mode = batch[0].lemmatize
+                    if mode not in data_refs:  # the prepared data goes to the object store once per run of `run`
+                        data_refs[mode] = ray.put(prepared[mode])
+                    ref = task.remote(
+                        list(batch),
+                        data_refs[mode],
+                        str(runs_root),
+                        device,
+                        checkpoint_every,
+                        extra,
+                        home,
+                        self._box,
+                        key,
+                        index,
+                        on_epoch is not None,
+                    )
+                    running[ref] = index
+                if not running:
+                    break
+                if stopping_since is not None and time.monotonic() - stopping_since > self.stop_grace:
+                    for ref in running:  # an epoch that will not end: interrupt it (its finished epochs are saved)
+                        with contextlib.suppress(Exception):
+                            ray.cancel(ref)
+                    stopping_since = time.monotonic() + 3600  # once
+                ready, _ = ray.wait(list(running), num_returns=len(running), timeout=POLL_SECONDS, fetch_local=False)
+                follow()
+                for ref in ready:
+                    index = running.pop(ref)
+                    self._workers.pop((key, index), None)
+                    try:
+                        results = ray.get(ref)
+                    except TaskCancelledError:
+                        state.cancelled(index)
+                        continue
+                    except RayTaskError as err:  # the training itself raised: stop the rest, raise it
+                        state.cancelled(index)
+                        if error is None:
+                            error = err.cause if isinstance(err.cause, BaseException) else err
+                        if stopping_since is None:
+                            stopping_since = time.monotonic()
+                            stop_all()
+                        continue
+                    except RayError:  # every attempt died with its worker (or its node)
+                        state.lost(index)
+                        continue
+                    state.finished(index, results)
+                    now = time.perf_counter()
+                    yield BatchResult(index, tuple(results), now - last)
+                    last = now
+        finally:
+            if running:  # closed early (Stop, Ctrl-C, an error): the tasks stop too, keeping their epochs
+                self._wind_down(ray, key, running, state, stop_all)
+            with contextlib.suppress(Exception):
+                self._box.forget.remote(key)
+            for index in list(running.values()):
+                self._workers.pop((key, index), None)
+        if error is not None:
+            raise error
+        if state.kept:
+            raise WorkerLost(
+                f"{len(state.kept)} run(s) lost their Ray worker on every attempt; each is kept as interrupted with "
+                f"its finished epochs ({', '.join(state.kept[:5])}{'…' if len(state.kept) > 5 else ''}); run the same "
+                "sweep again to train them."
+            )
+
+    def _wind_down(self, ray, key: str, running: dict, state: _Attempts, stop_all) -> None:
+        stop_all()
+        deadline = time.monotonic() + self.stop_grace
+        while running and time.monotonic() < deadline:
+            ready, _ = ray.wait(list(running), num_returns=len(running), timeout=POLL_SECONDS, fetch_local=False)
+            for ref in ready:
+                index = running.pop(ref)
+                try:
+                    state.finished(index, ray.get(ref))
+                except Exception:  # noqa: BLE001 - cancelled or lost: its journal keeps its epochs
+                    state.cancelled(index)
+        for ref in running:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref)
+
+
+class _Attempts:
+    """Which attempt of each batch is the live one, and the runs each attempt journaled; cleans up after the dead."""
+
+    def __init__(self, runs_root: Path):
+        self.runs_root = runs_root
+        self.current: dict[int, str] = {}  # batch -> its latest attempt
+        self.ids: dict[tuple[int, str], list[str]] = {}  # (batch, attempt) -> run ids it journals
+        self.superseded: dict[int, list[str]] = {}  # batch -> runs of dead attempts, kept as interrupted
+        self.kept: list[str] = []  # runs kept as interrupted because every attempt died
+
+    def begin(self, index: int, attempt: str) -> bool:
+        previous = self.current.get(index)
+        if previous == attempt:
+            return False
+        if previous is not None:  # Ray runs the batch again: the previous attempt's process is gone
+            self.superseded.setdefault(index, []).extend(self._keep(index, previous))
+        self.current[index] = attempt
+        return True
+
+    def journal(self, index: int, attempt: str, ids: list[str]) -> None:
+        self.ids[(index, attempt)] = list(ids)
+
+    def finished(self, index: int, results) -> None:
+        """A complete attempt: the runs of the dead ones before it are replaced by its own (same settings)."""
+        for run_id in self.superseded.pop(index, []):
+            with contextlib.suppress(Exception):
+                delete_run(self.runs_root, run_id)
+
+    def cancelled(self, index: int) -> None:
+        self.superseded.pop(index, None)  # kept as interrupted: nothing replaces them
+
+    def lost(self, index: int) -> None:
+        attempt = self.current.get(index)
+        kept = self.superseded.pop(index, [])
+        if attempt is not None:
+            kept += self._keep(index, attempt)
+        self.kept.extend(kept)
+
+    def _keep(self, index: int, attempt: str) -> list[str]:
+        """Store a dead attempt's journaled runs as interrupted (`core.runs.store`'s recovery, run by run)."""
+        kept = []
+        for run_id in self.ids.pop((index, attempt), []):
+            live = live_folder(self.runs_root, run_id)
+            try:
+                if live.exists():
+                    kept += _recover_one(self.runs_root, live, run_id)
+                elif (self.runs_root / run_id / "run.json").exists():
+                    kept.append(run_id)
+            except Exception:  # noqa: BLE001 - a damaged checkpoint stays for a person (and recover_interrupted)
+                continue
+        return kept
+
+
+def make_executor(
+    name: str = "local", address: str = "", cpus_per_run: float = 1.0, gpus_per_run: float = 0.0
+) -> LocalExecutor | RayExecutor:
+    """The executor a setting names: 'local' (nothing to install) or 'ray' (Ray must be importable: a sentence
+    otherwise; the cluster is reached on first use)."""
+    if check_executor(name) == "local":
+        return LocalExecutor()
+    if not ray_installed():
+        _import_ray()
+    return RayExecutor(address, cpus_per_run, gpus_per_run)
