@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps",
         default="",
         metavar="NAME,NAME",
-        help="only these steps, in the usual order (names: kernels, minilm-words, mpnet-layers, umap, "
+        help="only these steps, in the usual order (names: kernels, minilm-words, static, mpnet-layers, umap, "
         "mpnet-words, minilm-layers, story, minilm-tokens, minilm-sentences, mpnet-sentences)",
     )
     return parser
