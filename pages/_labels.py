@@ -37,9 +37,9 @@ EXPLAIN = {
     "pareto_lines": "The same runs as lines: one line per p, epoch by epoch. Lines that flatten early mean more training is wasted effort.",
     "sweep_means": "The teacher's distribution of embedding means (grey) against the student's, for each p and epoch: as p and epochs grow the student should take the teacher's shape (the paper's figures 6, 10 and 12).",
     "quality_per_query": (
-        "How good each student is on words it never saw (up) against how many teacher answers it paid for (right, "
-        "log scale). Colour and line style tell the students and the ways of choosing which words to ask apart (see "
-        "the legend). Each line is the average of runs that differ only in their random seed; the shaded band is "
+        "Each line is one kind of student asking the teacher about words chosen one way (colour and line style: see "
+        "the legend): how good it is on words it never saw (up) against how many teacher answers it paid for (right, "
+        "log scale). A line is the average of runs that differ only in their random seed; the shaded band is "
         "where that average lies with 95 % confidence, so where two bands overlap these runs cannot tell the two "
         "apart. The grey dashed line is a student that learns nothing (every new word gets the average answer); the "
         "dotted line is the ceiling: the same student given every answer but a held-out 10 %."
@@ -252,9 +252,16 @@ def score_text(metric: str, value: float | None) -> str:
     return f"{value:.1f}" if metric == "neighbours_of_10" else f"{value:.3f}"
 
 
-def _gap_text(metric: str, value: float) -> str:
-    """A difference between two scores, without its sign: analogies in percentage points."""
-    return f"{abs(value):.1f} points" if metric == "analogy_pct_of_teacher" else f"{abs(value):.3f}"
+def _gap_text(metric: str, value: float, half: float | None = None) -> str:
+    """A difference between two scores without its sign, with its ± when given: analogies in percentage points."""
+    number = ".1f" if metric == "analogy_pct_of_teacher" else ".3f"
+    unit = " points" if metric == "analogy_pct_of_teacher" else ""
+    return f"{abs(value):{number}}" + ("" if half is None else f" ± {half:{number}}") + unit
+
+
+def _and(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def plus_minus(metric: str, mean: float | None, half: float | None, n: int | None, seeds: int | None = None) -> str:
@@ -294,17 +301,22 @@ def difference_sentence(rows: list[dict], metric: str, student: str | None = Non
         sign = "+" if widest["mean"] >= 0 else "−"
         return (
             f"{who}{name} against random words: within the noise of {_seeds([r['n'] for r in rows])} at every budget "
-            f"(the largest gap, {sign}{_gap_text(metric, widest['mean'])} ± {_gap_text(metric, widest['half_width'] or 0)} "
+            f"(the largest gap, {sign}{_gap_text(metric, widest['mean'], widest['half_width'] or 0)} "
             f"at {widest['queries']:,} answers): not distinguishable with these seeds."
         )
-    found = "; ".join(
-        f"{'beat' if r['mean'] > 0 else 'trail'} random by {_gap_text(metric, r['mean'])} ± "
-        f"{_gap_text(metric, r['half_width'])} at {r['queries']:,} answers ({_seeds([r['n']])})"
-        for r in real
+
+    def gaps(group: list[dict]) -> str:
+        items = [f"{_gap_text(metric, r['mean'], r['half_width'])} at {r['queries']:,}" for r in group]
+        return _and(items) + " answers"
+
+    beats, trails = [r for r in real if r["mean"] > 0], [r for r in real if r["mean"] < 0]
+    found = ([f"beat random by {gaps(beats)}"] if beats else []) + (
+        [f"trail random by {gaps(trails)}"] if trails else []
     )
-    text = f"{who}{name} {found}: a real difference."
+    verdict = "a real difference" if len(real) == 1 else "real differences"
+    text = f"{who}{name} {' but '.join(found)} ({_seeds([r['n'] for r in real])}): {verdict}."
     if noisy:
-        budgets = ", ".join(f"{r['queries']:,}" for r in noisy)
+        budgets = _and([f"{r['queries']:,}" for r in noisy])
         text += (
             f" At {budgets} answers the two are within the noise of {_seeds([r['n'] for r in noisy])}: "
             "not distinguishable."

@@ -470,6 +470,22 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#1
 BASELINE_COLOUR = "#888888"
 
 
+# Each strategy's line style (random, the paper's, solid), and the learns-nothing baseline's.
+SELECTION_DASHES = {
+    "random": [1, 0],
+    "typical": [9, 4],
+    "kcenter": [12, 3, 2, 3],
+    "frequency": [4, 2],
+}  # the ceiling is dotted
+BASELINE_DASH = [5, 5]
+
+
+def _dashes(names: list[str]) -> list[list[int]]:
+    """The line styles of strategies given as people read them (SELECTION_NAMES' values)."""
+    by_name = {selection_name(key): dash for key, dash in SELECTION_DASHES.items()}
+    return [by_name.get(name, [1, 0]) for name in names]
+
+
 def selection_name(selection: str) -> str:
     return SELECTION_NAMES.get(selection, selection)
 
@@ -546,7 +562,8 @@ def quality_per_query(
         scale=_log_domain(data["queries"]),
         axis=alt.Axis(format=",", labelOverlap="greedy"),
     )
-    y = alt.Y("mean:Q", title=label)
+    y_scale = alt.Scale(zero=False)  # the bands are the point: the axis spans the data, not 0 to 1
+    y = alt.Y("mean:Q", title=label, scale=y_scale)
     colour = alt.Color(
         "series:N", title=series_title, scale=alt.Scale(domain=domain, range=colours), legend=BAND_LEGEND
     )
@@ -555,7 +572,7 @@ def quality_per_query(
         alt.StrokeDash(
             "strategy:N",
             title="Which words were asked",
-            scale=alt.Scale(domain=strategies, range=[[1, 0], [8, 3], [2, 2], [12, 3, 2, 3]][: len(strategies)]),
+            scale=alt.Scale(domain=strategies, range=_dashes(strategies)),
             legend=alt.Legend(
                 orient="right",
                 labelLimit=0,
@@ -570,7 +587,12 @@ def quality_per_query(
         else alt.StrokeDash(
             "series:N",
             title=series_title,
-            scale=alt.Scale(domain=domain, range=[[1, 0]] * len(series) + [[6, 4]] * bool(base.height)),
+            # Several strategies of one student: each its own line style too, so lines that coincide stay apart.
+            scale=alt.Scale(
+                domain=domain,
+                range=(_dashes(series) if by_strategy else [[1, 0]] * len(series))
+                + [BASELINE_DASH] * bool(base.height),
+            ),
             legend=BAND_LEGEND,
         )
     )
@@ -589,7 +611,7 @@ def quality_per_query(
         .mark_area(opacity=0.16)
         .encode(
             x=x,
-            y=alt.Y("lower:Q", title=label),
+            y=alt.Y("lower:Q", title=label, scale=y_scale),
             y2="upper:Q",
             color=colour,
             detail="strategy:N",
@@ -607,7 +629,7 @@ def quality_per_query(
             alt.Tooltip("queries:Q", title="Teacher answers", format=","),
             alt.Tooltip("mean:Q", title=label, format=number),
         ]
-        base_dash = {"strokeDash": [6, 4]} if dashed else {}
+        base_dash = {"strokeDash": BASELINE_DASH} if dashed else {}
         base_encoding = {} if dashed else {"strokeDash": dash}
         layers.append(
             alt.Chart(base)
@@ -643,13 +665,13 @@ def quality_per_query(
         layers += [
             alt.Chart(top.drop_nulls("lower"))
             .mark_rect(opacity=0.08)
-            .encode(y=alt.Y("lower:Q", title=label), y2="upper:Q", color=ceiling_colour),
+            .encode(y=alt.Y("lower:Q", title=label, scale=y_scale), y2="upper:Q", color=ceiling_colour),
             alt.Chart(top.clone())
             .mark_rule(strokeDash=[2, 3], strokeWidth=2)
-            .encode(y=alt.Y("mean:Q", title=label), color=ceiling_colour, tooltip=ceiling_tooltip),
+            .encode(y=alt.Y("mean:Q", title=label, scale=y_scale), color=ceiling_colour, tooltip=ceiling_tooltip),
             alt.Chart(top.clone())
             .mark_text(align="left", baseline="bottom", dx=6, dy=-3, fontSize=11)
-            .encode(x=alt.value(0), y=alt.Y("mean:Q", title=label), text="text:N", color=ceiling_colour),
+            .encode(x=alt.value(0), y=alt.Y("mean:Q", title=label, scale=y_scale), text="text:N", color=ceiling_colour),
         ]
     subtitle = "Line: the mean over seeds · shaded: 95 % interval of that mean"
     if base.height:

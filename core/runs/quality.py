@@ -27,7 +27,7 @@ import math
 import numpy as np
 import polars as pl
 
-from core.config import CEILING_P, StudentKind
+from core.config import CEILING_P, SELECTIONS, StudentKind
 from core.evaluation.evaluate import BASELINE_LABEL, QUALITY_METRICS
 
 REFERENCE = "random"  # the paper's draw: what every other strategy is compared with
@@ -128,7 +128,7 @@ def quality_table(frame: pl.DataFrame) -> pl.DataFrame:
             base.unique(["queries", "selection", "seed"], keep="first"), on=["queries", "selection", "seed"], how="left"
         )
         .with_columns(neighbours_of_10=pl.col("neighbour_overlap_at_10") * 10)
-        .sort("student", "selection", "p", "seed")
+        .sort(_order("p", "seed"))
         .select(
             "student",
             "selection",
@@ -144,6 +144,16 @@ def quality_table(frame: pl.DataFrame) -> pl.DataFrame:
             "run_id",
         )
     )
+
+
+def _order(*then: str) -> list[pl.Expr]:
+    """Sort keys: student, then the selections in core.config's order (random, the paper's, first), then `then`."""
+    rank = {name: i for i, name in enumerate(SELECTIONS)}
+    return [
+        pl.col("student"),
+        pl.col("selection").replace_strict(rank, default=len(rank), return_dtype=pl.Int64),
+        *[pl.col(c) for c in then],
+    ]
 
 
 def is_ceiling(p) -> pl.Expr | bool:
@@ -178,7 +188,7 @@ def quality_bands(frame: pl.DataFrame, metric: str = "heldout_cosine") -> pl.Dat
         mean=pl.col(metric).mean(),
         sd=pl.col(metric).std(ddof=1),
     )
-    return _with_interval(stats).drop("sd").sort("student", "selection", "queries")
+    return _with_interval(stats).drop("sd").sort(_order("queries"))
 
 
 def paired_differences(frame: pl.DataFrame, metric: str = "heldout_cosine", reference: str = REFERENCE) -> pl.DataFrame:
@@ -199,9 +209,8 @@ def paired_differences(frame: pl.DataFrame, metric: str = "heldout_cosine", refe
         reference=pl.col("ref_value").mean(),
     )
     out = _with_interval(stats).drop("sd")
-    return out.with_columns(distinguishable=((pl.col("lower") > 0) | (pl.col("upper") < 0)).fill_null(False)).sort(
-        "student", "selection", "queries"
-    )
+    real = ((pl.col("lower") > 0) | (pl.col("upper") < 0)).fill_null(False)  # the 95 % interval excludes 0
+    return out.with_columns(distinguishable=real).sort(_order("queries"))
 
 
 def ceiling(frame: pl.DataFrame, metric: str = "heldout_cosine") -> pl.DataFrame:
@@ -282,7 +291,7 @@ def queries_per_seed(frame: pl.DataFrame, metric: str = "analogy_pct_of_teacher"
         "smallest": pl.Int64,
         "largest": pl.Int64,
     }
-    return pl.DataFrame(rows, schema=schema).sort("student", "selection", "seed")
+    return pl.DataFrame(rows, schema=schema).sort(_order("seed"))
 
 
 def queries_for(frame: pl.DataFrame, metric: str = "analogy_pct_of_teacher", target: float = 90.0) -> pl.DataFrame:
@@ -334,7 +343,7 @@ def queries_for(frame: pl.DataFrame, metric: str = "analogy_pct_of_teacher", tar
         "smallest": pl.Int64,
         "largest": pl.Int64,
     }
-    return pl.DataFrame(rows, schema=schema).sort("student", "selection")
+    return pl.DataFrame(rows, schema=schema).sort(_order())
 
 
 def band_table(frame: pl.DataFrame, metrics=tuple(QUALITY_METRICS)) -> pl.DataFrame:
@@ -359,4 +368,9 @@ def band_table(frame: pl.DataFrame, metrics=tuple(QUALITY_METRICS)) -> pl.DataFr
         .group_by("selection", "p")
         .agg(baseline_cosine=pl.col("heldout_cosine").mean())
     )
-    return out.join(base, on=["selection", "p"], how="left").sort("student", "selection", "p")
+    return (
+        out.join(base, on=["selection", "p"], how="left")
+        .with_columns(_ceiling=is_ceiling(pl.col("p")))
+        .sort([pl.col("student"), pl.col("_ceiling"), *_order("p")[1:]])
+        .drop("_ceiling")
+    )  # per student: the ways of choosing words (random first), then the ceiling

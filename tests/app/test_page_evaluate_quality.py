@@ -123,7 +123,15 @@ def test_a_real_difference_and_the_noise_are_said_plainly():
         "(the largest gap, −0.004 ± 0.009 at 300 answers): not distinguishable with these seeds."
     )
     worse = difference_sentence([diff(30, -2.5, 1.0, 3, True)], "analogy_pct_of_teacher")
-    assert worse.startswith("Typical words trail random by 2.5 points ± 1.0 points at 30 answers (3 seeds)")
+    assert worse == "Typical words trail random by 2.5 ± 1.0 points at 30 answers (3 seeds): a real difference."
+    several = difference_sentence(
+        [diff(30, 0.012, 0.002, 5, True), diff(100, 0.019, 0.002, 5, True), diff(1000, -0.02, 0.003, 5, True)],
+        "heldout_cosine",
+    )
+    assert several == (
+        "Typical words beat random by 0.012 ± 0.002 at 30 and 0.019 ± 0.002 at 100 answers but trail random by "
+        "0.020 ± 0.003 at 1,000 answers (5 seeds): real differences."
+    )
     one = difference_sentence([diff(30, 0.1, None, 1, False)], "heldout_cosine")
     assert "only one seed" in one and "no verdict" in one
 
