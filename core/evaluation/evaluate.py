@@ -488,7 +488,7 @@ def evaluate_teacher(items: Sequence[str], teacher: np.ndarray, benchmarks: Benc
     return score_vectors("teacher", teacher, teacher, list(items), mask, benchmarks, with_overlap=False)
 
 
-# The scores a quality table carries (core.runs.experiment.quality_table), with what each measures.
+# The scores a quality table carries (core.runs.quality.quality_table), with what each measures.
 QUALITY_METRICS = {
     "heldout_cosine": "Held-out cosine to the teacher (higher is better)",
     "analogy_pct_of_teacher": "Analogies solved, % of the teacher's score",
