@@ -104,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--cheap",
         default="",
-        help="adapters: the cheap model they read: minilm, mpnet, static (a word table distilled from MiniLM) "
-        "(default: the cheapest bundled model that is not the teacher)",
+        help="adapters: the cheap model they read: minilm, mpnet, static / static-mpnet (word tables distilled from "
+        "MiniLM / MPNet) (default: minilm for an mpnet teacher, static-mpnet for a minilm one)",
     )
     train.add_argument(
         "--select",
@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps",
         default="",
         metavar="NAME,NAME",
-        help="only these steps, in the usual order (names: kernels, minilm-words, static, mpnet-layers, umap, "
+        help="only these steps, in the usual order (names: kernels, minilm-words, static, static-mpnet, mpnet-layers, umap, "
         "mpnet-words, minilm-layers, story, minilm-tokens, minilm-sentences, mpnet-sentences)",
     )
     return parser

@@ -84,9 +84,10 @@ STUDENT_LABELS = {
 }
 
 
-# The cheap models an adapter can read, cheapest first: a static word table distilled from MiniLM
+# The cheap models an adapter can read, cheapest first: static word tables distilled from MiniLM or MPNet
 # (core.teachers.static, microseconds a word), MiniLM (~1 ms a word on a CPU), MPNet (~4 ms).
-CHEAP_MODELS = ("static", "minilm", "mpnet")
+CHEAP_MODELS = ("static", "static-mpnet", "minilm", "mpnet")
+STATIC_FROM = {"static": "minilm", "static-mpnet": "mpnet"}  # which encoder each table is distilled from
 
 
 def _bundled(teacher: str) -> str | None:
@@ -99,21 +100,20 @@ def _bundled(teacher: str) -> str | None:
 
 
 def cheap_choices(teacher: str) -> list[str]:
-    """The cheap models a student of this teacher may read, cheapest first: never the teacher itself, never
-    one more expensive than a bundled teacher (MiniLM's students read the static table or MPNet only when
-    asked, MPNet is the dearest)."""
+    """The cheap models a student of this teacher may read, cheapest first: never the teacher itself, nor a table
+    distilled from it (that would copy the teacher's weights, not imitate its answers)."""
     if teacher.strip().startswith("hash"):
         return ["hash-16"]
     bundled = _bundled(teacher)
-    return [m for m in CHEAP_MODELS if m != bundled]
+    return [m for m in CHEAP_MODELS if m != bundled and STATIC_FROM.get(m) != bundled]
 
 
 def default_cheap(teacher: str) -> str:
-    """Which cheap model an adapter reads when the user names none: for MPNet (and any other teacher) MiniLM,
-    about 6x cheaper and the best reading; for MiniLM the static table — never a model dearer than the teacher."""
+    """Which cheap model an adapter reads when the user names none, never dearer than the teacher: for MPNet (and
+    any other teacher) MiniLM, about 6x cheaper and the best reading; for MiniLM the table distilled from MPNet."""
     if teacher.strip().startswith("hash"):
         return "hash-16"
-    return "static" if _bundled(teacher) == "minilm" else "minilm"
+    return "static-mpnet" if _bundled(teacher) == "minilm" else "minilm"
 
 
 class Adversary(str, Enum):

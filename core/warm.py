@@ -35,7 +35,7 @@ from core.evaluation.projection import warm_up_umap
 from core.paths import cache_dir, teacher_cache_dir
 from core.teachers.rates import record_rate as record
 from core.teachers.teacher import (
-    STATIC,
+    STATIC_SOURCES,
     CachedTeacher,
     LayerFeatures,
     TeacherUnavailable,
@@ -141,11 +141,15 @@ def vectors_step(
     return run
 
 
-def static_step(progress: Progress) -> None:
-    """The static cheap model: its table distilled from MiniLM (once: 15 s on two idle CPU cores, a minute or more
-    when they are busy; the progress counts MiniLM's vocabulary), then its vectors of the default words (a second)."""
-    build_static_model(progress)
-    vectors_step(STATIC, "sentence", default_items)(progress)
+def static_step(name: str) -> Callable[[Progress], None]:
+    """A static cheap model: its table distilled from its encoder (once: MiniLM 15 s on two idle CPU cores, MPNet a
+    few times that; the progress counts the encoder's vocabulary), then its vectors of the default words (a second)."""
+
+    def run(progress: Progress) -> None:
+        build_static_model(progress, name)
+        vectors_step(name, "sentence", default_items)(progress)
+
+    return run
 
 
 def text_features_step(name: str) -> Callable[[Progress], None]:
@@ -204,8 +208,13 @@ def default_steps() -> list[Step]:
         Step("minilm-words", f"MiniLM vectors of {words}", vectors_step("minilm", "sentence", default_items)),
         Step(
             "static",
-            f"the static cheap model (a word table distilled from MiniLM, built once) and its vectors of {words}",
-            static_step,
+            f"the static cheap model from MiniLM (a word table, built once) and its vectors of {words}",
+            static_step("static"),
+        ),
+        Step(
+            "static-mpnet",
+            f"the static cheap model from MPNet (what MiniLM's adapters read; built once) and its vectors of {words}",
+            static_step("static-mpnet"),
         ),
         Step(
             "mpnet-layers",
@@ -250,8 +259,8 @@ def register(step: Step) -> None:
 def step_for_words(teacher: str, kind: str = "sentence") -> str | None:
     """The step that computes `teacher`'s vectors (or layer features) of the default words, if one does (the
     static model's 'layers' are its vectors: `cheap_features`)."""
-    if teacher == STATIC:
-        return "static"
+    if teacher in STATIC_SOURCES:
+        return teacher
     name = f"{teacher}-{'words' if kind == 'sentence' else 'layers'}"
     return name if teacher in MODEL_LABELS else None
 

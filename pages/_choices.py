@@ -18,7 +18,8 @@ SELECTION_HELP = (
 )
 
 CHEAP_LABELS = {
-    "static": "Static word table (distilled from MiniLM, almost free)",
+    "static": "Static word table from MiniLM (almost free)",
+    "static-mpnet": "Static word table from MPNet (almost free)",
     "minilm": "MiniLM (small encoder)",
     "mpnet": "MPNet (large encoder)",
 }

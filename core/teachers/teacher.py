@@ -44,9 +44,11 @@ BUNDLED = {
     "mpnet": "sentence-transformers/all-mpnet-base-v2",
 }
 MPNET_FOLDER = "all-mpnet-base-v2"
-# The static cheap model: a word table distilled from the bundled MiniLM (core.teachers.static), STATIC_DIMS wide.
+# The static cheap models: word tables distilled from a bundled encoder (core.teachers.static), STATIC_DIMS wide.
+# `static` is MiniLM's table (the MPNet teacher's cheap choice), `static-mpnet` MPNet's (the MiniLM teacher's
+# default: a table made from the teacher itself would copy its weights, not imitate its answers).
+STATIC_SOURCES = {"static": "minilm", "static-mpnet": "mpnet"}
 STATIC = "static"
-STATIC_SOURCE = "minilm"
 STATIC_DIMS = 256
 
 
@@ -200,25 +202,28 @@ def bundled_model_path(name: str) -> Path:
     raise KeyError(name)
 
 
-def static_model_path() -> Path:
-    """Where the static cheap model's table lives (under the models folder, beside the assembled MPNet)."""
-    return models_dir() / teacher_id_for(STATIC)
+def static_model_path(name: str = STATIC) -> Path:
+    """Where a static cheap model's table lives (under the models folder, beside the assembled MPNet)."""
+    return models_dir() / teacher_id_for(name)
 
 
-def build_static_model(progress: Progress | None = None) -> Path:
-    """The static cheap model, distilled from the bundled MiniLM once (15 s on two idle CPU cores, a minute or
-    more when they are busy); instant when it is built. `progress(done, total)` counts the vocabulary's tokens through MiniLM."""
-    target = static_model_path()
+def build_static_model(progress: Progress | None = None, name: str = STATIC) -> Path:
+    """A static cheap model, distilled from its bundled encoder once (MiniLM: 15 s on two idle CPU cores, MPNet
+    a few times that; more when they are busy); instant when it is built. `progress(done, total)` counts the
+    encoder's vocabulary tokens."""
+    target = static_model_path(name)
     if static_ready(target):
         return target
-    source = bundled_model_path(STATIC_SOURCE)
-    return build_static(source, target, progress=progress, pca_dims=STATIC_DIMS, name=BUNDLED[STATIC_SOURCE])
+    source = STATIC_SOURCES[name]
+    return build_static(
+        bundled_model_path(source), target, progress=progress, pca_dims=STATIC_DIMS, name=BUNDLED[source]
+    )
 
 
 def teacher_id_for(name: str) -> str:
     """A stable, file-name-safe id: the same model always maps to the same cache."""
-    if name == STATIC:
-        return f"{STATIC}-{BUNDLED[STATIC_SOURCE].split('/')[-1]}-{STATIC_DIMS}"
+    if name in STATIC_SOURCES:
+        return f"static-{BUNDLED[STATIC_SOURCES[name]].split('/')[-1]}-{STATIC_DIMS}"
     if name in BUNDLED:
         return BUNDLED[name].split("/")[-1]
     if name.startswith("hash"):
@@ -237,7 +242,8 @@ def teacher_id_for(name: str) -> str:
 def load_teacher(name: str, device: str | None = None) -> Teacher:
     """Turn a teacher name into a loaded `Teacher` (slow: cache it at the edge).
 
-    `minilm` / `mpnet` are the bundled models; `static` the word table distilled from MiniLM (built by the
+    `minilm` / `mpnet` are the bundled models; `static` / `static-mpnet` the word tables distilled from MiniLM /
+    MPNet (built by the
     warm-up, never here: `TeacherUnavailable` says how when it is not built yet); `hash` or `hash-64` the fake
     one; `api:<model>` an OpenAI-compatible endpoint configured by environment variables (core.teachers.api);
     anything else is a sentence-transformers model name or a local folder (a name may need the internet).
@@ -245,14 +251,15 @@ def load_teacher(name: str, device: str | None = None) -> Teacher:
     name = (name or "").strip()
     if not name:
         raise TeacherUnavailable("No teacher was named; try 'minilm'.")
-    if name == STATIC:
-        path = static_model_path()
+    if name in STATIC_SOURCES:
+        path = static_model_path(name)
         if not static_ready(path):
+            source = BUNDLED[STATIC_SOURCES[name]].split("/")[-1]
             raise TeacherUnavailable(
-                "The static cheap model (a word table distilled from all-MiniLM-L6-v2) is not built yet: run "
-                "`make run` or `python -m core warm --steps static` (about a minute, once)."
+                f"The static cheap model '{name}' (a word table distilled from {source}) is not built yet: run "
+                f"`make run` or `python -m core warm --steps {name}` (a minute or two, once)."
             )
-        return StaticTeacher(path, teacher_id_for(STATIC))
+        return StaticTeacher(path, teacher_id_for(name))
     if name.startswith("hash"):
         dim = name.split("-", 1)[1] if "-" in name else "32"
         if not dim.isdigit():

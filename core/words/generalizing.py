@@ -37,7 +37,7 @@ from torch import nn
 from core.poisoning.defence import fit_defended
 from core.poisoning.poison import ridge_loo_losses
 from core.teachers.teacher import (
-    STATIC,
+    STATIC_SOURCES,
     CachedTeacher,
     LayerFeatures,
     TeacherUnavailable,
@@ -475,7 +475,7 @@ def cheap_features(
     """
     if kind not in ("sentence", "layers"):
         raise ValueError(f"Unknown feature kind {kind!r}.")
-    if kind == "layers" and cheap.strip() == STATIC:
+    if kind == "layers" and cheap.strip() in STATIC_SOURCES:
         kind = "sentence"
     cheap_id = teacher_id_for(cheap) if kind == "sentence" else layer_features_id(teacher_id_for(cheap))
     try:

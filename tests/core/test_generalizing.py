@@ -152,7 +152,7 @@ def test_ngram_ids_are_stable_and_bounded():
 def test_config_rules_for_new_students():
     assert TrainConfig(model="Ridge", epochs=50).epochs == 1  # closed form: one step
     assert TrainConfig(model="ridge", teacher="mpnet").cheap == "minilm"
-    assert TrainConfig(model="mlp", teacher="minilm").cheap == "static"  # never dearer than the teacher
+    assert TrainConfig(model="mlp", teacher="minilm").cheap == "static-mpnet"  # never dearer than the teacher
     assert TrainConfig(model="B", cheap="minilm").cheap == ""  # only adapters read a cheap model
     assert StudentKind.parse("subword").label == "Subword" and StudentKind.SUBWORD.generalizes
     with pytest.raises(ValueError, match="ridge"):

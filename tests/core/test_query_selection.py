@@ -146,10 +146,12 @@ def test_the_sweep_keeps_selections_and_seeds_apart(cache, tmp_path):
 
 
 def test_cheap_models_are_never_dearer_than_the_teacher_by_default():
-    assert default_cheap("minilm") == "static" and default_cheap("mpnet") == "minilm"
-    assert "minilm" not in cheap_choices("minilm") and cheap_choices("minilm")[0] == "static"
+    assert default_cheap("minilm") == "static-mpnet" and default_cheap("mpnet") == "minilm"
+    # Never the teacher, nor a table distilled from the teacher (that copies its weights).
+    assert cheap_choices("minilm") == ["static-mpnet", "mpnet"] and cheap_choices("mpnet") == ["static", "minilm"]
+    assert all(default_cheap(t) in cheap_choices(t) for t in ("minilm", "mpnet", "hash-8"))
     assert default_cheap("hash-8") == "hash-16" and cheap_choices("hash") == ["hash-16"]
-    assert TrainConfig(teacher="minilm", model="ridge").cheap == "static"
+    assert TrainConfig(teacher="minilm", model="ridge").cheap == "static-mpnet"
     with pytest.raises(ValueError, match="query selection must be one of"):
         TrainConfig(selection="smart")
 

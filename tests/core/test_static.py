@@ -234,12 +234,15 @@ def test_the_name_static_loads_the_table_and_says_how_to_build_it(tmp_path, monk
     from core.teachers.teacher import load_teacher, static_model_path, teacher_id_for
 
     assert teacher_id_for("static") == "static-all-MiniLM-L6-v2-256"
+    assert teacher_id_for("static-mpnet") == "static-all-mpnet-base-v2-256"
     assert static_model_path() == static_home
     teacher = load_teacher("static")
     assert isinstance(teacher, StaticTeacher) and teacher.id == "static-all-MiniLM-L6-v2-256" and teacher.dim == 8
     monkeypatch.setenv("EMBEDDING_LAB_MODELS", str(tmp_path / "elsewhere"))
     with pytest.raises(TeacherUnavailable, match=r"python -m core warm --steps static"):
         load_teacher("static")
+    with pytest.raises(TeacherUnavailable, match=r"python -m core warm --steps static-mpnet"):
+        load_teacher("static-mpnet")
 
 
 def test_an_adapter_reading_the_static_model_gets_its_vectors_for_layers_too(tmp_path, static_home):
@@ -263,7 +266,9 @@ def test_the_warm_up_builds_the_static_model_early_and_serves_its_words(monkeypa
     monkeypatch.setattr(warm, "default_texts", lambda: ("one text",))
     names = [s.name for s in warm.default_steps()]
     assert names.count("static") == 1 and names.index("static") < names.index("story")
+    assert names.index("static-mpnet") < names.index("story")
     assert warm.step_for_words("static") == warm.step_for_words("static", "layers") == "static"
+    assert warm.step_for_words("static-mpnet", "layers") == "static-mpnet"
     assert warm.step_for_words("minilm", "layers") == "minilm-layers"
 
 
@@ -273,7 +278,7 @@ def test_the_static_step_builds_once_then_caches_the_words(tiny, tmp_path, monke
 
     monkeypatch.setattr(warm, "default_items", lambda: ("king", "queen", "banana"))
     built = []
-    monkeypatch.setattr(warm, "build_static_model", lambda progress=None: built.append(1))
+    monkeypatch.setattr(warm, "build_static_model", lambda progress=None, name="static": built.append(name))
     warm.use_model_loader(None)
     warm._own_model.cache_clear()
     try:
@@ -282,7 +287,7 @@ def test_the_static_step_builds_once_then_caches_the_words(tiny, tmp_path, monke
         warm._own_model.cache_clear()
     assert state.status == "done", state.error
     vectors = cached_vectors(tmp_path / "home" / "cache" / "teachers", teacher_id_for("static"), ["king", "banana"])
-    assert built == [1] and vectors.shape == (2, 8)
+    assert built == ["static"] and vectors.shape == (2, 8)
 
 
 # ---- the real one ----------------------------------------------------------------------------------------
