@@ -3,21 +3,29 @@ training a small run, while we time how fast the server answers them.
 
 Each session speaks the dashboard's own protocol over its websocket (what a browser tab sends, without
 a browser's CPU cost, so the timings are the server's): it opens the Start page, presses "Train my first
-student" (the default 10,000 words, the MiniLM teacher, Model B at p = 0.095 for 20 epochs), lands on the
-Train page and then behaves like a tab left open: the live panel refreshes every second (the fragment
+students" (since issue 19: the story's pair on the default 10,002 words, the MPNet teacher, the kernel adapter
+reading MiniLM's layers and Model B at p = 0.2; hosted, one training per person, so the adapter), lands on the
+story's step 3 and then behaves like a tab left open: the live panel refreshes every second (the fragment
 re-runs the browser would send, at the interval the page asks for) and every five seconds the user
-"clicks" (a full page run). A session is
-finished when its page says the run was saved.
+"clicks" (a full page run). A session is finished when its page has its trained run (the story puts it in
+the address, `?runs=`; the Train page says the run was saved).
 
 The server runs in hosted mode with its defaults (one training at a time, one per person; the rest
-queue with their position shown) on a fresh lab home whose MiniLM vectors of the words are computed once
-before the class arrives (as a host would).
+queue with their position shown) on a fresh lab home where what the class needs was computed once before
+it arrives, as a host's `make run` would (`python -m core warm --steps kernels,minilm-words,mpnet-words,
+minilm-layers`: the training kernels, MiniLM's and MPNet's vectors of the words, MiniLM's layer features);
+the server's own background warm-up is off, so only the class uses its CPUs.
 
 Latency = time from sending a page or fragment run to the server's "finished" for it, over every
 request of every session after its setup click. Reference: the same requests with one session alone
 (`--sessions 1` gives it; the JSON's `single_session_p95_s` is measured in the same run first).
 
     .venv/bin/python bench/classroom_load.py --sessions 20      # one JSON line
+    .venv/bin/python bench/classroom_load.py --sessions 20 --executor ray   # the trainings as Ray tasks
+
+`--executor ray` serves the same class with `executor = "ray"` (core.runs.executors): the server starts a Ray
+instance inside itself with this machine's CPUs (or joins `--ray-address`), and each training is a Ray task in a
+worker process; the server's own process only answers pages and follows the tasks.
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 DONE_TEXT = "saved as run"
+DONE_ADDRESS = "runs="  # the story's step 3 puts the person's trained runs in the address
+WARM_STEPS = "kernels,minilm-words,mpnet-words,minilm-layers"
 
 
 class Session:
@@ -83,6 +93,8 @@ class Session:
                 self.page_hash = fwd.new_session.page_script_hash or self.page_hash
             elif kind == "page_info_changed":
                 self.query = fwd.page_info_changed.query_string
+                if DONE_ADDRESS in self.query:
+                    self.finished = True
             elif kind == "auto_rerun":  # the page asks the browser to re-run a fragment every `interval` seconds
                 self.fragment, self.interval = fwd.auto_rerun.fragment_id, fwd.auto_rerun.interval or 1.0
             elif kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
@@ -148,12 +160,14 @@ def children(pid: int) -> int:
         return 0
 
 
-def start_server(port: int, home: Path) -> subprocess.Popen:
+def start_server(port: int, home: Path, executor: str = "local", ray_address: str = "") -> subprocess.Popen:
     env = {
         **os.environ,
         "EMBEDDING_LAB_HOME": str(home),
         "EMBEDDING_LAB_HOSTED": "1",
-        "EMBEDDING_LAB_TRY_IT_TEACHER": "minilm",
+        "EMBEDDING_LAB_WARM": "off",  # computed before the class (main): nothing else competes for the CPUs
+        "EMBEDDING_LAB_EXECUTOR": executor,
+        "EMBEDDING_LAB_RAY_ADDRESS": ray_address,
     }
     streamlit = Path(sys.executable).with_name("streamlit")
     proc = subprocess.Popen(
@@ -204,20 +218,23 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--port", type=int, default=8599)
     parser.add_argument("--timeout", type=float, default=900, help="seconds before unfinished sessions give up")
+    parser.add_argument("--executor", choices=["local", "ray"], default="local", help="where the trainings run")
+    parser.add_argument("--ray-address", default="", help="ray: '' starts Ray inside the server; or auto, HOST:PORT")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        from core.data.corpus import default_vocabulary
-        from core.teachers.teacher import CachedTeacher, load_teacher
-
         start = time.perf_counter()
-        CachedTeacher(load_teacher("minilm", "cpu"), home / "cache" / "teachers").embed(
-            list(default_vocabulary().words) + ["nonviolent", "antiaggressive"]
+        subprocess.run(
+            [sys.executable, "-m", "core", "warm", "--steps", WARM_STEPS, "--json"],
+            cwd=ROOT,
+            env={**os.environ, "EMBEDDING_LAB_HOME": str(home)},
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         warm_s = time.perf_counter() - start
 
-        proc = start_server(args.port, home)
+        proc = start_server(args.port, home, args.executor, args.ray_address)
         peak = [0.0]
         stop = threading.Event()
 
@@ -255,6 +272,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "classroom_load",
+                "executor": args.executor,
                 "sessions": args.sessions,
                 "finished": sum(s.finished for s in sessions),
                 "requests": len(latencies),

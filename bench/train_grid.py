@@ -27,6 +27,16 @@ probes), dense_adam_floor_seconds / _fraction, rows_adam (lazy or dense), max_fi
 
     .venv/bin/python bench/train_grid.py --quick      # 3 values of p x 10 epochs, each loop timed 3 times (about a minute)
     .venv/bin/python bench/train_grid.py              # 10 values of p x 80 epochs
+
+`--executor ray` measures something else: the executors' overhead (core.runs.executors). The same sweep
+(`core.runs.sweep.run_sweep`, as the CLI and the Sweep page run it: grouped, journaled, stored) through the local
+executor (the reference, in the same run) and through Ray (a local Ray instance started here with this machine's
+CPUs, or `--ray-address`), each into a fresh runs folder, `--repeats` times each (default 3); one JSON line:
+local_seconds, ray_seconds (best repeat: warm workers), ray_first_seconds (the first: workers start, import torch,
+load the kernels), overhead_ratio = ray_seconds / local_seconds, first_overhead_ratio, ray_connect_seconds, and
+max_curve_diff between the two executors' stored curves.
+
+    .venv/bin/python bench/train_grid.py --quick --executor ray
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -43,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from core.config import PAPER_PS, TrainConfig  # noqa: E402
+from core.config import PAPER_PS, LemmaMode, TrainConfig  # noqa: E402
 from core.data.corpus import default_vocabulary  # noqa: E402
 from core.data.dataset import build_dataset  # noqa: E402
 from core.evaluation.metrics import cosine_embedding_loss, rowwise_cosine  # noqa: E402
@@ -161,7 +172,18 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, help="times each loop is timed (best kept); default 3 with --quick, 1 for the full grid"
     )
+    parser.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="ray: the ray executor's overhead against the local one (the same sweep through both)",
+    )
+    parser.add_argument("--ray-address", default="", help="with --executor ray: '' starts Ray here; or auto, HOST:PORT")
+    parser.add_argument("--models", default="B", help="with --executor ray: the grid's students, e.g. A,B")
     args = parser.parse_args()
+    if args.executor == "ray":
+        executor_overhead(args)
+        return
     repeats = args.repeats if args.repeats is not None else (3 if args.quick else 1)
     if repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -264,6 +286,111 @@ def main() -> None:
                 "rows_adam": "lazy" if lazy_adam.used_on(device) else "dense",
                 "max_final_loss_diff": round(max(abs(ours_loss[p] - ref_loss[p]) for p in ps), 5),
                 "grouped_vs_single_max_diff": float(f"{max(abs(ours_loss[p] - single_loss[p]) for p in ps):.2e}"),
+            }
+        )
+    )
+
+
+def executor_overhead(args) -> None:
+    """The same sweep through the local executor and through Ray; one JSON line (see the module's docstring)."""
+    import tempfile
+
+    from core.runs.executors import LocalExecutor, RayExecutor, connect_ray
+    from core.runs.experiment import prepare_items
+    from core.runs.store import list_runs, load_run
+    from core.runs.sweep import SWEEP_CHECKPOINT_SECONDS, SweepGrid, _batches, run_sweep
+
+    repeats = args.repeats if args.repeats is not None else 3
+    ps = QUICK_PS if args.quick else PAPER_PS
+    epochs = args.epochs if args.epochs is not None else (10 if args.quick else 80)
+    device = args.device or "cpu"
+    vocab = default_vocabulary()
+    teacher = CachedTeacher(load_teacher(args.teacher, "cpu"), cache_dir() / "teachers")
+    prepared = {LemmaMode.NONE: prepare_items(vocab.words, "none", teacher)}
+    grid = SweepGrid(
+        teacher=args.teacher, models=tuple(args.models.split(",")), ps=ps, epochs=epochs, vocabulary=vocab.label
+    )
+    lazy_adam.warm_up()
+
+    start = time.perf_counter()
+    connect_ray(args.ray_address)
+    connect_seconds = time.perf_counter() - start
+    # The reference trains with the threads a Ray task gets (one per CPU it asks for: Ray sets OMP_NUM_THREADS), so
+    # the ratio is the executor's own cost; the local executor with torch's default threads is timed beside it.
+    default_threads, task_threads = torch.get_num_threads(), 1
+    executors = {
+        "local": (LocalExecutor(), task_threads),
+        "ray": (RayExecutor(args.ray_address), default_threads),
+        "local_default_threads": (LocalExecutor(), default_threads),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in executors}
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(repeats):
+            for name, (executor, threads) in executors.items():
+                torch.set_num_threads(threads)
+                root = Path(tmp) / f"{name}-{repeat}"
+                start = time.perf_counter()
+                last = list(
+                    run_sweep(
+                        grid,
+                        prepared,
+                        root,
+                        device=device,
+                        checkpoint_every=SWEEP_CHECKPOINT_SECONDS,
+                        executor=executor,
+                    )
+                )[-1]
+                seconds[name].append(time.perf_counter() - start)
+                assert last.trained == last.total == len(grid.configs()), last
+        torch.set_num_threads(default_threads)
+
+        def stored(root: Path) -> dict:
+            out = {}
+            for run_id in list_runs(root)["run_id"].to_list():
+                run = load_run(root, run_id)
+                out[(run.config.model.value, run.config.p)] = run.epochs
+            return out
+
+        here, there = stored(Path(tmp) / "local-0"), stored(Path(tmp) / "ray-0")
+        diff = max(
+            abs(a - b)
+            for key in here
+            for column in ("train_loss", "heldout_cosine")
+            for a, b in zip(here[key][column].fill_null(0).to_list(), there[key][column].fill_null(0).to_list())
+        )
+    local, ray_best = min(seconds["local"]), min(seconds["ray"])
+    import ray
+
+    print(
+        json.dumps(
+            {
+                "benchmark": "train_grid_executor",
+                "mode": "quick" if args.quick else "full",
+                "device": device,
+                "teacher": teacher.id,
+                "models": [m.value for m in grid.models],
+                "items": len(vocab.words),
+                "ps": list(ps),
+                "epochs": epochs,
+                "runs": len(grid.configs()),
+                "ray_tasks": len(_batches(grid.configs(), prepared, True)),  # one task per group or single run
+                "ray": ray.__version__,
+                "ray_cpus": ray.cluster_resources().get("CPU"),
+                "cpus": os.cpu_count(),
+                "local_threads": task_threads,
+                "default_threads": default_threads,
+                "repeats": repeats,
+                "local_seconds": round(local, 2),
+                "ray_seconds": round(ray_best, 2),
+                "ray_first_seconds": round(seconds["ray"][0], 2),
+                "overhead_ratio": round(ray_best / local, 3),
+                "first_overhead_ratio": round(seconds["ray"][0] / min(seconds["local"]), 3),
+                "ray_connect_seconds": round(connect_seconds, 2),
+                "local_default_threads_seconds": round(min(seconds["local_default_threads"]), 2),
+                "local_each_s": [round(x, 2) for x in seconds["local"]],
+                "ray_each_s": [round(x, 2) for x in seconds["ray"]],
+                "local_default_threads_each_s": [round(x, 2) for x in seconds["local_default_threads"]],
+                "max_curve_diff": float(f"{diff:.2e}"),
             }
         )
     )
