@@ -43,8 +43,8 @@ from core.runs.store import list_runs
 from core.runs.sweep import SWEEP_CHECKPOINT_SECONDS, find_stored, run_sweep
 from core.runs.visibility import visible_runs
 from core.teachers.rates import embedding_seconds
-from core.teachers.teacher import TeacherUnavailable, cached_vectors, layer_features_id, teacher_id_for
-from core.words.generalizing import cheap_features
+from core.teachers.teacher import TeacherUnavailable, cached_vectors
+from core.words.generalizing import cheap_features, features_id
 
 CHECKPOINT_SECONDS = 2.0  # a killed server loses no finished epoch; the student's weights are at most this old
 
@@ -484,9 +484,7 @@ def features_seconds(config: TrainConfig, data) -> float:
     """Seconds to compute the cheap-model features `config` reads that are not cached yet (0 when they are)."""
     if data is None or not config.cheap:
         return 0.0
-    cheap_id = teacher_id_for(config.cheap)
-    if config.model.features == "layers":
-        cheap_id = layer_features_id(cheap_id)
+    cheap_id = features_id(config.cheap, config.model.features)  # a static table's 'layers' are its vectors
     try:
         cached_vectors(teacher_cache_dir(), cheap_id, data.items)
         return 0.0

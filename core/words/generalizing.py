@@ -457,6 +457,16 @@ class KernelAdapter(Student):
 # --- cheap features ---------------------------------------------------------------------------
 
 
+def features_id(cheap: str, kind: str = "sentence") -> str:
+    """The cache id of what an adapter reads from `cheap` (see `cheap_features`): its vectors, or its layer
+    features; a static table has no layers, so both are its vectors."""
+    if kind not in ("sentence", "layers"):
+        raise ValueError(f"Unknown feature kind {kind!r}.")
+    if kind == "sentence" or cheap.strip() in STATIC_SOURCES:
+        return teacher_id_for(cheap)
+    return layer_features_id(teacher_id_for(cheap))
+
+
 def cheap_features(
     items: Sequence[str],
     cheap: str,
@@ -473,11 +483,9 @@ def cheap_features(
     Read from the cache when every item is there (no model load); otherwise the model is loaded
     and only the missing items are computed (and cached).
     """
-    if kind not in ("sentence", "layers"):
-        raise ValueError(f"Unknown feature kind {kind!r}.")
+    cheap_id = features_id(cheap, kind)
     if kind == "layers" and cheap.strip() in STATIC_SOURCES:
         kind = "sentence"
-    cheap_id = teacher_id_for(cheap) if kind == "sentence" else layer_features_id(teacher_id_for(cheap))
     try:
         return cached_vectors(cache_root, cheap_id, items), cheap_id, 0.0
     except TeacherUnavailable:

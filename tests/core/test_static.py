@@ -306,3 +306,20 @@ def test_the_table_distilled_from_minilm_knows_a_queen_from_a_banana(tmp_path):
     StaticModel = pytest.importorskip("model2vec").StaticModel
     words = ["the", "nonviolent", "antiaggressive", "New York", "café"]
     assert np.allclose(teacher.embed(words), StaticModel.from_pretrained(str(folder)).encode(words), atol=3e-3)
+
+
+def test_the_job_board_knows_a_static_tables_features_are_its_vectors(tmp_path, static_home):
+    """The ETA of an adapter reading a static table looks in the table's own cache (it has no layer cache)."""
+    from core.config import TrainConfig
+    from core.jobs import features_seconds
+    from core.runs.experiment import prepare_items
+    from core.teachers.teacher import CachedTeacher, HashTeacher
+    from core.words.generalizing import cheap_features, features_id
+
+    assert features_id("static", "layers") == features_id("static", "sentence") == "static-all-MiniLM-L6-v2-256"
+    assert features_id("minilm", "layers") == "all-MiniLM-L6-v2-layers"
+    data = prepare_items(["king", "queen", "banana"], "none", CachedTeacher(HashTeacher(8), tmp_path / "cache"))
+    config = TrainConfig(teacher="hash-8", model="kernel", cheap="static")
+    assert features_seconds(config, data) > 0  # not cached yet
+    cheap_features(data.items, "static", tmp_path / "home" / "cache" / "teachers", kind="layers")
+    assert features_seconds(config, data) == 0.0
