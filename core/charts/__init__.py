@@ -329,6 +329,19 @@ def compare_runs(frame: pl.DataFrame, metric: str = "heldout_cosine", title: str
     )
 
 
+def _line_style_legend() -> alt.Legend:
+    """A legend of line styles (dashes): long dark strokes, so the dash pattern reads whatever the colour."""
+    return alt.Legend(
+        orient="right",
+        labelLimit=0,
+        titleLimit=0,
+        symbolType="stroke",
+        symbolStrokeWidth=2.5,
+        symbolStrokeColor="#333333",
+        symbolSize=600,
+    )
+
+
 def _fixed_width(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     # "container" width means nothing outside a page; give exported files a real width.
     spec = chart.to_dict()
@@ -573,15 +586,7 @@ def quality_per_query(
             "strategy:N",
             title="Which words were asked",
             scale=alt.Scale(domain=strategies, range=_dashes(strategies)),
-            legend=alt.Legend(
-                orient="right",
-                labelLimit=0,
-                titleLimit=0,
-                symbolType="stroke",
-                symbolStrokeWidth=2.5,
-                symbolStrokeColor="#333333",
-                symbolSize=600,
-            ),
+            legend=_line_style_legend(),
         )
         if dashed
         else alt.StrokeDash(
@@ -955,15 +960,7 @@ def damage_vs_rate(
             strokeDash=alt.StrokeDash(
                 "defence:N",
                 title="Defence (line style)",
-                legend=alt.Legend(
-                    orient="right",
-                    labelLimit=0,
-                    titleLimit=0,
-                    symbolType="stroke",
-                    symbolStrokeWidth=2.5,
-                    symbolStrokeColor="#333333",
-                    symbolSize=600,
-                ),
+                legend=_line_style_legend(),
             ),
         )
     )
