@@ -153,11 +153,29 @@ def rss_mb(pid: int) -> float:
     return proc_status(pid, "VmRSS") / 1024
 
 
+def child_pids(pid: int) -> set[int]:
+    kids: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids.update(int(k) for k in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return kids
+
+
+def tree(pid: int) -> list[int]:
+    """The process and all its descendants."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(child_pids(p))
+    return out
+
+
 def children(pid: int) -> int:
-    try:
-        return len(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
-    except OSError:
-        return 0
+    """Child processes of any of the process's threads (Ray's are started by a thread of their own)."""
+    return len(child_pids(pid))
 
 
 def start_server(port: int, home: Path, executor: str = "local", ray_address: str = "") -> subprocess.Popen:
@@ -235,12 +253,13 @@ def main() -> None:
         warm_s = time.perf_counter() - start
 
         proc = start_server(args.port, home, args.executor, args.ray_address)
-        peak = [0.0]
+        peak, peak_tree = [0.0], [0.0]
         stop = threading.Event()
 
         def sample() -> None:
             while not stop.is_set():
                 peak[0] = max(peak[0], rss_mb(proc.pid))
+                peak_tree[0] = max(peak_tree[0], sum(rss_mb(p) for p in tree(proc.pid)))
                 time.sleep(0.2)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -286,6 +305,7 @@ def main() -> None:
                 "wall_s": round(wall, 1),
                 "runs_stored": runs,
                 "peak_rss_mb": round(peak[0], 1),
+                "peak_rss_with_children_mb": round(peak_tree[0], 1),  # + Ray's processes and workers, if any
                 "rss_after_one_session_mb": round(idle_rss, 1),
                 "teacher_warm_up_s": round(warm_s, 1),
                 "server_threads_before": threads_before,

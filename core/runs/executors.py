@@ -278,8 +278,9 @@ def _train_on_worker(
 
     if home:  # the lab's home as the server sees it (shared storage: the same path here)
         os.environ["EMBEDDING_LAB_HOME"] = home
-    attempt = secrets.token_hex(4)
-    ray.get(box.post.remote(key, ("begin", index, attempt, os.getpid(), socket.gethostname())))
+    attempt, host = secrets.token_hex(4), socket.gethostname()
+    ray.get(box.post.remote(key, ("begin", index, attempt, os.getpid(), host)))
+    extra = {**(extra or {}), "executor": "ray", "worker_host": host}  # kept in run.json: where it trained
 
     def journal(runs: list[TrainingRun]) -> None:
         ids = [r._planned_id for r in runs]  # the ids their journals and checkpoints are written under

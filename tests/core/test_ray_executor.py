@@ -114,6 +114,7 @@ def test_a_grid_through_ray_stores_the_same_runs_as_the_local_executor(cluster, 
             a, b = epochs[column].to_list(), epochs_ray[column].to_list()
             assert max(abs(x - y) for x, y in zip(a, b)) < 1e-5, (dict(key), column, a, b)
     assert not list((tmp_path / "ray").glob(".live-*"))  # every journal closed
+    assert {load_run(tmp_path / "ray", r).meta["executor"] for r in snap["run_ids"]} == {"ray"}  # trained on Ray
 
     # A server that starts again finds Ray's finished runs: the same sweep reuses every one of them.
     again = list(run_sweep(grid, prepared, tmp_path / "ray", device="cpu", owner="ada"))[-1]
