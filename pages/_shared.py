@@ -176,14 +176,13 @@ def job_board() -> JobBoard:
     from core.runs.store import recover_interrupted
 
     recover_interrupted(runs_dir())  # once per server start: runs a killed server was training keep their epochs
-    settings = host_settings()
-    return JobBoard(
-        runs_dir(),
-        max_concurrent=settings.max_trainings,
-        max_queue=settings.max_queue,
-        max_per_owner=settings.max_trainings_per_user if settings.hosted else None,
-        max_epochs=settings.max_epochs if settings.hosted else None,
-    )
+    from core.errors import LabError
+
+    try:  # the host's limits and executor: local threads, or Ray tasks (core.runs.executors)
+        return JobBoard.for_host(runs_dir(), host_settings())
+    except LabError as err:  # Ray asked for but not installed or not reachable: one sentence, nothing cached
+        st.error(str(err))
+        st.stop()
 
 
 @st.cache_resource(show_spinner="Loading the teacher model…")

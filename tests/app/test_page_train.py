@@ -115,3 +115,19 @@ def test_the_selection_is_a_setting_of_the_run(prepared, vocab):
     assert wait_for(lambda: job.done, 60)
     stored = load_run(runs_dir(), job.run_id)
     assert stored.config.selection == "kcenter"
+
+
+def test_an_unreachable_ray_cluster_is_one_sentence(prepared, vocab, monkeypatch):
+    """executor = "ray" at an address nothing answers: the page says so instead of a traceback."""
+    monkeypatch.setenv("EMBEDDING_LAB_EXECUTOR", "ray")
+    monkeypatch.setenv("EMBEDDING_LAB_RAY_ADDRESS", "127.0.0.1:9")
+    at = make_app("train", prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
+    no_errors(at)  # the cluster is reached on first use
+    at.number_input(key="epochs").set_value(1)
+    at.button(key="train").click().run()
+    job = job_board().get(at.session_state[K.JOB])
+    assert wait_for(lambda: job.done, 60)
+    at.run()
+    assert not at.exception
+    shown = " ".join(e.value for e in at.error)
+    assert "cannot be reached" in shown and "ray start --head" in shown, shown
