@@ -29,6 +29,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -248,7 +249,13 @@ def start_journal(root: Path, run_id: str) -> Path:
     folder = live_folder(root, run_id)
     with writing(root):
         folder.mkdir(parents=True, exist_ok=True)
-        owner = {"pid": os.getpid(), "token": PROCESS_TOKEN, "start": _start_time(os.getpid()), "started": time.time()}
+        owner = {
+            "pid": os.getpid(),
+            "token": PROCESS_TOKEN,
+            "start": _start_time(os.getpid()),
+            "started": time.time(),
+            "host": socket.gethostname(),  # a Ray worker on another machine writes into the same shared store
+        }
         (folder / "owner.json").write_text(json.dumps(owner))
         (folder / "epochs.jsonl").touch()
     return folder
@@ -264,14 +271,27 @@ def end_journal(root: Path, run_id: str) -> None:
     shutil.rmtree(live_folder(root, run_id), ignore_errors=True)
 
 
+# A journal written on another machine (a Ray worker on shared storage) cannot be checked by its pid: it counts
+# as alive until no epoch has reached it for this long.
+REMOTE_STALE_SECONDS = 3600.0
+
+
 def _writer_alive(live: Path) -> bool:
     """Is the process that writes this journal still running? Not fooled by a pid reused after a restart:
-    this process is recognised by its token, another by its start time."""
+    this process is recognised by its token, another by its start time; one on another machine by the age
+    of its journal (`REMOTE_STALE_SECONDS`)."""
     try:
         owner = json.loads((live / "owner.json").read_text())
         pid = int(owner["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return False
+    host = owner.get("host")
+    if isinstance(host, str) and host and host != socket.gethostname():
+        try:
+            touched = max(p.stat().st_mtime for p in (live / "owner.json", live / "epochs.jsonl") if p.exists())
+        except (OSError, ValueError):
+            return False
+        return time.time() - touched < REMOTE_STALE_SECONDS
     if pid == os.getpid():
         return owner.get("token") == PROCESS_TOKEN
     try:

@@ -99,3 +99,24 @@ def test_a_checkpointed_run_whose_planned_id_is_taken_draws_another(stored, monk
     assert again.run_id == run.run_id + "y"
     assert load_run(root, run.run_id).meta == first  # the other run is untouched
     assert load_run(root, again.run_id).meta["status"] == "finished"
+
+
+def test_a_journal_written_on_another_machine_is_left_alone_until_stale(tmp_path):
+    """A Ray worker elsewhere writes into the shared store: its pid means nothing here, so its run counts as
+    alive until no epoch has reached the journal for REMOTE_STALE_SECONDS."""
+    import json
+    import os
+    import time
+
+    from core.runs import store
+
+    live = store.start_journal(tmp_path, "20261128-120000-B-p0.1-abcd1234")
+    owner = json.loads((live / "owner.json").read_text())
+    owner.update(host="another-machine", pid=987654321)
+    (live / "owner.json").write_text(json.dumps(owner))
+    assert store.recover_interrupted(tmp_path) == [] and live.exists()
+    old = time.time() - store.REMOTE_STALE_SECONDS - 10
+    for f in live.iterdir():
+        os.utime(f, (old, old))
+    store.recover_interrupted(tmp_path)
+    assert not live.exists()  # died before its first checkpoint: nothing to keep, the journal is cleared
