@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import polars as pl
 
 from core.config import CEILING_P, SELECTIONS, StudentKind
@@ -301,49 +300,24 @@ def queries_for(frame: pl.DataFrame, metric: str = "analogy_pct_of_teacher", tar
     smallest budget: they may need fewer), mean / half_width / lower / upper of the answers needed over the
     seeds that got there (None when none did; half_width None for one), smallest and largest budget tried."""
     per_seed = queries_per_seed(frame, metric, target)
-    threshold = target_value(metric, target)
-    rows = []
-    for (student, selection), group in per_seed.group_by(["student", "selection"], maintain_order=True):
-        got = group.filter(pl.col("queries").is_not_null())
-        values = np.asarray(got["queries"].to_list(), dtype=float)
-        sd = float(values.std(ddof=1)) if len(values) >= 2 else None
-        mean = float(values.mean()) if len(values) else None
-        half = half_width(len(values), sd)
-        rows.append(
-            {
-                "student": student,
-                "selection": selection,
-                "target": float(target),
-                "threshold": threshold,
-                "seeds": group.height,
-                "reached": got.height,
-                "not_reached": group.height - got.height,
-                "at_most": int((group["how"] == "at most").sum()),
-                "mean": mean,
-                "half_width": half,
-                "lower": None if half is None else mean - half,
-                "upper": None if half is None else mean + half,
-                "smallest": int(group["smallest"].min()),
-                "largest": int(group["largest"].max()),
-            }
-        )
-    schema = {
-        "student": pl.Utf8,
-        "selection": pl.Utf8,
-        "target": pl.Float64,
-        "threshold": pl.Float64,
-        "seeds": pl.Int64,
-        "reached": pl.Int64,
-        "not_reached": pl.Int64,
-        "at_most": pl.Int64,
-        "mean": pl.Float64,
-        "half_width": pl.Float64,
-        "lower": pl.Float64,
-        "upper": pl.Float64,
-        "smallest": pl.Int64,
-        "largest": pl.Int64,
-    }
-    return pl.DataFrame(rows, schema=schema).sort(_order())
+    stats = per_seed.group_by(["student", "selection"]).agg(
+        seeds=pl.len().cast(pl.Int64),
+        n=pl.col("queries").count().cast(pl.Int64),  # the seeds that got there: the mean is over those
+        at_most=(pl.col("how") == "at most").sum().cast(pl.Int64),
+        mean=pl.col("queries").mean(),
+        sd=pl.col("queries").std(ddof=1),
+        smallest=pl.col("smallest").min().cast(pl.Int64),
+        largest=pl.col("largest").max().cast(pl.Int64),
+    )
+    out = _with_interval(stats).with_columns(
+        target=pl.lit(float(target)),
+        threshold=pl.lit(target_value(metric, target)),
+        reached=pl.col("n"),
+        not_reached=pl.col("seeds") - pl.col("n"),
+    )
+    columns = ["student", "selection", "target", "threshold", "seeds", "reached", "not_reached", "at_most"]
+    columns += ["mean", "half_width", "lower", "upper", "smallest", "largest"]
+    return out.select(columns).sort(_order())
 
 
 def band_table(frame: pl.DataFrame, metrics=tuple(QUALITY_METRICS)) -> pl.DataFrame:
