@@ -79,6 +79,21 @@ COLUMNS = {
     "neighbour_overlap_at_10": "Neighbours (of 10)",
 }
 
+# The quality tables' columns (the summary over seeds and the expander's one row per run): one wording for both.
+QUALITY_COLUMNS = {
+    "student": "Student",
+    "selection": "Words asked",
+    "seed": "Seed",
+    "queries": "Teacher answers",
+    "seeds": "Seeds",
+    "heldout_cosine": "Cosine to teacher",
+    "baseline_cosine": "Baseline cosine",
+    "analogy_pct_of_teacher": "Analogies vs teacher",
+    "neighbours_of_10": "Neighbours (of 10)",
+    "simlex_spearman": "SimLex ρ",
+    "wordsim_spearman": "WordSim ρ",
+}
+
 RHO_HELP = (
     "Spearman ρ: how well the model's similarities rank word pairs the way people do (1 = same order). "
     "— means it cannot be computed: the average-vector baseline gives every new word the same vector, so all its similarities tie."
@@ -266,24 +281,22 @@ def band_cells(rows: pl.DataFrame) -> pl.DataFrame:
             for r in rows.iter_rows(named=True)
         ]
 
-    return pl.DataFrame(
-        {
-            "Student": rows["student"],
-            "Words asked": [
-                CEILING_WORDS if is_ceiling(p) else charts.selection_name(s)
-                for s, p in zip(rows["selection"], rows["p"])
-            ],
-            "p": rows["p"],
-            "Teacher answers": rows["queries"],
-            "Seeds": rows["seeds"],
-            "Cosine to teacher": cells("heldout_cosine"),
-            "Baseline cosine": rows["baseline_cosine"],
-            "Analogies vs teacher": cells("analogy_pct_of_teacher"),
-            "Neighbours (of 10)": cells("neighbour_overlap_at_10", 10.0, "neighbours_of_10"),
-            "SimLex ρ": cells("simlex_spearman"),
-            "WordSim ρ": cells("wordsim_spearman"),
-        }
-    )
+    columns = {
+        "student": rows["student"],
+        "selection": [
+            CEILING_WORDS if is_ceiling(p) else charts.selection_name(s) for s, p in zip(rows["selection"], rows["p"])
+        ],
+        "p": rows["p"],
+        "queries": rows["queries"],
+        "seeds": rows["seeds"],
+        "heldout_cosine": cells("heldout_cosine"),
+        "baseline_cosine": rows["baseline_cosine"],
+        "analogy_pct_of_teacher": cells("analogy_pct_of_teacher"),
+        "neighbours_of_10": cells("neighbour_overlap_at_10", 10.0, "neighbours_of_10"),
+        "simlex_spearman": cells("simlex_spearman"),
+        "wordsim_spearman": cells("wordsim_spearman"),
+    }
+    return pl.DataFrame({QUALITY_COLUMNS.get(name, name): values for name, values in columns.items()})
 
 
 def how_few_answers(frame: pl.DataFrame) -> None:
@@ -372,21 +385,8 @@ if family.height:
             dash_missing(quality_table(frame), ("simlex_spearman", "wordsim_spearman"))
             .drop("run_id")
             .with_columns(pl.col("selection").map_elements(charts.selection_name, return_dtype=pl.Utf8))
-            .rename(
-                {
-                    "student": "Student",
-                    "selection": "Words asked",
-                    "seed": "Seed",
-                    "queries": "Teacher answers",
-                    "heldout_cosine": "Cosine to teacher",
-                    "baseline_cosine": "Baseline cosine",
-                    "analogy_pct_of_teacher": "Analogies vs teacher",
-                    "neighbours_of_10": "Neighbours (of 10)",
-                    "simlex_spearman": "SimLex ρ",
-                    "wordsim_spearman": "WordSim ρ",
-                }
-            )
         )
+        runs = runs.rename({name: label for name, label in QUALITY_COLUMNS.items() if name in runs.columns})
         st.dataframe(
             runs,
             hide_index=True,
