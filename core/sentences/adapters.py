@@ -244,6 +244,23 @@ def cached_text_features(
         if features.ids is not None
         else np.zeros(0, np.int32),
     }
+    return _write_features(path, packed)
+
+
+def keep_text_features(path, tokens: Sequence[np.ndarray], ids: Sequence[np.ndarray] | None, pad: int) -> TextFeatures:
+    """Keep token outputs computed elsewhere (one forward pass that also gave the sentence vectors:
+    `core.teachers.one_pass.encode_views`) at `path` (`text_features_path`), exactly as `cached_text_features`
+    keeps its own: `tokens` holds each text's real tokens (length, d), `ids` their token ids."""
+    packed = {
+        "tokens": np.concatenate([np.asarray(t, np.float32) for t in tokens]).astype(np.float16),
+        "lengths": np.array([len(t) for t in tokens], np.int32),
+        "pad": np.int64(pad),
+        "ids": np.concatenate([np.asarray(i) for i in ids]).astype(np.int32) if ids else np.zeros(0, np.int32),
+    }
+    return _write_features(path, packed)
+
+
+def _write_features(path, packed: dict) -> TextFeatures:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(tmp, **packed)

@@ -604,6 +604,24 @@ class CachedTeacher:
 
         self._run(write)
 
+    def keep(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Store vectors of this cache's teacher computed elsewhere (one forward pass that filled two caches,
+        `core.teachers.one_pass`): checked as the teacher's own answers are, then counted as computed."""
+        texts = list(texts)
+        vectors = unit_rows(np.asarray(vectors, dtype=np.float32))
+        if self.dim is None and vectors.ndim == 2 and vectors.shape[1] > 0:
+            self.dim = int(vectors.shape[1])
+        if vectors.shape != (len(texts), self.dim) or not np.isfinite(vectors).all():
+            raise TeacherUnavailable(f"Malformed vectors for '{self.id}' (shape {vectors.shape}); nothing was cached.")
+        if not texts:
+            return
+        with self._lock:
+            if self.read_only:
+                raise self._read_only_error(len(texts))
+            self._check_writable()
+            self._store(texts, vectors)
+            self.computed += len(texts)
+
     def embed(
         self, texts: Sequence[str], progress: Progress | None = None, cancel=None, deadline_s: float | None = None
     ) -> np.ndarray:
@@ -665,6 +683,28 @@ class CachedTeacher:
         if not texts:
             return np.zeros((0, self.dim or 0), np.float32)
         return np.stack([have[t] for t in texts]).astype(np.float32)
+
+
+def cached_count(cache_dir: Path, teacher_id: str, texts: Sequence[str]) -> int:
+    """How many of the distinct `texts` a teacher's cache holds, read from its index alone (no vector is read, no
+    model loaded: a warm-up's "is it done?" in milliseconds). 0 when the cache is missing or cannot be read."""
+    path = Path(cache_dir) / f"{teacher_id}.sqlite"
+    if not path.is_file():
+        return 0
+    unique = list(dict.fromkeys(texts))
+    count = 0
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=cache_wait_seconds())
+        try:
+            for start in range(0, len(unique), 900):  # SQLite's bound-parameter limit
+                chunk = unique[start : start + 900]
+                marks = ",".join("?" * len(chunk))
+                count += con.execute(f"SELECT count(*) FROM vectors WHERE text IN ({marks})", chunk).fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.DatabaseError:
+        return 0  # whoever computes the vectors then meets the damage and says so (CachedTeacher)
+    return count
 
 
 def cached_vectors(cache_dir: Path, teacher_id: str, texts: Sequence[str]) -> np.ndarray:
