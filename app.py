@@ -1,9 +1,12 @@
-"""Embedding Distillation Lab: the Streamlit entry point (page setup and navigation only)."""
+"""Embedding Distillation Lab: the Streamlit entry point (page setup and navigation only).
+
+The navigation is drawn before the engine is imported (seconds on a fresh server): the first visitor sees the
+app's pages at once. Why every page starts with `through_app()`, and why `.streamlit/config.toml` hides
+Streamlit's own sidebar navigation: pages/_frame.py."""
 
 import streamlit as st
 
-from pages._shared import PAGES, current_user_email, host_settings, init_session, sidebar, umap_warm_up, write_address
-from pages._waits import sidebar_status as warm_status
+from pages._frame import PAGES, current_user_email, frame, host_settings
 
 st.set_page_config(page_title="Embedding Distillation Lab", page_icon=":material/science:", layout="wide")
 try:
@@ -22,9 +25,8 @@ if settings.login and not current_user_email():
             ".streamlit/secrets.toml, or switch login off."
         )
     st.stop()
-init_session()
-umap_warm_up()  # the warm-up (pages/_waits.py): computes once, in the background, what visitors would wait for
 
+st.set_option("client.showSidebarNavigation", True)  # the app's own navigation (config.toml hides the folder's)
 navigation = st.navigation(
     {
         "Learn": [
@@ -47,7 +49,15 @@ navigation = st.navigation(
         ],
     }
 )
+
+# The engine, imported once the navigation is on its way to the browser.
+from pages._shared import init_session, sidebar, umap_warm_up, write_address  # noqa: E402
+from pages._waits import sidebar_status as warm_status  # noqa: E402
+
+init_session()
+umap_warm_up()  # the warm-up (pages/_waits.py): computes once, in the background, what visitors would wait for
 sidebar()
 warm_status()  # 'Preparing: MPNet vectors of 10,002 words (3 of 10)…' / 'Everything is ready'
-navigation.run()
+with frame():
+    navigation.run()
 write_address()  # what a button set during the page's run goes into the address at once

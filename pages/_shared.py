@@ -19,26 +19,13 @@ from core.evaluation.projection import ProjectionCache
 from core.jobs import JobBoard
 from core.paths import cache_dir, runs_dir
 from core.runs.experiment import PreparedData, RunVectors, lemmatize, run_vectors
-from core.runs.hosting import HostSettings, load_host_settings, owner_id
+from core.runs.hosting import owner_id
 from core.runs.store import list_runs, load_run
 from core.runs.visibility import visible_runs
-from core.teachers.teacher import CachedTeacher, TeacherUnavailable, load_teacher
-
-
-def _leave_page_folder_mode() -> None:
-    """A fresh server treats `pages/` as Streamlit's old page folder until the first st.navigation call: a first
-    request straight to a page's address (/story?step=2) ran pages/story.py alone, without app.py (no page
-    setup, no init_session: the raw file list in the sidebar, no owner, the wrong run) until someone opened
-    the root address. Every page imports this module first: switch that mode off and run again, through app.py."""
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    if PagesManager.uses_pages_directory and get_script_run_ctx() is not None:
-        PagesManager.uses_pages_directory = False  # what app.py's st.navigation would do
-        st.rerun()
-
-
-_leave_page_folder_mode()
+from core.teachers.teacher import TeacherUnavailable
+from pages._frame import PAGES, current_user_email, host_settings
+from pages._teachers import api_env, cached_teacher
+from pages._waits import share_step, warm_up
 
 
 class K:
@@ -55,21 +42,6 @@ class K:
     RUN = "run_id"  # the run the comparison pages look at
     SWEEP = "sweep_job_id"  # the current sweep job
 
-
-PAGES = {
-    "start": "pages/start.py",
-    "story": "pages/story.py",
-    "data": "pages/data.py",
-    "train": "pages/train.py",
-    "distributions": "pages/distributions.py",
-    "projection": "pages/projection.py",
-    "analogies": "pages/analogies.py",
-    "runs": "pages/runs.py",
-    "sweep": "pages/sweep.py",
-    "evaluate": "pages/evaluate.py",
-    "poisoning": "pages/poisoning.py",
-    "adapters": "pages/adapters.py",
-}
 
 TEACHERS = {
     "minilm": "all-MiniLM-L6-v2 — bundled, 384 numbers per word, fast (default)",
@@ -92,27 +64,6 @@ def teacher_options() -> dict[str, str]:
     return options
 
 
-API_SECRETS = {
-    "base_url": "EMBEDDING_LAB_API_BASE",
-    "key": "EMBEDDING_LAB_API_KEY",
-    "model": "EMBEDDING_LAB_API_MODEL",
-    "price_per_million": "EMBEDDING_LAB_API_PRICE",
-    "budget_usd": "EMBEDDING_LAB_API_BUDGET",
-}
-
-
-def api_env() -> dict:
-    """The environment plus Streamlit secrets' [api] table (base_url, key, model, price_per_million,
-    budget_usd), secrets first. The key stays in memory: it is passed on, never stored."""
-    env = dict(os.environ)
-    try:
-        table = dict(st.secrets.get("api", {}))
-    except Exception:  # no secrets file, or an unreadable one: the environment alone
-        table = {}
-    env.update({API_SECRETS[k]: str(v) for k, v in table.items() if k in API_SECRETS})
-    return env
-
-
 LEMMA_LABELS = {
     LemmaMode.NONE: "Off — every word is its own item",
     LemmaMode.SPACY: "spaCy (accurate, ~2 s for 10k words)",
@@ -121,19 +72,6 @@ LEMMA_LABELS = {
 
 # The paper's example pair, added to the default word list so the Projection preset works.
 PAPER_PAIR = ("nonviolent", "antiaggressive")
-
-
-@st.cache_resource(show_spinner=False)
-def host_settings() -> HostSettings:
-    """The hosting settings (core.runs.hosting): read once per server; a bad value stops the app with a sentence."""
-    return load_host_settings()
-
-
-def current_user_email() -> str | None:
-    try:
-        return st.user.email if st.user.is_logged_in else None
-    except (AttributeError, KeyError):  # no login configured
-        return None
 
 
 def init_session() -> None:
@@ -185,15 +123,6 @@ def job_board() -> JobBoard:
         st.stop()
 
 
-@st.cache_resource(show_spinner="Loading the teacher model…")
-def cached_teacher(name: str) -> CachedTeacher:
-    if name.startswith("api:"):
-        from core.teachers.api import load_api_teacher
-
-        return CachedTeacher(load_api_teacher(name, env=api_env()), cache_dir() / "teachers")
-    return CachedTeacher(load_teacher(name), cache_dir() / "teachers")
-
-
 @st.cache_resource(show_spinner="Loading spaCy…")
 def lemmatizer(mode: LemmaMode):
     return load_lemmatizer(mode)
@@ -221,8 +150,6 @@ def projection_cache() -> ProjectionCache:
 def umap_warm_up():
     """Start the server's warm-up once per process (pages/_waits.py: compiled kernels, UMAP, the default
     words' and sentences' vectors under both teachers, the cheap models' features), in one background thread."""
-    from pages._waits import warm_up
-
     return warm_up()
 
 
@@ -333,8 +260,6 @@ def prepare_data(teacher_name: str, vocab: Vocabulary, mode: LemmaMode, progress
         teacher = cached_teacher(teacher_name)
         result = lemma_result(vocab.label, mode, tuple(vocab.words))
         if mode is LemmaMode.NONE and vocab.source == "default":
-            from pages._waits import share_step
-
             # the warm-up computes exactly these vectors: wait on it (saying so) rather than compute them twice
             share_step(f"{teacher_name}-words", progress, say=st.info)
         # This call's own counts, from the cache before it runs: the teacher's counters are shared by every

@@ -14,6 +14,7 @@ import streamlit as st
 
 from core import warm
 from core.jobs import duration
+from pages._teachers import cached_teacher
 
 LIGHT = ("kernels", "umap")
 
@@ -26,8 +27,6 @@ def warm_mode() -> str:
 
 
 def _load_model(name: str):
-    from pages._shared import cached_teacher
-
     return cached_teacher(name).teacher  # one copy of each model, shared with the pages
 
 

@@ -1,6 +1,10 @@
 """Adapter lab: map a cheap model's sentence embeddings into an expensive model's space (seed 000), then use
 both side by side (seed 002: search, paraphrase mining, similarity)."""
 
+from pages._frame import through_app
+
+through_app()  # run bare (a fresh server's first request for this address)? then through app.py
+
 import os
 import time
 from contextlib import nullcontext

@@ -1,5 +1,9 @@
 """Analogies & similarity: word arithmetic (a − b + c) and pair similarities, teacher vs student."""
 
+from pages._frame import through_app
+
+through_app()  # run bare (a fresh server's first request for this address)? then through app.py
+
 import polars as pl
 import streamlit as st
 

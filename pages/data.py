@@ -4,6 +4,10 @@ What a user brings (their words, their file's name, a teacher name) is shown as 
 st.text, sentences that quote them through `literal` (pages/_plain.py).
 """
 
+from pages._frame import through_app
+
+through_app()  # run bare (a fresh server's first request for this address)? then through app.py
+
 import polars as pl
 import streamlit as st
 

@@ -1,6 +1,10 @@
 """Distributions: histograms of embedding means, teacher vs student, by run and epoch
 (the paper's figures 5-6, 9-10 and 12)."""
 
+from pages._frame import through_app
+
+through_app()  # run bare (a fresh server's first request for this address)? then through app.py
+
 import streamlit as st
 
 from core import charts

@@ -1,6 +1,10 @@
 """Honest evaluation: scores on words the student never saw, beside the teacher and the
 average-vector baseline, and the quality-per-query curve over every stored run."""
 
+from pages._frame import through_app
+
+through_app()  # run bare (a fresh server's first request for this address)? then through app.py
+
 import polars as pl
 import streamlit as st
 

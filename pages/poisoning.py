@@ -1,6 +1,10 @@
 """Poisoning lab: what poisoned teacher answers do to a student, what gives them away, what a defence recovers,
 and the paper's robustness claim re-tested on held-out words."""
 
+from pages._frame import through_app
+
+through_app()  # run bare (a fresh server's first request for this address)? then through app.py
+
 import polars as pl
 import streamlit as st
 

@@ -1,5 +1,9 @@
 """Projection: teacher and student embeddings on one 2-D map; highlighted words and their neighbours."""
 
+from pages._frame import through_app
+
+through_app()  # run bare (a fresh server's first request for this address)? then through app.py
+
 import numpy as np
 import polars as pl
 import streamlit as st

@@ -1,5 +1,9 @@
 """Runs: every stored run in one table; open, compare, take away, import, delete."""
 
+from pages._frame import through_app
+
+through_app()  # run bare (a fresh server's first request for this address)? then through app.py
+
 from pathlib import Path
 
 import polars as pl

@@ -1,5 +1,9 @@
 """Start: what the lab is about, in plain words, and a one-click first run."""
 
+from pages._frame import through_app
+
+through_app()  # run bare (a fresh server's first request for this address)? then through app.py
+
 from dataclasses import replace
 from pathlib import Path
 

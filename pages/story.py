@@ -3,6 +3,10 @@ reproduces it. Every number comes from ordinary stored runs (core/story.py), tra
 
 from __future__ import annotations
 
+from pages._frame import through_app
+
+through_app()  # run bare (a fresh server's first request for this address)? then through app.py
+
 import polars as pl
 import streamlit as st
 

@@ -1,5 +1,9 @@
 """Sweep: train a grid of runs (the paper's, or your own), watch it fill in, see the paper's figures."""
 
+from pages._frame import through_app
+
+through_app()  # run bare (a fresh server's first request for this address)? then through app.py
+
 import streamlit as st
 
 from core import charts

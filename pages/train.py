@@ -1,5 +1,9 @@
 """Train: pick the student and the experiment's knobs, train in the background, watch it live."""
 
+from pages._frame import through_app
+
+through_app()  # run bare (a fresh server's first request for this address)? then through app.py
+
 import polars as pl
 import streamlit as st
 
