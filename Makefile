@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 PORT   ?= 8501
-# The warm-up (core/warm.py) runs once per lab home, on `make run` only: the tests use private homes.
+# `make warm` (core/warm.py) runs once per lab home: the tests use private homes.
 LAB_HOME := $(or $(EMBEDDING_LAB_HOME),.lab)
 WARM   := $(LAB_HOME)/.warm-done
 
@@ -25,15 +25,18 @@ $(STAMP): requirements.txt requirements-dev.txt Makefile
 	touch $(STAMP)
 
 # What a visitor would otherwise wait for (teacher vectors of the default words and sentences, the cheap
-# models' features, compiled kernels): minutes the first time, then skipped. A failed step does not stop
-# the server (it computes that step in the background at start) and is tried again next time.
+# models' features, the story's runs, compiled kernels), computed before anyone arrives: for a presenter who
+# wants everything ready before an audience. Minutes the first time, then skipped. `make run` does not wait
+# for it: the server runs the same steps in the background (the sidebar shows them; a page that needs one
+# says which and about how long) and finds done whatever `make warm` did. A failed step is tried again there.
 warm: $(WARM)
 
 $(WARM): $(STAMP)
 	@mkdir -p $(LAB_HOME)
 	@if $(PY) -m core warm; then touch $(WARM); else echo "note: a warm-up step failed (above); the server will try it again in the background."; fi
 
-run: setup warm
+# Serves at once (on a fresh clone, right after the setup); the warm-up goes on inside the server.
+run: setup
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 test: setup browser lint

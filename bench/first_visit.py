@@ -1,21 +1,29 @@
-"""How long a first-time visitor waits, cold (empty caches) vs warm (second visit), in a real browser.
+"""How long a newcomer waits: from the end of `make setup` to the Start page, the warm-up, and a second start.
 
-Starts the dashboard with an empty lab home, drives Debian's Chromium through the main path with
-the real MiniLM teacher, and times each wait a person sees: the server's cold start, the teacher
-embedding of the 10k words, the first loss point of Model B (p = 0.095), the first UMAP and a
-cached UMAP. Then restarts the server on the same home and repeats the path (the reference: a
-returning visitor). Prints one JSON line; `*_speedup` = cold / warm.
+Default (issue 28, "first contact"), one JSON line:
+- `fresh_start`: a server started as `make run` starts it (streamlit on app.py, right after the setup) on an empty
+  lab home; seconds from its start until a real browser (Debian's Chromium) shows the Start page with the app's
+  navigation (no exception on it). The server's own background warm-up has only just begun then.
+- `warm_up`: `python -m core warm --json` on an empty home (what the server's background warm-up computes, step by
+  step, as `make warm` runs it): each step's seconds and the total.
+- `warmed_start`: a second server on that warmed home: Start page, and when its sidebar says "Everything is ready";
+  plus `python -m core warm --json` once more on the home: each step's seconds (all sub-second: nothing computed
+  again, except UMAP's compiling, which every new process pays). `*_ratio` compares with the first figures.
+- `--busy N`: N processes spinning on the CPU for the whole run (a laptop that is not idle); killed at the end.
+- `--home DIR`: an existing lab home to warm (or already warmed: then `warm_up` says how long the check took).
 
-`--after-setup` (issue 19): first runs `python -m core warm` on the empty home, as `make run`'s first run
-does, and times it; then "cold" is a fresh server after that setup (what a presenter's audience meets)
-and "warm" a second server on the same home. Each visit also records when the sidebar said
-"Everything is ready" (`warm_up_ready_s`, since the server started).
+`--path` instead drives a presenter's path through the pages (the story, Try it, Data, Train, Projection) on a
+fresh server, cold then warm (`*_speedup` = cold / warm); `--after-setup` first runs `python -m core warm` on the
+home, as `make warm` does (issue 19).
 
-    .venv/bin/python bench/first_visit.py [--after-setup] [--home DIR]   (--home: an existing lab home, not an empty one)
+    .venv/bin/python bench/first_visit.py [--busy 2] [--home DIR]
+    .venv/bin/python bench/first_visit.py --path [--after-setup] [--home DIR]
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import re
@@ -63,10 +71,13 @@ def story_step(page, number: int) -> None:
     page.locator('[data-testid="stVegaLiteChart"]').first.locator("canvas, svg").first.wait_for()
 
 
-def visit(home: Path) -> dict:
+@contextlib.contextmanager
+def serving(home: Path):
+    """A dashboard server as `make run` starts it, on lab home `home`: yields (its address, the perf_counter at its
+    start) once its health check answers; stopped on leaving."""
     port = free_port()
     env = {**os.environ, "EMBEDDING_LAB_HOME": str(home)}
-    t0 = time.perf_counter()
+    started = time.perf_counter()
     server = subprocess.Popen(
         [
             sys.executable,
@@ -78,6 +89,10 @@ def visit(home: Path) -> dict:
             str(port),
             "--server.address",
             "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
         ],
         cwd=ROOT,
         env=env,
@@ -85,14 +100,68 @@ def visit(home: Path) -> dict:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    timings = {}
     try:
         while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"The server stopped at start (exit {server.returncode}).")
             try:
                 if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
                     break
             except OSError:
                 time.sleep(0.1)
+        yield url, started
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def start_page(home: Path, wait_ready: bool) -> dict:
+    """Seconds from a server's start on `home` until a browser shows the Start page with the app's navigation; with
+    `wait_ready`, also until its sidebar says the background warm-up is done."""
+    out: dict = {}
+    with serving(home) as (url, t0), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(600_000)
+        page.goto(url)
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("Start", exact=True).first.wait_for()
+        page.locator("h1").first.wait_for()
+        out["start_page_s"] = time.perf_counter() - t0
+        out["error_shown"] = page.locator('[data-testid="stException"]').count() > 0
+        if wait_ready:
+            page.get_by_text(re.compile("Everything is ready|Ready, except")).first.wait_for(timeout=1_800_000)
+            out["warm_up_ready_s"] = time.perf_counter() - t0
+        browser.close()
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def warm_up(home: Path) -> dict:
+    """`python -m core warm --json` on `home`: each step's seconds (and the failed ones), the total."""
+    t = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "warm", "--json"],
+        cwd=ROOT,
+        env={**os.environ, "EMBEDDING_LAB_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return {
+        "total_s": round(time.perf_counter() - t, 1),
+        "steps_s": {d["step"]: d["seconds"] for d in lines if "step" in d},
+        "failed": {d["step"]: d["error"] for d in lines if d.get("status") == "failed"},
+    }
+
+
+def visit(home: Path) -> dict:
+    """The presenter's path (`--path`), timed wait by wait."""
+    timings = {}
+    with serving(home) as (url, t0):
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
@@ -157,35 +226,18 @@ def visit(home: Path) -> dict:
             except Exception:  # noqa: BLE001 - an older server without the status line: not measured
                 pass
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     return {k: round(v, 2) for k, v in timings.items()}
 
 
-def main() -> None:
-    args = sys.argv[1:]
-    after_setup = "--after-setup" in args
-    given = args[args.index("--home") + 1] if "--home" in args else None
+def presenters_path(after_setup: bool, given: str | None) -> dict:
     setup = {}
     with tempfile.TemporaryDirectory() as scratch:
-        home = given or scratch
+        home = Path(given or scratch)
         if after_setup:
-            t = time.perf_counter()
-            lines = subprocess.run(
-                [sys.executable, "-m", "core", "warm", "--json"],
-                cwd=ROOT,
-                env={**os.environ, "EMBEDDING_LAB_HOME": home},
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout.splitlines()
-            setup = {
-                "core_warm_s": round(time.perf_counter() - t, 1),
-                "steps": {d["step"]: d["seconds"] for d in map(json.loads, lines) if "step" in d},
-            }
-        cold = visit(Path(home))
-        warm = visit(Path(home))
+            warmed = warm_up(home)
+            setup = {"core_warm_s": warmed["total_s"], "steps": warmed["steps_s"]}
+        cold = visit(home)
+        warm = visit(home)
     out = {
         "benchmark": "first_visit_after_setup" if after_setup else "first_visit",
         **({"setup": setup} if setup else {}),
@@ -196,6 +248,45 @@ def main() -> None:
     }
     for key in ("cold_start_s", "story_step_1_s", "try_it_pair_trained_s", "teacher_embedding_s", "first_umap_s"):
         out[key[:-2] + "_speedup"] = round(cold[key] / max(warm[key], 1e-3), 1)
+    return out
+
+
+def first_contact(given: str | None) -> dict:
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = start_page(Path(scratch) / "fresh", wait_ready=False)
+        home = Path(given) if given else Path(scratch) / "home"
+        first = warm_up(home)
+        warmed = start_page(home, wait_ready=True)
+        second = warm_up(home)
+    slowest = max(second["steps_s"].items(), key=lambda item: item[1], default=("", 0.0))
+    return {
+        "benchmark": "first_contact",
+        "home": "given" if given else "empty",
+        "fresh_start": fresh,  # setup end -> Start page (make run: the server starts right after the setup)
+        "warm_up": first,  # what the server's background warm-up (or make warm) computes, step by step
+        "warmed_start": {**warmed, "warm_up_again": second, "slowest_step": {slowest[0]: slowest[1]}},
+        "warmed_start_page_ratio": round(warmed["start_page_s"] / max(fresh["start_page_s"], 1e-3), 2),
+        "warm_up_again_ratio": round(second["total_s"] / max(first["total_s"], 1e-3), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--busy", type=int, default=0, help="processes spinning on the CPU beside the run")
+    parser.add_argument("--home", default=None, help="an existing lab home instead of an empty one")
+    parser.add_argument("--path", action="store_true", help="the presenter's path through the pages instead")
+    parser.add_argument("--after-setup", action="store_true", help="with --path: warm the home first")
+    args = parser.parse_args()
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(max(0, args.busy))]
+    try:
+        out = presenters_path(args.after_setup, args.home) if args.path else first_contact(args.home)
+    finally:
+        for burner in burners:  # by pid: only the processes started here
+            burner.kill()
+            burner.wait()
+    out["busy_processes"] = len(burners)
+    out["cpus"] = os.cpu_count()
+    out["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out))
 
 

@@ -1,10 +1,13 @@
 """Warm-up: what the lab computes once, before anyone waits for it.
 
 A list of named steps, each (name, a plain sentence, function(progress)). Every step is idempotent: it
-checks its cache first and is instant when its work is done, so running the list again costs seconds.
-The same steps run from `python -m core warm` (`make run`'s first run) and, at server start, in one
-low-priority background thread whose status the sidebar shows. A visitor who needs a step that is still
-running waits on that very computation (with its progress) instead of starting it a second time.
+checks its cache first (the SQLite index, a file's presence: no model is loaded for that) and is instant
+when its work is done, so a warmed lab home runs the list in seconds. Each bundled model reads each list of
+texts once (`core.teachers.one_pass`): one step fills every cache of that (model, texts).
+The same steps run at server start, in one low-priority background thread whose status the sidebar shows
+(`make run` serves at once), and from `python -m core warm` (`make warm`: everything ready before an
+audience). A visitor who needs a step that is still running waits on that very computation (told which,
+with its progress and about how long: `WarmUp.waiting_for`) instead of starting it a second time.
 
     runner = WarmUp()                 # the default steps (see `default_steps`)
     for state in runner.run_all():    # in order; a failing step is reported and the others still run
