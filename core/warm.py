@@ -64,6 +64,9 @@ class Step:
     # Seconds the step takes when nothing of it is cached, from this machine's measured rates
     # (`core.teachers.rates`); None: no estimate. What `WarmUp.seconds_left` says before the step has progressed.
     estimate: Callable[[], float | None] | None = None
+    # Its work lives in the process that ran it, not on disk (UMAP's compiling: numba's disk cache does not keep
+    # it): `python -m core warm` skips it unless named, since the server that needs it compiles it itself.
+    in_process_only: bool = False
 
 
 @dataclass
@@ -303,7 +306,9 @@ def default_steps() -> list[Step]:
             words_step("mpnet", default_items),
             _estimate("mpnet", default_items),
         ),
-        Step("umap", "the map projection (UMAP compiles once)", umap_step, lambda: UMAP_COMPILE_S),
+        Step(
+            "umap", "the map projection (UMAP compiles once)", umap_step, lambda: UMAP_COMPILE_S, in_process_only=True
+        ),
         Step("story", "the story's trained students (Model B and the adapter, 12 runs)", story_step),
         Step(
             "minilm-sentences",

@@ -105,3 +105,21 @@ def test_the_bundled_models_estimates_read_this_machines_rates(tmp_path, monkeyp
     assert abs(steps["mpnet-words"].estimate() - 7.0) < 1e-9
     assert abs(steps["minilm-sentences"].estimate() - 10.0) < 1e-9
     assert steps["umap"].estimate() == warm.UMAP_COMPILE_S
+
+
+def test_the_command_line_skips_what_only_a_process_keeps_unless_named(monkeypatch, capsys):
+    import argparse
+    import json
+
+    import core.__main__ as cli
+
+    calls = []
+    steps = [recording_step("minilm-words", calls), recording_step("umap", calls)]
+    steps[1] = Step("umap", "UMAP compiled", steps[1].run, in_process_only=True)
+    monkeypatch.setattr(cli, "default_steps", lambda: list(steps))
+    assert cli.cmd_warm(argparse.Namespace(steps="", json=True)) == 0
+    assert calls == ["minilm-words"]  # compiling UMAP in a process that then exits helps nobody
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["steps"] == 1
+    assert cli.cmd_warm(argparse.Namespace(steps="umap,minilm-layers", json=True)) == 0
+    assert calls == ["minilm-words", "minilm-words", "umap"]  # named: run (an earlier name for its step too)
+    assert [s.name for s in warm.default_steps() if s.in_process_only] == ["umap"]
