@@ -27,6 +27,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -175,6 +176,18 @@ class SlotJob(Job):
         return self.asked_epochs
 
 
+_boards: weakref.WeakSet[JobBoard] = weakref.WeakSet()  # every board alive in this process (`close_all`)
+
+
+def close_all(timeout: float = 60.0) -> list[str]:
+    """`JobBoard.close` on every board of this process, within `timeout` seconds in all; the names of the job
+    threads still running after it (none, normally)."""
+    deadline = time.monotonic() + timeout
+    for board in list(_boards):
+        board.close(max(0.0, deadline - time.monotonic()))
+    return sorted(t.name for board in list(_boards) for t in board._threads if t.is_alive())
+
+
 class JobBoard:
     """Runs jobs in daemon threads, `max_concurrent` at a time, first come first served."""
 
@@ -197,6 +210,8 @@ class JobBoard:
         self._slots = threading.Semaphore(max(1, max_concurrent))
         self._jobs: dict[str, TrainingJob] = {}
         self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []  # the jobs' threads, for `close` to wait for
+        _boards.add(self)
 
     @classmethod
     def for_host(cls, runs_root: Path, settings: HostSettings, device: str | None = None) -> JobBoard:
@@ -231,8 +246,25 @@ class JobBoard:
             with self._slots:
                 work(job)
 
-        threading.Thread(target=in_slot, name=f"{kind}-{job.job_id}", daemon=True).start()
+        thread = threading.Thread(target=in_slot, name=f"{kind}-{job.job_id}", daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
         return job
+
+    def close(self, timeout: float = 60.0) -> bool:
+        """Stop every job on the board and wait up to `timeout` seconds for their threads (a stopped training
+        ends its epoch and is stored): True when none is left running. For whoever owns the board and goes away
+        (a test, a server shutting down): a daemon thread still inside torch when the interpreter exits can abort
+        the process ("terminate called without an active exception")."""
+        with self._lock:
+            jobs, threads = list(self._jobs.values()), list(self._threads)
+        for job in jobs:
+            job.stop()
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in threads)
 
     def _register(self, job: Job) -> None:
         """Put `job` on the board after checking this host's limits (`QueueFull` says which one refused it)."""

@@ -28,6 +28,7 @@ import functools
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -355,6 +356,19 @@ def step_for_words(teacher: str, kind: str = "sentence") -> str | None:
 
 
 _shared: WarmUp | None = None
+_background: list[weakref.ref[WarmUp]] = []  # runners with a background thread (`stop_all`)
+
+
+def stop_all(timeout: float = 120.0) -> list[str]:
+    """`WarmUp.stop` on every runner started in the background in this process, waiting up to `timeout` seconds
+    in all; the names of the steps still running after it (none, normally)."""
+    deadline = time.monotonic() + timeout
+    runners = [r for r in (ref() for ref in _background) if r is not None]
+    for runner in runners:
+        runner.stop()
+    for runner in runners:
+        runner.stop(max(0.0, deadline - time.monotonic()))
+    return [s.name for r in runners if not r.stop() for s in r.states.values() if s.status == "running"]
 
 
 def share(runner: WarmUp | None) -> None:
@@ -403,6 +417,8 @@ class WarmUp:
         self._by_name = {s.name: s for s in self.steps}
         self.started: float | None = None
         self.finished: float | None = None
+        self._stopping = threading.Event()  # `stop`: the background thread starts no further step
+        self._thread: threading.Thread | None = None
 
     def __contains__(self, name: str) -> bool:
         return name in self._by_name or ALIASES.get(name) in self._by_name
@@ -448,6 +464,8 @@ class WarmUp:
         """Every step in order (one already running elsewhere is waited for); yields each when it ends."""
         self.started = self.started or time.time()
         for step in self.steps:
+            if self._stopping.is_set():
+                return
             if self.states[step.name].status in ("done", "failed"):
                 yield self.states[step.name]
                 continue
@@ -467,8 +485,20 @@ class WarmUp:
                 pass
 
         thread = threading.Thread(target=work, name="lab-warm-up", daemon=True)
+        self._thread = thread
+        _background[:] = [r for r in _background if r() is not None] + [weakref.ref(self)]
         thread.start()
         return thread
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """No further step starts in the background; wait up to `timeout` seconds (None: no wait) for the running
+        one to end. True when no background thread is left. For whoever owns the runner and goes away (a test, a
+        server shutting down): a daemon thread still inside numba or torch when the interpreter exits can abort the
+        process ("terminate called without an active exception")."""
+        self._stopping.set()
+        if self._thread is not None and timeout is not None:
+            self._thread.join(timeout)
+        return self._thread is None or not self._thread.is_alive()
 
     @property
     def ready(self) -> bool:

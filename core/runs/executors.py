@@ -52,6 +52,17 @@ POLL_SECONDS = 0.2  # how often the server looks at its tasks and the mailbox
 STOP_POLL_SECONDS = 0.5  # how often a task asks whether it should stop (at most; between epochs)
 STOP_GRACE_SECONDS = 30.0  # after Stop, how long a running task may take to end its epoch before it is cancelled
 CONNECT_TIMEOUT_SECONDS = 5.0
+# Ray started inside this process ('local': one machine, often a busy laptop) is a single node, and Ray's defaults
+# declare a node dead after a few missed health checks (~10 s each): under a load of 5-10 its raylet can miss them,
+# and a raylet marked dead exits, taking this process (its driver) with it. One machine gains nothing from noticing
+# that quickly: the checks here allow minutes, and a worker process starting under load gets minutes to register.
+LOCAL_SYSTEM_CONFIG = {
+    "health_check_initial_delay_ms": 30_000,
+    "health_check_period_ms": 10_000,
+    "health_check_timeout_ms": 60_000,
+    "health_check_failure_threshold": 30,
+    "worker_register_timeout_seconds": 600,
+}
 
 
 class RayUnavailable(LabError, RuntimeError):
@@ -308,6 +319,9 @@ _ray_keeper: threading.Thread | None = None
 
 
 def _import_ray():
+    # Never let Ray start a cluster by itself: a call after `ray.shutdown()` (a job thread still following its tasks)
+    # would start a second one inside this process. Only `connect_ray` connects. (Read by Ray when first imported.)
+    os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
     try:
         import ray
     except ImportError:
@@ -351,7 +365,7 @@ def connect_ray(address: str = "", num_cpus: int | None = None):
             _reachable(address)
         options = {"address": address, "logging_level": "WARNING", "log_to_driver": False}
         if address == "local":
-            options.update(num_cpus=num_cpus, include_dashboard=False)
+            options.update(num_cpus=num_cpus, include_dashboard=False, _system_config=dict(LOCAL_SYSTEM_CONFIG))
         outcome: dict = {}
         ready = threading.Event()
 
@@ -496,6 +510,11 @@ class RayExecutor:
                 return
             say("Waiting for a free Ray worker…")
             while todo or running:
+                if not ray.is_initialized():  # disconnected under us (`ray.shutdown()` elsewhere): never reconnect
+                    raise RayUnavailable(
+                        "This process was disconnected from the Ray cluster while its runs trained; each keeps its "
+                        "journaled epochs (recovered as interrupted when the lab starts again): run the same sweep again."
+                    )
                 if stopping_since is None and should_stop is not None and should_stop():
                     stopping_since = time.monotonic()
                     stop_all()
@@ -551,10 +570,12 @@ class RayExecutor:
                     yield BatchResult(index, tuple(results), now - last)
                     last = now
         finally:
-            if running:  # closed early (Stop, Ctrl-C, an error): the tasks stop too, keeping their epochs
+            connected = ray.is_initialized()
+            if running and connected:  # closed early (Stop, Ctrl-C, an error): the tasks stop too, keeping their epochs
                 self._wind_down(ray, key, running, state, stop_all)
-            with contextlib.suppress(Exception):
-                self._box.forget.remote(key)
+            if connected:
+                with contextlib.suppress(Exception):
+                    self._box.forget.remote(key)
             for index in list(running.values()):
                 self._workers.pop((key, index), None)
         if error is not None:

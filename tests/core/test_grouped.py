@@ -121,25 +121,28 @@ def test_at_every_epoch_each_model_holds_that_epochs_weights(clean, adam_path):
 
 
 def test_each_run_is_credited_its_share_of_the_steps_and_its_own_scoring(clean, monkeypatch):
-    # Sleeps make the times large against a loaded machine's jitter: every step's row update takes >= 10 ms
-    # (shared by the runs that step, by their training rows), every run's scoring >= 50 ms (its own, as a
-    # single run's epoch time includes its scoring).
-    import time
+    # A virtual clock, read by the grouped loop, that only the planted costs move: every step's row update costs
+    # 1/64 s (shared by the runs that step, by their training rows), every run's scoring 1/16 s (its own, as a single
+    # run's epoch time includes its scoring); the real work costs nothing, so a busy machine changes no figure (the
+    # costs are powers of two: the clock's sums are exact).
+    from types import SimpleNamespace
 
     import core.kernels.grouped as grouped
 
     if not lazy_adam.available():
         pytest.skip("numba is not installed")
     real_score, real_rows = grouped._record_from_relu, grouped.adam_rows
+    clock = [0.0]
 
     def slow_score(*args, **kwargs):
-        time.sleep(0.05)
+        clock[0] += 1 / 16
         return real_score(*args, **kwargs)
 
     def slow_rows(*args, **kwargs):
-        time.sleep(0.01)
+        clock[0] += 1 / 64
         return real_rows(*args, **kwargs)
 
+    monkeypatch.setattr(grouped, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
     monkeypatch.setattr(grouped, "_record_from_relu", slow_score)  # the CPU loop's scoring (with numba)
     monkeypatch.setattr(grouped, "adam_rows", slow_rows)
     configs = [
@@ -147,14 +150,14 @@ def test_each_run_is_credited_its_share_of_the_steps_and_its_own_scoring(clean, 
     ]  # 1, 3, 5 batches
     datasets = [build_dataset(ITEMS, clean, c.p, 0.0, 0) for c in configs]
     models = [build_student(StudentConfig("B", len(ITEMS), 16), seed=0) for _ in configs]
-    started = time.perf_counter()
+    started = clock[0]
     epochs = list(train_grouped(models, datasets, configs, "cpu"))
-    wall = time.perf_counter() - started
+    wall = clock[0] - started
     for small, middle, large in epochs:
-        assert small.epoch_seconds >= 0.05  # its own scoring, though its share of the steps is small
-        # Steps' time (>= 100 ms an epoch) shared 1 : 3 : 5, so each bigger run gets >= 20 ms more.
+        assert small.epoch_seconds >= 1 / 16  # its own scoring, though its share of the steps is small
+        # Steps' time shared 1 : 3 : 5, so each bigger run gets more.
         assert small.epoch_seconds + 0.01 < middle.epoch_seconds < large.epoch_seconds - 0.01
-    assert sum(r.epoch_seconds for records in epochs for r in records) <= wall  # nothing counted twice
+    assert sum(r.epoch_seconds for records in epochs for r in records) <= wall + 1e-9  # nothing counted twice
     assert [r.seconds for r in epochs[-1]] == pytest.approx([sum(e[i].epoch_seconds for e in epochs) for i in range(3)])
 
 

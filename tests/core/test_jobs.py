@@ -1,5 +1,3 @@
-import time
-
 import pytest
 
 from core.config import TrainConfig
@@ -7,13 +5,11 @@ from core.jobs import JobBoard, JobState
 from core.runs.experiment import prepare_items
 from core.runs.store import load_run
 from core.teachers.teacher import CachedTeacher, HashTeacher
+from tests.waiting import DEADLINE_SECONDS, eventually, wait_for
 
 
-def wait(job, timeout=30):
-    end = time.time() + timeout
-    while not job.done and time.time() < end:
-        time.sleep(0.02)
-    assert job.done, job.state
+def wait(job, timeout=DEADLINE_SECONDS):
+    assert wait_for(lambda: job.done, timeout), job.state
 
 
 def prepared(tmp_path):
@@ -35,7 +31,7 @@ def test_queue_and_stop(tmp_path):
     data = prepared(tmp_path)
     first = board.submit(TrainConfig(teacher="hash-8", p=0.5, epochs=1000, batch_size=4), data)
     second = board.submit(TrainConfig(teacher="hash-8", p=0.5, epochs=3), data)
-    time.sleep(0.3)
+    eventually(lambda: first.records, "the first job's first epoch")
     assert first.state is JobState.RUNNING and board.queue_position(second) == 1
     first.stop()
     wait(first)
@@ -212,8 +208,7 @@ def test_a_slot_waits_its_turn_and_says_its_place(tmp_path):
 
     holder = threading.Thread(target=hold)
     holder.start()
-    while not board.active("ada") or board.active("ada")[0].state is not JobState.RUNNING:
-        time.sleep(0.01)
+    eventually(lambda: board.active("ada") and board.active("ada")[0].state is JobState.RUNNING, "ada's slot")
 
     def heard(position: int) -> None:
         positions.append(position)

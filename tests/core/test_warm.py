@@ -8,6 +8,7 @@ import pytest
 
 from core import warm
 from core.warm import Step, WarmUp
+from tests.waiting import DEADLINE_SECONDS, eventually
 
 
 def counting_step(name, calls, seconds=0.0, total=3):
@@ -27,9 +28,8 @@ def test_every_step_runs_once_and_a_second_run_is_instant():
     states = list(runner.run_all())
     assert [s.status for s in states] == ["done", "done"] and calls == ["a", "b"]
     assert runner.status() == "Everything is ready" and runner.ready
-    start = time.perf_counter()
     assert [s.status for s in runner.run_all()] == ["done", "done"]
-    assert calls == ["a", "b"] and time.perf_counter() - start < 0.05
+    assert calls == ["a", "b"]  # nothing ran again
 
 
 def test_progress_is_recorded_and_relayed():
@@ -56,15 +56,23 @@ def test_a_failing_step_is_reported_with_a_sentence_and_the_others_still_run():
 
 
 def test_a_second_caller_waits_for_the_running_step_instead_of_computing_it_again():
-    calls = []
-    runner = WarmUp([counting_step("slow", calls, seconds=0.6, total=6)])
+    calls, gate = [], threading.Event()
+
+    def slow(progress):
+        calls.append("slow")
+        progress(1, 6)
+        assert gate.wait(DEADLINE_SECONDS)  # held until the test has seen it running
+        for i in range(2, 7):
+            progress(i, 6)
+
+    runner = WarmUp([Step("slow", "the slow thing", slow)])
     thread = runner.start_background(low_priority=False)
-    time.sleep(0.15)
-    assert runner.states["slow"].status == "running"
+    eventually(lambda: runner.states["slow"].status == "running", "the background step to start")
     assert "Waiting for it" in runner.waiting_for("slow")
     seen = []
+    threading.Timer(0.2, gate.set).start()  # the step goes on while the second caller waits for it
     state = runner.ensure("slow", progress=lambda d, t: seen.append(d), poll=0.05)
-    thread.join(2)
+    thread.join(DEADLINE_SECONDS)
     assert state.status == "done" and calls == ["slow"]  # computed once
     assert seen and seen[-1] <= 6 and runner.waiting_for("slow") is None
 
@@ -74,15 +82,32 @@ def test_status_counts_the_running_step():
 
     def held(progress):
         progress(1, 4)
-        gate.wait(2)
+        assert gate.wait(DEADLINE_SECONDS)
 
     runner = WarmUp([counting_step("a", []), Step("b", "MPNet vectors of 10,002 words", held)])
     thread = runner.start_background(low_priority=False)
-    time.sleep(0.2)
+    eventually(lambda: runner.states["b"].done == 1, "the second step's first progress")
     assert runner.status() == "Preparing: MPNet vectors of 10,002 words (2 of 2, 25%)…"
     gate.set()
-    thread.join(2)
+    thread.join(DEADLINE_SECONDS)
     assert runner.status() == "Everything is ready"
+
+
+def test_stop_starts_no_further_step_and_waits_for_the_running_one():
+    calls, gate = [], threading.Event()
+
+    def held(progress):
+        calls.append("held")
+        progress(1, 2)
+        assert gate.wait(DEADLINE_SECONDS)
+
+    runner = WarmUp([Step("held", "the held thing", held), counting_step("after", calls)])
+    thread = runner.start_background(low_priority=False)
+    eventually(lambda: runner.states["held"].done == 1, "the first step to start")
+    assert runner.stop() is False  # asked, not waited for: the step is still running
+    gate.set()
+    assert runner.stop(DEADLINE_SECONDS) and not thread.is_alive()
+    assert calls == ["held"] and runner.states["after"].status == "waiting"  # the next step never started
 
 
 def test_register_adds_a_step_after_the_default_ones(monkeypatch):

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -81,13 +80,14 @@ def run_unprivileged(folder: Path, words) -> dict:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=600,  # generous: importing the lab under load
         env={**os.environ, "PYTHONPATH": str(ROOT), "EMBEDDING_LAB_CACHE_TIMEOUT": "1"},
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("folder_writable", [False, True], ids=["folder-read-only", "file-read-only"])
 def test_a_read_only_cache_is_read_and_kept_byte_for_byte(folder_writable):
     base = Path(tempfile.mkdtemp(prefix="ro-cache-"))  # not tmp_path: pytest's base folder is closed to other users
@@ -117,14 +117,14 @@ def test_a_read_only_cache_is_read_and_kept_byte_for_byte(folder_writable):
 # ---- locked by another process -----------------------------------------------------------------------------
 
 HOLD_LOCK = textwrap.dedent("""
-    import sqlite3, sys, time
+    import sqlite3, sys
     con = sqlite3.connect(sys.argv[1], isolation_level=None)
     if sys.argv[2] == "exclusive":
         con.execute("PRAGMA locking_mode=EXCLUSIVE")
     con.execute("BEGIN EXCLUSIVE")
     con.execute("SELECT count(*) FROM vectors").fetchone()
     print("locked", flush=True)
-    time.sleep(60)
+    sys.stdin.read()  # held until the test closes this pipe (or kills this process), however long the test takes
 """)
 
 
@@ -132,7 +132,10 @@ HOLD_LOCK = textwrap.dedent("""
 def locked_cache(tmp_path, request):
     path = make_cache(tmp_path)
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(path), request.param], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_LOCK, str(path), request.param],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -143,15 +146,23 @@ def locked_cache(tmp_path, request):
 
 
 @pytest.mark.parametrize("locked_cache", ["writer", "exclusive"], indirect=True)
-def test_a_locked_cache_is_waited_for_then_named_and_never_moved(locked_cache, tmp_path):
+def test_a_locked_cache_is_waited_for_then_named_and_never_moved(locked_cache, tmp_path, monkeypatch):
+    import core.teachers.teacher as teacher_module
+
     before = locked_cache.read_bytes()
-    start = time.monotonic()
+    waits, connect = [], sqlite3.connect
+
+    def connect_spy(*args, **kwargs):
+        waits.append(kwargs.get("timeout"))
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(teacher_module.sqlite3, "connect", connect_spy)
     with pytest.raises(StorageUnavailable) as err:
         teacher = CachedTeacher(HashTeacher(16), tmp_path, busy_timeout_s=0.5)
         teacher.embed(WORDS + ["a new word"])
-    assert time.monotonic() - start < 4  # the configured wait, not sqlite's default or 30 s
+    assert waits and set(waits) == {0.5}, waits  # every connection waits the configured time, not sqlite's 5 s
     sentence(str(err.value))
-    assert "locked" in str(err.value) and "try again" in str(err.value)
+    assert "locked" in str(err.value) and "try again" in str(err.value) and "0.5 s" in str(err.value)
     assert locked_cache.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if "broken" in p.name]
 
@@ -173,7 +184,9 @@ def test_core_embed_on_a_locked_cache_says_what_to_do(tmp_path, monkeypatch, cap
     monkeypatch.setenv("EMBEDDING_LAB_HOME", str(home))
     monkeypatch.setenv("EMBEDDING_LAB_CACHE_TIMEOUT", "0.5")
     before = path.read_bytes()
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path), "writer"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path), "writer"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         assert main(["embed", "--teacher", "hash-16", "--vocab", str(vocab)]) == 2
