@@ -9,7 +9,7 @@ PORT   ?= 8501
 LAB_HOME := $(or $(EMBEDDING_LAB_HOME),.lab)
 WARM   := $(LAB_HOME)/.warm-done
 
-.PHONY: run test test-fast lint setup warm browser bench gpu-check clean
+.PHONY: run test test-fast screenshots lint setup warm browser bench gpu-check clean
 
 setup: $(STAMP)
 
@@ -56,8 +56,15 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "note: Chromium is not installed (sudo apt-get install chromium); the browser tests will be skipped."; fi
 
+# The cheap tests only (a few minutes on a 2-core machine): no real models, no browser, no Ray cluster, no test
+# that starts processes; property tests draw 50 examples ("dev" profile) instead of `make test`'s 1,000.
 test-fast: setup
-	$(PY) -m pytest -m "not slow and not e2e"
+	HYPOTHESIS_PROFILE=dev $(PY) -m pytest -m "not slow and not e2e and not ray and not subprocess"
+
+# Refresh the pictures in docs/screenshots/: the browser tests, saving their screenshots there (and the projection
+# in its UMAP view). Every other test run saves them in a temporary folder and leaves the working tree unchanged.
+screenshots: setup browser
+	LAB_SCREENSHOTS=docs/screenshots WAIT_FOR_UMAP=1 $(PY) -m pytest -m e2e tests/e2e
 
 bench: setup
 	$(PY) bench/train_epoch.py

@@ -1,11 +1,15 @@
-"""Shared fixtures: a deterministic fake teacher, a tiny corpus, and a private lab home."""
+"""Shared fixtures: a deterministic fake teacher, a tiny corpus, and a private lab home; the hypothesis profiles; and
+the end of every test's background work (job boards, the warm-up, Ray), so the process ends with pytest's status."""
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -37,25 +41,41 @@ def tiny_words() -> list[str]:
     return list(TINY_WORDS)
 
 
-# ---- leaving the test process ---------------------------------------------------------------------------------
-# Some tests leave daemon threads behind on purpose (the dashboard's background warm-up compiling UMAP with numba,
-# a training a test stopped waiting for). When the interpreter tears down while such a thread is inside native
-# code, the C++ runtime can abort ("terminate called without an active exception") after every test has passed
-# and the summary is printed, turning a green run into exit code 134. Nothing is left to clean up at that point,
-# so the process leaves with pytest's own exit status, skipping the teardown of those threads.
-_exit_status: int | None = None
+# ---- hypothesis: how many examples ------------------------------------------------------------------------------
+# "ci" (the default, `make test`): every property test draws 1,000 examples. "dev" (`make test-fast`, or
+# HYPOTHESIS_PROFILE=dev): 50, for a quick look while working. The property tests name no example count of their own.
+settings.register_profile("ci", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# ---- background work ends with the test that started it --------------------------------------------------------
+# Trainings (core.jobs), the dashboard's warm-up (core.warm: numba compiling the kernels and UMAP) and Ray run in
+# daemon threads. One still inside native code when the interpreter tears down makes the C++ runtime abort the
+# process ("terminate called without an active exception"), exit 134 after a green run. So every test's job boards
+# are stopped and joined when it ends, the warm-ups it started are told to stop, and the session waits for them.
+JOIN_SECONDS = 300.0  # generous: a stopped training ends its epoch, a warm-up its step, on a busy 2-core machine
+
+
+@pytest.fixture(autouse=True)
+def _end_background_work():
+    yield
+    from core import jobs, warm
+
+    left = jobs.close_all(JOIN_SECONDS)
+    warm.stop_all(0.0)  # no new step starts; the running one (a compile) is waited for at the end of the session
+    assert not left, f"job threads still running {JOIN_SECONDS:.0f} s after Stop: {left}"
 
 
 def pytest_sessionfinish(session, exitstatus):
-    global _exit_status
-    _exit_status = int(exitstatus)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config):
-    import os
-
-    if _exit_status is not None and os.environ.get("EMBEDDING_LAB_TEST_HARD_EXIT", "1") == "1":
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(_exit_status)
+    """Every thread a test started has ended before the interpreter does (a thread that outlives this is named)."""
+    if "core.warm" in sys.modules:
+        sys.modules["core.warm"].stop_all(JOIN_SECONDS)
+    if "core.jobs" in sys.modules:
+        sys.modules["core.jobs"].close_all(JOIN_SECONDS)
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+    left = [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+    if left:
+        sys.stderr.write(f"\nnote: threads still running at the end of the tests: {', '.join(sorted(left))}\n")

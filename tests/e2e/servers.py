@@ -1,5 +1,6 @@
 """One way to run the dashboard for a browser test: `streamlit run app.py` on a free local port over a
-private lab home, waited for until it answers, stopped (then killed if its threads keep it alive)."""
+private lab home, waited for until it answers, stopped (then killed if its threads keep it alive); and where the
+browser tests save their screenshots (`screenshots_dir`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS_ENV = "LAB_SCREENSHOTS"  # `make screenshots` sets it to docs/screenshots
+
+
+def screenshots_dir(fallback: Path) -> Path:
+    """Where a browser test saves its screenshots: $LAB_SCREENSHOTS (relative to the repository) when a refresh of
+    the documentation's pictures is asked for (`make screenshots`), else `fallback` (a test's temporary folder), so
+    that a test run leaves the working tree as it found it."""
+    asked = os.environ.get(SCREENSHOTS_ENV, "").strip()
+    folder = (ROOT / asked) if asked else Path(fallback)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def free_port() -> int:

@@ -1,7 +1,8 @@
 """The page address in a real browser (hosted server, the instant fake teacher): the very first request of a fresh
 server straight to a page's address runs through app.py, a copied address opens the same view in a new browser
 context, a reload keeps the prepared data, and each person is told their link and finds their runs (plus the
-marked gallery runs) again from it. Screenshots: docs/screenshots/address_*.png, hosted_*.png, runs_*.png."""
+marked gallery runs) again from it. Screenshots (address_*.png, hosted_*.png, runs_*.png) go to a temporary folder, or
+to docs/screenshots/ under `make screenshots`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,6 @@ from tests.e2e.servers import serve
 from tests.e2e.test_browser import ARGS, CHROMIUM, _chromium_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs" / "screenshots"
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ADA, BOB = "ada0token01", "bob0token02"
 WAIT = 60_000
@@ -107,7 +106,7 @@ def _run_picker(page, label: str = "Run to look at"):
 @pytest.mark.parametrize(
     "address", ["/story?step=2", "/projection?u={ada}&run={run}&words=king%2C+queen"], ids=["story", "projection"]
 )
-def test_the_first_request_of_a_fresh_server_runs_through_app_py(seeded, browser, address):
+def test_the_first_request_of_a_fresh_server_runs_through_app_py(seeded, browser, address, shots):
     """A fresh server treats pages/ as Streamlit's old page folder until app.py's st.navigation runs once: a first
     request straight to a page's address ran that page file alone (the raw file list in the sidebar, the narrow
     layout, no owner: the run picker fell back to a classmate's run) — for every visitor until someone opened /."""
@@ -127,19 +126,19 @@ def test_the_first_request_of_a_fresh_server_runs_through_app_py(seeded, browser
             expect(_run_picker(page)).to_have_value(ADA_RUN, timeout=WAIT)
             page.get_by_text("of 8 neighbours shared").first.wait_for(timeout=WAIT)
             assert f"run={ids['ada']}" in page.url
-        time.sleep(2)  # the page has settled: still the app's navigation, never the page files
-        assert nav.get_by_text("Compare with the teacher").is_visible()
+        # The page has settled (the app has stopped running): still the app's navigation, never the page files.
+        page.locator("[data-testid='stStatusWidget']").wait_for(state="detached", timeout=WAIT)
+        expect(nav.get_by_text("Compare with the teacher")).to_be_visible(timeout=WAIT)
         assert nav.get_by_text("waits", exact=True).count() == 0 and nav.get_by_text("shared", exact=True).count() == 0
         width = page.locator("[data-testid='stMainBlockContainer']").bounding_box()["width"]
         assert width > 900, (
             f"the narrow layout ({width:.0f} px): app.py's st.set_page_config(layout='wide') did not run"
         )
-        DOCS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS / f"address_first_request_{address[1:].split('?')[0]}.png"))
+        page.screenshot(path=str(shots / f"address_first_request_{address[1:].split('?')[0]}.png"))
         context.close()
 
 
-def test_a_copied_address_opens_the_same_view_in_a_new_context(hosted, browser):
+def test_a_copied_address_opens_the_same_view_in_a_new_context(hosted, browser, shots):
     from playwright.sync_api import expect
 
     url, ids = hosted
@@ -156,8 +155,7 @@ def test_a_copied_address_opens_the_same_view_in_a_new_context(hosted, browser):
         "king, queen", timeout=WAIT
     )  # settled, not mid-draw
     assert f"run={ids['ada']}" in again.url
-    DOCS.mkdir(parents=True, exist_ok=True)
-    again.screenshot(path=str(DOCS / "address_copied_projection.png"))
+    again.screenshot(path=str(shots / "address_copied_projection.png"))
     other.close()
 
 
@@ -196,9 +194,8 @@ def _picker_labels(page) -> str:
     return labels
 
 
-def test_each_person_sees_their_link_and_their_runs(hosted, browser):
+def test_each_person_sees_their_link_and_their_runs(hosted, browser, shots):
     url, ids = hosted
-    DOCS.mkdir(parents=True, exist_ok=True)
     fresh, first = _page(browser, url)  # a first visit: the link is told prominently
     first.get_by_text("This is your personal link").wait_for(timeout=WAIT)
     assert "?u=" in first.url
@@ -208,7 +205,7 @@ def test_each_person_sees_their_link_and_their_runs(hosted, browser):
     assert (
         notice.text_content().strip() == f"{url}/?u={token}"
     )  # the link to give: the lab's address and this person's u
-    first.screenshot(path=str(DOCS / "hosted_link_notice.png"))
+    first.screenshot(path=str(shots / "hosted_link_notice.png"))
     fresh.close()
     for token, own, gallery in ((ADA, ids["ada"], ids["bob"]), (BOB, ids["bob"], None)):
         context, page = _page(browser, f"{url}/runs?u={token}")
@@ -222,7 +219,7 @@ def test_each_person_sees_their_link_and_their_runs(hosted, browser):
         if gallery:
             assert rows[gallery]["origin"] == "shared by a classmate" and set(rows) == {own, gallery}
             assert "shared by a classmate" in labels and f"#{ids['bob_private'][-4:]}" not in labels
-            page.screenshot(path=str(DOCS / "runs_table.png"), full_page=True)
+            page.screenshot(path=str(shots / "runs_table.png"), full_page=True)
         else:
             assert set(rows) == {ids["bob"], ids["bob_private"]}
         # a new tab opened from the bookmarked link finds the same runs

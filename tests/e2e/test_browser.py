@@ -2,7 +2,8 @@
 
 Starts `streamlit run app.py` on a free local port with a private lab home, prepares the default
 vocabulary, trains Model B at p = 0.095 while watching the live chart grow, then opens every
-comparison page. Screenshots go to $SCREENSHOT_DIR (default: tests/e2e/screens/).
+comparison page. Screenshots go to a temporary folder, or to docs/screenshots/ under `make screenshots`
+(tests/e2e/servers.py's `screenshots_dir`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "tests" / "e2e" / "screens"))
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -63,10 +63,10 @@ def page(server):
         browser.close()
 
 
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    time.sleep(2.5)  # let charts finish their layout
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
+def shot(page, shots: Path, name: str) -> None:
+    """A picture of the page (only a picture: nothing is asserted after the pause)."""
+    time.sleep(2.5)  # let charts finish their layout: Vega animates it, and no event says when it has settled
+    page.screenshot(path=str(shots / f"{name}.png"))
 
 
 def go(page, title: str) -> None:
@@ -82,17 +82,17 @@ def no_exception(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
-def test_whole_path(page):
+def test_whole_path(page, shots):
     page.get_by_text("How cheaply can an expensive AI model be imitated?").wait_for()
     page.get_by_role("button", name="Train my first student").wait_for()
-    shot(page, "01_start")
+    shot(page, shots, "01_start")
 
     go(page, "Data & teacher")
     page.get_by_text("Kept 10,002 words").wait_for()
     page.get_by_role("button", name="Compute teacher embeddings").click()
     page.get_by_text(re.compile(r"Ready: 10,002 items × 384 numbers")).wait_for()
     no_exception(page)
-    shot(page, "02_data")
+    shot(page, shots, "02_data")
 
     go(page, "Train")
     epochs = page.get_by_role("spinbutton", name="Epochs (passes over the training words)")
@@ -112,7 +112,7 @@ def test_whole_path(page):
             if 10 <= int(m.group(1)) < 200 and "live" not in seen:
                 page.get_by_text("Left: the training loss the student minimises").wait_for(timeout=10_000)
                 chart_drawn(page)
-                shot(page, "03_train_live")
+                shot(page, shots, "03_train_live")
                 seen.add("live")  # type: ignore[arg-type]
         if page.get_by_text("Training finished and saved as run").count():
             break
@@ -121,7 +121,7 @@ def test_whole_path(page):
     assert page.get_by_text("Training finished and saved as run").count(), f"saw epochs {numbers}"
     assert len([n for n in numbers if 0 < n < 200]) >= 2, f"the live chart did not grow epoch by epoch: {numbers}"
     no_exception(page)
-    shot(page, "04_train_done")
+    shot(page, shots, "04_train_done")
 
     go(page, "Projection")
     page.get_by_text("Every dot is a word").wait_for()
@@ -131,7 +131,7 @@ def test_whole_path(page):
     if os.environ.get("WAIT_FOR_UMAP"):  # for documentation screenshots: the UMAP view, not PCA
         page.get_by_text("UMAP is computing").wait_for(state="detached", timeout=240_000)
         page.get_by_text("Every dot is a word").wait_for()
-    shot(page, "05_projection")
+    shot(page, shots, "05_projection")
 
     go(page, "Analogies & similarity")
     page.get_by_text("Word arithmetic").wait_for()
@@ -139,14 +139,14 @@ def test_whole_path(page):
     page.get_by_text("A sample the student gets right").wait_for(timeout=240_000)
     no_exception(page)
     page.set_viewport_size({"width": 1400, "height": 3000})
-    shot(page, "06_analogies")
+    shot(page, shots, "06_analogies")
     page.set_viewport_size({"width": 1400, "height": 1900})
 
     go(page, "Distributions")
     page.get_by_text("Each vector is summarised").wait_for()
     chart_drawn(page)
     no_exception(page)
-    shot(page, "07_distributions")
+    shot(page, shots, "07_distributions")
 
     go(page, "Sweep (paper figures)")
     page.get_by_text("My own grid").click()
@@ -157,7 +157,7 @@ def test_whole_path(page):
     chart_drawn(page)
     no_exception(page)
     page.set_viewport_size({"width": 1400, "height": 4200})  # the whole page of figures
-    shot(page, "09_sweep")
+    shot(page, shots, "09_sweep")
     page.set_viewport_size({"width": 1400, "height": 1900})
 
     go(page, "Runs")
@@ -172,7 +172,7 @@ def test_whole_path(page):
     page.get_by_text("Held-out cosine of each run epoch by epoch").wait_for()
     chart_drawn(page)
     no_exception(page)
-    shot(page, "08_runs")
+    shot(page, shots, "08_runs")
 
     go(page, "Honest evaluation")
     page.get_by_text("Quality per teacher query").wait_for()
@@ -192,7 +192,7 @@ def test_whole_path(page):
     chart_drawn(page)
     no_exception(page)
     page.set_viewport_size({"width": 1400, "height": 2600})
-    shot(page, "10_evaluation")
+    shot(page, shots, "10_evaluation")
     page.set_viewport_size({"width": 1400, "height": 1900})
 
     go(page, "Poisoning lab")
@@ -210,7 +210,7 @@ def test_whole_path(page):
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=120_000)
     no_exception(page)
     page.set_viewport_size({"width": 1400, "height": 4400})
-    shot(page, "11_poisoning")
+    shot(page, shots, "11_poisoning")
     page.set_viewport_size({"width": 1400, "height": 1900})
 
     go(page, "Adapter lab (sentences)")
@@ -230,5 +230,5 @@ def test_whole_path(page):
     chart_drawn(page)
     no_exception(page)
     page.set_viewport_size({"width": 1400, "height": 3600})
-    shot(page, "12_adapters")
+    shot(page, shots, "12_adapters")
     page.set_viewport_size({"width": 1400, "height": 1900})

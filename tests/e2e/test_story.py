@@ -1,7 +1,7 @@
 """The story in a real browser, as a presenter plays it: a server started after the setup's warm-up, Start →
 Play the story → Next through the five steps → Back, a copied address in a new browser context, then
-"Train my first students" (both students, live). Prints each wait (one JSON line); screenshots go to
-$SCREENSHOT_DIR (default tests/e2e/screens/).
+"Train my first students" (both students, live). Prints each wait (one JSON line); screenshots go to a temporary
+folder, or to docs/screenshots/ under `make screenshots`.
 
 The teachers are the instant fakes (EMBEDDING_LAB_STORY_TEACHER=hash-32, its adapter reads hash-16), so
 the test measures the dashboard's own waits; bench/first_visit.py measures them with the real MPNet /
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.servers import serve
-from tests.e2e.test_browser import ARGS, CHROMIUM, SHOTS, _chromium_or_skip
+from tests.e2e.test_browser import ARGS, CHROMIUM, _chromium_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -74,13 +74,13 @@ def _step_shown(page, number: int) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
-def _shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    time.sleep(1.5)  # let the chart finish its layout
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+def _shot(page, shots: Path, name: str) -> None:
+    """A picture of the page (only a picture: nothing is asserted after the pause)."""
+    time.sleep(1.5)  # let the chart finish its layout: Vega animates it, and no event says when it has settled
+    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
 
-def test_the_story_plays_from_start_to_end(server, browser):
+def test_the_story_plays_from_start_to_end(server, browser, shots):
     waits: dict[str, float] = {}
     page = _page(browser)
     t0 = time.perf_counter()
@@ -92,13 +92,13 @@ def test_the_story_plays_from_start_to_end(server, browser):
     page.get_by_role("button", name="Play the story").click()
     _step_shown(page, 1)
     waits["step_1"] = time.perf_counter() - t0
-    _shot(page, "story_1")
+    _shot(page, shots, "story_1")
     for number in range(2, 6):
         t0 = time.perf_counter()
         page.get_by_role("button", name="Next").click()
         _step_shown(page, number)
         waits[f"step_{number}"] = time.perf_counter() - t0
-        _shot(page, f"story_{number}")
+        _shot(page, shots, f"story_{number}")
     assert page.get_by_role("button", name="Next").is_disabled()
     assert "step=5" in page.url
 
@@ -119,7 +119,7 @@ def test_the_story_plays_from_start_to_end(server, browser):
     print(json.dumps({"story_waits_seconds": {k: round(v, 2) for k, v in waits.items()}}))
 
 
-def test_try_it_trains_both_students_side_by_side(server, browser):
+def test_try_it_trains_both_students_side_by_side(server, browser, shots):
     page = _page(browser)
     page.goto(server)
     t0 = time.perf_counter()
@@ -131,5 +131,5 @@ def test_try_it_trains_both_students_side_by_side(server, browser):
     _step_shown(page, 3)
     trained = time.perf_counter() - t0
     assert "runs=" in page.url  # the person's own pair is in the address: a link reproduces it
-    _shot(page, "story_3_own_pair")
+    _shot(page, shots, "story_3_own_pair")
     print(json.dumps({"try_it_seconds": {"to_step_3": round(clicked, 2), "both_trained_and_shown": round(trained, 2)}}))

@@ -159,7 +159,7 @@ def hostile_zips(draw) -> bytes:
     return _zip(list(contents.items()))
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=hostile_zips())
 def test_any_bytes_give_a_run_or_a_sentence(data):
     with tempfile.TemporaryDirectory() as tmp:

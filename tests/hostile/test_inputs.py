@@ -291,12 +291,13 @@ def test_a_broken_spending_record_stops_paid_calls(tmp_path):
         (["adapter", "--arch", "transformer-xl", "--cheap", "hash-16", "--teacher", "hash-32"], "arch must be one of"),
     ],
 )
+@pytest.mark.subprocess
 def test_bad_cli_flags_get_a_sentence(tmp_path, args, message):
     import os
 
     env = {**os.environ, "EMBEDDING_LAB_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
-        [sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
     )
     assert out.returncode != 0
     assert message in out.stderr, out.stderr[-2000:]

@@ -63,13 +63,14 @@ def _assert_interrupted_with_every_epoch(run, seen: int) -> None:
     assert run.student().embedding.weight.shape[0] == run.meta["items"]  # the last checkpoint's weights load
 
 
+@pytest.mark.subprocess
 def test_a_killed_training_keeps_every_finished_epoch(tmp_path):
     runs, seen = _kill_when_journaled(
         tmp_path,
         ["train", "--teacher", "hash-32", "--model", "B", "--p", "0.5", "--epochs", "1000", "--json"],
         runs=1,
         epochs=8,
-        seconds=120,
+        seconds=600,  # generous: a busy machine (it ends as soon as the journal has its epochs)
     )
     assert seen >= 8
     (run_id,) = recover_interrupted(runs)
@@ -80,6 +81,7 @@ def test_a_killed_training_keeps_every_finished_epoch(tmp_path):
     assert not list(runs.glob(".*"))  # no journal, temp or old folder left behind
 
 
+@pytest.mark.subprocess
 def test_a_killed_sweep_keeps_every_finished_epoch_of_the_group_in_training(tmp_path):
     # Two runs of Model B training as one group (core.kernels.grouped); the process dies mid-way.
     runs, seen = _kill_when_journaled(
@@ -87,7 +89,7 @@ def test_a_killed_sweep_keeps_every_finished_epoch_of_the_group_in_training(tmp_
         ["sweep", "--teacher", "hash-32", "--models", "B", "--ps", "0.2,0.5", "--epochs", "1000", "--json"],
         runs=2,
         epochs=5,
-        seconds=180,
+        seconds=600,
     )
     recovered = recover_interrupted(runs)
     assert len(recovered) == 2

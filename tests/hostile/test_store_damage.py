@@ -118,7 +118,7 @@ def _cli(args, home: Path) -> subprocess.CompletedProcess:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=600,
         env={**os.environ, "EMBEDDING_LAB_HOME": str(home)},
     )
 
@@ -131,6 +131,7 @@ def _one_line(proc: subprocess.CompletedProcess, *words: str) -> None:
         assert word in lines[-1], proc.stderr
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("name", ["epochs.parquet", "items.parquet"])
 def test_cli_evaluate_and_export_on_a_damaged_run_say_one_line(store, lab_home, tmp_path, name):
     root, run_id, _ = store

@@ -1,7 +1,8 @@
 """Property tests for the upload parsers (issue 23): any bytes in -> a result or the parser's sentence, never another
 exception; and whatever is kept holds no control, zero-width or bidirectional-control character.
 
-1,000 examples per parser; small inputs on purpose (the parsers are line by line, so long inputs add time, not cases).
+1,000 examples per parser (hypothesis profile "ci", tests/conftest.py; `make test-fast` uses "dev": 50); small
+inputs on purpose (the parsers are line by line, so long inputs add time, not cases).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from core.data.corpus import VocabularyError, csv_columns, parse_vocabulary
 from core.data.sentences import sentences_from_paste, sentences_from_upload
 
-SETTINGS = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HIDDEN = {"Cc", "Cf", "Cs", "Co"}
 
 # Text that goes near the edges: controls, zero-width and bidi characters, BOMs, quotes, commas, markup, emoji.
