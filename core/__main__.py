@@ -589,12 +589,12 @@ def cmd_export(args) -> int:
     from pathlib import Path
 
     from core.runs.store import load_run  # lazy: loads numba, polars, torch
-    from core.runs.takeaway import export_static, zip_run  # lazy: loads numba, polars, torch
+    from core.runs.takeaway import export_static, export_zip  # lazy: loads numba, polars, torch
 
     stored = load_run(runs_dir(), args.run_id)
     target = Path(args.to)
-    if args.run_zip:
-        target.write_bytes(zip_run(stored))
+    if args.run_zip:  # both refuse (ExportRefused, a sentence) a target holding anything they did not write
+        export_zip(stored, target)
         print(f"Wrote run {stored.run_id} to {target} (import it with `python -m core import {target}`).")
     else:
         export_static(stored, target)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,6 +84,33 @@ def cache_dir() -> Path:
 def teacher_cache_dir() -> Path:
     """One SQLite cache per model (teachers and the cheap encoders adapters read)."""
     return cache_dir() / "teachers"
+
+
+# A cache id (a teacher's, a cheap encoder's) becomes a file name in the cache folder: never a path. What
+# core.teachers.teacher.teacher_id_for makes always fits; an imported run.json or student.json may hold anything.
+CACHE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}\Z")
+
+
+def check_cache_id(cache_id: object, field: str = "cache id") -> str:
+    """`cache_id` when it can name a file in the cache folder; ValueError with a sentence otherwise.
+
+    >>> check_cache_id("hash-16")
+    'hash-16'
+    """
+    if not isinstance(cache_id, str) or not CACHE_ID.match(cache_id) or cache_id in (".", ".."):
+        raise ValueError(
+            f"'{field}' is not the name of a cache (letters, digits, '.', '_' and '-', at most 200): {str(cache_id)[:60]!r}."
+        )
+    return cache_id
+
+
+def cache_file(cache_folder: Path | str, cache_id: object) -> Path:
+    """The SQLite file of `cache_id` in `cache_folder`, checked to lie inside it (ValueError otherwise)."""
+    folder = Path(cache_folder)
+    path = folder / f"{check_cache_id(cache_id)}.sqlite"
+    if path.parent != folder or os.path.normpath(path).rsplit(os.sep, 1)[0] != os.path.normpath(folder):
+        raise ValueError(f"The cache id {str(cache_id)[:60]!r} leads outside the cache folder {folder}.")
+    return path
 
 
 def models_dir() -> Path:

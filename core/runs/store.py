@@ -43,7 +43,7 @@ from torch import nn
 from core.config import TrainConfig
 from core.data.dataset import Dataset
 from core.errors import DamagedData, StorageUnavailable
-from core.paths import teacher_cache_dir, writing
+from core.paths import cache_file, check_cache_id, teacher_cache_dir, writing
 from core.teachers.teacher import cached_vectors
 from core.words.students import load_student, read_student_config, save_student
 from core.words.train import EpochRecord
@@ -91,7 +91,12 @@ class StoredRun:
         items = tuple(self.items["item"].to_list())
         features = None
         if config.kind.needs_cheap:
-            features = cached_vectors(cache_root or teacher_cache_dir(), config.cheap, items)
+            root = cache_root or teacher_cache_dir()
+            try:  # student.json came from a file: its cheap id must name a cache, not a path
+                cache_file(root, config.cheap)
+            except ValueError as err:
+                raise _damaged(self.run_id, "student.json", str(err).rstrip(".")) from None
+            features = cached_vectors(root, config.cheap, items)
         return load_student(self.folder, device, items=items, features=features)
 
 
@@ -343,21 +348,20 @@ def recover_interrupted(root: Path, stale_seconds: float = 3600.0) -> list[str]:
 
 
 def _recover_one(root: Path, live: Path, run_id: str) -> list[str]:
+    """Recovery never makes a run worse: only a checkpoint (status "running") is completed from its journal, and
+    only with the journal's valid epochs (`_journal_epochs`); a finished, stopped or interrupted run is kept as
+    stored and its leftover journal removed."""
     folder = root / run_id
     if not RUN_ID.match(run_id) or not (folder / "run.json").exists():
         shutil.rmtree(live, ignore_errors=True)  # died before its first checkpoint: nothing to keep
         return []
-    lines = []
-    try:
-        for line in (live / "epochs.jsonl").read_text().splitlines():
-            if line.strip():
-                lines.append(json.loads(line))
-    except ValueError:
-        pass  # a torn last line: keep the epochs before it
-    except OSError:
-        lines = []
-    meta = json.loads((folder / "run.json").read_text())
-    stored = pl.read_parquet(folder / "epochs.parquet")
+    meta = read_meta(folder, run_id)
+    config = check_meta(meta, run_id)
+    if meta.get("status") != "running":
+        shutil.rmtree(live, ignore_errors=True)  # saved in full before its process died: the run says it all
+        return []
+    stored = read_table(folder, run_id, "epochs.parquet", max_rows=config.epochs)
+    lines = _journal_epochs(live / "epochs.jsonl", config.epochs)
     if len(lines) > stored.height:
         pl.DataFrame(lines, schema=_EPOCH_SCHEMA).write_parquet(folder / ".epochs.tmp")
         os.replace(folder / ".epochs.tmp", folder / "epochs.parquet")
@@ -365,9 +369,87 @@ def _recover_one(root: Path, live: Path, run_id: str) -> list[str]:
     meta.update(
         {"status": "interrupted", "epochs_done": max(len(lines), stored.height), "weights_epoch": stored.height}
     )
+    check_meta(meta, run_id)  # what the listing will read: a recovery the listing would drop is no recovery
     _rewrite_meta(folder / "run.json", meta)
     shutil.rmtree(live, ignore_errors=True)
     return [run_id]
+
+
+MAX_JOURNAL_BYTES = 64 << 20  # a line is ~200 bytes: 64 MB is far more epochs than any run may have
+
+
+def _journal_epochs(path: Path, epochs: int) -> list[dict]:
+    """The journal's epochs up to the first line that is not one: a JSON object with exactly the epoch's keys,
+    numbered 1, 2, 3, …, its scores numbers in their ranges (`check_scores`), at most the run's `epochs`. A torn
+    last line (the process died while writing it) ends the journal like any other unusable one."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(MAX_JOURNAL_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    kept: list[dict] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if len(kept) == epochs:
+            break
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            break
+        if not isinstance(row, dict) or set(row) != set(_EPOCH_SCHEMA):
+            break
+        number = row["epoch"]
+        if isinstance(number, bool) or not isinstance(number, int) or number != len(kept) + 1:
+            break
+        if row["train_loss"] is None or row["train_cosine"] is None or row["seconds"] is None:
+            break
+        try:
+            check_scores(row)
+        except TypeError:
+            break
+        kept.append(row)
+    return kept
+
+
+# The range of every score a run holds (run.json's `final` and top level, epochs.parquet's columns, a journal's
+# lines): an imported or journaled number outside it is not a score this lab measured. Cosines may pass ±1 by
+# float32 rounding, so by a little. None (no held-out items, no poison found) is always allowed.
+_COSINE = (-1.0 - 1e-4, 1.0 + 1e-4)
+_RATE = (0.0, 1.0)
+_NON_NEGATIVE = (0.0, float("inf"))
+SCORE_RANGES: dict[str, tuple[float, float]] = {
+    "train_loss": (-float("inf"), float("inf")),  # finite: a selection defence's loss has no tighter bound
+    "train_cosine": _COSINE,
+    "heldout_cosine": _COSINE,
+    "heldout_euclidean": _NON_NEGATIVE,
+    "epoch_seconds": _NON_NEGATIVE,
+    "seconds": _NON_NEGATIVE,
+    "detection_precision": _RATE,
+    "detection_recall": _RATE,
+    "defence_precision": _RATE,
+    "defence_recall": _RATE,
+}
+
+
+def check_scores(values: dict) -> None:
+    """Every score in `values` (the keys of SCORE_RANGES it holds) is None or a finite number in its range;
+    TypeError naming the first that is not.
+
+    >>> check_scores({"heldout_cosine": 0.8, "detection_recall": None})
+    >>> check_scores({"detection_recall": 5.0})
+    Traceback (most recent call last):
+    TypeError: 'detection_recall' is 5, where it can only be from 0 to 1
+    """
+    for key, (low, high) in SCORE_RANGES.items():
+        value = values.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise TypeError(f"'{key}' is {str(value)[:40]}, not a finite number")
+        if not low <= value <= high:
+            where = {_COSINE: "from -1 to 1", _RATE: "from 0 to 1", _NON_NEGATIVE: "at least 0"}[(low, high)]
+            raise TypeError(f"'{key}' is {value:g}, where it can only be {where}")
 
 
 _EPOCH_SCHEMA = {
@@ -503,6 +585,10 @@ def check_meta(meta: dict, run_id: str) -> TrainConfig:
         for key in ("created", "teacher_id"):
             if not isinstance(meta.get(key), str) or not meta[key].strip() or len(meta[key]) > 500:
                 raise TypeError(f"'{key}' is not text")
+        try:  # it names the teacher's cache file: a path here would open any file on the machine
+            check_cache_id(meta["teacher_id"], "teacher_id")
+        except ValueError as err:
+            raise TypeError(str(err).rstrip(".")) from None
         try:
             datetime.fromisoformat(meta["created"])
         except ValueError:
@@ -743,12 +829,16 @@ def delete_run(root: Path, run_id: str) -> None:
         meta = read_meta(folder, run_id)
     except (OSError, DamagedData):
         meta = {}  # a damaged run can always be deleted
-    _refuse_while_training(meta if isinstance(meta, dict) else {}, "deleted")
+    live = live_folder(root, run_id)
+    if live.exists() and _writer_alive(live):
+        _refuse_while_training(meta if isinstance(meta, dict) else {}, "deleted")
+    # Left "running" by a process that is gone (no journal, or a dead writer's): nothing rewrites it any more.
     # Rename first so a concurrent reader never sees a half-deleted run.
     trash = Path(root) / f".trash-{run_id}-{secrets.token_hex(3)}"
     with writing(root):
         folder.rename(trash)
     shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(live, ignore_errors=True)
 
 
 MAX_NAME = 80

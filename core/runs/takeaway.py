@@ -15,14 +15,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import json
+import os
 import re
 import secrets
 import shutil
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -33,9 +37,18 @@ import polars as pl
 from core.config import MAX_EPOCHS, LemmaMode, TrainConfig
 from core.data.corpus import DEFAULT_SIZE, MAX_ITEM_CHARS, MAX_ITEMS
 from core.errors import DamagedData
-from core.paths import writing
+from core.paths import check_cache_id, writing
 from core.runs.hosting import HostSettings
-from core.runs.store import MAX_META_BYTES, RUN_ID, StoredRun, check_meta, parse_meta, read_table
+from core.runs.store import (
+    MAX_META_BYTES,
+    RUN_ID,
+    SCORE_RANGES,
+    StoredRun,
+    check_meta,
+    check_scores,
+    parse_meta,
+    read_table,
+)
 from core.words.students import StudentConfig, student_class, student_vectors
 
 if TYPE_CHECKING:
@@ -44,6 +57,11 @@ if TYPE_CHECKING:
 RUN_FILES = ("run.json", "epochs.parquet", "means.parquet", "items.parquet", "student.json", "student.safetensors")
 REQUIRED = {"run.json", "epochs.parquet", "items.parquet", "student.json", "student.safetensors"}
 MAX_IMPORT_BYTES = 1 << 30  # 1 GiB unpacked: a 200,000-item 1,024-d run is ~1 GB with its means
+
+
+class ExportRefused(ValueError):
+    """The export cannot be written where it was asked to go, or the run cannot be taken away; the message says
+    why. Nothing was overwritten and nothing half-written is left."""
 
 
 class ImportRefused(ValueError):
@@ -87,11 +105,15 @@ def run_card(stored: StoredRun) -> dict:
 
 
 def export_static(stored: StoredRun, folder: Path) -> Path:
-    """Write the run's student as a sentence-transformers folder (StaticEmbedding + Normalize)."""
+    """Write the run's student as a sentence-transformers folder (StaticEmbedding + Normalize): a new folder, or
+    an empty one — never one holding files the export did not make (ExportRefused). Written beside the target
+    and renamed into place, so a full disk leaves nothing half-written."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, StaticEmbedding
     from tokenizers import Tokenizer, models, pre_tokenizers
 
+    folder = Path(folder)
+    _refuse_used_folder(folder, stored.run_id)
     vectors = student_vectors(stored.student()).detach().cpu().numpy().astype(np.float32)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     items = [str(i) for i in stored.items["item"].to_list()]
@@ -104,9 +126,6 @@ def export_static(stored: StoredRun, folder: Path) -> Path:
     model = SentenceTransformer(
         modules=[StaticEmbedding(tokenizer, embedding_weights=weights), Normalize()], device="cpu"
     )
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save(str(folder))
     unreachable = sum(1 for item in items if len(item.split()) != 1)
     card = {
         **run_card(stored),
@@ -118,8 +137,118 @@ def export_static(stored: StoredRun, folder: Path) -> Path:
         card["note"] = (
             "Lemmatized run: the model knows lemmas (e.g. 'run', not 'running'); lemmatize texts the same way first."
         )
-    (folder / "run_card.json").write_text(json.dumps(card, indent=2))
+    with _export_writing(folder):
+        # An empty target (perhaps the current folder) is filled from a temporary folder inside it; a new one is
+        # the temporary folder, renamed.
+        inside = folder.exists()
+        if not inside:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = (folder if inside else folder.parent) / f".{folder.name or 'export'}.export-{secrets.token_hex(4)}"
+        try:
+            tmp.mkdir()
+            model.save(str(tmp))
+            (tmp / "run_card.json").write_text(json.dumps(card, indent=2))
+            if inside:
+                for entry in sorted(tmp.iterdir()):
+                    entry.rename(folder / entry.name)
+                tmp.rmdir()
+            else:
+                tmp.rename(folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return folder
+
+
+def export_zip(stored: StoredRun, target: Path) -> Path:
+    """Write the run as a zip (`zip_run`) to a new file `target`, in a folder that exists: written to a temporary
+    file beside it and renamed, so a full disk leaves no truncated zip. ExportRefused, having written nothing, when
+    the target is a folder or an existing file, or when another lab's import would refuse the run (`check_exportable`)."""
+    target = Path(target)
+    with _export_writing(target):
+        if target.is_dir():
+            raise ExportRefused(
+                f"{target} is a folder; give the zip file's name, e.g. {target / (stored.run_id + '.zip')}."
+            )
+        if target.exists() or target.is_symlink():
+            raise ExportRefused(f"{target} already exists; give a new file name, or delete that file first.")
+        if not target.parent.is_dir():
+            raise ExportRefused(
+                f"The folder {target.parent} does not exist; create it first, or give a zip file in a folder that exists."
+            )
+    check_exportable(stored)
+    data = zip_run(stored)
+    with _export_writing(target):
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            with open(tmp, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())  # a full disk may only say so here: before the zip takes its name
+            if target.exists():
+                raise ExportRefused(f"{target} appeared while the zip was written; nothing was overwritten.")
+            tmp.rename(target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    return target
+
+
+def check_exportable(stored: StoredRun) -> None:
+    """The checks an import makes of the run's files, made before its zip is written: a run whose zip another
+    lab would refuse (weights or means damaged or missing, numbers out of range) is ExportRefused here."""
+    meta = {k: v for k, v in stored.meta.items() if k not in ("owner", "shared")}
+    try:
+        if "epochs_done" not in meta:
+            raise ImportRefused("Its run.json does not say how many epochs it trained ('epochs_done').")
+        with open(stored.folder / "student.json", "rb") as f:
+            student = _student_config(f.read(_MAX_STUDENT_JSON + 1))
+        _check_meta_scores(meta)
+        check_run_files(stored.folder, meta, stored.config, student)
+    except DamagedData as err:
+        why = f"its {getattr(err, 'file', 'files')} is not usable ({getattr(err, 'why', str(err))})"
+        raise _unexportable(stored, why) from None
+    except ImportRefused as err:
+        text = str(err).rstrip(".")
+        raise _unexportable(stored, text[:1].lower() + text[1:]) from None
+    except OSError as err:
+        raise _unexportable(stored, f"its files cannot be read ({err.strerror or type(err).__name__})") from None
+
+
+def _unexportable(stored: StoredRun, why: str) -> ExportRefused:
+    why = " ".join(why.split())[:300]
+    return ExportRefused(
+        f"The run {stored.run_id} cannot be exported as a zip that another lab would accept: {why}. "
+        "Delete the run, or train it again."
+    )
+
+
+def _refuse_used_folder(folder: Path, run_id: str) -> None:
+    """An export writes a new folder or fills an empty one; a file, or a folder holding anything, is refused."""
+    with _export_writing(folder):
+        if folder.exists() and not folder.is_dir():
+            raise ExportRefused(f"{folder} is a file; give the name of a new folder to export into.")
+        if folder.is_dir():
+            names = sorted(p.name for p in folder.iterdir())
+            if names:
+                shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+                raise ExportRefused(
+                    f"The folder {folder.resolve()} already holds files ({shown}) and an export never writes over "
+                    f"them; give a new or empty folder instead, e.g. {folder / run_id}."
+                )
+
+
+@contextlib.contextmanager
+def _export_writing(target: Path) -> Iterator[None]:
+    """Any OS error met while writing an export (no such folder, no permission, /proc, a full disk) becomes one
+    ExportRefused sentence naming the place."""
+    try:
+        yield
+    except OSError as err:
+        full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+        why = "the disk is full" if full else (err.strerror or type(err).__name__).lower()
+        fix = "free some disk space or choose another place" if full else "choose another place"
+        raise ExportRefused(f"The export cannot be written to {target or '.'} ({why}); {fix}.") from None
 
 
 def zip_run(stored: StoredRun) -> bytes:
@@ -201,6 +330,7 @@ def import_run(data: bytes, root: Path, owner: str = "", limits: HostSettings | 
     try:
         meta = parse_meta(_member(archive, chosen["run.json"], MAX_META_BYTES), "in this zip")
         config = check_meta(meta, "in this zip")
+        _check_meta_scores(meta)
         student = _student_config(_member(archive, chosen["student.json"], _MAX_STUDENT_JSON))
         _check_sizes(meta, config, student, chosen, bounds)
     except DamagedData as err:
@@ -248,11 +378,22 @@ def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes:
     return raw
 
 
+def _check_meta_scores(meta: dict) -> None:
+    """run.json's scores (its `final` epoch and the detection rates) are numbers this lab can have measured."""
+    try:
+        check_scores(meta.get("final") or {})
+        check_scores(meta)
+    except TypeError as err:
+        raise ImportRefused(f"The run's run.json is not usable ({err}).") from None
+
+
 def _student_config(raw: bytes) -> StudentConfig:
     try:
         data = json.loads(raw)
         if not isinstance(data, dict):
             raise TypeError("not a JSON object")
+        if data.get("cheap"):  # names the cache the adapter's features are read from: never a path
+            check_cache_id(data["cheap"], "cheap")
         return StudentConfig(**data)
     except (ValueError, TypeError, RecursionError) as err:
         why = str(err).strip().splitlines()[0][:160].rstrip(".") if str(err).strip() else type(err).__name__
@@ -351,51 +492,7 @@ def _check_run_folder(
     folder: Path, root: Path, meta: dict, config: TrainConfig, student: StudentConfig, owner: str = ""
 ) -> str:
     """Every file of an unpacked run is what a run of this lab writes and agrees with run.json; returns the id it will have."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    label = "in this zip"
-    n, done = meta["items"], meta["epochs_done"]
-    epochs = read_table(folder, label, "epochs.parquet", max_rows=done, rows=done)
-    items = read_table(folder, label, "items.parquet", max_rows=n, rows=n)
-    if epochs["epoch"].to_list() != list(range(1, done + 1)):
-        raise ImportRefused("The run's epochs.parquet does not number its epochs 1, 2, 3, …")
-    words = items["item"].to_list()
-    if any(not isinstance(w, str) or not w or len(w) > MAX_ITEM_CHARS for w in words) or len(set(words)) != n:
-        raise ImportRefused(f"The run's items are not distinct words of 1 to {MAX_ITEM_CHARS} characters.")
-    splits = items["split"].to_list()
-    if any(s not in SPLITS for s in splits) or splits.count("training") != meta["train_size"]:
-        raise ImportRefused(
-            f"The run's items are not split into {meta['train_size']:,} training and {meta['heldout_size']:,} held-out."
-        )
-    poisoned = items["poisoned"]
-    if poisoned.null_count() or ("poisoned_items" in meta and meta["poisoned_items"] != int(poisoned.sum())):
-        raise ImportRefused("The run's poisoned items do not match its run.json.")
-    _check_vocabulary(config, words)
-    if (folder / "means.parquet").exists():
-        means = read_table(folder, label, "means.parquet", max_rows=done * n)
-        bad = means.filter(
-            ~pl.col("epoch").is_between(1, done)
-            | ~pl.col("item_index").is_between(0, n - 1)
-            | pl.col("epoch").is_null()
-            | pl.col("item_index").is_null()
-        )
-        if bad.height:
-            raise ImportRefused("The run's means.parquet names epochs or items the run does not have.")
-    # The weights' own shapes, read from the file's header, must be what the settings build — checked before
-    # anything is allocated (settings that claim a huge student cannot make the server allocate it).
-    try:
-        with safe_open(str(folder / "student.safetensors"), framework="pt") as f:
-            declared = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-    except Exception as err:  # a damaged header: safetensors raises several kinds
-        raise ImportRefused(f"The student's weights cannot be read ({type(err).__name__}).") from None
-    if _student_params(student) != declared:
-        raise ImportRefused("The student's weights do not match its settings (their shapes differ).")
-    model = student_class(student.kind)(student)
-    try:
-        model.load_state_dict(load_file(folder / "student.safetensors"))
-    except Exception as err:  # safetensors / torch raise several kinds
-        raise ImportRefused(f"The student's weights do not match its settings ({type(err).__name__}).") from None
+    check_run_files(folder, meta, config, student)
     wanted = meta["run_id"]
     run_id = wanted if RUN_ID.match(wanted) and ".." not in wanted else f"imported-{time.strftime('%Y%m%d-%H%M%S')}"
     if (root / run_id).exists():
@@ -413,3 +510,71 @@ def _check_run_folder(
     check_meta(meta, run_id)  # what the listing will read: an import the listing would drop is no import
     (folder / "run.json").write_text(json.dumps(meta, indent=2))
     return run_id
+
+
+def check_run_files(folder: Path, meta: dict, config: TrainConfig, student: StudentConfig) -> None:
+    """A run's files (in `folder`, read and never changed) are what a run of this lab writes, agree with its
+    run.json and hold only numbers it can have measured; ImportRefused (or DamagedData) with a sentence otherwise.
+    What an import checks after unpacking, and what an export checks before it writes a zip."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    label = "in this zip"
+    n, done = meta["items"], meta["epochs_done"]
+    epochs = read_table(folder, label, "epochs.parquet", max_rows=done, rows=done)
+    items = read_table(folder, label, "items.parquet", max_rows=n, rows=n)
+    if epochs["epoch"].to_list() != list(range(1, done + 1)):
+        raise ImportRefused("The run's epochs.parquet does not number its epochs 1, 2, 3, …")
+    for column in SCORE_RANGES.keys() & set(epochs.columns):
+        values = epochs[column].drop_nulls().cast(pl.Float64).to_list()
+        try:
+            for value in values:
+                check_scores({column: value})
+        except TypeError as err:
+            raise ImportRefused(f"The run's epochs.parquet is not usable ({err}).") from None
+    words = items["item"].to_list()
+    if any(not isinstance(w, str) or not w or len(w) > MAX_ITEM_CHARS for w in words) or len(set(words)) != n:
+        raise ImportRefused(f"The run's items are not distinct words of 1 to {MAX_ITEM_CHARS} characters.")
+    splits = items["split"].to_list()
+    if any(s not in SPLITS for s in splits) or splits.count("training") != meta["train_size"]:
+        raise ImportRefused(
+            f"The run's items are not split into {meta['train_size']:,} training and {meta['heldout_size']:,} held-out."
+        )
+    poisoned = items["poisoned"]
+    if poisoned.null_count() or ("poisoned_items" in meta and meta["poisoned_items"] != int(poisoned.sum())):
+        raise ImportRefused("The run's poisoned items do not match its run.json.")
+    if "loss" in items.columns:
+        loss = items["loss"].drop_nulls().cast(pl.Float64).to_numpy()
+        if not np.isfinite(loss).all():
+            raise ImportRefused("The run's items.parquet holds a 'loss' that is not a finite number.")
+    _check_vocabulary(config, words)
+    if (folder / "means.parquet").exists():
+        means = read_table(folder, label, "means.parquet", max_rows=done * n)
+        bad = means.filter(
+            ~pl.col("epoch").is_between(1, done)
+            | ~pl.col("item_index").is_between(0, n - 1)
+            | pl.col("epoch").is_null()
+            | pl.col("item_index").is_null()
+        )
+        if bad.height:
+            raise ImportRefused("The run's means.parquet names epochs or items the run does not have.")
+        if not np.isfinite(means["mean"].drop_nulls().cast(pl.Float64).to_numpy()).all():
+            raise ImportRefused("The run's means.parquet holds means that are not finite numbers (NaN or infinity).")
+    # The weights' own shapes, read from the file's header, must be what the settings build — checked before
+    # anything is allocated (settings that claim a huge student cannot make the server allocate it).
+    try:
+        with safe_open(str(folder / "student.safetensors"), framework="pt") as f:
+            declared = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as err:  # a damaged header: safetensors raises several kinds
+        raise ImportRefused(f"The student's weights cannot be read ({type(err).__name__}).") from None
+    if _student_params(student) != declared:
+        raise ImportRefused("The student's weights do not match its settings (their shapes differ).")
+    model = student_class(student.kind)(student)
+    try:
+        weights = load_file(folder / "student.safetensors")
+        model.load_state_dict(weights)
+    except Exception as err:  # safetensors / torch raise several kinds
+        raise ImportRefused(f"The student's weights do not match its settings ({type(err).__name__}).") from None
+    if not all(bool(torch.isfinite(w).all()) for w in weights.values() if w.is_floating_point()):
+        raise ImportRefused("The student's weights hold numbers that are not finite (NaN or infinity).")
