@@ -111,6 +111,8 @@ def _one_pass(teacher, pipeline, texts, layers, tokens, layer_count, max_tokens,
     layer_rows = np.zeros((n, k * width), np.float32) if layers else None
     token_rows: list[np.ndarray | None] = [None] * n
     id_rows: list[np.ndarray | None] = [None] * n
+    if not n:
+        return Views(sentence, layer_rows, [] if tokens else None, [] if tokens else None)
     # Lengths first (a tokenizer call, no model): the batches go shortest to longest, as sentence-transformers
     # does, so little of each batch is padding; the texts cut at `max_tokens` are read again whole below.
     lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_seq_length)["input_ids"]]

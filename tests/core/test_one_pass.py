@@ -79,6 +79,11 @@ def test_one_pass_gives_each_cache_its_own_numbers(tiny):
     assert len(views.tokens[TEXTS.index(LONG)]) == 64  # cut where text_features cuts
 
 
+def test_no_texts_no_pass(tiny):
+    views = encode_views(tiny, [], layers=True, tokens=True)
+    assert views.sentence.shape == (0, 32) and views.layers.shape == (0, 3 * 32) and views.tokens == []
+
+
 def test_the_long_text_is_what_makes_the_second_pass(tiny):
     """Break the second pass and its vector is the 64-token one: what the test above would catch."""
     whole = tiny.embed([LONG])
