@@ -36,7 +36,7 @@ import polars as pl
 from core.config import LemmaMode, StudentKind, TrainConfig
 from core.data.corpus import Vocabulary, default_vocabulary
 from core.data.lemmatize import no_lemmatization
-from core.evaluation.evaluate import neighbour_overlap, overlap_sample
+from core.evaluation.evaluate import neighbour_overlap, overlap_sample, top_neighbours
 from core.evaluation.neighbours import nearest
 from core.paths import runs_dir, teacher_cache_dir
 from core.teachers.teacher import CachedTeacher, TeacherUnavailable, cached_vectors, load_teacher, teacher_id_for
@@ -238,13 +238,20 @@ def warm_story(
 ) -> list[str]:
     """Train the story's runs that are not stored yet, and keep every run's story scores; returns the run ids.
 
+    The missing runs train in the sweep's batches (`core.runs.sweep.training_batches`, `core.runs.executors.train_batch`):
+    Model B's runs share their words, epochs and learning rate, so they step together as one group
+    (`core.kernels.grouped`: each run's curves as if it trained alone); each adapter is one closed-form fit.
+    `progress(done, total)` is called once a batch is stored. Then every run is scored with one `StoryScoring`
+    (the teacher's vectors read once, its neighbours of each p's held-out sample found once).
+
     Idempotent: a second call finds every run and its scores and returns in well under a second. The runs are
     put in the class gallery (`shared`), so every person on a hosted lab can open them on the other pages.
     `prepared`: the teacher's vectors of the story's words (`core.runs.experiment.PreparedData`); None: built only
     when a run is missing, by `prepare_story_data(settings, cache_root, items, load)`.
     """
-    from core.runs.experiment import TrainingRun  # lazy: loads numba, torch
+    from core.runs.executors import train_batch  # lazy: loads numba, torch
     from core.runs.store import list_runs, load_run  # lazy: loads numba, torch
+    from core.runs.sweep import training_batches  # lazy: loads numba, torch
 
     settings = settings or StorySettings.from_env()
     runs_root = Path(runs_root or runs_dir())
@@ -256,18 +263,17 @@ def warm_story(
     ids = dict(story.found)
     if story.missing:
         prepared = prepared or prepare_story_data(settings, cache_root, items, load)
-        for config in story.missing:
-            run = TrainingRun(
-                config, prepared, runs_root, device="cpu", cache_root=cache_root, extra={"shared": True, "story": True}
-            )
-            for _ in run:
-                pass
-            ids[config] = run.run_id
-            done += 1
+        for batch in training_batches(list(story.missing), {c.lemmatize: prepared for c in story.missing}):
+            for run in train_batch(
+                batch, prepared, runs_root, device="cpu", extra={"shared": True, "story": True}, cache_root=cache_root
+            ):
+                ids[run.config] = run.run_id
+            done += len(batch)
             if progress:
                 progress(done, total)
+    scoring = StoryScoring(cache_root)
     for run_id in ids.values():
-        story_scores(load_run(runs_root, run_id), cache_root, settings)
+        story_scores(load_run(runs_root, run_id), cache_root, settings, scoring)
     return [ids[c] for c in story_configs(settings)]
 
 
@@ -327,7 +333,9 @@ def teacher_neighbours_frame(
 # ---- steps 2 to 5: each run summed up by its story scores -------------------------------------------
 
 
-def run_scores(vectors, words: Sequence[str] = StorySettings.words, k: int = 8) -> dict:
+def run_scores(
+    vectors, words: Sequence[str] = StorySettings.words, k: int = 8, scoring: StoryScoring | None = None
+) -> dict:
     """One run's story scores, from its teacher and student vectors (`core.runs.experiment.RunVectors`):
 
     - training_cosine / heldout_cosine: mean cosine to the teacher on the words it was told about / never saw;
@@ -336,6 +344,9 @@ def run_scores(vectors, words: Sequence[str] = StorySettings.words, k: int = 8) 
     - baseline_cosine: the learns-nothing student's held-out cosine (every new word gets the average answer);
     - neighbours: for each of `words`, its k nearest words under the teacher and the student, and whether the
       student was trained on the word itself.
+
+    `scoring` (a `StoryScoring` whose vectors these are): the teacher's neighbours of the sample are looked up
+    there (found once for all the runs with the same held-out words) instead of found again; the same scores.
     """
     groups = np.asarray(vectors.groups)
     heldout = groups == "held-out"
@@ -345,7 +356,9 @@ def run_scores(vectors, words: Sequence[str] = StorySettings.words, k: int = 8) 
     # (`core.evaluation.evaluate.average_baseline`; step 4 shows it for clean runs, where those are the answers given).
     told = np.flatnonzero(~heldout)
     average = average_answer(teacher, told) if len(told) else None
-    overlap = neighbour_overlap(student, teacher, overlap_sample(heldout), k)
+    sample = overlap_sample(heldout)
+    theirs = scoring.teacher_neighbours(vectors.teacher, teacher, sample, k) if scoring is not None else None
+    overlap = neighbour_overlap(student, teacher, sample, k, teacher_neighbours=theirs)
     index = vectors.index()
     neighbours = {
         w: {
@@ -376,11 +389,61 @@ def run_scores(vectors, words: Sequence[str] = StorySettings.words, k: int = 8) 
     }
 
 
-def story_scores(stored, cache_root: Path | None = None, settings: StorySettings | None = None) -> dict:
-    """`run_scores` of a stored run, kept in its folder (`story-scores.json`) after the first time, so a
-    step reads a small file instead of loading a student and the teacher's vectors."""
-    from core.runs.experiment import run_vectors  # lazy: loads numba, torch
+class StoryScoring:
+    """What the story scores of many stored runs share, found once (`warm_story` scores all its runs with one):
+    the teacher's vectors and the cheap models' features, each read from the cache once, and the teacher's
+    nearest neighbours of each overlap sample (a p's held-out words: the same for both students and for the
+    poisoned runs at that p), found once. Scores made with it are the scores made without it."""
 
+    def __init__(self, cache_root: Path | None = None):
+        self.cache_root = Path(cache_root or teacher_cache_dir())
+        self._vectors: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}  # (cache id, items) -> cached vectors
+        self._neighbours: dict[tuple[int, bytes, int], np.ndarray] = {}  # (teacher, sample, k) -> its neighbours
+
+    def cached(self, cache_id: str, items: tuple[str, ...]) -> np.ndarray:
+        """The cache's vectors of `items` under `cache_id` (a teacher's, or a cheap model's features)."""
+        key = (cache_id, items)
+        if key not in self._vectors:
+            self._vectors[key] = cached_vectors(self.cache_root, cache_id, items)
+        return self._vectors[key]
+
+    def run_vectors(self, stored):
+        """`core.runs.experiment.run_vectors` of a stored run, with the cache read through this object."""
+        import torch
+
+        from core.runs.experiment import RunVectors  # lazy: loads numba, torch
+        from core.words.students import load_student, read_student_config, student_vectors
+
+        items = tuple(stored.items["item"].to_list())
+        teacher = self.cached(stored.meta["teacher_id"], items)
+        config = read_student_config(stored.folder)
+        features = self.cached(config.cheap, items) if config.kind.needs_cheap else None
+        model = load_student(stored.folder, "cpu", items=items, features=features)
+        with torch.no_grad():
+            student = student_vectors(model, "cpu").cpu().numpy()
+        split, poisoned = stored.items["split"].to_list(), stored.items["poisoned"].to_list()
+        groups = tuple("poisoned" if (s == "training" and p) else s for s, p in zip(split, poisoned))
+        return RunVectors(items, teacher, student, groups)
+
+    def teacher_neighbours(
+        self, vectors: np.ndarray, unit: np.ndarray, sample: np.ndarray, k: int
+    ) -> np.ndarray | None:
+        """The k nearest neighbours of each sample word under the teacher (`unit`: `vectors`' unit rows), found once
+        per sample; None for vectors this object did not read (nothing to share)."""
+        if not any(v is vectors for v in self._vectors.values()):
+            return None
+        key = (id(vectors), np.asarray(sample, dtype=np.int64).tobytes(), k)
+        if key not in self._neighbours:
+            self._neighbours[key] = top_neighbours(unit, sample, k)
+        return self._neighbours[key]
+
+
+def story_scores(
+    stored, cache_root: Path | None = None, settings: StorySettings | None = None, scoring: StoryScoring | None = None
+) -> dict:
+    """`run_scores` of a stored run, kept in its folder (`story-scores.json`) after the first time, so a
+    step reads a small file instead of loading a student and the teacher's vectors. `scoring`: shared by the
+    runs scored one after another (`warm_story`); None: one of its own."""
     words, k = (settings.words, settings.k) if settings else (StorySettings.words, StorySettings.k)
     path = Path(stored.folder) / "story-scores.json"
     try:
@@ -389,7 +452,8 @@ def story_scores(stored, cache_root: Path | None = None, settings: StorySettings
             return cached
     except (OSError, ValueError):
         pass
-    scores = run_scores(run_vectors(stored, Path(cache_root or teacher_cache_dir())), words, k)
+    scoring = scoring or StoryScoring(cache_root)
+    scores = run_scores(scoring.run_vectors(stored), words, k, scoring)
     if stored.meta.get("status", "finished") != "finished":
         return scores  # a run still training changes: keep nothing
     tmp = path.with_name(f".story-scores.{os.getpid()}.tmp")

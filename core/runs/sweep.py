@@ -213,7 +213,7 @@ def run_sweep(
 
     executor = executor or LocalExecutor()
     extra = {"sweep": True, **({"owner": owner} if owner else {})}
-    batches = _batches(pending, prepared, group)
+    batches = training_batches(pending, prepared, group)
     for result in executor.run(
         batches,
         prepared,
@@ -235,10 +235,12 @@ def run_sweep(
             yield progress
 
 
-def _batches(
-    pending: list[TrainConfig], prepared: Mapping[LemmaMode, PreparedData], group: bool
+def training_batches(
+    pending: list[TrainConfig], prepared: Mapping[LemmaMode, PreparedData], group: bool = True
 ) -> list[list[TrainConfig]]:
-    """The pending runs in training order: groups of runs that train together, or single runs."""
+    """The pending runs in training order: groups of runs that train together (same `group_key`, at most
+    `max_group_size`), or single runs; each a batch for `core.runs.executors.train_batch`. A sweep's and the
+    story's (`core.story.warm_story`) runs are batched here."""
     out: list[list[TrainConfig]] = []
     groups: dict[tuple, list[TrainConfig]] = {}
     for config in pending:

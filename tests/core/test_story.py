@@ -160,3 +160,42 @@ def test_real_teachers_adapter_shares_five_of_eight_neighbours_of_king_and_queen
     model_b = dict(zip(*frame.filter(who=story.student_label("B")).select("word", "shared")))
     assert adapter["king"] >= 5 and adapter["queen"] >= 5, frame
     assert model_b["queen"] <= 1  # a word it was never told about keeps its random start
+
+
+def test_warm_story_trains_model_b_as_one_group_with_the_curves_and_scores_of_runs_trained_alone(
+    settings, prepared, tmp_path
+):
+    """The story's runs train in the sweep's batches (Model B's runs as one group) and are scored with one shared
+    `StoryScoring`; the reference is what warm_story did before: each run alone (`TrainingRun`), scored alone."""
+    from core.runs.experiment import TrainingRun, run_vectors
+
+    ids = dict(zip(story.story_configs(settings), story.warm_story(settings=settings, prepared=prepared)))
+    models_b = [c for c in ids if c.model is StudentKind.B]
+    assert {load_run(runs_dir(), ids[c]).meta.get("grouped_with") for c in models_b} == {len(models_b)}
+    for config, run_id in ids.items():
+        single = TrainingRun(config, prepared, tmp_path / "alone", device="cpu", cache_root=teacher_cache_dir())
+        list(single)
+        alone, batched = load_run(tmp_path / "alone", single.run_id), load_run(runs_dir(), run_id)
+        assert alone.epochs.height == batched.epochs.height == config.epochs
+        for column in ("train_loss", "train_cosine", "heldout_cosine"):  # the sweep's tolerance, grouped vs single
+            diff = (alone.epochs[column] - batched.epochs[column]).abs().max()
+            assert diff is None or diff < 1e-5, (config, column)
+        reference = story.run_scores(run_vectors(alone, teacher_cache_dir()), settings.words, settings.k)
+        scores = story.story_scores(batched, settings=settings)
+        for key in ("training_cosine", "heldout_cosine", "baseline_cosine"):
+            assert scores[key] == pytest.approx(reference[key], abs=1e-5), (config, key)
+        assert scores["neighbours_shared"] == pytest.approx(reference["neighbours_shared"], abs=0.01), config
+        if config.model is StudentKind.KERNEL:  # trained alone either way: the very same scores
+            assert scores == reference
+
+
+def test_shared_scoring_gives_the_scores_of_scoring_alone(settings, prepared):
+    ids = story.warm_story(settings=settings, prepared=prepared)
+    scoring = story.StoryScoring(teacher_cache_dir())
+    from core.runs.experiment import run_vectors
+
+    for run_id in ids:
+        stored = load_run(runs_dir(), run_id)
+        shared = story.run_scores(scoring.run_vectors(stored), settings.words, settings.k, scoring)
+        assert shared == story.run_scores(run_vectors(stored, teacher_cache_dir()), settings.words, settings.k)
+    assert len(scoring._neighbours) == len(settings.ps)  # the teacher's neighbours found once per p's held-out words
