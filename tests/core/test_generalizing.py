@@ -13,7 +13,17 @@ from core.data.dataset import build_dataset
 from core.runs.experiment import TrainingRun, evaluate_run, prepare_items, run_vectors
 from core.runs.store import list_runs, load_run
 from core.teachers.teacher import CachedTeacher, HashTeacher, LayerFeatures
-from core.words.generalizing import fit_kernel_ridge, fit_ridge, kernel_matrix, ngram_ids
+from core.words.generalizing import (
+    KERNEL_ALPHAS,
+    KERNEL_GAMMAS,
+    choose_kernel_setting,
+    choose_kernel_setting_exhaustive,
+    fit_kernel_ridge,
+    fit_ridge,
+    kernel_matrix,
+    kernel_parts,
+    ngram_ids,
+)
 from core.words.students import StudentConfig, build_student
 from core.words.train import train_student
 
@@ -98,6 +108,47 @@ def test_kernel_ridge_is_the_closed_form_with_leave_one_out_settings():
     # With fewer centres than rows every row still fits the coefficients (subset of regressors).
     coef_sr, _, _, _ = fit_kernel_ridge(x, y, torch.arange(0, 30, 2))
     assert coef_sr.shape == (15, 3) and torch.isfinite(coef_sr).all()
+
+
+def _curved_words(n: int, seed: int, d_in: int = 24, d_out: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit feature rows in clusters (words of a few kinds) and targets a smooth non-linear map of them, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(8, d_in, generator=g)
+    x = centres[torch.randint(0, 8, (n,), generator=g)] + 0.6 * torch.randn(n, d_in, generator=g)
+    x = x / x.norm(dim=1, keepdim=True)
+    y = torch.tanh(2.0 * x @ torch.randn(d_in, d_out, generator=g)) + 0.1 * torch.randn(n, d_out, generator=g)
+    return x, y
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_screened_kernel_setting_is_the_exhaustive_one(seed):
+    """`choose_kernel_setting` (gamma screened on a sample of the centres, then one eigendecomposition of the full
+    kernel) against the reference, every (alpha, gamma) on every centre; a small screen so the screening runs here."""
+    x, y = _curved_words(360, seed)
+    xm, ym = x.double(), y.double() - y.double().mean(0)
+    sq, dot = kernel_parts(xm, xm)
+    reference = choose_kernel_setting_exhaustive(sq, dot, ym, KERNEL_ALPHAS, KERNEL_GAMMAS)
+    for margin in (0.0, 0.1):
+        fast = choose_kernel_setting(sq, dot, ym, KERNEL_ALPHAS, KERNEL_GAMMAS, screen=120, margin=margin)
+        assert fast[:2] == reference[:2]
+        assert all(torch.equal(a, b) for a, b in zip(fast[2], reference[2]))  # the same eigendecomposition
+    coef, mean, alpha, gamma = fit_kernel_ridge(x, y, torch.arange(360))
+    ref_coef, ref_mean, ref_alpha, ref_gamma = fit_kernel_ridge(x, y, torch.arange(360), exhaustive=True)
+    assert (alpha, gamma) == (ref_alpha, ref_gamma) and torch.equal(coef, ref_coef) and torch.equal(mean, ref_mean)
+
+
+def test_a_close_call_between_gammas_is_decided_on_every_centre():
+    """Every gamma within the margin of the screen's best goes to the full problem: with an infinite margin the choice
+    is the exhaustive one whatever the sample says."""
+    x, y = _curved_words(300, 7)
+    xm, ym = x.double(), y.double() - y.double().mean(0)
+    sq, dot = kernel_parts(xm, xm)
+    reference = choose_kernel_setting_exhaustive(sq, dot, ym, KERNEL_ALPHAS, KERNEL_GAMMAS)
+    assert (
+        choose_kernel_setting(sq, dot, ym, KERNEL_ALPHAS, KERNEL_GAMMAS, screen=20, margin=float("inf"))[:2]
+        == (reference[:2])
+    )
+    assert torch.equal(kernel_matrix(xm, xm, 2.0), torch.exp(-2.0 * sq) + 0.1 * dot)  # one kernel, two ways
 
 
 @pytest.mark.parametrize("kind", ["ridge", "mlp", "kernel"])
