@@ -37,6 +37,7 @@ from core.data.lemmatize import no_lemmatization
 from core.data.sentences import default_sentences
 from core.evaluation.projection import warm_up_umap
 from core.paths import cache_dir, teacher_cache_dir
+from core.teachers.one_pass import encode_views, one_pass_supported
 from core.teachers.rates import embedding_seconds
 from core.teachers.rates import record_rate as record
 from core.teachers.teacher import (
@@ -156,8 +157,6 @@ def words_step(name: str, items: Callable[[], tuple[str, ...]]) -> Callable[[Pro
     for the price of one. Only the items missing from either cache are read; instant when both are complete."""
 
     def run(progress: Progress) -> None:
-        from core.teachers.one_pass import encode_views  # lazy: loads torch only when there is work
-
         texts = items()
         sentence_id = teacher_id_for(name)
         layers_id = layer_features_id(sentence_id)
@@ -195,7 +194,6 @@ def texts_step(name: str, items: Callable[[], tuple[str, ...]], tokens: bool) ->
             keep_text_features,
             text_features_path,
         )
-        from core.teachers.one_pass import encode_views, one_pass_supported  # lazy: loads torch
 
         texts = items()
         model_id = teacher_id_for(name)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.teachers.base import Progress, Teacher
+from core.teachers.teacher import LayerFeatures
 from core.vectors import unit_rows
 
 MAX_TOKENS = 64  # LayerFeatures' and text_features' truncation (core.sentences.adapters.MAX_TOKENS)
@@ -92,8 +93,6 @@ def encode_views(
     if pipeline is None:
         if tokens:
             raise ValueError(f"'{teacher.id}' has no token outputs to read in one pass; use text_features.")
-        from core.teachers.teacher import LayerFeatures  # lazy: teacher.py imports this module's caller
-
         sentence = teacher.embed(texts, progress)
         return Views(sentence, LayerFeatures(teacher).embed(texts) if layers else None)
     return _one_pass(teacher, pipeline, texts, layers, tokens, layer_count, max_tokens, batch_size, progress)
