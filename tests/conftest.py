@@ -60,15 +60,21 @@ JOIN_SECONDS = 300.0  # generous: a stopped training ends its epoch, a warm-up i
 @pytest.fixture(autouse=True)
 def _end_background_work():
     yield
-    from core import jobs, warm
+    jobs, warm = sys.modules.get("core.jobs"), sys.modules.get("core.warm")  # nothing to end if never imported
+    if warm is not None:
+        warm.stop_all(0.0)  # no new step starts; the running one (a compile) is waited for at the end of the session
+    if jobs is not None:
+        left = jobs.close_all(JOIN_SECONDS)
+        assert not left, f"job threads still running {JOIN_SECONDS:.0f} s after Stop: {left}"
 
-    left = jobs.close_all(JOIN_SECONDS)
-    warm.stop_all(0.0)  # no new step starts; the running one (a compile) is waited for at the end of the session
-    assert not left, f"job threads still running {JOIN_SECONDS:.0f} s after Stop: {left}"
+
+def _other_threads() -> list[str]:
+    return sorted(t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive())
 
 
 def pytest_sessionfinish(session, exitstatus):
     """Every thread a test started has ended before the interpreter does (a thread that outlives this is named)."""
+    running = _other_threads()
     if "core.warm" in sys.modules:
         sys.modules["core.warm"].stop_all(JOIN_SECONDS)
     if "core.jobs" in sys.modules:
@@ -76,6 +82,8 @@ def pytest_sessionfinish(session, exitstatus):
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
-    left = [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+    left = _other_threads()
+    if running:
+        sys.stderr.write(f"\nended with the tests: {', '.join(sorted(set(running) - set(left))) or 'none'}\n")
     if left:
-        sys.stderr.write(f"\nnote: threads still running at the end of the tests: {', '.join(sorted(left))}\n")
+        sys.stderr.write(f"note: threads still running after the tests: {', '.join(left)}\n")

@@ -91,17 +91,12 @@ def _driver(body: str, folder: str, cluster: bool = True) -> None:
 def in_driver(body, folder: Path, cluster: bool = True) -> None:
     """Run `body(folder)` in a child process that runs a Ray cluster and is its driver; fail with the body's
     traceback, or with the process's exit code (and the tail of Ray's logs) when it died."""
-    env = {"RAY_ENABLE_AUTO_CONNECT": "0"}  # no second cluster started behind our back
-    previous = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # inherited by the child (spawned: it imports ray afresh)
-    try:
-        process = multiprocessing.get_context("spawn").Process(
-            target=_driver, args=(body.__name__, str(folder), cluster), name=f"ray-driver-{body.__name__}"
-        )
-        process.start()
-    finally:
-        for key, value in previous.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    # No second cluster started behind the driver's back (the child is spawned: it imports ray afresh and reads this).
+    os.environ["RAY_ENABLE_AUTO_CONNECT"] = "0"
+    process = multiprocessing.get_context("spawn").Process(
+        target=_driver, args=(body.__name__, str(folder), cluster), name=f"ray-driver-{body.__name__}"
+    )
+    process.start()
     process.join(DRIVER_SECONDS)
     if process.is_alive():
         process.kill()
