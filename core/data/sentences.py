@@ -90,15 +90,17 @@ def _clean(lines, source: str, kind: str = "upload", misfits: int = 0) -> Senten
 
 def default_sentences() -> Sentences:
     """The bundled collection (see the module's docstring), in a fixed order."""
-    try:
-        from gensim.test.utils import datapath
-    except ImportError as err:  # pragma: no cover - gensim is a requirement
-        raise SentencesUnavailable(
-            "The default sentences come with gensim; install the requirements (make test)."
-        ) from err
+    import importlib.util
+
+    # gensim's own `gensim.test.utils.datapath` would import gensim (scipy and more: 15-20 s on a busy 2-core
+    # machine, paid by every warm-up's "is it done?"); the files lie in the installed package, found without it.
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - gensim is a requirement
+        raise SentencesUnavailable("The default sentences come with gensim; install the requirements (make test).")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "test" / "test_data"
 
     def read(name: str) -> str:
-        data = Path(datapath(name)).read_bytes()
+        data = (folder / name).read_bytes()
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
