@@ -17,6 +17,7 @@ fresh server, cold then warm (`*_speedup` = cold / warm); `--after-setup` first 
 home, as `make warm` does (issue 19).
 
     .venv/bin/python bench/first_visit.py [--busy 2] [--home DIR]
+    .venv/bin/python bench/first_visit.py --home DIR --warmed-start-only [--busy 2]   (a home warmed before)
     .venv/bin/python bench/first_visit.py --path [--after-setup] [--home DIR]
 """
 
@@ -119,9 +120,9 @@ def serving(home: Path):
             server.wait()
 
 
-def start_page(home: Path, wait_ready: bool) -> dict:
+def start_page(home: Path, wait_ready: bool, ready_timeout_s: float = 1800.0) -> dict:
     """Seconds from a server's start on `home` until a browser shows the Start page with the app's navigation; with
-    `wait_ready`, also until its sidebar says the background warm-up is done."""
+    `wait_ready`, also until its sidebar says the background warm-up is done (and when it showed each step begin)."""
     out: dict = {}
     with serving(home) as (url, t0), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
@@ -132,9 +133,18 @@ def start_page(home: Path, wait_ready: bool) -> dict:
         page.locator("h1").first.wait_for()
         out["start_page_s"] = time.perf_counter() - t0
         out["error_shown"] = page.locator('[data-testid="stException"]').count() > 0
-        if wait_ready:
-            page.get_by_text(re.compile("Everything is ready|Ready, except")).first.wait_for(timeout=1_800_000)
-            out["warm_up_ready_s"] = time.perf_counter() - t0
+        if wait_ready:  # the sidebar's status line, read every half second: when each step began, when all ended
+            sidebar, began = page.locator('[data-testid="stSidebar"]'), {}
+            while time.perf_counter() - t0 < ready_timeout_s:
+                text = " ".join(sidebar.inner_text().split())
+                shown = re.search(r"Preparing: (.*?) \((\d+) of (\d+)", text)
+                if shown:
+                    began.setdefault(f"{shown[2]}/{shown[3]} {shown[1][:50]}", round(time.perf_counter() - t0, 1))
+                if re.search("Everything is ready|Ready, except", text):
+                    out["warm_up_ready_s"] = time.perf_counter() - t0
+                    break
+                time.sleep(0.5)
+            out["warm_up_steps_began_s"] = began
         browser.close()
     return {k: round(v, 2) if isinstance(v, float) else v for k, v in out.items()}
 
@@ -251,7 +261,10 @@ def presenters_path(after_setup: bool, given: str | None) -> dict:
     return out
 
 
-def first_contact(given: str | None) -> dict:
+def first_contact(given: str | None, warmed_only: bool = False) -> dict:
+    if warmed_only:  # a home warmed before (--home): only the second start
+        warmed, second = start_page(Path(given), wait_ready=True), warm_up(Path(given))
+        return {"benchmark": "first_contact_warmed_start", "warmed_start": {**warmed, "warm_up_again": second}}
     with tempfile.TemporaryDirectory() as scratch:
         fresh = start_page(Path(scratch) / "fresh", wait_ready=False)
         home = Path(given) if given else Path(scratch) / "home"
@@ -276,10 +289,17 @@ def main() -> None:
     parser.add_argument("--home", default=None, help="an existing lab home instead of an empty one")
     parser.add_argument("--path", action="store_true", help="the presenter's path through the pages instead")
     parser.add_argument("--after-setup", action="store_true", help="with --path: warm the home first")
+    parser.add_argument("--warmed-start-only", action="store_true", help="with --home (warmed): only the second start")
     args = parser.parse_args()
+    if args.warmed_start_only and not args.home:
+        parser.error("--warmed-start-only needs --home (a warmed lab home)")
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(max(0, args.busy))]
     try:
-        out = presenters_path(args.after_setup, args.home) if args.path else first_contact(args.home)
+        out = (
+            presenters_path(args.after_setup, args.home)
+            if args.path
+            else first_contact(args.home, args.warmed_start_only)
+        )
     finally:
         for burner in burners:  # by pid: only the processes started here
             burner.kill()
