@@ -1,6 +1,7 @@
 """An adapter keeps the weights of its best held-out epoch, not its last (core.sentences.adapters.train_adapter, best_epoch)."""
 
 import numpy as np
+import pytest
 
 from core.data.dataset import split_indices
 from core.sentences.adapters import AdapterConfig, best_epoch, embed_with, text_features, train_adapter
@@ -21,6 +22,7 @@ def test_best_epoch_hand_worked():
     )
 
 
+@pytest.mark.slow  # trains adapters for half a minute on a busy 2-core machine
 def test_the_model_left_is_the_best_held_out_epoch():
     texts, cheap, teacher = world(n=200)
     features = text_features(cheap, texts)

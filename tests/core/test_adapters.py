@@ -50,7 +50,12 @@ def data():
 
 
 @pytest.mark.parametrize(
-    "arch,pooling", [("ridge", "mean"), ("mlp", "mean"), *[(a, p) for a in ("attention", "rnn") for p in POOLINGS]]
+    "arch,pooling",
+    [
+        ("ridge", "mean"),
+        ("mlp", "mean"),  # the fast twins of the token adapters below (30 s to 2 min each on a busy 2-core machine)
+        *[pytest.param(a, p, marks=pytest.mark.slow) for a in ("attention", "rnn") for p in POOLINGS],
+    ],
 )
 def test_every_adapter_beats_the_average_vector(data, arch, pooling):
     features, teacher = data

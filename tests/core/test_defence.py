@@ -192,6 +192,7 @@ def test_closed_form_detection_and_defences_recover_the_clean_fit(kind, adversar
         assert defended > plain[-1].heldout_cosine + 0.5 * damage, (defence, clean, plain[-1].heldout_cosine, defended)
 
 
+@pytest.mark.slow  # trains adapters for half a minute on a busy 2-core machine
 def test_trimmed_and_small_loss_skip_poison_in_a_trained_adapter():
     """The MLP adapter: its ridge part is fitted under the defence, its correction trained on the kept answers."""
     clean = train("mlp", "none", poison=0.0, epochs=10)[0][-1].heldout_cosine

@@ -208,6 +208,7 @@ def test_import_into_a_read_only_store_says_one_line(store, tmp_path, monkeypatc
     assert err.count("\n") == 1 and "writ" in err
 
 
+@pytest.mark.subprocess
 def test_a_home_that_is_a_file_gives_one_line_for_every_command(tmp_path, vocab_file):
     """(b) real: the lab home's path is a file, so the real mkdir fails (NotADirectoryError), no patching."""
     blocker = tmp_path / "not-a-folder"
