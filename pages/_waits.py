@@ -30,13 +30,6 @@ def _load_model(name: str):
     return cached_teacher(name).teacher  # one copy of each model, shared with the pages
 
 
-def _models_step(progress) -> None:
-    """Have both bundled models in memory, so a first click does not wait for a model to load."""
-    for i, name in enumerate(warm.MODEL_LABELS, 1):
-        _load_model(name)
-        progress(i, len(warm.MODEL_LABELS))
-
-
 @st.cache_resource(show_spinner=False)
 def warm_up() -> warm.WarmUp:
     """Once per server process: every warm-up step in one low-priority background thread."""
@@ -54,9 +47,9 @@ def warm_up() -> warm.WarmUp:
             warm.Step("umap", "the map projection (UMAP compiles once)", warm.umap_step),
         ]
     else:
+        # A step loads a model (one copy, shared with the pages) only when it has work: a warmed home loads none.
         warm.use_model_loader(_load_model)
         steps = warm.default_steps()
-        steps.insert(1, warm.Step("models", "MiniLM and MPNet, loaded into memory", _models_step))
     runner = warm.WarmUp(steps)
     warm.share(runner)
     if steps:

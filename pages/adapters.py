@@ -188,7 +188,7 @@ if prepared is None or prepared["key"] != key:
             start = time.perf_counter()
             if default:
                 share_step(
-                    f"{cheap_name}-tokens",
+                    f"{cheap_name}-sentences",
                     lambda d, t: bar.progress(d / t, text=f"Cheap model: {d:,} of {t:,} texts (the lab's warm-up)"),
                     say=note.info,
                 )

@@ -11,8 +11,6 @@ def sidebar_text(at) -> str:
 
 
 def test_the_sidebar_shows_the_warm_up_step_then_ready(monkeypatch):
-    import pages._waits as waits
-
     gate = threading.Event()
 
     def held(progress):
@@ -28,13 +26,12 @@ def test_the_sidebar_shows_the_warm_up_step_then_ready(monkeypatch):
             warm.Step("more", "something else", lambda progress: None),
         ],
     )
-    monkeypatch.setattr(waits, "_models_step", lambda progress: None)
     try:
         at = make_app()
         no_errors(at)
         assert wait_for(lambda: warm.shared() is not None and warm.shared().states["words"].status == "running")
         at = make_app()  # a new visitor (AppTest drops the sidebar on a second run of the same session)
-        assert "Preparing: MPNet vectors of 10,002 words (1 of 3, 25%)…" in sidebar_text(at)
+        assert "Preparing: MPNet vectors of 10,002 words (1 of 2, 25%)…" in sidebar_text(at)
         gate.set()
         assert wait_for(lambda: warm.shared().ready)
         at = make_app()
