@@ -412,7 +412,7 @@ class StoryScoring:
         import torch
 
         from core.runs.experiment import RunVectors  # lazy: loads numba, torch
-        from core.words.students import load_student, read_student_config, student_vectors
+        from core.words.students import load_student, read_student_config, student_vectors  # lazy: loads torch
 
         items = tuple(stored.items["item"].to_list())
         teacher = self.cached(stored.meta["teacher_id"], items)
