@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -150,10 +151,11 @@ def test_a_locked_cache_is_waited_for_then_named_and_never_moved(locked_cache, t
     import core.teachers.teacher as teacher_module
 
     before = locked_cache.read_bytes()
-    waits, connect = [], sqlite3.connect
+    waits, connect, here = [], sqlite3.connect, threading.current_thread()
 
     def connect_spy(*args, **kwargs):
-        waits.append(kwargs.get("timeout"))
+        if threading.current_thread() is here:  # this teacher's connections (the spy is process-wide: sqlite3's own)
+            waits.append(kwargs.get("timeout"))
         return connect(*args, **kwargs)
 
     monkeypatch.setattr(teacher_module.sqlite3, "connect", connect_spy)
