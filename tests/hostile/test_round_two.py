@@ -35,6 +35,7 @@ from core.runs.experiment import TrainingRun, prepare_items
 from core.runs.store import delete_run, list_runs, load_run, save_run, start_journal
 from core.runs.takeaway import ImportRefused, import_run, zip_run
 from core.teachers.teacher import CachedTeacher, HashTeacher
+from tests.hostile.test_import_hostile import _parquet, _zip  # the importer tests' own zip and Parquet builders
 
 WORDS = [f"word{i}" for i in range(20)]
 
@@ -62,20 +63,6 @@ def runs(lab_home, run_id):
 def honest(runs, run_id) -> dict[str, bytes]:
     with zipfile.ZipFile(io.BytesIO(zip_run(load_run(runs, run_id)))) as z:
         return {name.split("/", 1)[1]: z.read(name) for name in z.namelist() if not name.endswith("run_card.json")}
-
-
-def _zip(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as z:
-        for name, content in files.items():
-            z.writestr(f"run/{name}", content)
-    return buffer.getvalue()
-
-
-def _parquet(frame: pl.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer)
-    return buffer.getvalue()
 
 
 def _one_line(capsys, *words: str) -> str:
