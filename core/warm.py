@@ -206,15 +206,18 @@ def texts_step(name: str, items: Callable[[], tuple[str, ...]], tokens: bool) ->
         base = model(name)
         cache = CachedTeacher(base, _cache_root())
         start = time.perf_counter()
-        if need_tokens and one_pass_supported(base):
-            views = encode_views(base, texts, layers=False, tokens=True, progress=progress)
-            pad = int(getattr(base.model.tokenizer, "pad_token_id", 0) or 0)
-            keep_text_features(path, views.tokens, views.ids, pad)
+        if one_pass_supported(base):
+            # also for the vectors alone: `encode_views` reads the texts shortest first in batches of 64, which on a
+            # CPU is 2.5x faster for these sentences than the teacher's own batches of 256 (MPNet, 384 sentences:
+            # 22.9 s against 56.9 s, same vectors to 1.5e-8)
+            views = encode_views(base, texts, layers=False, tokens=need_tokens, progress=progress)
+            if need_tokens:
+                pad = int(getattr(base.model.tokenizer, "pad_token_id", 0) or 0)
+                keep_text_features(path, views.tokens, views.ids, pad)
+                record_rate(f"{model_id}-tokens", len(texts), time.perf_counter() - start)
             if need_vectors:
                 cache.keep(texts, views.sentence)
-            seconds = time.perf_counter() - start
-            record_rate(f"{model_id}-tokens", len(texts), seconds)
-            record_rate(f"{model_id}-sentences", len(texts), seconds)
+            record_rate(f"{model_id}-sentences", len(texts), time.perf_counter() - start)
             return
         if need_tokens:  # a model read view by view (the fake teacher)
             cached_text_features(base, model_id, texts, cache_dir(), progress=progress)
