@@ -532,12 +532,55 @@ def _number_format(metric: str) -> str:
     return ".1f" if metric == "analogy_pct_of_teacher" else ".3f"
 
 
+ZERO_COLOUR = "#9467bd"
+ZERO_AXIS = "0 answers"  # a log axis has no 0: the student with no answer gets a column of its own at the left
+
+
+def zero_answer_column(zero: pl.DataFrame, metric: str = "heldout_cosine", y_scale=None) -> alt.LayerChart:
+    """The student given no answer (`core.runs.quality.zero_answer_bands`) in a narrow column labelled '0 answers':
+    a purple diamond with its 95 % interval over seeds, beside a grey tick, the learns-nothing student with the same
+    information. Drawn at the left of a log-scale chart, which cannot show 0."""
+    label, number = QUALITY_METRICS[metric], _number_format(metric)
+    data = zero.drop_nulls("mean").with_columns(at=pl.lit(ZERO_AXIS))
+    x = alt.X("at:N", title=None, axis=alt.Axis(labelAngle=0, labelFontSize=12))
+    y_scale = y_scale or alt.Scale(zero=False)
+    y = alt.Y("mean:Q", title=label, scale=y_scale)
+    tooltip = [
+        alt.Tooltip("student:N", title="Student"),
+        alt.Tooltip("queries:Q", title="Teacher answers"),
+        alt.Tooltip("mean:Q", title=f"{label}, mean over seeds", format=number),
+        alt.Tooltip("half_width:Q", title="± (95 % interval)", format=number),
+        alt.Tooltip("n:Q", title="Seeds"),
+    ]
+    mapped_names = [n for n in dict.fromkeys(data["student"].to_list()) if n != BASELINE_LABEL]
+    colour = alt.Color(
+        "student:N",
+        title=None,
+        scale=alt.Scale(
+            domain=[*mapped_names, BASELINE_LABEL], range=[ZERO_COLOUR] * len(mapped_names) + [BASELINE_COLOUR]
+        ),
+        legend=alt.Legend(orient="bottom", labelLimit=0),
+    )
+    mapped = data.filter(pl.col("student") != BASELINE_LABEL)
+    nothing = data.filter(pl.col("student") == BASELINE_LABEL)
+    return alt.layer(
+        alt.Chart(mapped.drop_nulls("lower"))
+        .mark_rule(strokeWidth=2)
+        .encode(x=x, y=alt.Y("lower:Q", title=label, scale=y_scale), y2="upper:Q", color=colour),
+        alt.Chart(mapped.clone())
+        .mark_point(shape="diamond", filled=True, size=150)
+        .encode(x=x, y=y, color=colour, tooltip=tooltip),
+        alt.Chart(nothing).mark_tick(thickness=2, size=26).encode(x=x, y=y, color=colour, tooltip=tooltip),
+    ).properties(width=70, height=340)
+
+
 def quality_per_query(
     bands: pl.DataFrame,
     metric: str = "heldout_cosine",
     ceiling: pl.DataFrame | None = None,
     title: str = "Quality per teacher query",
-) -> alt.LayerChart:
+    zero: pl.DataFrame | None = None,
+) -> alt.LayerChart | alt.HConcatChart:
     """The mean over seeds of each student's score against the teacher answers it was given (log scale), a
     shaded 95 % band around it, the learns-nothing baseline (grey, dashed) and each student's ceiling (a dotted
     horizontal line: the same student given every answer but a held-out 10 %).
@@ -546,20 +589,38 @@ def quality_per_query(
     the baseline's rows under student 'Average vector (baseline)', averaged here over selections).
     `ceiling`: core.runs.quality.ceiling (student, n, mean, half_width, lower, upper), or None.
 
+    `zero`: core.runs.quality.zero_answer_bands, or None: the student given no answer at all, in a column of its
+    own at the left labelled '0 answers' (a log axis cannot show 0), on the same y scale.
+
     Colour is the student and line style the query selection; with a single student and several selections,
-    colour is the selection (three lines of one colour would be hard to tell apart)."""
+    colour is the selection (three lines of one colour would be hard to tell apart). A curve whose points rest on
+    different numbers of seeds (`bands`' `line`, e.g. one-seed story runs beside a two-seed sweep) is drawn as one
+    line per count, each named with it ("Kernel adapter · 1 seed"): a mean of one run is never joined to a mean
+    of two unsaid."""
     label, number = QUALITY_METRICS[metric], _number_format(metric)
     data = bands.drop_nulls("mean").with_columns(
         strategy=pl.col("selection").replace_strict(SELECTION_NAMES, default=pl.col("selection")),
         seeds=pl.col("n").cast(pl.Utf8) + pl.when(pl.col("n") == 1).then(pl.lit(" (no band)")).otherwise(pl.lit("")),
     )
+    if "line" not in data.columns:
+        data = data.with_columns(line=pl.lit(""))
     curve = data.filter(pl.col("student") != BASELINE_LABEL)
     students = sorted(set(curve["student"].to_list()))
     strategies = _strategies(curve)
     by_strategy = len(students) == 1 and len(strategies) > 1
     series_title = "Which words were asked" if by_strategy else "Student"
-    curve = curve.with_columns(series=pl.col("strategy" if by_strategy else "student"))
-    series = strategies if by_strategy else students
+    named = pl.col("strategy" if by_strategy else "student")
+    curve = curve.with_columns(
+        series=pl.when(pl.col("line") != "").then(named + pl.lit(" · ") + pl.col("line")).otherwise(named),
+        # One line per student, strategy and seed count: points on different numbers of seeds are not joined.
+        path=pl.col("strategy") + pl.lit("|") + pl.col("line"),
+    )
+    ordered = strategies if by_strategy else students
+    series = [
+        name
+        for who in ordered
+        for name in sorted(set(curve.filter(named == who)["series"].to_list()), key=lambda n: (n != who, n))
+    ]
     base = (
         data.filter(pl.col("student") == BASELINE_LABEL)
         .group_by("queries")
@@ -619,13 +680,13 @@ def quality_per_query(
             y=alt.Y("lower:Q", title=label, scale=y_scale),
             y2="upper:Q",
             color=colour,
-            detail="strategy:N",
+            detail="path:N",
         ),
         # Lines and points are separate layers: a line's own point overlay would make the line-style swatches
         # transparent (Vega-Lite copies the filled point's stroke onto them).
         alt.Chart(curve.clone())
         .mark_line(strokeWidth=2.2)
-        .encode(x=x, y=y, color=colour, strokeDash=dash, detail="strategy:N", tooltip=tooltip),
+        .encode(x=x, y=y, color=colour, strokeDash=dash, detail="path:N", tooltip=tooltip),
         alt.Chart(curve.clone()).mark_point(filled=True, size=45).encode(x=x, y=y, color=colour, tooltip=tooltip),
     ]
     if base.height:
@@ -679,13 +740,25 @@ def quality_per_query(
             .encode(x=alt.value(0), y=alt.Y("mean:Q", title=label, scale=y_scale), text="text:N", color=ceiling_colour),
         ]
     subtitle = "Line: the mean over seeds · shaded: 95 % interval of that mean"
+    if (curve["line"] != "").any():
+        subtitle += " · one line per number of seeds where the runs differ in it"
     if base.height:
         subtitle += " · grey dashed: a student that learns nothing"
     if ceiling is not None and not ceiling.is_empty():
         subtitle += " · dotted: the ceiling"
-    return alt.layer(*layers).properties(
-        title=alt.TitleParams(title, subtitle=subtitle, subtitleColor="#555555"), width=560, height=340
+    heading = alt.TitleParams(title, subtitle=subtitle, subtitleColor="#555555")
+    if zero is None or zero.drop_nulls("mean").is_empty():
+        return alt.layer(*layers).properties(title=heading, width=560, height=340)
+    heading.subtitle = subtitle + " · left, “0 answers”: a map learnt with no teacher answer (a log axis has no 0)"
+    return (
+        alt.hconcat(zero_answer_column(zero, metric, y_scale), alt.layer(*layers).properties(width=560, height=340))
+        .resolve_scale(y="shared", color="independent", strokeDash="independent")
+        .properties(title=heading)
     )
+
+
+REAL_VERDICT, NOISE_VERDICT = "a real difference", "within the noise"
+TENTATIVE_VERDICT = "tentative (too few seeds)"
 
 
 def selection_differences(
@@ -695,17 +768,20 @@ def selection_differences(
 ) -> alt.Chart:
     """Each strategy minus random, on the same seeds, at each number of teacher answers: a dot (the mean
     difference) with a bar (its 95 % interval) and a dashed zero line. A bar that crosses zero: the strategies
-    are not distinguishable with these seeds (the dot is drawn faint). One panel per student when there are
-    several.
+    are not distinguishable with these seeds (the dot is drawn faint); one that excludes zero from fewer than
+    `core.runs.quality.MIN_SEEDS_FOR_VERDICT` seeds (`tentative`) is drawn half-faint: a tentative difference.
+    One panel per student when there are several.
 
     `differences`: core.runs.quality.paired_differences (student, selection, p, queries, n, mean, half_width,
-    lower, upper, distinguishable)."""
+    lower, upper, distinguishable, tentative)."""
     label, number = QUALITY_METRICS[metric], _number_format(metric)
     data = differences.drop_nulls("mean").with_columns(
         strategy=pl.col("selection").replace_strict(SELECTION_NAMES, default=pl.col("selection")),
-        verdict=pl.when(pl.col("distinguishable"))
-        .then(pl.lit("a real difference"))
-        .otherwise(pl.lit("within the noise")),
+        verdict=pl.when(pl.col("tentative"))
+        .then(pl.lit(TENTATIVE_VERDICT))
+        .when(pl.col("distinguishable"))
+        .then(pl.lit(REAL_VERDICT))
+        .otherwise(pl.lit(NOISE_VERDICT)),
     )
     strategies = _strategies(data)
     # Strategies at the same budget side by side (a few % apart on the log axis), not on top of each other.
@@ -742,13 +818,16 @@ def selection_differences(
             opacity=alt.Opacity(
                 "verdict:N",
                 title="Verdict (95 % interval)",
-                scale=alt.Scale(domain=["a real difference", "within the noise"], range=[1.0, 0.35]),
+                scale=alt.Scale(domain=[REAL_VERDICT, TENTATIVE_VERDICT, NOISE_VERDICT], range=[1.0, 0.65, 0.35]),
                 legend=alt.Legend(orient="right", labelLimit=0, titleLimit=0),
             ),
             tooltip=tooltip,
         ),
     )
-    subtitle = "Dot: mean difference on the same seeds · bar: its 95 % interval · a bar across the dashed zero line: not distinguishable"
+    subtitle = (
+        "Dot: mean difference on the same seeds · bar: its 95 % interval · a bar across the dashed zero line: not "
+        "distinguishable · half-faint: from too few seeds to trust, tentative"
+    )
     heading = alt.TitleParams(title, subtitle=subtitle, subtitleColor="#555555")
     students = sorted(set(data["student"].to_list()))
     if len(students) > 1:

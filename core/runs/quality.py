@@ -13,8 +13,18 @@ Pure functions on Polars frames (no Streamlit); the Honest evaluation page lays 
   words): how close any student of that kind can get. Those runs are a reference line, never a curve point.
 - `queries_for`: how few teacher answers reach a target share of the teacher (the curve's first crossing,
   interpolated in log(answers) between neighbouring budgets), over seeds.
+- `zero_answer_bands`: the student given no answer at all (a map learnt without pairs, `core.words.zero_answer`)
+  beside the learns-nothing student with the same information, drawn at "0 answers" left of the curve.
 
-A 95 % interval of n values is mean ± t(0.975, n − 1) · sd / √n; one value has no interval (None).
+A 95 % interval of n values is mean ± t(0.975, n − 1) · sd / √n; one value has no interval (None). Three rules
+keep these numbers from saying more than the runs can:
+- a number of answers is positive and its spread multiplicative, so `queries_for` takes the interval on
+  log(answers) (a geometric mean, mean ÷ f to mean × f) and clips it to the budgets the runs tried: "146 ± 176"
+  (reaching below zero) becomes "about 146 (100 to 1,000)";
+- a verdict from fewer than `MIN_SEEDS_FOR_VERDICT` seeds is `tentative` (two seeds: t = 12.7, and one lucky pair
+  of runs is enough for an interval that excludes 0);
+- a curve whose points rest on different numbers of seeds (a one-seed story run beside a two-seed sweep) is
+  split by seed count (`quality_bands`' `line`), never drawn as one line.
 
 >>> half_width(2, 1.0) > 8  # two seeds: t = 12.7, a very wide interval
 True
@@ -31,6 +41,9 @@ from core.evaluation.evaluate import BASELINE_LABEL, QUALITY_METRICS
 
 REFERENCE = "random"  # the paper's draw: what every other strategy is compared with
 CONFIDENCE = 0.95
+# Fewer seeds than this and a verdict is tentative: with two, t(0.975, 1) = 12.7 and the interval rests on one
+# standard deviation of two numbers, which a single lucky pair of runs makes small.
+MIN_SEEDS_FOR_VERDICT = 3
 # What the teacher itself scores on each metric a target can be a share of ("90 % of the teacher"). SimLex
 # and WordSim have no such fixed value (the teacher's own ρ is far from 1), so no target is offered on them.
 TEACHER_SCORE = {"analogy_pct_of_teacher": 100.0, "heldout_cosine": 1.0, "neighbour_overlap_at_10": 1.0}
@@ -179,7 +192,9 @@ def _one_per_seed(frame: pl.DataFrame, metric: str) -> pl.DataFrame:
 def quality_bands(frame: pl.DataFrame, metric: str = "heldout_cosine") -> pl.DataFrame:
     """Per student x selection x p (the baseline too, ceiling runs left out): the teacher queries, n seeds,
     the mean of `metric` over them, its 95 % half-width and the interval's lower and upper ends (None for
-    one seed). Sorted by student, selection, queries."""
+    one seed), and `line`: '' when every point of that student's and selection's curve rests on the same number
+    of seeds, else the point's own count ('1 seed', '2 seeds'), so a chart draws one line per count instead of
+    joining a one-seed mean to a two-seed one. Sorted by student, selection, queries."""
     data = _one_per_seed(curve_rows(frame), metric)
     stats = data.group_by(_KEY).agg(
         queries=pl.col("queries").mean().round().cast(pl.Int64),
@@ -187,7 +202,10 @@ def quality_bands(frame: pl.DataFrame, metric: str = "heldout_cosine") -> pl.Dat
         mean=pl.col(metric).mean(),
         sd=pl.col(metric).std(ddof=1),
     )
-    return _with_interval(stats).drop("sd").sort(_order("queries"))
+    mixed = pl.col("n").n_unique().over("student", "selection") > 1
+    count = pl.col("n").cast(pl.Utf8) + pl.when(pl.col("n") == 1).then(pl.lit(" seed")).otherwise(pl.lit(" seeds"))
+    line = pl.when(mixed).then(count).otherwise(pl.lit(""))
+    return _with_interval(stats).drop("sd").with_columns(line=line).sort(_order("queries"))
 
 
 def paired_differences(frame: pl.DataFrame, metric: str = "heldout_cosine", reference: str = REFERENCE) -> pl.DataFrame:
@@ -195,7 +213,8 @@ def paired_differences(frame: pl.DataFrame, metric: str = "heldout_cosine", refe
     from, the same teacher, the same seed: only the choice of words differs). Columns: student, selection,
     p, queries, n (shared seeds), mean (of the differences), half_width, lower, upper, strategy and
     reference (their means over the shared seeds), distinguishable (the 95 % interval excludes 0; never
-    with one seed). Ceiling runs and the baseline are left out."""
+    with one seed) and tentative (distinguishable, but from fewer than `MIN_SEEDS_FOR_VERDICT` seeds: say so).
+    Ceiling runs and the baseline are left out."""
     data = _one_per_seed(curve_rows(frame).filter(pl.col("student") != BASELINE_LABEL), metric)
     ref = data.filter(pl.col("selection") == reference).select("student", "p", "seed", ref_value=pl.col(metric))
     pairs = data.filter(pl.col("selection") != reference).join(ref, on=["student", "p", "seed"], how="inner")
@@ -209,7 +228,11 @@ def paired_differences(frame: pl.DataFrame, metric: str = "heldout_cosine", refe
     )
     out = _with_interval(stats).drop("sd")
     real = ((pl.col("lower") > 0) | (pl.col("upper") < 0)).fill_null(False)  # the 95 % interval excludes 0
-    return out.with_columns(distinguishable=real).sort(_order("queries"))
+    return (
+        out.with_columns(distinguishable=real)
+        .with_columns(tentative=pl.col("distinguishable") & (pl.col("n") < MIN_SEEDS_FOR_VERDICT))
+        .sort(_order("queries"))
+    )
 
 
 def ceiling(frame: pl.DataFrame, metric: str = "heldout_cosine") -> pl.DataFrame:
@@ -297,27 +320,103 @@ def queries_for(frame: pl.DataFrame, metric: str = "analogy_pct_of_teacher", tar
     """How few teacher answers reach `target` % of the teacher on `metric`, per student x selection, over seeds
     (`queries_per_seed`). Columns: student, selection, target, threshold (the score that is), seeds, reached
     (how many seeds got there within their runs), not_reached, at_most (how many were there already at the
-    smallest budget: they may need fewer), mean / half_width / lower / upper of the answers needed over the
-    seeds that got there (None when none did; half_width None for one), smallest and largest budget tried."""
-    per_seed = queries_per_seed(frame, metric, target)
+    smallest budget: they may need fewer), smallest and largest budget tried, and over the seeds that got there
+    (None when none did):
+
+    - mean: their geometric mean (the mean of log(answers), exponentiated): answers needed are positive and
+      vary by factors, so 100 and 1,000 average to 316, not 550;
+    - lower, upper: the 95 % t-interval of that mean of logs, exponentiated (mean ÷ f to mean × f), then
+      clipped to the budgets tried (`smallest` to `largest`): a seed's crossing is never outside them, and
+      nothing these runs measured says more. Always above zero; None for one seed;
+    - clipped: whether the clipping changed either end (the runs' budgets, not the seeds, bound the interval);
+    - half_width: always None, kept for readers of the old symmetric interval — an interval of answers is not
+      symmetric ("146 ± 176" reached below zero): read lower and upper.
+
+    Two seeds crossing at 100 and 400 answers: mean 200; t(0.975, 1) = 12.7 makes the raw interval 200 ÷ 6,700
+    to 200 × 6,700, so with budgets 30 to 3,000 tried it is reported as 30 to 3,000, clipped."""
+    per_seed = queries_per_seed(frame, metric, target).with_columns(log_queries=pl.col("queries").log())
     stats = per_seed.group_by(["student", "selection"]).agg(
         seeds=pl.len().cast(pl.Int64),
         n=pl.col("queries").count().cast(pl.Int64),  # the seeds that got there: the mean is over those
         at_most=(pl.col("how") == "at most").sum().cast(pl.Int64),
-        mean=pl.col("queries").mean(),
-        sd=pl.col("queries").std(ddof=1),
+        log_mean=pl.col("log_queries").mean(),
+        sd=pl.col("log_queries").std(ddof=1),
         smallest=pl.col("smallest").min().cast(pl.Int64),
         largest=pl.col("largest").max().cast(pl.Int64),
     )
-    out = _with_interval(stats).with_columns(
-        target=pl.lit(float(target)),
-        threshold=pl.lit(target_value(metric, target)),
-        reached=pl.col("n"),
-        not_reached=pl.col("seeds") - pl.col("n"),
+    halves = [half_width(n, sd) for n, sd in zip(stats["n"].to_list(), stats["sd"].to_list())]
+    low, high = pl.col("log_mean") - pl.col("log_half"), pl.col("log_mean") + pl.col("log_half")
+    out = (
+        stats.with_columns(pl.Series("log_half", halves, dtype=pl.Float64))
+        .with_columns(mean=pl.col("log_mean").exp(), raw_lower=low.exp(), raw_upper=high.exp())
+        .with_columns(  # max/min_horizontal skip nulls: one seed (no interval) must stay None
+            lower=pl.when(pl.col("raw_lower").is_not_null()).then(
+                pl.max_horizontal("raw_lower", pl.col("smallest").cast(pl.Float64))
+            ),
+            upper=pl.when(pl.col("raw_upper").is_not_null()).then(
+                pl.min_horizontal("raw_upper", pl.col("largest").cast(pl.Float64))
+            ),
+        )
+        .with_columns(
+            clipped=((pl.col("raw_lower") < pl.col("smallest")) | (pl.col("raw_upper") > pl.col("largest"))).fill_null(
+                False
+            ),
+            half_width=pl.lit(None, dtype=pl.Float64),
+            target=pl.lit(float(target)),
+            threshold=pl.lit(target_value(metric, target)),
+            reached=pl.col("n"),
+            not_reached=pl.col("seeds") - pl.col("n"),
+        )
     )
     columns = ["student", "selection", "target", "threshold", "seeds", "reached", "not_reached", "at_most"]
-    columns += ["mean", "half_width", "lower", "upper", "smallest", "largest"]
+    columns += ["mean", "half_width", "lower", "upper", "clipped", "smallest", "largest"]
     return out.select(columns).sort(_order())
+
+
+# ---- the student with no answer --------------------------------------------------------------------------------
+
+ZERO_LABEL = "No answers (a map learnt without pairs)"
+# What a zero-answer score file (`core.story.zero_answer_scores`) calls each metric, for the map and for the
+# learns-nothing student with the same information; metrics it does not score are not drawn at 0.
+ZERO_KEYS = {
+    "heldout_cosine": ("heldout_cosine", "baseline_cosine"),
+    "analogy_pct_of_teacher": ("analogy_pct_of_teacher", "baseline_analogy_pct_of_teacher"),
+}
+
+
+def zero_answer_bands(scores: list[dict], metric: str = "heldout_cosine", label: str = ZERO_LABEL) -> pl.DataFrame:
+    """The student given no teacher answer (`core.words.zero_answer`'s map) and the learns-nothing student with the
+    same information, over the seeds of `scores` (zero-answer score files, one per seed), in `quality_bands`'
+    columns: student, selection ('none'), p (0), queries (0), n, mean, half_width, lower, upper, line. Empty for a
+    metric those files do not score, or without files."""
+    schema = {
+        "student": pl.Utf8,
+        "selection": pl.Utf8,
+        "p": pl.Float64,
+        "queries": pl.Int64,
+        "n": pl.Int64,
+        "mean": pl.Float64,
+        "sd": pl.Float64,
+    }
+    rows = []
+    if metric in ZERO_KEYS:
+        for student, key in zip((label, BASELINE_LABEL), ZERO_KEYS[metric]):
+            values = [float(s[key]) for s in scores if s.get(key) is not None and math.isfinite(float(s[key]))]
+            if values:
+                sd = float(pl.Series(values).std(ddof=1)) if len(values) > 1 else None
+                rows.append(
+                    {
+                        "student": student,
+                        "selection": "none",
+                        "p": 0.0,
+                        "queries": 0,
+                        "n": len(values),
+                        "mean": sum(values) / len(values),
+                        "sd": sd,
+                    }
+                )
+    stats = pl.DataFrame(rows, schema=schema)
+    return _with_interval(stats).drop("sd").with_columns(line=pl.lit(""))
 
 
 def band_table(frame: pl.DataFrame, metrics=tuple(QUALITY_METRICS)) -> pl.DataFrame:

@@ -131,9 +131,11 @@ def test_queries_for_a_target_over_seeds_with_seeds_that_never_get_there():
     random, typical = answer.row(0, named=True), answer.row(1, named=True)
     expected = 10 ** (2 + 2 * 40 / 50)  # 50 -> 100 over 100 -> 10,000: 90 is 4/5 of the way in log
     assert (random["seeds"], random["reached"], random["not_reached"]) == (4, 3, 1)
-    assert random["mean"] == pytest.approx(expected) and random["half_width"] == pytest.approx(0.0, abs=1e-6)
+    assert random["mean"] == pytest.approx(expected) and random["half_width"] is None  # no symmetric "±" (issue 33)
+    assert random["lower"] == pytest.approx(expected) and random["upper"] == pytest.approx(expected)  # no spread
     assert random["largest"] == 10_000 and random["threshold"] == 90.0
-    assert (typical["at_most"], typical["mean"], typical["half_width"]) == (1, 100.0, None)  # one seed, at most 100
+    assert (typical["at_most"], typical["half_width"], typical["lower"]) == (1, None, None)  # one seed, at most 100
+    assert typical["mean"] == pytest.approx(100.0)  # exp(log(100)): the geometric mean of one value is that value
 
 
 def test_a_cosine_target_is_a_share_of_the_teachers_one():
@@ -183,3 +185,40 @@ def test_quality_frame_takes_selection_and_seed_from_the_runs_table():
     # Without the table (or a run not in it): the paper's random draw, seed 0.
     alone = quality.quality_frame([evaluation("c", "B", 0.1, 1000, 0.5)])
     assert alone.row(0, named=True)["selection"] == "random" and alone.row(0, named=True)["seed"] == 0
+
+
+def test_the_zero_answer_student_and_learning_nothing_at_0_answers_over_seeds():
+    files = [
+        {"heldout_cosine": 0.50, "baseline_cosine": 0.40, "analogy_pct_of_teacher": 10.0},
+        {"heldout_cosine": 0.54, "baseline_cosine": 0.40, "analogy_pct_of_teacher": None},
+    ]
+    bands = quality.zero_answer_bands(files)
+    mapped, nothing = bands.row(0, named=True), bands.row(1, named=True)
+    assert (mapped["student"], nothing["student"]) == (quality.ZERO_LABEL, BASELINE_LABEL)
+    assert (mapped["queries"], mapped["p"], mapped["n"]) == (0, 0.0, 2) and mapped["mean"] == pytest.approx(0.52)
+    assert mapped["half_width"] == pytest.approx(t.ppf(0.975, 1) * math.sqrt(8e-4) / math.sqrt(2))
+    assert nothing["mean"] == pytest.approx(0.40) and nothing["half_width"] == pytest.approx(0.0)
+    analogies = quality.zero_answer_bands(files, "analogy_pct_of_teacher")
+    assert analogies["n"].to_list() == [1] and analogies["half_width"].to_list() == [None]  # one seed scored them
+    assert quality.zero_answer_bands(files, "simlex_spearman").is_empty() and quality.zero_answer_bands([]).is_empty()
+
+
+def test_the_quality_chart_draws_0_answers_in_a_column_of_its_own():
+    from core import charts
+
+    data = frame([(KERNEL, "random", s, p, q, 0.5 + p) for s in (0, 1) for p, q in ((0.01, 100), (0.1, 1000))])
+    zero = quality.zero_answer_bands([{"heldout_cosine": 0.45, "baseline_cosine": 0.4}])
+    spec = charts.quality_per_query(quality.quality_bands(data), zero=zero).to_dict()
+    column, curve = spec["hconcat"]
+    assert [layer["mark"]["type"] for layer in column["layer"]] == ["rule", "point", "tick"]
+    assert (
+        column["layer"][1]["encoding"]["x"]["field"] == "at"
+        and curve["layer"][1]["encoding"]["x"]["scale"]["type"] == "log"
+    )
+    assert spec["resolve"]["scale"]["y"] == "shared" and "0 answers" in spec["title"]["subtitle"]
+    points = spec["datasets"][column["layer"][1]["data"]["name"]]
+    assert [(r["student"], r["at"], r["queries"]) for r in points] == [(quality.ZERO_LABEL, charts.ZERO_AXIS, 0)]
+    assert (
+        "hconcat"
+        not in charts.quality_per_query(quality.quality_bands(data), zero=quality.zero_answer_bands([])).to_dict()
+    )
