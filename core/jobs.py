@@ -23,6 +23,7 @@ holds its slot and follows its task, whose epochs arrive through the executor as
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import traceback
@@ -578,9 +579,12 @@ def estimate_seconds(config: TrainConfig, n_items: int, runs) -> float | None:
 
     if runs is None or runs.is_empty() or "seconds" not in runs.columns:
         return None
-    same = runs.filter(
+    took = runs["seconds"]
+    same = runs.filter(  # a time that is not a finite, non-negative number (a damaged run's) measures nothing
         (runs["model"] == config.model.value)
-        & runs["seconds"].is_not_null()
+        & took.is_not_null()
+        & took.is_finite()
+        & (took >= 0)
         & (runs["epochs"] > 0)
         & (runs["status"] == "finished")
     )
@@ -597,7 +601,8 @@ def estimate_seconds(config: TrainConfig, n_items: int, runs) -> float | None:
             seconds = float(np.median(per_epoch))
     else:  # one size measured: scale by rows, but never below a tenth of it (every epoch has a fixed part)
         seconds = float(np.median(per_epoch)) * max(0.1, train_rows / max(1.0, float(rows[0])))
-    return float(seconds * config.epochs)
+    seconds = float(seconds * config.epochs)
+    return seconds if math.isfinite(seconds) else None
 
 
 def remaining_seconds(records: list, epochs: int, estimate: float | None = None, elapsed: float = 0.0) -> float | None:
@@ -616,7 +621,7 @@ def duration(seconds: float | None) -> str:
 
     duration(4) -> 'a few seconds';  duration(95) -> 'about 2 min'
     """
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return "unknown"
     if seconds < 10:
         return "a few seconds"

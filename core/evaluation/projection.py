@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import DamagedData
+
 
 class Method(str, Enum):
     PCA = "pca"
@@ -102,8 +104,11 @@ class ProjectionCache:
 
 
 def project(x: np.ndarray, method: Method | str, cache: ProjectionCache | None = None, seed: int = 0) -> np.ndarray:
-    """2-D coordinates for the rows of x, from the cache when computed before."""
+    """2-D coordinates for the rows of x, from the cache when computed before. Vectors holding NaN or infinity
+    (a damaged student) have no map: DamagedData, not the LinAlgError SVD would raise."""
     method = Method(method)
+    if not np.isfinite(np.asarray(x, dtype=np.float64)).all():
+        raise DamagedData("These vectors hold numbers that are not finite (NaN or infinity), so they have no map.")
     key = ProjectionCache.key(x, method, seed) if cache else None
     if cache and (hit := cache.get(key)) is not None and hit.shape == (x.shape[0], 2) and np.isfinite(hit).all():
         return hit  # (a cache file of another shape, or with NaN, is damaged: computed again below)

@@ -29,6 +29,7 @@ from core.data.dataset import Dataset, build_dataset
 from core.data.lemmatize import LemmaResult, lemmatize_words, load_lemmatizer, no_lemmatization
 from core.data.selection import needs, select_indices
 from core.device import pick_device
+from core.errors import DamagedData
 from core.evaluation.evaluate import evaluate
 from core.paths import teacher_cache_dir
 from core.poisoning.defence import TrainReport
@@ -326,6 +327,10 @@ def run_vectors(stored, teacher_cache_dir: Path, device: str = "cpu") -> RunVect
     model = stored.student(device, teacher_cache_dir)
     with torch.no_grad():
         student = student_vectors(model, device).cpu().numpy()
+    if not np.isfinite(student).all():  # finite weights can still overflow: no chart or score is made of them
+        raise DamagedData(
+            f"The run {stored.run_id}'s student gives vectors that are not finite numbers; delete the run, or train it again."
+        )
     split = stored.items["split"].to_list()
     poisoned = stored.items["poisoned"].to_list()
     groups = tuple("poisoned" if (s == "training" and p) else s for s, p in zip(split, poisoned))
@@ -381,12 +386,9 @@ def stored_evaluation(stored, teacher_cache_dir: Path, scope: str = "heldout", d
     import os
 
     path = Path(stored.folder) / f"evaluation-{scope}.json"
-    try:
-        cached = json.loads(path.read_text())
-        if cached.get("version") == EVALUATION_VERSION:
-            return cached
-    except (OSError, ValueError):
-        pass
+    cached = read_stored_evaluation(stored.folder, scope)
+    if cached is not None:
+        return cached
     result = evaluate_run(stored, teacher_cache_dir, scope, device=device)
     teacher_sections = {s: (c, n) for s, c, n in result.teacher.analogies.sections()}
     out = {
@@ -410,10 +412,22 @@ def read_stored_evaluation(folder: Path, scope: str = "heldout") -> dict | None:
     import json
 
     try:
-        cached = json.loads((Path(folder) / f"evaluation-{scope}.json").read_text())
-    except (OSError, ValueError):
+        with open(Path(folder) / f"evaluation-{scope}.json", "rb") as f:
+            cached = json.loads(f.read(MAX_EVALUATION_BYTES))
+    except (OSError, ValueError, RecursionError):  # RecursionError: a file nested deeper than json's stack
         return None
-    return cached if isinstance(cached, dict) and cached.get("version") == EVALUATION_VERSION else None
+    usable = (
+        isinstance(cached, dict)
+        and cached.get("version") == EVALUATION_VERSION
+        and isinstance(cached.get("summary"), dict)
+        and isinstance(cached.get("table"), list)
+        and all(isinstance(row, dict) for row in cached["table"])
+        and isinstance(cached.get("sections"), list)
+    )
+    return cached if usable else None
+
+
+MAX_EVALUATION_BYTES = 4 << 20  # a few KB written by stored_evaluation: more is not one of its files
 
 
 RUN_ORIGINS = ("yours", "shared by a classmate", "imported")

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import torch
 from torch import nn
 
 from core.config import TrainConfig
@@ -45,7 +46,7 @@ from core.data.dataset import Dataset
 from core.errors import DamagedData, StorageUnavailable
 from core.paths import cache_file, check_cache_id, teacher_cache_dir, writing
 from core.teachers.teacher import cached_vectors
-from core.words.students import load_student, read_student_config, save_student
+from core.words.students import StudentConfig, load_student, save_student
 from core.words.train import EpochRecord
 
 # \Z, not $: `$` also matches before a trailing newline, and "evilrun\n" would become a folder name.
@@ -79,15 +80,21 @@ class StoredRun:
 
     def means(self) -> pl.DataFrame:
         """Columns epoch, item_index, mean (read on demand: the largest file of a run). At most one row per
-        item per stored epoch; anything else is DamagedData."""
+        item per stored epoch, every mean a finite number; anything else is DamagedData."""
         if not (self.folder / "means.parquet").exists():
             return pl.DataFrame(schema=MEANS_COLUMNS)
-        return read_table(self.folder, self.run_id, "means.parquet", max_rows=self.epochs.height * self.items.height)
+        name = "means.parquet"
+        frame = read_table(self.folder, self.run_id, name, max_rows=self.epochs.height * self.items.height)
+        means = frame["mean"].cast(pl.Float64).to_numpy()
+        if frame["mean"].null_count() or not np.isfinite(means).all():
+            raise _damaged(self.run_id, name, "some of its means are not finite numbers")
+        return frame
 
     def student(self, device: str = "cpu", cache_root: Path | None = None) -> nn.Module:
-        """The trained student. Adapters re-read their cheap encoder's vectors of the items from
-        its cache (`cache_root`, default the lab's), which is where they came from."""
-        config = read_student_config(self.folder)
+        """The trained student, every weight a finite number. Adapters re-read their cheap encoder's vectors of
+        the items from its cache (`cache_root`, default the lab's), which is where they came from. A student.json
+        or weights file that cannot make this run's student is DamagedData naming the file."""
+        config = read_student(self.folder, self.run_id, self.items.height)
         items = tuple(self.items["item"].to_list())
         features = None
         if config.kind.needs_cheap:
@@ -97,7 +104,16 @@ class StoredRun:
             except ValueError as err:
                 raise _damaged(self.run_id, "student.json", str(err).rstrip(".")) from None
             features = cached_vectors(root, config.cheap, items)
-        return load_student(self.folder, device, items=items, features=features)
+        name = "student.safetensors"
+        try:
+            model = load_student(self.folder, device, items=items, features=features)
+        except (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError):
+            raise
+        except BaseException:  # a ValueError naming a server path (not shown), or a panic of safetensors' Rust code
+            raise _damaged(self.run_id, name, "its weights do not load, or do not fit its student.json") from None
+        if not all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point()):
+            raise _damaged(self.run_id, name, "some of its weights are not finite numbers")
+        return model
 
 
 def save_run(
@@ -555,6 +571,34 @@ def read_meta(folder: Path, run_id: str) -> dict:
     return parse_meta(raw, run_id)
 
 
+MAX_STUDENT_BYTES = 64 << 10  # a student.json is a few hundred bytes
+
+
+def read_student(folder: Path, run_id: str, items: int | None = None) -> StudentConfig:
+    """A stored run's student.json as the student's settings, bounded in size and depth (json itself gives up on
+    deep nesting with a RecursionError, past every handler that expects a ValueError); with `items`, its vocabulary
+    must be the run's items. DamagedData naming the file otherwise."""
+    name = "student.json"
+    with _reading(run_id, name):
+        with open(Path(folder) / name, "rb") as f:
+            raw = f.read(MAX_STUDENT_BYTES + 1)
+    if len(raw) > MAX_STUDENT_BYTES:
+        raise _damaged(run_id, name, f"over {MAX_STUDENT_BYTES >> 10} KB")
+    with _reading(run_id, name):
+        data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise _damaged(run_id, name, "not a JSON object")
+    if _depth(data) > 2:
+        raise _damaged(run_id, name, "nested where it holds only settings")
+    try:
+        config = StudentConfig(**data)
+    except (TypeError, ValueError) as err:
+        raise _damaged(run_id, name, f"its settings cannot be used: {str(err).rstrip('.')}") from None
+    if items is not None and config.vocab_size != items:  # the student has one row per item of its run
+        raise _damaged(run_id, name, f"a student of {config.vocab_size:,} items in a run of {items:,}")
+    return config
+
+
 def _int(meta: dict, key: str, low: int = 0, high: int | None = None) -> int:
     value = meta[key]
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
@@ -599,6 +643,8 @@ def check_meta(meta: dict, run_id: str) -> TrainConfig:
             _int(meta, key)
         if meta["train_size"] + meta["heldout_size"] != meta["items"]:
             raise TypeError("'train_size' and 'heldout_size' do not add up to 'items'")
+        for key, most in (("poisoned_items", "items"), ("poisoned_in_train", "train_size")):
+            _int(meta, key, 0, meta[most])  # the Poisoning page reads both as counts
         if "epochs_done" in meta:
             _int(meta, "epochs_done", 0, settings.epochs)
         if meta.get("status", "finished") == "finished" and meta.get("epochs_done", settings.epochs) != settings.epochs:
@@ -615,6 +661,15 @@ def check_meta(meta: dict, run_id: str) -> TrainConfig:
         why = f"'{err.args[0]}' is missing" if isinstance(err, KeyError) else str(err)
         raise _damaged(run_id, "run.json", why) from None
     return settings
+
+
+def _score(values: dict, key: str) -> float | None:
+    """`values[key]` when it is a score in its range (`check_scores`), else None."""
+    try:
+        check_scores({key: values.get(key)})
+    except TypeError:
+        return None
+    return values.get(key)
 
 
 def _number_or_none(value) -> bool:
@@ -688,14 +743,30 @@ def load_run(root: Path, run_id: str) -> StoredRun:
         raise RunNotFound(f"No run '{run_id}' in {root}.")
     meta = read_meta(folder, run_id)
     config = check_meta(meta, run_id)
-    return StoredRun(
-        run_id=run_id,
-        folder=folder,
-        meta=meta,
-        config=config,
-        epochs=read_table(folder, run_id, "epochs.parquet", max_rows=config.epochs),
-        items=read_table(folder, run_id, "items.parquet", max_rows=meta["items"], rows=meta["items"]),
-    )
+    # One row per epoch it trained (a run is only stored after its first epoch): a chart of no epoch, or of
+    # fewer than the run says, is a damaged file, not an empty run.
+    epochs = read_table(folder, run_id, "epochs.parquet", max_rows=config.epochs, rows=meta.get("epochs_done"))
+    if not epochs.height:
+        raise _damaged(run_id, "epochs.parquet", "it holds no epoch")
+    items = read_table(folder, run_id, "items.parquet", max_rows=meta["items"], rows=meta["items"])
+    _check_items(items, meta, run_id)
+    return StoredRun(run_id=run_id, folder=folder, meta=meta, config=config, epochs=epochs, items=items)
+
+
+SPLITS = ("training", "held-out")  # Dataset.split_labels
+
+
+def _check_items(items: pl.DataFrame, meta: dict, run_id: str) -> None:
+    """What every page reads of items.parquet without looking: a word on every row, each row training or held-out
+    (as many training rows as run.json says), a poisoned flag on every row, every known loss a finite number."""
+    name = "items.parquet"
+    if items["item"].null_count() or items["poisoned"].null_count():
+        raise _damaged(run_id, name, "some rows have no word or no poisoned flag")
+    splits = items["split"].cast(pl.Utf8)
+    if not splits.is_in(SPLITS).all() or int((splits == "training").sum()) != meta["train_size"]:
+        raise _damaged(run_id, name, f"its rows are not {meta['train_size']:,} training and the rest held-out")
+    if "loss" in items.columns and not np.isfinite(items["loss"].drop_nulls().cast(pl.Float64).to_numpy()).all():
+        raise _damaged(run_id, name, "some of its losses are not finite numbers")
 
 
 def list_runs(root: Path) -> pl.DataFrame:
@@ -742,13 +813,15 @@ def list_runs(root: Path) -> pl.DataFrame:
                 "defence": str(cfg["defence"]),
                 "trim": float(cfg["trim"]),
                 "selection": str(cfg["selection"]),
-                "detection_precision": meta.get("detection_precision"),
-                "detection_recall": meta.get("detection_recall"),
+                # A score outside its range (NaN seconds of a hand-edited run.json) is listed as unknown: every
+                # person's estimates and charts read this table, whoever's run it is.
+                "detection_precision": _score(meta, "detection_precision"),
+                "detection_recall": _score(meta, "detection_recall"),
                 "train_size": meta["train_size"],
                 "teacher_queries": meta["teacher_queries"],
-                "final_train_loss": final.get("train_loss"),
-                "heldout_cosine": final.get("heldout_cosine"),
-                "seconds": final.get("seconds"),
+                "final_train_loss": _score(final, "train_loss"),
+                "heldout_cosine": _score(final, "heldout_cosine"),
+                "seconds": _score(final, "seconds"),
                 "owner": meta.get("owner", ""),
                 "shared": meta.get("shared", False),
                 # Brought in from a zip: its scores were not measured here, so a sweep never reuses it (core.runs.sweep).

@@ -26,3 +26,22 @@ def visible_runs(
     if unowned:
         seen = seen | (pl.col("owner") == "")
     return runs.filter(seen)
+
+
+def default_run(runs: pl.DataFrame, owner: str, hosted: bool, chosen: str | None = None) -> str | None:
+    """The run a page opens: `chosen` (the session's run) when `runs` holds it, else the newest of the person's
+    own runs; a classmate's shared run only for someone who has none of their own. So a run someone else shared
+    (dated in the future, say, to sort first) never becomes everyone's default. None when `runs` is empty.
+
+    runs newest first [bob's shared, ada's] -> ada opens her own;  a new classmate with no runs -> bob's
+    """
+    if runs.is_empty():
+        return None
+    ids = runs["run_id"].to_list()
+    if chosen in ids:
+        return chosen
+    if hosted:
+        own = runs.filter(pl.col("owner") == owner)["run_id"].to_list()
+        if own:
+            return own[0]
+    return ids[0]
