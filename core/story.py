@@ -5,7 +5,9 @@ The story (pages/story.py draws it) in five steps:
 2. the paper's student (Model B, a lookup table) learns its lessons by heart and fails on new words;
 3. a student that reads a cheap model (the kernel adapter) is right on words it never saw — both
    trained on the same split (same seed and p: `core.data.dataset.split_indices`);
-4. how few answers are enough: held-out quality against teacher queries for both students;
+4. how few answers are enough: held-out quality against teacher queries for both students, and beside them a
+   student given no answer at all (`zero_answer_scores`: a map from the cheap model's space into the teacher's,
+   learnt without pairs, `core.words.zero_answer`);
 5. what poison does: both students with and without 10 % poisoned answers.
 
 Its runs are ordinary stored runs (`core.runs.experiment.TrainingRun`): the other pages open them, and a run
@@ -36,7 +38,15 @@ import polars as pl
 from core.config import LemmaMode, StudentKind, TrainConfig
 from core.data.corpus import Vocabulary, default_vocabulary
 from core.data.lemmatize import no_lemmatization
-from core.evaluation.evaluate import neighbour_overlap, overlap_sample, top_neighbours
+from core.evaluation.evaluate import (
+    Benchmarks,
+    BenchmarkUnavailable,
+    analogy_accuracy,
+    neighbour_overlap,
+    overlap_sample,
+    percent_of,
+    top_neighbours,
+)
 from core.evaluation.neighbours import nearest
 from core.paths import runs_dir, teacher_cache_dir
 from core.teachers.teacher import CachedTeacher, TeacherUnavailable, cached_vectors, load_teacher, teacher_id_for
@@ -244,6 +254,8 @@ def warm_story(
     `progress(done, total)` is called once a batch is stored. Then every run is scored with one `StoryScoring`
     (the teacher's vectors read once, its neighbours of each p's held-out sample found once).
 
+    Then step 4's student given no answer is fitted once and its scores kept (`zero_answer_scores`).
+
     Idempotent: a second call finds every run and its scores and returns in well under a second. The runs are
     put in the class gallery (`shared`), so every person on a hosted lab can open them on the other pages.
     `prepared`: the teacher's vectors of the story's words (`core.runs.experiment.PreparedData`); None: built only
@@ -274,6 +286,12 @@ def warm_story(
     scoring = StoryScoring(cache_root)
     for run_id in ids.values():
         story_scores(load_run(runs_root, run_id), cache_root, settings, scoring)
+    if ids:  # step 4's student with no answer, on the very words of the story's runs
+        words = load_run(runs_root, next(iter(ids.values()))).items["item"].to_list()
+        try:
+            zero_answer_scores(settings, cache_root, scoring, words, compute=True)
+        except ValueError:  # too few words to find the two spaces' structure: step 4 shows the runs alone
+            pass
     return [ids[c] for c in story_configs(settings)]
 
 
@@ -463,6 +481,150 @@ def story_scores(
     except OSError:  # a read-only store: the scores are still returned
         pass
     return scores
+
+
+# ---- step 4's student given no answer ---------------------------------------------------------
+
+
+ZERO_LABEL = "No answers at all (a map learnt without pairs)"
+ZERO_VERSION = 1
+
+
+def zero_answer_folder(cache_root: Path | None = None) -> Path:
+    """Where zero-answer scores are kept: beside the teacher caches they come from."""
+    return Path(cache_root or teacher_cache_dir()).parent / "zero-answer"
+
+
+def zero_answer_path(settings: StorySettings, cache_root: Path | None = None) -> Path:
+    """Step 4's zero-answer scores: one file per teacher, cheap model, word list and seed."""
+    name = (
+        f"{teacher_id_for(settings.teacher)}--{teacher_id_for(settings.cheap)}--{settings.vocabulary}--{settings.seed}"
+    )
+    return zero_answer_folder(cache_root) / f"{name}.json"
+
+
+def zero_answer_scores(
+    settings: StorySettings,
+    cache_root: Path | None = None,
+    scoring: StoryScoring | None = None,
+    items: Sequence[str] | None = None,
+    compute: bool = False,
+) -> dict | None:
+    """Step 4's student given no teacher answer: `core.words.zero_answer`'s map from the cheap model's vectors into
+    the teacher's, fitted on the teacher's vectors of a random public 30 % of the story's words given as an
+    unordered set (`public_split`), and scored like a run (`run_scores`) on the other 70 %, whose answers it never
+    saw: held-out cosine, closest words shared, and `baseline_cosine`, the learns-nothing student with the same
+    information (the public set's unit mean). `training_words` is 0 (no answer was paid for) and `public_words` the
+    size of the unordered set.
+
+    Read from its file (`zero_answer_path`); when missing, fitted and kept only if `compute` (`warm_story`: a
+    visitor's click never fits it) on `items` (default: the story's words). None when neither, or when the
+    vectors are not available."""
+    path = zero_answer_path(settings, cache_root)
+    try:
+        kept = json.loads(path.read_text())
+        if kept.get("zero_version") == ZERO_VERSION and kept.get("k") == settings.k:
+            return kept
+    except (OSError, ValueError):
+        pass
+    if not compute:
+        return None
+    from core.runs.experiment import RunVectors  # lazy: loads numba, torch
+    from core.words.generalizing import cheap_features  # lazy: loads torch
+    from core.words.zero_answer import fit_zero_answer, public_split  # lazy: loads scikit-learn, scipy
+
+    scoring = scoring or StoryScoring(cache_root)
+    items = tuple(items if items is not None else story_vocabulary().words)
+    try:
+        teacher = scoring.cached(teacher_id_for(settings.teacher), items)
+        cheap, _, _ = cheap_features(items, settings.cheap, scoring.cache_root, kind="sentence")
+    except TeacherUnavailable:
+        return None
+    public, mapped = public_split(len(items), settings.seed)
+    zero = fit_zero_answer(cheap[mapped], teacher[public])  # the teacher's side: rows only, no words, no pairs
+    groups = np.full(len(items), "public", dtype=object)
+    groups[mapped] = "held-out"
+    vectors = RunVectors(items, teacher, zero.transform(cheap), tuple(groups))
+    scores = run_scores(vectors, settings.words, settings.k, scoring)
+    scores.update(zero_version=ZERO_VERSION, training_words=0, public_words=int(len(public)))
+    scores.update(_zero_analogies(vectors, public))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(scores))
+        os.replace(tmp, path)  # atomic: a reader never sees half a file
+    except OSError:  # a read-only cache: the scores are still returned
+        pass
+    return scores
+
+
+def stored_zero_answers(teacher_id: str, vocabulary: str, cache_root: Path | None = None) -> tuple[str, list[dict]]:
+    """The zero-answer scores kept for a teacher (by id) and word list, over seeds, for the quality-per-query chart:
+    (the cheap model's id, its files' scores). One cheap model only — the one with the most seeds — so seeds of
+    different maps are never averaged; ('', []) when none is kept."""
+    folder = zero_answer_folder(cache_root)
+    found: dict[str, list[dict]] = {}
+    for path in sorted(folder.glob(f"{teacher_id}--*--{vocabulary}--*.json")) if folder.is_dir() else []:
+        try:
+            kept = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # a damaged or unreadable file: that seed is left out
+        cheap = path.name[len(teacher_id) + 2 :].split("--")[0]
+        if isinstance(kept, dict) and kept.get("zero_version") == ZERO_VERSION:
+            found.setdefault(cheap, []).append(kept)
+    if not found:
+        return "", []
+    cheap = max(sorted(found), key=lambda c: len(found[c]))
+    return cheap, found[cheap]
+
+
+def _zero_analogies(vectors, public: np.ndarray) -> dict:
+    """Analogies solved on the words the map answered, as % of the teacher on the same questions
+    (`core.evaluation.evaluate`), by the map and by the learns-nothing student with its information (the public
+    set's unit mean for every word it answers); None without the benchmark files."""
+    try:
+        questions = Benchmarks.bundled().analogies
+    except BenchmarkUnavailable:
+        return {"analogy_pct_of_teacher": None, "baseline_analogy_pct_of_teacher": None, "analogy_questions": 0}
+    mask = np.asarray(vectors.groups) == "held-out"
+    teacher = analogy_accuracy(vectors.teacher, vectors.items, questions, mask)
+    nothing = np.array(vectors.teacher, dtype=np.float32, copy=True)
+    nothing[mask] = average_answer(unit_rows(vectors.teacher), public)
+    return {
+        "analogy_pct_of_teacher": percent_of(
+            analogy_accuracy(vectors.student, vectors.items, questions, mask).accuracy, teacher.accuracy
+        ),
+        "baseline_analogy_pct_of_teacher": percent_of(
+            analogy_accuracy(nothing, vectors.items, questions, mask).accuracy, teacher.accuracy
+        ),
+        "analogy_questions": int(teacher.total),
+    }
+
+
+def zero_answer_frame(scores: dict | None) -> pl.DataFrame:
+    """Step 4's zero-answer student as one row of `quality_frame`'s columns (queries 0, p 0, no run); empty when its
+    scores are not there."""
+    schema = {
+        "student": pl.Utf8,
+        "p": pl.Float64,
+        "queries": pl.Int64,
+        "heldout_cosine": pl.Float64,
+        "neighbours_shared": pl.Float64,
+        "baseline_cosine": pl.Float64,
+        "run_id": pl.Utf8,
+    }
+    if not scores:
+        return pl.DataFrame(schema=schema)
+    row = {
+        "student": ZERO_LABEL,
+        "p": 0.0,
+        "queries": 0,
+        "heldout_cosine": scores["heldout_cosine"],
+        "neighbours_shared": scores["neighbours_shared"],
+        "baseline_cosine": scores["baseline_cosine"],
+        "run_id": "",
+    }
+    return pl.DataFrame([row], schema=schema)
 
 
 def split_cosine_frame(scores: Mapping[str, dict]) -> pl.DataFrame:

@@ -51,6 +51,38 @@ def story_runs() -> pl.DataFrame:
     return visible_runs(list_runs(runs_dir()), owner, host_settings().hosted, gallery=True, unowned=True)
 
 
+@st.cache_data(show_spinner=False, max_entries=8, ttl=60)
+def zero_scores(settings: story.StorySettings) -> dict | None:
+    """Step 4's student given no answer, as the warm-up kept it (read, never fitted on a visitor's click)."""
+    return story.zero_answer_scores(settings)
+
+
+def zero_sentence(zero: dict, fewest: dict) -> str:
+    """Step 4's zero-answer student in plain words, beside the learns-nothing student with the same information
+    and the adapter's fewest answers: it says so when the map does no better than learning nothing."""
+    beats = zero["heldout_cosine"] > zero["baseline_cosine"]
+    analogies = ""
+    if zero.get("analogy_pct_of_teacher") is not None:
+        analogies = (
+            f", and solves {zero['analogy_pct_of_teacher']:.0f} % of the analogies the teacher solves among them "
+            f"(learning nothing: {zero['baseline_analogy_pct_of_teacher']:.0f} %)"
+        )
+    verdict = (
+        "better than learning nothing, but far from what even a few paid answers buy"
+        if beats and zero["neighbours_shared"] < fewest["neighbours_shared"]
+        else "better than learning nothing"
+        if beats
+        else "no better than a student that learns nothing: without answers, the shapes of the two spaces alone "
+        "were not enough here"
+    )
+    return (
+        f"**And with no answers at all?** A map from the cheap model's numbers to the teacher's, learnt only by "
+        f"matching the shapes of the two spaces (mini-vec2vec), reaches a cosine of {zero['heldout_cosine']:.2f} to "
+        f"the teacher on new words (a student that learns nothing: {zero['baseline_cosine']:.2f}), finds "
+        f"{zero['neighbours_shared']:.1f} of a word's {settings.k} closest words{analogies}: {verdict}."
+    )
+
+
 def current_step() -> int:
     try:
         step = int(st.query_params.get("step", 1))
@@ -271,15 +303,25 @@ elif step == 4:
         frame = story.quality_frame(runs, scores)
         adapter_rows = frame.filter(pl.col("student") == adapter_label).sort("queries")
         fewest, most = adapter_rows.row(0, named=True), adapter_rows.row(-1, named=True)
+        zero = zero_scores(settings)
+        zero_frame = story.zero_answer_frame(zero)
         show_chart(
-            story_charts.quality_lines(frame, "neighbours_shared"),
-            frame.drop("run_id"),
+            story_charts.quality_lines(frame, "neighbours_shared", zero=zero_frame),
+            pl.concat([frame, zero_frame]).drop("run_id"),
             f"With only {fewest['queries']:,} answers the adapter already finds {fewest['neighbours_shared']:.1f} of a new "
             f"word's {settings.k} closest words ({most['neighbours_shared']:.1f} with {most['queries']:,}); Model B finds "
             f"almost none, however many answers it gets.",
             "story_quality",
             "story_step4_answers",
         )
+        if zero:
+            st.markdown(zero_sentence(zero, fewest))
+            st.caption(
+                "A log scale has no 0, so the student given no answer stands in its own column at the left, "
+                "labelled “0 answers”, on the same vertical scale. It saw the cheap model's numbers of the words it "
+                f"answers and the teacher's numbers of {zero['public_words']:,} other words as a heap with no words "
+                "attached — never a teacher answer for a word it was scored on, never a pair."
+            )
         open_page(
             "Compare every run on Honest evaluation", "evaluate", adapter_id, "story_link_eval", ":material/fact_check:"
         )

@@ -11,7 +11,9 @@ import polars as pl
 from core.charts import SPLIT_COLOURS, TEACHER_COLOUR
 
 STUDENT_COLOURS = {"Model B (the paper's)": "#d62728", "Adapter reading a cheap model": "#2ca02c"}
+ZERO_COLOUR = "#9467bd"
 BASELINE_COLOUR = "#7f7f7f"
+ZERO_AXIS = "0 answers"  # a log axis has no 0: the student with no answer gets its own column at the left
 COSINE_AXIS = "Cosine to the teacher (1 = same)"
 
 
@@ -85,15 +87,80 @@ def split_bars(frame: pl.DataFrame, title: str = "Right on the words it was taug
 
 
 def quality_lines(
-    frame: pl.DataFrame, metric: str = "heldout_cosine", title: str = "How many teacher answers are enough?"
-) -> alt.LayerChart:
+    frame: pl.DataFrame,
+    metric: str = "heldout_cosine",
+    title: str = "How many teacher answers are enough?",
+    zero: pl.DataFrame | None = None,
+) -> alt.LayerChart | alt.HConcatChart:
     """Step 4: a held-out score against teacher queries (log scale), one line per student; for cosine, the
-    learns-nothing baseline as a grey dashed line. Columns student, queries, the metric, baseline_cosine."""
+    learns-nothing baseline as a grey dashed line. Columns student, queries, the metric, baseline_cosine.
+
+    `zero` (`core.story.zero_answer_frame`, same columns): the student given no answer at all. A log axis cannot
+    show 0, so it stands in a narrow column of its own at the left, labelled "0 answers", on the same y scale (a
+    purple diamond; for cosine, a grey tick: the learns-nothing student with the same information)."""
+    main = _quality_main(frame, metric)
+    if zero is None or zero.is_empty():
+        return main.properties(title=alt.TitleParams(title, fontSize=16, anchor="start"), height=340)
+    return (
+        alt.hconcat(_zero_column(zero, metric), main.properties(height=340), spacing=6)
+        .resolve_scale(y="shared", color="independent")
+        .properties(title=alt.TitleParams(title, fontSize=16, anchor="start"))
+    )
+
+
+def _y(metric: str) -> tuple[str, list[float]]:
     axis = {
         "heldout_cosine": COSINE_AXIS + ", new words",
         "neighbours_shared": "Closest words shared (of 8), new words",
     }[metric]
-    domain = [0, 8] if metric == "neighbours_shared" else [0, 1]
+    return axis, [0, 8] if metric == "neighbours_shared" else [0, 1]
+
+
+def _zero_column(zero: pl.DataFrame, metric: str) -> alt.LayerChart:
+    """The student with no answer, alone in a column labelled '0 answers' (and, for cosine, the learns-nothing
+    student with the same information as a grey tick beside it)."""
+    axis, domain = _y(metric)
+    data = zero.with_columns(at=pl.lit(ZERO_AXIS))
+    x = alt.X("at:N", title=None, axis=alt.Axis(labelAngle=0, labelFontSize=12))
+    y = alt.Y(f"{metric}:Q", title=axis, scale=alt.Scale(domain=domain))
+    layers = [
+        alt.Chart(data)
+        .mark_point(shape="diamond", filled=True, size=160)
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color(
+                "student:N",
+                title=None,
+                scale=alt.Scale(domain=data["student"].unique().to_list(), range=[ZERO_COLOUR]),
+                legend=alt.Legend(orient="bottom", labelLimit=400),
+            ),
+            tooltip=[
+                alt.Tooltip("student:N", title="Student"),
+                alt.Tooltip("queries:Q", title="Teacher answers"),
+                alt.Tooltip(f"{metric}:Q", title="Score", format=".2f"),
+            ],
+        )
+    ]
+    if metric == "heldout_cosine":
+        layers.append(
+            alt.Chart(data.with_columns(who=pl.lit("learns nothing (average of the public set)")))
+            .mark_tick(color=BASELINE_COLOUR, thickness=2, size=24)
+            .encode(
+                x=x,
+                y=alt.Y("baseline_cosine:Q", title=axis, scale=alt.Scale(domain=domain)),
+                tooltip=[
+                    alt.Tooltip("who:N", title="Line"),
+                    alt.Tooltip("baseline_cosine:Q", title="Cosine", format=".2f"),
+                ],
+            )
+        )
+    return alt.layer(*layers).properties(width=70, height=340)
+
+
+def _quality_main(frame: pl.DataFrame, metric: str) -> alt.LayerChart:
+    """Step 4's lines against teacher answers (log scale), without a title."""
+    axis, domain = _y(metric)
     x = alt.X(
         "queries:Q",
         title="Teacher answers paid for (log scale)",
@@ -136,7 +203,7 @@ def quality_lines(
                 ],
             )
         )
-    return alt.layer(*layers).properties(title=alt.TitleParams(title, fontSize=16, anchor="start"), height=340)
+    return alt.layer(*layers)
 
 
 def poison_bars(

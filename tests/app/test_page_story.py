@@ -88,3 +88,17 @@ def test_without_the_teachers_answers_step_one_says_so():
     at = make_app("story")
     no_errors(at)
     assert "still preparing the teacher's answers" in page_text(at)
+
+
+def test_step_four_shows_the_student_given_no_answer_beside_learning_nothing(story_runs):
+    at = make_app()
+    at.query_params["step"] = "4"
+    at.switch_page("pages/story.py").run()
+    no_errors(at)
+    zero = story.zero_answer_scores(story.StorySettings.from_env())
+    text = page_text(at)
+    assert "with no answers at all" in text.lower()
+    assert f"{zero['heldout_cosine']:.2f}" in text and f"{zero['baseline_cosine']:.2f}" in text
+    verdict = "better than learning nothing" if zero["heldout_cosine"] > zero["baseline_cosine"] else "no better than"
+    assert verdict in text
+    assert "labelled “0 answers”" in text  # the caption says how 0 stands on a log axis

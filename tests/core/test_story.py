@@ -199,3 +199,45 @@ def test_shared_scoring_gives_the_scores_of_scoring_alone(settings, prepared):
         shared = story.run_scores(scoring.run_vectors(stored), settings.words, settings.k, scoring)
         assert shared == story.run_scores(run_vectors(stored, teacher_cache_dir()), settings.words, settings.k)
     assert len(scoring._neighbours) == len(settings.ps)  # the teacher's neighbours found once per p's held-out words
+
+
+def test_warm_story_keeps_a_zero_answer_student_that_saw_no_answer_and_step_four_draws_it_at_0(settings, prepared):
+    ids = story.warm_story(settings=settings, prepared=prepared)
+    path = story.zero_answer_path(settings)
+    assert path.exists() and path.parent.name == "zero-answer"
+    zero = story.zero_answer_scores(settings)  # read from its file: never fitted on a visitor's click
+    assert zero == story.zero_answer_scores(settings, compute=True)  # kept, not fitted again
+    assert zero["training_words"] == 0 and zero["public_words"] == int(0.3 * len(WORDS))
+    assert zero["heldout_words"] == len(WORDS) - zero["public_words"]  # scored only where it saw no teacher vector
+    assert zero["baseline_cosine"] is not None and zero["heldout_cosine"] is not None
+    frame = story.zero_answer_frame(zero)
+    assert frame.row(0, named=True) | {"heldout_cosine": 0} == {
+        "student": story.ZERO_LABEL,
+        "p": 0.0,
+        "queries": 0,
+        "heldout_cosine": 0,
+        "neighbours_shared": zero["neighbours_shared"],
+        "baseline_cosine": zero["baseline_cosine"],
+        "run_id": "",
+    }
+    runs = story.find_story_runs(list_runs(runs_dir()), settings)
+    quality = story.quality_frame(
+        runs, {r: story.story_scores(load_run(runs_dir(), r), settings=settings) for r in ids}
+    )
+    for metric in ("heldout_cosine", "neighbours_shared"):
+        spec = story_charts.quality_lines(quality, metric, zero=frame).to_dict()
+        zero_column, curve = spec["hconcat"]
+        assert zero_column["layer"][0]["encoding"]["x"]["field"] == "at"  # a column of its own, not a log-axis point
+        data = zero_column["layer"][0].get("data", zero_column.get("data"))
+        assert spec["datasets"][data["name"]][0]["at"] == story_charts.ZERO_AXIS
+        assert curve["layer"][0]["encoding"]["x"]["scale"]["type"] == "log"
+        assert spec["resolve"]["scale"]["y"] == "shared"  # the same vertical scale on both sides
+    assert len(spec["hconcat"][0]["layer"]) == 1  # closest words: the map alone (no learns-nothing line there)
+    assert story_charts.quality_lines(quality, zero=story.zero_answer_frame(None)).to_dict().get("hconcat") is None
+    assert story.zero_answer_scores(story.StorySettings(teacher="hash-32", cheap="hash-16", seed=3)) is None
+
+
+def test_the_zero_answer_story_student_needs_enough_words(settings, prepared, tmp_path):
+    few = story.StorySettings(teacher="hash-32", cheap="hash-16", vocabulary="test-30")
+    with pytest.raises(ValueError, match="at least 40 vectors"):
+        story.zero_answer_scores(few, items=WORDS[:30], compute=True)
