@@ -11,7 +11,8 @@ their publishers, so the lab uses them for measurement and teaching, as gensim d
 User texts: a `.txt` (one text per line), a `.csv` (its column named text / sentence, or its only column),
 or pasted lines. Each input is validated where it enters, by the same decoder and line cleaner as the word lists
 (core.data.uploads): empty, binary, too long or too many lines get a sentence, not a traceback, and duplicates, blank
-lines, lines with invisible characters and CSV rows that do not fit the header are dropped and counted.
+lines, lines with invisible characters and CSV rows that do not fit the header (more cells, or none in the text column) are
+dropped and counted, and so are the lines a quote that is never closed swallowed.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.data.uploads import EMPTY, HIDDEN, clean_line, csv_rows, decode_upload, short_name
+from core.data.uploads import EMPTY, HIDDEN, clean_line, csv_rows, decode_upload, open_quote, short_name
 
 MAX_TEXTS = 20_000
 MAX_CHARS = 1_000  # per text
 MAX_BYTES = 10 * 2**20
 MISFIT_ROW = "CSV rows with more cells than the header (quote a text that holds a comma)"
+SHORT_ROW = "CSV rows with fewer cells than the header (no cell in the text column)"
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
 
 
@@ -56,8 +58,9 @@ class Sentences:
         return "; ".join(parts) + "."
 
 
-def _clean(lines, source: str, kind: str = "upload", misfits: int = 0) -> Sentences:
-    """Kept texts in order and a count per reason for the rest; `misfits` CSV rows were already left out."""
+def _clean(lines, source: str, kind: str = "upload", misfits: int = 0, left_out: dict | None = None) -> Sentences:
+    """Kept texts in order and a count per reason for the rest; `misfits` CSV rows were already left out, and so
+    were the rows counted in `left_out` (reason -> count)."""
     seen, texts = set(), []
     dropped = {
         "empty": 0,
@@ -66,6 +69,7 @@ def _clean(lines, source: str, kind: str = "upload", misfits: int = 0) -> Senten
         HIDDEN: 0,
         "over the limit": 0,
         MISFIT_ROW: misfits,
+        **(left_out or {}),
     }
     for raw in lines:
         # The same cleaner as the vocabulary's (core.data.uploads): a line is kept or dropped on both sides alike.
@@ -120,7 +124,18 @@ def sentences_from_upload(name: str, data: bytes) -> Sentences:
     text = decode_upload(data, name, MAX_BYTES)  # UploadRefused is a ValueError with the sentence
     shown = short_name(name)
     if name.lower().endswith(".csv"):
-        rows = [r for r in csv_rows(text, name) if r]  # blank lines: nothing to count as a text
+        rows = csv_rows(text, name)
+        left_out: dict[str, int] = {}
+        opened = open_quote(text)
+        if opened is not None:  # the rest of the file in one cell is not a text: left out, and its lines counted
+            rows = rows[:-1]
+            line, swallowed = opened
+            left_out[f"lines after a quote opened on line {line:,} and never closed"] = swallowed
+        rows = [r for r in rows if r]  # blank lines: nothing to count as a text
+        if not rows and opened is not None:
+            raise ValueError(
+                f"{shown}: the quote opened on line {opened[0]:,} is never closed; close it and try again."
+            )
         if not rows:
             raise ValueError(f"{shown} is empty.")
         header = [h.strip().lower() for h in rows[0]]
@@ -136,8 +151,9 @@ def sentences_from_upload(name: str, data: bytes) -> Sentences:
         # A row with more cells than the header is a text with an unquoted comma: left out and counted, never cut.
         lines = [r[column] for r in body if column < len(r) <= width]
         misfits = sum(len(r) > width for r in body)
+        left_out[SHORT_ROW] = sum(len(r) <= column for r in body)
         # A cell starting with = + - @ is kept as text, never evaluated (and shown as text, not a formula).
-        return _clean(lines, shown, misfits=misfits)
+        return _clean(lines, shown, misfits=misfits, left_out=left_out)
     return _clean(text.splitlines(), shown)
 
 

@@ -6,7 +6,8 @@ and accept the same files with the same sentences:
 - `decode_upload`: bytes -> str with a size cap; UTF-8 (with or without a BOM) and UTF-16 / UTF-32 with a BOM,
   plus BOM-less UTF-16 told apart by where its zero bytes sit (ASCII text in UTF-16 LE has a zero at every odd
   position); anything else with a zero byte is a binary file, anything else that is not UTF-8 gets a sentence.
-- `csv_rows`: quoted CSV (commas, quotes and line breaks inside quotes) read by the standard `csv` module.
+- `csv_rows`: quoted CSV (commas, quotes and line breaks inside quotes) read by the standard `csv` module;
+  `open_quote`: where a quote that is never closed swallowed the rest of the file into one cell.
 - `clean_line`: one line or cell as the lab keeps it, or the reason it is dropped. Invisible characters
   (zero-width spaces, bidirectional overrides, other controls) are refused, not silently removed: a word that
   differs from another only by an invisible character would be a second "same" word, and a bidi override makes a
@@ -108,6 +109,32 @@ def csv_rows(text: str, name: str) -> list[list[str]]:
         return list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as err:  # e.g. a cell over the csv module's field size limit
         raise UploadRefused(f"'{short_name(name)}' is not a readable CSV file ({err}).") from None
+
+
+def open_quote(text: str) -> tuple[int, int] | None:
+    """`(line, lines)` when the CSV `text` ends inside a quoted cell: the line where that quote opens and how many
+    lines the cell swallowed to the end of the file (the csv module reads them as one cell without a word);
+    None otherwise.
+
+    >>> open_quote('text\na\n"b, never closed\nc\n')
+    (3, 2)
+    """
+    reader = csv.reader(io.StringIO(text, newline=""))
+    start, last_start = 0, None
+    try:
+        for _ in reader:
+            last_start, start = start, reader.line_num
+    except csv.Error:
+        return None  # csv_rows says what is wrong with the file
+    if last_start is None:
+        return None
+    lines = io.StringIO(text, newline="").readlines()
+    try:
+        list(csv.reader(io.StringIO("".join(lines[last_start:]), newline=""), strict=True))
+    except csv.Error as err:
+        if "unexpected end of data" in str(err):
+            return last_start + 1, len(lines) - last_start
+    return None
 
 
 def clean_line(raw: str) -> tuple[str, str | None]:
