@@ -5,7 +5,8 @@
   student's answer for it, for the held-out items too) with a word-level tokenizer, then `Normalize`. A text
   of several words gets the normalized mean of their vectors; a word outside the run's vocabulary adds
   nothing (it maps to a zero row). Every student exports this way, generalizing ones as a snapshot of their
-  answers on the run's vocabulary. Beside the modules: `run_card.json`.
+  answers on the run's vocabulary. Beside the modules: `run_card.json`; the README opens by saying so (a table of
+  these words only, a zero vector for any other: `what_the_export_is`), as the card and the CLI do.
 - `run_card(stored)`: config, teacher, a hash of the data (items, split, poison), metrics.
 - `zip_run(stored)` / `import_run(data, root)`: a run folder as one zip, and back. Import reads only the
   run's own file names (JSON, Parquet, safetensors — nothing is unpickled), never extracts a path from the
@@ -36,11 +37,15 @@ import polars as pl
 
 from core.config import MAX_EPOCHS, LemmaMode, TrainConfig
 from core.data.corpus import DEFAULT_SIZE, MAX_ITEM_CHARS, MAX_ITEMS
+from core.data.table_sizes import parquet_problem
 from core.errors import DamagedData
 from core.paths import check_cache_id, writing
 from core.runs.hosting import HostSettings
 from core.runs.store import (
+    EPOCH_COLUMNS,
+    ITEM_COLUMNS,
     MAX_META_BYTES,
+    MEANS_COLUMNS,
     RUN_ID,
     SCORE_RANGES,
     StoredRun,
@@ -104,6 +109,30 @@ def run_card(stored: StoredRun) -> dict:
     }
 
 
+OUTSIDE_THE_TABLE = (
+    "a zero vector (norm 0): a word that is not one of the table's words adds nothing, so a text of such words only "
+    "gets all zeros; check np.linalg.norm(v) > 0 before you use a vector"
+)
+GENERALIZING_NOTE = (
+    "In the lab this student gives a learnt vector to any word (it computes it from the word); this download keeps "
+    "only its answers for the run's words, so a word outside the table gets a zero vector here. Use the lab "
+    "(python -m core evaluate --run ...) for other words."
+)
+
+
+def what_the_export_is(stored: StoredRun) -> str:
+    """The plain sentence that heads an export's README (and that the CLI prints): a table of the run's words,
+    and what a word outside it gets."""
+    words = stored.items.height
+    text = (
+        f"# What this is\n\nThe student of run {stored.run_id} as a fixed table of its {words:,} words only: each of "
+        f"those words has the student's vector; any other word gets a zero vector (norm 0), not an estimate."
+    )
+    if stored.config.model.generalizes:
+        text += " " + GENERALIZING_NOTE
+    return text
+
+
 def export_static(stored: StoredRun, folder: Path) -> Path:
     """Write the run's student as a sentence-transformers folder (StaticEmbedding + Normalize): a new folder, or
     an empty one — never one holding files the export did not make (ExportRefused). Written beside the target
@@ -132,7 +161,11 @@ def export_static(stored: StoredRun, folder: Path) -> Path:
         "format": "sentence-transformers StaticEmbedding + Normalize",
         "how_to_use": "SentenceTransformer(path).encode(texts): each known word's student vector, a text's the normalized mean.",
         "items_with_spaces_not_reachable": unreachable,
+        "table_of_words": len(items),
+        "word_outside_the_table": OUTSIDE_THE_TABLE,
     }
+    if stored.config.model.generalizes:
+        card["generalizing_student"] = GENERALIZING_NOTE
     if stored.config.lemmatize.value != "none":
         card["note"] = (
             "Lemmatized run: the model knows lemmas (e.g. 'run', not 'running'); lemmatize texts the same way first."
@@ -147,6 +180,9 @@ def export_static(stored: StoredRun, folder: Path) -> Path:
         try:
             tmp.mkdir()
             model.save(str(tmp))
+            readme = tmp / "README.md"
+            before = readme.read_text() if readme.exists() else ""
+            readme.write_text(what_the_export_is(stored) + "\n\n" + before)
             (tmp / "run_card.json").write_text(json.dumps(card, indent=2))
             if inside:
                 for entry in sorted(tmp.iterdir()):
@@ -467,6 +503,23 @@ def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, cap:
         raise ImportRefused(f"The zip's {target.name} cannot be unpacked ({type(err).__name__}).") from None
 
 
+_TABLE_COLUMNS = {"epochs.parquet": EPOCH_COLUMNS, "items.parquet": ITEM_COLUMNS, "means.parquet": MEANS_COLUMNS}
+
+
+def _check_table_footer(folder: Path, name: str, max_rows: int, max_bytes: int) -> None:
+    """One of a run's tables holds only the lab's columns, at most the run's rows, and at most what a run of this
+    size needs once decompressed — told from its footer (and its text, still encoded), before any value is read:
+    a 41 KB file can unpack to gigabytes."""
+    path = folder / name
+    if not path.exists():
+        return  # a missing table is the reader's to say (means.parquet is optional)
+    problem = parquet_problem(
+        path, columns=_TABLE_COLUMNS[name], max_rows=max_rows, max_bytes=max_bytes, max_text_bytes=4 * MAX_ITEM_CHARS
+    )
+    if problem is not None:
+        raise ImportRefused(f"The run's {name} is not usable ({problem}).")
+
+
 def _check_vocabulary(config: TrainConfig, items: list[str]) -> None:
     """The items are the vocabulary the run's settings name: its label carries the size and a hash of the words
     (core.data.corpus.Vocabulary.label). Without lemmatization the items are those words, in order; lemmatized,
@@ -522,6 +575,8 @@ def check_run_files(folder: Path, meta: dict, config: TrainConfig, student: Stud
 
     label = "in this zip"
     n, done = meta["items"], meta["epochs_done"]
+    for name, most in (("epochs.parquet", done), ("items.parquet", n), ("means.parquet", done * n)):
+        _check_table_footer(folder, name, most, _cap(name, meta, student))
     epochs = read_table(folder, label, "epochs.parquet", max_rows=done, rows=done)
     items = read_table(folder, label, "items.parquet", max_rows=n, rows=n)
     if epochs["epoch"].to_list() != list(range(1, done + 1)):
