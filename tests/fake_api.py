@@ -6,7 +6,9 @@ Failure modes are scripted: `server.script` is a list consumed one request at a 
 "ok", "429", "500", "401", "400", "badjson", "wrongdim", "nan", "short", "drop" (close the connection),
 "truncated" (a body shorter than its Content-Length), "dupindex" (two rows with the same index), "redirect"
 (302 to another address, which must never receive the key), "huge" (a 50 MB answer, Content-Length said),
-"huge-unsized" (50 MB with no length, until the client hangs up).
+"huge-unsized" (50 MB with no length, until the client hangs up), "deep" (JSON nested 100,000 levels deep), "1e38"
+(every number of the vectors times 1e38: finite, but their squares overflow), "usage-lie" (usage.total_tokens of
+10^12).
 Every request's headers and body are recorded in `server.seen`.
 
 It listens on 127.0.0.1, a loopback address the API teacher refuses unless the operator allows it, so while the
@@ -81,11 +83,15 @@ class FakeEmbeddingServer:
                     return self._send(400, {"error": {"message": "bad request"}})
                 if mode == "badjson":
                     return self._raw(200, b'{"data": [ {"embedding": [0.1, ')
+                if mode == "deep":
+                    return self._raw(200, b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
                 vectors = outer.teacher.embed(texts).astype(np.float64)
                 if mode == "wrongdim":
                     vectors = np.hstack([vectors, vectors])
                 if mode == "nan":
                     vectors[0, 0] = np.nan
+                if mode == "1e38":
+                    vectors *= 1e38
                 rows = [
                     {"object": "embedding", "index": i, "embedding": [float(x) if np.isfinite(x) else None for x in v]}
                     for i, v in enumerate(vectors)
@@ -103,7 +109,7 @@ class FakeEmbeddingServer:
                     "model": request.get("model"),
                     "usage": {
                         "prompt_tokens": sum(len(t) // 4 + 1 for t in texts),
-                        "total_tokens": sum(len(t) // 4 + 1 for t in texts),
+                        "total_tokens": 10**12 if mode == "usage-lie" else sum(len(t) // 4 + 1 for t in texts),
                     },
                 }
                 return self._raw(200, json.dumps(payload, allow_nan=True).encode())

@@ -60,6 +60,10 @@ from core.paths import cache_dir
 from core.teachers.base import Progress, TeacherCancelled, TeacherUnavailable, cancel_check
 
 CHARS_PER_TOKEN = 4
+# A token covers at least one byte of UTF-8 (byte-level tokenizers), plus a few special tokens per text: a server's
+# `usage.total_tokens` above this for a batch is not believed (a broken or lying server could spend the whole cap).
+SPECIAL_TOKENS_PER_TEXT = 8
+LEDGER_POLL_S = 0.05  # how often a job waiting for the spending record looks again
 
 
 class BudgetExceeded(TeacherUnavailable):
@@ -171,6 +175,15 @@ def estimate_tokens(texts: Sequence[str]) -> int:
     return sum(max(1, math.ceil(len(t) / CHARS_PER_TOKEN)) for t in texts)
 
 
+def most_tokens(texts: Sequence[str]) -> int:
+    """The most tokens any tokenizer can honestly bill for `texts`: one per UTF-8 byte, plus special tokens.
+
+    >>> most_tokens(["héllo"])
+    14
+    """
+    return sum(len(t.encode("utf-8", "surrogatepass")) + SPECIAL_TOKENS_PER_TEXT for t in texts)
+
+
 class SpendLedger:
     """Dollars spent per API teacher id, in one JSON file beside the cache, written atomically. The cap
     applies to the total over every API model and endpoint of this lab home (a new model name is not a new
@@ -204,20 +217,45 @@ class SpendLedger:
         data = self._read()
         return sum(data.values()) if teacher_id is None else data.get(teacher_id, 0.0)
 
-    def locked(self):
-        """A lock held across threads and processes while a job is checked and paid for."""
+    def locked(self, until: float = math.inf, cancelled: Callable[[], bool] = lambda: False):
+        """A lock held across threads and processes while a job is checked and paid for. A job that waits for it
+        waits at most until `until` (a `time.monotonic()` value: its own deadline), then says that someone else
+        is using the API (TeacherUnavailable); `cancelled()` ends the wait too (TeacherCancelled)."""
         import contextlib
         import fcntl
+
+        def wait(take: Callable[[], bool]) -> None:
+            while not take():
+                if cancelled():
+                    raise TeacherCancelled("Cancelled while waiting for another API job of this lab; nothing was sent.")
+                if time.monotonic() >= until:
+                    raise TeacherUnavailable(
+                        "Someone else is using the API from this lab home (another job holds its spending record, "
+                        f"{self.path.with_suffix('.lock').name}) past this job's deadline; nothing was sent: try "
+                        "again when that job is done."
+                    )
+                time.sleep(LEDGER_POLL_S)
+
+        def flock(handle) -> bool:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                return False
 
         @contextlib.contextmanager
         def hold():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._lock, open(self.path.with_suffix(".lock"), "a") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
+            wait(lambda: self._lock.acquire(timeout=LEDGER_POLL_S))
+            try:
+                with open(self.path.with_suffix(".lock"), "a") as handle:
+                    wait(lambda: flock(handle))
+                    try:
+                        yield
+                    finally:
+                        fcntl.flock(handle, fcntl.LOCK_UN)
+            finally:
+                self._lock.release()
 
         return hold()
 
@@ -398,6 +436,7 @@ class ApiTeacher:
         self._sleep = sleep  # None: a wait that a cancel interrupts; tests pass their own
         self._dim = dim
         self.requests = 0  # HTTP requests made (retries included)
+        self.notes: list[str] = []  # what the caller should tell the user (a server's token count not believed)
 
     def __repr__(self) -> str:  # never the key
         return f"ApiTeacher(model={self.settings.model!r}, base_url={self.settings.base_url!r})"
@@ -464,7 +503,7 @@ class ApiTeacher:
         out = []
         size = self.settings.batch_size
         # check and spend under one lock, so two jobs (threads or processes) cannot both pass the same check
-        with self.ledger.locked() if self.ledger else contextlib.nullcontext():
+        with self.ledger.locked(job_end, cancelled) if self.ledger else contextlib.nullcontext():
             self.check_budget(texts)
             check_base_url(self.settings)  # an inner address by name or number: refused before any attempt
             for start in range(0, len(texts), size):
@@ -473,11 +512,7 @@ class ApiTeacher:
                         f"Cancelled: {start:,} of {len(texts):,} texts were answered; nothing more was asked."
                     )
                 if time.monotonic() >= job_end:
-                    raise TeacherUnavailable(
-                        f"The API job ran past its deadline (EMBEDDING_LAB_API_JOB_DEADLINE, "
-                        f"{self.settings.job_deadline_s:g} s) after {start:,} of {len(texts):,} texts; what was "
-                        "answered is kept in the cache: run it again to go on."
-                    )
+                    raise self._past_job_deadline(f"after {start:,} of {len(texts):,} texts")
                 batch = texts[start : start + size]
                 vectors, tokens = self._call(batch, cancelled, job_end)
                 if self.ledger:
@@ -495,11 +530,18 @@ class ApiTeacher:
             headers["Authorization"] = f"Bearer {s.key}"
         url = s.base_url.rstrip("/") + "/embeddings"
         cap = s.max_answer_bytes(len(batch))
-        batch_end = min(time.monotonic() + s.deadline_s, job_end)
+        batch_limit = time.monotonic() + s.deadline_s
+        batch_end = min(batch_limit, job_end)
+
+        def past_deadline(last: str) -> TeacherUnavailable:  # the deadline that ends the wait is the one named
+            if job_end < batch_limit:
+                return self._past_job_deadline(f"while a batch of {len(batch):,} texts was asked (last: {last})")
+            return self._past_deadline(last)
+
         last = ""
         for attempt in range(s.max_retries + 1):
             if attempt:
-                self._pause(self._wait(attempt, last), batch_end, cancelled, last)
+                self._pause(self._wait(attempt, last), batch_end, cancelled, past_deadline(last))
             self.requests += 1
             exchange = _Exchange(
                 url, body, headers, min(s.timeout_s, max(0.05, batch_end - time.monotonic())), cap, s.allow_private
@@ -514,7 +556,7 @@ class ApiTeacher:
                         raise TeacherCancelled(
                             "Cancelled while the API was answering; what was answered before is kept in the cache."
                         )
-                    raise self._past_deadline(last or "no answer yet")
+                    raise past_deadline(last or "no answer yet")
             err = exchange.error
             if isinstance(err, TeacherUnavailable):  # an inner address: nothing was sent
                 raise err
@@ -528,6 +570,8 @@ class ApiTeacher:
             if err is not None:
                 if not isinstance(err, (TimeoutError, ConnectionError, OSError, http.client.HTTPException)):
                     raise err
+                if exchange.sent:  # timed out, dropped or cut short after the request left: it may be billed
+                    self._count_unanswered(batch)
                 last = f"connection failed ({type(err).__name__})"  # dropped, truncated or not HTTP at all: ask again
                 continue
             code, answer_headers, raw = exchange.result
@@ -551,6 +595,7 @@ class ApiTeacher:
             try:
                 return self._parse(raw, batch)
             except _Malformed as err:
+                self._count_unanswered(batch)  # a garbled answer was still an answer the provider may bill
                 last = str(err)
                 continue  # a garbled answer is treated like a server fault: ask again
         raise TeacherUnavailable(
@@ -565,14 +610,20 @@ class ApiTeacher:
             "try again later."
         )
 
+    def _past_job_deadline(self, when: str) -> TeacherUnavailable:
+        return TeacherUnavailable(
+            f"The API job ran past its deadline (EMBEDDING_LAB_API_JOB_DEADLINE, {self.settings.job_deadline_s:g} s) "
+            f"{when}; what was answered before is kept in the cache: run it again to go on."
+        )
+
     def _count_unanswered(self, batch: list[str]) -> None:
         """A request cut off after it was sent may still be billed: count its estimate, so the cap stays a cap."""
         if self.ledger:
             self.ledger.add(self.id, estimate_tokens(batch) * self.settings.price_per_million / 1e6)
 
-    def _pause(self, seconds: float, until: float, cancelled, last: str) -> None:
+    def _pause(self, seconds: float, until: float, cancelled, past_deadline: TeacherUnavailable) -> None:
         if time.monotonic() + seconds >= until:
-            raise self._past_deadline(last)  # waiting would only end past the deadline: say so now
+            raise past_deadline  # waiting would only end past the deadline: say so now
         if self._sleep is not None:
             self._sleep(seconds)
             return
@@ -597,7 +648,7 @@ class ApiTeacher:
         try:
             detail = json.loads(raw[:65536].decode("utf-8", "replace"))
             message = detail.get("error", {}).get("message", "") if isinstance(detail, dict) else ""
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             message = ""
         return (str(message)[:200] or http.client.responses.get(code, "") or "no reason given").replace("\n", " ")
 
@@ -612,14 +663,19 @@ class ApiTeacher:
                 rows = sorted(data, key=lambda d: d["index"])
             else:
                 rows = data
-            vectors = np.asarray([d["embedding"] for d in rows], dtype=np.float32)
+            vectors = np.asarray([d["embedding"] for d in rows], dtype=np.float64)
+        except RecursionError:  # JSON nested thousands deep
+            raise _Malformed("malformed answer (nested too deeply)") from None
         except (ValueError, KeyError, TypeError) as err:
             raise _Malformed(f"malformed answer ({type(err).__name__})") from None
         if vectors.ndim != 2 or vectors.shape[0] != n:
             raise _Malformed(f"{vectors.shape[0] if vectors.ndim else 0} vectors for {n} texts")
+        if vectors.shape[1] == 0:
+            raise _Malformed("the answer's vectors hold no numbers")
         if not np.isfinite(vectors).all():
             raise _Malformed("the answer holds NaN or infinite numbers")
-        if (np.linalg.norm(vectors, axis=1) == 0).any():
+        vectors = _unit_rows_of_any_size(vectors)
+        if vectors is None:
             raise _Malformed("the answer holds an all-zero vector")
         if self._dim is None:
             self._dim = int(vectors.shape[1])
@@ -630,9 +686,32 @@ class ApiTeacher:
             )
         usage = payload.get("usage") if isinstance(payload, dict) else None
         tokens = usage.get("total_tokens") if isinstance(usage, dict) else None
-        if not isinstance(tokens, int) or tokens < 0:
+        if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
             tokens = estimate_tokens(batch)  # not reported: count what the estimate said
+        elif tokens > most_tokens(batch):
+            bound = most_tokens(batch)
+            claimed = f"{tokens:,}" if tokens < 10**15 else f"{tokens:.3g}"
+            self.notes.append(
+                f"The API reported {claimed} tokens for {n} texts, more than they can hold; {bound:,} (one per "
+                "byte) was recorded as spent instead."
+            )
+            tokens = bound
         return vectors, tokens
+
+
+def _unit_rows_of_any_size(vectors: np.ndarray) -> np.ndarray | None:
+    """Finite float64 rows scaled to length 1 as float32, however large their numbers (the squares in a norm
+    overflow float32 from 1e19 and float64 from 1e154: each row is first divided by its largest magnitude); None
+    when a row is all zeros.
+
+    >>> _unit_rows_of_any_size(np.array([[3e300, 4e300]])).tolist()
+    [[0.6000000238418579, 0.800000011920929]]
+    """
+    scale = np.abs(vectors).max(axis=1, keepdims=True)
+    if (scale == 0).any():
+        return None
+    scaled = vectors / scale
+    return (scaled / np.linalg.norm(scaled, axis=1, keepdims=True)).astype(np.float32)
 
 
 class _Malformed(ValueError):
