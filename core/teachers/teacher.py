@@ -32,10 +32,10 @@ import numpy as np
 
 from core.device import pick_device
 from core.errors import DamagedData, StorageUnavailable
-from core.paths import models_dir
+from core.paths import cache_file, models_dir
 from core.teachers.api import ApiSettings, api_teacher_id, load_api_teacher
 from core.teachers.base import Progress, Teacher, TeacherCancelled, TeacherUnavailable, cancel_check
-from core.teachers.static import StaticTeacher, build_static, static_ready
+from core.teachers.static import StaticTeacher, build_static, static_problem, static_ready
 from core.vectors import unit_rows
 
 # Short names the UI and CLI offer; anything else is treated as a model name or a folder.
@@ -253,10 +253,12 @@ def load_teacher(name: str, device: str | None = None) -> Teacher:
         raise TeacherUnavailable("No teacher was named; try 'minilm'.")
     if name in STATIC_SOURCES:
         path = static_model_path(name)
-        if not static_ready(path):
+        problem = static_problem(path)
+        if problem is not None:
             source = BUNDLED[STATIC_SOURCES[name]].split("/")[-1]
+            state = "is not built yet" if not path.exists() else f"is not whole ({problem})"
             raise TeacherUnavailable(
-                f"The static cheap model '{name}' (a word table distilled from {source}) is not built yet: run "
+                f"The static cheap model '{name}' (a word table distilled from {source}) {state}: run "
                 f"`make run` or `python -m core warm --steps {name}` (a minute or two, once)."
             )
         return StaticTeacher(path, teacher_id_for(name))
@@ -269,6 +271,8 @@ def load_teacher(name: str, device: str | None = None) -> Teacher:
         return load_api_teacher(name)
     device = device or pick_device()
     source = str(bundled_model_path(name)) if name in BUNDLED else name
+    if name not in BUNDLED:
+        _check_reachable(name)
     try:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
@@ -280,6 +284,84 @@ def load_teacher(name: str, device: str | None = None) -> Teacher:
             f"Could not load the teacher '{name}': {type(err).__name__}: {str(err).splitlines()[0][:200]}"
         ) from None
     return SentenceTransformerTeacher(model, teacher_id_for(name))
+
+
+HUB_PROBE_SECONDS = 3.0  # how long the lab waits to learn whether the model hub can be reached at all
+
+
+def _check_reachable(name: str) -> None:
+    """A model name that is neither a local folder nor in the local Hugging Face cache needs the hub: say at once
+    when the hub is off (HF_HUB_OFFLINE) or cannot be reached, instead of letting the download retry for a minute
+    and a half."""
+    if Path(name).expanduser().exists():
+        return
+    if name.startswith(("/", "./", "../", "~")):  # a path, not a hub name: nothing to ask the hub
+        raise TeacherUnavailable(f"Could not load the teacher '{name[:80]}': there is no such folder.")
+    known = ", ".join([*BUNDLED, *STATIC_SOURCES, "hash"])
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        if not _in_hub_cache(name):
+            raise TeacherUnavailable(
+                f"Could not load the teacher '{name[:80]}': it is not a folder here nor a model in the local cache, "
+                f"and the model hub is off (HF_HUB_OFFLINE); use one of {known}, or a local model folder."
+            )
+        return
+    if _in_hub_cache(name) or _hub_reachable():
+        return
+    raise TeacherUnavailable(
+        f"Could not load the teacher '{name[:80]}': it is not a folder here nor a model in the local cache, and the "
+        f"model hub cannot be reached (no network?); use one of {known}, or a local model folder."
+    )
+
+
+def _in_hub_cache(name: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(name if "/" in name else f"sentence-transformers/{name}", "modules.json")
+        found = found or try_to_load_from_cache(name, "config.json")
+    except Exception:  # an id the hub's rules refuse ("a b", "../x"): not in any cache
+        return False
+    return isinstance(found, str)
+
+
+def _hub_reachable() -> bool:
+    """Whether a connection to the hub's address opens within HUB_PROBE_SECONDS (name look-up included: it runs in
+    a thread the lab stops waiting for)."""
+    import socket
+    from urllib.parse import urlparse
+
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "") or "https://huggingface.co")
+    host, port = endpoint.hostname or "huggingface.co", endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    answer: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=HUB_PROBE_SECONDS).close()
+            answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True, name="hub-probe")
+    thread.start()
+    thread.join(HUB_PROBE_SECONDS)
+    return bool(answer and answer[0])
+
+
+def connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
+    """A connection that reads the cache at `path` and can never write it, in a folder this process may not be
+    able to write either."""
+    uri = Path(path).resolve().as_uri()
+    con = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout)
+    try:
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return con
+    except sqlite3.OperationalError as err:
+        con.close()
+        if _cause(err) != "read-only":
+            raise
+    # A WAL file needs its -shm beside it, which a read-only folder cannot hold; immutable reads the file
+    # without it (and without locks: nobody can be writing a file this process cannot write either).
+    return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=timeout)
 
 
 def cache_wait_seconds() -> float:
@@ -370,18 +452,7 @@ class CachedTeacher:
         return con
 
     def _connect_read_only(self) -> sqlite3.Connection:
-        uri = self.path.resolve().as_uri()
-        con = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=self.busy_timeout_s)
-        try:
-            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return con
-        except sqlite3.OperationalError as err:
-            con.close()
-            if _cause(err) != "read-only":
-                raise
-        # A WAL file needs its -shm beside it, which a read-only folder cannot hold; immutable reads the file
-        # without it (and without locks: nobody can be writing a file this process cannot write either).
-        return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=self.busy_timeout_s)
+        return connect_read_only(self.path, self.busy_timeout_s)
 
     def _writable(self) -> bool:
         folder_ok = os.access(self.path.parent, os.W_OK | os.X_OK)  # the -wal and -shm files live beside the cache
@@ -688,13 +759,16 @@ class CachedTeacher:
 def cached_count(cache_dir: Path, teacher_id: str, texts: Sequence[str]) -> int:
     """How many of the distinct `texts` a teacher's cache holds, read from its index alone (no vector is read, no
     model loaded: a warm-up's "is it done?" in milliseconds). 0 when the cache is missing or cannot be read."""
-    path = Path(cache_dir) / f"{teacher_id}.sqlite"
+    try:
+        path = cache_file(cache_dir, teacher_id)
+    except ValueError:
+        return 0  # a name that is not a cache's has nothing cached
     if not path.is_file():
         return 0
     unique = list(dict.fromkeys(texts))
     count = 0
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=cache_wait_seconds())
+        con = connect_read_only(path, cache_wait_seconds())
         try:
             for start in range(0, len(unique), 900):  # SQLite's bound-parameter limit
                 chunk = unique[start : start + 900]
@@ -711,9 +785,10 @@ def cached_vectors(cache_dir: Path, teacher_id: str, texts: Sequence[str]) -> np
     """Vectors already in a teacher's cache, in the order of `texts`, without loading the model.
 
     Raises `TeacherUnavailable` naming what is missing (the data must be prepared first), `DamagedData` or
-    `StorageUnavailable` when the file cannot be read (it is never changed here).
+    `StorageUnavailable` when the file cannot be read (it is never changed here); ValueError when `teacher_id` (read
+    from a run's files) is not a cache's name.
     """
-    path = Path(cache_dir) / f"{teacher_id}.sqlite"
+    path = cache_file(cache_dir, teacher_id)  # an id read from a file must name a cache, never a path (ValueError)
     if not path.exists():
         raise TeacherUnavailable(
             f"No cached vectors for teacher '{teacher_id}' yet; compute them on the Data page first."
@@ -721,7 +796,7 @@ def cached_vectors(cache_dir: Path, teacher_id: str, texts: Sequence[str]) -> np
     found: dict[str, bytes] = {}
     unique = list(dict.fromkeys(texts))
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=cache_wait_seconds())
+        con = connect_read_only(path, cache_wait_seconds())
         try:
             for start in range(0, len(unique), 900):
                 chunk = unique[start : start + 900]
