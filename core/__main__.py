@@ -4,6 +4,7 @@
     python -m core train --teacher minilm --model B --p 0.095 --epochs 20 --lemmatize --poison 0.1 --seed 0 --json
     python -m core evaluate --teacher mpnet --json          # the teacher's own analogy / SimLex / WordSim scores
     python -m core evaluate --run RUN_ID                     # a student beside its teacher and the baseline
+    python -m core watermark --teacher minilm --json          # can the API's owner catch an imitator?
 
 Bad flags or values get a one-line error on stderr and exit code 2. With `--json`, `train`
 prints one JSON line per epoch and a final JSON line with the run's summary.
@@ -40,6 +41,8 @@ from core.teachers.teacher import (
     ms_per_1k,
 )
 from core.warm import ALIASES, WarmUp, default_steps
+from core.watermark.cli import add_parser as add_watermark_parser
+from core.watermark.cli import cmd_watermark
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -301,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         "story, minilm-sentences, mpnet-sentences; the earlier minilm-layers, mpnet-layers, minilm-tokens name the step "
         "that now computes them)",
     )
+    add_watermark_parser(commands)  # core/watermark/cli.py
     return parser
 
 
@@ -795,6 +799,7 @@ COMMANDS = {
     "delete": cmd_delete,
     "install-models": cmd_install_models,
     "warm": cmd_warm,
+    "watermark": cmd_watermark,
 }
 
 

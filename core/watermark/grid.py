@@ -1,0 +1,478 @@
+"""Does the owner catch the imitator? Students trained on marked answers and control students trained on clean
+ones, over p x student kind x watermark x strength x seeds; each suspect judged by the verifier against its
+controls.
+
+The shape is the Poisoning lab's (a wrapper on the teacher's answers, a grid, a verdict), but the students are
+trained here in memory, not stored as runs: a grid is hundreds of students whose only product is one number each.
+
+- Seed s draws the split (the paper's seeded draw of p, `core.data.dataset.split_indices`), the student's weights
+  and the owner's key (key + s): power is averaged over keys as well as students.
+- Controls: one clean student per (kind, p, seed), shared by every watermark and strength; for the suspect of
+  seed s they are all judged under key + s, and the suspect is flagged when it lies above their calibrated line
+  (`core.watermark.verify.Calibration`). False alarms: each control against the others (leave one out), under
+  every seed's key.
+- The region test probes the words the suspect never asked about (all words when it asked about every one);
+  the trigger test probes every trigger and benign word, as EmbMarker's verifier does.
+- `removal` > 0: every marked suspect is also trained on answers the imitator cleaned first
+  (`core.watermark.removal`), and judged against the same controls.
+
+    result = run_grid(GridSpec(ps=(0.1, 1.0), kinds=("ridge",)), materials)
+    summarize(result.rows)      # one row per (kind, p, watermark, strength): power, false alarms, costs
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from core.config import StudentKind, TrainConfig
+from core.data.dataset import Dataset, split_indices
+from core.watermark.marks import Watermark, WatermarkConfig, WatermarkKind, utility_cost
+from core.watermark.removal import remove_watermark
+from core.watermark.verify import LEVEL, Calibration, false_alarms, inspect, interval
+from core.words.generalizing import MAX_CENTRES
+from core.words.students import StudentConfig, build_student
+from core.words.train import train_student
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Materials:
+    """What a grid is computed from, loaded at the edge (a page, the CLI, a bench): the words, the teacher's
+    clean answers, the cheap model's vectors (adapters read them; the removal attack needs them) and the words'
+    frequencies (trigger words are of moderate frequency)."""
+
+    items: tuple[str, ...]
+    clean: np.ndarray
+    teacher_id: str
+    features: np.ndarray | None = None  # the cheap model's sentence vectors (ridge, mlp; the removal attack)
+    layers: np.ndarray | None = None  # its layer features (the kernel adapter)
+    frequencies: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.clean.shape[0] != len(self.items):
+            raise ValueError(f"One teacher answer per word is needed, got {self.clean.shape[0]} for {len(self.items)}.")
+        for name in ("features", "layers", "frequencies"):
+            value = getattr(self, name)
+            if value is not None and len(value) != len(self.items):
+                raise ValueError(f"One {name} row per word is needed, got {len(value)} for {len(self.items)}.")
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    ps: tuple[float, ...] = (0.01, 0.1, 0.3, 1.0)
+    kinds: tuple[str, ...] = ("ridge", "B")
+    watermarks: tuple[str, ...] = ("trigger", "region")
+    strengths: tuple[float, ...] = (0.3,)
+    seeds: int = 5
+    epochs: int = 20  # students trained by gradient steps (Model B, subword, MLP)
+    lr: float = 1e-3  # their Adam step (the paper's)
+    batch_size: int = 256  # their batch (the lab's default)
+    level: float = LEVEL
+    key: int = 0  # seed s uses key + s
+    share: float = 0.05  # the share of words a watermark marks
+    removal: int = 0  # directions the imitator projects out (0: no removal attack)
+
+    def __post_init__(self) -> None:
+        if not self.ps or any(not 0 < p <= 1 for p in self.ps):
+            raise ValueError(f"Every p must be above 0 and at most 1, got {self.ps}.")
+        for kind in self.kinds:
+            StudentKind.parse(kind)
+        object.__setattr__(self, "kinds", tuple(StudentKind.parse(k).value for k in self.kinds))
+        for name in self.watermarks:
+            if WatermarkKind(name) is WatermarkKind.OFF:
+                raise ValueError("A grid compares watermarks: 'off' is what the controls are.")
+        if self.seeds < 4:
+            raise ValueError(f"A grid needs at least 4 seeds (each control is judged by the others), got {self.seeds}.")
+        for s in self.strengths:
+            WatermarkConfig("trigger" if "trigger" in self.watermarks else "region", s)
+
+    def mark_config(self, watermark: str, strength: float, seed: int) -> WatermarkConfig:
+        return WatermarkConfig(watermark, strength, self.key + seed, self.share)
+
+    @property
+    def students(self) -> int:
+        """How many students the grid trains."""
+        per_seed = 1 + len(self.watermarks) * len(self.strengths) * (2 if self.removal else 1)
+        return len(self.kinds) * len(self.ps) * self.seeds * per_seed
+
+
+@dataclass
+class Suspect:
+    """A trained student's vectors of every word, and which words it asked about."""
+
+    vectors: np.ndarray
+    train_idx: np.ndarray
+    heldout_idx: np.ndarray
+    items: tuple[str, ...]
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def embed(self, words: Sequence[str]) -> np.ndarray:
+        """All the verifier sees: words -> vectors."""
+        if not self._index:
+            self._index = {w: i for i, w in enumerate(self.items)}
+        return self.vectors[[self._index[w] for w in words]]
+
+    def heldout_cosine(self, clean: np.ndarray) -> float | None:
+        if not len(self.heldout_idx):
+            return None
+        return float((self.vectors[self.heldout_idx] * clean[self.heldout_idx]).sum(1).mean())
+
+    def never_asked(self) -> np.ndarray:
+        """The words the region test probes: those never asked about, or every word when all were asked."""
+        probe = np.ones(len(self.items), dtype=bool)
+        if len(self.heldout_idx):
+            probe[self.train_idx] = False
+        return probe
+
+
+def train_suspect(
+    kind: str,
+    materials: Materials,
+    answers: np.ndarray,
+    p: float,
+    seed: int,
+    epochs: int = 20,
+    device: str = "cpu",
+    lr: float = 1e-3,
+    batch_size: int = 256,
+) -> Suspect:
+    """A student of `kind` trained on `answers` (the API's, marked or clean) for the seeded fraction p of the words,
+    through the engine's own loop (core.words.train.train_student)."""
+    kind = StudentKind.parse(kind)
+    n = len(materials.items)
+    train_idx, heldout_idx = split_indices(n, p, seed)
+    features = None
+    if kind.needs_cheap:
+        features = materials.layers if kind.features == "layers" else materials.features
+        if features is None:
+            raise ValueError(f"A {kind.label} student needs the cheap model's {kind.features} features.")
+    data = Dataset(
+        materials.items, materials.clean, np.asarray(answers, np.float32), np.zeros(n, bool), train_idx, heldout_idx
+    )
+    config = TrainConfig(
+        teacher=materials.teacher_id, model=kind, p=p, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size
+    )
+    student = build_student(
+        StudentConfig(
+            kind,
+            n,
+            data.dim,
+            in_dim=0 if features is None else int(features.shape[1]),
+            centres=min(len(train_idx), MAX_CENTRES) if kind is StudentKind.KERNEL else 0,
+        ),
+        seed=seed,
+        items=materials.items,
+        features=features,
+    )
+    for _ in train_student(student, data, config, device=device, track_means=False):
+        pass
+    return Suspect(student.predict_all().cpu().numpy(), train_idx, heldout_idx, materials.items)
+
+
+ROW_SCHEMA = {
+    "kind": pl.Utf8,
+    "p": pl.Float64,
+    "watermark": pl.Utf8,
+    "strength": pl.Float64,
+    "seed": pl.Int64,  # the suspect's seed, or the control's
+    "key_seed": pl.Int64,  # whose key judged it (a control is judged under every seed's key)
+    "role": pl.Utf8,  # 'marked', 'removed' (marked, then the removal attack) or 'control'
+    "statistic": pl.Float64,
+    "pvalue": pl.Float64,
+    "raw_flag": pl.Boolean,
+    "heldout_cosine": pl.Float64,
+}
+
+
+COST_SCHEMA = {
+    "watermark": pl.Utf8,
+    "strength": pl.Float64,
+    "mean_cosine": pl.Float64,
+    "overlap_at_10": pl.Float64,
+    "marked_share": pl.Float64,
+}
+
+
+@dataclass(frozen=True)
+class GridResult:
+    rows: pl.DataFrame  # ROW_SCHEMA
+    costs: pl.DataFrame  # per (watermark, strength): the honest user's cost (key of seed 0)
+    level: float
+    seconds: float
+
+
+def run_grid(
+    spec: GridSpec,
+    materials: Materials,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    device: str = "cpu",
+) -> GridResult:
+    """Train and judge the whole grid (see the module's docstring). `progress(done, total)` counts students;
+    `should_stop()` is asked between students (what is done so far is returned)."""
+    start = time.perf_counter()
+    rows: list[dict] = []
+    done, total = 0, spec.students
+    secrets = {  # the owner's secrets under each seed's key (they do not depend on the strength)
+        (w, s): Watermark.build(spec.mark_config(w, 0.0, s), materials.items, materials.clean, materials.frequencies)
+        for w in spec.watermarks
+        for s in range(spec.seeds)
+    }
+    costs = [
+        {
+            "watermark": w,
+            "strength": strength,
+            **vars(utility_cost(materials.clean, secrets[w, 0].at_strength(strength).apply(materials.clean))),
+        }
+        for w in spec.watermarks
+        for strength in spec.strengths
+    ]
+
+    def row(kind, p, w, strength, seed, key_seed, role, suspect: Suspect) -> dict:
+        mark = secrets[w, key_seed]
+        probe = suspect.never_asked() if w == "region" else None
+        found = inspect(suspect.embed, mark, materials.items, probe)
+        return {
+            "kind": kind,
+            "p": p,
+            "watermark": w,
+            "strength": strength,
+            "seed": seed,
+            "key_seed": key_seed,
+            "role": role,
+            "statistic": found.statistic,
+            "pvalue": found.pvalue,
+            "raw_flag": found.raw_flag,
+            "heldout_cosine": suspect.heldout_cosine(materials.clean),
+        }
+
+    def students():
+        """(kind, p, seed, watermark, strength, role, answers) in training order, controls first."""
+        for kind in spec.kinds:
+            for p in spec.ps:
+                for seed in range(spec.seeds):
+                    yield kind, p, seed, None, None, "control", materials.clean
+                    for w in spec.watermarks:
+                        for strength in spec.strengths:
+                            marked = secrets[w, seed].at_strength(strength).apply(materials.clean)
+                            yield kind, p, seed, w, strength, "marked", marked
+                            if spec.removal:
+                                if materials.features is None:
+                                    raise ValueError("The removal attack needs the cheap model's vectors.")
+                                train_idx, _ = split_indices(len(materials.items), p, seed)
+                                cleaned = remove_watermark(marked, materials.features, train_idx, spec.removal)
+                                yield kind, p, seed, w, strength, "removed", cleaned
+
+    for kind, p, seed, w, strength, role, answers in students():
+        if should_stop and should_stop():
+            break
+        suspect = train_suspect(kind, materials, answers, p, seed, spec.epochs, device, spec.lr, spec.batch_size)
+        if role == "control":  # judged under every seed's key, for every watermark
+            rows += [
+                row(kind, p, mark, None, seed, k, role, suspect) for mark in spec.watermarks for k in range(spec.seeds)
+            ]
+        else:
+            rows.append(row(kind, p, w, strength, seed, seed, role, suspect))
+        done += 1
+        if progress:
+            progress(done, total)
+    return GridResult(
+        pl.DataFrame(rows, schema=ROW_SCHEMA),
+        pl.DataFrame(costs, schema=COST_SCHEMA),
+        spec.level,
+        time.perf_counter() - start,
+    )
+
+
+# ---- power and false alarms ------------------------------------------------------------------------------------
+
+SUMMARY_SCHEMA = {
+    "kind": pl.Utf8,
+    "p": pl.Float64,
+    "watermark": pl.Utf8,
+    "strength": pl.Float64,
+    "role": pl.Utf8,  # 'marked' or 'removed'
+    "calibrated": pl.Boolean,  # False: the controls did not vary (no line can be set; power is left empty)
+    "suspects": pl.Int64,
+    "caught": pl.Int64,
+    "power": pl.Float64,
+    "power_low": pl.Float64,
+    "power_high": pl.Float64,
+    "false_alarms": pl.Int64,  # controls flagged by the others (leave one out, under every seed's key)
+    "controls_tested": pl.Int64,
+    "false_alarm_rate": pl.Float64,
+    "false_alarm_low": pl.Float64,
+    "false_alarm_high": pl.Float64,
+    "raw_power": pl.Float64,  # the plain KS test at 5 %, no controls
+    "raw_false_alarm_rate": pl.Float64,  # the same plain test on the controls: how often it cries wolf
+    "statistic": pl.Float64,  # the suspects' mean statistic
+    "control_statistic": pl.Float64,  # the controls' mean statistic
+    "heldout_cosine": pl.Float64,  # the suspects' mean held-out cosine to the clean teacher
+    "control_heldout_cosine": pl.Float64,
+}
+
+
+def summarize(rows: pl.DataFrame, level: float = LEVEL) -> pl.DataFrame:
+    """One row per (kind, p, watermark, strength, role) of `run_grid`'s rows: detection power (suspects caught by
+    the calibrated verifier; empty where the controls did not vary) and the verifier's false alarms on the controls,
+    each with a 95 % Clopper–Pearson interval, the plain test's rates beside them, the statistics and held-out
+    cosines."""
+    out = []
+    if rows.is_empty():
+        return pl.DataFrame(schema=SUMMARY_SCHEMA)
+    for (kind, p, w), cell in rows.group_by(["kind", "p", "watermark"], maintain_order=True):
+        controls = cell.filter(pl.col("role") == "control")
+        by_key = {
+            k: part.sort("seed")["statistic"].to_list()
+            for (k,), part in controls.group_by(["key_seed"], maintain_order=True)
+        }
+        flagged = tested = 0
+        for values in by_key.values():
+            f, t = false_alarms(values, level)
+            flagged, tested = flagged + f, tested + t
+        alarms = interval(flagged, tested)
+        suspects = cell.filter(pl.col("role") != "control")
+        lines = {k: Calibration.from_controls(v, level) for k, v in by_key.items()}
+        calibrated = all(c.usable for c in lines.values())
+        for (strength, role), group in suspects.group_by(["strength", "role"], maintain_order=True):
+            caught = sum(lines[r["key_seed"]].flags(r["statistic"]) for r in group.iter_rows(named=True))
+            power = interval(caught, group.height)
+            out.append(
+                {
+                    "kind": kind,
+                    "p": p,
+                    "watermark": w,
+                    "strength": strength,
+                    "role": role,
+                    "calibrated": calibrated,
+                    "suspects": group.height,
+                    "caught": caught if calibrated else None,
+                    "power": power.value if calibrated else None,
+                    "power_low": power.low if calibrated else None,
+                    "power_high": power.high if calibrated else None,
+                    "false_alarms": flagged,
+                    "controls_tested": tested,
+                    "false_alarm_rate": alarms.value,
+                    "false_alarm_low": alarms.low,
+                    "false_alarm_high": alarms.high,
+                    "raw_power": group["raw_flag"].mean(),
+                    "raw_false_alarm_rate": controls["raw_flag"].mean(),
+                    "statistic": group["statistic"].mean(),
+                    "control_statistic": controls["statistic"].mean(),
+                    "heldout_cosine": group["heldout_cosine"].mean(),
+                    "control_heldout_cosine": controls["heldout_cosine"].mean(),
+                }
+            )
+    return pl.DataFrame(out, schema=SUMMARY_SCHEMA)
+
+
+def grid_verdict(summary: pl.DataFrame, kind: str, strength: float, role: str = "marked") -> str:
+    """One sentence over a student kind's row of the grid: from which p each watermark catches every imitator,
+    and how often the verifier flagged a clean student (with its interval). Never more than the controls allow."""
+    cell = summary.filter(
+        (pl.col("kind") == kind) & ((pl.col("strength") - strength).abs() < 1e-9) & (pl.col("role") == role)
+    )
+    if cell.is_empty():
+        return "There is no grid for this student and strength yet."
+    parts = []
+    uncalibrated = sorted(set(cell.filter(~pl.col("calibrated"))["p"].to_list()))
+    cell = cell.filter(pl.col("calibrated"))
+    for (w,), rows in cell.sort("p").group_by(["watermark"], maintain_order=True):
+        caught = rows.filter(pl.col("caught") == pl.col("suspects"))["p"].to_list()
+        ps = rows["p"].to_list()
+        # The smallest p from which every larger p in the grid also catches every suspect.
+        from_p = next((p for i, p in enumerate(ps) if all(q in caught for q in ps[i:])), None)
+        name = {"trigger": "the trigger-word watermark", "region": "the region watermark"}[w]
+        if from_p is None and int(rows["caught"].max() or 0) == 0:
+            parts.append(f"{name} catches no imitator at any p")
+        elif from_p is None:
+            best = rows.sort("power", descending=True).row(0, named=True)
+            parts.append(
+                f"{name} never catches every imitator (at best {best['caught']} of {best['suspects']}, at p = {best['p']:g})"
+            )
+        else:
+            parts.append(f"{name} catches every imitator from p = {from_p:g}")
+    if uncalibrated:
+        parts.append(
+            f"at p = {', '.join(f'{p:g}' for p in uncalibrated)} no verdict is possible (every clean student is the "
+            "same student there, so the controls cannot say how far a clean one may land)"
+        )
+    if not parts:
+        return "No verdict: the clean students never varied, so no line could be set."
+    hits, n = int(cell["false_alarms"].sum()), int(cell["controls_tested"].sum())
+    alarms = interval(hits, n)
+    found = "; ".join(parts)
+    return (
+        f"{found[0].upper() + found[1:]}. The verifier flagged {hits} of {n} clean students "
+        f"(false alarms up to {100 * alarms.high:.0f} % at 95 % confidence), so a catch here is evidence, not proof."
+    )
+
+
+# ---- the stored grid -----------------------------------------------------------------------------------------
+
+
+def grid_id(spec: GridSpec, teacher_id: str, items: Sequence[str], cheap_id: str = "") -> str:
+    """A name for this grid's results: its settings, the teacher, the cheap model and the words."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    words = hashlib.sha256("\n".join(items).encode()).hexdigest()[:12]
+    text = json.dumps({**asdict(spec), "teacher": teacher_id, "cheap": cheap_id, "words": words}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def save_grid(result: GridResult, folder) -> None:
+    """rows.parquet and costs.parquet in `folder`, each written to a temporary name first and then renamed, so a
+    reader never meets half a file."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in (("rows", result.rows), ("costs", result.costs)):
+        part = folder / f".{name}.parquet.part"
+        frame.write_parquet(part)
+        part.replace(folder / f"{name}.parquet")
+
+
+def load_grid(folder, level: float = LEVEL) -> GridResult | None:
+    """A stored grid, or None when there is none (or it cannot be read: it is computed again)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    try:
+        rows, costs = pl.read_parquet(folder / "rows.parquet"), pl.read_parquet(folder / "costs.parquet")
+    except (OSError, pl.exceptions.PolarsError):
+        return None
+    return GridResult(rows, costs, level, 0.0)
+
+
+def train_and_save(
+    spec: GridSpec,
+    load: Callable[[], Materials],
+    folder,
+    say: Callable[[str], None] = lambda text: None,
+    should_stop: Callable[[], bool] | None = None,
+    device: str = "cpu",
+) -> bool:
+    """What a background job does: load the materials (`load()`: they may have to be computed), train the grid,
+    store it in `folder` — unless stopped (True when stored). `say` hears what it does, in words."""
+    say("Reading the cheap model's vectors and the words' frequencies…")
+    materials = load()
+    found = run_grid(
+        spec,
+        materials,
+        progress=lambda done, total: say(f"{done} of {total} students trained"),
+        should_stop=should_stop,
+        device=device,
+    )
+    if should_stop and should_stop():
+        return False
+    save_grid(found, folder)
+    return True
