@@ -421,6 +421,11 @@ def _check_meta_scores(meta: dict) -> None:
         check_scores(meta)
     except TypeError as err:
         raise ImportRefused(f"The run's run.json is not usable ({err}).") from None
+    # Every other number too (counts such as 'words', the final 'epoch'): NaN or infinity is no count of anything.
+    final = meta.get("final") if isinstance(meta.get("final"), dict) else {}
+    for key, value in [*meta.items(), *final.items()]:
+        if isinstance(value, float) and not np.isfinite(value):
+            raise ImportRefused(f"The run's run.json holds '{str(key)[:40]}' = {value}, not a finite number.")
 
 
 def _student_config(raw: bytes) -> StudentConfig:

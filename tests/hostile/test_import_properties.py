@@ -6,25 +6,36 @@ doubled, run.json fields set to random JSON), `import_run` either returns an id 
 listing and every one of its files reads back — or raises ImportRefused / DamagedData whose message is one
 sentence, leaving nothing behind. One tiny honest run (six words, the fake hash teacher, two epochs) is built
 once, so each example costs milliseconds.
+
+Issue 33 widened the draw: NaN, infinities and huge numbers in any number of run.json (its settings, its final
+scores, its rates), scores outside their range, path-like teacher and cheap-encoder ids, and Parquet tables with
+an oversized column (a junk column, or texts of megabytes). The keys are read from the settings' dataclasses
+(`TrainConfig`, `StudentConfig`) and from the honest run's own run.json, never copied by hand, so a setting added
+later is drawn too. An import that succeeds holds only finite numbers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import json
+import math
 import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.config import TrainConfig
 from core.data.corpus import Vocabulary
 from core.errors import DamagedData
-from core.runs.store import list_runs, load_run
+from core.runs.store import EPOCH_COLUMNS, ITEM_COLUMNS, MEANS_COLUMNS, list_runs, load_run
 from core.runs.takeaway import RUN_FILES, ImportRefused, import_run, zip_run
+from core.words.students import StudentConfig
 
 WORDS = ["cat", "dog", "king", "queen", "water", "fire"]
 
@@ -58,39 +69,51 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=10,
 )
-META_KEYS = [
-    "run_id",
-    "created",
-    "status",
-    "config",
-    "teacher_id",
-    "items",
-    "train_size",
-    "heldout_size",
-    "poisoned_items",
-    "teacher_queries",
-    "epochs_done",
-    "final",
-    "detection_precision",
-    "detection_recall",
-    "owner",
-    "shared",
-    "imported",
-]
-CONFIG_KEYS = [
-    "teacher",
-    "model",
-    "p",
-    "epochs",
-    "lemmatize",
-    "poison",
-    "seed",
-    "batch_size",
-    "lr",
-    "vocabulary",
-    "defence",
-    "trim",
-]
+
+
+@functools.cache
+def honest_meta() -> dict:
+    return json.loads(dict(honest_files())["run.json"])
+
+
+# Every key is read from what the lab itself defines: a setting added to a dataclass (or a field to run.json) is
+# drawn without touching this. run.json's keys come from the honest run, built on the first draw, not at import.
+CONFIG_KEYS = [f.name for f in dataclasses.fields(TrainConfig)]
+STUDENT_KEYS = [f.name for f in dataclasses.fields(StudentConfig)]
+
+
+def meta_keys() -> list[str]:
+    return sorted({*honest_meta(), "owner", "shared", "imported", "detection_precision", "detection_recall"})
+
+
+def final_keys() -> list[str]:
+    return sorted(honest_meta()["final"])
+
+
+TABLES = ["epochs.parquet", "items.parquet", "means.parquet"]
+
+# Numbers no run can hold, and numbers at the edges of what one can.
+hostile_numbers = st.sampled_from(
+    [math.nan, math.inf, -math.inf, 1e308, -1e308, 2**63, -(2**63), 5.0, -1.5, -0.5, 1e-320, 0, -1]
+) | st.floats(allow_nan=True, allow_infinity=True)
+# Ids that would be paths if joined onto the cache folder.
+path_ids = st.sampled_from(["../../../../tmp/x/stolen", "/etc/passwd", "a/b", "..", ".", "x\x00y", "..\\x", ""]) | (
+    st.text(max_size=20).map(lambda t: "../" + t)
+)
+
+
+def _oversized(draw, content: bytes) -> bytes:
+    """A table with an extra column, or its first text column, of megabytes of text (tiny once compressed)."""
+    frame = pl.read_parquet(io.BytesIO(content))
+    size = draw(st.sampled_from([10**5, 10**6, 5 * 10**6]))
+    texts = [name for name, dtype in frame.schema.items() if dtype == pl.Utf8]
+    if texts and draw(st.booleans()):
+        frame = frame.with_columns(pl.lit("x" * size).alias(texts[0]))
+    else:
+        frame = frame.with_columns(pl.lit("j" * size).alias(draw(st.sampled_from(["junk", "note", "loss2"]))))
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    return buffer.getvalue()
 
 
 @st.composite
@@ -119,6 +142,12 @@ def hostile_zips(draw) -> bytes:
                 "meta-value",
                 "config-value",
                 "meta-delete",
+                "meta-number",
+                "config-number",
+                "final-score",
+                "student-value",
+                "path-id",
+                "oversized-column",
             ]
         )
     )
@@ -147,14 +176,30 @@ def hostile_zips(draw) -> bytes:
     elif kind == "double":
         name = draw(st.sampled_from(names))
         return _zip([*contents.items(), (name if draw(st.booleans()) else f"../{name}", draw(st.binary(max_size=64)))])
+    elif kind == "oversized-column":
+        name = draw(st.sampled_from([t for t in TABLES if t in contents]))
+        contents[name] = _oversized(draw, contents[name])
+    elif kind in ("student-value", "path-id") and draw(st.booleans()):
+        student = json.loads(contents["student.json"])
+        key = "cheap" if kind == "path-id" else draw(st.sampled_from(STUDENT_KEYS))
+        student[key] = draw(path_ids if kind == "path-id" else json_values | hostile_numbers)
+        contents["student.json"] = json.dumps(student).encode()
     else:
         meta = json.loads(contents["run.json"])
         if kind == "meta-value":
-            meta[draw(st.sampled_from(META_KEYS))] = draw(json_values)
+            meta[draw(st.sampled_from(meta_keys()))] = draw(json_values)
         elif kind == "config-value":
             meta["config"][draw(st.sampled_from(CONFIG_KEYS))] = draw(json_values)
+        elif kind == "meta-number":
+            meta[draw(st.sampled_from(meta_keys()))] = draw(hostile_numbers)
+        elif kind == "config-number":
+            meta["config"][draw(st.sampled_from(CONFIG_KEYS))] = draw(hostile_numbers)
+        elif kind == "final-score":
+            meta["final"][draw(st.sampled_from(final_keys()))] = draw(hostile_numbers)
+        elif kind in ("path-id", "student-value"):
+            meta["teacher_id"] = draw(path_ids)
         else:
-            meta.pop(draw(st.sampled_from(META_KEYS)), None)
+            meta.pop(draw(st.sampled_from(meta_keys())), None)
         contents["run.json"] = json.dumps(meta).encode()
     return _zip(list(contents.items()))
 
@@ -174,9 +219,22 @@ def test_any_bytes_give_a_run_or_a_sentence(data):
         assert sorted(p.name for p in root.iterdir()) == [run_id]
         assert list_runs(root)["run_id"].to_list() == [run_id]  # an import the listing drops would be no import
         stored = load_run(root, run_id)
-        stored.means()
+        means = stored.means()
         assert stored.meta["imported"] and stored.items.height == stored.meta["items"]
         assert {p.name for p in (root / run_id).iterdir()} <= set(RUN_FILES)
+        _all_finite(stored.meta, stored.epochs, means)
+        for frame, columns in ((stored.epochs, EPOCH_COLUMNS), (stored.items, ITEM_COLUMNS), (means, MEANS_COLUMNS)):
+            assert set(frame.columns) <= set(columns), frame.columns  # no junk column came in
+
+
+def _all_finite(meta: dict, epochs: pl.DataFrame, means: pl.DataFrame) -> None:
+    """What an import let in holds only numbers a run can have measured."""
+    numbers = [v for v in (*meta.get("final", {}).values(), *meta.values()) if isinstance(v, float)]
+    assert all(math.isfinite(v) for v in numbers), meta
+    for frame in (epochs, means):
+        for name, dtype in frame.schema.items():
+            if dtype.is_float():
+                assert np.isfinite(frame[name].drop_nulls().to_numpy()).all(), name
 
 
 def test_the_honest_zip_imports():
