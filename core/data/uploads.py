@@ -116,7 +116,7 @@ def open_quote(text: str) -> tuple[int, int] | None:
     lines the cell swallowed to the end of the file (the csv module reads them as one cell without a word);
     None otherwise.
 
-    >>> open_quote('text\na\n"b, never closed\nc\n')
+    >>> open_quote('text\\na\\n"b, never closed\\nc\\n')
     (3, 2)
     """
     reader = csv.reader(io.StringIO(text, newline=""))
