@@ -57,29 +57,25 @@ def zero_scores(settings: story.StorySettings) -> dict | None:
     return story.zero_answer_scores(settings)
 
 
-def zero_sentence(zero: dict, fewest: dict) -> str:
-    """Step 4's zero-answer student in plain words, beside the learns-nothing student with the same information
-    and the adapter's fewest answers: it says so when the map does no better than learning nothing."""
-    beats = zero["heldout_cosine"] > zero["baseline_cosine"]
+def zero_sentence(zero: dict) -> str:
+    """Step 4's zero-answer student in plain words, beside the learns-nothing student with the same information. Its
+    closest words and analogies are the cheap model's own (a map that only turns a space keeps them, right or wrong):
+    the cosine says whether it found the teacher's coordinates, and the sentence says so when it did not."""
+    verdict = (
+        f"better than a student that learns nothing ({zero['baseline_cosine']:.2f})"
+        if zero["heldout_cosine"] > zero["baseline_cosine"]
+        else f"below a student that learns nothing ({zero['baseline_cosine']:.2f}): the shapes of the two spaces "
+        "alone did not tell it where the teacher's coordinates are"
+    )
     analogies = ""
     if zero.get("analogy_pct_of_teacher") is not None:
-        analogies = (
-            f", and solves {zero['analogy_pct_of_teacher']:.0f} % of the analogies the teacher solves among them "
-            f"(learning nothing: {zero['baseline_analogy_pct_of_teacher']:.0f} %)"
-        )
-    verdict = (
-        "better than learning nothing, but far from what even a few paid answers buy"
-        if beats and zero["neighbours_shared"] < fewest["neighbours_shared"]
-        else "better than learning nothing"
-        if beats
-        else "no better than a student that learns nothing: without answers, the shapes of the two spaces alone "
-        "were not enough here"
-    )
+        analogies = f" and the {zero['analogy_pct_of_teacher']:.0f} % of the teacher's analogies it solves"
     return (
-        f"**And with no answers at all?** A map from the cheap model's numbers to the teacher's, learnt only by "
+        f"**And with no answers at all?** A map from the cheap model's numbers into the teacher's, learnt only by "
         f"matching the shapes of the two spaces (mini-vec2vec), reaches a cosine of {zero['heldout_cosine']:.2f} to "
-        f"the teacher on new words (a student that learns nothing: {zero['baseline_cosine']:.2f}), finds "
-        f"{zero['neighbours_shared']:.1f} of a word's {settings.k} closest words{analogies}: {verdict}."
+        f"the teacher on new words: {verdict}. The {zero['neighbours_shared']:.1f} of {settings.k} closest words it "
+        f"finds{analogies} are the cheap model's own — a map that only turns the cheap model's space keeps them "
+        "whether or not it lands on the teacher's."
     )
 
 
@@ -315,7 +311,7 @@ elif step == 4:
             "story_step4_answers",
         )
         if zero:
-            st.markdown(zero_sentence(zero, fewest))
+            st.markdown(zero_sentence(zero))
             st.caption(
                 "A log scale has no 0, so the student given no answer stands in its own column at the left, "
                 "labelled “0 answers”, on the same vertical scale. It saw the cheap model's numbers of the words it "
