@@ -38,6 +38,7 @@ navigation = st.navigation(
             st.Page(PAGES["train"], title="Train", icon=":material/model_training:"),
             st.Page(PAGES["sweep"], title="Sweep (paper figures)", icon=":material/grid_on:"),
             st.Page(PAGES["poisoning"], title="Poisoning lab", icon=":material/coronavirus:"),
+            st.Page(PAGES["watermark"], title="Watermark lab", icon=":material/verified:"),
             st.Page(PAGES["adapters"], title="Adapter lab (sentences)", icon=":material/translate:"),
         ],
         "Compare with the teacher": [

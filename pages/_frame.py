@@ -39,6 +39,7 @@ PAGES = {
     "sweep": "pages/sweep.py",
     "evaluate": "pages/evaluate.py",
     "poisoning": "pages/poisoning.py",
+    "watermark": "pages/watermark.py",
     "adapters": "pages/adapters.py",
 }
 
