@@ -1,0 +1,121 @@
+"""Watermarks against imitators, through the engine (issue 31): does the owner catch the imitator, how often does it
+accuse a clean student, what does the mark cost honest users, and what does the imitator's removal attack do?
+
+Teacher all-MiniLM-L6-v2 on the default 10,000 words; adapters read the lab's default cheap model for it (the static
+table distilled from MPNet, 256 dimensions; --cheap mpnet is the issue's study, a ridge student from MPNet: several
+times slower per fit). A ridge student asked about every word (p = 1) is the same student at every seed, so its
+controls cannot vary and no verdict is possible there: the quick run leaves p = 1 out. For each student kind, p, watermark and strength: the marked students the calibrated verifier
+catches (of `seeds`, each under its own key) and the clean control students it flags (each judged by the other
+controls, under every key), each with a 95 % Clopper–Pearson interval — the controls are the reference measured in
+the same run — beside the plain KS test without controls; held-out cosine of marked, cleaned (removal attack) and
+control students; the honest user's cost. Prints ONE JSON line.
+
+    .venv/bin/python bench/watermark.py [--quick | --full] [--kinds ridge,B] [--ps 0.01,0.1,1] [--seeds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.data.corpus import default_vocabulary  # noqa: E402
+from core.watermark.grid import GridSpec, grid_verdict, run_grid, summarize  # noqa: E402
+from core.watermark.load import load_materials  # noqa: E402
+
+MODES = {
+    "quick": {"kinds": "ridge", "ps": "0.01,0.1,0.3", "strengths": "0.3", "seeds": 5, "removal": 4},
+    "default": {"kinds": "ridge,B", "ps": "0.01,0.1,0.3,1", "strengths": "0.3", "seeds": 5, "removal": 4},
+    "full": {
+        "kinds": "ridge,B,subword",
+        "ps": "0.01,0.03,0.1,0.3,1",
+        "strengths": "0.1,0.3,0.5",
+        "seeds": 10,
+        "removal": 4,
+    },
+}
+
+
+def rounded(value, digits=4):
+    return None if value is None else round(float(value), digits)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--full", action="store_true")
+    parser.add_argument("--teacher", default="minilm")
+    parser.add_argument("--cheap", default="", help="what adapters read (default: the lab's, static-mpnet for MiniLM)")
+    parser.add_argument("--size", type=int, default=10_000)
+    parser.add_argument("--kinds")
+    parser.add_argument("--ps")
+    parser.add_argument("--watermarks", default="trigger,region")
+    parser.add_argument("--strengths")
+    parser.add_argument("--seeds", type=int)
+    parser.add_argument("--removal", type=int)
+    parser.add_argument("--epochs", type=int, default=20)
+    args = parser.parse_args()
+    mode = "quick" if args.quick else "full" if args.full else "default"
+    chosen = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in MODES[mode].items()}
+    spec = GridSpec(
+        ps=tuple(float(p) for p in chosen["ps"].split(",")),
+        kinds=tuple(chosen["kinds"].split(",")),
+        watermarks=tuple(args.watermarks.split(",")),
+        strengths=tuple(float(s) for s in chosen["strengths"].split(",")),
+        seeds=int(chosen["seeds"]),
+        epochs=args.epochs,
+        removal=int(chosen["removal"]),
+    )
+    start = time.perf_counter()
+    materials = load_materials(default_vocabulary(args.size).words, args.teacher, args.cheap)
+    load_seconds = time.perf_counter() - start
+    result = run_grid(spec, materials)
+    summary = summarize(result.rows, spec.level)
+    rows = [
+        {
+            k: (rounded(v) if isinstance(v, float) else v)
+            for k, v in r.items()
+            if k not in ("false_alarm_low", "power_low")
+        }
+        for r in summary.iter_rows(named=True)
+    ]
+    print(
+        json.dumps(
+            {
+                "benchmark": "watermark",
+                "mode": mode,
+                "teacher": materials.teacher_id,
+                "cheap": args.cheap or "default",
+                "words": len(materials.items),
+                "level": spec.level,
+                "seeds": spec.seeds,
+                "epochs": spec.epochs,
+                "removal_directions": spec.removal,
+                "students": spec.students,
+                "load_seconds": round(load_seconds, 1),
+                "grid_seconds": round(result.seconds, 1),
+                "cpus": os.cpu_count(),
+                "load_average": [round(v, 2) for v in os.getloadavg()],
+                "costs": [
+                    {k: rounded(v) if isinstance(v, float) else v for k, v in r.items()}
+                    for r in result.costs.iter_rows(named=True)
+                ],
+                "verdicts": {
+                    f"{kind}@{s:g}/{role}": grid_verdict(summary, kind, s, role)
+                    for kind in spec.kinds
+                    for s in spec.strengths
+                    for role in (("marked", "removed") if spec.removal else ("marked",))
+                },
+                "rows": rows,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
