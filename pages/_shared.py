@@ -21,9 +21,10 @@ from core.paths import cache_dir, runs_dir
 from core.runs.experiment import PreparedData, RunVectors, lemmatize, run_vectors
 from core.runs.hosting import owner_id
 from core.runs.store import list_runs, load_run
-from core.runs.visibility import visible_runs
+from core.runs.visibility import default_run, visible_runs
 from core.teachers.teacher import TeacherUnavailable
 from pages._frame import PAGES, current_user_email, host_settings
+from pages._plain import literal
 from pages._teachers import api_env, cached_teacher
 from pages._waits import share_step, warm_up
 
@@ -319,7 +320,7 @@ def sidebar() -> None:
         else:
             st.markdown(
                 f"**Teacher:** {prepared.teacher_id}  \n"
-                f"**Vocabulary:** {vocab.source if vocab else '?'}, {len(prepared.lemma.words):,} words  \n"
+                f"**Vocabulary:** {literal(vocab.source) if vocab else '?'}, {len(prepared.lemma.words):,} words  \n"
                 f"**Lemmatization:** {prepared.lemmatize.value} ({len(prepared.items):,} items)"
             )
         st.markdown(
@@ -356,12 +357,17 @@ def choose_run(label: str = "Run to look at", key: str = "run_select") -> str:
         st.stop()
     ids = table["run_id"].to_list()
     labels = {r["run_id"]: run_label(r) for r in table.iter_rows(named=True)}
-    current = st.session_state.get(K.RUN)
-    index = ids.index(current) if current in ids else 0
+    index = ids.index(default_run_of(table))
     chosen = st.selectbox(label, ids, index=index, format_func=lambda r: labels[r], key=key)
     st.session_state[K.RUN] = chosen
     _set_param("run", chosen)
     return chosen
+
+
+def default_run_of(table: pl.DataFrame) -> str | None:
+    """The run a picker over `table` starts on (core.runs.visibility.default_run): the session's run, else this
+    person's newest; never a classmate's shared run while they have one of their own."""
+    return default_run(table, st.session_state.get(K.OWNER, ""), host_settings().hosted, st.session_state.get(K.RUN))
 
 
 def chosen_run_vectors() -> RunVectors:
@@ -375,8 +381,14 @@ def chosen_run_vectors() -> RunVectors:
         st.page_link(PAGES["data"], label="Go to Data & teacher", icon=":material/dataset:")
         st.stop()
     except (ValueError, OSError) as err:  # a run folder changed or damaged on disk: say so, keep the rest usable
-        st.error(f"This run cannot be read: {err} Choose another run.")
+        st.error(cannot_read(err))
         st.stop()
+
+
+def cannot_read(err: BaseException) -> str:
+    """The sentence a page shows for a run it cannot open (DamagedData says which file and why): as typed, since
+    it may quote a value of an imported file."""
+    return literal(f"This run cannot be read: {err} Choose another run.")
 
 
 def run_label(row: dict) -> str:
@@ -651,7 +663,7 @@ def restore_setup() -> None:
     vocab = default_words() if vocab_label == "default" else _setups()["vocabularies"].get(vocab_label)
     if vocab is None:
         ss[SETUP_NOTE] = (
-            f"Your uploaded word list ({vocab_label}) is no longer on this server: upload it again on Data & teacher."
+            f"Your uploaded word list ({literal(vocab_label)}) is no longer on this server: upload it again on Data & teacher."
         )
         return
     try:
@@ -667,7 +679,7 @@ def restore_setup() -> None:
                 return
         prepare(teacher_name, vocab, mode)
     except (TeacherUnavailable, RuntimeError, ValueError, OSError) as err:
-        ss[SETUP_NOTE] = f"The setup in the address could not be rebuilt: {err}"
+        ss[SETUP_NOTE] = literal(f"The setup in the address could not be rebuilt: {err}")
 
 
 # ---- presenter mode and the personal link ------------------------------------------------------

@@ -11,6 +11,7 @@ from core import charts
 from core.config import StudentKind
 from core.evaluation.neighbours import UnknownWord, analogy, pair_cosine, parse_analogy, parse_pairs
 from pages._labels import EXPLAIN
+from pages._plain import literal
 from pages._shared import K, address_state, between, chosen_run_vectors, run_evaluation, show_chart, text
 
 ss = st.session_state
@@ -41,11 +42,11 @@ try:
     teacher_top = analogy(vectors.teacher, vectors.items, a, b, c, int(k))
     student_top = analogy(vectors.student, vectors.items, a, b, c, int(k))
 except (ValueError, UnknownWord) as err:
-    st.warning(str(err))
+    st.warning(literal(str(err)))  # it quotes the words typed
 else:
     st.caption(
         "Did the student see the teacher's answer for the question words? "
-        + ", ".join(f"**{w}** ({groups[w]})" for w in (a, b, c))
+        + ", ".join(f"**{literal(w)}** ({groups[w]})" for w in (a, b, c))
     )
     table = pl.DataFrame(
         {
@@ -79,7 +80,7 @@ try:
     evaluation = run_evaluation(ss[K.RUN], "heldout")
     answers = benchmark_answers(ss[K.RUN])
 except Exception as err:  # noqa: BLE001 - a missing benchmark file or cache: one sentence, the page goes on
-    st.warning(f"The benchmark is not available here: {err}")
+    st.warning(literal(f"The benchmark is not available here: {err}"))
 else:
     rows = {r["model"]: r for r in evaluation["table"]}
     student_row = evaluation["table"][0]
@@ -131,7 +132,7 @@ text = st.text_area("One pair per line", key="pairs", height=160, max_chars=5000
 try:
     pairs = parse_pairs(text)[:40]
 except ValueError as err:
-    st.warning(str(err))
+    st.warning(literal(str(err)))
     pairs = []
 rows, unknown = [], []
 for x, y in pairs:
@@ -143,7 +144,7 @@ for x, y in pairs:
     except UnknownWord as err:
         unknown.append(str(err))
 for message in unknown:
-    st.warning(message)
+    st.warning(literal(message))
 if rows:
     frame = pl.DataFrame(rows)
     show_chart(charts.pair_bars(frame), frame, EXPLAIN["pairs"], key="pairs_chart", file_stem="pair_similarity")

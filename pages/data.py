@@ -120,7 +120,7 @@ except LemmatizerUnavailable as err:
     st.error(str(err))
     st.stop()
 if mode is not LemmaMode.NONE:
-    st.write(f"**{result.summary()}**")
+    st.write(f"**{literal(result.summary())}**")
     merges = result.merges()
     preview = pl.DataFrame(
         {

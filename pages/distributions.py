@@ -10,10 +10,22 @@ import streamlit as st
 from core import charts
 from core.paths import runs_dir
 from core.runs.families import most_epochs
-from core.runs.store import load_run
+from core.runs.store import RunNotFound, load_run
 from core.teachers.teacher import TeacherUnavailable
 from pages._labels import EXPLAIN
-from pages._shared import PAGES, K, address_state, run_label, runs_table, show_chart, text, vectors_for_run
+from pages._plain import literal
+from pages._shared import (
+    PAGES,
+    address_state,
+    default_run_of,
+    run_label,
+    runs_table,
+    show_chart,
+    text,
+    vectors_for_run,
+)
+
+MOST_RUNS = 6  # one small chart per run and epoch: more is unreadable
 
 ss = st.session_state
 st.title("Distributions of embedding means")
@@ -33,14 +45,18 @@ if table.is_empty():
     st.stop()
 
 labels = {r["run_id"]: run_label(r) for r in table.iter_rows(named=True)}
-default = [ss[K.RUN]] if ss.get(K.RUN) in labels else table["run_id"].head(1).to_list()
+default = [default_run_of(table)]
+if "dist_runs" in ss:  # from the address: only runs this person may see, and no more than the box allows
+    allowed = [r for r in ss["dist_runs"] if r in labels][:MOST_RUNS]
+    if allowed != ss["dist_runs"]:
+        ss["dist_runs"] = allowed
 chosen = st.multiselect(
     "Runs to show (one small chart per run and epoch)",
     list(labels),
     default=default,
     format_func=labels.get,
     key="dist_runs",
-    max_selections=6,
+    max_selections=MOST_RUNS,
 )
 if not chosen:
     st.info("Choose at least one run.")
@@ -48,6 +64,8 @@ if not chosen:
 
 max_epochs = most_epochs(table, chosen)
 candidates = sorted({e for e in (1, 2, 5, 10, 20, 40, 60, 80, 120, 200) if e <= max_epochs} | {max_epochs})
+if "dist_epochs" in ss and not set(ss["dist_epochs"]) <= set(candidates):  # an address's epochs these runs lack
+    ss["dist_epochs"] = [e for e in ss["dist_epochs"] if e in candidates]
 epochs = st.multiselect(
     "Epochs",
     candidates,
@@ -61,18 +79,19 @@ if not epochs:
 
 parts = []
 for run_id in chosen:
-    stored = load_run(runs_dir(), run_id)
     try:
+        stored = load_run(runs_dir(), run_id)
         teacher_means = vectors_for_run(run_id).teacher.mean(axis=1)
-    except TeacherUnavailable as err:
-        st.warning(f"{labels[run_id]}: {err}")
+        means = stored.means()
+    except (TeacherUnavailable, RunNotFound, ValueError, OSError) as err:  # DamagedData says which file
+        st.warning(literal(f"{labels[run_id]}: {err}"))
         continue
     short = (
         f"{stored.config.model.label}, p={stored.config.p:g}"
         + (f", {stored.config.poison:.0%} poison" if stored.config.poison else "")
         + (", lemmas" if stored.config.lemmatize.value != "none" else "")
     )
-    parts += charts.means_panels(teacher_means, stored.means(), epochs, short)
+    parts += charts.means_panels(teacher_means, means, epochs, short)
 
 if not parts:
     st.stop()

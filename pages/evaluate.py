@@ -50,9 +50,11 @@ from pages._labels import (
     queries_sentence,
     target_words,
 )
+from pages._plain import literal
 from pages._shared import (
     K,
     address_state,
+    cannot_read,
     choose_run,
     host_settings,
     job_board,
@@ -126,7 +128,10 @@ try:
     with st.spinner("Scoring the student, the teacher and the baseline (a few seconds, once per run)…"):
         ev = run_evaluation(run_id, scope)
 except (TeacherUnavailable, BenchmarkUnavailable) as err:
-    st.error(str(err))
+    st.error(literal(str(err)))
+    st.stop()
+except (ValueError, OSError) as err:  # DamagedData: a file of this run is damaged; the picker above stays usable
+    st.error(cannot_read(err))
     st.stop()
 
 summary = ev["summary"]
@@ -188,7 +193,7 @@ if options:
     )
 family = latest_per_point(family, chosen_epochs)  # one run per student, selection, p and seed: the latest
 st.caption(
-    f"Every finished run with this run's teacher ({this['teacher']}), vocabulary, lemmatization and poison "
+    f"Every finished run with this run's teacher ({literal(this['teacher'])}), vocabulary, lemmatization and poison "
     f"({charts.plural(family.height, 'run')}, the latest per student, way of choosing the words, p and seed; "
     "p = 1 has no held-out words and is left out)."
 )
@@ -524,9 +529,9 @@ elif st.button("Measure the teacher and the cheap model", key="measure_cost", ic
         with st.spinner("Timing both models…"):
             teacher_ms, cheap_ms = model_cost_ms(teacher_name, items), model_cost_ms(cheap, items)
     except TeacherUnavailable as err:
-        st.error(str(err))
+        st.error(literal(str(err)))
     else:
         c1, c2, c3 = st.columns(3)
-        c1.metric(f"Teacher ({teacher_name}): ms per 1,000 words", f"{teacher_ms:,.0f}")
-        c2.metric(f"Cheap model ({cheap}): ms per 1,000 words", f"{cheap_ms:,.0f}")
+        c1.metric(f"Teacher ({literal(teacher_name)}): ms per 1,000 words", f"{teacher_ms:,.0f}")
+        c2.metric(f"Cheap model ({literal(cheap)}): ms per 1,000 words", f"{cheap_ms:,.0f}")
         c3.metric("Cheap model's cost, share of the teacher's", f"{cheap_ms / teacher_ms:.0%}")

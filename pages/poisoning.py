@@ -44,6 +44,8 @@ from pages._shared import (
     PAGES,
     K,
     address_state,
+    cannot_read,
+    default_run_of,
     host_settings,
     job_board,
     knobs,
@@ -134,14 +136,13 @@ else:
         f"{DEFENCE_LABELS.get(r['defence'], r['defence']).lower()}"
         for r in poisoned.iter_rows(named=True)
     }
-    current = ss.get(K.RUN)
     run_id = st.selectbox(
-        "Poisoned run", ids, index=ids.index(current) if current in ids else 0, format_func=labels.get, key="poison_run"
+        "Poisoned run", ids, index=ids.index(default_run_of(poisoned)), format_func=labels.get, key="poison_run"
     )
     try:
         stored = load_run(runs_dir(), run_id)
     except (RunNotFound, ValueError, OSError) as err:
-        st.error(f"This run cannot be read: {err}")
+        st.error(cannot_read(err))
         st.stop()
     answers = training_answers(stored.items)
     if answers is None:
@@ -153,7 +154,7 @@ else:
         summary = detection_summary(meta, stored.config.defence, answers["loss"].to_numpy())
         threshold = summary["threshold"]
         c1, c2, c3, c4 = st.columns(4)
-        c1.metric(f"Poisoned, of {meta['train_size']:,} training answers", f"{meta['poisoned_in_train']:,}")
+        c1.metric(f"Poisoned, of {summary['train_size']:,} training answers", f"{summary['poisoned_in_train']:,}")
         c2.metric("Suspects (loss above the line)", f"{summary['detection_flagged']:,}")
         pct = lambda v: "—" if v is None else f"{v:.0%}"  # noqa: E731
         c3.metric(

@@ -12,6 +12,7 @@ from core import charts
 from core.evaluation.neighbours import nearest
 from core.evaluation.projection import Method, ProjectionCache, map_sample, project
 from pages._labels import EXPLAIN
+from pages._plain import literal
 from pages._shared import (
     address_state,
     chosen_run_vectors,
@@ -56,8 +57,8 @@ sample_size = right.number_input(
 wanted = [w.strip().lower() for w in highlight_text.split(",") if w.strip()][:20]
 found = [w for w in wanted if w in index]
 if missing := [w for w in wanted if w not in index]:
-    st.warning(
-        f"Not in this run's vocabulary: {', '.join(missing)}. Add them to your word list on the Data page to see them."
+    st.warning(  # the words come from the text box or the address: shown as typed
+        f"Not in this run's vocabulary: {literal(', '.join(missing))}. Add them to your word list on the Data page to see them."
     )
 
 idx = map_sample(len(vectors.items), int(sample_size), always=[index[w] for w in found])
@@ -117,7 +118,7 @@ if found:
         teacher_nn = nearest(vectors.teacher, vectors.items, word, 8)
         student_nn = nearest(vectors.student, vectors.items, word, 8)
         shared = len({w for w, _ in teacher_nn} & {w for w, _ in student_nn})
-        st.markdown(f"**{word}** — {vectors.groups[index[word]]} word; {shared} of 8 neighbours shared")
+        st.markdown(f"**{literal(word)}** — {vectors.groups[index[word]]} word; {shared} of 8 neighbours shared")
         table = pl.DataFrame(
             {
                 "rank": list(range(1, 9)),

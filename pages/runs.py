@@ -15,7 +15,20 @@ from core.paths import runs_dir
 from core.runs.experiment import RUN_ORIGINS, read_stored_evaluation, runs_metrics_table, search_runs
 from core.runs.store import RunNotFound, delete_run, load_run, rename_run, set_shared
 from pages._labels import EXPLAIN
-from pages._shared import PAGES, K, address_state, host_settings, one_of, owns, run_label, runs_table, show_chart, text
+from pages._plain import literal
+from pages._shared import (
+    PAGES,
+    K,
+    address_state,
+    cannot_read,
+    host_settings,
+    one_of,
+    owns,
+    run_label,
+    runs_table,
+    show_chart,
+    text,
+)
 
 ss = st.session_state
 st.title("Runs")
@@ -48,7 +61,7 @@ with st.expander("Import a run exported from this lab (.zip)", icon=":material/u
                 st.error(str(err))
             else:
                 ss[K.RUN] = imported
-                st.success(f"Imported as '{imported}': it is in the table below.")
+                st.success(f"Imported as '{literal(imported)}': it is in the table below.")
 
 try:
     table = runs_table()
@@ -132,7 +145,7 @@ for run_id in picked:
     try:
         frames.append(load_run(runs_dir(), run_id).epochs.with_columns(run=pl.lit(labels[run_id])))
     except (RunNotFound, ValueError, OSError) as err:
-        st.warning(f"Run {run_id} cannot be read: {err}")
+        st.warning(literal(f"Run {run_id} cannot be read: {err}"))
 if frames:
     frame = pl.concat(frames, how="diagonal_relaxed")
     show_chart(
@@ -148,9 +161,9 @@ if len(picked) == 1:
     try:
         stored = load_run(runs_dir(), run_id)
     except (RunNotFound, ValueError, OSError) as err:
-        st.error(f"This run cannot be read: {err}")
+        st.error(cannot_read(err))
         st.stop()
-    st.subheader(labels[run_id])
+    st.subheader(literal(labels[run_id]))  # its name and teacher are someone's text: shown as typed, never as Markdown
     with st.expander("Settings and results (run card)"):
         st.json({k: v for k, v in stored.meta.items() if k != "owner"})
     left, right = st.columns(2)
@@ -178,14 +191,15 @@ if len(picked) == 1:
             OSError,
             RuntimeError,
         ) as err:  # RuntimeError: TeacherUnavailable (a cheap model's vectors not cached here)
-            st.error(f"The student cannot be exported: {err}")
+            st.error(literal(f"The student cannot be exported: {err}"))
     if b.button("Prepare the run (.zip)", key="export_run", icon=":material/folder_zip:"):
-        from core.runs.takeaway import zip_run
+        from core.runs.takeaway import check_exportable, zip_run
 
-        try:
+        try:  # the CLI's check first: never a zip that another lab's import would refuse
+            check_exportable(stored)
             ss["run_zip"] = (run_id, zip_run(stored))
-        except (ValueError, OSError) as err:  # DamagedData: a file of the run went bad since it was opened
-            st.error(f"The run cannot be zipped: {err}")
+        except (ValueError, OSError) as err:  # ExportRefused, DamagedData: its sentence says what is wrong
+            st.error(literal(str(err)))
     for key, column, stem in (("run_student_zip", a, "student"), ("run_zip", b, "run")):
         ready = ss.get(key)
         if ready and ready[0] == run_id:
@@ -218,7 +232,7 @@ if len(picked) == 1:
             try:
                 rename_run(runs_dir(), run_id, new_name)
             except (RunNotFound, ValueError, OSError, LabError) as err:
-                st.error(str(err))
+                st.error(literal(str(err)))
             else:
                 st.rerun()
     if settings.hosted and settings.gallery:
@@ -232,7 +246,7 @@ if len(picked) == 1:
             try:
                 set_shared(runs_dir(), run_id, shared)
             except (RunNotFound, ValueError, OSError, LabError) as err:
-                st.error(str(err))
+                st.error(literal(str(err)))
             else:
                 st.rerun()
     with right.popover("Delete this run", icon=":material/delete:"):
@@ -241,7 +255,7 @@ if len(picked) == 1:
             try:
                 delete_run(runs_dir(), run_id)
             except (RunNotFound, ValueError, OSError, LabError) as err:
-                st.error(str(err))
+                st.error(literal(str(err)))
             else:
                 if ss.get(K.RUN) == run_id:
                     ss.pop(K.RUN)

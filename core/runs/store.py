@@ -549,47 +549,45 @@ def _depth(value) -> int:
     return deepest
 
 
+def _bounded(folder: Path, run_id: str, name: str, most: int) -> bytes:
+    """A run's small file, read up to one byte past `most` (so that a larger one is seen, never read whole)."""
+    with _reading(run_id, name):
+        with open(Path(folder) / name, "rb") as f:
+            return f.read(most + 1)
+
+
+def _json_object(raw: bytes | str, run_id: str, name: str, most: int, depth: int) -> dict:
+    """A run's JSON file as a dict of at most `most` bytes nested at most `depth` deep; DamagedData otherwise
+    (json itself gives up on deep nesting with a RecursionError, past every handler that expects a ValueError)."""
+    if len(raw) > most:
+        raise _damaged(run_id, name, f"over {most >> 20} MB" if most >= 1 << 20 else f"over {most >> 10} KB")
+    with _reading(run_id, name):
+        value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise _damaged(run_id, name, "not a JSON object")
+    if _depth(value) > depth:
+        raise _damaged(run_id, name, f"nested more than {depth} levels deep")
+    return value
+
+
 def parse_meta(raw: bytes | str, run_id: str) -> dict:
     """A run.json's text as a dict, bounded in size and depth; DamagedData otherwise."""
-    name = "run.json"
-    if len(raw) > MAX_META_BYTES:
-        raise _damaged(run_id, name, f"over {MAX_META_BYTES >> 20} MB")
-    with _reading(run_id, name):
-        meta = json.loads(raw)
-    if not isinstance(meta, dict):
-        raise _damaged(run_id, name, "not a JSON object")
-    if _depth(meta) > MAX_META_DEPTH:
-        raise _damaged(run_id, name, f"nested more than {MAX_META_DEPTH} levels deep")
-    return meta
+    return _json_object(raw, run_id, "run.json", MAX_META_BYTES, MAX_META_DEPTH)
 
 
 def read_meta(folder: Path, run_id: str) -> dict:
     """A stored run's run.json (size and depth bounded); DamagedData when it is not a JSON object."""
-    with _reading(run_id, "run.json"):
-        with open(Path(folder) / "run.json", "rb") as f:
-            raw = f.read(MAX_META_BYTES + 1)
-    return parse_meta(raw, run_id)
+    return parse_meta(_bounded(folder, run_id, "run.json", MAX_META_BYTES), run_id)
 
 
 MAX_STUDENT_BYTES = 64 << 10  # a student.json is a few hundred bytes
 
 
 def read_student(folder: Path, run_id: str, items: int | None = None) -> StudentConfig:
-    """A stored run's student.json as the student's settings, bounded in size and depth (json itself gives up on
-    deep nesting with a RecursionError, past every handler that expects a ValueError); with `items`, its vocabulary
-    must be the run's items. DamagedData naming the file otherwise."""
+    """A stored run's student.json as the student's settings, bounded in size and depth; with `items`, its
+    vocabulary must be the run's items. DamagedData naming the file otherwise."""
     name = "student.json"
-    with _reading(run_id, name):
-        with open(Path(folder) / name, "rb") as f:
-            raw = f.read(MAX_STUDENT_BYTES + 1)
-    if len(raw) > MAX_STUDENT_BYTES:
-        raise _damaged(run_id, name, f"over {MAX_STUDENT_BYTES >> 10} KB")
-    with _reading(run_id, name):
-        data = json.loads(raw)
-    if not isinstance(data, dict):
-        raise _damaged(run_id, name, "not a JSON object")
-    if _depth(data) > 2:
-        raise _damaged(run_id, name, "nested where it holds only settings")
+    data = _json_object(_bounded(folder, run_id, name, MAX_STUDENT_BYTES), run_id, name, MAX_STUDENT_BYTES, 2)
     try:
         config = StudentConfig(**data)
     except (TypeError, ValueError) as err:
