@@ -8,6 +8,9 @@ the first words' true answers. The slow test runs the bundled models' cached vec
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.linalg import orthogonal_procrustes
@@ -69,3 +72,39 @@ def test_settings_are_checked_where_they_enter():
         fit_zero_answer(np.ones((10, 4)), np.ones((10, 4)), ZeroAnswerSettings(clusters=12))
     with pytest.raises(ValueError, match="finite"):
         fit_zero_answer(np.full((40, 4), np.nan), np.ones((40, 4)), ZeroAnswerSettings(clusters=12))
+
+
+@pytest.mark.slow
+def test_real_minilm_to_mpnet_finds_some_of_the_teachers_coordinates_but_not_enough_to_beat_learning_nothing():
+    """Issue 31, part 6, on the bundled models (the story's pair: MPNet teacher, MiniLM cheap model; the 10,000
+    default words, 30 % public, seed 0). Measured 2026-12-07 (bench/zero_answer.py): the map's centred answers point
+    somewhat the teacher's way (centred cosine ~0.1, a random turn ~0), yet its held-out cosine (0.28) stays below the
+    student that learns nothing with the same information (0.45): the story's step 4 says so with its numbers. Its
+    neighbours and analogies are MiniLM's own: a random turn of the same space keeps them."""
+    from core.data.corpus import default_vocabulary
+    from core.paths import teacher_cache_dir
+    from core.teachers.teacher import CachedTeacher, TeacherUnavailable, cached_vectors, load_teacher, teacher_id_for
+    from core.words.zero_answer import public_split
+
+    home = os.environ.get("EMBEDDING_LAB_STORY_HOME")  # a warm cache to reuse, when there is one
+    cache = Path(home) / "cache" / "teachers" if home else teacher_cache_dir()
+    words = list(default_vocabulary().words)
+
+    def vectors(name):
+        try:
+            return cached_vectors(cache, teacher_id_for(name), words)
+        except TeacherUnavailable:
+            return CachedTeacher(load_teacher(name, "cpu"), cache).embed(words)
+
+    teacher, cheap = vectors("mpnet"), vectors("minilm")
+    public, mapped = public_split(len(words), 0)
+    zero = fit_zero_answer(cheap[mapped], teacher[public])
+    truth = teacher[mapped]
+    nothing = cosines(np.tile(mean_answer(teacher[public]), (len(mapped), 1)), truth).mean()
+    held_out = cosines(zero.transform(cheap[mapped]), truth).mean()
+    turned = procrustes(np.eye(cheap.shape[1]), np.random.default_rng(1).normal(size=zero.weights.shape))
+    centred = cheap[mapped] - zero.cheap_mean
+    aligned = cosines(centred @ zero.weights, truth - zero.teacher_mean).mean()
+    by_chance = cosines(centred @ turned, truth - zero.teacher_mean).mean()
+    assert aligned > by_chance + 0.05, (aligned, by_chance)  # it found something of the teacher's coordinates
+    assert held_out < nothing, (held_out, nothing)  # not enough: what the story's step 4 and the README say
