@@ -63,8 +63,10 @@ def _fraction(text: str) -> float:
 
 
 def _device(text: str) -> str:
+    from core.device import usable_device  # torch is imported only when a device other than cpu is named
+
     try:
-        return check_device(text)
+        return usable_device(check_device(text))
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
 

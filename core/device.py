@@ -22,6 +22,14 @@ def check_device(name: str) -> str:
     return choice
 
 
+def usable_device(name: str) -> str:
+    """`name` when this machine can compute on it, else ValueError with one sentence: the `--device` flag gets the
+    same checks as $EMBEDDING_LAB_DEVICE (`cuda` where torch has no CUDA is a sentence, not torch's AssertionError).
+    'cpu' needs no torch."""
+    choice = check_device(name)
+    return choice if choice == "cpu" else pick_device(choice)
+
+
 def pick_device(requested: str | None = None) -> str:
     """'cuda' when a GPU is usable, else 'mps' on an Apple laptop whose torch has Metal, else 'cpu'.
 

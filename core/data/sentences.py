@@ -130,7 +130,8 @@ def sentences_from_upload(name: str, data: bytes) -> Sentences:
         if opened is not None:  # the rest of the file in one cell is not a text: left out, and its lines counted
             rows = rows[:-1]
             line, swallowed = opened
-            left_out[f"lines after a quote opened on line {line:,} and never closed"] = swallowed
+            where = f"line (line {line:,})" if swallowed == 1 else f"lines from line {line:,} on"
+            left_out[f"{where}: a quote opened there is never closed"] = swallowed
         rows = [r for r in rows if r]  # blank lines: nothing to count as a text
         if not rows and opened is not None:
             raise ValueError(

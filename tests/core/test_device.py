@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from core.device import pick_device
+from core.device import pick_device, usable_device
 
 
 @pytest.fixture
@@ -33,3 +33,14 @@ def test_a_request_wins_and_a_missing_device_says_so(machine, monkeypatch):
         pick_device("cuda")
     with pytest.raises(ValueError, match="MPS device was requested"):
         pick_device("mps")
+
+
+def test_the_device_flag_gets_the_environments_checks(machine):
+    """`--device cuda` on a machine without CUDA is the same sentence as EMBEDDING_LAB_DEVICE=cuda, not torch's
+    AssertionError; 'cpu' is always usable."""
+    machine(False, False)
+    assert usable_device("cpu") == "cpu"
+    with pytest.raises(ValueError, match="no GPU is available"):
+        usable_device("cuda")
+    with pytest.raises(ValueError, match="not a device"):
+        usable_device("tpu")

