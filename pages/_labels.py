@@ -10,6 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from core.charts import selection_name
+from core.runs.quality import MIN_SEEDS_FOR_VERDICT
 
 # ---- what each chart shows: one sentence beside it (a key per chart builder of core.charts) -------------
 
@@ -42,13 +43,16 @@ EXPLAIN = {
         "log scale). A line is the average of runs that differ only in their random seed; the shaded band is "
         "where that average lies with 95 % confidence, so where two bands overlap these runs cannot tell the two "
         "apart. The grey dashed line is a student that learns nothing (every new word gets the average answer); the "
-        "dotted line is the ceiling: the same student given every answer but a held-out 10 %."
+        "dotted line is the ceiling: the same student given every answer but a held-out 10 %. The “0 answers” column "
+        "at the left is a student given no answer at all (a log scale has no 0): a map from the cheap model's space "
+        "into the teacher's, learnt without pairs, on the same vertical scale."
     ),
     "selection_differences": (
         "Each dot says how much better (above the dashed zero line) or worse (below) a way of choosing the words "
         "does than asking about random words — with the same seeds and the same teacher, so only the choice of "
         "words differs. The bar is its 95 % interval: a bar that crosses zero means these seeds cannot tell the "
-        "two ways apart, however far the dot sits from it. A faint dot is such a case."
+        "two ways apart, however far the dot sits from it. A faint dot is such a case. A half-faint dot is "
+        "tentative: its bar excludes zero, but from fewer than 3 seeds, where one lucky pair of runs does that."
     ),
     "quality_table": (
         "One row per student, way of choosing the words and p, scored on the words it never saw: the average over "
@@ -73,8 +77,8 @@ EXPLAIN = {
     ),
     "how_few": (
         "Between two budgets the number is read off a straight line on the log scale. 'At most' means a seed was "
-        "there already at the smallest budget tried; 'not reached' that it never got there within its runs. With few "
-        "seeds the ± is wide: the active-learning literature warns that a way of choosing words can look better or "
+        "there already at the smallest budget tried; 'not reached' that it never got there within its runs. The 95 % "
+        "interval is clipped to the budgets tried. With few seeds it is wide: the active-learning literature warns that a way of choosing words can look better or "
         "worse than random by chance."
     ),
     "how_few_none": "None of these runs has this score (the teacher may solve no analogy on this vocabulary): choose another.",
@@ -284,8 +288,9 @@ def _seeds(ns) -> str:
 
 def difference_sentence(rows: list[dict], metric: str, student: str | None = None) -> str:
     """One strategy against random (`core.runs.quality.paired_differences`' rows of one student and selection,
-    any order) in one or two plain sentences: where the 95 % interval excludes 0, "a real difference"; where it
-    holds 0, "within the noise: not distinguishable with these seeds"."""
+    any order) in one or two plain sentences: where the 95 % interval excludes 0, "a real difference" ("a tentative
+    difference (fewer than 3 seeds)" when the row is `tentative`); where it holds 0, "within the noise: not
+    distinguishable with these seeds"."""
     rows = sorted(rows, key=lambda r: r["queries"])
     name = selection_name(rows[0]["selection"])
     who = f"{student}: " if student else ""
@@ -313,7 +318,16 @@ def difference_sentence(rows: list[dict], metric: str, student: str | None = Non
     found = ([f"beat random by {gaps(beats)}"] if beats else []) + (
         [f"trail random by {gaps(trails)}"] if trails else []
     )
-    verdict = "a real difference" if len(real) == 1 else "real differences"
+    tentative = [r for r in real if r.get("tentative")]
+    if len(tentative) == len(real):
+        verdict = (
+            "a tentative difference" if len(real) == 1 else "tentative differences"
+        ) + f" (fewer than {MIN_SEEDS_FOR_VERDICT} seeds)"
+    else:
+        verdict = "a real difference" if len(real) == 1 else "real differences"
+        if tentative:
+            budgets = _and([f"{r['queries']:,}" for r in tentative])
+            verdict += f"; at {budgets} answers a tentative difference (fewer than {MIN_SEEDS_FOR_VERDICT} seeds)"
     text = f"{who}{name} {' but '.join(found)} ({_seeds([r['n'] for r in real])}): {verdict}."
     if noisy:
         budgets = _and([f"{r['queries']:,}" for r in noisy])
@@ -335,7 +349,8 @@ def target_words(metric: str, target: float, threshold: float) -> str:
 
 def queries_sentence(row: dict, metric: str, ceiling: float | None = None) -> str:
     """`core.runs.quality.queries_for`'s row (one student and selection) as a plain sentence: how many teacher
-    answers it took to reach the target, over seeds, with the uncertainty and what the runs cannot say."""
+    answers it took to reach the target, over seeds, with its 95 % interval (lower to upper; None: one seed) and what
+    the runs cannot say."""
     who = f"**{row['student']}, {selection_name(row['selection']).lower()}**"
     seeds, reached = row["seeds"], row["reached"]
     of_seeds = f"{seeds} seed{'s' * (seeds != 1)}"
@@ -349,10 +364,14 @@ def queries_sentence(row: dict, metric: str, ceiling: float | None = None) -> st
             f"{who}: at most {row['smallest']:,} answers — {'its seed is' if seeds == 1 else f'all {of_seeds} are'} "
             "there already at the smallest budget tried, so fewer may do."
         )
-    if row["half_width"] is None:
+    if row.get("lower") is None:
         text = f"about {row['mean']:,.0f} answers (one seed got there: no interval)"
-    else:
-        text = f"about {row['mean']:,.0f} ± {row['half_width']:,.0f} answers ({reached} of {of_seeds} got there)"
+    else:  # a 95 % interval on log(answers), clipped to the budgets tried: never a "±" reaching below 0 answers
+        clip = ", clipped to the budgets tried" if row.get("clipped") else ""
+        text = (
+            f"about {row['mean']:,.0f} answers (95 % interval {row['lower']:,.0f} to {row['upper']:,.0f}{clip}; "
+            f"{reached} of {of_seeds} got there)"
+        )
     if row["not_reached"]:
         text += (
             f"; {row['not_reached']} did not within {row['largest']:,} answers, so the true number is likely higher "

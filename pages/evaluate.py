@@ -25,7 +25,6 @@ from core.runs.families import (
     to_train,
 )
 from core.runs.quality import (
-    MIN_SEEDS_FOR_VERDICT,
     band_table,
     ceiling,
     curve_rows,
@@ -311,40 +310,6 @@ def band_cells(rows: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame({QUALITY_COLUMNS.get(name, name): values for name, values in columns.items()})
 
 
-def answers_sentence(row: dict, metric: str, top: float | None = None) -> str:
-    """`queries_sentence`, with the interval of two or more seeds as a range (`core.runs.quality.queries_for`: a
-    95 % interval on log(answers) around their geometric mean, clipped to the budgets tried), never a "±" that
-    reaches below zero answers."""
-    if row["reached"] < 2 or row["at_most"] == row["reached"] == row["seeds"]:
-        return queries_sentence(row, metric, top)  # no interval to show: no seed, one seed, or "at most"
-    clip = ", clipped to the budgets tried" if row["clipped"] else ""
-    text = (
-        f"about {row['mean']:,.0f} answers (95 % interval {row['lower']:,.0f} to {row['upper']:,.0f}{clip}; "
-        f"{row['reached']} of {row['seeds']} seeds got there)"
-    )
-    if row["not_reached"]:
-        text += (
-            f"; {row['not_reached']} did not within {row['largest']:,} answers, so the true number is likely higher "
-            "than this average of the seeds that did"
-        )
-    if row["at_most"]:
-        text += f"; {row['at_most']} {'was' if row['at_most'] == 1 else 'were'} there already at {row['smallest']:,}, so fewer may do"
-    return f"**{row['student']}, {charts.selection_name(row['selection']).lower()}**: {text}."
-
-
-def tentative_note(rows: list[dict]) -> str:
-    """What a verdict from fewer than MIN_SEEDS_FOR_VERDICT seeds is worth, in one sentence ('' when none is)."""
-    few = sorted((r for r in rows if r["tentative"]), key=lambda r: r["queries"])
-    if not few:
-        return ""
-    budgets = ", ".join(f"{r['queries']:,}" for r in few)
-    seeds = min(r["n"] for r in few)
-    return (
-        f" Tentative at {budgets} answers: {seeds} seeds are fewer than {MIN_SEEDS_FOR_VERDICT}, and with so few one "
-        "lucky pair of runs makes an interval that excludes 0. Train more seeds before trusting this verdict."
-    )
-
-
 def how_few_answers(frame: pl.DataFrame) -> None:
     """The box that answers "how few teacher answers for X % of the teacher?" per student and strategy."""
     with st.container(border=True):
@@ -368,7 +333,7 @@ def how_few_answers(frame: pl.DataFrame) -> None:
             "answers grow by factors) with a 95 % interval, kept within the budgets these runs tried."
         )
         st.markdown(
-            "\n".join(f"- {answers_sentence(r, goal, tops.get(r['student']))}" for r in answers.iter_rows(named=True))
+            "\n".join(f"- {queries_sentence(r, goal, tops.get(r['student']))}" for r in answers.iter_rows(named=True))
         )
         st.caption(EXPLAIN["how_few"])
 
@@ -478,7 +443,7 @@ if family.height:
             several = diffs["student"].n_unique() > 1
             for (student, _), group in diffs.group_by(["student", "selection"], maintain_order=True):
                 rows = group.to_dicts()
-                st.write(difference_sentence(rows, metric, student if several else None) + tentative_note(rows))
+                st.write(difference_sentence(rows, metric, student if several else None))
         elif len(present) > 1:
             st.caption(EXPLAIN["no_pairs"])
         how_few_answers(frame)

@@ -132,6 +132,14 @@ def test_a_real_difference_and_the_noise_are_said_plainly():
         "Typical words beat random by 0.012 ± 0.002 at 30 and 0.019 ± 0.002 at 100 answers but trail random by "
         "0.020 ± 0.003 at 1,000 answers (5 seeds): real differences."
     )
+    tentative = difference_sentence([{**diff(30, 0.04, 0.03, 2, True), "tentative": True}], "heldout_cosine")
+    assert tentative == (
+        "Typical words beat random by 0.040 ± 0.030 at 30 answers (2 seeds): a tentative difference (fewer than 3 seeds)."
+    )
+    mixed = difference_sentence(
+        [{**diff(30, 0.04, 0.03, 2, True), "tentative": True}, diff(100, 0.02, 0.01, 5, True)], "heldout_cosine"
+    )
+    assert "real differences; at 30 answers a tentative difference (fewer than 3 seeds)" in mixed
     one = difference_sentence([diff(30, 0.1, None, 1, False)], "heldout_cosine")
     assert "only one seed" in one and "no verdict" in one
 
@@ -145,8 +153,11 @@ def answer(**changes):
         reached=5,
         not_reached=0,
         at_most=0,
-        mean=1234.0,
-        half_width=310.0,
+        mean=734.0,
+        half_width=None,  # `queries_for` no longer gives a symmetric ±: its interval is lower to upper
+        lower=512.0,
+        upper=1000.0,
+        clipped=True,
         smallest=30,
         largest=1000,
     )
@@ -156,14 +167,21 @@ def answer(**changes):
 def test_how_few_answers_in_words():
     metric = "analogy_pct_of_teacher"
     assert queries_sentence(answer(), metric) == (
-        "**Adapter (kernel, layers), typical words**: about 1,234 ± 310 answers (5 of 5 seeds got there)."
+        "**Adapter (kernel, layers), typical words**: about 734 answers (95 % interval 512 to 1,000, clipped to the "
+        "budgets tried; 5 of 5 seeds got there)."
     )
+    inside = queries_sentence(answer(upper=950.0, clipped=False), metric)
+    assert "(95 % interval 512 to 950; 5 of 5 seeds got there)" in inside and "±" not in inside
     some = queries_sentence(answer(reached=3, not_reached=2), metric)
     assert "3 of 5 seeds got there); 2 did not within 1,000 answers, so the true number is likely higher" in some
-    assert queries_sentence(answer(reached=0, not_reached=5, mean=None, half_width=None), metric, ceiling=80.0) == (
+    assert queries_sentence(
+        answer(reached=0, not_reached=5, mean=None, lower=None, upper=None), metric, ceiling=80.0
+    ) == (
         "**Adapter (kernel, layers), typical words**: not reached within 1,000 answers by any of its 5 seeds — even "
         "its ceiling (every answer but 10 %) stays below, at 80.0 %."
     )
     assert "at most 30 answers" in queries_sentence(answer(at_most=5, mean=30.0), metric)
-    assert "one seed got there: no interval" in queries_sentence(answer(seeds=1, reached=1, half_width=None), metric)
+    assert "one seed got there: no interval" in queries_sentence(
+        answer(seeds=1, reached=1, lower=None, upper=None, clipped=False), metric
+    )
     assert target_words("heldout_cosine", 90, 0.9) == "a cosine of 0.90 to the teacher (90 % of the teacher's own 1.0)"
