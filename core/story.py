@@ -254,7 +254,8 @@ def warm_story(
     `progress(done, total)` is called once a batch is stored. Then every run is scored with one `StoryScoring`
     (the teacher's vectors read once, its neighbours of each p's held-out sample found once).
 
-    Then step 4's student given no answer is fitted once and its scores kept (`zero_answer_scores`).
+    Step 4's student given no answer is not fitted here: `warm_zero_answer` (the warm-up step 'zero-answer', the
+    last one) does it, so the story's runs are ready first.
 
     Idempotent: a second call finds every run and its scores and returns in well under a second. The runs are
     put in the class gallery (`shared`), so every person on a hosted lab can open them on the other pages.
@@ -286,13 +287,37 @@ def warm_story(
     scoring = StoryScoring(cache_root)
     for run_id in ids.values():
         story_scores(load_run(runs_root, run_id), cache_root, settings, scoring)
-    if ids:  # step 4's student with no answer, on the very words of the story's runs
-        words = load_run(runs_root, next(iter(ids.values()))).items["item"].to_list()
-        try:
-            zero_answer_scores(settings, cache_root, scoring, words, compute=True)
-        except ValueError:  # too few words to find the two spaces' structure: step 4 shows the runs alone
-            pass
     return [ids[c] for c in story_configs(settings)]
+
+
+def warm_zero_answer(
+    runs_root: Path | None = None,
+    cache_root: Path | None = None,
+    settings: StorySettings | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict | None:
+    """Step 4's student with no answer, fitted once and its scores kept (`zero_answer_scores`), on the very words of
+    the story's runs (the warm-up step 'zero-answer', after `warm_story`'s 'story'). None when no story run is stored
+    yet or the vectors are missing; too few words to find the two spaces' structure: None too (step 4 shows the runs
+    alone). Idempotent: a second call reads the kept file."""
+    from core.runs.store import list_runs, load_run  # lazy: loads numba, torch
+
+    settings = settings or StorySettings.from_env()
+    runs_root = Path(runs_root or runs_dir())
+    cache_root = Path(cache_root or teacher_cache_dir())
+    if progress:
+        progress(0, 1)
+    story = find_story_runs(list_runs(runs_root), settings)
+    if not story.found:
+        return None
+    words = load_run(runs_root, next(iter(story.found.values()))).items["item"].to_list()
+    try:
+        scores = zero_answer_scores(settings, cache_root, None, words, compute=True)
+    except ValueError:
+        return None
+    if progress:
+        progress(1, 1)
+    return scores
 
 
 def prepare_story_data(

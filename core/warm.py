@@ -263,6 +263,13 @@ def story_step(progress: Progress) -> None:
     warm_story(cache_root=_cache_root(), progress=progress, items=default_items(), load=model)
 
 
+def zero_answer_step(progress: Progress) -> None:
+    from core.story import warm_zero_answer  # lazy: loads polars
+
+    # step 4's student given no answer (mini-vec2vec on the story's words: a few minutes, once; then a file read)
+    warm_zero_answer(cache_root=_cache_root(), progress=progress)
+
+
 def record_rate(model_id: str, items: int, seconds: float) -> None:
     """Keep what a model's computation measured (ms per item) for later estimates; never fatal."""
     try:
@@ -323,6 +330,11 @@ def default_steps() -> list[Step]:
             f"MPNet vectors of {texts} (the Adapter lab's teacher)",
             texts_step("mpnet", default_texts, tokens=False),
             _estimate("mpnet", default_texts, "-sentences"),
+        ),
+        Step(
+            "zero-answer",
+            "the story's student given no answer (a map between the two models' spaces, fitted once)",
+            zero_answer_step,
         ),
         *_registered,
     ]

@@ -318,6 +318,12 @@ elif step == 4:
                 f"answers and the teacher's numbers of {zero['public_words']:,} other words as a heap with no words "
                 "attached — never a teacher answer for a word it was scored on, never a pair."
             )
+        else:
+            st.markdown(
+                "The student given no answer at all (a map learnt without pairs) is still being computed: the lab "
+                "fits it last, after every other step of its warm-up. Come back in a few minutes to see it beside "
+                "these two."
+            )
         open_page(
             "Compare every run on Honest evaluation", "evaluate", adapter_id, "story_link_eval", ":material/fact_check:"
         )

@@ -24,7 +24,9 @@ def story_runs(prepared):
     looks them up), and the teacher's vectors of the default words in the cache (step 1)."""
     settings = story.StorySettings.from_env()
     CachedTeacher(HashTeacher(32), teacher_cache_dir()).embed(list(story.story_vocabulary().words))
-    return story.warm_story(settings=settings, prepared=prepared)
+    ids = story.warm_story(settings=settings, prepared=prepared)
+    story.warm_zero_answer(settings=settings)  # the warm-up's last step 'zero-answer'
+    return ids
 
 
 def page_text(at) -> str:
@@ -104,3 +106,16 @@ def test_step_four_shows_the_student_given_no_answer_beside_learning_nothing(sto
     assert ("below a student that learns nothing" in text) == (not beats)
     assert "are the cheap model's own" in text  # closest words and analogies survive any turn of its space
     assert "labelled “0 answers”" in text  # the caption says how 0 stands on a log axis
+
+
+def test_step_four_says_the_student_given_no_answer_is_still_being_computed(story_runs, monkeypatch):
+    """The warm-up fits the zero-answer map last ('zero-answer', after the story's runs): until it has, step 4 draws
+    the runs and says so in a sentence."""
+    monkeypatch.setattr(story, "zero_answer_scores", lambda *args, **kwargs: None)
+    at = make_app()
+    at.query_params["step"] = "4"
+    at.switch_page("pages/story.py").run()
+    no_errors(at)
+    text = page_text(at)
+    assert "still being computed" in text
+    assert "with no answers at all" not in text.lower()

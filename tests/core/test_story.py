@@ -204,6 +204,9 @@ def test_shared_scoring_gives_the_scores_of_scoring_alone(settings, prepared):
 def test_warm_story_keeps_a_zero_answer_student_that_saw_no_answer_and_step_four_draws_it_at_0(settings, prepared):
     ids = story.warm_story(settings=settings, prepared=prepared)
     path = story.zero_answer_path(settings)
+    assert not path.exists()  # the story's runs come first: the map is the warm-up's last step, 'zero-answer'
+    assert story.zero_answer_scores(settings) is None
+    assert story.warm_zero_answer(settings=settings) is not None
     assert path.exists() and path.parent.name == "zero-answer"
     zero = story.zero_answer_scores(settings)  # read from its file: never fitted on a visitor's click
     assert zero == story.zero_answer_scores(settings, compute=True)  # kept, not fitted again
