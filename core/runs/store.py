@@ -514,7 +514,8 @@ def _damaged(run_id: str, name: str, why: str) -> DamagedData:
 @contextlib.contextmanager
 def _reading(run_id: str, name: str) -> Iterator[None]:
     """Whatever a file's format library raises (polars' ComputeError, a Rust panic, json's RecursionError, an
-    OSError) becomes one DamagedData sentence naming the run and the file."""
+    OSError) becomes one DamagedData sentence naming the run and the file; a PermissionError is no damage but
+    StorageUnavailable (the file is closed to this user)."""
     try:
         yield
     except DamagedData:
@@ -523,6 +524,11 @@ def _reading(run_id: str, name: str) -> Iterator[None]:
         raise _damaged(run_id, name, "the file is missing") from None
     except RecursionError:
         raise _damaged(run_id, name, "nested too deeply") from None
+    except PermissionError:  # the file is whole, only closed to this user: deleting the run would be wrong advice
+        raise StorageUnavailable(
+            f"The run {run_id}'s {name} cannot be read (no permission: another user owns it or its mode forbids "
+            "reading); nothing is damaged: ask whoever owns the lab home."
+        ) from None
     except OSError as err:
         raise _damaged(run_id, name, f"cannot be read: {err.strerror or type(err).__name__}") from None
     except (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError):
@@ -787,7 +793,7 @@ def list_runs(root: Path) -> pl.DataFrame:
                 continue
             meta = read_meta(folder, folder.name)
             config = check_meta(meta, folder.name)
-        except (DamagedData, OSError):
+        except (DamagedData, StorageUnavailable, OSError):  # closed to this user too: left out, load_run says why
             continue
         cfg, final = config.to_dict(), meta.get("final") or {}
         rows.append(
@@ -898,7 +904,7 @@ def delete_run(root: Path, run_id: str) -> None:
         raise RunNotFound(f"No run '{run_id}' in {root}.")
     try:
         meta = read_meta(folder, run_id)
-    except (OSError, DamagedData):
+    except (OSError, DamagedData, StorageUnavailable):
         meta = {}  # a damaged run can always be deleted
     live = live_folder(root, run_id)
     if live.exists() and _writer_alive(live):

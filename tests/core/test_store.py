@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 import torch
@@ -120,3 +121,47 @@ def test_a_journal_written_on_another_machine_is_left_alone_until_stale(tmp_path
         os.utime(f, (old, old))
     store.recover_interrupted(tmp_path)
     assert not live.exists()  # died before its first checkpoint: nothing to keep, the journal is cleared
+
+
+def test_a_file_this_user_may_not_read_is_storage_unavailable_not_damage(stored, monkeypatch):
+    """A PermissionError is no damage: the sentence says nothing is damaged and never says to delete the run."""
+    import builtins
+
+    from core.errors import DamagedData, StorageUnavailable
+    from core.runs.store import read_student
+
+    run, root = stored
+    real_open = builtins.open
+
+    def closed(path, *args, **kwargs):
+        if str(path).endswith("student.json"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("core.runs.store.open", closed, raising=False)
+    with pytest.raises(StorageUnavailable) as caught:
+        read_student(root / run.run_id, run.run_id)
+    message = str(caught.value)
+    assert not isinstance(caught.value, DamagedData)
+    assert "student.json cannot be read (no permission" in message and "nothing is damaged" in message
+    assert "delete the run" not in message
+    monkeypatch.setattr(
+        "core.runs.store.open",
+        lambda path, *a, **k: closed(str(path).replace("run.json", "student.json"), *a, **k),
+        raising=False,
+    )
+    assert list_runs(root).height == 0  # a run closed to this user is left out of the list, never fatal
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads a file of mode 000")
+def test_a_run_json_of_mode_000_is_storage_unavailable(stored):
+    from core.errors import StorageUnavailable
+
+    run, root = stored
+    path = root / run.run_id / "run.json"
+    path.chmod(0o000)
+    try:
+        with pytest.raises(StorageUnavailable, match="no permission"):
+            load_run(root, run.run_id)
+    finally:
+        path.chmod(0o644)
