@@ -455,13 +455,18 @@ class StoryScoring:
         import torch
 
         from core.runs.experiment import RunVectors  # lazy: loads numba, torch
-        from core.words.students import load_student, read_student_config, student_vectors  # lazy: loads torch
+        from core.runs.store import read_student  # lazy: loads numba, torch
+        from core.words.students import load_student, student_vectors  # lazy: loads torch
 
         items = tuple(stored.items["item"].to_list())
         teacher = self.cached(stored.meta["teacher_id"], items)
-        config = read_student_config(stored.folder)
-        features = self.cached(config.cheap, items) if config.kind.needs_cheap else None
-        model = load_student(stored.folder, "cpu", items=items, features=features)
+        # through the store's bounded reader: a damaged student.json (too deep, too big, wrong) is DamagedData
+        config = read_student(stored.folder, stored.run_id, len(items))
+        if config.kind.needs_cheap:  # the features read once for every run (the store's own reader would re-read)
+            features = self.cached(config.cheap, items)
+            model = load_student(stored.folder, "cpu", items=items, features=features)
+        else:
+            model = stored.student("cpu", self.cache_root)
         with torch.no_grad():
             student = student_vectors(model, "cpu").cpu().numpy()
         split, poisoned = stored.items["split"].to_list(), stored.items["poisoned"].to_list()

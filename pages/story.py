@@ -17,6 +17,7 @@ from core.paths import runs_dir
 from core.runs.store import list_runs, load_run
 from core.runs.visibility import visible_runs
 from core.teachers.teacher import TeacherUnavailable
+from pages._plain import literal
 from pages._shared import PAGES, K, download_buttons, host_settings, job_board
 
 STEPS = {
@@ -42,7 +43,12 @@ def teacher_neighbours(settings: story.StorySettings) -> pl.DataFrame:
 
 @st.cache_data(show_spinner="Reading the trained students…", max_entries=64)
 def scores_of(run_id: str, settings: story.StorySettings) -> dict:
-    return story.story_scores(load_run(runs_dir(), run_id), settings=settings)
+    """A story run's scores; a damaged or unreadable run is its sentence and the step stops there."""
+    try:
+        return story.story_scores(load_run(runs_dir(), run_id), settings=settings)
+    except (ValueError, OSError) as err:  # DamagedData is a ValueError: the store's sentence names the file
+        st.warning(literal(str(err)))
+        st.stop()
 
 
 def story_runs() -> pl.DataFrame:

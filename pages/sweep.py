@@ -15,6 +15,7 @@ from core.runs.sweep import SweepGrid, find_stored, sweep_frame
 from core.teachers.teacher import TeacherUnavailable, cached_vectors
 from pages._choices import SELECTION_HELP, SELECTION_LABELS
 from pages._labels import EXPLAIN
+from pages._plain import literal
 from pages._shared import (
     LEMMA_LABELS,
     K,
@@ -295,7 +296,12 @@ for run in chosen:
     except TeacherUnavailable as err:
         st.warning(str(err))
         continue
-    parts += charts.means_panels(teacher_means, run.means(), pick_epochs, f"p = {run.config.p:g}")
+    try:
+        means = run.means()
+    except (ValueError, OSError) as err:  # DamagedData (a ValueError) or an unreadable file: its sentence
+        st.warning(literal(str(err)))
+        continue
+    parts += charts.means_panels(teacher_means, means, pick_epochs, f"p = {run.config.p:g}")
 if parts:
     binned = charts.bin_means(parts)
     show_chart(

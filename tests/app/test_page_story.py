@@ -9,6 +9,7 @@ from core import story
 from core.paths import runs_dir, teacher_cache_dir
 from core.runs.store import list_runs
 from core.teachers.teacher import CachedTeacher, HashTeacher
+from pages._plain import literal
 from pages._shared import K
 from tests.app.apphelpers import make_app, no_errors
 
@@ -119,3 +120,20 @@ def test_step_four_says_the_student_given_no_answer_is_still_being_computed(stor
     text = page_text(at)
     assert "still being computed" in text
     assert "with no answers at all" not in text.lower()
+
+
+def test_a_story_run_with_a_50000_deep_student_json_is_a_sentence_on_its_step(story_runs):
+    """The story reads a run's student through the store's bounded reader: a student.json nested 50,000 deep is
+    DamagedData naming the file, shown as a sentence (never a RecursionError)."""
+    from core.paths import runs_dir
+
+    folder = runs_dir() / story_runs[0]  # step 2's Model B run
+    (folder / "student.json").write_text("[" * 50_000 + "]" * 50_000)
+    (folder / "story-scores.json").unlink(missing_ok=True)
+    at = make_app()
+    at.query_params["step"] = "2"
+    at.switch_page("pages/story.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(literal("student.json") in w.value and "damaged" in w.value for w in at.warning), [
+        w.value for w in at.warning
+    ]

@@ -244,3 +244,17 @@ def test_the_zero_answer_story_student_needs_enough_words(settings, prepared, tm
     few = story.StorySettings(teacher="hash-32", cheap="hash-16", vocabulary="test-30")
     with pytest.raises(ValueError, match="at least 40 vectors"):
         story.zero_answer_scores(few, items=WORDS[:30], compute=True)
+
+
+@pytest.mark.parametrize("depth", [50_000, 30_000])  # over the store's size bound, and under it but too deep
+def test_a_story_run_with_a_deep_student_json_is_damaged_data_not_a_recursion_error(settings, prepared, depth):
+    from core.errors import DamagedData
+    from core.paths import runs_dir
+    from core.runs.store import load_run
+
+    run_id = story.warm_story(settings=settings, prepared=prepared)[0]
+    folder = runs_dir() / run_id
+    (folder / "student.json").write_text("[" * depth + "]" * depth)
+    (folder / "story-scores.json").unlink(missing_ok=True)
+    with pytest.raises(DamagedData, match="student.json"):
+        story.story_scores(load_run(runs_dir(), run_id), settings=settings)
