@@ -176,6 +176,10 @@ if len(picked) == 1:
         "vector per word of this run's vocabulary (a sentence gets the average of its words). Or the whole run, to import "
         "into another copy of the lab. Both carry a run card: settings, teacher, a fingerprint of the data, the scores."
     )
+    from core.runs.takeaway import what_the_export_is
+
+    # the export is a table of this run's words only: the same sentence that heads its README
+    st.caption(literal(what_the_export_is(stored).removeprefix("# What this is").strip()))
     a, b = st.columns(2)
     if a.button("Prepare the student (.zip)", key="export_student", icon=":material/package_2:"):
         import tempfile

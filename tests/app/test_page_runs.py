@@ -31,6 +31,9 @@ def test_take_a_run_away_and_import_it_back(stored_run):
 
     at = make_app("runs")
     at.multiselect(key="runs_picked").set_value([stored_run]).run()
+    captions = " ".join(c.value for c in at.caption)  # what the export is, beside its download: the run's words only
+    words = load_run(runs_dir(), stored_run).items.height
+    assert f"fixed table of its {words:,} words only" in captions and "zero vector" in captions, captions
     at.button(key="export_student").click().run()
     no_errors(at)
     name, data = at.session_state["run_student_zip"]
