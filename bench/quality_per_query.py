@@ -201,11 +201,13 @@ def report(teacher: str, summary: dict, target: float) -> None:
     say("|---|---|---|---|---|")
     for metric, items in summary["queries_for"].items():
         for r in items:
-            needed = (
-                pm(r["mean"], r["half_width"], r["reached"], "{:,.0f}")
-                if r["reached"]
-                else f"not within {r['largest']:,}"
-            )
+            if not r["reached"]:
+                needed = f"not within {r['largest']:,}"
+            elif r.get("lower") is None:  # one seed got there: no interval (half_width is always None now)
+                needed = f"{r['mean']:,.0f} (one seed)"
+            else:  # the 95 % interval on log(answers): lower to upper, clipped to the budgets tried
+                clip = ", clipped" if r.get("clipped") else ""
+                needed = f"{r['mean']:,.0f} ({r['lower']:,.0f}–{r['upper']:,.0f}{clip})"
             if r["at_most"]:  # some seeds were there already at the smallest budget tried
                 needed += f" ({r['at_most']} at most {r['smallest']:,})"
             say(f"| {r['student']} | {r['selection']} | {metric} | {r['reached']} of {r['seeds']} | {needed} |")
