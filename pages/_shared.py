@@ -15,6 +15,7 @@ from core import charts
 from core.config import LemmaMode, StudentKind
 from core.data.corpus import Vocabulary, default_vocabulary
 from core.data.lemmatize import LemmaResult, load_lemmatizer
+from core.errors import LabError
 from core.evaluation.projection import ProjectionCache
 from core.jobs import JobBoard
 from core.paths import cache_dir, runs_dir
@@ -115,7 +116,6 @@ def job_board() -> JobBoard:
     from core.runs.store import recover_interrupted
 
     recover_interrupted(runs_dir())  # once per server start: runs a killed server was training keep their epochs
-    from core.errors import LabError
 
     try:  # the host's limits and executor: local threads, or Ray tasks (core.runs.executors)
         return JobBoard.for_host(runs_dir(), host_settings())
@@ -380,7 +380,7 @@ def chosen_run_vectors() -> RunVectors:
         st.error(str(err))
         st.page_link(PAGES["data"], label="Go to Data & teacher", icon=":material/dataset:")
         st.stop()
-    except (ValueError, OSError) as err:  # a run folder changed or damaged on disk: say so, keep the rest usable
+    except (LabError, ValueError, OSError) as err:  # damaged or unreadable on disk: say so, keep the rest usable
         st.error(cannot_read(err))
         st.stop()
 

@@ -8,6 +8,7 @@ through_app()  # run bare (a fresh server's first request for this address)? the
 import streamlit as st
 
 from core import charts
+from core.errors import LabError
 from core.paths import runs_dir
 from core.runs.families import most_epochs
 from core.runs.store import RunNotFound, load_run
@@ -83,7 +84,7 @@ for run_id in chosen:
         stored = load_run(runs_dir(), run_id)
         teacher_means = vectors_for_run(run_id).teacher.mean(axis=1)
         means = stored.means()
-    except (TeacherUnavailable, RunNotFound, ValueError, OSError) as err:  # DamagedData says which file
+    except (LabError, TeacherUnavailable, RunNotFound, ValueError, OSError) as err:  # DamagedData says which file
         st.warning(literal(f"{labels[run_id]}: {err}"))
         continue
     short = (

@@ -10,6 +10,7 @@ import streamlit as st
 
 from core import charts
 from core.config import SELECTIONS, StudentKind, default_cheap
+from core.errors import LabError
 from core.evaluation.evaluate import BASELINE_LABEL, BenchmarkUnavailable
 from core.jobs import JobState, duration, start_sweep, sweep_estimate
 from core.paths import runs_dir
@@ -129,7 +130,7 @@ try:
 except (TeacherUnavailable, BenchmarkUnavailable) as err:
     st.error(literal(str(err)))
     st.stop()
-except (ValueError, OSError) as err:  # DamagedData: a file of this run is damaged; the picker above stays usable
+except (LabError, ValueError, OSError) as err:  # DamagedData, StorageUnavailable: the picker stays usable
     st.error(cannot_read(err))
     st.stop()
 

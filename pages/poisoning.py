@@ -10,6 +10,7 @@ import streamlit as st
 
 from core import charts
 from core.config import Adversary, StudentKind
+from core.errors import LabError
 from core.evaluation.evaluate import BenchmarkUnavailable
 from core.jobs import JobState, start_sweep
 from core.paths import runs_dir
@@ -141,7 +142,7 @@ else:
     )
     try:
         stored = load_run(runs_dir(), run_id)
-    except (RunNotFound, ValueError, OSError) as err:
+    except (LabError, RunNotFound, ValueError, OSError) as err:
         st.error(cannot_read(err))
         st.stop()
     answers = training_answers(stored.items)
@@ -378,7 +379,7 @@ else:
     for rid in family["run_id"].to_list():
         try:
             loaded.append(load_run(runs_dir(), rid))
-        except (RunNotFound, ValueError, OSError):
+        except (LabError, RunNotFound, ValueError, OSError):
             continue  # deleted or unreadable since the list was made: left out
     if not loaded:
         st.info("The runs of this test could not be read; train the grid again.")

@@ -202,7 +202,7 @@ if len(picked) == 1:
         try:  # the CLI's check first: never a zip that another lab's import would refuse
             check_exportable(stored)
             ss["run_zip"] = (run_id, zip_run(stored))
-        except (ValueError, OSError) as err:  # ExportRefused, DamagedData: its sentence says what is wrong
+        except (LabError, ValueError, OSError) as err:  # ExportRefused, DamagedData, StorageUnavailable
             st.error(literal(str(err)))
     for key, column, stem in (("run_student_zip", a, "student"), ("run_zip", b, "run")):
         ready = ss.get(key)

@@ -13,6 +13,7 @@ import streamlit as st
 from core import story
 from core.charts import story as story_charts
 from core.config import StudentKind
+from core.errors import LabError
 from core.paths import runs_dir
 from core.runs.store import list_runs, load_run
 from core.runs.visibility import visible_runs
@@ -46,7 +47,7 @@ def scores_of(run_id: str, settings: story.StorySettings) -> dict:
     """A story run's scores; a damaged or unreadable run is its sentence and the step stops there."""
     try:
         return story.story_scores(load_run(runs_dir(), run_id), settings=settings)
-    except (ValueError, OSError) as err:  # DamagedData is a ValueError: the store's sentence names the file
+    except (LabError, ValueError, OSError) as err:  # DamagedData / StorageUnavailable: the store's sentence
         st.warning(literal(str(err)))
         st.stop()
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from core import charts
 from core.config import PAPER_PS, SELECTIONS, LemmaMode, StudentKind
+from core.errors import LabError
 from core.jobs import JobState, duration, start_sweep, sweep_estimate
 from core.paths import cache_dir, runs_dir
 from core.runs.store import RunNotFound, load_run
@@ -298,7 +299,7 @@ for run in chosen:
         continue
     try:
         means = run.means()
-    except (ValueError, OSError) as err:  # DamagedData (a ValueError) or an unreadable file: its sentence
+    except (LabError, ValueError, OSError) as err:  # DamagedData, StorageUnavailable: its sentence
         st.warning(literal(str(err)))
         continue
     parts += charts.means_panels(teacher_means, means, pick_epochs, f"p = {run.config.p:g}")

@@ -340,3 +340,25 @@ def test_the_damages_are_real(stored_run):
         before = (folder / file).read_bytes()
         damage(folder)
         assert (folder / file).read_bytes() != before, kind
+
+
+def test_every_page_opened_on_a_run_it_may_not_read_shows_a_sentence(stored_run, prepared, vocab, monkeypatch):
+    """A student file this user may not read (another user's, mode 000) is StorageUnavailable, no DamagedData and no
+    ValueError: every page that opens it still shows the store's sentence (no permission, nothing damaged)."""
+    import builtins
+
+    real_open = builtins.open
+
+    def closed(path, *args, **kwargs):
+        if str(path).endswith("student.json"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("core.runs.store.open", closed, raising=False)
+    state = {K.PREPARED: prepared, K.VOCAB: vocab, K.TEACHER: "hash-32", K.RUN: stored_run}
+    for page, reads in PAGES_READ.items():
+        at = _page(page, {}, **state)
+        assert not at.exception, (page, [e.value for e in at.exception])
+        if "student.json" in reads:
+            sentences = [e.value for e in [*at.error, *at.warning]]
+            assert any(_says(s, "no permission", "nothing is damaged") for s in sentences), (page, sentences)
