@@ -63,7 +63,7 @@ def _fraction(text: str) -> float:
 
 
 def _device(text: str) -> str:
-    from core.device import usable_device  # torch is imported only when a device other than cpu is named
+    from core.device import usable_device  # lazy: loads torch (only when a device other than cpu is named)
 
     try:
         return usable_device(check_device(text))

@@ -347,8 +347,9 @@ def recover_interrupted(root: Path, stale_seconds: float = 3600.0) -> list[str]:
         except OSError:
             continue
     for leftover in [*root.glob(".tmp-*"), *root.glob(".import-*"), *root.glob(".trash-*")]:
-        try:  # half-written folders of a process that died: removed once clearly abandoned
-            if now - leftover.stat().st_mtime > stale_seconds:
+        try:  # half-written folders of a process that died: removed once clearly abandoned, or at once when it is
+            # a checkpoint of a trainer whose journal says it is dead (a kill during a checkpoint's write)
+            if now - leftover.stat().st_mtime > stale_seconds or _trainer_died(root, leftover):
                 shutil.rmtree(leftover, ignore_errors=True)
         except OSError:
             continue
@@ -361,6 +362,14 @@ def recover_interrupted(root: Path, stale_seconds: float = 3600.0) -> list[str]:
         except Exception:  # a damaged checkpoint: keep it as it is for a person to look at
             continue
     return recovered
+
+
+def _trainer_died(root: Path, leftover: Path) -> bool:
+    """Whether `leftover` is a `.tmp-<run id>-<hex>` checkpoint folder of a run whose live journal's writer is gone."""
+    if not leftover.name.startswith(".tmp-"):
+        return False
+    live = root / f".live-{leftover.name[len('.tmp-') :].rsplit('-', 1)[0]}"
+    return live.exists() and not _writer_alive(live)
 
 
 def _recover_one(root: Path, live: Path, run_id: str) -> list[str]:

@@ -374,3 +374,21 @@ def test_the_honest_run_still_imports(honest, tmp_path):
     run_id = import_run(_zip(honest), tmp_path / "store")
     back = load_run(tmp_path / "store", run_id)
     assert np.isfinite(back.epochs["train_loss"].to_numpy()).all()
+
+
+def test_a_checkpoint_half_written_when_its_trainer_died_is_removed_at_once(tmp_path):
+    """A kill during a checkpoint's write leaves a fresh `.tmp-<run>-<hex>` folder: recovery removes it at once when
+    the run's journal says its writer is gone (not only once it is an hour old), and keeps it while the writer lives."""
+    from core.runs.store import recover_interrupted
+
+    root = tmp_path / "runs"
+    dead = root / ".tmp-20261207-000000-B-p0.5-deadbeef-abc123"
+    (root / ".live-20261207-000000-B-p0.5-deadbeef").mkdir(parents=True)  # no owner.json: its writer is gone
+    dead.mkdir()
+    alive_id = "20261207-000001-B-p0.5-c0ffee00"
+    start_journal(root, alive_id)  # written by this process: alive
+    alive = root / f".tmp-{alive_id}-def456"
+    alive.mkdir()
+    recover_interrupted(root)
+    assert not dead.exists()
+    assert alive.exists()
