@@ -313,6 +313,7 @@ def _says(sentence: str, *texts: str) -> bool:
     return all(text in sentence or literal(text) in sentence for text in texts)
 
 
+@pytest.mark.slow  # opens all eight pages that read runs: seconds each (make test; make test-fast skips it)
 @pytest.mark.parametrize("kind", list(DAMAGES))
 def test_every_page_opened_on_a_damaged_run_shows_a_sentence(kind, stored_run, prepared, vocab):
     DAMAGES[kind][0](runs_dir() / stored_run)
@@ -320,6 +321,7 @@ def test_every_page_opened_on_a_damaged_run_shows_a_sentence(kind, stored_run, p
     _every_page(kind, {}, state, stored_run, opened=True)
 
 
+@pytest.mark.slow  # opens all eight pages that read runs: seconds each (make test; make test-fast skips it)
 @pytest.mark.parametrize("kind", list(DAMAGES))
 def test_a_classmates_damaged_shared_run_harms_no_page(kind, monkeypatch, stored_run, prepared, vocab):
     monkeypatch.setenv("EMBEDDING_LAB_HOSTED", "1")
@@ -342,6 +344,7 @@ def test_the_damages_are_real(stored_run):
         assert (folder / file).read_bytes() != before, kind
 
 
+@pytest.mark.slow  # opens all eight pages that read runs: seconds each (make test; make test-fast skips it)
 def test_every_page_opened_on_a_run_it_may_not_read_shows_a_sentence(stored_run, prepared, vocab, monkeypatch):
     """A student file this user may not read (another user's, mode 000) is StorageUnavailable, no DamagedData and no
     ValueError: every page that opens it still shows the store's sentence (no permission, nothing damaged)."""
