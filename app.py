@@ -48,7 +48,8 @@ navigation = st.navigation(
             st.Page(PAGES["analogies"], title="Analogies & similarity", icon=":material/calculate:"),
             st.Page(PAGES["runs"], title="Runs", icon=":material/folder_open:"),
         ],
-    }
+    },
+    expanded=True,  # every page listed: with the Watermark lab, Streamlit's default folds the last three under "View more"
 )
 
 # The engine, imported once the navigation is on its way to the browser.
