@@ -432,6 +432,8 @@ def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes:
 
 def _check_meta_scores(meta: dict) -> None:
     """run.json's scores (its `final` epoch and the detection rates) are numbers this lab can have measured."""
+    if meta.get("final") is not None and not isinstance(meta.get("final"), dict):
+        raise ImportRefused("The run's run.json has a 'final' that is not its last epoch's scores.")
     try:
         check_scores(meta.get("final") or {})
         check_scores(meta)

@@ -392,3 +392,9 @@ def test_a_checkpoint_half_written_when_its_trainer_died_is_removed_at_once(tmp_
     recover_interrupted(root)
     assert not dead.exists()
     assert alive.exists()
+
+
+@pytest.mark.parametrize("final", [0, 5, "x", [1.0]])
+def test_a_final_that_is_no_table_of_scores_is_refused(honest, tmp_path, final):
+    """Found by the importer property (`make test`'s 1,000 examples): a run.json whose `final` is 0 was imported."""
+    _refused(_zip(_with_meta(honest, final=final)), tmp_path / "store", "final")
