@@ -631,18 +631,22 @@ def _zero_analogies(vectors, public: np.ndarray) -> dict:
     }
 
 
+# step 4's rows (`quality_frame`, `zero_answer_frame`): one schema for both
+QUALITY_SCHEMA = {
+    "student": pl.Utf8,
+    "p": pl.Float64,
+    "queries": pl.Int64,
+    "heldout_cosine": pl.Float64,
+    "neighbours_shared": pl.Float64,
+    "baseline_cosine": pl.Float64,
+    "run_id": pl.Utf8,
+}
+
+
 def zero_answer_frame(scores: dict | None) -> pl.DataFrame:
     """Step 4's zero-answer student as one row of `quality_frame`'s columns (queries 0, p 0, no run); empty when its
     scores are not there."""
-    schema = {
-        "student": pl.Utf8,
-        "p": pl.Float64,
-        "queries": pl.Int64,
-        "heldout_cosine": pl.Float64,
-        "neighbours_shared": pl.Float64,
-        "baseline_cosine": pl.Float64,
-        "run_id": pl.Utf8,
-    }
+    schema = QUALITY_SCHEMA
     if not scores:
         return pl.DataFrame(schema=schema)
     row = {
@@ -742,15 +746,7 @@ def quality_frame(runs: StoryRuns, scores: Mapping[str, dict]) -> pl.DataFrame:
                 "run_id": run_id,
             }
         )
-    schema = {
-        "student": pl.Utf8,
-        "p": pl.Float64,
-        "queries": pl.Int64,
-        "heldout_cosine": pl.Float64,
-        "neighbours_shared": pl.Float64,
-        "baseline_cosine": pl.Float64,
-        "run_id": pl.Utf8,
-    }
+    schema = QUALITY_SCHEMA
     return pl.DataFrame(rows, schema=schema).sort("student", "p")
 
 
