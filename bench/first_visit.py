@@ -12,13 +12,16 @@ Default (issue 28, "first contact"), one JSON line:
 - `--busy N`: N processes spinning on the CPU for the whole run (a laptop that is not idle); killed at the end.
 - `--home DIR`: an existing lab home to warm (or already warmed: then `warm_up` says how long the check took).
 
-`--path` instead drives a presenter's path through the pages (the story, Try it, Data, Train, Projection) on a
-fresh server, cold then warm (`*_speedup` = cold / warm); `--after-setup` first runs `python -m core warm` on the
-home, as `make warm` does (issue 19).
+`--path` instead drives a presenter's path through the pages (the story, every door of every step — `doors`: seconds
+from each click until its page is drawn, 'dead end' when it asks for data first —, Try it, Data, Train, Projection) on
+a fresh server, cold then warm (`*_speedup` = cold / warm); `--after-setup` first runs `python -m core warm` on the
+home, as `make warm` does (issue 19). `--doors --home DIR` times only the doors, on a fresh server on a warmed home
+(issue 29).
 
     .venv/bin/python bench/first_visit.py [--busy 2] [--home DIR]
     .venv/bin/python bench/first_visit.py --home DIR --warmed-start-only [--busy 2]   (a home warmed before)
     .venv/bin/python bench/first_visit.py --path [--after-setup] [--home DIR]
+    .venv/bin/python bench/first_visit.py --doors --home DIR                       (a home warmed before)
 """
 
 from __future__ import annotations
@@ -168,6 +171,72 @@ def warm_up(home: Path) -> dict:
     }
 
 
+DOORS = '[class*="st-key-story_link"] button'  # the story's doors (pages/story.py's open_page keys)
+DOOR_PAGES = {  # the pages a door may open, by title
+    "Projection: teacher and student on one map": "projection",
+    "Honest evaluation": "evaluate",
+    "Analogies & similarity": "analogies",
+    "Poisoning lab": "poisoning",
+}
+
+
+def door_shown(page) -> str:
+    """The page a door opened, once its content is drawn (a map or chart drawn, else its first table; Projection's
+    UMAP done): its name, or 'dead end' when it asks for data first, or the unexpected title."""
+    page.locator("h1").first.wait_for()
+    deadline = time.monotonic() + 600
+    while (title := page.locator("h1").first.inner_text().strip()) not in DOOR_PAGES and time.monotonic() < deadline:
+        time.sleep(0.05)
+    which = DOOR_PAGES.get(title, title)
+    main = page.locator('[data-testid="stMain"]')
+    dead = main.get_by_text("First choose a vocabulary")
+    if which in ("projection", "poisoning"):
+        chart = main.locator('[data-testid="stVegaLiteChart"]').first.locator("canvas, svg").first
+        chart.or_(dead).first.wait_for()
+    elif which in ("evaluate", "analogies"):
+        main.locator('[data-testid="stDataFrame"]').first.or_(dead).first.wait_for()
+    if which == "projection":
+        page.get_by_text("UMAP is computing").wait_for(state="detached")
+    return "dead end" if dead.count() else which
+
+
+def door_waits(page, url: str) -> dict:
+    """Every door of every story step, one after another: seconds from the click until its page is drawn, keyed
+    'step N: label -> page' ('dead end' when the page asks for data first)."""
+    waits = {}
+    for step in range(1, 6):
+        door = 0
+        while True:
+            page.goto(f"{url}/story?step={step}")
+            page.get_by_role("heading", name=STORY[step - 1]).wait_for()
+            page.locator('[data-testid="stVegaLiteChart"]').first.locator("canvas, svg").first.wait_for()
+            if door >= page.locator(DOORS).count():
+                break
+            button = page.locator(DOORS).nth(door)
+            label = button.inner_text().strip()
+            t = time.perf_counter()
+            button.click()
+            page.wait_for_url(lambda u: "/story" not in u)
+            which = door_shown(page)
+            waits[f"step {step}: {label} -> {which}"] = round(time.perf_counter() - t, 2)
+            door += 1
+    return waits
+
+
+def doors_only(home: Path) -> dict:
+    """`--doors`: a fresh server on `home` (warmed before), the Start page, then every door of the story (`door_waits`)."""
+    with serving(home) as (url, t0), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(600_000)
+        page.goto(url)
+        page.get_by_role("button", name="Play the story").wait_for()
+        start = time.perf_counter() - t0
+        waits = door_waits(page, url)
+        browser.close()
+    return {"benchmark": "story_doors", "start_page_s": round(start, 2), "door_waits_s": waits}
+
+
 def visit(home: Path) -> dict:
     """The presenter's path (`--path`), timed wait by wait."""
     timings = {}
@@ -190,6 +259,11 @@ def visit(home: Path) -> dict:
                 page.get_by_role("button", name="Next").click()
                 story_step(page, number)
                 timings[f"story_step_{number}_s"] = time.perf_counter() - t
+
+            # Every door of every step (issue 29): each opens its page on the story's run.
+            timings["doors"] = door_waits(page, url)
+            page.goto(url)
+            page.get_by_role("button", name="Play the story").wait_for()
 
             # Try it: both students trained live on the same split, shown side by side.
             page.locator('[data-testid="stSidebarNav"] a', has_text="Start").click()
@@ -236,7 +310,7 @@ def visit(home: Path) -> dict:
             except Exception:  # noqa: BLE001 - an older server without the status line: not measured
                 pass
             browser.close()
-    return {k: round(v, 2) for k, v in timings.items()}
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in timings.items()}
 
 
 def presenters_path(after_setup: bool, given: str | None) -> dict:
@@ -290,16 +364,18 @@ def main() -> None:
     parser.add_argument("--path", action="store_true", help="the presenter's path through the pages instead")
     parser.add_argument("--after-setup", action="store_true", help="with --path: warm the home first")
     parser.add_argument("--warmed-start-only", action="store_true", help="with --home (warmed): only the second start")
+    parser.add_argument("--doors", action="store_true", help="with --home (warmed): only the story's doors")
     args = parser.parse_args()
-    if args.warmed_start_only and not args.home:
-        parser.error("--warmed-start-only needs --home (a warmed lab home)")
+    if (args.warmed_start_only or args.doors) and not args.home:
+        parser.error("--warmed-start-only and --doors need --home (a warmed lab home)")
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(max(0, args.busy))]
     try:
-        out = (
-            presenters_path(args.after_setup, args.home)
-            if args.path
-            else first_contact(args.home, args.warmed_start_only)
-        )
+        if args.doors:
+            out = doors_only(Path(args.home))
+        elif args.path:
+            out = presenters_path(args.after_setup, args.home)
+        else:
+            out = first_contact(args.home, args.warmed_start_only)
     finally:
         for burner in burners:  # by pid: only the processes started here
             burner.kill()

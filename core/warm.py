@@ -36,7 +36,7 @@ from core.data.corpus import default_vocabulary
 from core.data.lemmatize import no_lemmatization
 from core.data.sentences import default_sentences
 from core.evaluation.projection import warm_up_umap
-from core.paths import cache_dir, teacher_cache_dir
+from core.paths import cache_dir, runs_dir, teacher_cache_dir
 from core.teachers.one_pass import encode_views, one_pass_supported
 from core.teachers.rates import embedding_seconds
 from core.teachers.rates import record_rate as record
@@ -263,6 +263,83 @@ def story_step(progress: Progress) -> None:
     warm_story(cache_root=_cache_root(), progress=progress, items=default_items(), load=model)
 
 
+def run_stamp(run_id: str) -> int:
+    """When a stored run was last written (its run.json's mtime, 0 when unreadable): part of the keys of what is kept
+    for it (its map), as `pages/_shared.py` computes it, so a kept view never outlives the run it shows."""
+    from core.runs.store import check_run_id  # lazy: loads numba, torch
+
+    try:
+        return (runs_dir() / check_run_id(run_id) / "run.json").stat().st_mtime_ns
+    except (OSError, ValueError):
+        return 0
+
+
+def story_pages_step(progress: Progress) -> None:
+    warm_story_pages(progress=progress)
+
+
+def warm_story_pages(settings=None, progress: Progress | None = None) -> list[str]:
+    """What the pages the story's doors open show for the story's runs, computed ahead and kept where the pages look
+    (a fresh server finds it on disk): every story run's held-out evaluation (`evaluation-heldout.json` in its
+    folder: Honest evaluation and its quality-per-query chart, the Poisoning lab's analogy damage), and for the
+    side-by-side pair (the runs the doors open on the map and on Analogies) the benchmark's analogy answers
+    (`analogy-answers-heldout.json`) and the map of the story's words, PCA and UMAP (`cache/projections`, under
+    `ProjectionCache.run_key`). Instant when all is kept (a file read per run); nothing when no story run is stored.
+    `settings`: the story's (`core.story.StorySettings`; default from the environment). Returns the runs it looked at."""
+    import numpy as np
+
+    from core.config import StudentKind
+    from core.evaluation.evaluate import Benchmarks, BenchmarkUnavailable, kept_analogy_answers, read_analogy_answers
+    from core.evaluation.projection import MAP_SIZE, Method, ProjectionCache, map_input, map_sample, project
+    from core.runs.experiment import read_stored_evaluation, run_vectors, stored_evaluation  # lazy: loads torch
+    from core.runs.store import list_runs, load_run
+    from core.story import StorySettings, find_story_runs
+
+    settings = settings or StorySettings.from_env()
+    progress = progress or (lambda done, total: None)
+    story = find_story_runs(list_runs(runs_dir()), settings)
+    ids = list(dict.fromkeys(story.found.values()))
+    pair = [r for r in (story.run_id(StudentKind.B), story.run_id(StudentKind.KERNEL)) if r]
+    total, done = len(ids) + len(pair), 0
+    progress(0, total)
+    for run_id in ids:
+        stored = load_run(runs_dir(), run_id)
+        if read_stored_evaluation(stored.folder) is None:
+            try:
+                stored_evaluation(stored, _cache_root(), "heldout")
+            except BenchmarkUnavailable:
+                pass  # no benchmark files here: the page says so itself
+        done += 1
+        progress(done, total)
+    try:
+        questions = Benchmarks.bundled().analogies
+    except BenchmarkUnavailable:
+        questions = None
+    cache = ProjectionCache(cache_dir() / "projections")
+    for run_id in pair:
+        stored = load_run(runs_dir(), run_id)
+        items = stored.items["item"].to_list()
+        index = {w: i for i, w in enumerate(items)}
+        idx = map_sample(len(items), MAP_SIZE, always=[index[w] for w in settings.words if w in index])
+        stamp = run_stamp(run_id)
+        maps = [m for m in Method if cache.get(ProjectionCache.run_key(run_id, stamp, idx, m)) is None]
+        answers = questions is not None and read_analogy_answers(stored.folder, len(items)) is None
+        if maps or answers:
+            vectors = run_vectors(stored, _cache_root())
+            _, x = map_input(vectors.teacher, vectors.student, vectors.index(), settings.words)
+            for method in maps:  # PCA first: instant
+                project(x, method, cache, key=ProjectionCache.run_key(run_id, stamp, idx, method))
+            if answers:
+                held = np.asarray(vectors.groups) == "held-out"
+                finished = stored.meta.get("status", "finished") == "finished"
+                kept_analogy_answers(
+                    stored.folder, vectors.student, vectors.teacher, vectors.items, questions, held, keep=finished
+                )
+        done += 1
+        progress(done, total)
+    return ids
+
+
 def zero_answer_step(progress: Progress) -> None:
     from core.story import warm_zero_answer  # lazy: loads polars
 
@@ -319,6 +396,11 @@ def default_steps() -> list[Step]:
             "umap", "the map projection (UMAP compiles once)", umap_step, lambda: UMAP_COMPILE_S, in_process_only=True
         ),
         Step("story", "the story's trained students (Model B and the adapter, 12 runs)", story_step),
+        Step(
+            "story-pages",
+            "what the pages the story opens show for its students (their scores, maps and analogies)",
+            story_pages_step,
+        ),
         Step(
             "minilm-sentences",
             f"MiniLM vectors and token outputs of {texts} (one pass; the Adapter lab's cheap model)",

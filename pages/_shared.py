@@ -3,7 +3,9 @@ small rendering helpers. The engine (`core/`) never sees Streamlit; this file is
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import secrets
 import threading
 import uuid
@@ -25,6 +27,7 @@ from core.runs.store import list_runs, load_run
 from core.runs.visibility import default_run, visible_runs
 from core.teachers.teacher import TeacherUnavailable
 from pages._frame import PAGES, current_user_email, host_settings
+from pages._identity import identity_sidebar, nicknames, note_visit, signed_in
 from pages._plain import literal
 from pages._teachers import api_env, cached_teacher
 from pages._waits import share_step, warm_up
@@ -78,16 +81,19 @@ PAPER_PAIR = ("nonviolent", "antiaggressive")
 
 def init_session() -> None:
     ss = st.session_state
-    if host_settings().hosted:
-        # Who owns what: the logged-in user, else a token kept in the page's address, so a reload (or a
-        # bookmark) finds the same runs again. A fresh tab without it is a new person.
+    who = signed_in()  # login = true: the provider's subject is the person, on any browser (pages/_identity.py)
+    if who is not None:
+        ss[K.OWNER] = who.owner
+    elif host_settings().hosted:
+        # Who owns what without a sign-in: a token kept in the page's address, so a reload (or a bookmark) finds the
+        # same runs again. A fresh tab without it is a new person (the teacher can give them their link again).
         ss.setdefault("owner_token_fresh", not st.query_params.get("u"))  # a first visit: tell them their link
         token = st.query_params.get("u") or ss.get("owner_token") or secrets.token_hex(8)
         try:
-            ss[K.OWNER] = owner_id(current_user_email(), token)
+            ss[K.OWNER] = owner_id(None, token)
         except ValueError:
             token = secrets.token_hex(8)
-            ss[K.OWNER] = owner_id(current_user_email(), token)
+            ss[K.OWNER] = owner_id(None, token)
         ss["owner_token"] = token
         if st.query_params.get("u") != token:
             st.query_params["u"] = token
@@ -105,6 +111,9 @@ def init_session() -> None:
         if run_id and RUN_ADDRESS.match(run_id):
             ss[K.RUN] = run_id  # the pages check it against the runs this person may see
     _set_param("presenter", "1" if ss.get("presenter_mode") else None)
+    if who is not None or host_settings().hosted:
+        note_visit(ss[K.OWNER])  # the class board's 'who is here now'
+        identity_sidebar(ss[K.OWNER])  # signed in as … / sign out; the nickname classmates see
     restore_setup()
 
 
@@ -168,6 +177,12 @@ def _stamp(run_id: str) -> int:
 @st.cache_resource(show_spinner="Loading the run…", max_entries=8)
 def _vectors_for_run(run_id: str, stamp: int) -> RunVectors:
     return run_vectors(load_run(runs_dir(), run_id), cache_dir() / "teachers")
+
+
+def run_stamp(run_id: str) -> int:
+    """When a run was last written (its run.json's mtime; 0 when unreadable): `core.warm.run_stamp`, as the pages
+    key what they keep of a run."""
+    return _stamp(run_id) if run_id and RUN_ADDRESS.match(run_id) else 0
 
 
 def vectors_for_run(run_id: str) -> RunVectors:
@@ -297,6 +312,7 @@ def prepare(teacher_name: str, vocab: Vocabulary, mode: LemmaMode, progress=None
 
 def sidebar() -> None:
     ss = st.session_state
+    presenter_switch()
     personal_link_notice()
     with st.sidebar:
         # The mode lives in a plain key: a widget's own value is dropped on a run that does not draw it.
@@ -305,8 +321,8 @@ def sidebar() -> None:
             "Presenter mode",
             key="presenter_toggle",
             on_change=lambda: ss.__setitem__("presenter_mode", ss["presenter_toggle"]),
-            help="Hides the settings for an audience (charts and tables stay); "
-            "the address keeps it (?presenter=1), so a link opens in the same mode.",
+            help="Hides this sidebar and every page's settings for an audience (charts and tables stay); the key P "
+            "switches it on and off, and the address keeps it (?presenter=1), so a link opens in the same mode.",
         )
         st.markdown("#### Current setup")
         prepared: PreparedData | None = ss.get(K.PREPARED)
@@ -358,6 +374,8 @@ def choose_run(label: str = "Run to look at", key: str = "run_select") -> str:
     ids = table["run_id"].to_list()
     labels = {r["run_id"]: run_label(r) for r in table.iter_rows(named=True)}
     index = ids.index(default_run_of(table))
+    if st.session_state.pop("_door_pick", False) and st.session_state.get(K.RUN) in ids:
+        st.session_state[key] = st.session_state[K.RUN]  # opened by a door: its run, whatever was picked before
     chosen = st.selectbox(label, ids, index=index, format_func=lambda r: labels[r], key=key)
     st.session_state[K.RUN] = chosen
     _set_param("run", chosen)
@@ -370,10 +388,10 @@ def default_run_of(table: pl.DataFrame) -> str | None:
     return default_run(table, st.session_state.get(K.OWNER, ""), host_settings().hosted, st.session_state.get(K.RUN))
 
 
-def chosen_run_vectors() -> RunVectors:
-    """The run selector, then that run's teacher and student vectors; stops the page with a
-    sentence and a link when the teacher's vectors are not cached on this machine."""
-    run_id = choose_run()
+def chosen_run_vectors(run_id: str | None = None) -> RunVectors:
+    """The run selector (or the run `run_id` a page chose itself), then that run's teacher and student vectors;
+    stops the page with a sentence and a link when the teacher's vectors are not cached on this machine."""
+    run_id = run_id or choose_run()
     try:
         return vectors_for_run(run_id)
     except TeacherUnavailable as err:
@@ -465,13 +483,13 @@ def _umap_jobs() -> dict:
 
 
 def umap_in_background(x, key: str):
-    """Start (once per key, for everyone) a UMAP projection that lands in the disk cache."""
+    """Start (once per key, for everyone) a UMAP projection that lands in the disk cache under `key`."""
     from core.evaluation.projection import Method, project
 
     jobs = _umap_jobs()
     future = jobs["futures"].get(key)
     if future is None or (future.done() and future.exception() is not None and not future.cancelled()):
-        future = jobs["executor"].submit(project, x, Method.UMAP, projection_cache())
+        future = jobs["executor"].submit(project, x, Method.UMAP, projection_cache(), key=key)
         jobs["futures"][key] = future
     return future
 
@@ -642,6 +660,7 @@ def restore_setup() -> None:
     setup) — only from what the server already holds: the shared registry, or the teacher's disk cache when
     it has every vector. The teacher is never run here. Later runs write the current setup into the address."""
     ss = st.session_state
+    follow_run()
     prepared = ss.get(K.PREPARED)
     if prepared is not None:
         vocab = ss.get(K.VOCAB)
@@ -682,6 +701,94 @@ def restore_setup() -> None:
         ss[SETUP_NOTE] = literal(f"The setup in the address could not be rebuilt: {err}")
 
 
+STORY_HIGHLIGHT = "story_highlight"  # set by the story's doors (pages/story.py): the words the opened page highlights
+
+
+def _run_setup(run_id: str):
+    """(teacher name, word list, lemmatization) a run was trained on, when this person may open it and the server
+    holds its word list (the default words, or an upload of this server's); None otherwise."""
+    from core.runs.store import check_meta, check_run_id, read_meta
+
+    if run_id not in set(runs_table()["run_id"].to_list()):
+        return None
+    folder = runs_dir() / check_run_id(run_id)
+    config = check_meta(read_meta(folder, run_id), run_id)
+    if config.teacher not in teacher_options():
+        return None
+    words = default_words()
+    vocab = words if config.vocabulary in ("", words.label) else _setups()["vocabularies"].get(config.vocabulary)
+    return None if vocab is None else (config.teacher, vocab, config.lemmatize)
+
+
+def prepared_from_cache(teacher_name: str, vocab: Vocabulary, mode: LemmaMode) -> PreparedData | None:
+    """The prepared data of a setup from what the server already holds — the shared registry, else the teacher's disk
+    cache when it has every vector — made the session's setup; None when some vector was never computed. The teacher
+    model is neither run nor loaded (a click opens a page in a second, not after MPNet's few seconds of loading)."""
+    from core.teachers.teacher import cached_vectors, teacher_id_for
+
+    ss = st.session_state
+    key = (teacher_name, vocab.label, mode)
+    prepared = prepared_registry().get(key)
+    if prepared is None:
+        result = lemma_result(vocab.label, mode, tuple(vocab.words))
+        teacher_id = teacher_id_for(teacher_name)
+        try:
+            clean = cached_vectors(cache_dir() / "teachers", teacher_id, list(result.lemmas))
+        except TeacherUnavailable:
+            return None
+        clean.setflags(write=False)
+        prepared = PreparedData(result, clean, teacher_id, mode)
+        prepared_registry().put(key, prepared)
+    ss[K.CACHED] = ss.get(K.CACHED, 0) + len(prepared.items)
+    ss[K.PREPARED], ss[K.TEACHER], ss[K.VOCAB], ss[K.LEMMA] = prepared, teacher_name, vocab, mode
+    _remember_setup(teacher_name, vocab, mode)
+    return prepared
+
+
+def follow_run() -> None:
+    """A page opened on a run (`K.RUN`) carries that run's setup, so that no door is a dead end: when the session
+    has no prepared data, or one of the story's doors was just taken (`STORY_HIGHLIGHT` set) onto a run of another
+    setup, the run's own teacher, words and lemmatization are rebuilt from what the server already holds
+    (`prepared_from_cache`: the teacher is never run). Once per run chosen; a setup that cannot be rebuilt leaves the
+    session as it was (the page then asks for data as usual)."""
+    ss = st.session_state
+    run_id = ss.get(K.RUN)
+    door = ss.get(STORY_HIGHLIGHT) is not None
+    if not run_id or ss.get("_setup_followed") == run_id or (ss.get(K.PREPARED) is not None and not door):
+        return
+    ss["_setup_followed"] = run_id
+    try:
+        wanted = _run_setup(run_id)
+        if wanted is None:
+            return
+        teacher_name, vocab, mode = wanted
+        prepared = ss.get(K.PREPARED)
+        if prepared is not None and (
+            ss.get(K.TEACHER),
+            getattr(ss.get(K.VOCAB), "label", None),
+            prepared.lemmatize,
+        ) == (
+            teacher_name,
+            vocab.label,
+            mode,
+        ):
+            return
+        prepared_from_cache(teacher_name, vocab, mode)
+    except (LabError, ValueError, OSError, KeyError):  # an unreadable run: the page says so when it opens it
+        return
+
+
+def from_story() -> tuple[str, ...] | None:
+    """The words to highlight when this page was just opened by one of the story's doors (`STORY_HIGHLIGHT`, read
+    once), else None. The page's run picker then starts on the door's run."""
+    ss = st.session_state
+    words = ss.pop(STORY_HIGHLIGHT, None)
+    if not words:
+        return None
+    ss["_door_pick"] = True
+    return tuple(str(w) for w in words)[:20]
+
+
 # ---- presenter mode and the personal link ------------------------------------------------------
 
 
@@ -690,20 +797,70 @@ def presenter() -> bool:
     return bool(st.session_state.get("presenter_mode"))
 
 
+PRESENTER_KEY = "P"  # the one key that switches presenter mode on and off (a button's shortcut)
+_PRESENTER_CSS = """<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
+[data-testid="stSidebarCollapseButton"], [class*="st-key-presenter_hidden"] { display: none !important; }
+</style>"""
+_SWITCH_CSS = """<style>
+.st-key-presenter_switch { position: fixed; top: 0.7rem; right: 8rem; z-index: 999991; width: auto; }
+</style>"""
+_SWITCH_HIDDEN_CSS = "<style>.st-key-presenter_switch { display: none !important; }</style>"
+
+
+@contextlib.contextmanager
+def _hidden_knobs(label: str):
+    # In a keyed container the page's CSS hides (`_PRESENTER_CSS`): on screen nothing, in the page's tree the
+    # folded settings, whose widgets keep their values (the charts below them do not change).
+    name = "presenter_hidden_" + re.sub(r"[^A-Za-z0-9_]+", "_", label)
+    with (
+        st.container(key=name),
+        st.expander(f"{label} (hidden for the audience)", expanded=False, icon=":material/tune:"),
+    ):
+        yield
+
+
 def knobs(label: str = "Settings"):
-    """The container of a page's settings: open as a bordered box normally, folded away in presenter mode
-    (the widgets keep their values, so the charts below them do not change)."""
+    """The container of a page's settings: a bordered box normally; in presenter mode hidden from the screen (the
+    widgets keep their values, so the charts below them do not change). One `knobs` per label on a page."""
     if presenter():
-        return st.expander(f"{label} (hidden for the audience)", expanded=False, icon=":material/tune:")
+        return _hidden_knobs(label)
     return st.container(border=True)
 
 
+def _switch_presenter() -> None:
+    st.session_state["presenter_mode"] = not st.session_state.get("presenter_mode")
+
+
+def presenter_switch() -> None:
+    """Presenter mode's one key (`PRESENTER_KEY`) and, in presenter mode, its only visible control: the sidebar and
+    every page's settings are hidden (`_PRESENTER_CSS`), and a small "Leave presenter mode" button sits at the top
+    right. Outside presenter mode the button is not shown (the sidebar's toggle is), its key still works."""
+    on = presenter()
+    st.html(_SWITCH_CSS + (_PRESENTER_CSS if on else _SWITCH_HIDDEN_CSS))
+    with st.container(key="presenter_switch"):
+        st.button(
+            "Leave presenter mode" if on else "Presenter mode",
+            key="presenter_key",
+            shortcut=PRESENTER_KEY,
+            on_click=_switch_presenter,
+            type="tertiary",
+            icon=":material/co_present:",
+            help=f"Press {PRESENTER_KEY} to switch presenter mode on or off.",
+        )
+
+
 def run_origin(row: dict) -> str:
-    """'imported' / 'shared by a classmate' / '' (this person's own): the mark every table and picker shows."""
+    """Whose run it is, as every table and picker marks it: 'imported', 'the lab's example' (trained ahead by the lab,
+    owned by nobody), 'shared by <nickname>' / 'shared by a classmate' (hosted, someone else's), or '' (this
+    person's own)."""
     if row.get("imported"):
         return "imported"
     if host_settings().hosted and row.get("owner", "") != st.session_state.get(K.OWNER):
-        return "shared by a classmate"
+        if not row.get("owner"):
+            return "the lab's example"
+        name = nicknames().get(row["owner"], "")
+        return f"shared by {name}" if name else "shared by a classmate"
     return ""
 
 

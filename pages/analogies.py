@@ -10,17 +10,42 @@ import streamlit as st
 from core import charts
 from core.config import StudentKind
 from core.evaluation.neighbours import UnknownWord, analogy, pair_cosine, parse_analogy, parse_pairs
+from core.words.offensive import offensive_indices
 from pages._labels import EXPLAIN
 from pages._plain import literal
-from pages._shared import K, address_state, between, chosen_run_vectors, run_evaluation, show_chart, text
+from pages._shared import (
+    K,
+    address_state,
+    between,
+    choose_run,
+    chosen_run_vectors,
+    flag,
+    from_story,
+    knobs,
+    run_evaluation,
+    run_stamp,
+    runs_table,
+    show_chart,
+    text,
+)
 
 ss = st.session_state
 st.title("Analogies & similarity")
 address_state(
-    {"analogy": text(200), "analogy_k": between(1, 20, int), "pairs": text(5000)}
+    {"analogy": text(200), "analogy_k": between(1, 20, int), "pairs": text(5000), "polite": flag}
 )  # the page's choices live in its address: a link reproduces the view
-vectors = chosen_run_vectors()
+story_words = from_story()  # opened by one of the story's doors: its words come first
+with knobs("The run"):
+    run_id = choose_run()
+vectors = chosen_run_vectors(run_id)
 groups = dict(zip(vectors.items, vectors.groups))
+if story_words:
+    st.info(
+        "Opened from the story: the same student, and its words ("
+        + ", ".join(f"*{literal(w)}*" for w in story_words)
+        + ") first below.",
+        icon=":material/auto_stories:",
+    )
 
 st.subheader("Word arithmetic")
 st.caption(
@@ -29,21 +54,36 @@ st.caption(
 )
 PRESETS = ["king - man + woman", "paris - france + poland", "berlin - germany + france", "walking - walk + swim"]
 ss.setdefault("analogy", PRESETS[0])
-cols = st.columns(len(PRESETS))
-for col, preset in zip(cols, PRESETS):
-    if col.button(preset.replace(" - ", " − "), key=f"analogy_{preset}", width="stretch"):
-        ss["analogy"] = preset
-left, right = st.columns([3, 1])
-question = left.text_input("a − b + c", key="analogy", max_chars=200)
-k = right.number_input("How many answers", min_value=1, max_value=20, value=5, key="analogy_k")
+ss.setdefault("polite", True)
+PAIRS = "cat, dog\ncat, car\nking, queen\nhappy, sad\nbuy, purchase\ncold, hot"
+ss.setdefault("pairs", PAIRS)
+if story_words and len(story_words) >= 2:
+    first = f"{story_words[0]}, {story_words[1]}"
+    ss["analogy"] = PRESETS[0] if set(story_words[:2]) == {"king", "queen"} else ss["analogy"]
+    ss["pairs"] = "\n".join([first, *(line for line in PAIRS.splitlines() if line != first)])
+with knobs("The question"):
+    cols = st.columns(len(PRESETS))
+    for col, preset in zip(cols, PRESETS):
+        if col.button(preset.replace(" - ", " − "), key=f"analogy_{preset}", width="stretch"):
+            ss["analogy"] = preset
+    left, right = st.columns([3, 1])
+    question = left.text_input("a − b + c", key="analogy", max_chars=200)
+    k = right.number_input("How many answers", min_value=1, max_value=20, value=5, key="analogy_k")
+    polite = st.toggle(
+        "Leave out offensive words",
+        key="polite",
+        help="Profanity, slurs and sexual slang are left out of the answers (a short list: core/words/offensive.py).",
+    )
 
 try:
     a, b, c = parse_analogy(question)
-    teacher_top = analogy(vectors.teacher, vectors.items, a, b, c, int(k))
-    student_top = analogy(vectors.student, vectors.items, a, b, c, int(k))
+    skip = offensive_indices(vectors.items) if polite else set()
+    teacher_top = analogy(vectors.teacher, vectors.items, a, b, c, int(k), skip=skip)
+    student_top = analogy(vectors.student, vectors.items, a, b, c, int(k), skip=skip)
 except (ValueError, UnknownWord) as err:
     st.warning(literal(str(err)))  # it quotes the words typed
 else:
+    st.markdown(f"**{literal(a)} − {literal(b)} + {literal(c)} = ?**")
     st.caption(
         "Did the student see the teacher's answer for the question words? "
         + ", ".join(f"**{literal(w)}** ({groups[w]})" for w in (a, b, c))
@@ -64,21 +104,28 @@ else:
 st.subheader("The benchmark: Google's analogy questions")
 
 
-@st.cache_data(show_spinner="Answering the analogy questions…", max_entries=8)
-def benchmark_answers(run_id: str) -> pl.DataFrame:
-    """Every usable question on held-out words with the teacher's and the student's answer."""
+@st.cache_data(show_spinner="Answering the analogy questions (once per run, then kept with it)…", max_entries=8)
+def benchmark_answers(run_id: str, stamp: int) -> pl.DataFrame:
+    """Every usable question on held-out words with the teacher's and the student's answer, kept in the run's folder
+    (the warm-up answers them ahead for the story's runs)."""
     import numpy as np
 
-    from core.evaluation.evaluate import Benchmarks, analogy_answers
+    from core.evaluation.evaluate import Benchmarks, kept_analogy_answers
+    from core.paths import runs_dir
+    from core.runs.store import check_run_id
 
     held = np.array([g == "held-out" for g in vectors.groups])
     questions = Benchmarks.bundled().analogies
-    return pl.DataFrame(analogy_answers(vectors.student, vectors.teacher, vectors.items, questions, held))
+    folder = runs_dir() / check_run_id(run_id)
+    finished = runs_table().filter(pl.col("run_id") == run_id)["status"].to_list() == ["finished"]
+    return pl.DataFrame(
+        kept_analogy_answers(folder, vectors.student, vectors.teacher, vectors.items, questions, held, keep=finished)
+    )
 
 
 try:
     evaluation = run_evaluation(ss[K.RUN], "heldout")
-    answers = benchmark_answers(ss[K.RUN])
+    answers = benchmark_answers(ss[K.RUN], run_stamp(ss[K.RUN]))
 except Exception as err:  # noqa: BLE001 - a missing benchmark file or cache: one sentence, the page goes on
     st.warning(literal(f"The benchmark is not available here: {err}"))
 else:
@@ -127,8 +174,8 @@ else:
         )
 
 st.subheader("Similarity of word pairs")
-ss.setdefault("pairs", "cat, dog\ncat, car\nking, queen\nhappy, sad\nbuy, purchase\ncold, hot")
-text = st.text_area("One pair per line", key="pairs", height=160, max_chars=5000)
+with knobs("The pairs"):
+    text = st.text_area("One pair per line", key="pairs", height=160, max_chars=5000)
 try:
     pairs = parse_pairs(text)[:40]
 except ValueError as err:

@@ -19,6 +19,7 @@ from pages._shared import (
     PAGES,
     address_state,
     default_run_of,
+    knobs,
     run_label,
     runs_table,
     show_chart,
@@ -51,29 +52,30 @@ if "dist_runs" in ss:  # from the address: only runs this person may see, and no
     allowed = [r for r in ss["dist_runs"] if r in labels][:MOST_RUNS]
     if allowed != ss["dist_runs"]:
         ss["dist_runs"] = allowed
-chosen = st.multiselect(
-    "Runs to show (one small chart per run and epoch)",
-    list(labels),
-    default=default,
-    format_func=labels.get,
-    key="dist_runs",
-    max_selections=MOST_RUNS,
-)
-if not chosen:
-    st.info("Choose at least one run.")
-    st.stop()
+with knobs("The runs and epochs"):  # in presenter mode hidden: the charts stay
+    chosen = st.multiselect(
+        "Runs to show (one small chart per run and epoch)",
+        list(labels),
+        default=default,
+        format_func=labels.get,
+        key="dist_runs",
+        max_selections=MOST_RUNS,
+    )
+    if not chosen:
+        st.info("Choose at least one run.")
+        st.stop()
 
-max_epochs = most_epochs(table, chosen)
-candidates = sorted({e for e in (1, 2, 5, 10, 20, 40, 60, 80, 120, 200) if e <= max_epochs} | {max_epochs})
-if "dist_epochs" in ss and not set(ss["dist_epochs"]) <= set(candidates):  # an address's epochs these runs lack
-    ss["dist_epochs"] = [e for e in ss["dist_epochs"] if e in candidates]
-epochs = st.multiselect(
-    "Epochs",
-    candidates,
-    default=sorted({candidates[0], max_epochs}),
-    key="dist_epochs",
-    help="Each run's histogram after this many epochs (runs that stopped earlier are skipped).",
-)
+    max_epochs = most_epochs(table, chosen)
+    candidates = sorted({e for e in (1, 2, 5, 10, 20, 40, 60, 80, 120, 200) if e <= max_epochs} | {max_epochs})
+    if "dist_epochs" in ss and not set(ss["dist_epochs"]) <= set(candidates):  # an address's epochs these runs lack
+        ss["dist_epochs"] = [e for e in ss["dist_epochs"] if e in candidates]
+    epochs = st.multiselect(
+        "Epochs",
+        candidates,
+        default=sorted({candidates[0], max_epochs}),
+        key="dist_epochs",
+        help="Each run's histogram after this many epochs (runs that stopped earlier are skipped).",
+    )
 if not epochs:
     st.info("Choose at least one epoch.")
     st.stop()

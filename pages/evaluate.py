@@ -56,8 +56,10 @@ from pages._shared import (
     address_state,
     cannot_read,
     choose_run,
+    from_story,
     host_settings,
     job_board,
+    knobs,
     model_cost_ms,
     one_of,
     run_evaluation,
@@ -116,14 +118,22 @@ def dash_missing(frame: pl.DataFrame, columns) -> pl.DataFrame:
     )
 
 
-run_id = choose_run()
-scope = st.radio(
-    "Which words count",
-    ["heldout", "training", "all"],
-    horizontal=True,
-    key="eval_scope",
-    format_func={"heldout": "Held-out (never seen)", "training": "Training words", "all": "All words"}.get,
-)
+story_words = from_story()  # opened by one of the story's doors: the story's run, said in one line
+with knobs("The run and the words that count"):
+    run_id = choose_run()
+    scope = st.radio(
+        "Which words count",
+        ["heldout", "training", "all"],
+        horizontal=True,
+        key="eval_scope",
+        format_func={"heldout": "Held-out (never seen)", "training": "Training words", "all": "All words"}.get,
+    )
+if story_words:
+    st.info(
+        "Opened from the story: the scores of its student on words it never saw, beside the teacher and a student "
+        "that learns nothing; below, every student of the story by the number of teacher answers it got.",
+        icon=":material/auto_stories:",
+    )
 try:
     with st.spinner("Scoring the student, the teacher and the baseline (a few seconds, once per run)…"):
         ev = run_evaluation(run_id, scope)
@@ -184,13 +194,14 @@ family = quality_family(table, this)
 options, most_common = epoch_choices(family)
 chosen_epochs = None
 if options:
-    chosen_epochs = st.selectbox(
-        "Trained students: runs of how many epochs",
-        options,
-        index=options.index(most_common),
-        key="quality_epochs",
-        help="Runs of different lengths are not comparable on one line; closed-form adapters have no epochs and always show.",
-    )
+    with knobs("The runs on the chart"):
+        chosen_epochs = st.selectbox(
+            "Trained students: runs of how many epochs",
+            options,
+            index=options.index(most_common),
+            key="quality_epochs",
+            help="Runs of different lengths are not comparable on one line; closed-form adapters have no epochs and always show.",
+        )
 family = latest_per_point(family, chosen_epochs)  # one run per student, selection, p and seed: the latest
 st.caption(
     f"Every finished run with this run's teacher ({literal(this['teacher'])}), vocabulary, lemmatization and poison "

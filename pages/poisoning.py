@@ -47,6 +47,7 @@ from pages._shared import (
     address_state,
     cannot_read,
     default_run_of,
+    from_story,
     host_settings,
     job_board,
     knobs,
@@ -79,9 +80,16 @@ st.write(
     "where it matters, on words the student never saw, for five kinds of poison, with defences, and with the poison "
     "found again from the student's own losses (the lab knows which answers it poisoned, so it can grade the detective)."
 )
+story_words = from_story()  # opened by the story's last door: its poisoned adapter, selected below
 prepared = require_prepared()
 board = job_board()
 table = runs_table()
+if story_words:
+    st.info(
+        "Opened from the story: its student trained on poisoned answers is selected below — how its losses give the "
+        "poison away, then what defences recover.",
+        icon=":material/auto_stories:",
+    )
 
 
 def sweep_panel(job_key: str, what: str) -> None:
@@ -137,9 +145,12 @@ else:
         f"{DEFENCE_LABELS.get(r['defence'], r['defence']).lower()}"
         for r in poisoned.iter_rows(named=True)
     }
-    run_id = st.selectbox(
-        "Poisoned run", ids, index=ids.index(default_run_of(poisoned)), format_func=labels.get, key="poison_run"
-    )
+    if story_words and ss.get(K.RUN) in ids:
+        ss["poison_run"] = ss[K.RUN]  # the door's run, whatever was picked here before
+    with knobs("The poisoned run"):
+        run_id = st.selectbox(
+            "Poisoned run", ids, index=ids.index(default_run_of(poisoned)), format_func=labels.get, key="poison_run"
+        )
     try:
         stored = load_run(runs_dir(), run_id)
     except (LabError, RunNotFound, ValueError, OSError) as err:

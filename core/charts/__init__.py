@@ -261,10 +261,21 @@ def projection_scatter(frame: pl.DataFrame, title: str = "Teacher and student in
     return alt.layer(*layers).properties(title=title, width="container", height=520)
 
 
+LABEL_PX = {
+    "width": 900,
+    "height": 520,
+    "char": 7.5,
+    "line": 16,
+    "gap": 10,
+}  # the map's size and its labels', in pixels
+
+
 def projection_labels(frame: pl.DataFrame, marked: pl.DataFrame, close: float = 0.03) -> pl.DataFrame:
     """One label per highlighted mark, placed so that labels do not sit on each other: the teacher's to the left
     of its mark, the student's to the right; a word whose two marks are within `close` of the map's size gets
-    one label, "word", instead of two. Columns out: x, y, label, side ('left' / 'right')."""
+    one label, "word", instead of two. Two labels that would still overlap (king's and queen's: close in meaning,
+    close on the map) are moved apart by whole lines, the nearest free line first (`LABEL_PX`: the map's size in
+    pixels, about). Columns out: x, y (where the label sits), label, side ('left' / 'right')."""
     span = max(float(frame["x"].max() - frame["x"].min()), float(frame["y"].max() - frame["y"].min()), 1e-9)
     wide = marked.pivot(on="model", index="word", values=["x", "y"], aggregate_function="first")
     rows = []
@@ -277,6 +288,19 @@ def projection_labels(frame: pl.DataFrame, marked: pl.DataFrame, close: float = 
             rows.append({"x": tx, "y": ty, "label": f"{r['word']} (teacher)", "side": "left"})
         if sx is not None:
             rows.append({"x": sx, "y": sy, "label": f"{r['word']} (student)", "side": "right"})
+    x_px = max(float(frame["x"].max() - frame["x"].min()), 1e-9) / LABEL_PX["width"]  # data units per pixel
+    y_px = max(float(frame["y"].max() - frame["y"].min()), 1e-9) / LABEL_PX["height"]
+    placed: list[tuple[float, float, float, float]] = []  # boxes in pixels: left, right, bottom, top
+    for row in sorted(rows, key=lambda r: -r["y"]):
+        width = len(row["label"]) * LABEL_PX["char"]
+        x0 = row["x"] / x_px + (LABEL_PX["gap"] if row["side"] == "right" else -LABEL_PX["gap"] - width)
+        for shift in (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6):
+            bottom = row["y"] / y_px + shift * LABEL_PX["line"]
+            box = (x0, x0 + width, bottom, bottom + LABEL_PX["line"])
+            if not any(box[0] < b[1] and b[0] < box[1] and box[2] < b[3] and b[2] < box[3] for b in placed):
+                break
+        placed.append(box)
+        row["y"] += shift * LABEL_PX["line"] * y_px
     return pl.DataFrame(rows, schema={"x": pl.Float64, "y": pl.Float64, "label": pl.Utf8, "side": pl.Utf8})
 
 

@@ -247,6 +247,63 @@ def analogy_answers(
     }
 
 
+ANSWERS_FILE, ANSWERS_VERSION = "analogy-answers-heldout.json", 1
+ANSWER_COLUMNS = ("section", "question", "expected", "teacher says", "student says")
+MAX_ANSWERS_BYTES = 8 << 20  # ~19,500 questions at most: a few MB
+
+
+def read_analogy_answers(folder: Path, n_items: int) -> dict[str, list] | None:
+    """The answers `kept_analogy_answers` kept in a run's folder, or None (never computed; unreadable; from another
+    version; not a table of the expected columns; made for another number of items)."""
+    import json
+
+    try:
+        with open(Path(folder) / ANSWERS_FILE, "rb") as f:
+            kept = json.loads(f.read(MAX_ANSWERS_BYTES))
+    except (OSError, ValueError, RecursionError):
+        return None
+    answers = kept.get("answers") if isinstance(kept, dict) and kept.get("version") == ANSWERS_VERSION else None
+    usable = (
+        isinstance(answers, dict)
+        and set(answers) == set(ANSWER_COLUMNS)
+        and all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in answers.values())
+        and len({len(v) for v in answers.values()}) == 1
+        and kept.get("items") == n_items
+    )
+    return answers if usable else None
+
+
+def kept_analogy_answers(
+    folder: Path,
+    student: np.ndarray,
+    teacher: np.ndarray,
+    items: Sequence[str],
+    questions: Sequence[Analogy],
+    allowed: np.ndarray,
+    keep: bool = True,
+) -> dict[str, list]:
+    """`analogy_answers`, kept in a run's folder (`analogy-answers-heldout.json`) after the first time: the
+    Analogies page answers every benchmark question for a run (15 s for an MPNet run on a busy machine), and the
+    warm-up answers them ahead for the story's runs (`core.warm`), so a visitor reads a file. `keep`: write the file
+    (a finished run; a run still training changes). A file `read_analogy_answers` cannot use is written again; a
+    folder that cannot be written is no error."""
+    import json
+    import os
+
+    answers = read_analogy_answers(folder, len(items))
+    if answers is not None:
+        return answers
+    answers = analogy_answers(student, teacher, items, questions, allowed)
+    if keep:
+        tmp = Path(folder) / f".{ANSWERS_FILE}.{os.getpid()}.tmp"
+        try:
+            tmp.write_text(json.dumps({"version": ANSWERS_VERSION, "items": len(items), "answers": answers}))
+            os.replace(tmp, Path(folder) / ANSWERS_FILE)  # atomic: a reader never sees half a file
+        except OSError:
+            tmp.unlink(missing_ok=True)
+    return answers
+
+
 # --- word similarity ------------------------------------------------------------------------
 
 

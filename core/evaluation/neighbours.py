@@ -12,7 +12,7 @@ answers for the teacher and for a student:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -51,10 +51,17 @@ def top_k(
     return [(items[i], float(scores[i])) for i in best]
 
 
-def nearest(matrix: np.ndarray, items: Sequence[str], word: str, k: int = 10) -> list[tuple[str, float]]:
-    """The word's k nearest neighbours by cosine (the word itself excluded)."""
+def nearest(
+    matrix: np.ndarray, items: Sequence[str], word: str, k: int = 10, skip: Collection[int] = ()
+) -> list[tuple[str, float]]:
+    """The word's k nearest neighbours by cosine (the word itself excluded, and the items at the indices `skip`:
+    e.g. `core.words.offensive.offensive_indices`, what a projector should not show).
+
+    >>> nearest(np.eye(3, dtype=np.float32) + 0.1, ["a", "b", "c"], "a", k=1, skip={1})[0][0]
+    'c'
+    """
     (i,) = lookup(items, [word])
-    return top_k(matrix, matrix[i], items, k, {i})
+    return top_k(matrix, matrix[i], items, k, {i, *skip})
 
 
 ANALOGY = re.compile(r"^\s*([^\s+\-]+)\s*-\s*([^\s+\-]+)\s*\+\s*([^\s+\-]+)\s*$")
@@ -73,10 +80,12 @@ def parse_analogy(text: str) -> tuple[str, str, str]:
     return match.group(1), match.group(2), match.group(3)
 
 
-def analogy(matrix: np.ndarray, items: Sequence[str], a: str, b: str, c: str, k: int = 5) -> list[tuple[str, float]]:
-    """3CosAdd: the items closest to a - b + c (unit vectors), the three question words excluded."""
+def analogy(
+    matrix: np.ndarray, items: Sequence[str], a: str, b: str, c: str, k: int = 5, skip: Collection[int] = ()
+) -> list[tuple[str, float]]:
+    """3CosAdd: the items closest to a - b + c (unit vectors), the three question words excluded (and `skip`)."""
     ia, ib, ic = lookup(items, [a, b, c])
-    return top_k(matrix, matrix[ia] - matrix[ib] + matrix[ic], items, k, {ia, ib, ic})
+    return top_k(matrix, matrix[ia] - matrix[ib] + matrix[ic], items, k, {ia, ib, ic, *skip})
 
 
 def pair_cosine(matrix: np.ndarray, items: Sequence[str], a: str, b: str) -> float:

@@ -39,6 +39,22 @@ def map_sample(n_items: int, size: int, always=(), seed: int = 0) -> np.ndarray:
     return np.array(sorted(chosen | {int(i) for i in always}), dtype=np.int64)
 
 
+MAP_SIZE = 2000  # words on a map unless a person asks for another number (the Projection page's default)
+STORY_WORDS = ("king", "queen")  # what a map shows highlighted unless asked otherwise: the story's words
+
+
+def map_input(
+    teacher: np.ndarray, student: np.ndarray, index: dict[str, int], words=STORY_WORDS, size: int = MAP_SIZE
+) -> tuple[np.ndarray, np.ndarray]:
+    """What a map of a run projects: (the items shown, `map_sample` of `size` words plus the highlighted `words`
+    found in `index`; the matrix, their teacher rows over their student rows). The Projection page and the warm-up
+    (`core.warm`, which projects the story's runs ahead) build it here, so the warm-up's cached coordinates are the
+    very ones the page looks up (`ProjectionCache.key` hashes this matrix)."""
+    n = len(teacher)
+    idx = map_sample(n, min(int(size), n), always=[index[w] for w in words if w in index])
+    return idx, np.vstack([teacher[idx], student[idx]])
+
+
 def pca_2d(x: np.ndarray) -> np.ndarray:
     """The two principal components (centered SVD), signs fixed so results are reproducible."""
     x = np.asarray(x, dtype=np.float64)
@@ -87,6 +103,15 @@ class ProjectionCache:
         digest.update(f"{Method(method).value}:{seed}:{x.shape}".encode())
         return digest.hexdigest()[:24]
 
+    @staticmethod
+    def run_key(run_id: str, stamp: int, idx: np.ndarray, method: Method | str, seed: int = 0) -> str:
+        """The key of a stored run's map (`map_input`'s items `idx` of run `run_id`, written at `stamp`, its run.json's
+        mtime): the warm-up projects the story's runs in one process and a server reads them in another, where the
+        student's vectors may differ in the last float bits (torch's threads), so a hash of the matrix would miss."""
+        digest = hashlib.sha256(np.ascontiguousarray(idx, dtype=np.int64).tobytes())
+        digest.update(f"run:{run_id}:{int(stamp)}:{Method(method).value}:{seed}".encode())
+        return digest.hexdigest()[:24]
+
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.npy"
 
@@ -103,13 +128,16 @@ class ProjectionCache:
         os.replace(tmp, self.path(key))  # atomic: readers see all or nothing
 
 
-def project(x: np.ndarray, method: Method | str, cache: ProjectionCache | None = None, seed: int = 0) -> np.ndarray:
-    """2-D coordinates for the rows of x, from the cache when computed before. Vectors holding NaN or infinity
-    (a damaged student) have no map: DamagedData, not the LinAlgError SVD would raise."""
+def project(
+    x: np.ndarray, method: Method | str, cache: ProjectionCache | None = None, seed: int = 0, key: str | None = None
+) -> np.ndarray:
+    """2-D coordinates for the rows of x, from the cache when computed before (under `key`, default a hash of x:
+    `ProjectionCache.run_key` names a stored run's map). Vectors holding NaN or infinity (a damaged student) have no
+    map: DamagedData, not the LinAlgError SVD would raise."""
     method = Method(method)
     if not np.isfinite(np.asarray(x, dtype=np.float64)).all():
         raise DamagedData("These vectors hold numbers that are not finite (NaN or infinity), so they have no map.")
-    key = ProjectionCache.key(x, method, seed) if cache else None
+    key = (key or ProjectionCache.key(x, method, seed)) if cache else None
     if cache and (hit := cache.get(key)) is not None and hit.shape == (x.shape[0], 2) and np.isfinite(hit).all():
         return hit  # (a cache file of another shape, or with NaN, is damaged: computed again below)
     coords = pca_2d(x) if method is Method.PCA else umap_2d(x, seed)

@@ -28,3 +28,16 @@ def test_bad_input_gets_a_sentence(stored_run):
     at.text_area(key="pairs").input("cat, dog\none two three").run()
     assert any("Line 2" in w.value for w in at.warning)
     assert not at.exception
+
+
+def test_the_storys_analogies_door_puts_its_words_first_and_keeps_the_benchmark_answers(stored_run):
+    from core.evaluation.evaluate import ANSWERS_FILE
+    from core.paths import runs_dir
+
+    at = make_app("analogies", **{"run_id": stored_run, "story_highlight": ("queen", "king")})
+    no_errors(at)
+    assert at.text_area(key="pairs").value.splitlines()[0] == "queen, king"
+    assert at.text_input(key="analogy").value == "king - man + woman"
+    assert at.toggle(key="polite").value is True
+    assert any(i.value.startswith("Opened from the story") for i in at.info)
+    assert (runs_dir() / stored_run / ANSWERS_FILE).exists()  # answered once, then read from the run's folder

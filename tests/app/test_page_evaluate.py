@@ -54,3 +54,11 @@ def test_one_run_is_a_table_not_a_lonely_dot(stored_run):
     assert any("no curve to draw" in c.value for c in at.caption)
     lookup = [e.value for e in [*at.warning, *at.info] if "lookup tables" in e.value]
     assert len(lookup) == 1  # said once
+
+
+def test_the_storys_evaluation_door_shows_its_run_and_says_where_it_came_from(stored_run):
+    at = make_app("evaluate", **{"run_id": stored_run, "story_highlight": ("king", "queen")})
+    no_errors(at)
+    assert at.selectbox(key="run_select").value == stored_run
+    assert any(i.value.startswith("Opened from the story") for i in at.info)
+    assert list(at.dataframe[0].value["Model"]) == ["Model B", "teacher", "average vector"]

@@ -1,4 +1,7 @@
+import pytest
+
 from core.evaluation.projection import Method
+from pages._shared import K, _setups
 from tests.app.apphelpers import make_app, no_errors
 
 
@@ -7,8 +10,9 @@ def test_projection_with_highlights_and_neighbours(stored_run):
     no_errors(at)
     at.radio(key="proj_method").set_value(Method.PCA).run()
     no_errors(at)
-    assert at.text_input(key="highlight").value == "nonviolent, antiaggressive"
+    assert at.text_input(key="highlight").value == "king, queen"  # the story's words, not the paper's pair
     assert len(at.dataframe) == 2  # one neighbours table per highlighted word
+    assert at.toggle(key="polite").value is True  # offensive words left out of the neighbour lists by default
     at.button(key="preset_Royalty").click().run()
     assert at.text_input(key="highlight").value == "king, queen, man, woman"
     assert len(at.dataframe) == 4
@@ -26,3 +30,31 @@ def test_umap_starts_in_the_background_and_pca_shows_meanwhile(stored_run):
     charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     specs = [c.proto.spec for c in charts]
     assert any("(PCA, 200 words)" in spec for spec in specs), specs  # meanwhile, the PCA map of the same words
+
+
+@pytest.fixture
+def door(stored_run, vocab):
+    """What one of the story's doors leaves in a session that prepared nothing (pages/story.py): the run and the words
+    to highlight; the server holds the run's word list (as it holds the default words)."""
+    _setups()["vocabularies"][vocab.label] = vocab
+    return {K.RUN: stored_run, "story_highlight": ("queen", "man")}
+
+
+def test_a_story_door_opens_the_map_on_its_run_and_words_and_carries_the_runs_setup(door, stored_run):
+    at = make_app("projection", **door)
+    no_errors(at)
+    assert at.selectbox(key="run_select").value == stored_run
+    assert at.text_input(key="highlight").value == "queen, man"
+    assert [m.value for m in at.markdown if m.value.startswith("**queen**") or m.value.startswith("**man**")]
+    prepared = at.session_state[K.PREPARED]  # rebuilt from the teacher's cache: the next page is no dead end
+    assert prepared is not None and prepared.teacher_id == "hash-32" and at.session_state[K.TEACHER] == "hash-32"
+    assert "story_highlight" not in at.session_state  # read once: a later visit keeps the person's own words
+
+
+def test_presenter_mode_hides_the_run_picker_presets_and_word_box(stored_run):
+    at = make_app("projection", run_id=stored_run, presenter_mode=True)
+    no_errors(at)
+    hidden = [e.label for e in at.expander if "hidden for the audience" in e.label]
+    assert hidden == ["The run (hidden for the audience)", "The map's settings (hidden for the audience)"], hidden
+    assert at.selectbox(key="run_select") and at.text_input(key="highlight")  # folded, not gone: the values stay
+    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")  # the map stays

@@ -51,6 +51,7 @@ def test_the_default_steps_are_one_per_model_and_text_list(monkeypatch):
         "mpnet-words",
         "umap",
         "story",
+        "story-pages",  # what the story's doors open, computed for its runs right after them
         "minilm-sentences",
         "mpnet-sentences",
         "zero-answer",  # last: the story's runs are ready first (the map takes minutes)
