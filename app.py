@@ -6,7 +6,8 @@ Streamlit's own sidebar navigation: pages/_frame.py."""
 
 import streamlit as st
 
-from pages._frame import PAGES, current_user_email, frame, host_settings
+from pages._frame import PAGES, frame, host_settings
+from pages._identity import is_teacher, sign_in_gate
 
 st.set_page_config(page_title="Embedding Distillation Lab", page_icon=":material/science:", layout="wide")
 try:
@@ -14,17 +15,7 @@ try:
 except ValueError as err:  # a bad hosting setting: say which, start nothing
     st.error(f"The lab cannot start: {err}")
     st.stop()
-if settings.login and not current_user_email():
-    st.title("Embedding Distillation Lab")
-    st.write("This classroom lab asks you to log in first, so that your runs stay yours.")
-    try:
-        st.button("Log in", type="primary", on_click=st.login, key="login", icon=":material/login:")
-    except Exception:  # login asked for but not configured: say so instead of a traceback
-        st.error(
-            "Login is switched on (login = true) but no identity provider is configured: add an [auth] section to "
-            ".streamlit/secrets.toml, or switch login off."
-        )
-    st.stop()
+sign_in_gate(settings)  # login = true: Streamlit's st.login first (pages/_identity.py), then nothing
 
 st.set_option("client.showSidebarNavigation", True)  # the app's own navigation (config.toml hides the folder's)
 navigation = st.navigation(
@@ -48,6 +39,12 @@ navigation = st.navigation(
             st.Page(PAGES["analogies"], title="Analogies & similarity", icon=":material/calculate:"),
             st.Page(PAGES["runs"], title="Runs", icon=":material/folder_open:"),
         ],
+        # the class's teachers only (lab.toml's [classroom] teachers): a student's session has no such page
+        **(
+            {"Teach": [st.Page(PAGES["class_board"], title="Class board", icon=":material/groups:")]}
+            if is_teacher()
+            else {}
+        ),
     },
     expanded=True,  # every page listed: with the Watermark lab, Streamlit's default folds the last three under "View more"
 )

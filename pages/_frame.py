@@ -41,6 +41,7 @@ PAGES = {
     "poisoning": "pages/poisoning.py",
     "watermark": "pages/watermark.py",
     "adapters": "pages/adapters.py",
+    "class_board": "pages/class_board.py",  # teachers only (app.py lists it for them alone; the page checks too)
 }
 
 # True while app.py runs the current page (per script-run thread: every session runs its own).
@@ -54,8 +55,14 @@ def host_settings() -> HostSettings:
 
 
 def current_user_email() -> str | None:
+    """Who is signed in (login = true): their e-mail, else their provider's subject; None when nobody is (or the host
+    asks for no sign-in). pages/_identity.py says who a person is in full."""
+    if not host_settings().login:
+        return None
     try:
-        return st.user.email if st.user.is_logged_in else None
+        if not st.user.get("is_logged_in"):
+            return None
+        return str(st.user.get("email") or st.user.get("sub") or "") or None
     except (AttributeError, KeyError):  # no login configured
         return None
 

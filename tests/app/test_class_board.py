@@ -1,0 +1,114 @@
+"""The class board (pages/class_board.py): a teacher sees each person's runs by nickname, moderates the gallery and
+archives the class; a student's session cannot open it, by its address or by setting its widgets' keys. And runs are
+labelled by who made them (pages/_shared.py run_origin): the lab's own examples as the lab's, a classmate's by their
+nickname."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from core.classroom import board
+from core.classroom.people import people_dir, set_nickname
+from core.config import TrainConfig
+from core.paths import runs_dir
+from core.runs.experiment import TrainingRun
+from core.runs.hosting import owner_id
+from core.runs.store import list_runs, set_shared
+from tests.app.apphelpers import ROOT, no_errors
+
+TEACHER, ADA, BOB = "teach0token1", "ada0token01", "bob0token02"
+
+
+def _open(token: str, page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["u"] = token
+    at.run()
+    if page:
+        at.switch_page(f"pages/{page}.py").run()
+    return at
+
+
+def _run_for(owner: str, prepared, vocab, p: float = 0.5) -> str:
+    run = TrainingRun(
+        TrainConfig(teacher="hash-32", p=p, epochs=1, vocabulary=vocab.label),
+        prepared,
+        runs_dir(),
+        device="cpu",
+        extra={"owner": owner},
+    )
+    list(run)
+    return run.run_id
+
+
+def _class_here(monkeypatch, prepared, vocab) -> dict:
+    monkeypatch.setenv("EMBEDDING_LAB_HOSTED", "1")
+    monkeypatch.setenv("EMBEDDING_LAB_TEACHERS", owner_id(None, TEACHER))  # the teacher's lab id, as lab.toml names it
+    ada, bob = owner_id(None, ADA), owner_id(None, BOB)
+    set_nickname(people_dir(), ada, "Ada")
+    set_nickname(people_dir(), bob, "Bob")
+    ids = {"ada": _run_for(ada, prepared, vocab), "bob": _run_for(bob, prepared, vocab, p=0.2)}
+    set_shared(runs_dir(), ids["bob"], True)
+    return ids
+
+
+def _board_shown(at: AppTest) -> bool:
+    return any(t.value == "Class board" for t in at.title) or any(
+        str(b.key).startswith("board_") for b in [*at.button, *at.checkbox, *at.text_input]
+    )
+
+
+def test_the_teacher_sees_the_class_moderates_the_gallery_and_archives(monkeypatch, prepared, vocab):
+    ids = _class_here(monkeypatch, prepared, vocab)
+    at = _open(TEACHER, "class_board")
+    no_errors(at)
+    assert _board_shown(at)
+    results = next(d.value for d in at.dataframe if "run_id" in d.value.columns)
+    assert dict(zip(results["run_id"], results["person"])) == {ids["ada"]: "Ada", ids["bob"]: "Bob"}
+    assert any(b.key == "board_csv" for b in at.get("download_button"))
+    at.button(key=f"board_hide_{ids['bob']}").click().run()  # out of the gallery; Bob keeps it
+    no_errors(at)
+    assert not list_runs(runs_dir()).filter(list_runs(runs_dir())["run_id"] == ids["bob"])["shared"][0]
+    assert any("its owner still has it" in i.value for i in at.info)
+    at.text_input(key="board_new_class").input("Tuesday group")
+    at.button(key="board_archive").click().run()  # not ticked "I am sure": nothing happens but a sentence
+    assert len(board.classes()) == 1 and any("I am sure" in i.value for i in at.info)
+    at.checkbox(key="board_archive_sure").check()
+    at.button(key="board_archive").click().run()
+    no_errors(at)
+    assert [c["name"] for c in board.classes()][-1] == "Tuesday group"
+    assert set(list_runs(runs_dir())["run_id"]) == set(ids.values())  # nothing deleted
+
+
+def test_a_student_cannot_open_the_board_by_address_or_by_widget_key(monkeypatch, prepared, vocab):
+    ids = _class_here(monkeypatch, prepared, vocab)
+    student = _open(ADA)
+    no_errors(student)
+    assert not _board_shown(student)
+    student.switch_page("pages/class_board.py").run()  # the board's address, typed by a student
+    no_errors(student)
+    assert not _board_shown(student)
+    # The board's widgets' keys set by hand: hide Bob's run, archive the class.
+    student.session_state[f"board_hide_{ids['bob']}"] = True
+    student.session_state["board_archive_sure"] = True
+    student.session_state["board_new_class"] = "hijacked"
+    student.session_state["board_archive"] = True
+    student.run()
+    assert not _board_shown(student)
+    assert len(board.classes()) == 1
+    assert list_runs(runs_dir()).filter(list_runs(runs_dir())["run_id"] == ids["bob"])["shared"][0]
+    # The page's file asked for directly (a fresh server's first request runs it bare: it goes through app.py).
+    bare = AppTest.from_file(str(ROOT / "pages" / "class_board.py"), default_timeout=60)
+    bare.query_params["u"] = ADA
+    bare.run()
+    assert not _board_shown(bare) and not bare.exception
+
+
+def test_runs_are_labelled_by_who_made_them(monkeypatch, prepared, vocab):
+    ids = _class_here(monkeypatch, prepared, vocab)
+    lab = _run_for("", prepared, vocab, p=0.3)  # trained ahead by the lab (the story's runs), owned by nobody
+    set_shared(runs_dir(), lab, True)
+    at = _open(ADA, "runs")
+    no_errors(at)
+    shown = " | ".join(str(option) for option in at.multiselect(key="runs_picked").options)
+    assert "shared by Bob" in shown and "the lab's example" in shown and "shared by a classmate" not in shown
+    assert ids["ada"][-4:] in shown
