@@ -147,6 +147,7 @@ else:
     }
     if story_words and ss.get(K.RUN) in ids:
         ss["poison_run"] = ss[K.RUN]  # the door's run, whatever was picked here before
+    ss.pop("_door_pick", None)  # (no run picker of choose_run's here)
     with knobs("The poisoned run"):
         run_id = st.selectbox(
             "Poisoned run", ids, index=ids.index(default_run_of(poisoned)), format_func=labels.get, key="poison_run"

@@ -58,3 +58,27 @@ def test_presenter_mode_hides_the_run_picker_presets_and_word_box(stored_run):
     assert hidden == ["The run (hidden for the audience)", "The map's settings (hidden for the audience)"], hidden
     assert at.selectbox(key="run_select") and at.text_input(key="highlight")  # folded, not gone: the values stay
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")  # the map stays
+
+
+def test_the_labels_of_two_close_words_do_not_sit_on_each_other():
+    """king and queen are close in meaning, so close on the map: their teacher labels (both left of their marks)
+    were drawn over each other; now the second moves a line away."""
+    import polars as pl
+
+    from core.charts import LABEL_PX, projection_labels
+
+    frame = pl.DataFrame(
+        {
+            "x": [0.0, 0.01, 0.5, 0.52, 1.0, -1.0],
+            "y": [0.0, 0.005, 0.4, 0.41, 1.0, -1.0],
+            "word": ["king", "queen", "king", "queen", "a", "b"],
+            "model": ["teacher", "teacher", "student", "student", "teacher", "teacher"],
+            "highlighted": [True, True, True, True, False, False],
+        }
+    )
+    labels = projection_labels(frame, frame.filter(pl.col("highlighted")))
+    assert sorted(labels["label"]) == ["king (student)", "king (teacher)", "queen (student)", "queen (teacher)"]
+    line = LABEL_PX["line"] * 2.0 / LABEL_PX["height"]  # one line of text, in the map's units (y spans 2.0)
+    for side in ("left", "right"):
+        ys = sorted(labels.filter(pl.col("side") == side)["y"])
+        assert ys[1] - ys[0] >= line * 0.99, (side, ys)
