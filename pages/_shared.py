@@ -747,7 +747,7 @@ def follow_run() -> None:
     ss = st.session_state
     run_id = ss.get(K.RUN)
     door = ss.get(STORY_HIGHLIGHT) is not None
-    if not run_id or ss.get("_setup_followed") == run_id or (ss.get(K.PREPARED) is not None and not door):
+    if not run_id or (not door and (ss.get("_setup_followed") == run_id or ss.get(K.PREPARED) is not None)):
         return
     ss["_setup_followed"] = run_id
     try:
@@ -755,17 +755,10 @@ def follow_run() -> None:
         if wanted is None:
             return
         teacher_name, vocab, mode = wanted
-        prepared = ss.get(K.PREPARED)
-        if prepared is not None and (
-            ss.get(K.TEACHER),
-            getattr(ss.get(K.VOCAB), "label", None),
-            prepared.lemmatize,
-        ) == (
-            teacher_name,
-            vocab.label,
-            mode,
-        ):
-            return
+        prepared, current = ss.get(K.PREPARED), ss.get(K.VOCAB)
+        if prepared is not None and current is not None:
+            if (ss.get(K.TEACHER), current.label, prepared.lemmatize) == (teacher_name, vocab.label, mode):
+                return
         prepared_from_cache(teacher_name, vocab, mode)
     except (LabError, ValueError, OSError, KeyError):  # an unreadable run: the page says so when it opens it
         return
