@@ -1,0 +1,254 @@
+"""Challenges: "who imitates the teacher best with at most N answers?", scored on words nobody may see.
+
+A teacher sets one: the teacher model and word list the runs must use, the answer budget N, the metric (held-out
+cosine to the teacher), a deadline and how many submissions each person may make a day. The lab then draws, with a
+secret seed, a hidden share of the word list, and splits it into a public part (scored live on the leaderboard) and a
+private part (revealed at the deadline: a public board alone rewards tuning to it, the Kaggle lesson). The hidden
+words and the seed are written to <lab home>/classroom/challenges/<id>/hidden.json (readable by the server only) and
+never shown.
+
+A submission is a stored run. The lab counts the answers it used from its own record of what the teacher was asked
+for that run (the run's items table, written by the trainer: its training rows), never from what the run says; a run
+over the budget, on another teacher or word list, made before the challenge or after its deadline, or that asked the
+teacher about a hidden word, is refused with a sentence. Its score is the mean cosine of its student's vectors to the
+teacher's on the public and on the private hidden words (held-out words of the run, since it never asked about them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from core.classroom.board import classroom_dir
+from core.paths import writing
+
+METRICS = {"heldout_cosine": "held-out cosine to the teacher (higher is better)"}
+CHALLENGE_ID = re.compile(r"^ch-[0-9a-f]{8}\Z")
+DAY = 86_400.0
+
+
+class Refused(ValueError):
+    """A submission the challenge does not take; the message says why, in one sentence."""
+
+
+@dataclass(frozen=True)
+class Challenge:
+    id: str
+    title: str
+    teacher: str  # the teacher id a run must have used ('minilm', 'hash-32', ...)
+    vocabulary: str  # the word list's label a run must have used
+    budget: int  # most teacher answers a run may use
+    deadline: float  # epoch seconds
+    per_day: int = 3  # submissions per person per day
+    metric: str = "heldout_cosine"
+    hidden_share: float = 0.1
+    public_share: float = 0.5
+    created: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.title.strip() or len(self.title) > 120:
+            raise ValueError("A challenge needs a title of 1 to 120 characters.")
+        if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
+            raise ValueError(f"The answer budget must be a whole number of answers, at least 1; got {self.budget!r}.")
+        if isinstance(self.per_day, bool) or not isinstance(self.per_day, int) or not 1 <= self.per_day <= 100:
+            raise ValueError(f"Submissions per day must be between 1 and 100; got {self.per_day!r}.")
+        if self.metric not in METRICS:
+            raise ValueError(f"The metric must be one of {', '.join(METRICS)}; got {self.metric!r}.")
+        if not 0.01 <= self.hidden_share <= 0.5 or not 0.1 <= self.public_share <= 0.9:
+            raise ValueError("The hidden share must be 0.01–0.5 of the words and the public part 0.1–0.9 of those.")
+        if not self.deadline > self.created:
+            raise ValueError("The deadline must come after the challenge starts.")
+
+
+def challenges_dir(home: Path | None = None) -> Path:
+    return classroom_dir(home) / "challenges"
+
+
+def _folder(home: Path | None, challenge_id: str) -> Path:
+    if not isinstance(challenge_id, str) or not CHALLENGE_ID.match(challenge_id):
+        raise ValueError(f"{challenge_id!r:.40} is not a challenge id.")
+    return challenges_dir(home) / challenge_id
+
+
+def _rank(secret: str, word: str) -> str:
+    return hashlib.sha256(f"{secret}\n{word}".encode()).hexdigest()
+
+
+def hidden_split(words: list[str], secret: str, hidden_share: float, public_share: float) -> tuple[list, list]:
+    """(public hidden words, private hidden words): the hidden share of `words` drawn by the secret, then split.
+
+    >>> public, private = hidden_split([f"w{i}" for i in range(100)], "s", 0.1, 0.5)
+    >>> len(public), len(private), set(public) & set(private)
+    (5, 5, set())
+    """
+    unique = sorted(set(words))
+    n_hidden = max(2, math.ceil(hidden_share * len(unique)))
+    if n_hidden >= len(unique):
+        raise ValueError(f"A word list of {len(unique):,} words is too small to hide {n_hidden:,} of them.")
+    hidden = sorted(unique, key=lambda w: _rank(secret, w))[:n_hidden]
+    n_public = min(n_hidden - 1, max(1, round(public_share * n_hidden)))
+    order = sorted(hidden, key=lambda w: _rank(secret + "/public", w))
+    return sorted(order[:n_public]), sorted(order[n_public:])
+
+
+def _write_json(path: Path, value, private: bool = False) -> None:
+    with writing(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(3)}")
+        try:
+            tmp.write_text(json.dumps(value))
+            if private:
+                os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+
+
+def create_challenge(home: Path | None, words: list[str], now: float | None = None, **settings) -> Challenge:
+    """A new challenge over `words` (the word list's label in settings['vocabulary']); draws and keeps its hidden words."""
+    now = time.time() if now is None else float(now)
+    challenge = Challenge(id=f"ch-{secrets.token_hex(4)}", created=now, **settings)
+    secret = secrets.token_hex(16)
+    public, private = hidden_split(list(words), secret, challenge.hidden_share, challenge.public_share)
+    folder = _folder(home, challenge.id)
+    _write_json(folder / "hidden.json", {"secret": secret, "public": public, "private": private}, private=True)
+    _write_json(folder / "challenge.json", asdict(challenge))
+    return challenge
+
+
+def list_challenges(home: Path | None = None) -> list[Challenge]:
+    """Every challenge, the newest first (unreadable ones left out)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for folder in challenges_dir(home).iterdir():
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                found.append(Challenge(**json.loads((folder / "challenge.json").read_text())))
+    return sorted(found, key=lambda c: -c.created)
+
+
+def _hidden(home: Path | None, challenge: Challenge) -> tuple[set, set]:
+    data = json.loads((_folder(home, challenge.id) / "hidden.json").read_text())
+    return set(data["public"]), set(data["private"])
+
+
+def _submissions_path(home: Path | None, challenge: Challenge) -> Path:
+    return _folder(home, challenge.id) / "submissions.jsonl"
+
+
+def submissions(home: Path | None, challenge: Challenge) -> list[dict]:
+    path = _submissions_path(home, challenge)
+    found = []
+    with contextlib.suppress(OSError):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if isinstance(entry, dict) and {"owner", "run_id", "at", "public", "private"} <= set(entry):
+                    found.append(entry)
+    return found
+
+
+def _mean_cosine(vectors, words: set) -> float:
+    index = [i for i, w in enumerate(vectors.items) if w in words]
+    if not index:
+        return float("nan")
+    student, teacher = np.asarray(vectors.student)[index], np.asarray(vectors.teacher)[index]
+    norms = np.linalg.norm(student, axis=1) * np.linalg.norm(teacher, axis=1)
+    return float(np.mean(np.sum(student * teacher, axis=1) / np.where(norms > 0, norms, 1.0)))
+
+
+def submit(
+    home: Path | None,
+    challenge: Challenge,
+    *,
+    owner: str,
+    run_id: str,
+    meta: dict,
+    vectors,
+    now: float | None = None,
+) -> dict:
+    """Check a stored run against the challenge's rules and score it: the entry written (owner, run_id, at, answers,
+    public, private). `meta` is the run's run.json, `vectors` its core.runs.experiment.RunVectors. Refused (a
+    sentence) when a rule is broken; nothing is written then."""
+    now = time.time() if now is None else float(now)
+    if now >= challenge.deadline:
+        raise Refused("This challenge has closed: its deadline has passed.")
+    if meta.get("teacher_id") != challenge.teacher or meta.get("config", {}).get("vocabulary") != challenge.vocabulary:
+        raise Refused(
+            f"This run was not trained for the challenge: it must use the teacher {challenge.teacher} and the word list "
+            f"{challenge.vocabulary}."
+        )
+    if meta.get("status", "finished") != "finished":
+        raise Refused("Only a finished run can be submitted.")
+    public, private = _hidden(home, challenge)
+    used = sum(1 for g in vectors.groups if g in ("training", "poisoned"))
+    if used > challenge.budget:
+        raise Refused(f"This run used {used:,} teacher answers; the challenge allows at most {challenge.budget:,}.")
+    asked = {w for w, g in zip(vectors.items, vectors.groups) if g in ("training", "poisoned")}
+    if asked & (public | private):
+        raise Refused(
+            f"This run asked the teacher about {len(asked & (public | private)):,} of the challenge's hidden words, "
+            "which no run may see; train it on the challenge's word list."
+        )
+    today = [s for s in submissions(home, challenge) if s["owner"] == owner and now - s["at"] < DAY]
+    if len(today) >= challenge.per_day:
+        raise Refused(f"You have made {len(today)} submissions in the last 24 hours; the limit is {challenge.per_day}.")
+    entry = {
+        "owner": owner,
+        "run_id": run_id,
+        "at": now,
+        "answers": used,
+        "public": _mean_cosine(vectors, public),
+        "private": _mean_cosine(vectors, private),
+    }
+    path = _submissions_path(home, challenge)
+    with writing(path.parent), open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry) + "\n")
+    return {k: v for k, v in entry.items() if k != "private"}  # the private score stays hidden until the deadline
+
+
+def leaderboard(
+    challenge: Challenge, entries: list[dict], names: dict[str, str], now: float | None = None
+) -> pl.DataFrame:
+    """rank, person, public, private (None until the deadline), answers, submissions: each person's submission with
+    the best public score; ranked by the public score, and after the deadline by the private one (the reveal)."""
+    now = time.time() if now is None else float(now)
+    revealed = now >= challenge.deadline
+    best: dict[str, dict] = {}
+    count: dict[str, int] = {}
+    for e in entries:
+        count[e["owner"]] = count.get(e["owner"], 0) + 1
+        if e["owner"] not in best or e["public"] > best[e["owner"]]["public"]:
+            best[e["owner"]] = e
+    rows = [
+        {
+            "person": names.get(owner) or f"no name yet · #{owner[-4:]}",
+            "public": e["public"],
+            "private": e["private"] if revealed else None,
+            "answers": int(e["answers"]),
+            "submissions": count[owner],
+        }
+        for owner, e in best.items()
+    ]
+    schema = {
+        "person": pl.Utf8,
+        "public": pl.Float64,
+        "private": pl.Float64,
+        "answers": pl.Int64,
+        "submissions": pl.Int64,
+    }
+    frame = pl.DataFrame(rows, schema=schema).sort(
+        "private" if revealed else "public", descending=True, nulls_last=True
+    )
+    return frame.with_row_index("rank", offset=1)

@@ -1,0 +1,88 @@
+"""core.classroom.challenge: hidden words drawn by a secret and split public / private, the rules a submission must
+keep (budget counted from the lab's record of the run, hidden words never asked, deadline, submissions a day, the
+challenge's teacher and words), and the leaderboard's reveal of the private scores at the deadline."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from core.classroom import challenge as ch
+
+WORDS = [f"w{i:03d}" for i in range(200)]
+
+
+def _challenge(lab_home, **over):
+    settings = dict(title="Fewest answers", teacher="hash-32", vocabulary="test", budget=40, deadline=1000.0, per_day=2)
+    settings.update(over)
+    return ch.create_challenge(None, WORDS, now=0.0, **settings)
+
+
+def _hidden(lab_home, challenge):
+    data = json.loads((ch.challenges_dir() / challenge.id / "hidden.json").read_text())
+    return data["public"], data["private"]
+
+
+def _vectors(asked: set, good: set, rng=np.random.default_rng(0)):
+    """A run over WORDS that asked about `asked`; its student equals the teacher on `good`, is random elsewhere."""
+    teacher = rng.normal(size=(len(WORDS), 8))
+    student = np.where(np.isin(WORDS, sorted(good))[:, None], teacher, rng.normal(size=teacher.shape))
+    groups = tuple("training" if w in asked else "held-out" for w in WORDS)
+    return SimpleNamespace(items=tuple(WORDS), teacher=teacher, student=student, groups=groups)
+
+
+META = {"teacher_id": "hash-32", "config": {"vocabulary": "test"}, "status": "finished"}
+
+
+def test_hidden_words_are_drawn_by_a_secret_and_kept_off_every_page(lab_home):
+    challenge = _challenge(lab_home)
+    public, private = _hidden(lab_home, challenge)
+    assert len(public) == len(private) == 10 and not set(public) & set(private)
+    again = _challenge(lab_home)  # another secret, other words
+    assert _hidden(lab_home, again) != (public, private)
+    listed = ch.list_challenges()
+    assert {c.id for c in listed} == {challenge.id, again.id}
+    shown = (ch.challenges_dir() / challenge.id / "challenge.json").read_text()
+    assert not [w for w in public + private if w in shown]  # what pages read names no hidden word
+    assert (ch.challenges_dir() / challenge.id / "hidden.json").stat().st_mode & 0o077 == 0
+
+
+def test_a_submission_keeps_the_rules_or_is_refused_with_a_sentence(lab_home):
+    challenge = _challenge(lab_home)
+    public, private = _hidden(lab_home, challenge)
+    plain = [w for w in WORDS if w not in set(public) | set(private)]
+    asked = set(plain[:30])
+    with pytest.raises(ch.Refused, match="at most 40"):
+        ch.submit(None, challenge, owner="t-a", run_id="r0", meta=META, vectors=_vectors(set(plain[:41]), set()), now=1)
+    with pytest.raises(ch.Refused, match="hidden words"):
+        ch.submit(None, challenge, owner="t-a", run_id="r0", meta=META, vectors=_vectors({public[0]}, set()), now=1)
+    with pytest.raises(ch.Refused, match="teacher hash-32"):
+        other = {**META, "teacher_id": "minilm"}
+        ch.submit(None, challenge, owner="t-a", run_id="r0", meta=other, vectors=_vectors(asked, set()), now=1)
+    shown = ch.submit(None, challenge, owner="t-a", run_id="r1", meta=META, vectors=_vectors(asked, set(public)), now=1)
+    assert shown["answers"] == 30 and shown["public"] == pytest.approx(1.0) and "private" not in shown
+    ch.submit(None, challenge, owner="t-a", run_id="r2", meta=META, vectors=_vectors(asked, set()), now=2)
+    with pytest.raises(ch.Refused, match="limit is 2"):
+        ch.submit(None, challenge, owner="t-a", run_id="r3", meta=META, vectors=_vectors(asked, set()), now=3)
+    with pytest.raises(ch.Refused, match="closed"):
+        ch.submit(None, challenge, owner="t-b", run_id="r4", meta=META, vectors=_vectors(asked, set()), now=1000)
+    assert [s["run_id"] for s in ch.submissions(None, challenge)] == ["r1", "r2"]  # refused ones left no trace
+
+
+def test_the_leaderboard_shows_public_scores_and_reveals_the_private_ones_at_the_deadline(lab_home):
+    challenge = _challenge(lab_home)
+    public, private = _hidden(lab_home, challenge)
+    plain = [w for w in WORDS if w not in set(public) | set(private)]
+    tuned = _vectors(set(plain[:10]), set(public))  # tuned to the public part
+    honest = _vectors(set(plain[:10]), set(private) | set(public[:5]))  # good everywhere, less on the public part
+    ch.submit(None, challenge, owner="t-a", run_id="ra", meta=META, vectors=tuned, now=1)
+    ch.submit(None, challenge, owner="t-b", run_id="rb", meta=META, vectors=honest, now=1)
+    names = {"t-a": "Ada", "t-b": "Bob"}
+    live = ch.leaderboard(challenge, ch.submissions(None, challenge), names, now=10)
+    assert live["person"].to_list() == ["Ada", "Bob"] and live["private"].is_null().all()
+    final = ch.leaderboard(challenge, ch.submissions(None, challenge), names, now=1000)
+    assert final["person"].to_list() == ["Bob", "Ada"] and final["rank"].to_list() == [1, 2]
+    assert final["private"][0] == pytest.approx(1.0)
