@@ -1,16 +1,22 @@
 """Watermarks against imitators, through the engine (issue 31): does the owner catch the imitator, how often does it
-accuse a clean student, what does the mark cost honest users, and what does the imitator's removal attack do?
+accuse a clean student, what does the mark cost honest users, and what do the imitator's removal attacks do?
 
 Teacher all-MiniLM-L6-v2 on the default 10,000 words; adapters read the lab's default cheap model for it (the static
-table distilled from MPNet, 256 dimensions; --cheap mpnet is the issue's study, a ridge student from MPNet: several
-times slower per fit). A ridge student asked about every word (p = 1) is the same student at every seed, so its
-controls cannot vary and no verdict is possible there: the quick run leaves p = 1 out. For each student kind, p, watermark and strength: the marked students the calibrated verifier
-catches (of `seeds`, each under its own key) and the clean control students it flags (each judged by the other
-controls, under every key), each with a 95 % Clopper–Pearson interval — the controls are the reference measured in
-the same run — beside the plain KS test without controls; held-out cosine of marked, cleaned (removal attack) and
-control students; the honest user's cost. Prints ONE JSON line.
+table distilled from MPNet, 256 dimensions: the issue's "static" student is an adapter over such a table; --cheap
+mpnet is the issue's study, a ridge student from MPNet: several times slower per fit). For each student kind, p,
+watermark and strength: the marked students the calibrated verifier catches (of `seeds`, each under its own key) and
+the clean control students it flags (each judged by the other controls, under every key), each with a 95 %
+Clopper–Pearson interval — the controls are the reference measured in the same run — beside the plain KS test
+without controls; held-out cosine of marked, cleaned (the two removal attacks: 'removed' = residual directions,
+'cse' = WARDEN's cluster-select-eliminate) and control students; the honest user's cost. Prints ONE JSON line.
 
-    .venv/bin/python bench/watermark.py [--quick | --full] [--kinds ridge,B] [--ps 0.01,0.1,1] [--seeds 5]
+A ridge student asked about every word (p = 1) is the same student at every seed, so its controls cannot vary and no
+verdict is possible there (the rows say calibrated = false). Model B students train in groups (as a sweep's runs).
+
+    .venv/bin/python bench/watermark.py --quick      # ridge, p = 0.01 / 0.1 / 0.3, 5 seeds, both attacks
+    .venv/bin/python bench/watermark.py              # the default grid: ridge and Model B, p = 0.01 / 0.1 / 0.3 / 1
+    .venv/bin/python bench/watermark.py --full       # ridge, kernel, Model B, subword x 5 p x 3 strengths, 5 seeds
+    .venv/bin/python bench/watermark.py [--kinds ridge,B] [--ps 0.01,0.1,1] [--seeds 5] [--attacks residual,cse]
 """
 
 from __future__ import annotations
@@ -25,17 +31,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.data.corpus import default_vocabulary  # noqa: E402
-from core.watermark.grid import GridSpec, grid_verdict, run_grid, summarize  # noqa: E402
+from core.watermark.grid import ROLES, GridSpec, grid_verdict, run_grid, save_grid, summarize  # noqa: E402
 from core.watermark.load import load_materials  # noqa: E402
 
 MODES = {
     "quick": {"kinds": "ridge", "ps": "0.01,0.1,0.3", "strengths": "0.3", "seeds": 5, "removal": 4},
     "default": {"kinds": "ridge,B", "ps": "0.01,0.1,0.3,1", "strengths": "0.3", "seeds": 5, "removal": 4},
-    "full": {
-        "kinds": "ridge,B,subword",
+    "full": {  # the issue's grid: every student kind (the adapters read the static table) x p x strength, 5 seeds
+        "kinds": "ridge,kernel,B,subword",
         "ps": "0.01,0.03,0.1,0.3,1",
         "strengths": "0.1,0.3,0.5",
-        "seeds": 10,
+        "seeds": 5,
         "removal": 4,
     },
 }
@@ -59,6 +65,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int)
     parser.add_argument("--removal", type=int)
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--attacks", default="residual,cse", help="removal attacks: residual, cse")
+    parser.add_argument("--save", help="a folder to keep the grid's rows in (rows.parquet, costs.parquet)")
     args = parser.parse_args()
     mode = "quick" if args.quick else "full" if args.full else "default"
     chosen = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in MODES[mode].items()}
@@ -70,11 +78,20 @@ def main() -> None:
         seeds=int(chosen["seeds"]),
         epochs=args.epochs,
         removal=int(chosen["removal"]),
+        attacks=tuple(args.attacks.split(",")),
     )
     start = time.perf_counter()
-    materials = load_materials(default_vocabulary(args.size).words, args.teacher, args.cheap)
+    words = default_vocabulary(args.size).words
+    materials = load_materials(words, args.teacher, args.cheap, layers="kernel" in spec.kinds)
     load_seconds = time.perf_counter() - start
-    result = run_grid(spec, materials)
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:  # on stderr: the JSON line stays alone on stdout
+        print(f"{done} of {total} students, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+
+    result = run_grid(spec, materials, progress=progress)
+    if args.save:
+        save_grid(result, args.save)
     summary = summarize(result.rows, spec.level)
     rows = [
         {
@@ -96,6 +113,7 @@ def main() -> None:
                 "seeds": spec.seeds,
                 "epochs": spec.epochs,
                 "removal_directions": spec.removal,
+                "attacks": list(spec.attacks) if spec.removal else [],
                 "students": spec.students,
                 "load_seconds": round(load_seconds, 1),
                 "grid_seconds": round(result.seconds, 1),
@@ -109,7 +127,7 @@ def main() -> None:
                     f"{kind}@{s:g}/{role}": grid_verdict(summary, kind, s, role)
                     for kind in spec.kinds
                     for s in spec.strengths
-                    for role in (("marked", "removed") if spec.removal else ("marked",))
+                    for role in (("marked", *(ROLES[a] for a in spec.attacks)) if spec.removal else ("marked",))
                 },
                 "rows": rows,
             }

@@ -14,13 +14,36 @@ from core.jobs import JobState, SlotJob
 from core.paths import cache_dir
 from core.teachers.teacher import teacher_id_for
 from core.watermark.chart import catch_chart, catch_frame
-from core.watermark.grid import GridSpec, grid_id, grid_verdict, load_grid, summarize, train_and_save
+from core.watermark.grid import ROLES, GridSpec, grid_id, grid_verdict, load_grid, summarize, train_and_save
 from core.watermark.load import load_materials
-from pages._shared import K, job_board, knobs, require_prepared, show_chart, start_job
+from pages._shared import (
+    K,
+    address_state,
+    between,
+    job_board,
+    knobs,
+    one_of,
+    require_prepared,
+    show_chart,
+    start_job,
+)
 
-KINDS = (StudentKind.RIDGE, StudentKind.B, StudentKind.SUBWORD, StudentKind.MLP)
+KINDS = (StudentKind.RIDGE, StudentKind.B, StudentKind.KERNEL, StudentKind.SUBWORD, StudentKind.MLP)
 PS = (0.01, 0.03, 0.1, 0.3, 1.0)
+STRENGTHS = (0.1, 0.2, 0.3, 0.5)
 WATERMARKS = {"trigger": "Trigger words (EmbMarker)", "region": "Secret region (RegionMarker-style)"}
+ATTACKS = {
+    "residual": "Project out what the cheap model cannot explain",
+    "cse": "WARDEN's CSE (cluster, select, eliminate)",
+}
+ATTACK_SHORT = {"residual": "the residual attack", "cse": "WARDEN's CSE"}
+ATTACK_SENTENCES = {
+    "residual": "Before training, the imitator projected out the {k} directions in which the answers it bought differ "
+    "most from what its cheap model predicts.",
+    "cse": "Before training, the imitator ran WARDEN's CSE attack: it grouped the answers it bought into clusters, "
+    "picked the pairs of words that the API calls much more alike than its own cheap model does (marked answers "
+    "share a secret pull), and projected the {k} main directions of those answers out of every answer.",
+}
 EXPLAIN = (
     "Each point: of the students trained with that share p of the words answered by a marked API, how many the owner "
     "flags (coloured), and of the students trained on clean answers, how many it flags by mistake (grey). Bars: 95 % "
@@ -30,6 +53,17 @@ JOB_KEY = "watermark_job"
 
 ss = st.session_state
 st.title("Watermark lab")
+address_state(
+    {
+        "watermark_kind": one_of(*KINDS),
+        "watermark_strength": one_of(*STRENGTHS),
+        "watermark_seeds": between(4, 20, int),
+        "watermark_ps": [one_of(*PS)],
+        "watermark_kinds": [one_of(*WATERMARKS)],
+        "watermark_removal": between(0, 16, int),
+        "watermark_attacks": [one_of(*ATTACKS)],
+    }
+)  # the page's choices live in its address: a link reproduces the view
 st.write(
     "The other side of the lab's question: the owner of an embeddings API hides a secret mark in its answers. Can it "
     "later prove that someone's cheap student learned from them? Two marks: **trigger words** (a few hundred words of "
@@ -49,10 +83,11 @@ with knobs():
             KINDS,
             format_func=lambda k: k.label,
             key="watermark_kind",
-            help="The ridge adapter trains in well under a second; Model B (the paper's table) takes a few seconds.",
+            help="The ridge adapter trains in well under a second; Model B (the paper's table) takes a few seconds; the "
+            "kernel adapter up to minutes per student when it is asked about thousands of words.",
         )
         strength = c2.select_slider(
-            "Strength of the mark", options=[0.1, 0.2, 0.3, 0.5], value=0.3, key="watermark_strength"
+            "Strength of the mark", options=list(STRENGTHS), value=0.3, key="watermark_strength"
         )
         seeds = c3.number_input("Students per point (seeds)", 4, 20, 5, key="watermark_seeds")
         ps = st.multiselect(
@@ -65,14 +100,22 @@ with knobs():
         watermarks = st.multiselect(
             "Watermarks", list(WATERMARKS), default=list(WATERMARKS), format_func=WATERMARKS.get, key="watermark_kinds"
         )
-        removal = st.number_input(
+        c4, c5 = st.columns([1, 2])
+        removal = c4.number_input(
             "Removal attack: directions the imitator projects out (0: none)",
             0,
             16,
             0,
             key="watermark_removal",
-            help="Before training, the imitator removes the directions in which the answers it bought differ most from "
-            "what its cheap model predicts.",
+            help="Before training, the imitator tries to wash the mark out of the answers it bought, by removing this "
+            "many directions from every answer.",
+        )
+        attacks = c5.multiselect(
+            "Removal attacks (when directions > 0)",
+            list(ATTACKS),
+            default=list(ATTACKS),
+            format_func=ATTACKS.get,
+            key="watermark_attacks",
         )
         st.form_submit_button("Update the grid", icon=":material/refresh:")
 
@@ -84,9 +127,10 @@ try:
         strengths=(float(strength),),
         seeds=int(seeds),
         removal=int(removal),
+        attacks=tuple(attacks) if removal else GridSpec.attacks,
     )
 except ValueError as err:
-    st.warning(f"{err} Choose at least one p and one watermark.")
+    st.warning(f"{err} Choose at least one p and one watermark (and one removal attack when directions > 0).")
     st.stop()
 
 cheap = default_cheap(ss[K.TEACHER])
@@ -103,7 +147,9 @@ def grid_work(spec: GridSpec, folder, items, clean, teacher_id: str, teacher: st
         try:
             train_and_save(
                 spec,
-                lambda: load_materials(items, teacher, cheap, clean=clean, teacher_id=teacher_id),
+                lambda: load_materials(
+                    items, teacher, cheap, clean=clean, teacher_id=teacher_id, layers="kernel" in spec.kinds
+                ),
                 folder,
                 say=lambda text: setattr(job, "phase", text),
                 should_stop=lambda: job.stop_requested,
@@ -169,11 +215,17 @@ for r in result.costs.iter_rows(named=True):
         f"{r['mean_cosine']:.4f} to the clean ones, and {r['overlap_at_10']:.1%} of every word's 10 nearest "
         f"neighbours stay ({r['marked_share']:.0%} of the answers are marked)."
     )
-if spec.removal:
-    st.subheader("After the imitator's removal attack")
-    st.write(
-        f"Before training, the imitator projected out the {spec.removal} directions in which the answers it bought "
-        "differ most from what its cheap model predicts."
-    )
-    catch_section("removed", f"After removing {spec.removal} directions ({kind.label})", "watermark_removed")
+for attack in spec.attacks if spec.removal else ():
+    role = ROLES[attack]
+    st.subheader(f"After the imitator's removal attack: {ATTACKS[attack]}")
+    st.write(ATTACK_SENTENCES[attack].format(k=spec.removal))
+    catch_section(role, f"Still caught after {ATTACK_SHORT[attack]}? ({kind.label})", f"watermark_{role}")
+    cost = summary.filter((summary["role"] == role) & summary["heldout_cosine"].is_not_null())
+    marked = summary.filter((summary["role"] == "marked") & summary["heldout_cosine"].is_not_null())
+    if cost.height and marked.height:
+        st.caption(
+            f"What the attack costs the imitator: its students' mean cosine to the teacher on words they never asked "
+            f"about is {cost['heldout_cosine'].mean():.3f}, against {marked['heldout_cosine'].mean():.3f} without the "
+            "attack (mean over the shares p that leave words unasked)."
+        )
 st.dataframe(summary, hide_index=True, width="stretch")

@@ -1,7 +1,7 @@
 """`python -m core watermark`: the watermark grid from the command line (core/__main__.py registers it).
 
     python -m core watermark --teacher minilm --kinds ridge,B --ps 0.01,0.1,0.3,1 --seeds 5 --json
-    python -m core watermark --teacher hash-32 --size 600 --kinds B --ps 1 --seeds 4 --removal 4
+    python -m core watermark --teacher hash-32 --size 600 --kinds B --ps 1 --seeds 4 --removal 4 --attacks residual,cse
 
 Prints one line per (student, p, watermark, strength): how many marked students the calibrated verifier caught and
 how many clean students it flagged, then one verdict per student kind; with --json, one JSON line instead.
@@ -41,6 +41,12 @@ def add_parser(commands) -> None:
     sub.add_argument("--seeds", type=int, default=5)
     sub.add_argument("--epochs", type=int, default=20)
     sub.add_argument("--removal", type=int, default=0, help="directions the imitator projects out (0: no attack)")
+    sub.add_argument(
+        "--attacks",
+        type=_names,
+        default=("residual", "cse"),
+        help="removal attacks when --removal > 0: residual (what the cheap model cannot explain), cse (WARDEN's)",
+    )
     sub.add_argument("--level", type=float, default=0.01, help="the verifier's false-alarm level")
     sub.add_argument("--key", type=int, default=0, help="the owner's secret key (seed s uses key + s)")
     sub.add_argument("--device", default="cpu")
@@ -53,7 +59,7 @@ def _say(text: str) -> None:
 
 def cmd_watermark(args) -> int:
     from core.data.corpus import default_vocabulary  # lazy: wordfreq
-    from core.watermark.grid import GridSpec, grid_verdict, run_grid, summarize  # lazy: loads torch, polars
+    from core.watermark.grid import ROLES, GridSpec, grid_verdict, run_grid, summarize  # lazy: loads torch, polars
     from core.watermark.load import load_materials  # lazy: loads torch
 
     spec = GridSpec(
@@ -66,17 +72,20 @@ def cmd_watermark(args) -> int:
         level=args.level,
         key=args.key,
         removal=args.removal,
+        attacks=args.attacks,
     )
     words = default_vocabulary(args.size).words
-    materials = load_materials(words, args.teacher, args.cheap, device=args.device)
+    materials = load_materials(words, args.teacher, args.cheap, device=args.device, layers="kernel" in spec.kinds)
     if not args.json:
         _say(f"Training {spec.students} students on {len(words):,} words ({materials.teacher_id})…")
     result = run_grid(spec, materials, device=args.device)
     summary = summarize(result.rows, spec.level)
+    roles = ("marked", *(ROLES[a] for a in spec.attacks)) if spec.removal else ("marked",)
     verdicts = {
-        f"{kind}@{strength:g}": grid_verdict(summary, kind, strength)
+        f"{kind}@{strength:g}" + ("" if role == "marked" else f"/{role}"): grid_verdict(summary, kind, strength, role)
         for kind in spec.kinds
         for strength in spec.strengths
+        for role in roles
     }
     if args.json:
         print(

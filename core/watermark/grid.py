@@ -13,8 +13,9 @@ trained here in memory, not stored as runs: a grid is hundreds of students whose
   every seed's key.
 - The region test probes the words the suspect never asked about (all words when it asked about every one);
   the trigger test probes every trigger and benign word, as EmbMarker's verifier does.
-- `removal` > 0: every marked suspect is also trained on answers the imitator cleaned first
-  (`core.watermark.removal`), and judged against the same controls.
+- `removal` > 0: every marked suspect is also trained on answers the imitator cleaned first, once per attack in
+  `attacks` (`core.watermark.removal`: 'residual' projects out what the cheap model cannot explain, role
+  'removed'; 'cse' is WARDEN's cluster-select-eliminate, role 'cse'), and judged against the same controls.
 
     result = run_grid(GridSpec(ps=(0.1, 1.0), kinds=("ridge",)), materials)
     summarize(result.rows)      # one row per (kind, p, watermark, strength): power, false alarms, costs
@@ -32,11 +33,11 @@ import polars as pl
 from core.config import StudentKind, TrainConfig
 from core.data.dataset import Dataset, split_indices
 from core.watermark.marks import Watermark, WatermarkConfig, WatermarkKind, utility_cost
-from core.watermark.removal import remove_watermark
+from core.watermark.removal import ATTACKS, attack_directions, project_out
 from core.watermark.verify import LEVEL, Calibration, false_alarms, inspect, interval
 from core.words.generalizing import MAX_CENTRES
 from core.words.students import StudentConfig, build_student
-from core.words.train import train_student
+from core.words.train import group_key, max_group_size, train_group, train_student
 
 Progress = Callable[[int, int], None]
 
@@ -77,6 +78,7 @@ class GridSpec:
     key: int = 0  # seed s uses key + s
     share: float = 0.05  # the share of words a watermark marks
     removal: int = 0  # directions the imitator projects out (0: no removal attack)
+    attacks: tuple[str, ...] = ATTACKS  # which removal attacks run when removal > 0 ('residual', 'cse')
 
     def __post_init__(self) -> None:
         if not self.ps or any(not 0 < p <= 1 for p in self.ps):
@@ -91,6 +93,12 @@ class GridSpec:
             raise ValueError(f"A grid needs at least 4 seeds (each control is judged by the others), got {self.seeds}.")
         for s in self.strengths:
             WatermarkConfig("trigger" if "trigger" in self.watermarks else "region", s)
+        object.__setattr__(self, "attacks", tuple(dict.fromkeys(str(a).strip().lower() for a in self.attacks)))
+        unknown = [a for a in self.attacks if a not in ATTACKS]
+        if unknown or (self.removal and not self.attacks):
+            raise ValueError(
+                f"The removal attacks must be among {', '.join(ATTACKS)}, got {', '.join(unknown) or 'none'}."
+            )
 
     def mark_config(self, watermark: str, strength: float, seed: int) -> WatermarkConfig:
         return WatermarkConfig(watermark, strength, self.key + seed, self.share)
@@ -98,7 +106,7 @@ class GridSpec:
     @property
     def students(self) -> int:
         """How many students the grid trains."""
-        per_seed = 1 + len(self.watermarks) * len(self.strengths) * (2 if self.removal else 1)
+        per_seed = 1 + len(self.watermarks) * len(self.strengths) * (1 + (len(self.attacks) if self.removal else 0))
         return len(self.kinds) * len(self.ps) * self.seeds * per_seed
 
 
@@ -131,20 +139,10 @@ class Suspect:
         return probe
 
 
-def train_suspect(
-    kind: str,
-    materials: Materials,
-    answers: np.ndarray,
-    p: float,
-    seed: int,
-    epochs: int = 20,
-    device: str = "cpu",
-    lr: float = 1e-3,
-    batch_size: int = 256,
-) -> Suspect:
-    """A student of `kind` trained on `answers` (the API's, marked or clean) for the seeded fraction p of the words,
-    through the engine's own loop (core.words.train.train_student)."""
-    kind = StudentKind.parse(kind)
+def _setup(
+    kind: StudentKind, materials: Materials, answers, p: float, seed: int, epochs: int, lr: float, batch_size: int
+):
+    """(student, dataset, config) of one suspect: a student of `kind` built for the seeded fraction p of the words."""
     n = len(materials.items)
     train_idx, heldout_idx = split_indices(n, p, seed)
     features = None
@@ -170,10 +168,63 @@ def train_suspect(
         items=materials.items,
         features=features,
     )
+    return student, data, config
+
+
+def _suspect(student, data: Dataset, materials: Materials) -> Suspect:
+    return Suspect(student.predict_all().cpu().numpy(), data.train_idx, data.heldout_idx, materials.items)
+
+
+def train_suspect(
+    kind: str,
+    materials: Materials,
+    answers: np.ndarray,
+    p: float,
+    seed: int,
+    epochs: int = 20,
+    device: str = "cpu",
+    lr: float = 1e-3,
+    batch_size: int = 256,
+) -> Suspect:
+    """A student of `kind` trained on `answers` (the API's, marked or clean) for the seeded fraction p of the words,
+    through the engine's own loop (core.words.train.train_student)."""
+    student, data, config = _setup(StudentKind.parse(kind), materials, answers, p, seed, epochs, lr, batch_size)
     for _ in train_student(student, data, config, device=device, track_means=False):
         pass
-    return Suspect(student.predict_all().cpu().numpy(), train_idx, heldout_idx, materials.items)
+    return _suspect(student, data, materials)
 
+
+def group_size(kind: str, materials: Materials, epochs: int = 20, lr: float = 1e-3, batch_size: int = 256) -> int:
+    """How many suspects of `kind` train together (`train_suspects`): a table student (Model A / B) steps with
+    others as a sweep's runs do (`core.words.train.train_group`); every other kind trains alone (1)."""
+    n, dim = len(materials.items), int(materials.clean.shape[1])
+    config = TrainConfig(teacher=materials.teacher_id, model=kind, epochs=epochs, lr=lr, batch_size=batch_size)
+    return 1 if group_key(config, n, dim) is None else max_group_size(n, dim)
+
+
+def train_suspects(
+    kind: str,
+    materials: Materials,
+    jobs: Sequence[tuple[np.ndarray, float, int]],
+    epochs: int = 20,
+    device: str = "cpu",
+    lr: float = 1e-3,
+    batch_size: int = 256,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Suspect]:
+    """Students of one `kind`, one per (answers, p, seed) in `jobs`: table students as one group (each as if it
+    trained alone: the sweep's grouped path, tested against single runs), any other kind one after the other."""
+    kind = StudentKind.parse(kind)
+    if len(jobs) == 1 or group_size(kind.value, materials, epochs, lr, batch_size) == 1:
+        return [train_suspect(kind, materials, a, p, s, epochs, device, lr, batch_size) for a, p, s in jobs]
+    setups = [_setup(kind, materials, a, p, s, epochs, lr, batch_size) for a, p, s in jobs]
+    students, datasets, configs = (list(part) for part in zip(*setups))
+    for _ in train_group(students, datasets, configs, device, should_stop, track_means=False):
+        pass
+    return [_suspect(student, data, materials) for student, data in zip(students, datasets)]
+
+
+ROLES = {"residual": "removed", "cse": "cse"}  # a removal attack's suspects' role in the rows
 
 ROW_SCHEMA = {
     "kind": pl.Utf8,
@@ -182,7 +233,7 @@ ROW_SCHEMA = {
     "strength": pl.Float64,
     "seed": pl.Int64,  # the suspect's seed, or the control's
     "key_seed": pl.Int64,  # whose key judged it (a control is judged under every seed's key)
-    "role": pl.Utf8,  # 'marked', 'removed' (marked, then the removal attack) or 'control'
+    "role": pl.Utf8,  # 'marked', 'removed' / 'cse' (marked, then that removal attack: ROLES) or 'control'
     "statistic": pl.Float64,
     "pvalue": pl.Float64,
     "raw_flag": pl.Boolean,
@@ -215,7 +266,8 @@ def run_grid(
     device: str = "cpu",
 ) -> GridResult:
     """Train and judge the whole grid (see the module's docstring). `progress(done, total)` counts students;
-    `should_stop()` is asked between students (what is done so far is returned)."""
+    `should_stop()` is asked between students and groups (what is done so far is returned). Table students
+    (Model A / B) train in groups (`train_suspects`), as a sweep's runs do."""
     start = time.perf_counter()
     rows: list[dict] = []
     done, total = 0, spec.students
@@ -252,6 +304,16 @@ def run_grid(
             "heldout_cosine": suspect.heldout_cosine(materials.clean),
         }
 
+    attacked: dict[tuple, np.ndarray] = {}  # the directions each attack removes: the same for every student kind
+
+    def removed(attack, p, seed, w, strength, marked, train_idx) -> np.ndarray:
+        key = (attack, p, seed, w, strength)
+        if key not in attacked:
+            attacked[key] = attack_directions(
+                attack, marked[train_idx], materials.features[train_idx], spec.removal, seed
+            )
+        return attacked[key]
+
     def students():
         """(kind, p, seed, watermark, strength, role, answers) in training order, controls first."""
         for kind in spec.kinds:
@@ -266,22 +328,56 @@ def run_grid(
                                 if materials.features is None:
                                     raise ValueError("The removal attack needs the cheap model's vectors.")
                                 train_idx, _ = split_indices(len(materials.items), p, seed)
-                                cleaned = remove_watermark(marked, materials.features, train_idx, spec.removal)
-                                yield kind, p, seed, w, strength, "removed", cleaned
+                                for attack in spec.attacks:
+                                    cleaned = marked.copy()
+                                    cleaned[train_idx] = project_out(
+                                        marked[train_idx], removed(attack, p, seed, w, strength, marked, train_idx)
+                                    )
+                                    yield kind, p, seed, w, strength, ROLES[attack], cleaned
 
-    for kind, p, seed, w, strength, role, answers in students():
-        if should_stop and should_stop():
-            break
-        suspect = train_suspect(kind, materials, answers, p, seed, spec.epochs, device, spec.lr, spec.batch_size)
+    def judge(kind, p, seed, w, strength, role, suspect: Suspect) -> None:
+        nonlocal done
         if role == "control":  # judged under every seed's key, for every watermark
-            rows += [
+            rows.extend(
                 row(kind, p, mark, None, seed, k, role, suspect) for mark in spec.watermarks for k in range(spec.seeds)
-            ]
+            )
         else:
             rows.append(row(kind, p, w, strength, seed, seed, role, suspect))
         done += 1
         if progress:
             progress(done, total)
+
+    sizes = {kind: group_size(kind, materials, spec.epochs, spec.lr, spec.batch_size) for kind in spec.kinds}
+    pending: list[tuple] = []
+
+    def flush() -> None:
+        """Train the pending students of one kind (together where they can) and judge them."""
+        if not pending or (should_stop and should_stop()):
+            return
+        trained = train_suspects(
+            pending[0][0],
+            materials,
+            [(answers, p, seed) for _, p, seed, _, _, _, answers in pending],
+            spec.epochs,
+            device,
+            spec.lr,
+            spec.batch_size,
+            should_stop,
+        )
+        if not (should_stop and should_stop()):  # a group stopped part-way is not judged
+            for (kind, p, seed, w, strength, role, _), suspect in zip(pending, trained):
+                judge(kind, p, seed, w, strength, role, suspect)
+        pending.clear()
+
+    for student in students():
+        if should_stop and should_stop():
+            break
+        if pending and pending[0][0] != student[0]:
+            flush()
+        pending.append(student)
+        if len(pending) >= sizes[student[0]]:
+            flush()
+    flush()
     return GridResult(
         pl.DataFrame(rows, schema=ROW_SCHEMA),
         pl.DataFrame(costs, schema=COST_SCHEMA),
@@ -297,7 +393,7 @@ SUMMARY_SCHEMA = {
     "p": pl.Float64,
     "watermark": pl.Utf8,
     "strength": pl.Float64,
-    "role": pl.Utf8,  # 'marked' or 'removed'
+    "role": pl.Utf8,  # 'marked', or 'removed' / 'cse' (after that removal attack)
     "calibrated": pl.Boolean,  # False: the controls did not vary (no line can be set; power is left empty)
     "suspects": pl.Int64,
     "caught": pl.Int64,

@@ -24,12 +24,18 @@ def load_materials(
     device: str = "cpu",
     clean: np.ndarray | None = None,
     teacher_id: str = "",
+    layers: bool = False,
 ) -> Materials:
-    """`clean` and `teacher_id` given (a page's prepared data): only the cheap model's vectors are read."""
+    """`clean` and `teacher_id` given (a page's prepared data): only the cheap model's vectors are read. `layers`:
+    its layer features too (the kernel adapter reads them; for a static table they are its vectors, no extra work)."""
     root = cache_root or teacher_cache_dir()
     items = tuple(items)
     if clean is None:
         clean, teacher_id, _ = cheap_features(items, teacher, root, device, kind="sentence")  # the same cache
-    features, _, _ = cheap_features(items, cheap or default_cheap(teacher), root, device, kind="sentence")
+    cheap = cheap or default_cheap(teacher)
+    features, _, _ = cheap_features(items, cheap, root, device, kind="sentence")
+    layered = cheap_features(items, cheap, root, device, kind="layers")[0] if layers else None
     frequencies = None if teacher.startswith("hash") else word_frequencies(items)
-    return Materials(items, np.asarray(clean, np.float32), teacher_id, features=features, frequencies=frequencies)
+    return Materials(
+        items, np.asarray(clean, np.float32), teacher_id, features=features, layers=layered, frequencies=frequencies
+    )

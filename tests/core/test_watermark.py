@@ -12,9 +12,25 @@ from scipy.stats import t as student_t
 
 from core.teachers.teacher import HashTeacher
 from core.vectors import unit_rows
-from core.watermark.grid import GridSpec, Materials, grid_verdict, run_grid, summarize, train_suspect
+from core.watermark.grid import (
+    GridSpec,
+    Materials,
+    grid_verdict,
+    run_grid,
+    summarize,
+    train_suspect,
+    train_suspects,
+)
 from core.watermark.marks import Watermark, WatermarkConfig, trigger_weight, utility_cost
-from core.watermark.removal import project_out, remove_watermark, residual_directions
+from core.watermark.removal import (
+    cse_directions,
+    project_out,
+    remove,
+    remove_watermark,
+    remove_watermark_cse,
+    residual_directions,
+    suspect_pairs,
+)
 from core.watermark.verify import Calibration, false_alarms, inspect, interval, verdict
 
 
@@ -205,18 +221,75 @@ def test_removal_finds_the_trigger_target(materials):
     assert abs(float(direction @ mark.vector)) > 0.7
 
 
+def test_cse_selects_the_marked_pairs_and_finds_the_trigger_target(materials):
+    """WARDEN's CSE on strong trigger marks: the pairs the API calls much more alike than the imitator's reference
+    model does are pairs of trigger words, and the first direction it eliminates is the secret target."""
+    mark = Watermark.build(WatermarkConfig("trigger", 0.6, key=4, share=0.1), materials.items, materials.clean)
+    answers = mark.apply(materials.clean)
+    pairs = suspect_pairs(answers, materials.features, seed=1)
+    assert len(pairs) == round(0.025 * len(answers))
+    assert mark.marked[pairs].all(axis=1).mean() >= 0.6  # 5 % of all pairs of words are pairs of triggers
+    (direction,) = cse_directions(answers, materials.features, 1, seed=1)
+    assert abs(float(direction @ mark.vector)) > 0.9
+    # What the verifier measures (Δcos, triggers minus benign words) is mostly gone from the cleaned answers.
+    cleaned = project_out(answers, direction[None])
+    pull = [(a[mark.marked] @ mark.vector).mean() - (a[mark.benign] @ mark.vector).mean() for a in (answers, cleaned)]
+    assert pull[0] > 0.3 and abs(pull[1]) < 0.25 * pull[0], pull
+
+
+def test_cse_changes_only_the_bought_answers_and_keeps_unit_rows(materials):
+    train = np.arange(0, 600, 2)
+    out = remove_watermark_cse(materials.clean, materials.features, train, 3, seed=0)
+    assert np.array_equal(out[1::2], materials.clean[1::2])  # answers the imitator never bought are never read
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    directions = cse_directions(materials.clean[train], materials.features[train], 3)
+    assert np.allclose(directions @ directions.T, np.eye(3), atol=1e-5)
+    assert np.allclose(out[train] @ directions.T, 0.0, atol=1e-5)  # what was eliminated is gone
+    assert remove("cse", materials.clean, materials.features, train, 0).tobytes() == materials.clean.tobytes()
+    with pytest.raises(ValueError, match="must be one of residual, cse"):
+        remove("erase", materials.clean, materials.features, train, 1)
+    with pytest.raises(ValueError, match="removal attacks must be among"):
+        GridSpec(removal=2, attacks=("erase",))
+
+
+def test_cse_erases_the_mark_a_student_learnt(small):
+    """Model B asked about every word learns the trigger mark (a large Δcos); trained on the answers CSE cleaned
+    first, what is left of the pull toward the target is a fraction of it."""
+    mark = Watermark.build(WatermarkConfig("trigger", 0.6, key=2, share=0.2), small.items, small.clean)
+    marked = mark.apply(small.clean)
+    every = np.arange(len(small.items))
+    cleaned = remove_watermark_cse(marked, small.features, every, 2, seed=2)
+    before, after = (
+        inspect(train_suspect("B", small, a, 1.0, 2, **FAST_TABLE).embed, mark, small.items).statistic
+        for a in (marked, cleaned)
+    )
+    assert before > 0.2 and after < 0.5 * before, (before, after)
+
+
+def test_table_students_trained_together_are_the_students_trained_alone(small):
+    """The grid trains Model B suspects as one group (the sweep's grouped path): each the same student as alone."""
+    mark = Watermark.build(WatermarkConfig("region", 0.5, key=1), small.items, small.clean)
+    jobs = [(small.clean, 0.5, 0), (mark.apply(small.clean), 1.0, 1), (small.clean, 1.0, 2)]
+    together = train_suspects("B", small, jobs, **FAST_TABLE)
+    for (answers, p, seed), student in zip(jobs, together):
+        alone = train_suspect("B", small, answers, p, seed, **FAST_TABLE)
+        assert np.array_equal(student.train_idx, alone.train_idx)
+        assert np.abs(student.vectors - alone.vectors).max() < 1e-4
+
+
 def test_a_small_grid_end_to_end(small):
     spec = GridSpec(
         ps=(0.5, 1.0), kinds=("B",), watermarks=("trigger",), strengths=(0.6,), seeds=4, removal=1, **FAST_TABLE
     )
     seen = []
     result = run_grid(spec, small, progress=lambda done, total: seen.append((done, total)))
-    assert seen[-1] == (spec.students, spec.students) == (2 * 4 * 3, 24)
+    assert seen[-1] == (spec.students, spec.students) == (2 * 4 * 4, 32)  # control, marked, residual, CSE
     summary = summarize(result.rows, spec.level)
     marked = summary.filter(summary["role"] == "marked").sort("p")
     assert marked["suspects"].to_list() == [4, 4] and marked["controls_tested"].to_list() == [16, 16]
     assert marked["caught"].to_list()[-1] == 4  # every answer learnt: caught
     assert summary.filter(summary["role"] == "removed").height == 2
+    assert summary.filter(summary["role"] == "cse").height == 2
     sentence = grid_verdict(summary, "B", 0.6)
     assert "trigger-word watermark catches every imitator from p = " in sentence and "clean students" in sentence
     assert result.costs.height == 1 and 0 < result.costs["mean_cosine"][0] < 1
