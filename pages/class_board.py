@@ -20,7 +20,7 @@ from core.classroom.people import people_dir, read_people
 from core.errors import LabError
 from core.paths import runs_dir
 from core.runs.store import list_runs
-from pages._identity import is_teacher, lab_id
+from pages._identity import classroom_settings, is_teacher, lab_id
 from pages._plain import literal
 from pages._shared import job_board, show_chart
 
@@ -100,7 +100,12 @@ if klass.get("archived") is not None:
     st.stop()
 
 results = board.results_table(runs, people, klass)
-members = board.class_people(people, klass, results)
+teaching = classroom_settings()
+members = [  # the students: the class's teachers are not counted among them
+    p
+    for p in board.class_people(people, klass, results)
+    if not teaching.is_teacher(email=p["email"], subject=p["subject"], owner=p["owner"])
+]
 roster = board.people_table(members, results, now)
 jobs = board.queue_table(job_board().active(), names, now)
 here = int(roster["here_now"].sum()) if not roster.is_empty() else 0
@@ -143,7 +148,7 @@ else:
         file_stem="class-results",
     )
     st.dataframe(
-        results.drop("lab_id"),
+        results.drop("lab_id").with_columns(pl.col("created").str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False)),
         hide_index=True,
         width="stretch",
         key="board_results",
@@ -152,6 +157,8 @@ else:
             "heldout_cosine": st.column_config.NumberColumn("held-out cosine", format="%.3f"),
             "p": st.column_config.NumberColumn("p", format="%.3g"),
             "shared": st.column_config.CheckboxColumn("in the gallery"),
+            "created": st.column_config.DatetimeColumn("created", format="D MMM HH:mm"),
+            "run_id": "run",
         },
     )
 st.download_button(

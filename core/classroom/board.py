@@ -369,7 +369,12 @@ def results_chart(results: pl.DataFrame, title: str = "The class's runs: answers
         .encode(
             x=alt.X("answers_used:Q", title="Teacher answers used (log scale)", scale=alt.Scale(type="log")),
             y=alt.Y("heldout_cosine:Q", title="Held-out cosine to the teacher (higher is better)"),
-            color=alt.Color("person:N", title="Person", legend=alt.Legend(orient="right", labelLimit=240)),
+            color=alt.Color(
+                "person:N",
+                title="Person",
+                scale=alt.Scale(scheme="tableau10"),
+                legend=alt.Legend(orient="right", labelLimit=240),
+            ),
             tooltip=[
                 alt.Tooltip("person:N", title="Person"),
                 alt.Tooltip("student:N", title="Student"),

@@ -79,25 +79,27 @@ def provider():
 
 
 def _seed(issuer: str) -> dict:
-    """A private run each for Ada and Bob, owned by their subjects (as the lab will know them once signed in)."""
+    """A private run each for Ada and Bob, and one Bob shares, owned by their subjects (as the lab will know them once
+    signed in)."""
     from core.classroom.people import subject_owner
     from core.config import TrainConfig
     from core.paths import cache_dir, runs_dir
     from core.runs.experiment import TrainingRun, prepare_items
-    from core.runs.store import rename_run
+    from core.runs.store import rename_run, set_shared
     from core.teachers.teacher import CachedTeacher, HashTeacher
     from tests.conftest import TINY_WORDS
 
     prepared = prepare_items(list(TINY_WORDS), "none", CachedTeacher(HashTeacher(32), cache_dir() / "teachers"))
     ids = {}
-    for sub, name in (("ada-sub", "Ada's student"), ("bob-sub", "Bob's student")):
+    for sub, name in (("ada-sub", "Ada's student"), ("bob-sub", "Bob's student"), ("bob-sub", "Bob's gift")):
         owner = subject_owner(sub, issuer)
         run = TrainingRun(
             TrainConfig(teacher="hash-32", p=0.5, epochs=1), prepared, runs_dir(), device="cpu", extra={"owner": owner}
         )
         list(run)
         rename_run(runs_dir(), run.run_id, name)
-        ids[sub] = run.run_id
+        ids[name] = run.run_id
+    set_shared(runs_dir(), ids["Bob's gift"], True)
     return ids
 
 
@@ -105,7 +107,7 @@ def _sign_in(page, url: str, sub: str) -> None:
     page.goto(url)
     page.get_by_role("button", name="Sign in").click(timeout=WAIT)
     page.locator("input[name='sub']").fill(sub, timeout=WAIT)  # the provider's own form
-    page.get_by_role("button", name="Authorize").click()
+    page.get_by_role("button", name="Authorize", exact=True).click()
     page.locator("[data-testid='stSidebar']").get_by_text(f"Signed in as {PEOPLE[sub]['name']}").wait_for(timeout=WAIT)
 
 
@@ -170,10 +172,12 @@ def test_two_students_and_a_teacher_sign_in_out_and_in_again(provider, tmp_path,
             assert "Class board" not in nav
         pages["ada-sub"].screenshot(path=str(shots / "signin_student.png"))
 
-        ada = pages["ada-sub"]  # signs out, and in again: the same runs
+        ada = pages["ada-sub"]  # signs out, and in again: the same runs, and Bob's shared one under his name
         _sign_out(ada, url)
         _sign_in(ada, url, "ada-sub")
-        assert "Ada's student" in _run_names(ada, url)
+        names = _run_names(ada, url)
+        assert "Ada's student" in names and "Bob's student" not in names
+        assert "“Bob's gift”" in names and "shared by Bob" in names, names
 
         bob = pages["bob-sub"]  # the board's address typed by a student: nothing of it
         bob.goto(f"{url}/class_board")
@@ -187,6 +191,13 @@ def test_two_students_and_a_teacher_sign_in_out_and_in_again(provider, tmp_path,
         with teacher.expect_download(timeout=WAIT) as download:
             teacher.get_by_role("button", name="Download the class's results (CSV)").click()
         rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig"))))
-        assert {row["run id"]: row["person"] for row in rows} == {ids["ada-sub"]: "Ada", ids["bob-sub"]: "Bob"}
-        teacher.screenshot(path=str(shots / "class_board.png"), full_page=True)
+        assert {row["run id"]: row["person"] for row in rows} == {
+            ids["Ada's student"]: "Ada",
+            ids["Bob's student"]: "Bob",
+            ids["Bob's gift"]: "Bob",
+        }
+        teacher.get_by_role("heading", name="Class board").scroll_into_view_if_needed()
+        teacher.screenshot(path=str(shots / "class_board.png"))
+        teacher.get_by_role("heading", name="The gallery").scroll_into_view_if_needed()
+        teacher.screenshot(path=str(shots / "class_board_gallery.png"))
         browser.close()
