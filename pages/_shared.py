@@ -27,6 +27,7 @@ from core.runs.store import list_runs, load_run
 from core.runs.visibility import default_run, visible_runs
 from core.teachers.teacher import TeacherUnavailable
 from pages._frame import PAGES, current_user_email, host_settings
+from pages._identity import identity_sidebar, nicknames, note_visit, signed_in
 from pages._plain import literal
 from pages._teachers import api_env, cached_teacher
 from pages._waits import share_step, warm_up
@@ -80,16 +81,19 @@ PAPER_PAIR = ("nonviolent", "antiaggressive")
 
 def init_session() -> None:
     ss = st.session_state
-    if host_settings().hosted:
-        # Who owns what: the logged-in user, else a token kept in the page's address, so a reload (or a
-        # bookmark) finds the same runs again. A fresh tab without it is a new person.
+    who = signed_in()  # login = true: the provider's subject is the person, on any browser (pages/_identity.py)
+    if who is not None:
+        ss[K.OWNER] = who.owner
+    elif host_settings().hosted:
+        # Who owns what without a sign-in: a token kept in the page's address, so a reload (or a bookmark) finds the
+        # same runs again. A fresh tab without it is a new person (the teacher can give them their link again).
         ss.setdefault("owner_token_fresh", not st.query_params.get("u"))  # a first visit: tell them their link
         token = st.query_params.get("u") or ss.get("owner_token") or secrets.token_hex(8)
         try:
-            ss[K.OWNER] = owner_id(current_user_email(), token)
+            ss[K.OWNER] = owner_id(None, token)
         except ValueError:
             token = secrets.token_hex(8)
-            ss[K.OWNER] = owner_id(current_user_email(), token)
+            ss[K.OWNER] = owner_id(None, token)
         ss["owner_token"] = token
         if st.query_params.get("u") != token:
             st.query_params["u"] = token
@@ -107,6 +111,9 @@ def init_session() -> None:
         if run_id and RUN_ADDRESS.match(run_id):
             ss[K.RUN] = run_id  # the pages check it against the runs this person may see
     _set_param("presenter", "1" if ss.get("presenter_mode") else None)
+    if who is not None or host_settings().hosted:
+        note_visit(ss[K.OWNER])  # the class board's 'who is here now'
+        identity_sidebar(ss[K.OWNER])  # signed in as … / sign out; the nickname classmates see
     restore_setup()
 
 
@@ -837,11 +844,16 @@ def presenter_switch() -> None:
 
 
 def run_origin(row: dict) -> str:
-    """'imported' / 'shared by a classmate' / '' (this person's own): the mark every table and picker shows."""
+    """Whose run it is, as every table and picker marks it: 'imported', 'the lab's example' (trained ahead by the lab,
+    owned by nobody), 'shared by <nickname>' / 'shared by a classmate' (hosted, someone else's), or '' (this
+    person's own)."""
     if row.get("imported"):
         return "imported"
     if host_settings().hosted and row.get("owner", "") != st.session_state.get(K.OWNER):
-        return "shared by a classmate"
+        if not row.get("owner"):
+            return "the lab's example"
+        name = nicknames().get(row["owner"], "")
+        return f"shared by {name}" if name else "shared by a classmate"
     return ""
 
 
