@@ -452,6 +452,7 @@ def step_for_words(teacher: str, kind: str = "sentence") -> str | None:
 
 _shared: WarmUp | None = None
 _background: list[weakref.ref[WarmUp]] = []  # runners with a background thread (`stop_all`)
+_last_thread: threading.Thread | None = None  # the latest runner's background thread (`start_background`)
 
 
 def stop_all(timeout: float = 120.0) -> list[str]:
@@ -570,17 +571,27 @@ class WarmUp:
     def start_background(self, low_priority: bool = True) -> threading.Thread:
         """`run_all` in one daemon thread; at the lowest CPU priority so a visitor's own work comes first."""
 
+        global _last_thread
+        before = _last_thread
+
         def work() -> None:
             if low_priority:
                 try:  # Linux schedules threads as tasks: this lowers only this thread
                     os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
                 except (AttributeError, OSError):
                     pass
+            # One background warm-up at a time in a process: a runner started while an earlier one still runs (its
+            # Streamlit cache cleared; every AppTest) waits for it and then finds its steps done, instead of
+            # compiling the same kernels beside it. Seven threads queued in numba's compiler at once ended a test
+            # run on a busy machine with a segmentation fault inside LLVM.
+            while before is not None and before.is_alive() and not self._stopping.is_set():
+                before.join(0.5)
             for _ in self.run_all():
                 pass
 
         thread = threading.Thread(target=work, name="lab-warm-up", daemon=True)
         self._thread = thread
+        _last_thread = thread
         _background[:] = [r for r in _background if r() is not None] + [weakref.ref(self)]
         thread.start()
         return thread

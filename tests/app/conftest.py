@@ -44,6 +44,10 @@ WORDS = [
 def fresh_streamlit_caches(monkeypatch):
     """Streamlit's caches outlive a test; every AppTest starts from nothing."""
     monkeypatch.setenv("EMBEDDING_LAB_FAKE_TEACHER", "1")
+    # No background warm-up in the test process (tests/app/test_warm_status.py turns it on where it is the subject):
+    # a page computes what it needs itself when no warm-up runs, and a warm-up thread per AppTest compiling numba
+    # beside the next test's is what took a busy test run down.
+    monkeypatch.setenv("EMBEDDING_LAB_WARM", "off")
     st.cache_resource.clear()
     st.cache_data.clear()
     yield

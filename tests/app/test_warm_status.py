@@ -50,9 +50,10 @@ def test_no_warm_up_line_when_switched_off(monkeypatch):
     warm.share(None)
 
 
-def test_the_fake_teacher_warms_only_the_compiled_parts():
+def test_the_fake_teacher_warms_only_the_compiled_parts(monkeypatch):
     import pages._waits as waits
 
+    monkeypatch.delenv("EMBEDDING_LAB_WARM")  # the AppTests' own setting (conftest): here the default is the subject
     assert waits.warm_mode() == "light"
     assert waits.job_reason({"phase": ""}, position=3) == "Waiting for a free trainer: number 3 in the queue."
     assert waits.job_reason({"phase": "Computing the cheap model's features"}) == "Computing the cheap model's features"
