@@ -31,9 +31,14 @@ import numpy as np
 import polars as pl
 
 from core.classroom.board import classroom_dir
+from core.config import StudentKind, TrainConfig
+from core.data.dataset import build_dataset
 from core.paths import writing
+from core.runs.experiment import PreparedData, TrainingRun
 
 METRICS = {"heldout_cosine": "held-out cosine to the teacher (higher is better)"}
+# Students whose build does not depend on how many answers they get (the kernel adapter sizes its centres by them).
+STUDENTS = (StudentKind.A, StudentKind.B, StudentKind.RIDGE, StudentKind.MLP, StudentKind.SUBWORD)
 CHALLENGE_ID = re.compile(r"^ch-[0-9a-f]{8}\Z")
 DAY = 86_400.0
 
@@ -141,6 +146,59 @@ def list_challenges(home: Path | None = None) -> list[Challenge]:
 def _hidden(home: Path | None, challenge: Challenge) -> tuple[set, set]:
     data = json.loads((_folder(home, challenge.id) / "hidden.json").read_text())
     return set(data["public"]), set(data["private"])
+
+
+def challenge_run(
+    home: Path | None,
+    challenge: Challenge,
+    config: TrainConfig,
+    prepared: PreparedData,
+    runs_root: Path,
+    owner: str,
+    device: str = "cpu",
+    should_stop=None,
+) -> TrainingRun:
+    """A training for the challenge: the run's teacher answers are drawn (seeded, at random, as the paper does) from
+    the challenge's words that are not hidden, so the teacher is never asked about a hidden word; at most the budget.
+    Iterate it like any TrainingRun. Refused (a sentence) for another teacher or word list, a student the challenge
+    does not take, or a p that asks more answers than the budget."""
+    if prepared.teacher_id != challenge.teacher or config.vocabulary != challenge.vocabulary:
+        raise Refused(
+            f"Prepare the challenge's data first: the teacher {challenge.teacher} and the word list "
+            f"{challenge.vocabulary} (Data & teacher)."
+        )
+    if config.model not in STUDENTS:
+        raise Refused(f"The challenge takes these students: {', '.join(k.label for k in STUDENTS)}.")
+    items = list(prepared.items)
+    asked = max(1, round(config.p * len(items)))
+    if asked > challenge.budget:
+        raise Refused(
+            f"p = {config.p:g} asks the teacher about {asked:,} words; the challenge allows {challenge.budget:,} "
+            f"(p at most {challenge.budget / len(items):.4f})."
+        )
+    public, private = _hidden(home, challenge)
+    allowed = np.array([i for i, w in enumerate(items) if w not in public and w not in private])
+    train_idx = np.sort(np.random.default_rng(config.seed).choice(allowed, size=asked, replace=False))
+    run = TrainingRun(
+        config,
+        prepared,
+        runs_root,
+        device=device,
+        should_stop=should_stop,
+        extra={"owner": owner, "challenge": challenge.id},
+    )
+    # The lab's own draw replaces the run's: every word it may ask about is outside the hidden set.
+    run.dataset = build_dataset(
+        prepared.items,
+        prepared.clean,
+        config.p,
+        config.poison,
+        config.seed,
+        config.adversary,
+        config.poison_scope,
+        train_idx=train_idx,
+    )
+    return run
 
 
 def _submissions_path(home: Path | None, challenge: Challenge) -> Path:

@@ -86,3 +86,27 @@ def test_the_leaderboard_shows_public_scores_and_reveals_the_private_ones_at_the
     final = ch.leaderboard(challenge, ch.submissions(None, challenge), names, now=1000)
     assert final["person"].to_list() == ["Bob", "Ada"] and final["rank"].to_list() == [1, 2]
     assert final["private"][0] == pytest.approx(1.0)
+
+
+def test_a_challenge_run_never_asks_the_teacher_about_a_hidden_word(lab_home, fake_teacher):
+    from core.config import TrainConfig
+    from core.paths import cache_dir, runs_dir
+    from core.runs.experiment import prepare_items, run_vectors
+    from core.runs.store import load_run
+    from core.teachers.teacher import CachedTeacher
+
+    prepared = prepare_items(WORDS, "none", CachedTeacher(fake_teacher, cache_dir() / "teachers"))
+    challenge = _challenge(lab_home, teacher=prepared.teacher_id)
+    public, private = _hidden(lab_home, challenge)
+    with pytest.raises(ch.Refused, match="allows 40"):
+        ch.challenge_run(None, challenge, TrainConfig(p=0.5, vocabulary="test"), prepared, runs_dir(), "t-a")
+    config = TrainConfig(teacher=prepared.teacher_id, model="B", p=0.2, epochs=2, vocabulary="test")  # 40 answers
+    run = ch.challenge_run(None, challenge, config, prepared, runs_dir(), "t-a")
+    list(run)
+    stored = load_run(runs_dir(), run.run_id)
+    asked = set(stored.items.filter(stored.items["split"] == "training")["item"].to_list())
+    assert len(asked) == 40 and not asked & (set(public) | set(private))
+    vectors = run_vectors(stored, cache_dir() / "teachers")
+    meta = {**stored.meta, "teacher_id": challenge.teacher}
+    entry = ch.submit(None, challenge, owner="t-a", run_id=run.run_id, meta=meta, vectors=vectors, now=1)
+    assert entry["answers"] == 40 and -1 <= entry["public"] <= 1
