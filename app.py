@@ -17,6 +17,7 @@ except ValueError as err:  # a bad hosting setting: say which, start nothing
     st.stop()
 sign_in_gate(settings)  # login = true: Streamlit's st.login first (pages/_identity.py), then nothing
 
+teacher = is_teacher()
 st.set_option("client.showSidebarNavigation", True)  # the app's own navigation (config.toml hides the folder's)
 navigation = st.navigation(
     {
@@ -39,10 +40,24 @@ navigation = st.navigation(
             st.Page(PAGES["analogies"], title="Analogies & similarity", icon=":material/calculate:"),
             st.Page(PAGES["runs"], title="Runs", icon=":material/folder_open:"),
         ],
-        # the class's teachers only (lab.toml's [classroom] teachers): a student's session has no such page
+        # On a host: the challenges; the class board for the class's teachers alone (lab.toml's [classroom]
+        # teachers): a student's session has no such page.
         **(
-            {"Teach": [st.Page(PAGES["class_board"], title="Class board", icon=":material/groups:")]}
-            if is_teacher()
+            {
+                "Class": [
+                    *(
+                        [st.Page(PAGES["leaderboard"], title="Challenge", icon=":material/emoji_events:")]
+                        if settings.hosted
+                        else []
+                    ),
+                    *(
+                        [st.Page(PAGES["class_board"], title="Class board", icon=":material/groups:")]
+                        if teacher
+                        else []
+                    ),
+                ]
+            }
+            if settings.hosted or teacher
             else {}
         ),
     },

@@ -42,6 +42,7 @@ PAGES = {
     "watermark": "pages/watermark.py",
     "adapters": "pages/adapters.py",
     "class_board": "pages/class_board.py",  # teachers only (app.py lists it for them alone; the page checks too)
+    "leaderboard": "pages/leaderboard.py",  # a host's challenges
 }
 
 # True while app.py runs the current page (per script-run thread: every session runs its own).

@@ -113,3 +113,38 @@ def test_runs_are_labelled_by_who_made_them(monkeypatch, prepared, vocab):
     shown = " | ".join(str(option) for option in at.multiselect(key="runs_picked").options)
     assert "shared by Bob" in shown and "the lab's example" in shown and "shared by a classmate" not in shown
     assert ids["ada"][-4:] in shown
+
+
+def test_a_teacher_sets_a_challenge_and_a_student_trains_and_submits(monkeypatch, prepared, vocab):
+    from core.classroom import challenge as ch
+    from pages._shared import K
+
+    _class_here(monkeypatch, prepared, vocab)
+    state = {K.PREPARED: prepared, K.VOCAB: vocab, K.TEACHER: "hash-32"}
+
+    def open_board(token):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.query_params["u"] = token
+        for key, value in state.items():
+            at.session_state[key] = value
+        at.run()
+        return at.switch_page("pages/leaderboard.py").run()
+
+    teacher = open_board(TEACHER)
+    no_errors(teacher)
+    teacher.number_input(key="ch_budget").set_value(60)
+    teacher.button(key="ch_create").click().run()
+    no_errors(teacher)
+    (made,) = ch.list_challenges()
+    assert made.budget == 60 and made.vocabulary == vocab.label
+
+    ada = open_board(ADA)
+    no_errors(ada)
+    assert not [b for b in ada.button if b.key == "ch_create"]  # setting challenges is for teachers
+    ada.number_input(key="lb_epochs").set_value(2)
+    ada.button(key="lb_train").click().run()
+    no_errors(ada)
+    assert any("Submitted: public score" in s.value for s in ada.success)
+    (entry,) = ch.submissions(None, made)
+    assert entry["owner"] == owner_id(None, ADA) and entry["answers"] <= 60
+    assert ada.dataframe[0].value["person"].to_list() == ["Ada"]
