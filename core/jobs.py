@@ -81,6 +81,7 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
     phase: str = ""  # what it does now when that is not an epoch: 'Computing the cheap model's features…'
+    group: str = ""  # jobs submitted together (`JobBoard.submit_together`) share it: one training for the limits
     estimate_seconds: float | None = None  # before it starts, from stored runs' rates
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -177,6 +178,11 @@ class SlotJob(Job):
         return self.asked_epochs
 
 
+def _training(job: Job) -> str:
+    """What the host's limits count: a job alone, or the group it was submitted with (one training)."""
+    return job.group or job.job_id
+
+
 _boards: weakref.WeakSet[JobBoard] = weakref.WeakSet()  # every board alive in this process (`close_all`)
 
 
@@ -238,10 +244,45 @@ class JobBoard:
             job.estimate_seconds = None
         return self.launch(job, self._work, "train")
 
-    def launch(self, job: Job, work, kind: str) -> Job:
+    def submit_together(self, configs, prepared: PreparedData, owner: str = "") -> list[TrainingJob]:
+        """Train `configs` at the same time, as ONE training for this host's limits: they wait for one slot
+        together, count once against the owner's limit and the queue, and once that slot is free each trains in
+        its own thread, side by side (Try it's pair: on a personal machine one never waits behind the other,
+        and on a host whose limit is one training per person the pair is still allowed). Each is an ordinary
+        `TrainingJob` (its own epochs, ETA, run id, Stop); `QueueFull` (nothing started) as `submit`."""
+        group = uuid.uuid4().hex[:12]
+        now = time.time()
+        jobs = [TrainingJob(config=c, prepared=prepared, owner=owner, group=group, submitted=now) for c in configs]
+        if not jobs:
+            return []
+        try:
+            stored = list_runs(self.runs_root)
+        except (OSError, ValueError):
+            stored = None
+        for job in jobs:
+            try:
+                job.estimate_seconds = estimate_seconds(job.config, job.n_items, stored)
+            except (OSError, ValueError):  # an estimate is a nicety: never a reason not to train
+                job.estimate_seconds = None
+
+        def together(first: Job) -> None:
+            threads = [
+                threading.Thread(target=self._work, args=(job,), name=f"train-{job.job_id}", daemon=True)
+                for job in jobs
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+        self.launch(jobs[0], together, "together", others=jobs[1:])
+        return jobs
+
+    def launch(self, job: Job, work, kind: str, others: tuple | list = ()) -> Job:
         """Register `job` and run `work(job)` in a daemon thread once a training slot is free. Raises
-        `QueueFull` (nothing started) when the owner has too many trainings or the queue is full."""
-        self._register(job)
+        `QueueFull` (nothing started) when the owner has too many trainings or the queue is full. `others`: jobs of
+        the same group registered with it (`submit_together`), which `work` runs in the same slot."""
+        self._register(job, *others)
 
         def in_slot() -> None:
             with self._slots:
@@ -267,25 +308,27 @@ class JobBoard:
             thread.join(max(0.0, deadline - time.monotonic()))
         return not any(t.is_alive() for t in threads)
 
-    def _register(self, job: Job) -> None:
-        """Put `job` on the board after checking this host's limits (`QueueFull` says which one refused it)."""
+    def _register(self, job: Job, *others: Job) -> None:
+        """Put `job` (and `others`, submitted together with it: one training) on the board after checking this host's
+        limits (`QueueFull` says which one refused it). Jobs of one group count once."""
         with self._lock:
             self._forget_old()
-            waiting = [j for j in self._jobs.values() if j.state is JobState.QUEUED]
-            mine = [j for j in self._jobs.values() if not j.done and job.owner and j.owner == job.owner]
+            waiting = {_training(j) for j in self._jobs.values() if j.state is JobState.QUEUED}
+            mine = {_training(j) for j in self._jobs.values() if not j.done and job.owner and j.owner == job.owner}
             if self.max_per_owner is not None and len(mine) >= self.max_per_owner:
                 raise QueueFull(
                     f"You already have {len(mine)} training(s) waiting or running (the limit here is "
                     f"{self.max_per_owner}); wait for it to finish or stop it first."
                 )
-            epochs = job.epochs
+            epochs = max(j.epochs for j in (job, *others))
             if self.max_epochs is not None and epochs > self.max_epochs:
                 raise QueueFull(f"{epochs} epochs is more than this host allows ({self.max_epochs}); choose fewer.")
             if self.max_queue is not None and len(waiting) >= self.max_queue:
                 raise QueueFull(
                     f"{len(waiting)} trainings are already waiting on this host; try again in a few minutes."
                 )
-            self._jobs[job.job_id] = job
+            for j in (job, *others):
+                self._jobs[j.job_id] = j
 
     def _forget_old(self, keep_seconds: float = 3600.0, keep_at_most: int = 500) -> None:
         """A class makes hundreds of jobs a day: finished ones are dropped after an hour (their runs are in
@@ -347,7 +390,12 @@ class JobBoard:
         if job.state is not JobState.QUEUED:
             return 0
         with self._lock:
-            return 1 + sum(1 for j in self._jobs.values() if j.state is JobState.QUEUED and j.submitted < job.submitted)
+            ahead = {
+                _training(j)
+                for j in self._jobs.values()
+                if j.state is JobState.QUEUED and j.submitted < job.submitted and _training(j) != _training(job)
+            }
+            return 1 + len(ahead)
 
     def active(self, owner: str | None = None) -> list[Job]:
         with self._lock:

@@ -55,7 +55,7 @@ from core.vectors import average_answer, unit_rows
 TEACHER_ENV, CHEAP_ENV = "EMBEDDING_LAB_STORY_TEACHER", "EMBEDDING_LAB_STORY_CHEAP"  # tests: the instant fake teacher
 PAPER_PAIR = ("nonviolent", "antiaggressive")  # added to the default words, as the Data page does
 MODEL_NAMES = {"mpnet": "MPNet (all-mpnet-base-v2)", "minilm": "MiniLM (all-MiniLM-L6-v2)"}
-SCORES_VERSION = 1
+SCORES_VERSION = 2  # 2: a lesson word's closest words are searched among the lessons
 NEW_WORDS, TRAINING_WORDS = "new words (never shown)", "training words (answers shown)"
 
 
@@ -237,6 +237,138 @@ def find_story_runs(runs: pl.DataFrame, settings: StorySettings) -> StoryRuns:
     return StoryRuns(settings, found, tuple(missing))
 
 
+# ---- Try it: reuse an identical stored run ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredTwin:
+    """A finished stored run trained with exactly a config's settings (`find_identical`): reusing it gives the
+    very result a new training would (same teacher, words, p, seed, student and every other setting)."""
+
+    config: TrainConfig
+    run_id: str
+    owner: str  # who trained it: '' = the lab itself (the warm-up, the command line)
+    created: str  # run.json's time, '%Y-%m-%dT%H:%M:%S%z'
+    story: bool  # trained ahead for the story by the warm-up (`warm_story`)
+
+
+def find_identical(
+    config: TrainConfig,
+    owner: str = "",
+    hosted: bool = False,
+    runs_root: Path | None = None,
+    runs: pl.DataFrame | None = None,
+    gallery: bool = True,
+) -> StoredTwin | None:
+    """The newest finished run trained here with exactly `config`'s settings (`core.runs.sweep.find_stored`: every
+    field of the config, the teacher by its id, never an imported run) that `owner` may open
+    (`core.runs.visibility.visible_runs`: on a host their own, the gallery's and the lab's runs); None when there
+    is none. `runs`: `list_runs(runs_root)`'s frame when the caller has it."""
+    from core.runs.store import list_runs, load_run  # lazy: loads numba, torch
+    from core.runs.sweep import find_stored  # lazy: loads numba, torch
+    from core.runs.visibility import visible_runs
+
+    root = Path(runs_root or runs_dir())
+    frame = list_runs(root) if runs is None else runs
+    seen = visible_runs(frame, owner, hosted, gallery=gallery, unowned=True)
+    run_id = find_stored(seen, config, teacher_id_for(config.teacher))
+    if run_id is None:
+        return None
+    row = seen.filter(pl.col("run_id") == run_id).row(0, named=True)
+    try:
+        story = bool(load_run(root, run_id).meta.get("story"))
+    except (ValueError, OSError):  # damaged or closed since it was listed: not reused
+        return None
+    return StoredTwin(config, run_id, str(row.get("owner") or ""), str(row.get("created") or ""), story)
+
+
+@dataclass(frozen=True)
+class TryItPlan:
+    """Try it's pair (Model B, the adapter; `pair_configs`): which are reused from the store, which must train."""
+
+    configs: tuple  # TrainConfigs, Model B first
+    reused: dict  # TrainConfig -> StoredTwin
+    owner: str = ""
+    hosted: bool = False
+
+    @property
+    def to_train(self) -> list[TrainConfig]:
+        return [c for c in self.configs if c not in self.reused]
+
+    def sentence(self, now=None, trained: bool = False) -> str | None:
+        """What was reused, in plain words; None when nothing was. `trained`: the others have been trained since."""
+        if not self.reused:
+            return None
+        change = "Change p or the seed to train a new one."
+        twins = [self.reused[c] for c in self.configs if c in self.reused]
+        whens = {_origin(t, self.owner, self.hosted, now) for t in twins}
+        if len(twins) == len(self.configs):
+            if len(whens) == 1:
+                return f"The same pair was trained {whens.pop()} — here it is. {change}"
+            return (
+                "The same pair was trained before — "
+                + "; ".join(f"{describe(t.config)} {_origin(t, self.owner, self.hosted, now)}" for t in twins)
+                + f". Here it is. {change}"
+            )
+        (twin,) = twins
+        (other,) = self.to_train
+        return (
+            f"The same {describe(twin.config)} was trained {_origin(twin, self.owner, self.hosted, now)}: it is reused; "
+            f"{describe(other)} {'was trained just now' if trained else 'trains now'}."
+        )
+
+
+def _clock(created: str, now=None) -> str:
+    """'at 10:02' (today) or 'on 6 December at 10:02', in the run's own time zone; '' when unreadable."""
+    from datetime import datetime
+
+    try:
+        when = datetime.strptime(created, "%Y-%m-%dT%H:%M:%S%z")
+    except (TypeError, ValueError):
+        return ""
+    now = now or datetime.now(when.tzinfo)
+    if when.date() == now.astimezone(when.tzinfo).date():
+        return f"at {when:%H:%M}"
+    return f"on {when.day} {when:%B} at {when:%H:%M}"
+
+
+def _origin(twin: StoredTwin, owner: str, hosted: bool, now=None) -> str:
+    """Where a reused run came from, to follow 'was trained': 'when the lab was set up', 'at 10:02 for a classmate'."""
+    clock = _clock(twin.created, now)
+    if twin.story:
+        return "when the lab was set up"
+    if not twin.owner:
+        return f"{clock} by the lab".strip()
+    if owner and twin.owner == owner:
+        return f"{clock} by you".strip()
+    if hosted:
+        return f"{clock} for a classmate".strip()
+    return f"{clock} on this computer".strip()
+
+
+def plan_try_it(
+    settings: StorySettings,
+    owner: str = "",
+    hosted: bool = False,
+    runs_root: Path | None = None,
+    gallery: bool = True,
+) -> TryItPlan:
+    """Try it's pair for `settings`: each of Model B and the adapter reused when an identical finished run is stored
+    and visible to `owner` (`find_identical`), the others to train (together: `core.jobs.JobBoard.submit_together`).
+    Reading the store only: well under a second for a class's runs."""
+    from core.runs.store import list_runs  # lazy: loads numba, torch
+
+    root = Path(runs_root or runs_dir())
+    frame = list_runs(root)
+    configs = pair_configs(settings)
+    reused = {}
+    for config in configs:
+        twin = find_identical(config, owner, hosted, root, frame, gallery)
+        if twin is not None:
+            reused[config] = twin
+    return TryItPlan(configs, reused, owner, hosted)
+
+
 def warm_story(
     runs_root: Path | None = None,
     cache_root: Path | None = None,
@@ -385,8 +517,9 @@ def run_scores(
     - neighbours_shared: how many of a new word's k teacher neighbours the student shares (mean over a fixed
       sample of held-out words, `core.evaluation.evaluate.overlap_sample`);
     - baseline_cosine: the learns-nothing student's held-out cosine (every new word gets the average answer);
-    - neighbours: for each of `words`, its k nearest words under the teacher and the student, and whether the
-      student was trained on the word itself.
+    - neighbours: for each of `words`, its k nearest words under the teacher and the student, whether the student
+      was trained on the word itself, and how many words were searched (`among`): a word in the lessons is looked up
+      among the lesson words only (under both, so the two lists compare), a new word among every word.
 
     `scoring` (a `StoryScoring` whose vectors these are): the teacher's neighbours of the sample are looked up
     there (found once for all the runs with the same held-out words) instead of found again; the same scores.
@@ -403,15 +536,21 @@ def run_scores(
     theirs = scoring.teacher_neighbours(vectors.teacher, teacher, sample, k) if scoring is not None else None
     overlap = neighbour_overlap(student, teacher, sample, k, teacher_neighbours=theirs)
     index = vectors.index()
-    neighbours = {
-        w: {
-            "teacher": [n for n, _ in nearest(teacher, vectors.items, w, k)],
-            "student": [n for n, _ in nearest(student, vectors.items, w, k)],
-            "seen": bool(groups[index[w]] != "held-out"),
+    # A word in the lessons is looked up among the lessons (under both): a lookup table's 80 % of never-taught words
+    # keep random numbers that crowd any search among all words, which would hide what it did learn by heart.
+    lesson_items = [vectors.items[i] for i in told]
+    neighbours = {}
+    for w in words:
+        if w not in index:
+            continue
+        seen = bool(groups[index[w]] != "held-out")
+        among = (teacher[told], student[told], lesson_items) if seen else (teacher, student, vectors.items)
+        neighbours[w] = {
+            "teacher": [n for n, _ in nearest(among[0], among[2], w, k)],
+            "student": [n for n, _ in nearest(among[1], among[2], w, k)],
+            "seen": seen,
+            "among": len(among[2]),  # how many words were searched: the lessons, or every word
         }
-        for w in words
-        if w in index
-    }
 
     def mean(mask: np.ndarray) -> float | None:
         return float(cos[mask].mean()) if mask.any() else None
@@ -677,37 +816,55 @@ def split_cosine_frame(scores: Mapping[str, dict]) -> pl.DataFrame:
 def neighbours_frame(scores: Mapping[str, dict], words: Sequence[str]) -> pl.DataFrame:
     """Steps 2-3: each word's nearest words under the teacher and under each student, and how many of the
     teacher's the student shares. Columns word, who, shared (of k; the teacher: k), seen (whether that
-    student was trained on the word itself; empty for the teacher, which knows every word), neighbours."""
+    student was trained on the word itself; empty for the teacher, which knows every word), searched ('the lessons'
+    or 'all words': a lesson word's closest words are looked up among the lessons, `run_scores`) and among (how many
+    words that is), neighbours.
+    One teacher row per word and search (the students of one split share it)."""
     rows = []
     for word in words:
-        first = True
+        teachers = set()
         for label, s in scores.items():
             found = s.get("neighbours", {}).get(word)
             if not found:
                 continue
             theirs = found["teacher"]
-            if first:
+            among = found.get("among")
+            searched = ("the lessons" if found["seen"] else "all words") if among is not None else None
+            if (among, tuple(theirs)) not in teachers:
+                teachers.add((among, tuple(theirs)))
                 rows.append(
                     {
                         "word": word,
                         "who": "Teacher",
                         "shared": len(theirs),
                         "seen": None,
+                        "searched": searched,
+                        "among": among,
                         "neighbours": ", ".join(theirs),
                     }
                 )
-                first = False
             rows.append(
                 {
                     "word": word,
                     "who": label,
                     "shared": len(set(found["student"]) & set(theirs)),
                     "seen": found["seen"],
+                    "searched": searched,
+                    "among": among,
                     "neighbours": ", ".join(found["student"]),
                 }
             )
     return pl.DataFrame(
-        rows, schema={"word": pl.Utf8, "who": pl.Utf8, "shared": pl.Int64, "seen": pl.Boolean, "neighbours": pl.Utf8}
+        rows,
+        schema={
+            "word": pl.Utf8,
+            "who": pl.Utf8,
+            "shared": pl.Int64,
+            "seen": pl.Boolean,
+            "searched": pl.Utf8,
+            "among": pl.Int64,
+            "neighbours": pl.Utf8,
+        },
     )
 
 

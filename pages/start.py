@@ -11,10 +11,15 @@ import streamlit as st
 
 from core import story
 from core.config import LemmaMode
-from pages._shared import PAGES, K, default_words, job_board, prepare, start_job
+from core.errors import LabError
+from core.jobs import QueueFull
+from pages._plain import literal
+from pages._shared import PAGES, K, default_words, host_settings, job_board, prepare
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-STORY_JOBS = "story_jobs"  # pages/story.py watches these two jobs (the person's own pair) on its step 3
+# pages/story.py's step 3 reads these (the person's own pair): the jobs training now (Model B first), the runs reused
+# from the store (student kind -> run id), and the sentence saying where the pair comes from
+STORY_JOBS, STORY_REUSED, PAIR_NOTE = "story_jobs", "story_reused", "story_pair_note"
 
 st.title("How cheaply can an expensive AI model be imitated?")
 st.markdown(
@@ -57,13 +62,39 @@ if st.button("Play the story", type="primary", icon=":material/play_arrow:", key
 
 st.subheader("Try it yourself")
 st.write(
-    f"One click trains **both** students on the same {settings.p:.0%} of the 10,000 most common English words, "
+    "One click trains **both** students at once on the same share *p* of the 10,000 most common English words, "
     f"with {settings.teacher_label} as the teacher: the paper's Model B and the adapter that reads {settings.cheap_label}. "
-    "You will watch them train, then see them side by side."
+    "You will watch them train, then see them side by side. A pair already trained with the same settings is shown at once."
+)
+choices = sorted({*settings.ps, settings.p})
+p_col, seed_col, _ = st.columns([2, 1, 2])
+p = p_col.select_slider(
+    "p: the share of words whose teacher answer they may see",
+    options=choices,
+    value=settings.p,
+    format_func=lambda v: f"{v:g} ({v:.0%})",
+    key="try_p",
+)
+seed = seed_col.number_input(
+    "Seed (which words are drawn)", min_value=0, max_value=1_000_000, value=settings.seed, step=1, key="try_seed"
 )
 if st.button("Train my first students", icon=":material/rocket_launch:", key="try_it"):
+    vocab = default_words()
+    chosen = replace(settings, p=float(p), seed=int(seed), vocabulary=vocab.label)
+    owner, host = st.session_state[K.OWNER], host_settings()
+    try:  # the engine decides what is reused: an identical finished run this person may open (core.story.plan_try_it)
+        plan = story.plan_try_it(chosen, owner, host.hosted, gallery=host.gallery)
+    except (LabError, OSError, ValueError) as err:  # a store that cannot be read: its sentence, nothing started
+        st.warning(literal(str(err)))
+        st.stop()
+    reused = {c.model.value: t.run_id for c, t in plan.reused.items()}
+    if not plan.to_train:  # the whole pair is stored: shown at once, saying where it comes from
+        ids = ",".join(reused[c.model.value] for c in plan.configs)
+        st.session_state[PAIR_NOTE] = {"runs": ids, "text": plan.sentence()}
+        st.session_state.pop(STORY_JOBS, None)
+        st.switch_page(PAGES["story"], query_params={"step": "3", "runs": ids})
+    jobs = []
     with st.status("Getting everything ready…", expanded=True) as status:
-        vocab = default_words()
         bar = st.progress(0.0, text="Reading the teacher's answers (computed once, then cached)…")
         prepared = prepare(
             settings.teacher,
@@ -73,15 +104,16 @@ if st.button("Train my first students", icon=":material/rocket_launch:", key="tr
                 done / total, text=f"Teacher answers: {done:,} of {total:,} words"
             ),
         )
-        owner = st.session_state[K.OWNER]
-        jobs = []
-        # The adapter first: on a host that allows one training per person at a time, the one that works is the one that runs.
-        for config in reversed(story.pair_configs(replace(settings, vocabulary=vocab.label))):
-            if start_job(K.JOB, lambda: job_board().submit(config, prepared, owner=owner)):
-                jobs.append(st.session_state[K.JOB])
+        try:  # both at once, as one training for this host's limits (core.jobs.JobBoard.submit_together)
+            jobs = job_board().submit_together(plan.to_train, prepared, owner=owner)
+        except QueueFull as err:
+            st.warning(str(err))
         status.update(label="Training started" if jobs else "Not started", state="complete" if jobs else "error")
     if jobs:
-        st.session_state[STORY_JOBS] = list(reversed(jobs))  # Model B first, as the story shows them
+        st.session_state[K.JOB] = jobs[0].job_id
+        st.session_state[STORY_JOBS] = [j.job_id for j in jobs]  # Model B first, as the story shows them
+        st.session_state[STORY_REUSED] = reused
+        st.session_state[PAIR_NOTE] = {"runs": None, "text": plan.sentence(trained=True), "now": plan.sentence()}
         st.switch_page(PAGES["story"], query_params={"step": "3"})
 
 st.caption("Prefer to choose everything yourself? Go step by step:")

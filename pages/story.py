@@ -14,6 +14,7 @@ from core import story
 from core.charts import story as story_charts
 from core.config import StudentKind
 from core.errors import LabError
+from core.jobs import duration
 from core.paths import runs_dir
 from core.runs.store import list_runs, load_run
 from core.runs.visibility import visible_runs
@@ -28,7 +29,12 @@ STEPS = {
     4: "How few answers are enough",
     5: "What poison does",
 }
-JOBS = "story_jobs"  # the person's own Try-it pair (job ids), session key
+# the person's own Try-it pair, as pages/start.py leaves it: the jobs training now (Model B first), the runs reused from
+# the store (student kind -> run id), and the sentence saying where the pair comes from ({"runs": "B,A", "text": ...})
+JOBS, REUSED, PAIR_NOTE = "story_jobs", "story_reused", "story_pair_note"
+HIGHLIGHT = (
+    "story_highlight"  # the words a door's page highlights (a tuple), with K.RUN and ?run= (the doors' contract)
+)
 
 
 @st.cache_resource(show_spinner=False)
@@ -108,26 +114,47 @@ def show_chart(chart, frame: pl.DataFrame, explain: str, key: str, file_stem: st
 
 
 def neighbour_table(heading: str, scores: dict) -> None:
-    """Steps 2-3: each story word's closest words under the teacher and each student, and how many they share."""
+    """Steps 2-3: each story word's closest words under the teacher and each student, and how many they share. A
+    word from the lessons is searched among the lessons (core.story.run_scores), and the table says so: among all
+    words, Model B's never-taught words keep random numbers that crowd out what it learnt by heart. A plain table,
+    so the closest words wrap instead of being cut on a projector."""
     st.markdown(f"**{heading}**")
-    st.dataframe(
-        story.neighbours_frame(scores, settings.words).to_pandas(),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "shared": st.column_config.NumberColumn(f"shared with the teacher (of {settings.k})"),
-            "seen": st.column_config.CheckboxColumn("was this word in its lessons?"),
-            "who": st.column_config.TextColumn("whose answer", width="medium"),
-            "neighbours": st.column_config.TextColumn("closest words", width="large"),
-        },
-    )
+    frame = story.neighbours_frame(scores, settings.words)
+
+    def among(row: dict) -> str:
+        if row["among"] is None:
+            return ""
+        return (
+            f"its {row['among']:,} lesson words" if row["searched"] == "the lessons" else f"all {row['among']:,} words"
+        )
+
+    rows = [
+        {
+            "word": r["word"],
+            "whose answer": r["who"],
+            f"shared with the teacher (of {settings.k})": r["shared"],
+            "was this word in its lessons?": "" if r["seen"] is None else ("yes" if r["seen"] else "no, new to it"),
+            "searched among": among(r),
+            "closest words": r["neighbours"],
+        }
+        for r in frame.iter_rows(named=True)
+    ]
+    st.table(pl.DataFrame(rows).to_pandas().set_index("word"))
+    if any(r["searched"] == "the lessons" for r in frame.iter_rows(named=True)):
+        st.caption(
+            "A word from the lessons is looked up among the lesson words only (for the teacher too, so the lists "
+            "compare): among all the words, the words Model B was never taught keep random numbers, and those crowd "
+            "out what it learnt by heart. A new word is looked up among all of them."
+        )
 
 
 def open_page(label: str, page: str, run_id: str | None, key: str, icon: str) -> None:
-    """A button that opens another page with this run selected (the pages read K.RUN)."""
+    """A door: a button that opens another page on this step's run, carrying the story's setup (the doors' contract:
+    K.RUN and ?run= name the run, whose own settings the page rebuilds; HIGHLIGHT the words this step shows)."""
     if st.button(label, key=key, icon=icon, disabled=run_id is None):
         st.session_state[K.RUN] = run_id
-        st.switch_page(PAGES[page])
+        st.session_state[HIGHLIGHT] = tuple(settings.words)
+        st.switch_page(PAGES[page], query_params={"run": run_id})
 
 
 def say_waiting(runs: story.StoryRuns, step: int) -> bool:
@@ -147,31 +174,69 @@ def own_pair() -> tuple[str, str] | None:
     return (ids[0], ids[1]) if all(r in known for r in ids) else None
 
 
+def progress_line(label: str, job, board, together: bool = True) -> tuple[float, str]:
+    """One student's progress bar in plain words: waiting, what it prepares, its passes over the lessons (or its
+    one-step fit) with the time left, done."""
+    snap = job.snapshot()
+    done, epochs = len(snap["records"]), snap["epochs"]
+    left = snap["eta_seconds"]
+    time_left = f"{duration(left)} left" if left is not None else "time left not known yet (the first of its kind here)"
+    if snap["state"].value == "queued":
+        return 0.0, (
+            f"{label}: waiting for a free training slot on this host (place {board.queue_position(job)} in the "
+            "queue)" + ("; both students then train at once" if together else "")
+        )
+    if job.done:
+        if snap["error"]:
+            return 1.0, f"{label}: failed — {snap['error']}"
+        return 1.0, f"{label}: done" if snap["state"].value == "finished" else f"{label}: stopped"
+    if snap["phase"]:
+        return 0.0, f"{label}: {snap['phase']}"
+    if epochs <= 1:  # solved in one step (the adapter): no passes to count
+        estimate = snap["estimate_seconds"]
+        elapsed = max(0.0, (estimate or 0.0) - (left or 0.0))
+        share = min(0.95, elapsed / estimate) if estimate else 0.0
+        return share, f"{label}: learning the translation in one step — {time_left}"
+    return done / max(1, epochs), f"{label}: learning its lessons, pass {done} of {epochs} — {time_left}"
+
+
 @st.fragment(run_every=1.0)
 def watch_own_pair(job_ids: list[str]) -> None:
-    """The Try-it pair training live; when both are done, their ids go into the address and the step redraws."""
+    """The Try-it pair training live (both at once); when both are done, their ids (and any reused run's) go into
+    the address and the step redraws."""
     board = job_board()
     jobs = [board.get(j) for j in job_ids]
     if any(j is None for j in jobs):
         st.session_state.pop(JOBS, None)
         return
     for job in jobs:
-        snap = job.snapshot()
-        done = len(snap["records"])
-        label = story.student_label(job.config.model)
-        if job.state.value == "queued":
-            st.progress(
-                0.0, text=f"{label}: waiting for a free training slot (place {board.queue_position(job)} in the queue)…"
-            )
-        elif job.done:
-            st.progress(1.0, text=f"{label}: done" + (f" ({snap['error']})" if snap["error"] else ""))
-        else:
-            st.progress(done / max(1, snap["epochs"]), text=f"{label}: training, {done} of {snap['epochs']} rounds")
+        share, text = progress_line(story.student_label(job.config.model), job, board, len(jobs) > 1)
+        st.progress(share, text=text)
     if all(j.done for j in jobs):
         st.session_state.pop(JOBS, None)
-        if all(j.run_id for j in jobs):
-            st.query_params["runs"] = ",".join(j.run_id for j in jobs)
+        ids = dict(st.session_state.pop(REUSED, None) or {})
+        ids.update({j.config.model.value: j.run_id for j in jobs if j.run_id})
+        pair = [ids.get(StudentKind.B.value), ids.get(StudentKind.KERNEL.value)]
+        if all(pair):
+            st.query_params["runs"] = ",".join(pair)
+            note = st.session_state.get(PAIR_NOTE) or {}
+            text = note.get("text") or "These are **your own** two students, trained just now on the same words."
+            st.session_state[PAIR_NOTE] = {"runs": ",".join(pair), "text": text}
         st.rerun(scope="app")
+
+
+def pair_sentence(own: tuple[str, str]) -> str:
+    """Where the pair on step 3 comes from: the sentence Try it left for these runs, or a plain one for a link."""
+    note = st.session_state.get(PAIR_NOTE) or {}
+    if note.get("runs") == ",".join(own) and note.get("text"):
+        return note["text"]
+    return "These two students were trained with Try it, on the same words."
+
+
+def pair_p(own: tuple[str, str]) -> float:
+    """The share of answers the pair on step 3 was trained on (Try it lets a person choose it)."""
+    rows = story_runs().filter(pl.col("run_id") == own[0])
+    return float(rows["p"][0]) if rows.height else settings.p
 
 
 settings = settings_from_env(story.TEACHER_ENV)
@@ -232,7 +297,8 @@ if step == 1:
 elif step == 2:
     st.markdown(
         f"The paper's student, **Model B**, keeps one list of numbers per word. It is shown the teacher's answers "
-        f"for {pct} of the words (1 word in {round(1 / settings.p)}) and learns them by heart."
+        f"for {pct} of the words (1 word in {round(1 / settings.p)}) and learns them by heart. The score in steps 2 "
+        "and 3 is the **cosine** to the teacher: 1 = the same answer, 0 = unrelated."
     )
     if not say_waiting(runs, 2):
         scores = {b_label: scores_of(b_id, settings)}
@@ -255,18 +321,27 @@ elif step == 2:
 
 elif step == 3:
     own = own_pair()
-    if st.session_state.get(JOBS):
-        st.markdown("**Your two students are training now, on the same words:**")
+    training = bool(st.session_state.get(JOBS))
+    if training:
+        if len(st.session_state[JOBS]) > 1:
+            st.markdown("**Your two students are training now, both at once, on the same words:**")
+        else:
+            st.markdown(f"**Training now:** {(st.session_state.get(PAIR_NOTE) or {}).get('now') or ''}")
         watch_own_pair(st.session_state[JOBS])
     if own:
         b_id, adapter_id = own
-        st.success("These are **your own** two students, trained just now on the same words.", icon=":material/person:")
+        pct = f"{pair_p(own):.0%}"
+        st.success(pair_sentence(own), icon=":material/person:")
     st.markdown(
         f"A different student does not keep a list per word: it **reads a cheap model** — {settings.cheap_label}, "
         f"about 6× cheaper to run than the teacher — and learns to translate the cheap model's numbers into the "
         f"teacher's. Both students below saw exactly the same {pct} of the teacher's answers (same words, same seed)."
     )
-    if own or not say_waiting(runs, 3):
+    if training and not own:  # nothing on screen may pass for their students before they are trained
+        st.info(
+            "Their chart and closest words appear here as soon as both are trained.", icon=":material/hourglass_top:"
+        )
+    elif own or not say_waiting(runs, 3):
         scores = {b_label: scores_of(b_id, settings), adapter_label: scores_of(adapter_id, settings)}
         frame = story.split_cosine_frame(scores)
         show_chart(
@@ -300,6 +375,11 @@ elif step == 4:
     st.markdown(
         f"Every teacher answer costs money. How few does each student need? Both students trained at "
         f"p = {', '.join(f'{p:g}' for p in settings.ps)} of the words, scored only on words they never saw."
+    )
+    st.markdown(
+        f"**The score changes here**, from the cosine of steps 2–3 to **closest words, of {settings.k}**: of a new "
+        f"word's {settings.k} closest words under the teacher, how many the student also puts among its own "
+        f"{settings.k} ({settings.k} of {settings.k} = exactly the teacher's)."
     )
     if not say_waiting(runs, 4):
         scores = {rid: scores_of(rid, settings) for rid in runs.found.values()}
@@ -338,7 +418,8 @@ elif step == 4:
 elif step == 5:
     st.markdown(
         f"What if an attacker tampers with the teacher? Here {settings.poison:.0%} of the answers are replaced by "
-        f"random nonsense (the paper's attack), and each student trains on them at p = {settings.p:g}."
+        f"random nonsense (the paper's attack), and each student trains on them at p = {settings.p:g}. The score is "
+        f"step 4's: **closest words, of {settings.k}**, on new words."
     )
     if not say_waiting(runs, 5):
         scores = {rid: scores_of(rid, settings) for rid in runs.found.values()}

@@ -1,6 +1,12 @@
 """The story's charts (pages/story.py): pure functions from the frames of `core.story` to Altair charts.
 
 One per step, each with a title and labelled axes; like `core.charts`, nothing here needs Streamlit.
+
+One colour per student across the whole story (`STUDENT_COLOURS`, Okabe-Ito's colour-blind-safe palette): Model B is
+blue and the adapter green in every step; poisoned answers are vermillion (`POISON_COLOUR`), which no student uses;
+the student given no answer pink (`ZERO_COLOUR`); the teacher dark grey; the learns-nothing student light grey.
+What is measured (lessons / new words) is told apart by shade and by the axis, never by another colour. Legends
+sit above the plot, so a 900-pixel-high screen shows them with the chart.
 """
 
 from __future__ import annotations
@@ -8,11 +14,14 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
-from core.charts import SPLIT_COLOURS, TEACHER_COLOUR
+from core.charts import TEACHER_COLOUR
 
-STUDENT_COLOURS = {"Model B (the paper's)": "#d62728", "Adapter reading a cheap model": "#2ca02c"}
-ZERO_COLOUR = "#9467bd"
+STUDENT_COLOURS = {"Model B (the paper's)": "#0072B2", "Adapter reading a cheap model": "#009E73"}
+POISON_COLOUR = "#D55E00"  # poisoned answers, in step 5: no student's colour
+ZERO_COLOUR = "#CC79A7"
 BASELINE_COLOUR = "#7f7f7f"
+NEW_WORDS_OPACITY = 0.45  # steps 2-3: a student's bar on new words is its own colour, lighter
+CHART_HEIGHT = 260  # the plot alone: with its title, legend and axis it fits under a step's text at 1400 x 900
 ZERO_AXIS = "0 answers"  # a log axis has no 0: the student with no answer gets its own column at the left
 COSINE_AXIS = "Cosine to the teacher (1 = same)"
 
@@ -51,29 +60,37 @@ def teacher_neighbours(frame: pl.DataFrame, title: str = "The teacher's closest 
     return alt.vconcat(*rows).properties(title=alt.TitleParams(title, fontSize=16, anchor="start"))
 
 
-def split_bars(frame: pl.DataFrame, title: str = "Right on the words it was taught, and on new words?") -> alt.Chart:
-    """Steps 2-3: mean cosine to the teacher on training words and on new words, one group per student.
-    Columns student, words, cosine, count."""
+def split_bars(
+    frame: pl.DataFrame, title: str = "Right on the words it was taught, and on new words?"
+) -> alt.LayerChart:
+    """Steps 2-3: mean cosine to the teacher on training words and on new words, one group per student, in the
+    student's own colour (new words lighter), each bar labelled with its value. Columns student, words, cosine,
+    count."""
     words = list(dict.fromkeys(frame["words"].to_list()))
-    colours = [SPLIT_COLOURS["training"] if w.startswith("training") else SPLIT_COLOURS["held-out"] for w in words]
-    return (
-        alt.Chart(frame.drop_nulls("cosine"))
+    opacities = [1.0 if w.startswith("training") else NEW_WORDS_OPACITY for w in words]
+    x = alt.X(
+        "student:N",
+        title=None,
+        sort=list(STUDENT_COLOURS),
+        axis=alt.Axis(labelAngle=0, labelFontSize=13, labelLimit=300),
+    )
+    offset = alt.XOffset("words:N", sort=words)
+    y = alt.Y("cosine:Q", title=COSINE_AXIS, scale=alt.Scale(domain=[0, 1]))
+    data = frame.drop_nulls("cosine")
+    bars = (
+        alt.Chart(data)
         .mark_bar()
         .encode(
-            x=alt.X(
-                "student:N",
-                title=None,
-                sort=list(STUDENT_COLOURS),
-                axis=alt.Axis(labelAngle=0, labelFontSize=13, labelLimit=300),
-            ),
-            xOffset=alt.XOffset("words:N", sort=words),
-            y=alt.Y("cosine:Q", title=COSINE_AXIS, scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color(
+            x=x,
+            xOffset=offset,
+            y=y,
+            color=alt.Color("student:N", scale=_students(data), legend=None),  # the axis names the students
+            opacity=alt.Opacity(
                 "words:N",
                 title="Measured on",
                 sort=words,
-                scale=alt.Scale(domain=words, range=colours),
-                legend=alt.Legend(orient="bottom", labelLimit=400),
+                scale=alt.Scale(domain=words, range=opacities),
+                legend=alt.Legend(orient="top", labelLimit=400, symbolFillColor=TEACHER_COLOUR, symbolStrokeWidth=0),
             ),
             tooltip=[
                 alt.Tooltip("student:N", title="Student"),
@@ -82,7 +99,14 @@ def split_bars(frame: pl.DataFrame, title: str = "Right on the words it was taug
                 alt.Tooltip("count:Q", title="How many words", format=","),
             ],
         )
-        .properties(title=alt.TitleParams(title, fontSize=16, anchor="start"), height=320)
+    )
+    labels = (
+        alt.Chart(data)
+        .mark_text(dy=-8, fontSize=13)
+        .encode(x=x, xOffset=offset, y=y, text=alt.Text("cosine:Q", format=".2f"))
+    )
+    return alt.layer(bars, labels).properties(
+        title=alt.TitleParams(title, fontSize=16, anchor="start"), height=CHART_HEIGHT
     )
 
 
@@ -100,9 +124,9 @@ def quality_lines(
     purple diamond; for cosine, a grey tick: the learns-nothing student with the same information)."""
     main = _quality_main(frame, metric)
     if zero is None or zero.is_empty():
-        return main.properties(title=alt.TitleParams(title, fontSize=16, anchor="start"), height=340)
+        return main.properties(title=alt.TitleParams(title, fontSize=16, anchor="start"), height=CHART_HEIGHT)
     return (
-        alt.hconcat(_zero_column(zero, metric), main.properties(height=340), spacing=6)
+        alt.hconcat(_zero_column(zero, metric), main.properties(height=CHART_HEIGHT), spacing=6)
         .resolve_scale(y="shared", color="independent")
         .properties(title=alt.TitleParams(title, fontSize=16, anchor="start"))
     )
@@ -133,7 +157,7 @@ def _zero_column(zero: pl.DataFrame, metric: str) -> alt.LayerChart:
                 "student:N",
                 title=None,
                 scale=alt.Scale(domain=data["student"].unique().to_list(), range=[ZERO_COLOUR]),
-                legend=alt.Legend(orient="bottom", labelLimit=400),
+                legend=alt.Legend(orient="top", labelLimit=400),
             ),
             tooltip=[
                 alt.Tooltip("student:N", title="Student"),
@@ -155,7 +179,7 @@ def _zero_column(zero: pl.DataFrame, metric: str) -> alt.LayerChart:
                 ],
             )
         )
-    return alt.layer(*layers).properties(width=70, height=340)
+    return alt.layer(*layers).properties(width=70, height=CHART_HEIGHT)
 
 
 def _quality_main(frame: pl.DataFrame, metric: str) -> alt.LayerChart:
@@ -174,7 +198,7 @@ def _quality_main(frame: pl.DataFrame, metric: str) -> alt.LayerChart:
             x=x,
             y=alt.Y(f"{metric}:Q", title=axis, scale=alt.Scale(domain=domain)),
             color=alt.Color(
-                "student:N", title="Student", scale=_students(frame), legend=alt.Legend(orient="bottom", labelLimit=400)
+                "student:N", title="Student", scale=_students(frame), legend=alt.Legend(orient="top", labelLimit=400)
             ),
             tooltip=[
                 alt.Tooltip("student:N", title="Student"),
@@ -208,33 +232,44 @@ def _quality_main(frame: pl.DataFrame, metric: str) -> alt.LayerChart:
 
 def poison_bars(
     frame: pl.DataFrame, metric: str = "neighbours_shared", title: str = "What 10 % poisoned answers do"
-) -> alt.Chart:
-    """Step 5: each student's held-out score with clean and with poisoned answers.
+) -> alt.LayerChart:
+    """Step 5: each student's held-out score with clean and with poisoned answers: a clean bar in the student's own
+    colour, a poisoned one in the poison's (no student's), each labelled with its value.
     Columns student, answers, heldout_cosine, neighbours_shared."""
-    axis = {
-        "heldout_cosine": COSINE_AXIS + ", new words",
-        "neighbours_shared": "Closest words shared (of 8), new words",
-    }[metric]
-    domain = [0, 8] if metric == "neighbours_shared" else [0, 1]
+    axis, domain = _y(metric)
     answers = list(dict.fromkeys(frame.sort("answers", descending=True)["answers"].to_list()))
-    return (
-        alt.Chart(frame)
+    poisoned = [a for a in answers if a != "all clean"]
+    students = [n for n in STUDENT_COLOURS if n in set(frame["student"].to_list())] or list(
+        dict.fromkeys(frame["student"].to_list())
+    )
+    data = frame.with_columns(
+        bar=pl.when(pl.col("answers") == "all clean")
+        .then(pl.col("student") + pl.lit(", all answers clean"))
+        .otherwise(pl.lit("Trained on ") + pl.col("answers") + pl.lit(" answers"))
+    )
+    bars_domain = [f"{n}, all answers clean" for n in students] + [f"Trained on {a} answers" for a in poisoned]
+    bars_range = [STUDENT_COLOURS.get(n, TEACHER_COLOUR) for n in students] + [POISON_COLOUR] * len(poisoned)
+    x = alt.X(
+        "student:N",
+        title=None,
+        sort=list(STUDENT_COLOURS),
+        axis=alt.Axis(labelAngle=0, labelFontSize=13, labelLimit=300),
+    )
+    offset = alt.XOffset("answers:N", sort=answers)
+    y = alt.Y(f"{metric}:Q", title=axis, scale=alt.Scale(domain=domain))
+    bars = (
+        alt.Chart(data)
         .mark_bar()
         .encode(
-            x=alt.X(
-                "student:N",
-                title=None,
-                sort=list(STUDENT_COLOURS),
-                axis=alt.Axis(labelAngle=0, labelFontSize=13, labelLimit=300),
-            ),
-            xOffset=alt.XOffset("answers:N", sort=answers),
-            y=alt.Y(f"{metric}:Q", title=axis, scale=alt.Scale(domain=domain)),
+            x=x,
+            xOffset=offset,
+            y=y,
             color=alt.Color(
-                "answers:N",
-                title="The teacher's answers",
-                sort=answers,
-                scale=alt.Scale(domain=answers, range=["#1f77b4", SPLIT_COLOURS["poisoned"]][: len(answers)]),
-                legend=alt.Legend(orient="bottom", labelLimit=400),
+                "bar:N",
+                title=None,
+                sort=bars_domain,
+                scale=alt.Scale(domain=bars_domain, range=bars_range),
+                legend=alt.Legend(orient="top", labelLimit=400, columns=3),
             ),
             tooltip=[
                 alt.Tooltip("student:N", title="Student"),
@@ -242,5 +277,12 @@ def poison_bars(
                 alt.Tooltip(f"{metric}:Q", title="Score", format=".2f"),
             ],
         )
-        .properties(title=alt.TitleParams(title, fontSize=16, anchor="start"), height=320)
+    )
+    labels = (
+        alt.Chart(data)
+        .mark_text(dy=-8, fontSize=13)
+        .encode(x=x, xOffset=offset, y=y, text=alt.Text(f"{metric}:Q", format=".1f" if domain[1] > 1 else ".2f"))
+    )
+    return alt.layer(bars, labels).properties(
+        title=alt.TitleParams(title, fontSize=16, anchor="start"), height=CHART_HEIGHT
     )

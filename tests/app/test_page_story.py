@@ -4,10 +4,11 @@ and every step draws from stored runs (fake teacher: the story's runs trained on
 from __future__ import annotations
 
 import pytest
+import streamlit as st
 
 from core import story
 from core.paths import runs_dir, teacher_cache_dir
-from core.runs.store import list_runs
+from core.runs.store import list_runs, load_run
 from core.teachers.teacher import CachedTeacher, HashTeacher
 from pages._plain import literal
 from pages._shared import K
@@ -72,6 +73,58 @@ def test_step_three_from_a_link_and_a_run_link_selects_the_run(story_runs):
     runs = story.find_story_runs(list_runs(runs_dir()), story.StorySettings.from_env())
     assert at.session_state[K.RUN] == runs.run_id("kernel")
     assert at.title[0].value != "What this lab found, in five steps"  # switched to the Projection page
+
+
+DOORS = {  # step -> (button key, student, poison): every door of every step
+    2: [("story_link_b_map", "B", 0.0), ("story_link_b_eval", "B", 0.0)],
+    3: [("story_link_adapter_map", "kernel", 0.0), ("story_link_adapter_analogies", "kernel", 0.0)],
+    4: [("story_link_eval", "kernel", 0.0)],
+    5: [("story_link_poison", "kernel", 0.1)],
+}
+
+
+@pytest.mark.parametrize("step,key,model,poison", [(s, *d) for s, doors in DOORS.items() for d in doors])
+def test_every_door_carries_the_run_and_the_words_it_highlights(story_runs, monkeypatch, step, key, model, poison):
+    """The doors' contract with the pages they open: K.RUN and ?run= name the step's run (whose settings the page
+    rebuilds), and 'story_highlight' the words the step shows."""
+    settings = story.StorySettings.from_env()
+    run_id = story.find_story_runs(list_runs(runs_dir()), settings).run_id(model, poison=poison)
+    at = make_app()
+    at.query_params["step"] = str(step)
+    at.switch_page("pages/story.py").run()
+    no_errors(at)
+    seen = {}
+
+    def switch(page, query_params=None):  # what the door asks Streamlit for, before any page runs
+        seen.update(page=page, query_params=dict(query_params or {}))
+        raise RuntimeError("switched")
+
+    monkeypatch.setattr(st, "switch_page", switch)
+    at.button(key=key).click().run()
+    assert seen.get("query_params") == {"run": run_id}, seen
+    assert at.session_state[K.RUN] == run_id
+    assert at.session_state["story_highlight"] == settings.words == ("king", "queen")
+
+
+def test_step_two_says_where_closest_words_are_searched_and_steps_four_and_five_name_their_score(story_runs):
+    at = make_app()
+    at.query_params["step"] = "2"
+    at.switch_page("pages/story.py").run()
+    no_errors(at)
+    table = at.table[0].value
+    assert "searched among" in table.columns and "closest words" in table.columns
+    scores = story.story_scores(load_run(runs_dir(), story_runs[0]), settings=story.StorySettings.from_env())
+    lesson_words = [w for w, n in scores["neighbours"].items() if n["seen"]]
+    if lesson_words:  # a lesson word's row is searched among the lessons, and the page says why
+        assert any("lesson words" in v for v in table["searched among"])
+        assert "crowd out what it learnt by heart" in page_text(at)
+    assert "cosine" in page_text(at)
+    at.query_params["step"] = "4"
+    at.run()
+    assert "The score changes here" in page_text(at) and "closest words, of 8" in page_text(at)
+    at.query_params["step"] = "5"
+    at.run()
+    assert "closest words, of 8" in page_text(at)
 
 
 def test_missing_runs_say_what_is_left_and_step_one_still_shows_the_teacher():

@@ -230,3 +230,59 @@ def test_a_failing_slot_reports_the_error_and_frees_the_slot(tmp_path):
     assert job.state is JobState.FAILED and job.error == "ValueError: too few texts"
     with board.slot("ada") as again:  # not left held
         assert again.state is JobState.RUNNING
+
+
+# ---- a pair trained together (Try it) ----------------------------------------------------------------------
+
+
+def test_a_pair_submitted_together_trains_at_once_as_one_training(tmp_path):
+    """Try it's two students on a personal machine (one training at a time) and on a host whose limit is one
+    training per person: both start together, neither waits behind the other, and they count as one training.
+    Each training waits at a barrier for the other: one queued behind the other would never get past it."""
+    import threading
+
+    from core.jobs import QueueFull
+    from core.runs.executors import LocalExecutor
+
+    barrier = threading.Barrier(2)
+
+    class Meeting(LocalExecutor):
+        def run(self, *args, **kwargs):
+            barrier.wait(timeout=DEADLINE_SECONDS)  # BrokenBarrierError (the job fails) unless both run at once
+            yield from super().run(*args, **kwargs)
+
+    board = JobBoard(tmp_path / "runs", max_concurrent=1, max_per_owner=1, executor=Meeting())
+    data = prepared(tmp_path)
+    configs = [
+        TrainConfig(teacher="hash-8", p=0.5, epochs=3),
+        TrainConfig(teacher="hash-8", model="A", p=0.5, epochs=2),
+    ]
+    jobs = board.submit_together(configs, data, owner="ada")
+    assert [j.config for j in jobs] == configs and len({j.group for j in jobs}) == 1
+    with pytest.raises(QueueFull, match="limit here is 1"):  # the pair is ada's one training
+        board.submit(TrainConfig(teacher="hash-8", p=0.5, epochs=1), data, owner="ada")
+    for job in jobs:
+        wait(job)
+    assert [j.state for j in jobs] == [JobState.FINISHED] * 2, [j.error for j in jobs]
+    assert [len(j.records) for j in jobs] == [3, 2] and all(j.run_id for j in jobs)
+    assert board.active("ada") == []
+
+
+def test_a_pair_waiting_for_a_slot_holds_one_place_in_the_queue(tmp_path):
+    from core.jobs import QueueFull
+
+    board = JobBoard(tmp_path / "runs", max_concurrent=1, max_queue=1)
+    data = prepared(tmp_path)
+    first = board.submit(TrainConfig(teacher="hash-8", p=0.5, epochs=1000, batch_size=4), data)
+    eventually(lambda: first.state is JobState.RUNNING, "the first job to start")
+    pair = board.submit_together(
+        [TrainConfig(teacher="hash-8", p=0.5, epochs=2), TrainConfig(teacher="hash-8", model="A", p=0.5, epochs=2)],
+        data,
+    )
+    assert [board.queue_position(j) for j in pair] == [1, 1]  # the pair waits as one, first in the queue
+    with pytest.raises(QueueFull, match="1 trainings are already waiting"):  # and takes one place of max_queue = 1
+        board.submit(TrainConfig(teacher="hash-8", p=0.5, epochs=1), data)
+    first.stop()
+    for job in pair:
+        wait(job)
+    assert [j.state for j in pair] == [JobState.FINISHED] * 2

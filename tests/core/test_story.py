@@ -4,6 +4,7 @@ and a story whose runs are missing says what is missing. The real-teacher criter
 from __future__ import annotations
 
 import os
+from datetime import UTC
 
 import numpy as np
 import pytest
@@ -81,7 +82,7 @@ def test_warm_story_trains_once_and_every_step_has_its_frame(settings, prepared)
     assert split.columns == ["student", "words", "cosine", "count"] and split.height == 4
     assert split["count"].sum() == 2 * len(WORDS)
     neighbours = story.neighbours_frame(pair, settings.words)
-    assert neighbours.columns == ["word", "who", "shared", "seen", "neighbours"]
+    assert neighbours.columns == ["word", "who", "shared", "seen", "searched", "among", "neighbours"]
     assert neighbours["word"].to_list() == ["king"] * 3 + ["queen"] * 3
     assert neighbours.filter(who="Teacher")["shared"].to_list() == [settings.k] * 2
     assert all(len(n.split(", ")) == settings.k for n in neighbours["neighbours"])
@@ -258,3 +259,132 @@ def test_a_story_run_with_a_deep_student_json_is_damaged_data_not_a_recursion_er
     (folder / "story-scores.json").unlink(missing_ok=True)
     with pytest.raises(DamagedData, match="student.json"):
         story.story_scores(load_run(runs_dir(), run_id), settings=settings)
+
+
+def test_a_lesson_word_is_searched_among_the_lessons_a_new_word_among_all():
+    """Step 2's table: Model B's never-taught words keep random numbers; among all words they crowd out a lesson
+    word's true neighbours (0 of k shared though the word was in its lessons). A lesson word is searched among the
+    lessons, under the teacher and the student alike, and a new word among every word."""
+
+    class Vectors:
+        items = ("king", "queen", "prince", "crown", "noise1", "noise2")
+        teacher = np.array(
+            [[1, 0, 0, 0], [0.9, 0.1, 0, 0], [0.8, 0.2, 0, 0], [0.7, 0.3, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
+            dtype=np.float32,
+        )
+        student = teacher.copy()
+        student[4:] = [[1, 0.01, 0, 0], [1, 0.02, 0, 0]]  # never taught: where a lookup table's random rows may land
+        groups = ("training", "held-out", "training", "training", "held-out", "held-out")
+
+        def index(self):
+            return {w: i for i, w in enumerate(self.items)}
+
+    scores = story.run_scores(Vectors(), ("king", "queen"), k=2)
+    king, queen = scores["neighbours"]["king"], scores["neighbours"]["queen"]
+    assert king["seen"] and king["among"] == 3  # the three lesson words
+    assert king["teacher"] == ["prince", "crown"] and king["student"] == ["prince", "crown"]  # learnt by heart
+    assert not queen["seen"] and queen["among"] == len(Vectors.items)
+    frame = story.neighbours_frame({"Model B": scores}, ("king", "queen"))
+    assert frame.filter(word="king")["searched"].to_list() == ["the lessons"] * 2
+    assert frame.filter(word="queen")["searched"].to_list() == ["all words"] * 2
+    assert frame.filter(word="king", who="Model B")["shared"].item() == 2
+
+
+# ---- Try it: an identical stored run is reused, decided by the engine -----------------------------------------
+
+# one change per setting of a run: each gives another result, so a stored run that differs in it is never reused
+CHANGES = {
+    "teacher": "hash-16",
+    "model": StudentKind.A,
+    "p": 0.05,
+    "epochs": 41,
+    "lemmatize": "spacy",
+    "poison": 0.05,
+    "seed": 1,
+    "batch_size": 128,
+    "lr": 0.02,
+    "vocabulary": "another-list",
+    "cheap": "hash-8",
+    "adversary": "swap",
+    "poison_scope": "train",
+    "defence": "trimmed",
+    "trim": 0.1,
+    "selection": "typical",
+}
+
+
+def _rewrite_meta(run_id: str, **changes) -> None:
+    import json
+
+    path = runs_dir() / run_id / "run.json"
+    meta = json.loads(path.read_text())
+    meta.update(changes)
+    for key in [k for k, v in changes.items() if v is None]:
+        meta.pop(key)
+    path.write_text(json.dumps(meta))
+
+
+def test_try_it_reuses_the_story_pair_stored_at_setup(settings, prepared):
+    ids = story.warm_story(settings=settings, prepared=prepared)
+    plan = story.plan_try_it(settings)
+    assert plan.to_train == [] and [t.run_id for t in plan.reused.values()] == ids[:2]
+    assert all(t.story for t in plan.reused.values())
+    assert plan.sentence() == (
+        "The same pair was trained when the lab was set up — here it is. Change p or the seed to train a new one."
+    )
+    from dataclasses import replace
+
+    other = story.plan_try_it(replace(settings, seed=1))  # another seed: other words, another pair
+    assert other.reused == {} and other.to_train == list(story.pair_configs(replace(settings, seed=1)))
+    assert other.sentence() is None
+
+
+def test_a_stored_run_differing_in_any_one_setting_is_not_reused(settings, prepared):
+    """Every setting of a run (each field of TrainConfig) changes its result: a stored run that differs from the
+    asked config in any one of them is never reused."""
+    from dataclasses import fields
+
+    import polars as pl
+
+    from core.config import TrainConfig
+
+    assert set(CHANGES) == {f.name for f in fields(TrainConfig)}  # a new setting must be added here
+    b_id = story.warm_story(settings=settings, prepared=prepared)[0]
+    b = story.pair_configs(settings)[0]
+    frame = list_runs(runs_dir())
+    assert story.find_identical(b, runs=frame).run_id == b_id
+    for field, value in CHANGES.items():
+        value = {"teacher": "hash-16", "model": "A", "lemmatize": "spacy"}.get(field, value)
+        column = field
+        differs = frame.with_columns(
+            pl.when(pl.col("run_id") == b_id).then(pl.lit(value)).otherwise(pl.col(column)).alias(column)
+        )
+        assert differs.filter(run_id=b_id)[column].item() != frame.filter(run_id=b_id)[column].item(), field
+        assert story.find_identical(b, runs=differs) is None, field
+
+
+def test_on_a_host_a_classmates_run_is_reused_only_when_shared_and_says_so(settings, prepared):
+    from datetime import datetime
+
+    b_id, adapter_id = story.warm_story(settings=settings, prepared=prepared)[:2]
+    for run_id in (b_id, adapter_id):  # as if bob had trained the pair at 10:02 and kept it to himself
+        _rewrite_meta(run_id, owner="bob", shared=False, story=None, created="2026-12-07T10:02:41+0000")
+    now = datetime(2026, 12, 7, 11, 30, tzinfo=UTC)
+    assert story.plan_try_it(settings, owner="ada", hosted=True).reused == {}  # not hers to see
+    mine = story.plan_try_it(settings, owner="bob", hosted=True)
+    assert mine.to_train == [] and mine.sentence(now).startswith("The same pair was trained at 10:02 by you")
+    for run_id in (b_id, adapter_id):
+        _rewrite_meta(run_id, shared=True)  # bob shares it in the gallery
+    plan = story.plan_try_it(settings, owner="ada", hosted=True)
+    assert plan.to_train == []
+    assert plan.sentence(now) == (
+        "The same pair was trained at 10:02 for a classmate — here it is. Change p or the seed to train a new one."
+    )
+    assert story.plan_try_it(settings, owner="ada", hosted=True, gallery=False).reused == {}
+    _rewrite_meta(adapter_id, status="interrupted")  # only a finished run is reused: the adapter trains again
+    half = story.plan_try_it(settings, owner="ada", hosted=True)
+    assert [c.model for c in half.to_train] == [StudentKind.KERNEL]
+    assert half.sentence(now) == (
+        "The same Model B at p = 0.2 was trained at 10:02 for a classmate: it is reused; the adapter at p = 0.2 "
+        "trains now."
+    )
