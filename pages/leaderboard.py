@@ -23,7 +23,7 @@ from core.paths import runs_dir
 from core.runs.store import load_run
 from pages._identity import is_teacher, nicknames
 from pages._plain import literal
-from pages._shared import K, host_settings, job_board, vectors_for_run
+from pages._shared import PAGES, K, host_settings, job_board, vectors_for_run
 
 ss = st.session_state
 st.title("Challenge leaderboard")
@@ -102,7 +102,7 @@ if board.is_empty():
     st.caption("No submission yet.")
 else:
     st.dataframe(
-        board,
+        board if closed else board.drop("private"),  # the private scores exist, but stay hidden until the deadline
         hide_index=True,
         width="stretch",
         key="lb_table",
@@ -123,6 +123,7 @@ if prepared is None or vocab is None or prepared.teacher_id != challenge.teacher
             f"Prepare the teacher {challenge.teacher} and the word list {challenge.vocabulary} on Data & teacher first."
         )
     )
+    st.page_link(PAGES["data"], label="Go to Data & teacher", icon=":material/dataset:")
     st.stop()
 n = len(prepared.items)
 s1, s2, s3, s4 = st.columns(4)
