@@ -26,12 +26,23 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import polars as pl  # noqa: E402
+
 from core.data.corpus import default_vocabulary  # noqa: E402
-from core.watermark.grid import ROLES, GridSpec, grid_verdict, run_grid, save_grid, summarize  # noqa: E402
+from core.watermark.grid import (  # noqa: E402
+    ROLES,
+    GridResult,
+    GridSpec,
+    grid_verdict,
+    run_grid,
+    save_grid,
+    summarize,
+)
 from core.watermark.load import load_materials  # noqa: E402
 
 MODES = {
@@ -86,12 +97,23 @@ def main() -> None:
     load_seconds = time.perf_counter() - start
     started = time.perf_counter()
 
-    def progress(done: int, total: int) -> None:  # on stderr: the JSON line stays alone on stdout
-        print(f"{done} of {total} students, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    finished = [0]  # students of the p already done
 
-    result = run_grid(spec, materials, progress=progress)
-    if args.save:
-        save_grid(result, args.save)
+    def progress(done: int, total: int) -> None:  # on stderr: the JSON line stays alone on stdout
+        seconds = time.perf_counter() - started
+        print(f"{finished[0] + done} of {spec.students} students, {seconds:.0f} s", file=sys.stderr, flush=True)
+
+    # One p at a time (each p's controls and suspects are judged among themselves, so the rows are the same), each
+    # kept in --save as it ends: a run cut short keeps every finished p.
+    parts = []
+    for p in spec.ps:
+        parts.append(run_grid(replace(spec, ps=(p,)), materials, progress=progress))
+        finished[0] += replace(spec, ps=(p,)).students
+        result = GridResult(
+            pl.concat([part.rows for part in parts]), parts[0].costs, spec.level, sum(part.seconds for part in parts)
+        )
+        if args.save:
+            save_grid(result, args.save)
     summary = summarize(result.rows, spec.level)
     rows = [
         {

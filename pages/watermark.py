@@ -32,11 +32,12 @@ KINDS = (StudentKind.RIDGE, StudentKind.B, StudentKind.KERNEL, StudentKind.SUBWO
 PS = (0.01, 0.03, 0.1, 0.3, 1.0)
 STRENGTHS = (0.1, 0.2, 0.3, 0.5)
 WATERMARKS = {"trigger": "Trigger words (EmbMarker)", "region": "Secret region (RegionMarker-style)"}
-ATTACKS = {
-    "residual": "Project out what the cheap model cannot explain",
-    "cse": "WARDEN's CSE (cluster, select, eliminate)",
-}
-ATTACK_SHORT = {"residual": "the residual attack", "cse": "WARDEN's CSE"}
+ATTACKS = {"residual": "Residual directions", "cse": "WARDEN's CSE"}
+ATTACKS_HELP = (
+    "Residual directions: remove what the imitator's cheap model cannot explain in the answers it bought. WARDEN's "
+    "CSE (cluster, select, eliminate): remove the main directions of the answers the API calls far more alike than "
+    "the cheap model does."
+)
 ATTACK_SENTENCES = {
     "residual": "Before training, the imitator projected out the {k} directions in which the answers it bought differ "
     "most from what its cheap model predicts.",
@@ -116,6 +117,7 @@ with knobs():
             default=list(ATTACKS),
             format_func=ATTACKS.get,
             key="watermark_attacks",
+            help=ATTACKS_HELP,
         )
         st.form_submit_button("Update the grid", icon=":material/refresh:")
 
@@ -219,7 +221,7 @@ for attack in spec.attacks if spec.removal else ():
     role = ROLES[attack]
     st.subheader(f"After the imitator's removal attack: {ATTACKS[attack]}")
     st.write(ATTACK_SENTENCES[attack].format(k=spec.removal))
-    catch_section(role, f"Still caught after {ATTACK_SHORT[attack]}? ({kind.label})", f"watermark_{role}")
+    catch_section(role, f"Still caught after the attack ({ATTACKS[attack]}, {kind.label})?", f"watermark_{role}")
     cost = summary.filter((summary["role"] == role) & summary["heldout_cosine"].is_not_null())
     marked = summary.filter((summary["role"] == "marked") & summary["heldout_cosine"].is_not_null())
     if cost.height and marked.height:

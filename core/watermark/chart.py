@@ -72,8 +72,9 @@ def catch_frame(summary: pl.DataFrame, kind: str, strength: float, role: str = "
 
 
 def catch_chart(frame: pl.DataFrame, title: str = "Does the owner catch the imitator?") -> alt.LayerChart:
-    """Share of students the owner's verifier flags against p (log axis): one line per watermark (marked
-    students) and a grey one for the clean controls, with 95 % intervals as vertical bars."""
+    """Share of students the owner's verifier flags against p (log axis, a tick at each p trained): one line per
+    watermark (marked students) and a dashed grey one for the clean controls, drawn on top (where both are at 0 %,
+    the controls stay visible), with 95 % intervals as vertical bars."""
     present = [s for s in SERIES_NAMES if s in set(frame["series"].to_list())]
     colour = alt.Color(
         "series_label:N",
@@ -81,14 +82,25 @@ def catch_chart(frame: pl.DataFrame, title: str = "Does the owner catch the imit
         scale=alt.Scale(domain=[SERIES_NAMES[s] for s in present], range=[SERIES_COLOURS[s] for s in present]),
         legend=alt.Legend(orient="right", labelLimit=0, titleLimit=0),
     )
+    dash = alt.StrokeDash(
+        "series_label:N",
+        scale=alt.Scale(
+            domain=[SERIES_NAMES[s] for s in present], range=[[4, 3] if s == "control" else [1, 0] for s in present]
+        ),
+        legend=None,
+    )
+    ps = sorted(set(frame["p"].to_list()))
     x = alt.X(
         "p:Q",
         title="Share of the words the imitator asked the teacher about (p)",
-        scale=alt.Scale(type="log"),
-        axis=alt.Axis(format="%"),
+        scale=alt.Scale(type="log", domain=[ps[0], ps[-1]] if ps else None, nice=False, padding=28),
+        axis=alt.Axis(format=".0%", values=ps, grid=False),
     )
     y = alt.Y(
-        "rate:Q", title="Share of students the owner flags", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")
+        "rate:Q",
+        title="Share of students the owner flags",
+        scale=alt.Scale(domain=[0, 1], padding=6),
+        axis=alt.Axis(format="%"),
     )
     tooltip = [
         alt.Tooltip("series_label:N", title="Students"),
@@ -98,9 +110,18 @@ def catch_chart(frame: pl.DataFrame, title: str = "Does the owner catch the imit
         alt.Tooltip("low:Q", title="95 % interval from", format=".0%"),
         alt.Tooltip("high:Q", title="to", format=".0%"),
     ]
-    base = alt.Chart(frame)
-    lines = base.mark_line(point=alt.OverlayMarkDef(filled=True, size=50)).encode(
-        x=x, y=y, color=colour, tooltip=tooltip
-    )
-    bars = base.mark_rule(opacity=0.5, strokeWidth=2).encode(x=x, y="low:Q", y2="high:Q", color=colour, tooltip=tooltip)
-    return alt.layer(bars, lines).properties(title=title, width=560, height=320)
+    marked = alt.Chart(frame).transform_filter(alt.datum.series != "control")
+    controls = alt.Chart(frame).transform_filter(alt.datum.series == "control")
+    layers = []
+    for base in (marked, controls):  # the controls last: on top
+        layers.append(
+            base.mark_rule(opacity=0.5, strokeWidth=2).encode(
+                x=x, y="low:Q", y2="high:Q", color=colour, tooltip=tooltip
+            )
+        )
+        layers.append(
+            base.mark_line(point=alt.OverlayMarkDef(filled=True, size=50)).encode(
+                x=x, y=y, color=colour, strokeDash=dash, tooltip=tooltip
+            )
+        )
+    return alt.layer(*layers).properties(title=title, width=560, height=320)

@@ -157,13 +157,15 @@ def small(materials) -> Materials:
 
 
 def _controls_and_suspects(materials, kind, watermark, strength, p, seeds=5, share=0.05, **settings):
-    controls, suspects = {}, {}
+    """One control and one marked suspect per seed, trained together as the grid trains them (`train_suspects`)."""
+    jobs = [(materials.clean, p, seed) for seed in range(seeds)]
     for seed in range(seeds):
-        controls[seed] = train_suspect(kind, materials, materials.clean, p, seed, **settings)
-        config = WatermarkConfig(watermark, strength, key=seed, share=share)
-        mark = Watermark.build(config, materials.items, materials.clean)
-        suspects[seed] = train_suspect(kind, materials, mark.apply(materials.clean), p, seed, **settings)
-    return controls, suspects
+        mark = Watermark.build(
+            WatermarkConfig(watermark, strength, key=seed, share=share), materials.items, materials.clean
+        )
+        jobs.append((mark.apply(materials.clean), p, seed))
+    students = train_suspects(kind, materials, jobs, **settings)
+    return dict(enumerate(students[:seeds])), dict(enumerate(students[seeds:]))
 
 
 def _evidence(materials, student, watermark, key, share=0.05):
