@@ -207,7 +207,8 @@ def catch_section(role: str, title: str, key: str) -> None:
     frame = catch_frame(summary, kind.value, float(strength), role=role)
     show_chart(catch_chart(frame, title=title), frame, EXPLAIN, key=key, file_stem=key)
     sentence = grid_verdict(summary, kind.value, float(strength), role=role)
-    (st.success if "catches every imitator" in sentence else st.warning)(f"Verdict: {sentence}")
+    caught = "catches every imitator from" in sentence  # "never catches every imitator" is no success
+    (st.success if caught else st.warning)(f"Verdict: {sentence}")
 
 
 catch_section("marked", f"Does the owner catch the imitator? ({kind.label}, strength {strength:g})", "watermark_catch")
@@ -221,7 +222,9 @@ for attack in spec.attacks if spec.removal else ():
     role = ROLES[attack]
     st.subheader(f"After the imitator's removal attack: {ATTACKS[attack]}")
     st.write(ATTACK_SENTENCES[attack].format(k=spec.removal))
-    catch_section(role, f"Still caught after the attack ({ATTACKS[attack]}, {kind.label})?", f"watermark_{role}")
+    catch_section(
+        role, f"Does the owner still catch the imitator after {ATTACKS[attack]}? {kind.label}", f"watermark_{role}"
+    )
     cost = summary.filter((summary["role"] == role) & summary["heldout_cosine"].is_not_null())
     marked = summary.filter((summary["role"] == "marked") & summary["heldout_cosine"].is_not_null())
     if cost.height and marked.height:

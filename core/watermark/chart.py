@@ -100,7 +100,7 @@ def catch_chart(frame: pl.DataFrame, title: str = "Does the owner catch the imit
         "rate:Q",
         title="Share of students the owner flags",
         scale=alt.Scale(domain=[0, 1], padding=6),
-        axis=alt.Axis(format="%"),
+        axis=alt.Axis(format="%", values=[i / 10 for i in range(11)]),  # no tick in the padding (-10 %, 110 %)
     )
     tooltip = [
         alt.Tooltip("series_label:N", title="Students"),

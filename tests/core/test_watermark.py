@@ -174,6 +174,7 @@ def _evidence(materials, student, watermark, key, share=0.05):
     return inspect(student.embed, mark, materials.items, probe)
 
 
+@pytest.mark.slow  # 20 Model B students: ~100 s each case at load ~20 on 2 cores
 @pytest.mark.parametrize("watermark", ["trigger", "region"])
 def test_a_strong_watermark_is_caught_on_every_answer_and_no_control_is_flagged(small, watermark):
     """Model B (its controls vary: a seed draws the table's start and the batch order) asked about every word, five
