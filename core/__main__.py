@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_step_names,
         metavar="NAME,NAME",
         help="only these steps, in the usual order (names: kernels, minilm-words, static, static-mpnet, mpnet-words, umap, "
-        "story, minilm-sentences, mpnet-sentences; the earlier minilm-layers, mpnet-layers, minilm-tokens name the step "
+        "story, story-pages, minilm-sentences, mpnet-sentences, zero-answer; the earlier minilm-layers, mpnet-layers, minilm-tokens name the step "
         "that now computes them)",
     )
     add_watermark_parser(commands)  # core/watermark/cli.py

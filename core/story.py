@@ -266,7 +266,7 @@ def find_identical(
     is none. `runs`: `list_runs(runs_root)`'s frame when the caller has it."""
     from core.runs.store import list_runs, load_run  # lazy: loads numba, torch
     from core.runs.sweep import find_stored  # lazy: loads numba, torch
-    from core.runs.visibility import visible_runs
+    from core.runs.visibility import visible_runs  # lazy: loads polars
 
     root = Path(runs_root or runs_dir())
     frame = list_runs(root) if runs is None else runs

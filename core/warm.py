@@ -32,10 +32,20 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from core.config import StudentKind
 from core.data.corpus import default_vocabulary
 from core.data.lemmatize import no_lemmatization
 from core.data.sentences import default_sentences
-from core.evaluation.projection import warm_up_umap
+from core.evaluation.evaluate import Benchmarks, BenchmarkUnavailable, kept_analogy_answers, read_analogy_answers
+from core.evaluation.projection import (
+    MAP_SIZE,
+    Method,
+    ProjectionCache,
+    map_input,
+    map_sample,
+    project,
+    warm_up_umap,
+)
 from core.paths import cache_dir, runs_dir, teacher_cache_dir
 from core.teachers.one_pass import encode_views, one_pass_supported
 from core.teachers.rates import embedding_seconds
@@ -288,12 +298,9 @@ def warm_story_pages(settings=None, progress: Progress | None = None) -> list[st
     `settings`: the story's (`core.story.StorySettings`; default from the environment). Returns the runs it looked at."""
     import numpy as np
 
-    from core.config import StudentKind
-    from core.evaluation.evaluate import Benchmarks, BenchmarkUnavailable, kept_analogy_answers, read_analogy_answers
-    from core.evaluation.projection import MAP_SIZE, Method, ProjectionCache, map_input, map_sample, project
     from core.runs.experiment import read_stored_evaluation, run_vectors, stored_evaluation  # lazy: loads torch
-    from core.runs.store import list_runs, load_run
-    from core.story import StorySettings, find_story_runs
+    from core.runs.store import list_runs, load_run  # lazy: loads numba, torch
+    from core.story import StorySettings, find_story_runs  # lazy: loads polars, torch
 
     settings = settings or StorySettings.from_env()
     progress = progress or (lambda done, total: None)
