@@ -17,7 +17,15 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core.classroom.people import clean_nickname, people_dir, read_person, record_visit, set_nickname, subject_owner
+from core.classroom.people import (
+    clean_nickname,
+    display_name,
+    people_dir,
+    read_person,
+    record_visit,
+    set_nickname,
+    subject_owner,
+)
 from core.classroom.people import nicknames as read_nicknames
 from core.classroom.settings import ClassroomSettings, load_classroom_settings
 from core.runs.hosting import HostSettings, owner_id
@@ -177,11 +185,13 @@ def note_visit(owner: str) -> None:
     who = signed_in()
     try:
         if who is not None:
-            record_visit(people_dir(), owner, name=who.name, email=who.email, subject=who.subject)
+            record = record_visit(people_dir(), owner, name=who.name, email=who.email, subject=who.subject)
         else:
-            record_visit(people_dir(), owner, token=link_token() or "")
+            record = record_visit(people_dir(), owner, token=link_token() or "")
     except (OSError, ValueError):
-        pass
+        return
+    if nicknames().get(owner, "") != (display_name(record) or ""):
+        nicknames.clear()  # a new person (or a new name): classmates see it now, not after the 15-s cache
 
 
 def _save_nickname(owner: str) -> None:
