@@ -29,6 +29,24 @@ def screenshots_dir(fallback: Path) -> Path:
     return folder
 
 
+# The fake story's setup, as `make warm` does it before any visitor: the AppTests' fake teacher, the story on it.
+STORY_ENV = {"EMBEDDING_LAB_FAKE_TEACHER": "1", "EMBEDDING_LAB_STORY_TEACHER": "hash-32", "EMBEDDING_LAB_WARM": "light"}
+
+
+def warm_home(home: Path, steps: str, timeout: float, **env_vars: str) -> None:
+    """`python -m core warm --steps <steps>` on `home` (a lab home), in a child process; fails the test with its output
+    when it fails. `timeout`: seconds (the story's 12 runs on 10,002 words take minutes on a busy machine)."""
+    warm = subprocess.run(
+        [sys.executable, "-m", "core", "warm", "--steps", steps],
+        cwd=ROOT,
+        env={**os.environ, "EMBEDDING_LAB_HOME": str(home), **env_vars},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert warm.returncode == 0, warm.stdout + warm.stderr
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

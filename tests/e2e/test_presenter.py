@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.e2e.servers import SCREENSHOTS_ENV, screenshots_dir, serve
+from tests.e2e.servers import SCREENSHOTS_ENV, STORY_ENV, screenshots_dir, serve, warm_home
 from tests.e2e.test_browser import ARGS, CHROMIUM, _chromium_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,18 +37,10 @@ DEAD_END = "First choose a vocabulary"
 def server(tmp_path_factory):
     _chromium_or_skip()
     home = tmp_path_factory.mktemp("lab")
-    env = {"EMBEDDING_LAB_FAKE_TEACHER": "1", "EMBEDDING_LAB_STORY_TEACHER": "hash-32", "EMBEDDING_LAB_WARM": "light"}
-    # The setup (`make warm`): the story's runs, then what the pages its doors open show for them.
-    warm = subprocess.run(
-        [sys.executable, "-m", "core", "warm", "--steps", "kernels,story,story-pages"],
-        cwd=ROOT,
-        env={**os.environ, "EMBEDDING_LAB_HOME": str(home), **env},
-        capture_output=True,
-        text=True,
-        timeout=1800,  # 10,002 words, 12 runs and UMAP's compiling: minutes on a machine shared with other work
-    )
-    assert warm.returncode == 0, warm.stdout + warm.stderr
-    with serve(home, **env) as url:
+    # The setup (`make warm`): the story's runs, then what the pages its doors open show for them (10,002 words, 12
+    # runs and UMAP's compiling: minutes on a machine shared with other work).
+    warm_home(home, "kernels,story,story-pages", 1800, **STORY_ENV)
+    with serve(home, **STORY_ENV) as url:
         yield url
 
 

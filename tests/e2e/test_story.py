@@ -10,18 +10,14 @@ MiniLM pair (docs/BENCHMARKS.md)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.servers import serve
+from tests.e2e.servers import STORY_ENV, serve, warm_home
 from tests.e2e.test_browser import ARGS, CHROMIUM, _chromium_or_skip
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 STEP_TITLES = [
     "1. What the teacher knows",
@@ -36,18 +32,9 @@ STEP_TITLES = [
 def server(tmp_path_factory):
     _chromium_or_skip()
     home = tmp_path_factory.mktemp("lab")
-    env = {"EMBEDDING_LAB_FAKE_TEACHER": "1", "EMBEDDING_LAB_STORY_TEACHER": "hash-32", "EMBEDDING_LAB_WARM": "light"}
     # The setup's part of `make run`: the story's runs trained once, before any visitor.
-    warm = subprocess.run(
-        [sys.executable, "-m", "core", "warm", "--steps", "kernels,story"],
-        cwd=ROOT,
-        env={**os.environ, "EMBEDDING_LAB_HOME": str(home), **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert warm.returncode == 0, warm.stdout + warm.stderr
-    with serve(home, **env) as url:
+    warm_home(home, "kernels,story", 600, **STORY_ENV)
+    with serve(home, **STORY_ENV) as url:
         yield url
 
 
