@@ -13,7 +13,7 @@ import uuid
 import polars as pl
 import streamlit as st
 
-from core import charts
+from core import charts, warm
 from core.config import LemmaMode, StudentKind
 from core.data.corpus import Vocabulary, default_vocabulary
 from core.data.lemmatize import LemmaResult, load_lemmatizer
@@ -168,10 +168,8 @@ def _stamp(run_id: str) -> int:
     keys below, so a cached view never outlives the run it shows."""
     from core.runs.store import check_run_id
 
-    try:
-        return (runs_dir() / check_run_id(run_id) / "run.json").stat().st_mtime_ns
-    except OSError:
-        return 0
+    check_run_id(run_id)  # a bad id is the store's sentence here, as before; the stamp itself is the engine's
+    return warm.run_stamp(run_id)
 
 
 @st.cache_resource(show_spinner="Loading the run…", max_entries=8)
