@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     adapter.add_argument("--device", type=_device, help="cpu or cuda (default: cuda when available)")
     adapter.add_argument("--json", action="store_true")
 
-    commands.add_parser("runs", help="list stored runs")
+    commands.add_parser("runs", help="list stored runs and whose each is (the lab, or a person by nickname)")
     delete = commands.add_parser("delete", help="delete a stored run")
     delete.add_argument("run_id")
     export = commands.add_parser(
@@ -573,6 +573,16 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def run_owners(table, names: dict[str, str]) -> list[str]:
+    """Each run's owner as `runs` lists it: 'the lab' (trained by the warm-up or this command line: nobody's), a
+    person's nickname, or their lab id when they have none yet; ' (imported)' when it came from a zip."""
+    owners = []
+    for owner, imported in zip(table["owner"].to_list(), table["imported"].to_list()):
+        label = names.get(owner) or owner or "the lab"
+        owners.append(f"{label} (imported)" if imported else label)
+    return owners
+
+
 def cmd_runs(args) -> int:
     from core.runs.store import list_runs, recover_interrupted  # lazy: loads numba, polars, torch
 
@@ -586,12 +596,16 @@ def cmd_runs(args) -> int:
     else:
         import polars as pl
 
+        from core.classroom.people import nicknames, people_dir  # lazy: reads the class's people only here
+
+        table = table.with_columns(owner=pl.Series("owner", run_owners(table, nicknames(people_dir())), pl.Utf8))
         with pl.Config(
             tbl_rows=-1, tbl_cols=-1, tbl_width_chars=220, fmt_str_lengths=128
         ):  # whole run ids: they are what other commands take
             print(
                 table.select(
                     "run_id",
+                    "owner",
                     "status",
                     "teacher",
                     "model",

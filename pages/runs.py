@@ -14,6 +14,7 @@ from core.errors import LabError
 from core.paths import runs_dir
 from core.runs.experiment import RUN_ORIGINS, read_stored_evaluation, runs_metrics_table, search_runs
 from core.runs.store import RunNotFound, delete_run, load_run, rename_run, set_shared
+from pages._identity import nicknames
 from pages._labels import EXPLAIN
 from pages._plain import literal
 from pages._shared import (
@@ -36,7 +37,7 @@ address_state(
     {
         "runs_search": text(200),
         "runs_students": [text(100)],
-        "runs_origins": [one_of(*RUN_ORIGINS)],
+        "runs_origins": [text(100)],  # 'yours', "the lab's example", 'shared by <a nickname>', …
         "runs_picked": [text(200)],
         "compare_metric": one_of("heldout_cosine", "train_loss", "train_cosine"),
     }
@@ -80,15 +81,22 @@ st.caption(
     else "Every training run saved on this machine, newest first: search, filter, and compare them in one table."
 )
 metrics = runs_metrics_table(
-    table, {r: read_stored_evaluation(runs_dir() / r) for r in table["run_id"]}, me=ss.get(K.OWNER) if hosted else None
+    table,
+    {r: read_stored_evaluation(runs_dir() / r) for r in table["run_id"]},
+    me=ss.get(K.OWNER) if hosted else None,
+    names=nicknames() if hosted else None,
 )
 s1, s2, s3 = st.columns([2, 2, 1])
 search = s1.text_input(
     "Search", key="runs_search", max_chars=200, placeholder="a name, a student, a date (2026-11-28)…"
 )
 students = s2.multiselect("Students", sorted(set(metrics["student"])), key="runs_students", placeholder="every student")
+present = set(metrics["origin"])  # the fixed labels first, then classmates by name
 origins = s3.multiselect(
-    "Whose", [o for o in RUN_ORIGINS if o in set(metrics["origin"])], key="runs_origins", placeholder="all"
+    "Whose",
+    [o for o in RUN_ORIGINS if o in present] + sorted(present - set(RUN_ORIGINS)),
+    key="runs_origins",
+    placeholder="all",
 )
 found = search_runs(metrics, search, students, origins)
 st.dataframe(
@@ -108,7 +116,9 @@ st.dataframe(
             "analogies, % of teacher", format="%.1f", help="Empty until the run is scored on Honest evaluation"
         ),
         "seconds": st.column_config.NumberColumn("seconds", format="%.1f"),
-        "origin": st.column_config.TextColumn("whose"),
+        "origin": st.column_config.TextColumn(
+            "whose", help="yours, the lab's example (trained ahead for everyone), or the classmate who shared it"
+        ),
     },
 )
 if found.height < metrics.height:
