@@ -53,7 +53,18 @@ if is_teacher():
                 "Answer budget N", 1, len(prepared.items), min(100, len(prepared.items) // 2), key="ch_budget"
             )
             c3.number_input("Submissions per person per day", 1, 100, 3, key="ch_per_day")
-            d1, d2 = st.columns(2)
+            d0, d1, d2 = st.columns(3)
+            d0.selectbox(
+                "Scored by",
+                list(ch.METRICS),
+                format_func={
+                    "heldout_cosine": "Held-out cosine to the teacher",
+                    "analogy_pct_of_teacher": "Analogies solved, % of the teacher's",
+                }.get,
+                key="ch_metric",
+                help="Either way, only on the hidden words. Analogies: the questions whose answer is a hidden word "
+                "(king − man + woman = queen), answered by the student and by the teacher over the whole word list.",
+            )
             d1.date_input("Deadline (day)", value=datetime.now() + timedelta(days=1), key="ch_day")
             d2.time_input(
                 "Deadline (time)", value=datetime.now().time().replace(second=0, microsecond=0), key="ch_time"
@@ -70,6 +81,7 @@ if is_teacher():
                         budget=int(ss["ch_budget"]),
                         deadline=deadline,
                         per_day=int(ss["ch_per_day"]),
+                        metric=ss["ch_metric"],
                     )
                     st.success(literal(f"The challenge “{made.title}” is set; its hidden words are drawn and kept."))
                 except (ValueError, OSError, LabError) as err:
@@ -101,20 +113,36 @@ board = ch.leaderboard(challenge, ch.submissions(None, challenge), nicknames(), 
 if board.is_empty():
     st.caption("No submission yet.")
 else:
+    analogies = challenge.metric == "analogy_pct_of_teacher"
+    unit, number = (" (% of the teacher)", "%.1f") if analogies else ("", "%.4f")
     st.dataframe(
         board if closed else board.drop("private"),  # the private scores exist, but stay hidden until the deadline
         hide_index=True,
         width="stretch",
         key="lb_table",
         column_config={
-            "public": st.column_config.NumberColumn("public score", format="%.4f"),
-            "private": st.column_config.NumberColumn("private score (at the deadline)", format="%.4f"),
+            "public": st.column_config.NumberColumn(
+                "public score" + unit, format=number, help="On the public half of the hidden words"
+            ),
+            "private": st.column_config.NumberColumn(
+                "private score" + unit, format=number, help="On the private half, revealed at the deadline"
+            ),
             "answers": st.column_config.NumberColumn("answers used", format="%d"),
         },
     )
 
 if closed:
     st.stop()
+if is_teacher():
+    with st.popover("End the challenge now", icon=":material/sports_score:"):
+        st.write(
+            "The lesson is over: the board then shows the private scores and ranks by them, and takes no more "
+            f"submissions (it would close by itself on {closes})."
+        )
+        if st.button("Yes, end it and reveal the private scores", type="primary", key="lb_end"):
+            ch.end_challenge(None, challenge)
+            ss["lb_said"] = f"“{literal(challenge.title)}” has ended: the private scores are revealed."
+            st.rerun()
 st.subheader("Train for it and submit")
 prepared, vocab = ss.get(K.PREPARED), ss.get(K.VOCAB)
 if prepared is None or vocab is None or prepared.teacher_id != challenge.teacher or vocab.label != challenge.vocabulary:
@@ -154,7 +182,9 @@ if st.button("Train and submit", type="primary", key="lb_train", icon=":material
         entry = ch.submit(
             None, challenge, owner=owner, run_id=run.run_id, meta=stored.meta, vectors=vectors_for_run(run.run_id)
         )
-        ss["lb_said"] = f"Submitted: public score {entry['public']:.4f} with {entry['answers']:,} answers."
+        ss["lb_said"] = (
+            f"Submitted: public score {ch.shown(challenge, entry['public'])} with {entry['answers']:,} answers."
+        )
         st.rerun()
     except (QueueFull, ValueError, LabError, OSError) as err:  # Refused is a ValueError: its sentence
         st.error(literal(str(err)))

@@ -1,7 +1,8 @@
 """Challenges: "who imitates the teacher best with at most N answers?", scored on words nobody may see.
 
 A teacher sets one: the teacher model and word list the runs must use, the answer budget N, the metric (held-out
-cosine to the teacher), a deadline and how many submissions each person may make a day. The lab then draws, with a
+cosine to the teacher, or analogies solved as % of the teacher's), a deadline and how many submissions each person
+may make a day. The lab then draws, with a
 secret seed, a hidden share of the word list, and splits it into a public part (scored live on the leaderboard) and a
 private part (revealed at the deadline: a public board alone rewards tuning to it, the Kaggle lesson). The hidden
 words and the seed are written to <lab home>/classroom/challenges/<id>/hidden.json (readable by the server only) and
@@ -10,8 +11,14 @@ never shown.
 A submission is a stored run. The lab counts the answers it used from its own record of what the teacher was asked
 for that run (the run's items table, written by the trainer: its training rows), never from what the run says; a run
 over the budget, on another teacher or word list, made before the challenge or after its deadline, or that asked the
-teacher about a hidden word, is refused with a sentence. Its score is the mean cosine of its student's vectors to the
-teacher's on the public and on the private hidden words (held-out words of the run, since it never asked about them).
+teacher about a hidden word, is refused with a sentence. Its score, on the public and on the private hidden words
+(held-out words of the run, since it never asked about them), is by the challenge's metric:
+- heldout_cosine: the mean cosine of its student's vectors to the teacher's on that part's words;
+- analogy_pct_of_teacher: the Google analogy questions (a : b :: c : d) whose four words are in the word list and
+  whose answer d is one of that part's words, answered by 3CosAdd over the whole word list with the student's vectors
+  and with the teacher's; the student's accuracy as % of the teacher's (None when the teacher solves none of them).
+  Each question counts for one part only (its answer's), and a challenge is refused when either part would have
+  fewer than MIN_QUESTIONS of them.
 """
 
 from __future__ import annotations
@@ -33,10 +40,15 @@ import polars as pl
 from core.classroom.board import classroom_dir
 from core.config import StudentKind, TrainConfig
 from core.data.dataset import build_dataset
+from core.evaluation.evaluate import Benchmarks, BenchmarkUnavailable, percent_of, solve_analogies, usable_analogies
 from core.paths import writing
 from core.runs.experiment import PreparedData, TrainingRun
 
-METRICS = {"heldout_cosine": "held-out cosine to the teacher (higher is better)"}
+METRICS = {
+    "heldout_cosine": "held-out cosine to the teacher (higher is better)",
+    "analogy_pct_of_teacher": "analogies solved, as % of the teacher's (higher is better)",
+}
+MIN_QUESTIONS = 5  # analogy questions whose answer is hidden, in each part: fewer would make the score a coin toss
 # Students whose build does not depend on how many answers they get (the kernel adapter sizes its centres by them).
 STUDENTS = (StudentKind.A, StudentKind.B, StudentKind.RIDGE, StudentKind.MLP, StudentKind.SUBWORD)
 CHALLENGE_ID = re.compile(r"^ch-[0-9a-f]{8}\Z")
@@ -121,12 +133,49 @@ def _write_json(path: Path, value, private: bool = False) -> None:
                 tmp.unlink(missing_ok=True)
 
 
-def create_challenge(home: Path | None, words: list[str], now: float | None = None, **settings) -> Challenge:
-    """A new challenge over `words` (the word list's label in settings['vocabulary']); draws and keeps its hidden words."""
+def analogy_questions(questions=None) -> tuple:
+    """The analogy questions a challenge scored by analogies asks: `questions` when given, else the bundled Google
+    benchmark; a Refused (one sentence) when it is not installed."""
+    if questions is not None:
+        return tuple(questions)
+    try:
+        return Benchmarks.bundled().analogies
+    except BenchmarkUnavailable as err:
+        raise Refused(f"The analogy questions cannot be read, so no analogy score can be given: {err}") from None
+
+
+def hidden_questions(questions, items, part: set) -> tuple[list, np.ndarray]:
+    """The questions that score `part` (a set of hidden words): their four words in `items`, their answer in `part`;
+    and their (n, 4) indices into `items`.
+
+    >>> from core.evaluation.evaluate import Analogy
+    >>> q = [Analogy("s", "man", "king", "woman", "queen"), Analogy("s", "man", "woman", "king", "queen")]
+    >>> [x.b for x in hidden_questions(q, ["man", "king", "woman", "queen"], {"queen"})[0]]
+    ['king', 'woman']
+    """
+    usable, ids = usable_analogies(questions, {w: i for i, w in enumerate(items)})
+    keep = [i for i, q in enumerate(usable) if q.d in part]
+    return [usable[i] for i in keep], ids[keep]
+
+
+def create_challenge(
+    home: Path | None, words: list[str], now: float | None = None, questions=None, **settings
+) -> Challenge:
+    """A new challenge over `words` (the word list's label in settings['vocabulary']); draws and keeps its hidden words.
+    Scored by analogies, it is refused (a sentence) when either hidden part answers fewer than MIN_QUESTIONS of the
+    analogy questions (`questions`, else the bundled benchmark)."""
     now = time.time() if now is None else float(now)
     challenge = Challenge(id=f"ch-{secrets.token_hex(4)}", created=now, **settings)
     secret = secrets.token_hex(16)
     public, private = hidden_split(list(words), secret, challenge.hidden_share, challenge.public_share)
+    if challenge.metric == "analogy_pct_of_teacher":
+        asked = analogy_questions(questions)
+        counts = [len(hidden_questions(asked, list(words), set(part))[0]) for part in (public, private)]
+        if min(counts) < MIN_QUESTIONS:
+            raise Refused(
+                f"Only {min(counts)} analogy questions would score one half of this word list's hidden words (at least "
+                f"{MIN_QUESTIONS} are needed): score this word list by held-out cosine, or choose a larger one."
+            )
     folder = _folder(home, challenge.id)
     _write_json(folder / "hidden.json", {"secret": secret, "public": public, "private": private}, private=True)
     _write_json(folder / "challenge.json", asdict(challenge))
@@ -141,6 +190,17 @@ def list_challenges(home: Path | None = None) -> list[Challenge]:
             with contextlib.suppress(OSError, ValueError, TypeError):
                 found.append(Challenge(**json.loads((folder / "challenge.json").read_text())))
     return sorted(found, key=lambda c: -c.created)
+
+
+def end_challenge(home: Path | None, challenge: Challenge, now: float | None = None) -> Challenge:
+    """The teacher ends the challenge now (the lesson is over): its deadline becomes now, so the board reveals the
+    private scores and takes no more submissions. Ending one that has closed already changes nothing."""
+    now = time.time() if now is None else float(now)
+    if now >= challenge.deadline:
+        return challenge
+    ended = Challenge(**{**asdict(challenge), "deadline": max(now, math.nextafter(challenge.created, math.inf))})
+    _write_json(_folder(home, challenge.id) / "challenge.json", asdict(ended))
+    return ended
 
 
 def _hidden(home: Path | None, challenge: Challenge) -> tuple[set, set]:
@@ -217,6 +277,32 @@ def submissions(home: Path | None, challenge: Challenge) -> list[dict]:
     return found
 
 
+def _analogy_pct(vectors, questions, part: set) -> float | None:
+    """The student's accuracy on `part`'s questions (`hidden_questions`) as % of the teacher's; None when there are
+    none or the teacher solves none."""
+    _, ids = hidden_questions(questions, vectors.items, part)
+    if not len(ids):
+        return None
+    student = float(np.mean(solve_analogies(np.asarray(vectors.student, dtype=np.float32), ids) == ids[:, 3]))
+    teacher = float(np.mean(solve_analogies(np.asarray(vectors.teacher, dtype=np.float32), ids) == ids[:, 3]))
+    return percent_of(student, teacher)
+
+
+def score(challenge: Challenge, vectors, part: set, questions=None) -> float | None:
+    """A run's score on one part of the hidden words, by the challenge's metric (see the module's docstring)."""
+    if challenge.metric == "analogy_pct_of_teacher":
+        return _analogy_pct(vectors, analogy_questions(questions), part)
+    value = _mean_cosine(vectors, part)
+    return None if math.isnan(value) else value
+
+
+def shown(challenge: Challenge, value) -> str:
+    """A score as the board writes it: '0.4213' (cosine), '42.0 % of the teacher' (analogies), 'no score'."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "no score"
+    return f"{value:.1f} % of the teacher" if challenge.metric == "analogy_pct_of_teacher" else f"{value:.4f}"
+
+
 def _mean_cosine(vectors, words: set) -> float:
     index = [i for i, w in enumerate(vectors.items) if w in words]
     if not index:
@@ -235,10 +321,12 @@ def submit(
     meta: dict,
     vectors,
     now: float | None = None,
+    questions=None,
 ) -> dict:
     """Check a stored run against the challenge's rules and score it: the entry written (owner, run_id, at, answers,
-    public, private). `meta` is the run's run.json, `vectors` its core.runs.experiment.RunVectors. Refused (a
-    sentence) when a rule is broken; nothing is written then."""
+    public, private; a score is None when there is none, e.g. the teacher solves none of a part's analogies).
+    `meta` is the run's run.json, `vectors` its core.runs.experiment.RunVectors, `questions` the analogy questions
+    (None: the bundled benchmark). Refused (a sentence) when a rule is broken; nothing is written then."""
     now = time.time() if now is None else float(now)
     if now >= challenge.deadline:
         raise Refused("This challenge has closed: its deadline has passed.")
@@ -267,8 +355,8 @@ def submit(
         "run_id": run_id,
         "at": now,
         "answers": used,
-        "public": _mean_cosine(vectors, public),
-        "private": _mean_cosine(vectors, private),
+        "public": score(challenge, vectors, public, questions),
+        "private": score(challenge, vectors, private, questions),
     }
     path = _submissions_path(home, challenge)
     with writing(path.parent), open(path, "a", encoding="utf-8") as f:
@@ -285,15 +373,23 @@ def leaderboard(
     revealed = now >= challenge.deadline
     best: dict[str, dict] = {}
     count: dict[str, int] = {}
+
+    def number(value) -> float | None:  # a score the lab could not give (None, or NaN in an older file) ranks last
+        return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+    def key(entry) -> float:
+        value = number(entry["public"])
+        return -math.inf if value is None else value
+
     for e in entries:
         count[e["owner"]] = count.get(e["owner"], 0) + 1
-        if e["owner"] not in best or e["public"] > best[e["owner"]]["public"]:
+        if e["owner"] not in best or key(e) > key(best[e["owner"]]):
             best[e["owner"]] = e
     rows = [
         {
             "person": names.get(owner) or f"no name yet · #{owner[-4:]}",
-            "public": e["public"],
-            "private": e["private"] if revealed else None,
+            "public": number(e["public"]),
+            "private": number(e["private"]) if revealed else None,
             "answers": int(e["answers"]),
             "submissions": count[owner],
         }
