@@ -38,6 +38,7 @@ import polars as pl
 from core.config import LemmaMode, StudentKind, TrainConfig
 from core.data.corpus import Vocabulary, default_vocabulary
 from core.data.lemmatize import no_lemmatization
+from core.errors import LabError
 from core.evaluation.evaluate import (
     Benchmarks,
     BenchmarkUnavailable,
@@ -51,11 +52,12 @@ from core.evaluation.neighbours import nearest
 from core.paths import runs_dir, teacher_cache_dir
 from core.teachers.teacher import CachedTeacher, TeacherUnavailable, cached_vectors, load_teacher, teacher_id_for
 from core.vectors import average_answer, unit_rows
+from core.words.offensive import offensive_indices
 
 TEACHER_ENV, CHEAP_ENV = "EMBEDDING_LAB_STORY_TEACHER", "EMBEDDING_LAB_STORY_CHEAP"  # tests: the instant fake teacher
 PAPER_PAIR = ("nonviolent", "antiaggressive")  # added to the default words, as the Data page does
 MODEL_NAMES = {"mpnet": "MPNet (all-mpnet-base-v2)", "minilm": "MiniLM (all-MiniLM-L6-v2)"}
-SCORES_VERSION = 2  # 2: a lesson word's closest words are searched among the lessons
+SCORES_VERSION = 3  # 2: a lesson word's closest words are searched among the lessons; 3: offensive words left out
 NEW_WORDS, TRAINING_WORDS = "new words (never shown)", "training words (answers shown)"
 
 
@@ -82,6 +84,9 @@ class StorySettings:
     more_words: tuple[str, ...] = ("happy", "river")  # step 1 only: a couple more, to show the teacher is not a trick
     k: int = 8  # neighbours per word (the Projection page's eight)
     vocabulary: str = ""  # the word list's label; '' = the default 10,002 words (`story_vocabulary`)
+    # Closest-word lists leave out offensive words (`core.words.offensive`), as Projection's switch does by default:
+    # the story is shown on a projector, and *man*'s closest words include profanity under both bundled teachers.
+    polite: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.p <= 1 or any(not 0 < p <= 1 for p in self.ps):
@@ -263,8 +268,9 @@ def find_identical(
     """The newest finished run trained here with exactly `config`'s settings (`core.runs.sweep.find_stored`: every
     field of the config, the teacher by its id, never an imported run) that `owner` may open
     (`core.runs.visibility.visible_runs`: on a host their own, the gallery's and the lab's runs); None when there
-    is none. `runs`: `list_runs(runs_root)`'s frame when the caller has it."""
-    from core.runs.store import list_runs, load_run  # lazy: loads numba, torch
+    is none. `runs`: `list_runs(runs_root)`'s frame when the caller has it. Reads the found run's run.json only
+    (`core.runs.store.read_meta`): loading the whole run (its tables of 10,002 words) cost seconds per click."""
+    from core.runs.store import check_run_id, list_runs, read_meta  # lazy: loads numba, torch
     from core.runs.sweep import find_stored  # lazy: loads numba, torch
     from core.runs.visibility import visible_runs  # lazy: loads polars
 
@@ -276,8 +282,8 @@ def find_identical(
         return None
     row = seen.filter(pl.col("run_id") == run_id).row(0, named=True)
     try:
-        story = bool(load_run(root, run_id).meta.get("story"))
-    except (ValueError, OSError):  # damaged or closed since it was listed: not reused
+        story = bool(read_meta(root / check_run_id(run_id), run_id).get("story"))
+    except (LabError, ValueError, OSError):  # damaged (DamagedData), deleted or closed since it was listed: not reused
         return None
     return StoredTwin(config, run_id, str(row.get("owner") or ""), str(row.get("created") or ""), story)
 
@@ -487,20 +493,22 @@ def teacher_vectors(settings: StorySettings, cache_root: Path | None = None) -> 
 
 
 def teacher_neighbours_frame(
-    items: Sequence[str], teacher: np.ndarray, words: Sequence[str], k: int = 8
+    items: Sequence[str], teacher: np.ndarray, words: Sequence[str], k: int = 8, polite: bool = True
 ) -> pl.DataFrame:
-    """Step 1: each word's k nearest words under the teacher. Columns word, rank, neighbour, cosine.
+    """Step 1: each word's k nearest words under the teacher (`polite`: offensive words left out,
+    `core.words.offensive`). Columns word, rank, neighbour, cosine.
 
-    >>> m = np.array([[1, 0], [0.9, 0.1], [0, 1]], dtype=np.float32)
-    >>> teacher_neighbours_frame(["a", "b", "c"], m, ["a"], k=1)["neighbour"].to_list()
+    >>> m = np.array([[1, 0], [0.9, 0.1], [0.8, 0.2], [0, 1]], dtype=np.float32)
+    >>> teacher_neighbours_frame(["a", "shit", "b", "c"], m, ["a"], k=1)["neighbour"].to_list()
     ['b']
     """
     unit = unit_rows(teacher)
+    skip = offensive_indices(items) if polite else set()
     rows = [
         {"word": w, "rank": r, "neighbour": n, "cosine": round(c, 3)}
         for w in words
         if w in set(items)
-        for r, (n, c) in enumerate(nearest(unit, items, w, k), start=1)
+        for r, (n, c) in enumerate(nearest(unit, items, w, k, skip=skip), start=1)
     ]
     return pl.DataFrame(rows, schema={"word": pl.Utf8, "rank": pl.Int64, "neighbour": pl.Utf8, "cosine": pl.Float64})
 
@@ -509,7 +517,11 @@ def teacher_neighbours_frame(
 
 
 def run_scores(
-    vectors, words: Sequence[str] = StorySettings.words, k: int = 8, scoring: StoryScoring | None = None
+    vectors,
+    words: Sequence[str] = StorySettings.words,
+    k: int = 8,
+    scoring: StoryScoring | None = None,
+    polite: bool = True,
 ) -> dict:
     """One run's story scores, from its teacher and student vectors (`core.runs.experiment.RunVectors`):
 
@@ -519,7 +531,9 @@ def run_scores(
     - baseline_cosine: the learns-nothing student's held-out cosine (every new word gets the average answer);
     - neighbours: for each of `words`, its k nearest words under the teacher and the student, whether the student
       was trained on the word itself, and how many words were searched (`among`): a word in the lessons is looked up
-      among the lesson words only (under both, so the two lists compare), a new word among every word.
+      among the lesson words only (under both, so the two lists compare), a new word among every word; with `polite`
+      (the default) offensive words are never among them (`core.words.offensive`, what a projector should not show).
+      The scores above are not filtered: a score measures the student, the lists are what an audience reads.
 
     `scoring` (a `StoryScoring` whose vectors these are): the teacher's neighbours of the sample are looked up
     there (found once for all the runs with the same held-out words) instead of found again; the same scores.
@@ -539,15 +553,18 @@ def run_scores(
     # A word in the lessons is looked up among the lessons (under both): a lookup table's 80 % of never-taught words
     # keep random numbers that crowd any search among all words, which would hide what it did learn by heart.
     lesson_items = [vectors.items[i] for i in told]
+    skips = {}  # offensive positions among the lessons (True) / among every word (False), found once each
     neighbours = {}
     for w in words:
         if w not in index:
             continue
         seen = bool(groups[index[w]] != "held-out")
         among = (teacher[told], student[told], lesson_items) if seen else (teacher, student, vectors.items)
+        if seen not in skips:
+            skips[seen] = offensive_indices(among[2]) if polite else set()
         neighbours[w] = {
-            "teacher": [n for n, _ in nearest(among[0], among[2], w, k)],
-            "student": [n for n, _ in nearest(among[1], among[2], w, k)],
+            "teacher": [n for n, _ in nearest(among[0], among[2], w, k, skip=skips[seen])],
+            "student": [n for n, _ in nearest(among[1], among[2], w, k, skip=skips[seen])],
             "seen": seen,
             "among": len(among[2]),  # how many words were searched: the lessons, or every word
         }
@@ -559,6 +576,7 @@ def run_scores(
         "version": SCORES_VERSION,
         "k": k,
         "words": list(words),
+        "polite": polite,
         "heldout_words": int(heldout.sum()),
         "training_words": int(len(told)),
         "training_cosine": mean(~heldout),
@@ -631,16 +649,25 @@ def story_scores(
     """`run_scores` of a stored run, kept in its folder (`story-scores.json`) after the first time, so a
     step reads a small file instead of loading a student and the teacher's vectors. `scoring`: shared by the
     runs scored one after another (`warm_story`); None: one of its own."""
-    words, k = (settings.words, settings.k) if settings else (StorySettings.words, StorySettings.k)
+    words, k, polite = (
+        (settings.words, settings.k, settings.polite)
+        if settings
+        else (StorySettings.words, StorySettings.k, StorySettings.polite)
+    )
     path = Path(stored.folder) / "story-scores.json"
     try:
         cached = json.loads(path.read_text())
-        if cached.get("version") == SCORES_VERSION and cached.get("k") == k and cached.get("words") == list(words):
+        if (cached.get("version"), cached.get("k"), cached.get("words"), cached.get("polite")) == (
+            SCORES_VERSION,
+            k,
+            list(words),
+            polite,
+        ):
             return cached
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # AttributeError: a file that holds JSON but not an object
         pass
     scoring = scoring or StoryScoring(cache_root)
-    scores = run_scores(scoring.run_vectors(stored), words, k, scoring)
+    scores = run_scores(scoring.run_vectors(stored), words, k, scoring, polite)
     if stored.meta.get("status", "finished") != "finished":
         return scores  # a run still training changes: keep nothing
     tmp = path.with_name(f".story-scores.{os.getpid()}.tmp")
@@ -714,7 +741,7 @@ def zero_answer_scores(
     groups = np.full(len(items), "public", dtype=object)
     groups[mapped] = "held-out"
     vectors = RunVectors(items, teacher, zero.transform(cheap), tuple(groups))
-    scores = run_scores(vectors, settings.words, settings.k, scoring)
+    scores = run_scores(vectors, settings.words, settings.k, scoring, settings.polite)
     scores.update(zero_version=ZERO_VERSION, training_words=0, public_words=int(len(public)))
     scores.update(_zero_analogies(vectors, public))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

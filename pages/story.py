@@ -32,6 +32,7 @@ STEPS = {
 # the person's own Try-it pair, as pages/start.py leaves it: the jobs training now (Model B first), the runs reused from
 # the store (student kind -> run id), and the sentence saying where the pair comes from ({"runs": "B,A", "text": ...})
 JOBS, REUSED, PAIR_NOTE = "story_jobs", "story_reused", "story_pair_note"
+POLITE = "Offensive words are left out of these lists, as on the map."
 HIGHLIGHT = (
     "story_highlight"  # the words a door's page highlights (a tuple), with K.RUN and ?run= (the doors' contract)
 )
@@ -45,7 +46,9 @@ def settings_from_env(_stamp: str) -> story.StorySettings:
 @st.cache_resource(show_spinner="Reading the teacher's answers…", max_entries=2)
 def teacher_neighbours(settings: story.StorySettings) -> pl.DataFrame:
     items, vectors = story.teacher_vectors(settings)
-    return story.teacher_neighbours_frame(items, vectors, settings.words + settings.more_words, settings.k)
+    return story.teacher_neighbours_frame(
+        items, vectors, settings.words + settings.more_words, settings.k, settings.polite
+    )
 
 
 @st.cache_data(show_spinner="Reading the trained students…", max_entries=64)
@@ -140,12 +143,16 @@ def neighbour_table(heading: str, scores: dict) -> None:
         for r in frame.iter_rows(named=True)
     ]
     st.table(pl.DataFrame(rows).to_pandas().set_index("word"))
-    if any(r["searched"] == "the lessons" for r in frame.iter_rows(named=True)):
-        st.caption(
-            "A word from the lessons is looked up among the lesson words only (for the teacher too, so the lists "
-            "compare): among all the words, the words Model B was never taught keep random numbers, and those crowd "
-            "out what it learnt by heart. A new word is looked up among all of them."
-        )
+    lessons = any(r["searched"] == "the lessons" for r in frame.iter_rows(named=True))
+    caption = (
+        "A word from the lessons is looked up among the lesson words only (for the teacher too, so the lists "
+        "compare): among all the words, the words Model B was never taught keep random numbers, and those crowd "
+        "out what it learnt by heart. A new word is looked up among all of them. "
+        if lessons
+        else ""
+    ) + (POLITE if settings.polite else "")
+    if caption:
+        st.caption(caption.strip())
 
 
 def open_page(label: str, page: str, run_id: str | None, key: str, icon: str) -> None:
@@ -292,6 +299,8 @@ if step == 1:
             "story_teacher",
             "story_step1_teacher_neighbours",
         )
+        if settings.polite:
+            st.caption(POLITE)
     st.page_link(PAGES["data"], label="Choose another teacher or your own words", icon=":material/dataset:")
 
 elif step == 2:

@@ -76,6 +76,11 @@ def test_warm_story_trains_once_and_every_step_has_its_frame(settings, prepared)
 
     scores = {rid: story.story_scores(load_run(runs_dir(), rid), settings=settings) for rid in ids}
     assert all((load_run(runs_dir(), rid).folder / "story-scores.json").exists() for rid in ids)
+    assert all(s["polite"] is True and s["version"] == story.SCORES_VERSION for s in scores.values())
+    from dataclasses import replace
+
+    rude = story.story_scores(load_run(runs_dir(), ids[0]), settings=replace(settings, polite=False))
+    assert rude["polite"] is False  # kept scores made with the filter are not shown without it
     pair = {story.student_label(m): scores[runs.run_id(m)] for m in (StudentKind.B, StudentKind.KERNEL)}
 
     split = story.split_cosine_frame(pair)
@@ -290,6 +295,52 @@ def test_a_lesson_word_is_searched_among_the_lessons_a_new_word_among_all():
     assert frame.filter(word="king", who="Model B")["shared"].item() == 2
 
 
+def test_closest_word_lists_leave_out_offensive_words_near_a_story_word():
+    """The story is shown on a projector: an offensive word right beside *king* (among its lessons) and beside
+    *queen* (among every word) is left out of both lists, under the teacher and the student, unless asked for; the
+    scores themselves are not filtered."""
+
+    class Vectors:
+        items = ("king", "shit", "prince", "crown", "queen", "fucking", "princess", "noise")
+        teacher = np.array(
+            [
+                [1, 0, 0, 0],  # king
+                [0.99, 0.01, 0, 0],  # shit: king's closest word
+                [0.9, 0.1, 0, 0],  # prince
+                [0.8, 0.2, 0, 0],  # crown
+                [0, 1, 0, 0],  # queen
+                [0.01, 0.99, 0, 0],  # fucking: queen's closest word
+                [0.1, 0.9, 0, 0],  # princess
+                [0, 0, 0, 1],  # noise
+            ],
+            dtype=np.float32,
+        )
+        student = teacher.copy()
+        groups = ("training", "training", "training", "training", "held-out", "held-out", "held-out", "held-out")
+
+        def index(self):
+            return {w: i for i, w in enumerate(self.items)}
+
+    rude = story.run_scores(Vectors(), ("king", "queen"), k=2, polite=False)
+    assert rude["neighbours"]["king"]["teacher"] == ["shit", "prince"]  # the list really holds them unfiltered
+    assert rude["neighbours"]["queen"]["student"][0] == "fucking"
+    scores = story.run_scores(Vectors(), ("king", "queen"), k=2)  # polite by default
+    king, queen = scores["neighbours"]["king"], scores["neighbours"]["queen"]
+    assert king["teacher"] == king["student"] == ["prince", "crown"] and king["among"] == 4
+    assert queen["teacher"] == queen["student"] == ["princess", "crown"] and queen["among"] == len(Vectors.items)
+    assert scores["polite"] and not rude["polite"]
+    assert {k: v for k, v in scores.items() if k not in ("neighbours", "polite")} == {
+        k: v for k, v in rude.items() if k not in ("neighbours", "polite")
+    }
+    frame = story.neighbours_frame({"Model B": scores}, ("king", "queen"))
+    assert not any("shit" in n or "fucking" in n for n in frame["neighbours"])
+
+    teacher = story.teacher_neighbours_frame(Vectors.items, Vectors.teacher, ["king", "queen"], k=2)  # step 1
+    assert teacher["neighbour"].to_list() == ["prince", "crown", "princess", "crown"]
+    rude_teacher = story.teacher_neighbours_frame(Vectors.items, Vectors.teacher, ["king"], k=1, polite=False)
+    assert rude_teacher["neighbour"].to_list() == ["shit"]
+
+
 # ---- Try it: an identical stored run is reused, decided by the engine -----------------------------------------
 
 # one change per setting of a run: each gives another result, so a stored run that differs in it is never reused
@@ -324,8 +375,15 @@ def _rewrite_meta(run_id: str, **changes) -> None:
     path.write_text(json.dumps(meta))
 
 
-def test_try_it_reuses_the_story_pair_stored_at_setup(settings, prepared):
+def test_try_it_reuses_the_story_pair_stored_at_setup(settings, prepared, monkeypatch):
+    import core.runs.store
+
     ids = story.warm_story(settings=settings, prepared=prepared)
+
+    def whole_run(*args, **kwargs):  # Try it's reuse reads each run's run.json, never a whole run (seconds a click)
+        raise AssertionError("find_identical loaded a whole run")
+
+    monkeypatch.setattr(core.runs.store, "load_run", whole_run)
     plan = story.plan_try_it(settings)
     assert plan.to_train == [] and [t.run_id for t in plan.reused.values()] == ids[:2]
     assert all(t.story for t in plan.reused.values())
@@ -337,6 +395,13 @@ def test_try_it_reuses_the_story_pair_stored_at_setup(settings, prepared):
     other = story.plan_try_it(replace(settings, seed=1))  # another seed: other words, another pair
     assert other.reused == {} and other.to_train == list(story.pair_configs(replace(settings, seed=1)))
     assert other.sentence() is None
+    assert story.plan_try_it(replace(settings, p=0.1)).to_train == []  # p = 0.1 is one of step 4's story runs
+    fresh = story.plan_try_it(replace(settings, p=0.25, ps=(0.25,)))  # a p the story never trained
+    assert fresh.reused == {} and len(fresh.to_train) == 2
+    b, story_frame = story.pair_configs(settings)[0], list_runs(runs_dir())
+    assert story.find_identical(b, runs=story_frame).run_id == ids[0]
+    (runs_dir() / ids[0] / "run.json").write_text("[" * 50_000 + "]" * 50_000)  # damaged after it was listed
+    assert story.find_identical(b, runs=story_frame) is None
 
 
 def test_a_stored_run_differing_in_any_one_setting_is_not_reused(settings, prepared):
