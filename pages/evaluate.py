@@ -216,12 +216,9 @@ JOBS = {"eval_sweep": "Comparison", "eval_selection": "Selection comparison"}  #
 running = any((job := board.get(ss.get(key))) is not None and not job.done for key in JOBS)
 
 
-def grid_button(grid, key: str, label: str) -> None:
-    """A button that trains the runs of `grid` not stored yet in the background ({runs} and {about} in `label`:
-    how many, how long); none when every run is stored."""
-    missing = to_train(grid.configs(), table, prepared.teacher_id)
-    if not missing:
-        return
+def grid_button(grid, missing: list, key: str, label: str) -> None:
+    """A button that trains `missing`, the runs of `grid` not stored yet, in the background ({runs} and {about} in
+    `label`: how many, how long)."""
     by_mode = {prepared.lemmatize: prepared}
     estimate = sweep_estimate(grid, by_mode, runs_dir(), ss[K.OWNER], host_settings().hosted)
     about = f", {duration(estimate)}" if estimate is not None else ""
@@ -237,24 +234,31 @@ def grid_button(grid, key: str, label: str) -> None:
 
 
 if prepared is not None and prepared.teacher_id == this["teacher"]:
-    grid_button(
-        SweepGrid(
-            teacher=ss[K.TEACHER],
-            models=tuple(StudentKind),
-            ps=PS,
-            epochs=20,
-            lemmatize=(prepared.lemmatize,),
-            vocabulary=ss[K.VOCAB].label,
+    grids = {
+        "eval_sweep": (
+            SweepGrid(
+                teacher=ss[K.TEACHER],
+                models=tuple(StudentKind),
+                ps=PS,
+                epochs=20,
+                lemmatize=(prepared.lemmatize,),
+                vocabulary=ss[K.VOCAB].label,
+            ),
+            f"Train the comparison: every student at p = {', '.join(map(str, PS))} ({{runs}}{{about}})",
         ),
-        "eval_sweep",
-        f"Train the comparison: every student at p = {', '.join(map(str, PS))} ({{runs}}{{about}})",
-    )
-    grid_button(
-        selection_comparison(ss[K.TEACHER], prepared.lemmatize, ss[K.VOCAB].label),
-        "eval_selection",
-        f"Train the selection comparison: the kernel adapter asking random, typical and spread-out words at "
-        f"p = {', '.join(map(str, SELECTION_PS))}, {len(SELECTION_SEEDS)} seeds each, plus its ceiling ({{runs}}{{about}})",
-    )
+        "eval_selection": (
+            selection_comparison(ss[K.TEACHER], prepared.lemmatize, ss[K.VOCAB].label),
+            f"Train the selection comparison: the kernel adapter asking random, typical and spread-out words at "
+            f"p = {', '.join(map(str, SELECTION_PS))}, {len(SELECTION_SEEDS)} seeds each, plus its ceiling "
+            "({runs}{about})",
+        ),
+    }
+    missing = {key: to_train(grid.configs(), table, prepared.teacher_id) for key, (grid, _) in grids.items()}
+    if any(missing.values()):  # a box only when there is something to train
+        with knobs("Train more runs"):
+            for key, (grid, label) in grids.items():
+                if missing[key]:
+                    grid_button(grid, missing[key], key, label)
 
 
 @st.fragment(run_every=2.0 if running else None)
@@ -327,13 +331,14 @@ def how_few_answers(frame: pl.DataFrame) -> None:
     with st.container(border=True):
         target, goal = ss.get("quality_target", 90), ss.get("quality_target_metric", "analogy_pct_of_teacher")
         st.markdown(f"**How few teacher answers for {target:g} % of the teacher's {TARGET_NOUNS[goal]}?**")
-        left, right = st.columns([1, 2])
-        target = left.number_input(
-            "Share of the teacher (%)", min_value=5, max_value=100, value=90, step=5, key="quality_target"
-        )
-        goal = right.selectbox(
-            "Of the teacher's", list(TARGET_CHOICES), format_func=TARGET_CHOICES.get, key="quality_target_metric"
-        )
+        with knobs("The target"):
+            left, right = st.columns([1, 2])
+            target = left.number_input(
+                "Share of the teacher (%)", min_value=5, max_value=100, value=90, step=5, key="quality_target"
+            )
+            goal = right.selectbox(
+                "Of the teacher's", list(TARGET_CHOICES), format_func=TARGET_CHOICES.get, key="quality_target_metric"
+            )
         answers = queries_for(frame, goal, target)
         if answers.is_empty():
             st.caption(EXPLAIN["how_few_none"])
@@ -362,14 +367,15 @@ if family.height:
     frame = quality_frame(evaluations, table)
     present = [s for s in SELECTIONS if s in set(frame.filter(pl.col("student") != BASELINE_LABEL)["selection"])]
     if len(present) > 1:
-        shown = st.multiselect(
-            "Ways of choosing the words to show",
-            present,
-            default=present,
-            format_func=charts.selection_name,
-            key="quality_selections",
-            help=EXPLAIN["selections_help"],
-        )
+        with knobs("The ways of choosing words shown"):
+            shown = st.multiselect(
+                "Ways of choosing the words to show",
+                present,
+                default=present,
+                format_func=charts.selection_name,
+                key="quality_selections",
+                help=EXPLAIN["selections_help"],
+            )
         frame = frame.filter(pl.col("selection").is_in(shown or present) | is_ceiling(pl.col("p")))  # the ceiling stays
     summary_table = band_cells(band_table(frame))
     st.dataframe(
@@ -426,13 +432,14 @@ if family.height:
         )
     curve = curve_rows(frame).filter(pl.col("student") != BASELINE_LABEL)
     if most_points_per_student(curve, "student") >= 2:
-        metric = st.radio(
-            "Score",
-            list(charts.QUALITY_METRICS),
-            horizontal=True,
-            format_func=charts.QUALITY_METRICS.get,
-            key="quality_metric",
-        )
+        with knobs("The chart's score"):
+            metric = st.radio(
+                "Score",
+                list(charts.QUALITY_METRICS),
+                horizontal=True,
+                format_func=charts.QUALITY_METRICS.get,
+                key="quality_metric",
+            )
         bands = quality_bands(frame, metric)
         zero_cheap, zero_files = stored_zero_answers(this["teacher"], this["vocabulary"])
         zero = zero_answer_bands(zero_files, metric, f"No answers: a map from {zero_cheap}, learnt without pairs")
@@ -495,9 +502,13 @@ def model_name_for(teacher_id: str) -> str | None:
 
 
 teacher_name = model_name_for(this["teacher"])
+measure = False
 if teacher_name is None or teacher_name.startswith("hash"):
     st.caption("Timing is available for the bundled teachers (MiniLM, MPNet).")
-elif st.button("Measure the teacher and the cheap model", key="measure_cost", icon=":material/timer:"):
+else:
+    with knobs("Timing"):  # the button only: its figures show below, in presenter mode too
+        measure = st.button("Measure the teacher and the cheap model", key="measure_cost", icon=":material/timer:")
+if measure:
     from core.runs.store import load_run
 
     items = tuple(load_run(runs_dir(), run_id).items["item"].to_list()[:256])

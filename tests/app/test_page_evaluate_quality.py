@@ -85,6 +85,35 @@ def test_the_quality_section_shows_bands_strategies_the_table_and_how_few_answer
     assert shown == {"Typical words", "Every answer but 10 % (the ceiling)"}  # the ceiling stays
 
 
+# every kind of setting a page can show (download buttons are not settings: they stay, beside their charts)
+SETTINGS = ("button", "checkbox", "multiselect", "number_input", "radio", "selectbox", "slider", "text_input", "toggle")
+
+
+def _setting_keys(block) -> set[str]:
+    return {w.key for kind in SETTINGS for w in getattr(block, kind)}
+
+
+def test_presenter_mode_folds_away_every_setting_of_honest_evaluation(seeded_runs, prepared, vocab):
+    """In presenter mode (pages/_shared.py `knobs`) every setting of the page sits in a box hidden for the audience:
+    the run picker, which words count, the epochs, the ways of choosing words, the chart's score, the target of
+    "how few answers" and the buttons that train more runs. The tables and charts stay, and so do the values."""
+    state = dict(run_id=seeded_runs, prepared=prepared, vocabulary=vocab, teacher_name="hash-32")
+    shown = make_app("evaluate", **state)
+    no_errors(shown)
+    everything = _setting_keys(shown.main) - {"presenter_key"}  # the one key that leaves presenter mode
+    assert {"run_select", "eval_scope", "quality_selections", "quality_metric", "quality_target"} <= everything
+    assert {"eval_sweep_start", "eval_selection_start"} & everything  # something to train: its button is a setting
+
+    at = make_app("evaluate", presenter_mode=True, **state)
+    no_errors(at)
+    hidden = [e for e in at.main.expander if e.label.endswith("(hidden for the audience)")]
+    folded = set().union(*(_setting_keys(e) for e in hidden))
+    assert _setting_keys(at.main) - {"presenter_key"} == everything  # folded, not gone: their values stay
+    assert everything - folded == set(), f"settings an audience would see: {everything - folded}"
+    assert len(_charts(at)) == len(_charts(shown)) == 2  # the charts stay
+    assert any("Seeds" in d.value.columns for d in at.dataframe)  # and the tables
+
+
 # ---- the sentences (pages/_labels.py), on hand-built rows ------------------------------------------------------
 
 
