@@ -3,16 +3,20 @@ and every step draws from stored runs (fake teacher: the story's runs trained on
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import streamlit as st
 
 from core import story
 from core.paths import runs_dir, teacher_cache_dir
+from core.runs.experiment import prepare_items
 from core.runs.store import list_runs, load_run
 from core.teachers.teacher import CachedTeacher, HashTeacher
 from pages._plain import literal
 from pages._shared import K
 from tests.app.apphelpers import make_app, no_errors
+from tests.app.conftest import WORDS
 
 
 @pytest.fixture(autouse=True)
@@ -20,15 +24,31 @@ def fake_story(monkeypatch):
     monkeypatch.setenv(story.TEACHER_ENV, "hash-32")
 
 
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory):
+    """A lab home holding the story's runs, trained once for this file (~5 s each time on this machine, and ten
+    tests use them): trained on the AppTests' 305 words (labelled as the default word list, as the story looks them
+    up), scored, with step 4's zero-answer student and the teacher's vectors of the default words (step 1).
+    Returns (home, run ids). No test reads it: each gets its own copy (`story_runs`)."""
+    home = tmp_path_factory.mktemp("story-home") / "lab"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("EMBEDDING_LAB_HOME", str(home))
+        env.setenv(story.TEACHER_ENV, "hash-32")
+        settings = story.StorySettings.from_env()
+        cache = CachedTeacher(HashTeacher(32), teacher_cache_dir())
+        cache.embed(list(story.story_vocabulary().words))
+        ids = story.warm_story(settings=settings, prepared=prepare_items(WORDS, "none", cache))
+        story.warm_zero_answer(settings=settings)  # the warm-up's last step 'zero-answer'
+    return home, ids
+
+
 @pytest.fixture
-def story_runs(prepared):
-    """The story's runs, trained on the AppTests' 305 words (labelled as the default word list, as the story
-    looks them up), and the teacher's vectors of the default words in the cache (step 1)."""
-    settings = story.StorySettings.from_env()
-    CachedTeacher(HashTeacher(32), teacher_cache_dir()).embed(list(story.story_vocabulary().words))
-    ids = story.warm_story(settings=settings, prepared=prepared)
-    story.warm_zero_answer(settings=settings)  # the warm-up's last step 'zero-answer'
-    return ids
+def story_runs(trained_home, lab_home):
+    """The story's trained home, copied into this test's own home: a test that changes a run (or its scores)
+    changes its copy, and the next test starts from the home as trained."""
+    home, ids = trained_home
+    shutil.copytree(home, lab_home, dirs_exist_ok=True)
+    return list(ids)
 
 
 def page_text(at) -> str:
