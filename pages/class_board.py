@@ -15,14 +15,14 @@ from datetime import datetime
 import polars as pl
 import streamlit as st
 
-from core.classroom import board
+from core.classroom import board, challenge
 from core.classroom.people import people_dir, read_people
 from core.errors import LabError
 from core.paths import runs_dir
 from core.runs.store import list_runs
 from pages._identity import classroom_settings, is_teacher, lab_id
 from pages._plain import literal
-from pages._shared import job_board, show_chart
+from pages._shared import PAGES, job_board, show_chart
 
 st.title("Class board")
 if not is_teacher():  # asked afresh from the sign-in or the link, never from a widget's value
@@ -185,6 +185,27 @@ else:
             "estimate_minutes": st.column_config.NumberColumn("estimated minutes", format="%.1f"),
         },
     )
+
+st.subheader("Challenges")
+challenges = challenge.challenges_table()
+if challenges.is_empty():
+    st.caption("No challenge yet: set one on the Challenge page.")
+else:
+    st.dataframe(
+        challenges.with_columns(
+            pl.Series("closes", [f"{d.day} {d:%b %H:%M}" for d in map(datetime.fromtimestamp, challenges["closes"])])
+        ),
+        hide_index=True,
+        width="stretch",
+        key="board_challenges",
+        column_config={
+            "scored_by": "scored by",
+            "budget": st.column_config.NumberColumn("answer budget", format="%d"),
+            "open": st.column_config.CheckboxColumn("still open"),
+            "people": st.column_config.NumberColumn("people who submitted", format="%d"),
+        },
+    )
+st.page_link(PAGES["leaderboard"], label="Set a challenge, see its board, or end it", icon=":material/emoji_events:")
 
 st.subheader("The gallery")
 gallery = board.gallery_table(runs, names)

@@ -98,22 +98,22 @@ chosen = st.selectbox(
     key="lb_challenge",
 )
 challenge = next(c for c in listed if c.id == chosen)
-closes = datetime.fromtimestamp(challenge.deadline).strftime("%d %b %H:%M")
+deadline = datetime.fromtimestamp(challenge.deadline)
+closes = f"{deadline.day} {deadline:%b %H:%M}"
 closed = now >= challenge.deadline
-st.markdown(
-    literal(
-        f"Teacher {challenge.teacher}, word list {challenge.vocabulary}; at most {challenge.budget:,} teacher answers; "
-        f"scored by {ch.METRICS[challenge.metric]}; {challenge.per_day} submissions a day; "
-        + (f"closed {closes}." if closed else f"closes {closes}.")
-    )
-)
+analogies = challenge.metric == "analogy_pct_of_teacher"
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Answer budget", f"{challenge.budget:,}", help="The most teacher answers a run may learn from")
+m2.metric("Scored by", "Analogies" if analogies else "Cosine", help=ch.METRICS[challenge.metric].capitalize())
+m3.metric("Submissions", f"{challenge.per_day} a day", help="Per person, in any 24 hours")
+m4.metric("Closed" if closed else "Closes", closes)
+st.caption(literal(f"Teacher {challenge.teacher}, on {ch.word_list_name(challenge.vocabulary)}."))
 
 st.subheader("The board" + (" — final, private scores revealed" if closed else " — live, public scores"))
 board = ch.leaderboard(challenge, ch.submissions(None, challenge), nicknames(), now)
 if board.is_empty():
     st.caption("No submission yet.")
 else:
-    analogies = challenge.metric == "analogy_pct_of_teacher"
     unit, number = (" (% of the teacher)", "%.1f") if analogies else ("", "%.4f")
     st.dataframe(
         board if closed else board.drop("private"),  # the private scores exist, but stay hidden until the deadline
@@ -129,6 +129,18 @@ else:
             ),
             "answers": st.column_config.NumberColumn("answers used", format="%d"),
         },
+    )
+    score = (
+        "the analogies its student solves whose answer is one of those words, as % of what the teacher solves "
+        "(100: as well as the teacher)"
+        if analogies
+        else "its student's cosine to the teacher on those words (1 would be the teacher itself)"
+    )
+    st.caption(
+        f"Ranked by the private score, on the half of the hidden words nobody could tune to: {score}."
+        if closed
+        else f"Each person's best run, by the public score, on half of the hidden words: {score}. The other half "
+        "decides the final ranking."
     )
 
 if closed:
@@ -161,6 +173,10 @@ p = s2.number_input(
 )
 epochs = s3.number_input("Epochs", 1, host_settings().max_epochs, min(20, host_settings().max_epochs), key="lb_epochs")
 seed = s4.number_input("Seed", 0, 10_000, 0, key="lb_seed")
+st.caption(
+    f"p = {p:.4f} asks the teacher about {max(1, round(p * n)):,} of the {n:,} words (the budget: "
+    f"{challenge.budget:,}); the lab draws them at random, never among the hidden words."
+)
 if st.button("Train and submit", type="primary", key="lb_train", icon=":material/emoji_events:"):
     owner = ss.get(K.OWNER, "")
     config = TrainConfig(

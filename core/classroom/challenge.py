@@ -296,6 +296,18 @@ def score(challenge: Challenge, vectors, part: set, questions=None) -> float | N
     return None if math.isnan(value) else value
 
 
+def word_list_name(label: str) -> str:
+    """A word list's label (core.data.corpus.Vocabulary.label) as a person reads it.
+
+    >>> word_list_name("default-10002-23658c7a"), word_list_name("my-words.txt-250-0a1b2c3d")
+    ('the default 10,002 words', 'my-words.txt (250 words)')
+    """
+    source, size, _ = (label.rsplit("-", 2) + ["", ""])[:3] if label.count("-") >= 2 else (label, "", "")
+    if not size.isdigit():
+        return label
+    return f"the default {int(size):,} words" if source == "default" else f"{source} ({int(size):,} words)"
+
+
 def shown(challenge: Challenge, value) -> str:
     """A score as the board writes it: '0.4213' (cosine), '42.0 % of the teacher' (analogies), 'no score'."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -406,3 +418,33 @@ def leaderboard(
         "private" if revealed else "public", descending=True, nulls_last=True
     )
     return frame.with_row_index("rank", offset=1)
+
+
+def challenges_table(home: Path | None = None, now: float | None = None) -> pl.DataFrame:
+    """Every challenge at a glance, for the class board, the newest first: title, scored_by, budget, closes (epoch
+    seconds), open, people (who submitted), submissions. Nothing of the hidden words."""
+    now = time.time() if now is None else float(now)
+    rows = []
+    for challenge in list_challenges(home):
+        entries = submissions(home, challenge)
+        rows.append(
+            {
+                "title": challenge.title,
+                "scored_by": METRICS[challenge.metric].split(" (")[0],
+                "budget": challenge.budget,
+                "closes": challenge.deadline,
+                "open": now < challenge.deadline,
+                "people": len({e["owner"] for e in entries}),
+                "submissions": len(entries),
+            }
+        )
+    schema = {
+        "title": pl.Utf8,
+        "scored_by": pl.Utf8,
+        "budget": pl.Int64,
+        "closes": pl.Float64,
+        "open": pl.Boolean,
+        "people": pl.Int64,
+        "submissions": pl.Int64,
+    }
+    return pl.DataFrame(rows, schema=schema)

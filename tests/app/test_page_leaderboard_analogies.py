@@ -57,7 +57,7 @@ def test_an_analogy_challenge_is_set_trained_submitted_and_revealed(monkeypatch)
     no_errors(teacher)
     (made,) = ch.list_challenges()
     assert made.metric == "analogy_pct_of_teacher" and made.budget == 60
-    assert any("analogies solved, as % of the teacher's" in _plain(m.value) for m in teacher.markdown)
+    assert {m.label: m.value for m in teacher.metric}["Scored by"] == "Analogies"
 
     ada = _open(ADA, state)
     no_errors(ada)
@@ -70,12 +70,14 @@ def test_an_analogy_challenge_is_set_trained_submitted_and_revealed(monkeypatch)
     board = ada.dataframe[0].value
     assert board["person"].to_list() == ["Ada"] and "private" not in board.columns
     assert board["public"].to_list() == [entry["public"]]
+    assert any("as % of what the teacher solves" in c.value for c in ada.caption)  # what the score means
 
     teacher = _open(TEACHER, state)
     teacher.button(key="lb_end").click().run()
     no_errors(teacher)
     assert any("the private scores are revealed" in s.value for s in teacher.success)
     assert teacher.dataframe[0].value["private"].to_list() == [entry["private"]]
+    assert any("Ranked by the private score" in c.value for c in teacher.caption)
     assert not [b for b in teacher.button if b.key == "lb_train"]  # ended: no more submissions
 
 

@@ -7,6 +7,7 @@ Screenshots (signin_*.png, class_board.png) go to a temporary folder, or to docs
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.util
 import io
@@ -133,26 +134,35 @@ def _run_names(page, url: str) -> str:
     return labels
 
 
-def test_two_students_and_a_teacher_sign_in_out_and_in_again(provider, tmp_path, lab_home, shots):
-    from playwright.sync_api import sync_playwright
-
-    base, issuer = provider
-    ids = _seed(issuer)
-    secrets_file = tmp_path / "secrets.toml"
+@contextlib.contextmanager
+def serve_with_sign_in(lab_home: Path, provider_base: str):
+    """A hosted lab with `login = true` against the provider at `provider_base`, the fake teacher, no warm-up, and
+    teacher@school.test its teacher: yields the server's URL (tests/e2e/test_challenge_browser.py serves the same)."""
+    secrets_file = lab_home.parent / "secrets.toml"
+    secrets_file.parent.mkdir(parents=True, exist_ok=True)
     secrets_file.write_text(
         "[auth]\n"
         'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
         f'cookie_secret = "{secrets.token_urlsafe(32)}"\n'
         'client_id = "embedding-lab"\n'
         'client_secret = "not-a-secret"\n'
-        f'server_metadata_url = "{base}/.well-known/openid-configuration"\n'
+        f'server_metadata_url = "{provider_base}/.well-known/openid-configuration"\n'
     )
     lab_home.mkdir(parents=True, exist_ok=True)
     (lab_home / "lab.toml").write_text(
         '[host]\nhosted = true\nlogin = true\n[classroom]\nteachers = ["teacher@school.test"]\n'
     )
     env = {"EMBEDDING_LAB_FAKE_TEACHER": "1", "EMBEDDING_LAB_WARM": "off", "STREAMLIT_SECRETS_FILES": str(secrets_file)}
-    with serve(lab_home, **env) as url, sync_playwright() as pw:
+    with serve(lab_home, **env) as url:
+        yield url
+
+
+def test_two_students_and_a_teacher_sign_in_out_and_in_again(provider, lab_home, shots):
+    from playwright.sync_api import sync_playwright
+
+    base, issuer = provider
+    ids = _seed(issuer)
+    with serve_with_sign_in(lab_home, base) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         pages = {}
         for sub in PEOPLE:  # each in their own browser: nothing shared but the provider's say-so
