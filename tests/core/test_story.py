@@ -4,6 +4,7 @@ and a story whose runs are missing says what is missing. The real-teacher criter
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import UTC
 
 import numpy as np
@@ -31,6 +32,28 @@ def settings() -> story.StorySettings:
 @pytest.fixture
 def prepared():
     return prepare_items(WORDS, "none", CachedTeacher(HashTeacher(32), teacher_cache_dir()))
+
+
+@pytest.fixture(scope="module")
+def story_home(tmp_path_factory):
+    """A lab home holding the story's runs on `WORDS` (`warm_story`, ~5 s), trained once for this file; no test
+    reads it: `trained` copies it into a test's own home."""
+    home = tmp_path_factory.mktemp("story-home") / "lab"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("EMBEDDING_LAB_HOME", str(home))
+        settings = story.StorySettings(teacher="hash-32", cheap="hash-16", vocabulary="test-300")
+        story.warm_story(
+            settings=settings,
+            prepared=prepare_items(WORDS, "none", CachedTeacher(HashTeacher(32), teacher_cache_dir())),
+        )
+    return home
+
+
+@pytest.fixture
+def trained(story_home, lab_home):
+    """The story's runs already stored in this test's home (a copy: what a test changes is its own), so its
+    `warm_story` finds them all and only reads their scores, as on a warmed lab."""
+    shutil.copytree(story_home, lab_home, dirs_exist_ok=True)
 
 
 def test_the_pair_and_the_poisoned_pair_train_on_the_same_words(settings, prepared):
@@ -169,7 +192,7 @@ def test_real_teachers_adapter_shares_five_of_eight_neighbours_of_king_and_queen
 
 
 def test_warm_story_trains_model_b_as_one_group_with_the_curves_and_scores_of_runs_trained_alone(
-    settings, prepared, tmp_path
+    settings, prepared, trained, tmp_path
 ):
     """The story's runs train in the sweep's batches (Model B's runs as one group) and are scored with one shared
     `StoryScoring`; the reference is what warm_story did before: each run alone (`TrainingRun`), scored alone."""
@@ -195,7 +218,7 @@ def test_warm_story_trains_model_b_as_one_group_with_the_curves_and_scores_of_ru
             assert scores == reference
 
 
-def test_shared_scoring_gives_the_scores_of_scoring_alone(settings, prepared):
+def test_shared_scoring_gives_the_scores_of_scoring_alone(settings, prepared, trained):
     ids = story.warm_story(settings=settings, prepared=prepared)
     scoring = story.StoryScoring(teacher_cache_dir())
     from core.runs.experiment import run_vectors
@@ -207,7 +230,9 @@ def test_shared_scoring_gives_the_scores_of_scoring_alone(settings, prepared):
     assert len(scoring._neighbours) == len(settings.ps)  # the teacher's neighbours found once per p's held-out words
 
 
-def test_warm_story_keeps_a_zero_answer_student_that_saw_no_answer_and_step_four_draws_it_at_0(settings, prepared):
+def test_warm_story_keeps_a_zero_answer_student_that_saw_no_answer_and_step_four_draws_it_at_0(
+    settings, prepared, trained
+):
     ids = story.warm_story(settings=settings, prepared=prepared)
     path = story.zero_answer_path(settings)
     assert not path.exists()  # the story's runs come first: the map is the warm-up's last step, 'zero-answer'
@@ -253,7 +278,7 @@ def test_the_zero_answer_story_student_needs_enough_words(settings, prepared, tm
 
 
 @pytest.mark.parametrize("depth", [50_000, 30_000])  # over the store's size bound, and under it but too deep
-def test_a_story_run_with_a_deep_student_json_is_damaged_data_not_a_recursion_error(settings, prepared, depth):
+def test_a_story_run_with_a_deep_student_json_is_damaged_data_not_a_recursion_error(settings, prepared, trained, depth):
     from core.errors import DamagedData
     from core.paths import runs_dir
     from core.runs.store import load_run
@@ -375,7 +400,7 @@ def _rewrite_meta(run_id: str, **changes) -> None:
     path.write_text(json.dumps(meta))
 
 
-def test_try_it_reuses_the_story_pair_stored_at_setup(settings, prepared, monkeypatch):
+def test_try_it_reuses_the_story_pair_stored_at_setup(settings, prepared, trained, monkeypatch):
     import core.runs.store
 
     ids = story.warm_story(settings=settings, prepared=prepared)
@@ -404,7 +429,7 @@ def test_try_it_reuses_the_story_pair_stored_at_setup(settings, prepared, monkey
     assert story.find_identical(b, runs=story_frame) is None
 
 
-def test_a_stored_run_differing_in_any_one_setting_is_not_reused(settings, prepared):
+def test_a_stored_run_differing_in_any_one_setting_is_not_reused(settings, prepared, trained):
     """Every setting of a run (each field of TrainConfig) changes its result: a stored run that differs from the
     asked config in any one of them is never reused."""
     from dataclasses import fields
@@ -428,7 +453,7 @@ def test_a_stored_run_differing_in_any_one_setting_is_not_reused(settings, prepa
         assert story.find_identical(b, runs=differs) is None, field
 
 
-def test_on_a_host_a_classmates_run_is_reused_only_when_shared_and_says_so(settings, prepared):
+def test_on_a_host_a_classmates_run_is_reused_only_when_shared_and_says_so(settings, prepared, trained):
     from datetime import datetime
 
     b_id, adapter_id = story.warm_story(settings=settings, prepared=prepared)[:2]
