@@ -32,7 +32,10 @@ KINDS = (StudentKind.RIDGE, StudentKind.B, StudentKind.KERNEL, StudentKind.SUBWO
 PS = (0.01, 0.03, 0.1, 0.3, 1.0)
 STRENGTHS = (0.1, 0.2, 0.3, 0.5)
 WATERMARKS = {"trigger": "Trigger words (EmbMarker)", "region": "Secret region (RegionMarker-style)"}
+MARK_NAMES = {"trigger": "trigger-word mark (EmbMarker)", "region": "secret-region mark"}  # mid-sentence
 ATTACKS = {"residual": "Residual directions", "cse": "WARDEN's CSE"}
+ATTACK_NAMES = {"residual": "residual directions", "cse": "WARDEN's CSE"}  # mid-sentence
+ATTACK_AFTER = {"residual": "after it removed the residual directions", "cse": "after WARDEN's CSE"}  # chart titles
 ATTACKS_HELP = (
     "Residual directions: remove what the imitator's cheap model cannot explain in the answers it bought. WARDEN's "
     "CSE (cluster, select, eliminate): remove the main directions of the answers the API calls far more alike than "
@@ -214,16 +217,18 @@ def catch_section(role: str, title: str, key: str) -> None:
 catch_section("marked", f"Does the owner catch the imitator? ({kind.label}, strength {strength:g})", "watermark_catch")
 for r in result.costs.iter_rows(named=True):
     st.caption(
-        f"What the {WATERMARKS[r['watermark']].lower()} costs an honest user: answers keep a mean cosine of "
+        f"What the {MARK_NAMES[r['watermark']]} costs an honest user: answers keep a mean cosine of "
         f"{r['mean_cosine']:.4f} to the clean ones, and {r['overlap_at_10']:.1%} of every word's 10 nearest "
         f"neighbours stay ({r['marked_share']:.0%} of the answers are marked)."
     )
 for attack in spec.attacks if spec.removal else ():
     role = ROLES[attack]
-    st.subheader(f"After the imitator's removal attack: {ATTACKS[attack]}")
+    st.subheader(f"After the imitator's removal attack: {ATTACK_NAMES[attack]}")
     st.write(ATTACK_SENTENCES[attack].format(k=spec.removal))
     catch_section(
-        role, f"Does the owner still catch the imitator after {ATTACKS[attack]}? {kind.label}", f"watermark_{role}"
+        role,
+        f"Does the owner still catch the imitator {ATTACK_AFTER[attack]}? ({kind.label}, strength {strength:g})",
+        f"watermark_{role}",
     )
     cost = summary.filter((summary["role"] == role) & summary["heldout_cosine"].is_not_null())
     marked = summary.filter((summary["role"] == "marked") & summary["heldout_cosine"].is_not_null())
@@ -233,4 +238,5 @@ for attack in spec.attacks if spec.removal else ():
             f"about is {cost['heldout_cosine'].mean():.3f}, against {marked['heldout_cosine'].mean():.3f} without the "
             "attack (mean over the shares p that leave words unasked)."
         )
-st.dataframe(summary, hide_index=True, width="stretch")
+with st.expander("Every number of this grid (one row per p, watermark and attack)"):
+    st.dataframe(summary, hide_index=True, width="stretch")

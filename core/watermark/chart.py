@@ -18,6 +18,7 @@ SERIES_NAMES = {
     "control": "Clean students (false alarms)",
 }
 SERIES_COLOURS = {"trigger": "#d62728", "region": "#1f77b4", "control": "#888888"}
+SERIES_SHIFT = {"trigger": -5, "region": 5, "control": 0}  # pixels
 CATCH_SCHEMA = {
     "p": pl.Float64,
     "series": pl.Utf8,
@@ -74,13 +75,16 @@ def catch_frame(summary: pl.DataFrame, kind: str, strength: float, role: str = "
 def catch_chart(frame: pl.DataFrame, title: str = "Does the owner catch the imitator?") -> alt.LayerChart:
     """Share of students the owner's verifier flags against p (log axis, a tick at each p trained): one line per
     watermark (marked students) and a dashed grey one for the clean controls, drawn on top (where both are at 0 %,
-    the controls stay visible), with 95 % intervals as vertical bars."""
+    the controls stay visible), with 95 % intervals as vertical bars, the watermarks' a few pixels either side of the
+    controls'."""
     present = [s for s in SERIES_NAMES if s in set(frame["series"].to_list())]
     colour = alt.Color(
         "series_label:N",
         title="Students",
         scale=alt.Scale(domain=[SERIES_NAMES[s] for s in present], range=[SERIES_COLOURS[s] for s in present]),
-        legend=alt.Legend(orient="right", labelLimit=0, titleLimit=0),
+        legend=alt.Legend(  # line symbols: the controls' key is dashed as their line is (a dashed circle read as a blot)
+            orient="right", labelLimit=0, titleLimit=0, symbolType="stroke", symbolStrokeWidth=3, symbolSize=400
+        ),
     )
     dash = alt.StrokeDash(
         "series_label:N",
@@ -110,17 +114,18 @@ def catch_chart(frame: pl.DataFrame, title: str = "Does the owner catch the imit
         alt.Tooltip("low:Q", title="95 % interval from", format=".0%"),
         alt.Tooltip("high:Q", title="to", format=".0%"),
     ]
-    marked = alt.Chart(frame).transform_filter(alt.datum.series != "control")
-    controls = alt.Chart(frame).transform_filter(alt.datum.series == "control")
     layers = []
-    for base in (marked, controls):  # the controls last: on top
+    for series in present or ["control"]:  # the controls last: on top (an empty frame still draws axes)
+        base = alt.Chart(frame).transform_filter(alt.datum.series == series)
+        # Each series a few pixels aside, so that two intervals at the same p sit side by side, not one over the other.
+        shift = SERIES_SHIFT[series]
         layers.append(
-            base.mark_rule(opacity=0.5, strokeWidth=2).encode(
+            base.mark_rule(opacity=0.5, strokeWidth=2, xOffset=shift).encode(
                 x=x, y="low:Q", y2="high:Q", color=colour, tooltip=tooltip
             )
         )
         layers.append(
-            base.mark_line(point=alt.OverlayMarkDef(filled=True, size=50)).encode(
+            base.mark_line(point=alt.OverlayMarkDef(filled=True, size=50, xOffset=shift), xOffset=shift).encode(
                 x=x, y=y, color=colour, strokeDash=dash, tooltip=tooltip
             )
         )

@@ -75,6 +75,9 @@ def test_the_watermark_page_trains_its_grid_and_shows_who_is_caught(server, page
     page.get_by_role("heading", name="Watermark lab").wait_for()
     start = page.get_by_role("button", name="Train the grid (56 students)")
     start.wait_for()
+    for label in ("Students per point (seeds)", "Shares of words the imitator asks about (p)", "Watermarks"):
+        page.get_by_text(label, exact=True).wait_for()  # the form drawn, not its grey placeholders, in the picture
+    page.get_by_text("Trigger words (EmbMarker)").first.wait_for()
     _settled(page)
     page.screenshot(path=str(shots / "watermark_untrained.png"))
     start.click()
@@ -100,7 +103,9 @@ def test_the_watermark_page_trains_its_grid_and_shows_who_is_caught(server, page
 
     time.sleep(1.5)  # let the charts finish their layout (Vega animates it; no event says when it has settled)
     for i, name in ((0, "watermark_chart"), (2, "watermark_cse")):  # what a visitor sees at 1400 x 900
-        charts.nth(i).scroll_into_view_if_needed()
+        # The chart in the middle of the window: its explanation above it, its verdict below it, in the picture.
+        charts.nth(i).evaluate("e => e.scrollIntoView({block: 'center'})")
+        time.sleep(0.5)
         page.screenshot(path=str(shots / f"{name}.png"))
     # The whole page at once: Streamlit scrolls inside its own frame, so the window is made as tall as the page.
     tall = page.evaluate(
