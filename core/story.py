@@ -36,7 +36,7 @@ import numpy as np
 import polars as pl
 
 from core.config import LemmaMode, StudentKind, TrainConfig
-from core.data.corpus import Vocabulary, default_vocabulary
+from core.data.corpus import default_word_list
 from core.data.lemmatize import no_lemmatization
 from core.errors import LabError
 from core.evaluation.evaluate import (
@@ -55,7 +55,6 @@ from core.vectors import average_answer, unit_rows
 from core.words.offensive import offensive_indices
 
 TEACHER_ENV, CHEAP_ENV = "EMBEDDING_LAB_STORY_TEACHER", "EMBEDDING_LAB_STORY_CHEAP"  # tests: the instant fake teacher
-PAPER_PAIR = ("nonviolent", "antiaggressive")  # added to the default words, as the Data page does
 MODEL_NAMES = {"mpnet": "MPNet (all-mpnet-base-v2)", "minilm": "MiniLM (all-MiniLM-L6-v2)"}
 SCORES_VERSION = 3  # 2: a lesson word's closest words are searched among the lessons; 3: offensive words left out
 NEW_WORDS, TRAINING_WORDS = "new words (never shown)", "training words (answers shown)"
@@ -122,9 +121,7 @@ class StorySettings:
 def story_vocabulary():
     """The Data page's default word list (pages/_shared.py `default_words`): 10,000 common words plus the
     paper's pair. Same words, same label, so the story's runs and a visitor's Try-it runs match."""
-    words = list(default_vocabulary().words)
-    words += [w for w in PAPER_PAIR if w not in set(words)]
-    return Vocabulary(words, source="default")
+    return default_word_list()
 
 
 def story_vocabulary_label() -> str:

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from core.config import StudentKind
-from core.data.corpus import default_vocabulary
+from core.data.corpus import default_word_list
 from core.data.lemmatize import no_lemmatization
 from core.data.sentences import default_sentences
 from core.evaluation.evaluate import Benchmarks, BenchmarkUnavailable, kept_analogy_answers, read_analogy_answers
@@ -63,7 +63,6 @@ from core.teachers.teacher import (
 
 Progress = Callable[[int, int], None]
 
-PAPER_PAIR = ("nonviolent", "antiaggressive")  # added to the default words (pages/_shared.py's PAPER_PAIR)
 MODEL_LABELS = {"minilm": "MiniLM", "mpnet": "MPNet"}
 CHUNK = 128  # items per progress report
 
@@ -121,9 +120,7 @@ def model(name: str):
 @functools.lru_cache(maxsize=1)
 def default_items() -> tuple[str, ...]:
     """The Data page's default items: 10,000 common words plus the paper's pair, not lemmatized."""
-    words = list(default_vocabulary().words)
-    words += [w for w in PAPER_PAIR if w not in set(words)]
-    return tuple(no_lemmatization(words).lemmas)
+    return tuple(no_lemmatization(default_word_list().words).lemmas)
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ import streamlit as st
 
 from core import charts, warm
 from core.config import LemmaMode, StudentKind
-from core.data.corpus import Vocabulary, default_vocabulary
+from core.data.corpus import Vocabulary, default_word_list
 from core.data.lemmatize import LemmaResult, load_lemmatizer
 from core.errors import LabError
 from core.evaluation.projection import ProjectionCache
@@ -23,7 +23,7 @@ from core.jobs import JobBoard
 from core.paths import cache_dir, runs_dir
 from core.runs.experiment import PreparedData, RunVectors, lemmatize, run_vectors
 from core.runs.hosting import owner_id
-from core.runs.store import list_runs, load_run
+from core.runs.store import RUN_ID, list_runs, load_run
 from core.runs.visibility import default_run, visible_runs
 from core.teachers.teacher import TeacherUnavailable
 from pages._frame import PAGES, current_user_email, host_settings
@@ -76,7 +76,6 @@ LEMMA_LABELS = {
 }
 
 # The paper's example pair, added to the default word list so the Projection preset works.
-PAPER_PAIR = ("nonviolent", "antiaggressive")
 
 
 def init_session() -> None:
@@ -139,10 +138,8 @@ def lemmatizer(mode: LemmaMode):
 
 
 @st.cache_resource(show_spinner="Loading the 10,000 common English words…")
-def default_words(extra: tuple[str, ...] = PAPER_PAIR) -> Vocabulary:
-    vocab = default_vocabulary()
-    added = [w for w in extra if w not in set(vocab.words)]
-    return Vocabulary(vocab.words + added, source="default")
+def default_words() -> Vocabulary:
+    return default_word_list()  # the engine's one default list (the story and the warm-up read the same)
 
 
 @st.cache_resource(show_spinner="Lemmatizing…", max_entries=16)
@@ -501,7 +498,7 @@ def umap_in_background(x, key: str):
 
 SETUP_NOTE = "setup_note"  # one sentence: why the address's setup could not be rebuilt
 ADDRESS_NAMES = {"highlight": "words", "runs_picked": "runs", "dist_runs": "runs"}  # widget key -> shorter address name
-RUN_ADDRESS = __import__("re").compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,159}$")
+RUN_ADDRESS = RUN_ID  # a run id in an address: the store's own pattern (one definition; no second, looser copy)
 
 
 def _address_text(value) -> str:

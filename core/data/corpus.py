@@ -79,6 +79,17 @@ def is_plain_word(word: str) -> bool:
     return word.isalpha() and word.isascii() and (len(word) > 1 or word in "ai")
 
 
+PAPER_PAIR = ("nonviolent", "antiaggressive")  # the paper's example pair, added to the default words
+
+
+def default_word_list(extra: tuple[str, ...] = PAPER_PAIR) -> Vocabulary:
+    """The lab's default word list, as the Data page, the story and the warm-up all use it (one list, one label, so
+    their runs and caches match): the 10,000 most frequent plain English words, then `extra` (the paper's pair)."""
+    vocab = default_vocabulary()
+    seen = set(vocab.words)
+    return Vocabulary(vocab.words + [w for w in extra if w not in seen], source="default")
+
+
 def default_vocabulary(size: int = DEFAULT_SIZE) -> Vocabulary:
     """The `size` most frequent plain English words, most frequent first."""
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 100_000:

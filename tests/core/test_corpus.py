@@ -59,3 +59,13 @@ def test_csv_with_a_chosen_column():
 def test_unusable_files_get_one_sentence(data, name, fragment):
     with pytest.raises(VocabularyError, match=fragment):
         parse_vocabulary(data, name, max_bytes=1000)
+
+
+def test_the_default_word_list_is_one_list_for_the_pages_the_story_and_the_warm_up():
+    from core import story, warm
+    from core.data.corpus import PAPER_PAIR, default_word_list
+
+    words = default_word_list()
+    assert words.words[-2:] == list(PAPER_PAIR) and len(words.words) == 10_002 and words.source == "default"
+    assert story.story_vocabulary().label == words.label
+    assert warm.default_items() == tuple(words.words)  # not lemmatized: each item is its word

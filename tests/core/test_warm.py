@@ -170,9 +170,3 @@ def test_cached_text_features_read_back_the_same_numbers_every_time(tmp_path):
     assert (first.mask == fresh.mask).all() and (again.tokens == first.tokens).all()
     assert (first.tokens - fresh.tokens * fresh.mask.unsqueeze(-1)).abs().max() < 1e-2  # float16 on disk
     assert (again.pooled - fresh.pooled).abs().max() < 1e-2
-
-
-def test_the_paper_pair_matches_the_pages():
-    from pages._shared import PAPER_PAIR
-
-    assert warm.PAPER_PAIR == PAPER_PAIR

@@ -26,15 +26,12 @@ SETUP = "?teacher=hash-32&vocab=default&lemma=none"
 
 def _cache_the_default_words() -> None:
     """The fake teacher's vectors of the default words (and the paper's pair), as Data & teacher would compute them."""
-    from core.data.corpus import default_vocabulary
+    from core.data.corpus import default_word_list
     from core.paths import cache_dir
     from core.runs.experiment import prepare_items
     from core.teachers.teacher import CachedTeacher, HashTeacher
-    from pages._shared import PAPER_PAIR
 
-    words = default_vocabulary().words
-    words += [w for w in PAPER_PAIR if w not in set(words)]
-    prepare_items(words, "none", CachedTeacher(HashTeacher(32), cache_dir() / "teachers"))
+    prepare_items(default_word_list().words, "none", CachedTeacher(HashTeacher(32), cache_dir() / "teachers"))
 
 
 def _board_csv(page) -> list[dict]:
