@@ -26,6 +26,20 @@ request of every session after its setup click. Reference: the same requests wit
 `--executor ray` serves the same class with `executor = "ray"` (core.runs.executors): the server starts a Ray
 instance inside itself with this machine's CPUs (or joins `--ray-address`), and each training is a Ray task in a
 worker process; the server's own process only answers pages and follows the tasks.
+
+`--lesson` drives a whole lesson instead (issue 30), with sign-in: the server has `login = true` against a real OpenID
+Connect provider started here on 127.0.0.1 (oidc-provider-mock, as tests/e2e/test_signin.py), and a teacher named in
+lab.toml. The teacher signs in and sets a challenge on the Challenge page (the default words and MPNet, named in the
+address as a teacher's link would; budget 100 answers). Then every student at once: signs in through the provider's
+own form (the Sign in button's redirect, the form, the callback: plain HTTP with the cookies a browser keeps), opens
+Start ("join"), presses Try it and waits as above until the story has their pair, opens the Challenge page and presses
+"Train and submit" (Model B, p = budget / words, 20 epochs, in one of the host's training slots). Meanwhile the
+teacher's tab reloads the class board and the Challenge page every 5 s. Page latency is over every page and fragment
+run but the two clicks that train (Try it, Train and submit), whose waits are reported apart. At the end the
+leaderboard is checked against the lab's own files: one row per student, each the best of their submissions, none over
+the budget, no run that asked the teacher about a hidden word.
+
+    .venv/bin/python bench/classroom_load.py --lesson --sessions 30    # one JSON line
 """
 
 from __future__ import annotations
@@ -34,6 +48,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -58,10 +73,13 @@ WARM_STEPS = "kernels,minilm-words,mpnet-words,minilm-layers"
 class Session:
     """One browser tab, reduced to its protocol."""
 
-    def __init__(self, port: int, name: str):
+    def __init__(self, port: int, name: str, cookie: str = ""):
         self.url = f"ws://127.0.0.1:{port}/_stcore/stream"
         self.name = name
+        self.cookie = cookie  # the signed-in browser's cookies (lesson mode)
         self.page_hash = ""
+        self.page_name = ""
+        self.auth_url = ""
         self.query = ""
         self.fragment = ""
         self.interval = 1.0
@@ -76,6 +94,7 @@ class Session:
         state = msg.rerun_script
         state.query_string = self.query
         state.page_script_hash = self.page_hash
+        state.page_name = self.page_name
         if fragment:
             state.fragment_id = fragment
             state.is_auto_rerun = True
@@ -91,6 +110,10 @@ class Session:
             kind = fwd.WhichOneof("type")
             if kind == "new_session":
                 self.page_hash = fwd.new_session.page_script_hash or self.page_hash
+            elif kind == "navigation":  # st.navigation names the page that ran: a click reruns that one
+                self.page_hash = fwd.navigation.page_script_hash or self.page_hash
+            elif kind == "auth_redirect":  # st.login: the browser would go there
+                self.auth_url = fwd.auth_redirect.url
             elif kind == "page_info_changed":
                 self.query = fwd.page_info_changed.query_string
                 if DONE_ADDRESS in self.query:
@@ -122,21 +145,96 @@ class Session:
     def button_id(self, suffix: str) -> str:
         return next(i for i in self.buttons if i.endswith(suffix))
 
+    def connect(self):
+        """The tab's websocket; signed in, as a browser opens it: its cookies, its origin, and the XSRF cookie's token
+        as the second subprotocol (Streamlit reads the sign-in cookie only then)."""
+        if not self.cookie:
+            return connect(self.url, subprotocols=["streamlit"], max_size=None, open_timeout=120)
+        xsrf = next((c.split("=", 1)[1] for c in self.cookie.split("; ") if c.startswith("_streamlit_xsrf=")), "")
+        return connect(
+            self.url,
+            subprotocols=["streamlit", xsrf],
+            max_size=None,
+            open_timeout=120,
+            origin=self.url.replace("ws://", "http://").split("/_stcore")[0],
+            additional_headers={"Cookie": self.cookie},
+        )
+
+    async def open_page(self, ws, page: str, query: str = "") -> float:
+        """What a click in the sidebar does: another page (its address name), the address's query."""
+        self.page_hash, self.page_name, self.query = "", page, query
+        self.buttons.clear()
+        return await self.request(ws)
+
     async def run(self, deadline: float) -> None:
-        async with connect(self.url, subprotocols=["streamlit"], max_size=None, open_timeout=60) as ws:
+        async with self.connect() as ws:
             await self.request(ws)  # the Start page
-            setup = time.perf_counter()
-            await self.request(ws, {self.button_id("try_it"): True})  # prepare data, queue the training, go to Train
-            self.setup_s = time.perf_counter() - setup
-            last_click = time.time()
-            while not self.finished and time.time() < deadline:
-                await asyncio.sleep(self.interval)
-                full = time.time() - last_click >= 5 or not self.fragment
-                if full:
-                    last_click = time.time()
-                self.latencies.append(await self.request(ws, fragment="" if full else self.fragment))
-            if self.finished:
-                self.latencies.append(await self.request(ws))  # the finished page, once
+            await self.try_it(ws, deadline)
+
+    async def try_it(self, ws, deadline: float) -> None:
+        """Press Try it, then sit on the page as an open tab does until it has the trained pair."""
+        setup = time.perf_counter()
+        await self.request(ws, {self.button_id("try_it"): True})  # prepare data, queue the training, go to Train
+        self.setup_s = time.perf_counter() - setup
+        last_click = time.time()
+        while not self.finished and time.time() < deadline:
+            await asyncio.sleep(self.interval)
+            full = time.time() - last_click >= 5 or not self.fragment
+            if full:
+                last_click = time.time()
+            self.latencies.append(await self.request(ws, fragment="" if full else self.fragment))
+        if self.finished:
+            self.latencies.append(await self.request(ws))  # the finished page, once
+        self.try_it_s = time.perf_counter() - setup
+
+    async def sign_in(self, base: str, subject: str) -> None:
+        """The sign-in page's button, then the provider's form, as a browser would: this tab's cookies after it."""
+        start = time.perf_counter()
+        async with self.connect() as ws:
+            await self.request(ws)
+            await self.request(ws, {self.button_id("login_default"): True})
+        if not self.auth_url:
+            raise RuntimeError("the Sign in button did not send the browser to the identity provider")
+        self.cookie = await asyncio.to_thread(sign_in_over_http, base, self.auth_url, subject)
+        self.sign_in_s = time.perf_counter() - start
+        self.buttons.clear()
+
+    async def lesson(self, base: str, deadline: float, challenge_set: asyncio.Event) -> None:
+        """A student's lesson: sign in, join (Start), Try it, then train and submit a run for the challenge."""
+        await self.sign_in(base, self.name)
+        async with self.connect() as ws:
+            self.latencies.append(await self.request(ws))  # Start: joining the class
+            if any(label == "Sign in" for label in self.buttons.values()):
+                raise RuntimeError("still asked to sign in after the provider's form")
+            await self.try_it(ws, deadline)
+            await asyncio.wait_for(challenge_set.wait(), max(1.0, deadline - time.time()))
+            self.latencies.append(await self.open_page(ws, "leaderboard"))
+            start = time.perf_counter()
+            await self.request(ws, {self.button_id("lb_train"): True}, timeout=max(1.0, deadline - time.time()))
+            self.submit_s = time.perf_counter() - start
+            self.submitted = any("Submitted: public score" in text for text in self.texts)
+
+
+def sign_in_over_http(base: str, auth_url: str, subject: str) -> str:
+    """Follow st.login's redirect to the provider, post its form as `subject`, follow it back through Streamlit's
+    /oauth2callback: the Cookie header the signed-in browser then sends (Streamlit's own cookies)."""
+    import http.cookiejar
+    import urllib.parse
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(urllib.parse.urljoin(base + "/", auth_url), timeout=120) as answer:  # -> the provider's form
+        form = answer.geturl()
+        answer.read()
+    posted = urllib.request.Request(form, data=urllib.parse.urlencode({"sub": subject}).encode())
+    with opener.open(posted, timeout=120) as answer:  # -> /oauth2callback -> the lab, signed in
+        answer.read()
+    with opener.open(f"{base}/_stcore/health", timeout=120) as answer:  # sets the XSRF cookie, as the page's load does
+        answer.read()
+    cookies = [f"{c.name}={c.value}" for c in jar if c.name.startswith("_streamlit")]
+    if not any(c.startswith("_streamlit_user=") for c in cookies):
+        raise RuntimeError(f"{subject}: no sign-in cookie came back from the lab")
+    return "; ".join(cookies)
 
 
 def proc_status(pid: int, field: str) -> int:
@@ -178,8 +276,11 @@ def children(pid: int) -> int:
     return len(child_pids(pid))
 
 
-def start_server(port: int, home: Path, executor: str = "local", ray_address: str = "") -> subprocess.Popen:
+def start_server(
+    port: int, home: Path, executor: str = "local", ray_address: str = "", extra_env: dict | None = None
+) -> subprocess.Popen:
     env = {
+        **(extra_env or {}),
         **os.environ,
         "EMBEDDING_LAB_HOME": str(home),
         "EMBEDDING_LAB_HOSTED": "1",
@@ -217,6 +318,105 @@ def start_server(port: int, home: Path, executor: str = "local", ray_address: st
     raise RuntimeError("the dashboard did not start")
 
 
+TEACHER = ("teacher-sub", {"email": "teacher@school.test", "name": "Ms Turing"})
+CHALLENGE_SETUP = "teacher=mpnet&vocab=default&lemma=none"  # the story's data: what Try it prepares for everyone
+
+
+def start_provider(port: int, students: int) -> tuple[subprocess.Popen, str]:
+    """oidc-provider-mock on 127.0.0.1:`port` with the teacher's and the students' claims; (process, its URL)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(f"{base}/.well-known/openid-configuration", timeout=1).read()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise RuntimeError("the identity provider did not start")
+    people = [TEACHER] + [(f"s{i}", {"email": f"s{i}@school.test", "name": f"Student {i}"}) for i in range(students)]
+    for sub, claims in people:
+        request = urllib.request.Request(
+            f"{base}/users/{sub}",
+            data=json.dumps(claims).encode(),
+            method="PUT",
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=30).close()
+    return proc, base
+
+
+async def teach(port: int, base: str, challenge_set: asyncio.Event, class_done: asyncio.Event) -> Session:
+    """The teacher's tab: sign in, set the challenge, then reload the class board and the Challenge page every 5 s."""
+    teacher = Session(port, "teacher")
+    await teacher.sign_in(base, TEACHER[0])
+    async with teacher.connect() as ws:
+        await teacher.open_page(ws, "leaderboard", CHALLENGE_SETUP)
+        await teacher.request(ws, {teacher.button_id("ch_create"): True})
+        if not any("is set" in text for text in teacher.texts):
+            raise RuntimeError("the teacher could not set the challenge: " + " | ".join(teacher.texts[-3:]))
+        challenge_set.set()
+        while not class_done.is_set():
+            await asyncio.sleep(5)
+            teacher.latencies.append(await teacher.open_page(ws, "class_board"))
+            teacher.latencies.append(await teacher.open_page(ws, "leaderboard"))
+    return teacher
+
+
+async def drive_lesson(port: int, base: str, n: int, timeout: float) -> tuple[Session, list[Session]]:
+    deadline = time.time() + timeout
+    challenge_set, class_done = asyncio.Event(), asyncio.Event()
+    teacher = asyncio.create_task(teach(port, base, challenge_set, class_done))
+    await asyncio.wait_for(challenge_set.wait(), timeout)
+    students = [Session(port, f"s{i}") for i in range(n)]
+    results = await asyncio.gather(*(s.lesson(base, deadline, challenge_set) for s in students), return_exceptions=True)
+    for s, r in zip(students, results):
+        if isinstance(r, BaseException):
+            s.errors.append(f"{type(r).__name__}: {r}")
+    class_done.set()
+    return await teacher, students
+
+
+def check_leaderboard(home: Path, students: int) -> dict:
+    """The board against the lab's own files: one row per student who submitted, each their best public score, ranked;
+    no submission over the budget; no run that asked the teacher about a hidden word."""
+    from core.classroom import challenge as ch
+    from core.runs.store import load_run
+
+    challenge = ch.list_challenges(home)[0]  # the newest: this lesson's
+    entries = ch.submissions(home, challenge)
+    board = ch.leaderboard(challenge, entries, {})
+    hidden = json.loads((ch.challenges_dir(home) / challenge.id / "hidden.json").read_text())
+    hidden = set(hidden["public"]) | set(hidden["private"])
+    asked_hidden = 0
+    for entry in entries:
+        items = load_run(home / "runs", entry["run_id"]).items
+        asked = set(items.filter(items["split"] == "training")["item"].to_list())
+        asked_hidden += bool(asked & hidden)
+    best = {}
+    for e in entries:
+        best[e["owner"]] = max(best.get(e["owner"], -1.0), e["public"])
+    publics = board["public"].to_list()
+    right = (
+        board.height == len(best) == students
+        and sorted(publics, reverse=True) == publics
+        and sorted(best.values(), reverse=True) == publics
+    )
+    return {
+        "submissions": len(entries),
+        "leaderboard_rows": board.height,
+        "leaderboard_right": bool(right),
+        "over_budget": sum(e["answers"] > challenge.budget for e in entries),
+        "runs_that_asked_a_hidden_word": asked_hidden,
+        "budget": challenge.budget,
+    }
+
+
 async def drive(port: int, n: int, timeout: float) -> list[Session]:
     sessions = [Session(port, f"s{i}") for i in range(n)]
     deadline = time.time() + timeout
@@ -238,7 +438,16 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900, help="seconds before unfinished sessions give up")
     parser.add_argument("--executor", choices=["local", "ray"], default="local", help="where the trainings run")
     parser.add_argument("--ray-address", default="", help="ray: '' starts Ray inside the server; or auto, HOST:PORT")
+    parser.add_argument("--lesson", action="store_true", help="a whole lesson with sign-in and a challenge (issue 30)")
+    parser.add_argument(
+        "--home",
+        type=Path,
+        help="--lesson: a scratch lab home warmed by an earlier run (its runs/ and classroom/ are emptied first); "
+        "default: a new temporary one, warmed here",
+    )
     args = parser.parse_args()
+    if args.lesson:
+        return lesson(args)
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -312,6 +521,113 @@ def main() -> None:
                 "server_threads_after_tabs_closed": threads_after,
                 "server_child_processes_after": processes_after,
                 "errors": sorted({e for s in sessions for e in s.errors})[:5],
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
+
+
+def lesson(args) -> None:
+    """`--lesson`: the teacher and `--sessions` students through a lesson with sign-in (see the module's docstring)."""
+    import secrets as tokens
+
+    from tests.e2e.servers import free_port  # the browser tests' own way to find a free port
+
+    if args.home and (args.home / "runs").is_dir() and not (args.home / "bench-scratch").exists():
+        sys.exit(f"{args.home} holds runs and is no scratch home of this bench: give an empty folder to --home.")
+    with tempfile.TemporaryDirectory() as tmp:
+        home = args.home or Path(tmp) / "lab"
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "bench-scratch").touch()  # this bench may empty it again
+        for kept in ("runs", "classroom"):  # a class arrives at a lab whose caches are warm and nothing else
+            shutil.rmtree(home / kept, ignore_errors=True)
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "core", "warm", "--steps", WARM_STEPS, "--json"],
+            cwd=ROOT,
+            env={**os.environ, "EMBEDDING_LAB_HOME": str(home)},
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        warm_s = time.perf_counter() - start
+        provider, base = start_provider(free_port(), args.sessions)
+        secrets_file = Path(tmp) / "secrets.toml"
+        secrets_file.write_text(
+            "[auth]\n"
+            'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+            f'cookie_secret = "{tokens.token_urlsafe(32)}"\n'
+            'client_id = "embedding-lab"\nclient_secret = "not-a-secret"\n'
+            f'server_metadata_url = "{base}/.well-known/openid-configuration"\n'
+        )
+        (home / "lab.toml").write_text(
+            f'[host]\nhosted = true\nlogin = true\n[classroom]\nteachers = ["{TEACHER[1]["email"]}"]\n'
+        )
+        proc = start_server(args.port, home, extra_env={"STREAMLIT_SECRETS_FILES": str(secrets_file)})
+        peak = [0.0]
+        samples: list[tuple[float, float]] = []
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                rss = rss_mb(proc.pid)
+                peak[0] = max(peak[0], rss)
+                samples.append((time.perf_counter(), rss))
+                time.sleep(0.2)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            rss_before = rss_mb(proc.pid)
+            start = time.perf_counter()
+            teacher, students = asyncio.run(
+                drive_lesson(args.port, f"http://127.0.0.1:{args.port}", args.sessions, args.timeout)
+            )
+            wall = time.perf_counter() - start
+            rss_end = rss_mb(proc.pid)
+            time.sleep(5)
+            threads_after = proc_status(proc.pid, "Threads")
+        finally:
+            stop.set()
+            proc.terminate()
+            provider.terminate()
+            for p in (proc, provider):
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        board = check_leaderboard(home, args.sessions)
+
+    pages = [x for s in students for x in s.latencies]
+    board_pages = teacher.latencies
+
+    def spread(values: list[float]) -> dict:
+        return {"median": round(statistics.median(values), 2), "max": round(max(values), 2)} if values else {}
+
+    print(
+        json.dumps(
+            {
+                "benchmark": "classroom_lesson",
+                "students": args.sessions,
+                "signed_in": sum(hasattr(s, "sign_in_s") for s in students),
+                "try_it_finished": sum(s.finished for s in students),
+                "submitted": sum(bool(getattr(s, "submitted", False)) for s in students),
+                **board,
+                "page_requests": len(pages),
+                "p95_page_s": round(p95(pages), 3),
+                "max_page_s": round(max(pages, default=0.0), 3),
+                "median_page_s": round(statistics.median(pages), 3) if pages else None,
+                "teacher_board_requests": len(board_pages),
+                "teacher_board_p95_s": round(p95(board_pages), 3),
+                "sign_in_s": spread([s.sign_in_s for s in students if hasattr(s, "sign_in_s")]),
+                "try_it_s": spread([s.try_it_s for s in students if hasattr(s, "try_it_s")]),  # click -> the pair shown
+                "train_and_submit_s": spread([s.submit_s for s in students if hasattr(s, "submit_s")]),
+                "wall_s": round(wall, 1),
+                "rss_before_class_mb": round(rss_before, 1),
+                "peak_rss_mb": round(peak[0], 1),
+                "rss_after_class_mb": round(rss_end, 1),
+                "server_threads_after": threads_after,
+                "teacher_warm_up_s": round(warm_s, 1),
+                "errors": sorted({e for s in [teacher, *students] for e in s.errors})[:5],
                 "cpus": os.cpu_count(),
             }
         )
