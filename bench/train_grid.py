@@ -298,7 +298,7 @@ def executor_overhead(args) -> None:
     from core.runs.executors import LocalExecutor, RayExecutor, connect_ray
     from core.runs.experiment import prepare_items
     from core.runs.store import list_runs, load_run
-    from core.runs.sweep import SWEEP_CHECKPOINT_SECONDS, SweepGrid, _batches, run_sweep
+    from core.runs.sweep import SWEEP_CHECKPOINT_SECONDS, SweepGrid, run_sweep, training_batches
 
     repeats = args.repeats if args.repeats is not None else 3
     ps = QUICK_PS if args.quick else PAPER_PS
@@ -373,7 +373,7 @@ def executor_overhead(args) -> None:
                 "ps": list(ps),
                 "epochs": epochs,
                 "runs": len(grid.configs()),
-                "ray_tasks": len(_batches(grid.configs(), prepared, True)),  # one task per group or single run
+                "ray_tasks": len(training_batches(grid.configs(), prepared, True)),  # one task per group or single run
                 "ray": ray.__version__,
                 "ray_cpus": ray.cluster_resources().get("CPU"),
                 "cpus": os.cpu_count(),

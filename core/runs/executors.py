@@ -43,7 +43,7 @@ from core.config import LemmaMode, TrainConfig
 from core.errors import LabError
 from core.runs.experiment import PreparedData, TrainingRun
 from core.runs.hosting import EXECUTORS, RAY_REQUIREMENT
-from core.runs.store import _recover_one, delete_run, live_folder
+from core.runs.store import delete_run, live_folder, recover_one
 from core.words.train import EpochRecord, train_group
 
 RAY_RETRIES = 2  # a task whose worker dies is run again this many times
@@ -294,7 +294,7 @@ def _train_on_worker(
     extra = {**(extra or {}), "executor": "ray", "worker_host": host}  # kept in run.json: where it trained
 
     def journal(runs: list[TrainingRun]) -> None:
-        ids = [r._planned_id for r in runs]  # the ids their journals and checkpoints are written under
+        ids = [r.planned_id for r in runs]  # the ids their journals and checkpoints are written under
         ray.get(box.post.remote(key, ("journal", index, attempt, ids)))
 
     def epoch(i: int, record: EpochRecord) -> None:
@@ -648,7 +648,7 @@ class _Attempts:
             live = live_folder(self.runs_root, run_id)
             try:
                 if live.exists():
-                    kept += _recover_one(self.runs_root, live, run_id)
+                    kept += recover_one(self.runs_root, live, run_id)
                 elif (self.runs_root / run_id / "run.json").exists():
                     kept.append(run_id)
             except Exception:  # noqa: BLE001 - a damaged checkpoint stays for a person (and recover_interrupted)

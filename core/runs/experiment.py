@@ -172,6 +172,12 @@ class TrainingRun:
         self.report = TrainReport()
 
     @property
+    def planned_id(self) -> str | None:
+        """The id this run's journal and checkpoints are written under while it trains (None: saved once, at the
+        end, under a new id); an executor reports it to the board before the first epoch."""
+        return self._planned_id
+
+    @property
     def teacher_queries(self) -> int:
         return int(len(self.dataset.train_idx))
 

@@ -358,7 +358,7 @@ def recover_interrupted(root: Path, stale_seconds: float = 3600.0) -> list[str]:
         if _writer_alive(live):
             continue
         try:
-            recovered += _recover_one(root, live, run_id)
+            recovered += recover_one(root, live, run_id)
         except Exception:  # a damaged checkpoint: keep it as it is for a person to look at
             continue
     return recovered
@@ -372,7 +372,7 @@ def _trainer_died(root: Path, leftover: Path) -> bool:
     return live.exists() and not _writer_alive(live)
 
 
-def _recover_one(root: Path, live: Path, run_id: str) -> list[str]:
+def recover_one(root: Path, live: Path, run_id: str) -> list[str]:
     """Recovery never makes a run worse: only a checkpoint (status "running") is completed from its journal, and
     only with the journal's valid epochs (`_journal_epochs`); a finished, stopped or interrupted run is kept as
     stored and its leftover journal removed."""

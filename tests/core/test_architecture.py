@@ -44,3 +44,63 @@ def test_every_core_module_says_what_it_holds():
             assert ast.get_docstring(ast.parse(path.read_text())), (
                 f"{path.relative_to(CORE.parent)} has no module docstring"
             )
+
+
+ROOT = CORE.parent
+OURS = ("core", "pages", "bench")
+
+
+def _is_module(dotted: str) -> bool:
+    path = ROOT.joinpath(*dotted.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _private_names_used_across_modules(path: Path) -> list[str]:
+    """`from core.x import _y`, and `x._y` where `x` names a module of ours: a module's private names are its own.
+    (A private *module* — the pages' `_shared.py`, hidden from Streamlit's folder mode — may be imported.)"""
+    tree = ast.parse(path.read_text())
+    found, modules = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in OURS:
+            for alias in node.names:
+                if _is_module(f"{node.module}.{alias.name}"):
+                    modules.add(alias.asname or alias.name)
+                elif _private(alias.name):
+                    found.append(f"{_shown(path)}:{node.lineno}: from {node.module} import {alias.name}")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in OURS and alias.asname:
+                    modules.add(alias.asname)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+            if _private(node.attr):
+                found.append(f"{_shown(path)}:{node.lineno}: {node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_module_uses_another_modules_private_names():
+    files = [ROOT / "app.py", *(p for part in OURS for p in sorted((ROOT / part).rglob("*.py")))]
+    used = [hit for path in files for hit in _private_names_used_across_modules(path)]
+    assert not used, "make the name public (and say what it promises) or keep its use inside its module:\n" + "\n".join(
+        used
+    )
+
+
+def test_the_private_name_check_finds_what_it_is_for(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "from core.runs.store import _secret, list_runs\nfrom core import warm\nfrom pages._shared import K\n"
+        "warm._loader = None\nwarm.default_items()\n"
+    )
+    assert [hit.split(": ", 1)[1] for hit in _private_names_used_across_modules(sample)] == [
+        "from core.runs.store import _secret",
+        "warm._loader",
+    ]
