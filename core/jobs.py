@@ -510,7 +510,7 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private:
                 prepared,
                 board.runs_root,
                 device=board.device,
-                should_stop=job._stop.is_set,
+                should_stop=lambda: job.stop_requested,
                 owner=job.owner,
                 private=private,
                 checkpoint_every=SWEEP_CHECKPOINT_SECONDS,

@@ -4,7 +4,15 @@ import polars as pl
 import pytest
 
 from core.poisoning.poison import ClaimCheck, retest_paper_claim
-from pages._labels import DEFENCE_LABELS, claim_verdict, defences_help, detection_sentence, with_defence_labels
+from pages._labels import (
+    DEFENCE_LABELS,
+    EXPLAIN,
+    claim_verdict,
+    defences_help,
+    detection_sentence,
+    with_defence_labels,
+)
+from tests.core.test_charts import CASES
 
 
 def check(**changes) -> ClaimCheck:
@@ -95,3 +103,8 @@ def test_detection_sentence_and_defence_names():
     frame = with_defence_labels(pl.DataFrame({"defence": ["none", "robust", "mystery"]}))
     assert frame["defence"].to_list() == [DEFENCE_LABELS["none"], DEFENCE_LABELS["robust"], "mystery"]
     assert all(DEFENCE_LABELS[d] in defences_help() for d in DEFENCE_LABELS)
+
+
+@pytest.mark.parametrize("chart", CASES)
+def test_every_chart_of_the_engine_has_a_sentence_a_non_coder_reads_beside_it(chart):
+    assert len(EXPLAIN[chart].split()) >= 12
