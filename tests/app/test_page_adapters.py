@@ -1,5 +1,6 @@
 """The Adapter lab page: texts in, both models' vectors, an adapter trained live, cost, playground."""
 
+from core.sentences.adapters import ARCH_LABELS
 from tests.app.apphelpers import make_app, no_errors
 
 
@@ -88,4 +89,5 @@ def test_the_playground_uses_the_adapter_picked_and_its_best_epoch():
     assert at.metric[0].value == f"{best['heldout_cosine']:.3f}"  # the kept epoch's score, not the last one's
     at.selectbox(key="adapter_pick").set_value(0).run()
     no_errors(at)
-    assert any(m.value.startswith("**Ridge") or "ridge" in m.value.lower() for m in at.markdown if "p = " in m.value)
+    picked = [m.value for m in at.markdown if ", p = " in m.value and "the teacher embedded" in m.value]
+    assert len(picked) == 1 and picked[0].startswith(f"**{ARCH_LABELS['ridge']}**"), picked  # the ridge, not the MLP

@@ -85,8 +85,11 @@ def test_svg_and_png_export():
 
 
 def test_training_curve_skips_missing_heldout_values():
-    spec = charts.training_curves(epochs()).to_dict()
-    assert spec["hconcat"][0]["title"].startswith("Training loss")
+    spec = charts.training_curves(epochs()).to_dict()  # epoch 3 has no held-out score
+    cosine = spec["datasets"][spec["hconcat"][1]["data"]["name"]]
+    points = sorted((row["which"], row["epoch"]) for row in cosine)
+    assert points == [("held-out words", 1), ("held-out words", 2)] + [("words it trained on", e) for e in (1, 2, 3)]
+    assert all(row["cosine"] is not None for row in cosine)
 
 
 def test_bin_means_counts_every_word_once():
@@ -98,11 +101,17 @@ def test_bin_means_counts_every_word_once():
     assert counts == {("S", 0.0): 2, ("S", 0.5): 1, ("Teacher", 0.0): 1, ("Teacher", 0.5): 2}
 
 
-def test_chart_student_names_match_the_engine_labels():
-    from core.charts import STUDENT_NAMES
-    from core.config import STUDENT_LABELS
+def test_a_sweep_figure_names_each_student_as_the_rest_of_the_lab_does():
+    from core.charts import _setting_label
+    from core.config import STUDENT_LABELS, StudentKind
 
-    assert STUDENT_NAMES == {kind.value: label for kind, label in STUDENT_LABELS.items()}
+    kinds = list(StudentKind)
+    frame = pl.DataFrame(
+        {"model": [k.value for k in kinds], "lemmatize": ["none"] * len(kinds), "poison": [0.0] * len(kinds)}
+    )
+    shown = _setting_label(frame)["setting"].to_list()
+    assert shown == [f"{STUDENT_LABELS[k]}, no lemmas, clean" for k in kinds]
+    assert _setting_label(frame.with_columns(model=pl.lit("Z")))["setting"][0] == "Model Z, no lemmas, clean"
 
 
 def _vega(chart):

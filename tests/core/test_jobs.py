@@ -145,14 +145,22 @@ def test_rates_are_recorded_and_used_for_embedding_estimates(tmp_path):
     assert measured_rates(path) == {}
 
 
-def test_a_job_estimates_before_and_counts_down_during(tmp_path):
+def test_a_job_is_estimated_from_the_stored_runs_and_has_no_time_left_once_done(tmp_path):
+    # (the countdown during a training: test_remaining_seconds_from_recent_epochs_or_the_estimate)
+    from core.jobs import estimate_seconds
+    from core.runs.store import list_runs
+
     board = JobBoard(tmp_path / "runs")
     data = prepared(tmp_path)
-    first = board.submit(TrainConfig(teacher="hash-8", p=0.5, epochs=3), data)
+    config = TrainConfig(teacher="hash-8", p=0.5, epochs=3)
+    first = board.submit(config, data)
     wait(first)
-    assert first.estimate_seconds is None and first.snapshot()["eta_seconds"] is None  # done: no "0 s left"
-    second = board.submit(TrainConfig(teacher="hash-8", p=0.5, epochs=3), data)
-    assert second.estimate_seconds is not None and second.estimate_seconds >= 0
+    assert first.estimate_seconds is None  # nothing stored to estimate from: no number made up
+    assert first.snapshot()["eta_seconds"] is None  # done: no "0 s left"
+    expected = estimate_seconds(config, len(data.items), list_runs(tmp_path / "runs"))
+    assert expected is not None and expected > 0  # from the first run's measured rate
+    second = board.submit(config, data)
+    assert second.estimate_seconds == pytest.approx(expected)
     wait(second)
 
 
