@@ -238,5 +238,11 @@ for attack in spec.attacks if spec.removal else ():
             f"about is {cost['heldout_cosine'].mean():.3f}, against {marked['heldout_cosine'].mean():.3f} without the "
             "attack (mean over the shares p that leave words unasked)."
         )
+    st.caption(
+        ":material/warning: Read this chart with care: the clean students it compares with were not put through the "
+        "attack. Clean students whose answers went through the same attack are flagged too (up to 7 of 25 for Model "
+        "B in docs/BENCHMARKS.md), so a catch after an attack is weaker evidence than the verdict's false-alarm rate "
+        "says."
+    )
 with st.expander("Every number of this grid (one row per p, watermark and attack)"):
     st.dataframe(summary, hide_index=True, width="stretch")
