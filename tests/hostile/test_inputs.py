@@ -22,6 +22,7 @@ from core.config import TrainConfig
 from core.data.corpus import VocabularyError, parse_vocabulary
 from core.data.dataset import build_dataset
 from core.data.sentences import sentences_from_paste, sentences_from_upload
+from core.errors import DamagedData
 from core.evaluation.projection import Method, ProjectionCache, project
 from core.runs.store import RunNotFound, check_run_id, list_runs, load_run, save_run
 from core.teachers.teacher import CachedTeacher, HashTeacher
@@ -227,7 +228,7 @@ def test_damaged_student_weights_get_a_sentence(two_runs):
 
 
 def test_a_pickle_in_a_run_folder_is_never_loaded(two_runs):
-    root, (a, _) = two_runs
+    root, (a, b) = two_runs
     marker = root / "pwned"
     import pickle
 
@@ -235,9 +236,14 @@ def test_a_pickle_in_a_run_folder_is_never_loaded(two_runs):
         def __reduce__(self):
             return (Path.touch, (marker,))
 
-    (root / a / "student.pt").write_bytes(pickle.dumps(Evil()))
-    load_run(root, a).student()
+    # a pickle where the weights belong, and under the names torch and older formats use: never unpickled
+    for name in ("student.safetensors", "student.pt", "student.bin"):
+        (root / a / name).write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(DamagedData) as err:
+        load_run(root, a).student()
+    sentence(str(err.value))
     assert not marker.exists()
+    assert load_run(root, b).student() is not None  # the other run is untouched
 
 
 # ---- broken cache files ----------------------------------------------------------------------------------
