@@ -72,10 +72,16 @@ def split_bars(
         "student:N",
         title=None,
         sort=list(STUDENT_COLOURS),
-        axis=alt.Axis(labelAngle=0, labelFontSize=13, labelLimit=300),
+        # on top, under the legend: a 900-px-high projector shows which student is which without scrolling
+        axis=alt.Axis(labelAngle=0, labelFontSize=13, labelLimit=300, orient="top", labelPadding=22, ticks=False),
     )
     offset = alt.XOffset("words:N", sort=words)
-    y = alt.Y("cosine:Q", title=COSINE_AXIS, scale=alt.Scale(domain=[0, 1]))
+    y = alt.Y(
+        "cosine:Q",
+        title=COSINE_AXIS,
+        scale=alt.Scale(domain=[0, 1]),
+        axis=alt.Axis(values=[0, 0.2, 0.4, 0.6, 0.8, 1.0]),
+    )
     data = frame.drop_nulls("cosine")
     bars = (
         alt.Chart(data)
