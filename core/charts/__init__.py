@@ -208,13 +208,13 @@ def projection_scatter(frame: pl.DataFrame, title: str = "Teacher and student in
                 "group:N",
                 title="Word was",
                 scale=alt.Scale(domain=groups, range=[SPLIT_COLOURS[g] for g in groups]),
-                legend=alt.Legend(orient="bottom"),
+                legend=alt.Legend(orient="top"),  # above the map: in view on a 900-px screen,
             ),
             shape=alt.Shape(
                 "model:N",
                 title="Embedded by",
                 scale=alt.Scale(domain=["teacher", "student"], range=["circle", "cross"]),
-                legend=alt.Legend(orient="bottom"),
+                legend=alt.Legend(orient="top"),
             ),
             tooltip=[
                 alt.Tooltip("word:N", title="Word"),
