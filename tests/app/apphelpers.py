@@ -32,3 +32,20 @@ def wait_for(predicate, timeout=30.0):
             return True
         time.sleep(0.05)
     return False
+
+
+def owned_run(owner: str, prepared, vocab, p: float = 0.5, epochs: int = 1) -> str:
+    """A run trained by `owner` on the fake teacher ('' = the lab's own, as the warm-up trains them); its id."""
+    from core.config import TrainConfig
+    from core.paths import runs_dir
+    from core.runs.experiment import TrainingRun
+
+    run = TrainingRun(
+        TrainConfig(teacher="hash-32", p=p, epochs=epochs, vocabulary=vocab.label),
+        prepared,
+        runs_dir(),
+        device="cpu",
+        extra={"owner": owner},
+    )
+    list(run)
+    return run.run_id

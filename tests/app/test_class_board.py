@@ -10,12 +10,10 @@ from streamlit.testing.v1 import AppTest
 
 from core.classroom import board
 from core.classroom.people import people_dir, record_visit, set_nickname
-from core.config import TrainConfig
 from core.paths import runs_dir
-from core.runs.experiment import TrainingRun
 from core.runs.hosting import owner_id
 from core.runs.store import list_runs, set_shared
-from tests.app.apphelpers import ROOT, no_errors
+from tests.app.apphelpers import ROOT, no_errors, owned_run
 
 TEACHER, ADA, BOB = "teach0token1", "ada0token01", "bob0token02"
 
@@ -29,18 +27,6 @@ def _open(token: str, page: str | None = None) -> AppTest:
     return at
 
 
-def _run_for(owner: str, prepared, vocab, p: float = 0.5) -> str:
-    run = TrainingRun(
-        TrainConfig(teacher="hash-32", p=p, epochs=1, vocabulary=vocab.label),
-        prepared,
-        runs_dir(),
-        device="cpu",
-        extra={"owner": owner},
-    )
-    list(run)
-    return run.run_id
-
-
 def _class_here(monkeypatch, prepared, vocab) -> dict:
     monkeypatch.setenv("EMBEDDING_LAB_HOSTED", "1")
     monkeypatch.setenv("EMBEDDING_LAB_TEACHERS", owner_id(None, TEACHER))  # the teacher's lab id, as lab.toml names it
@@ -48,7 +34,7 @@ def _class_here(monkeypatch, prepared, vocab) -> dict:
     record_visit(people_dir(), ada, token=ADA)  # Ada came by her personal link
     set_nickname(people_dir(), ada, "Ada")
     set_nickname(people_dir(), bob, "Bob")
-    ids = {"ada": _run_for(ada, prepared, vocab), "bob": _run_for(bob, prepared, vocab, p=0.2)}
+    ids = {"ada": owned_run(ada, prepared, vocab), "bob": owned_run(bob, prepared, vocab, p=0.2)}
     set_shared(runs_dir(), ids["bob"], True)
     return ids
 
@@ -106,7 +92,7 @@ def test_a_student_cannot_open_the_board_by_address_or_by_widget_key(monkeypatch
 
 def test_runs_are_labelled_by_who_made_them(monkeypatch, prepared, vocab):
     ids = _class_here(monkeypatch, prepared, vocab)
-    lab = _run_for("", prepared, vocab, p=0.3)  # trained ahead by the lab (the story's runs), owned by nobody
+    lab = owned_run("", prepared, vocab, p=0.3)  # trained ahead by the lab (the story's runs), owned by nobody
     set_shared(runs_dir(), lab, True)
     at = _open(ADA, "runs")
     no_errors(at)

@@ -3,24 +3,14 @@ and the limits reach the widgets."""
 
 from __future__ import annotations
 
-from core.config import TrainConfig
 from core.paths import runs_dir
-from core.runs.experiment import TrainingRun
 from core.runs.store import list_runs, set_shared
 from pages._shared import K
-from tests.app.apphelpers import make_app, no_errors
+from tests.app.apphelpers import make_app, no_errors, owned_run
 
 
 def _run_for(owner, prepared, vocab):
-    run = TrainingRun(
-        TrainConfig(teacher="hash-32", p=0.5, epochs=2, vocabulary=vocab.label),
-        prepared,
-        runs_dir(),
-        device="cpu",
-        extra={"owner": owner},
-    )
-    list(run)
-    return run.run_id
+    return owned_run(owner, prepared, vocab, epochs=2)
 
 
 def test_runs_are_kept_apart_and_the_gallery_is_shared(monkeypatch, prepared, vocab):

@@ -6,26 +6,12 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from core.classroom.people import people_dir, set_nickname
-from core.config import TrainConfig
 from core.paths import runs_dir
-from core.runs.experiment import TrainingRun
 from core.runs.hosting import owner_id
 from core.runs.store import set_shared
-from tests.app.apphelpers import ROOT, no_errors
+from tests.app.apphelpers import ROOT, no_errors, owned_run
 
 ADA, BOB, CY = "ada0token01", "bob0token02", "cy00token03"
-
-
-def _run_for(owner: str, prepared, vocab) -> str:
-    run = TrainingRun(
-        TrainConfig(teacher="hash-32", p=0.5, epochs=1, vocabulary=vocab.label),
-        prepared,
-        runs_dir(),
-        device="cpu",
-        extra={"owner": owner},
-    )
-    list(run)
-    return run.run_id
 
 
 def _open(params: dict) -> AppTest:
@@ -39,10 +25,10 @@ def test_the_runs_table_says_whose_each_run_is(monkeypatch, prepared, vocab):
     monkeypatch.setenv("EMBEDDING_LAB_HOSTED", "1")
     set_nickname(people_dir(), owner_id(None, BOB), "Bob")
     ids = {
-        "ada": _run_for(owner_id(None, ADA), prepared, vocab),
-        "bob": _run_for(owner_id(None, BOB), prepared, vocab),
-        "cy": _run_for(owner_id(None, CY), prepared, vocab),  # Cy has no nickname
-        "lab": _run_for("", prepared, vocab),  # the lab's own example (the warm-up's, the command line's)
+        "ada": owned_run(owner_id(None, ADA), prepared, vocab),
+        "bob": owned_run(owner_id(None, BOB), prepared, vocab),
+        "cy": owned_run(owner_id(None, CY), prepared, vocab),  # Cy has no nickname
+        "lab": owned_run("", prepared, vocab),  # the lab's own example (the warm-up's, the command line's)
     }
     for shared in ("bob", "cy", "lab"):
         set_shared(runs_dir(), ids[shared], True)
