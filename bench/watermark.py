@@ -8,7 +8,8 @@ watermark and strength: the marked students the calibrated verifier catches (of 
 the clean control students it flags (each judged by the other controls, under every key), each with a 95 %
 Clopper–Pearson interval — the controls are the reference measured in the same run — beside the plain KS test
 without controls; held-out cosine of marked, cleaned (the two removal attacks: 'removed' = residual directions,
-'cse' = WARDEN's cluster-select-eliminate) and control students; the honest user's cost. Prints ONE JSON line.
+'cse' = WARDEN's cluster-select-eliminate; each attack's suspects are judged against controls put through the same
+attack) and control students; the honest user's cost. Prints ONE JSON line.
 
 A ridge student asked about every word (p = 1) is the same student at every seed, so its controls cannot vary and no
 verdict is possible there (the rows say calibrated = false). Model B students train in groups (as a sweep's runs).

@@ -239,10 +239,9 @@ for attack in spec.attacks if spec.removal else ():
             "attack (mean over the shares p that leave words unasked)."
         )
     st.caption(
-        ":material/warning: Read this chart with care: the clean students it compares with were not put through the "
-        "attack. Clean students whose answers went through the same attack are flagged too (up to 7 of 25 for Model "
-        "B in docs/BENCHMARKS.md), so a catch after an attack is weaker evidence than the verdict's false-alarm rate "
-        "says."
+        "The clean students on this chart went through the same attack: their honest answers were cleaned the same "
+        "way before they learned. So the grey line is how often the owner would accuse an honest imitator who ran "
+        "the attack too, and a catch above it is the watermark, not the attack's own footprint."
     )
 with st.expander("Every number of this grid (one row per p, watermark and attack)"):
     st.dataframe(summary, hide_index=True, width="stretch")

@@ -15,7 +15,10 @@ trained here in memory, not stored as runs: a grid is hundreds of students whose
   the trigger test probes every trigger and benign word, as EmbMarker's verifier does.
 - `removal` > 0: every marked suspect is also trained on answers the imitator cleaned first, once per attack in
   `attacks` (`core.watermark.removal`: 'residual' projects out what the cheap model cannot explain, role
-  'removed'; 'cse' is WARDEN's cluster-select-eliminate, role 'cse'), and judged against the same controls.
+  'removed'; 'cse' is WARDEN's cluster-select-eliminate, role 'cse'). They are judged against controls put through
+  the same attack (roles 'control-removed' / 'control-cse': the clean answers of the same split, the attack's
+  directions found on them): an attack moves a clean student's statistic too, and a line drawn from unattacked
+  controls flagged clean attacked students (up to 7 of 25 for Model B before this was fixed).
 
     result = run_grid(GridSpec(ps=(0.1, 1.0), kinds=("ridge",)), materials)
     summarize(result.rows)      # one row per (kind, p, watermark, strength): power, false alarms, costs
@@ -106,7 +109,8 @@ class GridSpec:
     @property
     def students(self) -> int:
         """How many students the grid trains."""
-        per_seed = 1 + len(self.watermarks) * len(self.strengths) * (1 + (len(self.attacks) if self.removal else 0))
+        attacks = len(self.attacks) if self.removal else 0
+        per_seed = 1 + attacks + len(self.watermarks) * len(self.strengths) * (1 + attacks)
         return len(self.kinds) * len(self.ps) * self.seeds * per_seed
 
 
@@ -225,6 +229,8 @@ def train_suspects(
 
 
 ROLES = {"residual": "removed", "cse": "cse"}  # a removal attack's suspects' role in the rows
+# The suspects' role -> their controls' role: the clean students put through the same treatment.
+CONTROLS = {"marked": "control", **{role: f"control-{role}" for role in ROLES.values()}}
 
 ROW_SCHEMA = {
     "kind": pl.Utf8,
@@ -233,7 +239,8 @@ ROW_SCHEMA = {
     "strength": pl.Float64,
     "seed": pl.Int64,  # the suspect's seed, or the control's
     "key_seed": pl.Int64,  # whose key judged it (a control is judged under every seed's key)
-    "role": pl.Utf8,  # 'marked', 'removed' / 'cse' (marked, then that removal attack: ROLES) or 'control'
+    "role": pl.Utf8,  # 'marked', 'removed' / 'cse' (marked, then that removal attack: ROLES), or their controls:
+    # 'control', 'control-removed' / 'control-cse' (clean answers, then the same attack: CONTROLS)
     "statistic": pl.Float64,
     "pvalue": pl.Float64,
     "raw_flag": pl.Boolean,
@@ -314,30 +321,44 @@ def run_grid(
             )
         return attacked[key]
 
+    if spec.removal and materials.features is None:
+        raise ValueError("The removal attack needs the cheap model's vectors.")
+
     def students():
         """(kind, p, seed, watermark, strength, role, answers) in training order, controls first."""
         for kind in spec.kinds:
             for p in spec.ps:
                 for seed in range(spec.seeds):
+                    train_idx, _ = split_indices(len(materials.items), p, seed)
+
+                    def after_attack(attack, answers, w=None, strength=None, p=p, seed=seed, train_idx=train_idx):
+                        cleaned = answers.copy()
+                        cleaned[train_idx] = project_out(
+                            answers[train_idx], removed(attack, p, seed, w, strength, answers, train_idx)
+                        )
+                        return cleaned
+
                     yield kind, p, seed, None, None, "control", materials.clean
+                    for attack in spec.attacks if spec.removal else ():  # the attacked suspects' controls
+                        yield kind, p, seed, None, None, CONTROLS[ROLES[attack]], after_attack(attack, materials.clean)
                     for w in spec.watermarks:
                         for strength in spec.strengths:
                             marked = secrets[w, seed].at_strength(strength).apply(materials.clean)
                             yield kind, p, seed, w, strength, "marked", marked
-                            if spec.removal:
-                                if materials.features is None:
-                                    raise ValueError("The removal attack needs the cheap model's vectors.")
-                                train_idx, _ = split_indices(len(materials.items), p, seed)
-                                for attack in spec.attacks:
-                                    cleaned = marked.copy()
-                                    cleaned[train_idx] = project_out(
-                                        marked[train_idx], removed(attack, p, seed, w, strength, marked, train_idx)
-                                    )
-                                    yield kind, p, seed, w, strength, ROLES[attack], cleaned
+                            for attack in spec.attacks if spec.removal else ():
+                                yield (
+                                    kind,
+                                    p,
+                                    seed,
+                                    w,
+                                    strength,
+                                    ROLES[attack],
+                                    after_attack(attack, marked, w, strength),
+                                )
 
     def judge(kind, p, seed, w, strength, role, suspect: Suspect) -> None:
         nonlocal done
-        if role == "control":  # judged under every seed's key, for every watermark
+        if role in CONTROLS.values():  # judged under every seed's key, for every watermark
             rows.extend(
                 row(kind, p, mark, None, seed, k, role, suspect) for mark in spec.watermarks for k in range(spec.seeds)
             )
@@ -400,7 +421,7 @@ SUMMARY_SCHEMA = {
     "power": pl.Float64,
     "power_low": pl.Float64,
     "power_high": pl.Float64,
-    "false_alarms": pl.Int64,  # controls flagged by the others (leave one out, under every seed's key)
+    "false_alarms": pl.Int64,  # its controls (CONTROLS[role]) flagged by the others (leave one out, every seed's key)
     "controls_tested": pl.Int64,
     "false_alarm_rate": pl.Float64,
     "false_alarm_low": pl.Float64,
@@ -416,27 +437,31 @@ SUMMARY_SCHEMA = {
 
 def summarize(rows: pl.DataFrame, level: float = LEVEL) -> pl.DataFrame:
     """One row per (kind, p, watermark, strength, role) of `run_grid`'s rows: detection power (suspects caught by
-    the calibrated verifier; empty where the controls did not vary) and the verifier's false alarms on the controls,
+    the calibrated verifier; empty where the controls did not vary) and the verifier's false alarms on its controls
+    (CONTROLS: the clean students put through the same removal attack as the suspects, or none),
     each with a 95 % Clopper–Pearson interval, the plain test's rates beside them, the statistics and held-out
     cosines."""
     out = []
     if rows.is_empty():
         return pl.DataFrame(schema=SUMMARY_SCHEMA)
     for (kind, p, w), cell in rows.group_by(["kind", "p", "watermark"], maintain_order=True):
-        controls = cell.filter(pl.col("role") == "control")
-        by_key = {
-            k: part.sort("seed")["statistic"].to_list()
-            for (k,), part in controls.group_by(["key_seed"], maintain_order=True)
-        }
-        flagged = tested = 0
-        for values in by_key.values():
-            f, t = false_alarms(values, level)
-            flagged, tested = flagged + f, tested + t
-        alarms = interval(flagged, tested)
-        suspects = cell.filter(pl.col("role") != "control")
-        lines = {k: Calibration.from_controls(v, level) for k, v in by_key.items()}
-        calibrated = all(c.usable for c in lines.values())
+        suspects = cell.filter(~pl.col("role").is_in(list(CONTROLS.values())))
         for (strength, role), group in suspects.group_by(["strength", "role"], maintain_order=True):
+            # Each suspect is judged against the clean students that went through what it went through.
+            controls = cell.filter(pl.col("role") == CONTROLS.get(role, "control"))
+            if controls.is_empty():  # a grid stored before attacked controls existed: no honest line for it
+                continue
+            by_key = {
+                k: part.sort("seed")["statistic"].to_list()
+                for (k,), part in controls.group_by(["key_seed"], maintain_order=True)
+            }
+            flagged = tested = 0
+            for values in by_key.values():
+                f, t = false_alarms(values, level)
+                flagged, tested = flagged + f, tested + t
+            alarms = interval(flagged, tested)
+            lines = {k: Calibration.from_controls(v, level) for k, v in by_key.items()}
+            calibrated = all(c.usable for c in lines.values())
             caught = sum(lines[r["key_seed"]].flags(r["statistic"]) for r in group.iter_rows(named=True))
             power = interval(caught, group.height)
             out.append(
@@ -520,7 +545,11 @@ def grid_id(spec: GridSpec, teacher_id: str, items: Sequence[str], cheap_id: str
     from dataclasses import asdict
 
     words = hashlib.sha256("\n".join(items).encode()).hexdigest()[:12]
-    text = json.dumps({**asdict(spec), "teacher": teacher_id, "cheap": cheap_id, "words": words}, sort_keys=True)
+    # A grid with removal attacks stored before its attacked controls existed has another name: it is trained again.
+    controls = {"controls": "attacked"} if spec.removal else {}
+    text = json.dumps(
+        {**asdict(spec), "teacher": teacher_id, "cheap": cheap_id, "words": words, **controls}, sort_keys=True
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import polars as pl
 import pytest
 from scipy.stats import binomtest, ks_2samp
 from scipy.stats import t as student_t
@@ -286,13 +287,21 @@ def test_a_small_grid_end_to_end(small):
     )
     seen = []
     result = run_grid(spec, small, progress=lambda done, total: seen.append((done, total)))
-    assert seen[-1] == (spec.students, spec.students) == (2 * 4 * 4, 32)  # control, marked, residual, CSE
-    summary = summarize(result.rows, spec.level)
+    # Per p and seed: a control, a control put through each attack, the marked suspect and it after each attack.
+    assert seen[-1] == (spec.students, spec.students) == (2 * 4 * 6, 48)
+    rows = result.rows
+    assert sorted(set(rows["role"])) == ["control", "control-cse", "control-removed", "cse", "marked", "removed"]
+    summary = summarize(rows, spec.level)
     marked = summary.filter(summary["role"] == "marked").sort("p")
     assert marked["suspects"].to_list() == [4, 4] and marked["controls_tested"].to_list() == [16, 16]
     assert marked["caught"].to_list()[-1] == 4  # every answer learnt: caught
-    assert summary.filter(summary["role"] == "removed").height == 2
-    assert summary.filter(summary["role"] == "cse").height == 2
+    for role in ("removed", "cse"):  # an attacked suspect is judged against clean students put through that attack
+        after = summary.filter(summary["role"] == role).sort("p")
+        assert after.height == 2 and after["controls_tested"].to_list() == [16, 16]
+        own = rows.filter(rows["role"] == f"control-{role}").group_by("p").agg(pl.col("statistic").mean()).sort("p")
+        assert np.allclose(after["control_statistic"].to_numpy(), own["statistic"].to_numpy())
+        plain = rows.filter(rows["role"] == "control").group_by("p").agg(pl.col("statistic").mean()).sort("p")
+        assert not np.allclose(after["control_statistic"].to_numpy(), plain["statistic"].to_numpy())
     sentence = grid_verdict(summary, "B", 0.6)
     assert "trigger-word watermark catches every imitator from p = " in sentence and "clean students" in sentence
     assert result.costs.height == 1 and 0 < result.costs["mean_cosine"][0] < 1
