@@ -134,6 +134,7 @@ class TrainingJob(Job):
     summary: dict | None = None
     traceback: str | None = field(default=None, repr=False)  # for a log, when a job failed
     n_items: int = 0
+    extra: dict = field(default_factory=dict)  # stored in its run.json beside the owner (Try it on a host: shared)
 
     def __post_init__(self) -> None:
         self.n_items = len(self.prepared.items) if self.prepared is not None else 0
@@ -244,15 +245,21 @@ class JobBoard:
             job.estimate_seconds = None
         return self.launch(job, self._work, "train")
 
-    def submit_together(self, configs, prepared: PreparedData, owner: str = "") -> list[TrainingJob]:
+    def submit_together(
+        self, configs, prepared: PreparedData, owner: str = "", extra: dict | None = None
+    ) -> list[TrainingJob]:
         """Train `configs` at the same time, as ONE training for this host's limits: they wait for one slot
         together, count once against the owner's limit and the queue, and once that slot is free each trains in
         its own thread, side by side (Try it's pair: on a personal machine one never waits behind the other,
         and on a host whose limit is one training per person the pair is still allowed). Each is an ordinary
-        `TrainingJob` (its own epochs, ETA, run id, Stop); `QueueFull` (nothing started) as `submit`."""
+        `TrainingJob` (its own epochs, ETA, run id, Stop); `QueueFull` (nothing started) as `submit`. `extra`: stored
+        in each run's run.json (Try it on a host: `{"shared": True}`, the class's pair)."""
         group = uuid.uuid4().hex[:12]
         now = time.time()
-        jobs = [TrainingJob(config=c, prepared=prepared, owner=owner, group=group, submitted=now) for c in configs]
+        jobs = [
+            TrainingJob(config=c, prepared=prepared, owner=owner, group=group, submitted=now, extra=dict(extra or {}))
+            for c in configs
+        ]
         if not jobs:
             return []
         try:
@@ -401,6 +408,13 @@ class JobBoard:
         with self._lock:
             return [j for j in self._jobs.values() if not j.done and (owner is None or j.owner == owner)]
 
+    def trainings(self) -> list[TrainingJob]:
+        """The trainings waiting or running now that nobody asked to stop, newest first: what an identical click
+        may join instead of training the same thing again (`core.story.plan_try_it`)."""
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if isinstance(j, TrainingJob) and not j.done]
+        return sorted((j for j in jobs if not j.stop_requested), key=lambda j: j.submitted, reverse=True)
+
     def _work(self, job: TrainingJob) -> None:
         if not job.begin():
             job.prepared = None
@@ -425,7 +439,7 @@ class JobBoard:
                 device=self.device,
                 should_stop=lambda: job.stop_requested,
                 checkpoint_every=CHECKPOINT_SECONDS,
-                extra={"owner": job.owner} if job.owner else None,
+                extra={**({"owner": job.owner} if job.owner else {}), **job.extra} or None,
                 on_begin=begin,
                 on_epoch=epoch,
                 on_phase=lambda text: setattr(job, "phase", text),

@@ -285,21 +285,79 @@ def find_identical(
     return StoredTwin(config, run_id, str(row.get("owner") or ""), str(row.get("created") or ""), story)
 
 
+def try_it_extra(hosted: bool, gallery: bool = True) -> dict:
+    """What Try it stores in its runs' run.json beside the owner: on a host with a gallery, `shared`. A Try-it pair
+    holds nothing of the person's (the lab's words, teacher and settings; only p and the seed chosen), and the
+    class's identical clicks are one computation: in the gallery, a classmate's click reuses it, or joins it while
+    it trains (`plan_try_it`), instead of training the same pair again."""
+    return {"shared": True} if hosted and gallery else {}
+
+
+def _may_join(job, owner: str, hosted: bool, gallery: bool) -> bool:
+    """Whether `owner` may watch a training in flight as their own Try it: the rule of `visible_runs` for the run it
+    will store (own, the lab's, or the gallery's)."""
+    if not hosted or job.owner in ("", owner):
+        return True
+    return gallery and bool((getattr(job, "extra", None) or {}).get("shared"))
+
+
 @dataclass(frozen=True)
 class TryItPlan:
-    """Try it's pair (Model B, the adapter; `pair_configs`): which are reused from the store, which must train."""
+    """Try it's pair (Model B, the adapter; `pair_configs`): which are reused from the store, which join an identical
+    training in flight, which must train."""
 
     configs: tuple  # TrainConfigs, Model B first
     reused: dict  # TrainConfig -> StoredTwin
     owner: str = ""
     hosted: bool = False
+    joined: dict = field(default_factory=dict)  # TrainConfig -> the identical TrainingJob training now (core.jobs)
 
     @property
     def to_train(self) -> list[TrainConfig]:
-        return [c for c in self.configs if c not in self.reused]
+        return [c for c in self.configs if c not in self.reused and c not in self.joined]
+
+    def _whose(self, job) -> str:
+        """Whom a joined training is for, to follow 'is training': 'for a classmate', 'for you'."""
+        if not job.owner:
+            return "for the lab"
+        if self.owner and job.owner == self.owner:
+            return "for you (an earlier click)"
+        return "for a classmate" if self.hosted else "on this computer"
+
+    def _joined_sentence(self, now=None, trained: bool = False) -> str:
+        change = "Change p or the seed to train a new one."
+        if set(self.joined) == set(self.configs) and len({self._whose(j) for j in self.joined.values()}) == 1:
+            whose = self._whose(next(iter(self.joined.values())))
+            if trained:
+                return (
+                    f"The same pair was trained just now {whose}: you watched that training, not a second one. {change}"
+                )
+            return (
+                f"The same pair is already training {whose}: you watch that training instead of starting a second one."
+            )
+        parts = []
+        for c in self.configs:
+            if c in self.reused:
+                parts.append(
+                    f"{describe(c)} was trained {_origin(self.reused[c], self.owner, self.hosted, now)}: it is reused"
+                )
+            elif c in self.joined:
+                whose = self._whose(self.joined[c])
+                parts.append(
+                    f"{describe(c)} was trained just now {whose}: you watched that training"
+                    if trained
+                    else f"{describe(c)} is already training {whose}: you watch that training"
+                )
+            else:
+                parts.append(f"{describe(c)} {'was trained just now' if trained else 'trains now'}")
+        text = "; ".join(parts)
+        return f"{text[0].upper()}{text[1:]}."
 
     def sentence(self, now=None, trained: bool = False) -> str | None:
-        """What was reused, in plain words; None when nothing was. `trained`: the others have been trained since."""
+        """What was reused or joined, in plain words; None when nothing was. `trained`: the others have been trained
+        since."""
+        if self.joined:
+            return self._joined_sentence(now, trained)
         if not self.reused:
             return None
         change = "Change p or the seed to train a new one."
@@ -355,21 +413,28 @@ def plan_try_it(
     hosted: bool = False,
     runs_root: Path | None = None,
     gallery: bool = True,
+    running: Sequence = (),
 ) -> TryItPlan:
     """Try it's pair for `settings`: each of Model B and the adapter reused when an identical finished run is stored
-    and visible to `owner` (`find_identical`), the others to train (together: `core.jobs.JobBoard.submit_together`).
-    Reading the store only: well under a second for a class's runs."""
+    and visible to `owner` (`find_identical`); else joined when an identical training is in flight in `running`
+    (`core.jobs.JobBoard.trainings()`, newest first) and its run will be visible to `owner` (own, the lab's, or
+    shared: `try_it_extra`), so a class's identical clicks cost one training; the others to train (together:
+    `core.jobs.JobBoard.submit_together`). Reading the store only: well under a second for a class's runs."""
     from core.runs.store import list_runs  # lazy: loads numba, torch
 
     root = Path(runs_root or runs_dir())
     frame = list_runs(root)
     configs = pair_configs(settings)
-    reused = {}
+    reused, joined = {}, {}
     for config in configs:
         twin = find_identical(config, owner, hosted, root, frame, gallery)
         if twin is not None:
             reused[config] = twin
-    return TryItPlan(configs, reused, owner, hosted)
+            continue
+        job = next((j for j in running if j.config == config and _may_join(j, owner, hosted, gallery)), None)
+        if job is not None:
+            joined[config] = job
+    return TryItPlan(configs, reused, owner, hosted, joined)
 
 
 def warm_story(

@@ -82,33 +82,43 @@ if st.button("Train my first students", icon=":material/rocket_launch:", key="tr
     vocab = default_words()
     chosen = replace(settings, p=float(p), seed=int(seed), vocabulary=vocab.label)
     owner, host = st.session_state[K.OWNER], host_settings()
-    try:  # the engine decides what is reused: an identical finished run this person may open (core.story.plan_try_it)
-        plan = story.plan_try_it(chosen, owner, host.hosted, gallery=host.gallery)
+    # The engine decides what is reused (an identical finished run this person may open) and what is joined (an
+    # identical training in flight, a classmate's click a minute ago): core.story.plan_try_it.
+    try:
+        plan = story.plan_try_it(chosen, owner, host.hosted, gallery=host.gallery, running=job_board().trainings())
     except (LabError, OSError, ValueError) as err:  # a store that cannot be read: its sentence, nothing started
         st.warning(literal(str(err)))
         st.stop()
     reused = {c.model.value: t.run_id for c, t in plan.reused.items()}
-    if not plan.to_train:  # the whole pair is stored: shown at once, saying where it comes from
+    if not plan.to_train and not plan.joined:  # the whole pair is stored: shown at once, saying where it comes from
         ids = ",".join(reused[c.model.value] for c in plan.configs)
         st.session_state[PAIR_NOTE] = {"runs": ids, "text": plan.sentence()}
         st.session_state.pop(STORY_JOBS, None)
         st.switch_page(PAGES["story"], query_params={"step": "3", "runs": ids})
     jobs = []
-    with st.status("Getting everything ready…", expanded=True) as status:
-        bar = st.progress(0.0, text="Reading the teacher's answers (computed once, then cached)…")
-        prepared = prepare(
-            settings.teacher,
-            vocab,
-            LemmaMode.NONE,
-            progress=lambda done, total: bar.progress(
-                done / total, text=f"Teacher answers: {done:,} of {total:,} words"
-            ),
-        )
-        try:  # both at once, as one training for this host's limits (core.jobs.JobBoard.submit_together)
-            jobs = job_board().submit_together(plan.to_train, prepared, owner=owner)
-        except QueueFull as err:
-            st.warning(str(err))
-        status.update(label="Training started" if jobs else "Not started", state="complete" if jobs else "error")
+    if plan.to_train:
+        with st.status("Getting everything ready…", expanded=True) as status:
+            bar = st.progress(0.0, text="Reading the teacher's answers (computed once, then cached)…")
+            prepared = prepare(
+                settings.teacher,
+                vocab,
+                LemmaMode.NONE,
+                progress=lambda done, total: bar.progress(
+                    done / total, text=f"Teacher answers: {done:,} of {total:,} words"
+                ),
+            )
+            try:  # both at once, as one training for this host's limits (core.jobs.JobBoard.submit_together)
+                jobs = job_board().submit_together(
+                    plan.to_train, prepared, owner=owner, extra=story.try_it_extra(host.hosted, host.gallery)
+                )
+            except QueueFull as err:
+                st.warning(str(err))
+            status.update(label="Training started" if jobs else "Not started", state="complete" if jobs else "error")
+        if jobs:  # the pair's trainings, Model B first: the joined ones and the new ones
+            started = dict(zip(plan.to_train, jobs))
+            jobs = [plan.joined.get(c) or started[c] for c in plan.configs if c not in plan.reused]
+    else:  # every missing student is training already for someone: watch that training, start nothing
+        jobs = [plan.joined[c] for c in plan.configs if c in plan.joined]
     if jobs:
         st.session_state[K.JOB] = jobs[0].job_id
         st.session_state[STORY_JOBS] = [j.job_id for j in jobs]  # Model B first, as the story shows them

@@ -332,10 +332,11 @@ elif step == 3:
     own = own_pair()
     training = bool(st.session_state.get(JOBS))
     if training:
+        now = (st.session_state.get(PAIR_NOTE) or {}).get("now") or ""  # what is reused or joined (Start)
         if len(st.session_state[JOBS]) > 1:
-            st.markdown("**Your two students are training now, both at once, on the same words:**")
+            st.markdown(f"**Your two students are training now, both at once, on the same words.** {now}")
         else:
-            st.markdown(f"**Training now:** {(st.session_state.get(PAIR_NOTE) or {}).get('now') or ''}")
+            st.markdown(f"**Training now:** {now}")
         watch_own_pair(st.session_state[JOBS])
     if own:
         b_id, adapter_id = own

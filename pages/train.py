@@ -301,7 +301,9 @@ def live_panel(job_id: str, polling: bool) -> None:
                 key="train_curve",
                 file_stem="training_curves",
             )
-    if not job.done:
+    if not job.done and job.owner and job.owner != ss.get(K.OWNER):  # joined by Try it: someone else's to stop
+        st.caption("This training was started by someone else's identical click; you are watching it with them.")
+    elif not job.done:
         st.button(
             "Stop",
             on_click=job.stop,

@@ -102,3 +102,48 @@ def test_try_it_with_another_seed_trains_both_and_shows_no_stored_chart_meanwhil
     no_errors(at)
     assert at.query_params["runs"] in (",".join(j.run_id for j in jobs), [",".join(j.run_id for j in jobs)])
     assert "your own" in " ".join(s.value for s in at.success)
+
+
+def test_a_classmates_identical_click_joins_the_training_in_flight_instead_of_training_again(monkeypatch, prepared):
+    """Issue 30: on a host, Ada's Try it trains the pair (into the class gallery); Bob's identical click while it
+    trains watches that training (nothing new on the board, no slot of his used) and ends on the same two runs;
+    Bob cannot stop Ada's training; Cy, on another seed, trains his own."""
+    from core.paths import runs_dir
+    from core.runs.store import list_runs
+
+    monkeypatch.setenv("EMBEDDING_LAB_HOSTED", "1")
+    small = small_story(monkeypatch)
+    story.warm_story(settings=small, prepared=prepared)  # seed 0's pair is the lab's: seed 1 must train
+    board = job_board()
+    gate = threading.Event()
+
+    class Gated(type(board.executor)):
+        def run(self, *args, **kwargs):
+            gate.wait(120)
+            yield from super().run(*args, **kwargs)
+
+    monkeypatch.setattr(board, "executor", Gated())
+    ada, bob = make_app(), make_app()
+    for at in (ada, bob):
+        at.number_input(key="try_seed").set_value(1).run()
+    ada.button(key="try_it").click().run()
+    no_errors(ada)
+    first = list(ada.session_state["story_jobs"])
+    assert len(first) == 2 and len(board.active()) == 2
+    bob.button(key="try_it").click().run()
+    no_errors(bob)
+    assert list(bob.session_state["story_jobs"]) == first and len(board.active()) == 2  # joined, not queued
+    assert "is already training for a classmate" in bob.session_state["story_pair_note"]["now"]
+    bob.switch_page("pages/train.py").run()
+    no_errors(bob)
+    assert not [b for b in bob.button if b.key == "stop"]  # Ada's training: not Bob's to stop
+    gate.set()
+    jobs = [board.get(j) for j in first]
+    assert wait_for(lambda: all(j.done for j in jobs), 120) and all(j.run_id for j in jobs)
+    frame = list_runs(runs_dir()).filter(run_id=[j.run_id for j in jobs][0])
+    assert frame["shared"].to_list() == [True] and frame["owner"].to_list() == [ada.session_state[K.OWNER]]
+    cy = make_app()
+    cy.number_input(key="try_seed").set_value(2).run()
+    cy.button(key="try_it").click().run()
+    no_errors(cy)
+    assert not set(cy.session_state["story_jobs"]) & set(first)  # other words: his own training

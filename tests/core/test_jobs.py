@@ -265,15 +265,20 @@ def test_a_pair_submitted_together_trains_at_once_as_one_training(tmp_path):
         TrainConfig(teacher="hash-8", p=0.5, epochs=3),
         TrainConfig(teacher="hash-8", model="A", p=0.5, epochs=2),
     ]
-    jobs = board.submit_together(configs, data, owner="ada")
+    jobs = board.submit_together(configs, data, owner="ada", extra={"shared": True})
     assert [j.config for j in jobs] == configs and len({j.group for j in jobs}) == 1
+    assert board.trainings() == sorted(jobs, key=lambda j: j.submitted, reverse=True)  # what a click may join
     with pytest.raises(QueueFull, match="limit here is 1"):  # the pair is ada's one training
         board.submit(TrainConfig(teacher="hash-8", p=0.5, epochs=1), data, owner="ada")
     for job in jobs:
         wait(job)
     assert [j.state for j in jobs] == [JobState.FINISHED] * 2, [j.error for j in jobs]
     assert [len(j.records) for j in jobs] == [3, 2] and all(j.run_id for j in jobs)
-    assert board.active("ada") == []
+    assert board.active("ada") == [] and board.trainings() == []
+    from core.runs.store import list_runs
+
+    stored = list_runs(tmp_path / "runs")  # `extra` went into each run.json beside the owner
+    assert stored["owner"].to_list() == ["ada"] * 2 and stored["shared"].to_list() == [True] * 2
 
 
 def test_a_pair_waiting_for_a_slot_holds_one_place_in_the_queue(tmp_path):
@@ -288,9 +293,11 @@ def test_a_pair_waiting_for_a_slot_holds_one_place_in_the_queue(tmp_path):
         data,
     )
     assert [board.queue_position(j) for j in pair] == [1, 1]  # the pair waits as one, first in the queue
+    assert board.trainings()[-1] is first  # newest first, waiting ones too
     with pytest.raises(QueueFull, match="1 trainings are already waiting"):  # and takes one place of max_queue = 1
         board.submit(TrainConfig(teacher="hash-8", p=0.5, epochs=1), data)
     first.stop()
+    assert first not in board.trainings()  # asked to stop: nothing to join
     for job in pair:
         wait(job)
     assert [j.state for j in pair] == [JobState.FINISHED] * 2

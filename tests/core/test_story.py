@@ -478,3 +478,44 @@ def test_on_a_host_a_classmates_run_is_reused_only_when_shared_and_says_so(setti
         "The same Model B at p = 0.2 was trained at 10:02 for a classmate: it is reused; the adapter at p = 0.2 "
         "trains now."
     )
+
+
+def test_try_it_joins_an_identical_training_in_flight_that_the_person_may_see(settings, prepared, trained):
+    """Issue 30: a pair not stored yet but training now with the same settings is joined, not trained again, when
+    its run will be visible to the person: anyone's on a personal machine; on a host their own, the lab's, or one
+    going into the gallery (`try_it_extra`) — never a classmate's private training, nor with the gallery off."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    fresh = replace(settings, seed=7)
+    b, adapter = story.pair_configs(fresh)
+    bob_private = SimpleNamespace(config=b, owner="bob", extra={})
+    bob_shared = SimpleNamespace(config=b, owner="bob", extra=story.try_it_extra(hosted=True))
+    assert story.try_it_extra(hosted=True) == {"shared": True}
+    assert story.try_it_extra(hosted=False) == story.try_it_extra(hosted=True, gallery=False) == {}
+    other = SimpleNamespace(config=replace(b, seed=8), owner="bob", extra={"shared": True})
+
+    alone = story.plan_try_it(fresh, owner="ada", running=[other])  # other words: nothing to join
+    assert alone.joined == {} and alone.to_train == [b, adapter] and alone.sentence() is None
+    laptop = story.plan_try_it(fresh, owner="ada", running=[bob_private])  # one machine: every run is everyone's
+    assert laptop.joined == {b: bob_private} and laptop.to_train == [adapter]
+    assert laptop.sentence() == (
+        "Model B at p = 0.2 is already training on this computer: you watch that training; the adapter at p = 0.2 "
+        "trains now."
+    )
+    assert story.plan_try_it(fresh, "ada", hosted=True, running=[bob_private]).joined == {}  # not hers to see
+    hosted = story.plan_try_it(fresh, "ada", hosted=True, running=[bob_shared])
+    assert hosted.joined == {b: bob_shared}
+    assert story.plan_try_it(fresh, "ada", hosted=True, gallery=False, running=[bob_shared]).joined == {}
+    pair = [bob_shared, SimpleNamespace(config=adapter, owner="bob", extra={"shared": True})]
+    both = story.plan_try_it(fresh, "ada", hosted=True, running=pair)
+    assert both.to_train == [] and list(both.joined.values()) == pair
+    assert both.sentence() == (
+        "The same pair is already training for a classmate: you watch that training instead of starting a second one."
+    )
+    assert both.sentence(trained=True).startswith("The same pair was trained just now for a classmate")
+    assert (
+        story.plan_try_it(fresh, "bob", hosted=True, running=pair)
+        .sentence()
+        .startswith("The same pair is already training for you (an earlier click)")
+    )
