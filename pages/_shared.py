@@ -368,10 +368,12 @@ def choose_run(label: str = "Run to look at", key: str = "run_select") -> str:
         st.stop()
     ids = table["run_id"].to_list()
     labels = {r["run_id"]: run_label(r) for r in table.iter_rows(named=True)}
-    index = ids.index(default_run_of(table))
     if st.session_state.pop("_door_pick", False) and st.session_state.get(K.RUN) in ids:
         st.session_state[key] = st.session_state[K.RUN]  # opened by a door: its run, whatever was picked before
-    chosen = st.selectbox(label, ids, index=index, format_func=lambda r: labels[r], key=key)
+    elif st.session_state.get(key) not in ids:  # first visit, or the picked run is gone: the default run
+        st.session_state[key] = default_run_of(table)
+    # The value lives in Session State only (no index=): both at once make Streamlit warn on every door.
+    chosen = st.selectbox(label, ids, format_func=lambda r: labels[r], key=key)
     st.session_state[K.RUN] = chosen
     _set_param("run", chosen)
     return chosen
