@@ -73,7 +73,7 @@ def split_bars(
         title=None,
         sort=list(STUDENT_COLOURS),
         # on top, under the legend: a 900-px-high projector shows which student is which without scrolling
-        axis=alt.Axis(labelAngle=0, labelFontSize=13, labelLimit=300, orient="top", labelPadding=22, ticks=False),
+        axis=alt.Axis(labelAngle=0, labelFontSize=13, labelLimit=300, orient="top", labelPadding=30, ticks=False),
     )
     offset = alt.XOffset("words:N", sort=words)
     y = alt.Y(
@@ -82,7 +82,18 @@ def split_bars(
         scale=alt.Scale(domain=[0, 1]),
         axis=alt.Axis(values=[0, 0.2, 0.4, 0.6, 0.8, 1.0]),
     )
+    # Each bar says what it measures under its value ("taught" / "new words"): the legend's shade key is neutral grey,
+    # while the bars are in the students' colours, and a presenter's audience should not have to match them up.
     data = frame.drop_nulls("cosine")
+    data = data.with_columns(
+        label=pl.Series(
+            [
+                f"{c:.2f}\n{'taught' if w.startswith('training') else 'new words'}"
+                for c, w in zip(data["cosine"].to_list(), data["words"].to_list())
+            ],
+            dtype=pl.Utf8,
+        )
+    )
     bars = (
         alt.Chart(data)
         .mark_bar()
@@ -108,8 +119,8 @@ def split_bars(
     )
     labels = (
         alt.Chart(data)
-        .mark_text(dy=-8, fontSize=13)
-        .encode(x=x, xOffset=offset, y=y, text=alt.Text("cosine:Q", format=".2f"))
+        .mark_text(dy=-24, fontSize=13, lineBreak="\n")
+        .encode(x=x, xOffset=offset, y=y, text=alt.Text("label:N"))
     )
     return alt.layer(bars, labels).properties(
         title=alt.TitleParams(title, fontSize=16, anchor="start"), height=CHART_HEIGHT

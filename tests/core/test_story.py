@@ -139,6 +139,10 @@ def test_warm_story_trains_once_and_every_step_has_its_frame(settings, prepared)
     ):
         spec = chart.to_dict()
         assert spec.get("title") and ("Cosine to the teacher" in str(spec) or "Closest words" in str(spec))
+    # each split bar says under its value what it measures: the legend's shade key is grey, the bars are coloured
+    labels = [r["label"] for r in next(iter(story_charts.split_bars(split).to_dict()["datasets"].values()))]
+    assert {text.split("\n")[1] for text in labels} == {"taught", "new words"}
+    assert all(text.split("\n")[0].replace(".", "").lstrip("-").isdigit() for text in labels)
 
 
 def test_teacher_neighbours_hand_worked():
