@@ -13,7 +13,7 @@ import uuid
 import polars as pl
 import streamlit as st
 
-from core import charts, warm
+from core import charts, story, warm
 from core.config import LemmaMode, StudentKind
 from core.data.corpus import Vocabulary, default_word_list
 from core.data.lemmatize import LemmaResult, load_lemmatizer
@@ -382,7 +382,16 @@ def choose_run(label: str = "Run to look at", key: str = "run_select") -> str:
 def default_run_of(table: pl.DataFrame) -> str | None:
     """The run a picker over `table` starts on (core.runs.visibility.default_run): the session's run, else this
     person's newest; never a classmate's shared run while they have one of their own."""
-    return default_run(table, st.session_state.get(K.OWNER, ""), host_settings().hosted, st.session_state.get(K.RUN))
+    owner, hosted, chosen = st.session_state.get(K.OWNER, ""), host_settings().hosted, st.session_state.get(K.RUN)
+    return default_run(table, owner, hosted, chosen, preferred=story_pair_b(table))
+
+
+def story_pair_b(table: pl.DataFrame) -> str | None:
+    """The story's Model B run of the pair in `table` (the one the warm-up computed every page for), or None."""
+    try:
+        return story.find_story_runs(table, story.StorySettings.from_env()).run_id(StudentKind.B)
+    except (LabError, OSError, ValueError):  # a story setting that does not parse: no preference, no error
+        return None
 
 
 def chosen_run_vectors(run_id: str | None = None) -> RunVectors:

@@ -28,12 +28,18 @@ def visible_runs(
     return runs.filter(seen)
 
 
-def default_run(runs: pl.DataFrame, owner: str, hosted: bool, chosen: str | None = None) -> str | None:
+def default_run(
+    runs: pl.DataFrame, owner: str, hosted: bool, chosen: str | None = None, preferred: str | None = None
+) -> str | None:
     """The run a page opens: `chosen` (the session's run) when `runs` holds it, else the newest of the person's
     own runs; a classmate's shared run only for someone who has none of their own. So a run someone else shared
-    (dated in the future, say, to sort first) never becomes everyone's default. None when `runs` is empty.
+    (dated in the future, say, to sort first) never becomes everyone's default. Where that would be one of the runs
+    the lab trained itself (owner ''), `preferred` when `runs` holds it: the story's pair, whose pages the warm-up
+    computed ahead (its map's UMAP), not whichever of the lab's runs happened to be stored last. None when `runs` is
+    empty.
 
     runs newest first [bob's shared, ada's] -> ada opens her own;  a new classmate with no runs -> bob's
+    runs newest first [the lab's poisoned run, the lab's pair B], preferred = pair B -> pair B
     """
     if runs.is_empty():
         return None
@@ -44,4 +50,6 @@ def default_run(runs: pl.DataFrame, owner: str, hosted: bool, chosen: str | None
         own = runs.filter(pl.col("owner") == owner)["run_id"].to_list()
         if own:
             return own[0]
+    if preferred in ids and runs["owner"][0] == "":
+        return preferred
     return ids[0]

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from core.evaluation.projection import Method
@@ -82,3 +84,22 @@ def test_the_labels_of_two_close_words_do_not_sit_on_each_other():
     for side in ("left", "right"):
         ys = sorted(labels.filter(pl.col("side") == side)["y"])
         assert ys[1] - ys[0] >= line * 0.99, (side, ys)
+
+
+def test_a_map_opened_without_a_run_lands_on_the_story_pair_not_the_labs_newest_run(monkeypatch, prepared):
+    """A presenter opening the map from the sidebar (no ?run=, nothing trained) sees the story's Model B, whose map
+    the warm-up computed ahead, not whichever of the lab's runs was stored last (its UMAP would start computing)."""
+    from core import story
+    from core.paths import runs_dir
+    from core.runs.store import list_runs
+
+    small = story.StorySettings(teacher="hash-32", cheap="hash-16", p=0.01, epochs=3, ps=(0.01, 0.03))
+    monkeypatch.setattr(story.StorySettings, "from_env", classmethod(lambda cls, env=None: small))
+    ids = story.warm_story(settings=small, prepared=prepared)
+    pair_b, last = ids[0], runs_dir() / ids[-1] / "run.json"
+    meta = json.loads(last.read_text())
+    last.write_text(json.dumps({**meta, "created": "2026-12-07T23:59:59+0000"}))  # stored last, as on a warm-up
+    assert list_runs(runs_dir())["run_id"][0] == ids[-1] != pair_b  # the newest is another of the lab's runs
+    at = make_app("projection", presenter_mode=True)
+    no_errors(at)
+    assert at.selectbox(key="run_select").value == pair_b
