@@ -393,11 +393,14 @@ def check_leaderboard(home: Path, students: int) -> dict:
     board = ch.leaderboard(challenge, entries, {})
     hidden = json.loads((ch.challenges_dir(home) / challenge.id / "hidden.json").read_text())
     hidden = set(hidden["public"]) | set(hidden["private"])
-    asked_hidden = 0
+    asked_hidden = logged = 0
     for entry in entries:
-        items = load_run(home / "runs", entry["run_id"]).items
+        stored = load_run(home / "runs", entry["run_id"])
+        items = stored.items
         asked = set(items.filter(items["split"] == "training")["item"].to_list())
         asked_hidden += bool(asked & hidden)
+        record = ch.recorded_answers(home, challenge, stored.meta.get("ticket"))  # the teacher's query log
+        logged += bool(record and record["answers"] == entry["answers"] and set(record["words"]) == asked)
     best = {}
     for e in entries:
         best[e["owner"]] = max(best.get(e["owner"], -1.0), e["public"])
@@ -413,6 +416,7 @@ def check_leaderboard(home: Path, students: int) -> dict:
         "leaderboard_right": bool(right),
         "over_budget": sum(e["answers"] > challenge.budget for e in entries),
         "runs_that_asked_a_hidden_word": asked_hidden,
+        "answers_as_the_query_log_says": logged,  # of the submissions: counted from the lab's log, and right
         "budget": challenge.budget,
     }
 

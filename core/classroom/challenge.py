@@ -9,9 +9,11 @@ words and the seed are written to <lab home>/classroom/challenges/<id>/hidden.js
 never shown.
 
 A submission is a stored run. The lab counts the answers it used from its own record of what the teacher was asked
-for that run (the run's items table, written by the trainer: its training rows), never from what the run says; a run
-over the budget, on another teacher or word list, made before the challenge or after its deadline, or that asked the
-teacher about a hidden word, is refused with a sentence. Its score, on the public and on the private hidden words
+for that run (`record_answers`: the teacher's query log, <challenge>/answers.jsonl, readable by the server only,
+written by `challenge_run` when it draws the words; the run carries only the record's ticket), never from what the
+run's files say: a run with no record, someone else's record, or training words other than the recorded ones is
+refused. A run over the budget, on another teacher or word list, made before the challenge or after its deadline,
+or that asked the teacher about a hidden word, is refused with a sentence. Its score, on the public and on the private hidden words
 (held-out words of the run, since it never asked about them), is by the challenge's metric:
 - heldout_cosine: the mean cosine of its student's vectors to the teacher's on that part's words;
 - analogy_pct_of_teacher: the Google analogy questions (a : b :: c : d) whose four words are in the word list and
@@ -239,13 +241,14 @@ def challenge_run(
     public, private = _hidden(home, challenge)
     allowed = np.array([i for i, w in enumerate(items) if w not in public and w not in private])
     train_idx = np.sort(np.random.default_rng(config.seed).choice(allowed, size=asked, replace=False))
+    ticket = record_answers(home, challenge, owner, [items[i] for i in train_idx])  # the teacher's query log
     run = TrainingRun(
         config,
         prepared,
         runs_root,
         device=device,
         should_stop=should_stop,
-        extra={"owner": owner, "challenge": challenge.id},
+        extra={"owner": owner, "challenge": challenge.id, "ticket": ticket},
     )
     # The lab's own draw replaces the run's: every word it may ask about is outside the hidden set.
     run.dataset = build_dataset(
@@ -259,6 +262,37 @@ def challenge_run(
         train_idx=train_idx,
     )
     return run
+
+
+def _answers_path(home: Path | None, challenge: Challenge) -> Path:
+    return _folder(home, challenge.id) / "answers.jsonl"
+
+
+def record_answers(home: Path | None, challenge: Challenge, owner: str, words: list[str]) -> str:
+    """Log that the teacher answered `words` for `owner`'s run (the teacher's query log, appended, readable by the
+    server only); the ticket the run carries in its run.json, which `submit` looks up."""
+    ticket = secrets.token_hex(12)
+    path = _answers_path(home, challenge)
+    entry = {"ticket": ticket, "owner": owner, "at": time.time(), "answers": len(words), "words": list(words)}
+    with writing(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+    return ticket
+
+
+def recorded_answers(home: Path | None, challenge: Challenge, ticket) -> dict | None:
+    """The query log's entry for `ticket` (owner, answers, words), or None when the lab has none."""
+    if not isinstance(ticket, str) or not ticket:
+        return None
+    with contextlib.suppress(OSError):
+        for line in _answers_path(home, challenge).read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if isinstance(entry, dict) and entry.get("ticket") == ticket and isinstance(entry.get("words"), list):
+                    return entry
+    return None
 
 
 def _submissions_path(home: Path | None, challenge: Challenge) -> Path:
@@ -350,10 +384,24 @@ def submit(
     if meta.get("status", "finished") != "finished":
         raise Refused("Only a finished run can be submitted.")
     public, private = _hidden(home, challenge)
-    used = sum(1 for g in vectors.groups if g in ("training", "poisoned"))
+    record = recorded_answers(home, challenge, meta.get("ticket"))
+    if record is None:
+        raise Refused(
+            "The lab has no record of the teacher answers this run used: only a run trained for this challenge "
+            "(Train and submit) can be submitted."
+        )
+    if record.get("owner") != owner:
+        raise Refused("This run was trained for someone else: submit a run of your own.")
+    trained = {w for w, g in zip(vectors.items, vectors.groups) if g in ("training", "poisoned")}
+    if trained != set(record["words"]):
+        raise Refused(
+            "This run's training words are not the ones the lab asked the teacher about for it, so its answers "
+            "cannot be counted; train it again with Train and submit."
+        )
+    used = int(record["answers"])  # the lab's count, from its own log
     if used > challenge.budget:
         raise Refused(f"This run used {used:,} teacher answers; the challenge allows at most {challenge.budget:,}.")
-    asked = {w for w, g in zip(vectors.items, vectors.groups) if g in ("training", "poisoned")}
+    asked = set(record["words"])
     if asked & (public | private):
         raise Refused(
             f"This run asked the teacher about {len(asked & (public | private)):,} of the challenge's hidden words, "

@@ -37,6 +37,11 @@ def _vectors(asked: set, good: set, rng=np.random.default_rng(0)):
 META = {"teacher_id": "hash-32", "config": {"vocabulary": "test"}, "status": "finished"}
 
 
+def _meta(challenge, asked: set, owner: str = "t-a", **over) -> dict:
+    """A run.json of a run the lab trained for the challenge: the ticket of its entry in the teacher's query log."""
+    return {**META, "ticket": ch.record_answers(None, challenge, owner, sorted(asked)), **over}
+
+
 def test_hidden_words_are_drawn_by_a_secret_and_kept_off_every_page(lab_home):
     challenge = _challenge(lab_home)
     public, private = _hidden(lab_home, challenge)
@@ -55,21 +60,87 @@ def test_a_submission_keeps_the_rules_or_is_refused_with_a_sentence(lab_home):
     public, private = _hidden(lab_home, challenge)
     plain = [w for w in WORDS if w not in set(public) | set(private)]
     asked = set(plain[:30])
+    over = set(plain[:41])
     with pytest.raises(ch.Refused, match="at most 40"):
-        ch.submit(None, challenge, owner="t-a", run_id="r0", meta=META, vectors=_vectors(set(plain[:41]), set()), now=1)
+        ch.submit(
+            None, challenge, owner="t-a", run_id="r0", meta=_meta(challenge, over), vectors=_vectors(over, set()), now=1
+        )
     with pytest.raises(ch.Refused, match="hidden words"):
-        ch.submit(None, challenge, owner="t-a", run_id="r0", meta=META, vectors=_vectors({public[0]}, set()), now=1)
+        hidden = {public[0]}
+        ch.submit(
+            None,
+            challenge,
+            owner="t-a",
+            run_id="r0",
+            meta=_meta(challenge, hidden),
+            vectors=_vectors(hidden, set()),
+            now=1,
+        )
     with pytest.raises(ch.Refused, match="teacher hash-32"):
-        other = {**META, "teacher_id": "minilm"}
+        other = _meta(challenge, asked, teacher_id="minilm")
         ch.submit(None, challenge, owner="t-a", run_id="r0", meta=other, vectors=_vectors(asked, set()), now=1)
-    shown = ch.submit(None, challenge, owner="t-a", run_id="r1", meta=META, vectors=_vectors(asked, set(public)), now=1)
+    # The answers are the lab's count, never the run's: no record, another's record, or other training words: refused.
+    with pytest.raises(ch.Refused, match="no record"):
+        ch.submit(None, challenge, owner="t-a", run_id="r0", meta=META, vectors=_vectors(asked, set()), now=1)
+    with pytest.raises(ch.Refused, match="no record"):
+        ch.submit(
+            None,
+            challenge,
+            owner="t-a",
+            run_id="r0",
+            meta={**META, "ticket": "made-up"},
+            vectors=_vectors(asked, set()),
+            now=1,
+        )
+    with pytest.raises(ch.Refused, match="someone else"):
+        ch.submit(
+            None,
+            challenge,
+            owner="t-a",
+            run_id="r0",
+            meta=_meta(challenge, asked, "t-b"),
+            vectors=_vectors(asked, set()),
+            now=1,
+        )
+    small = _meta(challenge, set(plain[:5]))  # a record of 5 answers on a run that learned from 30
+    with pytest.raises(ch.Refused, match="not the ones the lab asked"):
+        ch.submit(None, challenge, owner="t-a", run_id="r0", meta=small, vectors=_vectors(asked, set()), now=1)
+    shown = ch.submit(
+        None,
+        challenge,
+        owner="t-a",
+        run_id="r1",
+        meta=_meta(challenge, asked),
+        vectors=_vectors(asked, set(public)),
+        now=1,
+    )
     assert shown["answers"] == 30 and shown["public"] == pytest.approx(1.0) and "private" not in shown
-    ch.submit(None, challenge, owner="t-a", run_id="r2", meta=META, vectors=_vectors(asked, set()), now=2)
+    ch.submit(
+        None, challenge, owner="t-a", run_id="r2", meta=_meta(challenge, asked), vectors=_vectors(asked, set()), now=2
+    )
     with pytest.raises(ch.Refused, match="limit is 2"):
-        ch.submit(None, challenge, owner="t-a", run_id="r3", meta=META, vectors=_vectors(asked, set()), now=3)
+        ch.submit(
+            None,
+            challenge,
+            owner="t-a",
+            run_id="r3",
+            meta=_meta(challenge, asked),
+            vectors=_vectors(asked, set()),
+            now=3,
+        )
     with pytest.raises(ch.Refused, match="closed"):
-        ch.submit(None, challenge, owner="t-b", run_id="r4", meta=META, vectors=_vectors(asked, set()), now=1000)
+        ch.submit(
+            None,
+            challenge,
+            owner="t-b",
+            run_id="r4",
+            meta=_meta(challenge, asked, "t-b"),
+            vectors=_vectors(asked, set()),
+            now=1000,
+        )
     assert [s["run_id"] for s in ch.submissions(None, challenge)] == ["r1", "r2"]  # refused ones left no trace
+    log = ch.challenges_dir() / challenge.id / "answers.jsonl"
+    assert log.stat().st_mode & 0o077 == 0  # the query log names words: the server's only
 
 
 def test_the_leaderboard_shows_public_scores_and_reveals_the_private_ones_at_the_deadline(lab_home):
@@ -78,8 +149,10 @@ def test_the_leaderboard_shows_public_scores_and_reveals_the_private_ones_at_the
     plain = [w for w in WORDS if w not in set(public) | set(private)]
     tuned = _vectors(set(plain[:10]), set(public))  # tuned to the public part
     honest = _vectors(set(plain[:10]), set(private) | set(public[:5]))  # good everywhere, less on the public part
-    ch.submit(None, challenge, owner="t-a", run_id="ra", meta=META, vectors=tuned, now=1)
-    ch.submit(None, challenge, owner="t-b", run_id="rb", meta=META, vectors=honest, now=1)
+    ch.submit(None, challenge, owner="t-a", run_id="ra", meta=_meta(challenge, set(plain[:10])), vectors=tuned, now=1)
+    ch.submit(
+        None, challenge, owner="t-b", run_id="rb", meta=_meta(challenge, set(plain[:10]), "t-b"), vectors=honest, now=1
+    )
     names = {"t-a": "Ada", "t-b": "Bob"}
     live = ch.leaderboard(challenge, ch.submissions(None, challenge), names, now=10)
     assert live["person"].to_list() == ["Ada", "Bob"] and live["private"].is_null().all()
@@ -107,6 +180,7 @@ def test_a_challenge_run_never_asks_the_teacher_about_a_hidden_word(lab_home, fa
     asked = set(stored.items.filter(stored.items["split"] == "training")["item"].to_list())
     assert len(asked) == 40 and not asked & (set(public) | set(private))
     vectors = run_vectors(stored, cache_dir() / "teachers")
+    assert ch.recorded_answers(None, challenge, stored.meta["ticket"])["words"] == sorted(asked)  # logged as drawn
     meta = {**stored.meta, "teacher_id": challenge.teacher}
     entry = ch.submit(None, challenge, owner="t-a", run_id=run.run_id, meta=meta, vectors=vectors, now=1)
     assert entry["answers"] == 40 and -1 <= entry["public"] <= 1

@@ -23,7 +23,8 @@ def test_ending_a_challenge_reveals_the_private_scores_and_closes_it(lab_home):
     made = ch.create_challenge(
         None, WORDS, now=0.0, title="Lesson", teacher="hash-32", vocabulary="test", budget=40, deadline=1000.0
     )
-    ch.submit(None, made, owner="t-a", run_id="r1", meta=META, vectors=_vectors(), now=5)
+    logged = {**META, "ticket": ch.record_answers(None, made, "t-a", [])}  # the lab's log: it asked nothing
+    ch.submit(None, made, owner="t-a", run_id="r1", meta=logged, vectors=_vectors(), now=5)
     assert ch.leaderboard(made, ch.submissions(None, made), {}, now=10)["private"].is_null().all()
     ended = ch.end_challenge(None, made, now=10)
     (listed,) = ch.list_challenges()
