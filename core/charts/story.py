@@ -14,7 +14,7 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
-from core.charts import TEACHER_COLOUR
+from core.charts.common import TEACHER_COLOUR
 
 STUDENT_COLOURS = {"Model B (the paper's)": "#0072B2", "Adapter reading a cheap model": "#009E73"}
 POISON_COLOUR = "#D55E00"  # poisoned answers, in step 5: no student's colour

@@ -102,7 +102,7 @@ def test_bin_means_counts_every_word_once():
 
 
 def test_a_sweep_figure_names_each_student_as_the_rest_of_the_lab_does():
-    from core.charts import _setting_label
+    from core.charts.sweep import _setting_label
     from core.config import STUDENT_LABELS, StudentKind
 
     kinds = list(StudentKind)
