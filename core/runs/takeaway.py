@@ -40,20 +40,20 @@ from core.data.corpus import DEFAULT_SIZE, MAX_ITEM_CHARS, MAX_ITEMS
 from core.data.table_sizes import parquet_problem
 from core.errors import DamagedData
 from core.paths import check_cache_id, writing
-from core.runs.hosting import HostSettings
-from core.runs.store import (
+from core.runs.checks import (
     EPOCH_COLUMNS,
     ITEM_COLUMNS,
     MAX_META_BYTES,
     MEANS_COLUMNS,
-    RUN_ID,
     SCORE_RANGES,
-    StoredRun,
     check_meta,
     check_scores,
     parse_meta,
     read_table,
 )
+from core.runs.hosting import HostSettings
+from core.runs.layout import RUN_ID
+from core.runs.store import StoredRun
 from core.words.students import StudentConfig, student_class, student_vectors
 
 if TYPE_CHECKING:
@@ -451,7 +451,9 @@ def _student_config(raw: bytes) -> StudentConfig:
         data = json.loads(raw)
         if not isinstance(data, dict):
             raise TypeError("not a JSON object")
-        if data.get("cheap"):  # names the cache the adapter's features are read from: never a path
+        # names the cache the adapter's features are read from: never a path, nor anything but a name (an empty
+        # list is falsy, and slipped past `if data.get("cheap")` until hypothesis found it)
+        if data.get("cheap") not in (None, ""):
             check_cache_id(data["cheap"], "cheap")
         return StudentConfig(**data)
     except (ValueError, TypeError, RecursionError) as err:

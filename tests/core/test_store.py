@@ -138,7 +138,7 @@ def test_a_file_this_user_may_not_read_is_storage_unavailable_not_damage(stored,
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr("core.runs.store.open", closed, raising=False)
+    monkeypatch.setattr("core.runs.checks.open", closed, raising=False)
     with pytest.raises(StorageUnavailable) as caught:
         read_student(root / run.run_id, run.run_id)
     message = str(caught.value)
@@ -146,7 +146,7 @@ def test_a_file_this_user_may_not_read_is_storage_unavailable_not_damage(stored,
     assert "student.json cannot be read (no permission" in message and "nothing is damaged" in message
     assert "delete the run" not in message
     monkeypatch.setattr(
-        "core.runs.store.open",
+        "core.runs.checks.open",
         lambda path, *a, **k: closed(str(path).replace("run.json", "student.json"), *a, **k),
         raising=False,
     )

@@ -245,7 +245,9 @@ def _ids_name_caches(meta: dict, folder: Path) -> None:
 
 def _all_finite(meta: dict, epochs: pl.DataFrame, means: pl.DataFrame) -> None:
     """What an import let in holds only numbers a run can have measured."""
-    numbers = [v for v in (*meta.get("final", {}).values(), *meta.values()) if isinstance(v, float)]
+    numbers = [
+        v for v in (*(meta.get("final") or {}).values(), *meta.values()) if isinstance(v, float)
+    ]  # final may be null
     assert all(math.isfinite(v) for v in numbers), meta
     for frame in (epochs, means):
         for name, dtype in frame.schema.items():

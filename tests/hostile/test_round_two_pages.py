@@ -357,7 +357,7 @@ def test_every_page_opened_on_a_run_it_may_not_read_shows_a_sentence(stored_run,
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr("core.runs.store.open", closed, raising=False)
+    monkeypatch.setattr("core.runs.checks.open", closed, raising=False)
     state = {K.PREPARED: prepared, K.VOCAB: vocab, K.TEACHER: "hash-32", K.RUN: stored_run}
     for page, reads in PAGES_READ.items():
         at = _page(page, {}, **state)
