@@ -11,7 +11,8 @@ from core.data.corpus import Vocabulary
 from core.paths import cache_dir, runs_dir
 from core.runs.experiment import TrainingRun
 from core.teachers.teacher import CachedTeacher, HashTeacher
-from pages._shared import SETUP_NOTE, K, _setups, default_words
+from pages._loaders import setups
+from pages._shared import SETUP_NOTE, K, default_words
 from tests.app.apphelpers import ROOT, no_errors
 
 
@@ -143,7 +144,7 @@ def test_an_uploaded_list_is_rebuilt_while_the_server_holds_it():
     at = open_app(None, teacher="hash-32", vocab=vocab.label, lemma="none")
     assert "upload it again" in at.session_state[SETUP_NOTE]
     assert any("upload it again" in c.value for c in at.sidebar.caption)
-    _setups()["vocabularies"][vocab.label] = vocab  # what another session's prepare() leaves on the server
+    setups()["vocabularies"][vocab.label] = vocab  # what another session's prepare() leaves on the server
     at = open_app(None, teacher="hash-32", vocab=vocab.label, lemma="none")
     no_errors(at)
     assert at.session_state[K.PREPARED].items == tuple(words) and at.session_state[K.VOCAB].source == "mine.txt"

@@ -89,9 +89,10 @@ def test_paper_claim_is_retested_with_a_verdict(prepared, vocab):
 def test_the_storys_poisoning_door_is_no_dead_end(stored_run, vocab):
     """Step 5's door with no data prepared in the session: the run's own setup is rebuilt from the teacher's cache
     (never by running it), and the door's run is the one selected."""
-    from pages._shared import K, _setups
+    from pages._loaders import setups
+    from pages._shared import K
 
-    _setups()["vocabularies"][vocab.label] = vocab
+    setups()["vocabularies"][vocab.label] = vocab
     at = make_app("poisoning", **{K.RUN: stored_run, "story_highlight": ("king", "queen")})
     no_errors(at)
     assert not any("compute the teacher's embeddings" in i.value for i in at.info)

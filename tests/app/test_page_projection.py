@@ -3,7 +3,8 @@ import json
 import pytest
 
 from core.evaluation.projection import Method
-from pages._shared import K, _setups
+from pages._loaders import setups
+from pages._shared import K
 from tests.app.apphelpers import make_app, no_errors
 
 
@@ -38,7 +39,7 @@ def test_umap_starts_in_the_background_and_pca_shows_meanwhile(stored_run):
 def door(stored_run, vocab):
     """What one of the story's doors leaves in a session that prepared nothing (pages/story.py): the run and the words
     to highlight; the server holds the run's word list (as it holds the default words)."""
-    _setups()["vocabularies"][vocab.label] = vocab
+    setups()["vocabularies"][vocab.label] = vocab
     return {K.RUN: stored_run, "story_highlight": ("queen", "man")}
 
 
