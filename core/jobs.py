@@ -38,7 +38,7 @@ from pathlib import Path
 from core import warm
 from core.config import TrainConfig
 from core.paths import teacher_cache_dir
-from core.runs.executors import LocalExecutor, RayExecutor, make_executor
+from core.runs.executors import Executor, LocalExecutor, make_executor
 from core.runs.experiment import PreparedData
 from core.runs.hosting import HostSettings
 from core.runs.store import list_runs
@@ -207,7 +207,7 @@ class JobBoard:
         max_per_owner: int | None = None,
         max_queue: int | None = None,
         max_epochs: int | None = None,
-        executor: LocalExecutor | RayExecutor | None = None,
+        executor: Executor | None = None,
     ):
         self.runs_root = Path(runs_root)
         self.device = device
@@ -515,8 +515,8 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private:
                 by_mode=prepared,
             )
             job.phase = ""
-            if isinstance(board.executor, RayExecutor):
-                job.phase = "Connecting to the Ray cluster…"
+            if board.executor.connecting:  # a cluster to reach first (Ray): say so while it connects
+                job.phase = board.executor.connecting
                 board.executor.connect()
                 job.phase = ""
             for progress in run_sweep(

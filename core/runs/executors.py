@@ -38,6 +38,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from core.config import LemmaMode, TrainConfig
 from core.errors import LabError
@@ -186,10 +187,41 @@ def train_batch(
     return runs
 
 
+@runtime_checkable
+class Executor(Protocol):
+    """Where a board's trainings run (`core.jobs.JobBoard`): what both executors offer, so the board never asks which
+    one it holds. `connecting` is the phase a job shows while `connect()` runs ('' when there is nothing to reach);
+    `run` trains batches and yields each `BatchResult` as it ends, hearing `on_begin` / `on_epoch` / `on_phase`."""
+
+    name: str
+    connecting: str
+
+    def connect(self) -> object: ...
+
+    def run(
+        self,
+        batches: Sequence[Sequence[TrainConfig]],
+        prepared: Mapping[LemmaMode, PreparedData],
+        runs_root: Path,
+        *,
+        device: str | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        checkpoint_every: float | None = None,
+        extra: dict | None = None,
+        on_begin: Callable[[int], None] | None = None,
+        on_epoch: Callable[[int, int, EpochRecord], None] | None = None,
+        on_phase: Callable[[str], None] | None = None,
+    ) -> Iterator[BatchResult]: ...
+
+
 class LocalExecutor:
     """Today's way: every batch in the calling thread, one after the other."""
 
     name = "local"
+    connecting = ""  # nothing to reach
+
+    def connect(self) -> None:
+        """Nothing to connect to: the batches train in the calling thread."""
 
     def run(
         self,
@@ -401,6 +433,7 @@ class RayExecutor:
     """Batches as Ray tasks on a cluster (see the module's docstring)."""
 
     name = "ray"
+    connecting = "Connecting to the Ray cluster…"
 
     def __init__(
         self,
@@ -658,7 +691,7 @@ class _Attempts:
 
 def make_executor(
     name: str = "local", address: str = "", cpus_per_run: float = 1.0, gpus_per_run: float = 0.0
-) -> LocalExecutor | RayExecutor:
+) -> Executor:
     """The executor a setting names: 'local' (nothing to install) or 'ray' (Ray must be importable: a sentence
     otherwise; the cluster is reached on first use)."""
     if check_executor(name) == "local":

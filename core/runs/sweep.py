@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig, check_selection
-from core.runs.executors import LocalExecutor, RayExecutor
+from core.runs.executors import Executor, LocalExecutor
 from core.runs.experiment import PreparedData
 from core.runs.store import StoredRun, list_runs
 from core.words.train import group_key, max_group_size
@@ -177,7 +177,7 @@ def run_sweep(
     owner: str = "",
     private: bool = False,
     checkpoint_every: float | None = None,
-    executor: LocalExecutor | RayExecutor | None = None,
+    executor: Executor | None = None,
 ) -> Iterator[SweepProgress]:
     """Train every run of the grid that is not stored yet; yields progress after each run.
 

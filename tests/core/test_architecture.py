@@ -104,3 +104,15 @@ def test_the_private_name_check_finds_what_it_is_for(tmp_path):
         "from core.runs.store import _secret",
         "warm._loader",
     ]
+
+
+def test_both_executors_are_an_executor_and_the_board_never_asks_which():
+    """The job board runs trainings through the Executor protocol (core.runs.executors): no isinstance on a kind."""
+    import inspect
+
+    import core.jobs
+    from core.runs.executors import Executor, LocalExecutor, RayExecutor
+
+    assert isinstance(LocalExecutor(), Executor) and isinstance(RayExecutor(), Executor)
+    assert LocalExecutor.connecting == "" and RayExecutor.connecting  # a phase to show while reaching the cluster
+    assert "RayExecutor" not in inspect.getsource(core.jobs)
