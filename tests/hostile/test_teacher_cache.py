@@ -175,7 +175,7 @@ def locked_cache(tmp_path, request):
 
 @pytest.mark.parametrize("locked_cache", ["writer", "exclusive"], indirect=True)
 def test_a_locked_cache_is_waited_for_then_named_and_never_moved(locked_cache, tmp_path, monkeypatch):
-    import core.teachers.teacher as teacher_module
+    import core.teachers.cache as teacher_module
 
     before = locked_cache.read_bytes()
     waits, connect, here = [], sqlite3.connect, threading.current_thread()
