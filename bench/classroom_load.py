@@ -279,43 +279,19 @@ def children(pid: int) -> int:
 def start_server(
     port: int, home: Path, executor: str = "local", ray_address: str = "", extra_env: dict | None = None
 ) -> subprocess.Popen:
+    """The hosted dashboard on `port` over `home`, started the tests' own way (tests/e2e/servers.py: a deadline, the
+    server's log in the home); its process."""
+    from tests.e2e.servers import start_server as launch
+
     env = {
         **(extra_env or {}),
-        **os.environ,
-        "EMBEDDING_LAB_HOME": str(home),
         "EMBEDDING_LAB_HOSTED": "1",
         "EMBEDDING_LAB_WARM": "off",  # computed before the class (main): nothing else competes for the CPUs
         "EMBEDDING_LAB_EXECUTOR": executor,
         "EMBEDDING_LAB_RAY_ADDRESS": ray_address,
     }
-    streamlit = Path(sys.executable).with_name("streamlit")
-    proc = subprocess.Popen(
-        [
-            str(streamlit),
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the dashboard did not start")
+    proc, _, _ = launch(home, port=port, env_vars=env, args=("--server.fileWatcherType", "none"), timeout=120.0)
+    return proc
 
 
 TEACHER = ("teacher-sub", {"email": "teacher@school.test", "name": "Ms Turing"})

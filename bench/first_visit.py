@@ -31,21 +31,21 @@ stored pair, reused) and with a new seed (both students trained).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.e2e import servers  # noqa: E402  the one way to start a dashboard for a browser
+
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -56,12 +56,6 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 STORY = [
@@ -79,52 +73,11 @@ def story_step(page, number: int) -> None:
     page.locator('[data-testid="stVegaLiteChart"]').first.locator("canvas, svg").first.wait_for()
 
 
-@contextlib.contextmanager
 def serving(home: Path):
     """A dashboard server as `make run` starts it, on lab home `home`: yields (its address, the perf_counter at its
-    start) once its health check answers; stopped on leaving."""
-    port = free_port()
-    env = {**os.environ, "EMBEDDING_LAB_HOME": str(home)}
-    started = time.perf_counter()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"The server stopped at start (exit {server.returncode}).")
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.1)
-        yield url, started
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    start) once its health check answers; stopped on leaving. The tests' own way (tests/e2e/servers.py), with a
+    deadline of 10 minutes for a loaded machine."""
+    return servers.serving(home, timeout=600.0)
 
 
 def start_page(home: Path, wait_ready: bool, ready_timeout_s: float = 1800.0) -> dict:
