@@ -6,7 +6,7 @@ queue whose position is visible), so one class on a 2-core host does not thrash 
 
     board = JobBoard(runs_root, max_concurrent=1)
     job = board.submit(config, prepared, owner="session-1")
-    job.snapshot()["records"]   # grows epoch by epoch
+    job.snapshot().records      # grows epoch by epoch (a TrainingSnapshot, copied under the job's lock)
     job.stop()                  # between epochs; finished epochs are saved
 
     with board.slot(owner, "adapter") as job:   # work a page does in its own thread, under the same limits
@@ -143,20 +143,20 @@ class TrainingJob(Job):
     def epochs(self) -> int:
         return self.config.epochs
 
-    def snapshot(self) -> dict:
-        """A consistent copy for a reader in another thread."""
+    def snapshot(self) -> TrainingSnapshot:
+        """A consistent copy for a reader in another thread (taken under the job's lock)."""
         with self._lock:
-            return {
-                "job_id": self.job_id,
-                "state": self.state,
-                "records": list(self.records),
-                "run_id": self.run_id,
-                "error": self.error,
-                "epochs": self.config.epochs,
-                "summary": self.summary,
-                "phase": self.phase,
-                "estimate_seconds": self.estimate_seconds,
-                "eta_seconds": None
+            return TrainingSnapshot(
+                job_id=self.job_id,
+                state=self.state,
+                records=tuple(self.records),
+                run_id=self.run_id,
+                error=self.error,
+                epochs=self.config.epochs,
+                summary=self.summary,
+                phase=self.phase,
+                estimate_seconds=self.estimate_seconds,
+                eta_seconds=None
                 if self.state in DONE
                 else remaining_seconds(
                     self.records,
@@ -164,7 +164,62 @@ class TrainingJob(Job):
                     self.estimate_seconds,
                     time.time() - (self.started_at or time.time()),
                 ),
-            }
+            )
+
+
+@dataclass(frozen=True)
+class TrainingSnapshot:
+    """What a page shows of a training, copied at one instant under the job's lock (`TrainingJob.snapshot`)."""
+
+    job_id: str
+    state: JobState
+    records: tuple  # EpochRecords, one per finished epoch
+    run_id: str | None
+    error: str | None
+    epochs: int
+    summary: dict | None
+    phase: str  # what it does now when that is not an epoch ('' otherwise)
+    estimate_seconds: float | None  # before it starts, from stored runs' rates
+    eta_seconds: float | None  # None when done, or when nothing is known yet
+
+    @property
+    def done(self) -> bool:
+        return self.state in DONE
+
+    @property
+    def share(self) -> float:
+        """How far along it is, 0 to 1 (finished epochs of all)."""
+        return len(self.records) / max(1, self.epochs)
+
+
+@dataclass(frozen=True)
+class SweepSnapshot:
+    """What a page shows of a sweep (a grid of runs), copied at one instant under the job's lock."""
+
+    state: JobState
+    done_runs: int  # trained or reused so far
+    total_runs: int
+    reused: int
+    eta_seconds: float | None
+    estimate_seconds: float | None
+    phase: str
+    run_ids: tuple
+    error: str | None
+    started_at: float | None
+    finished_at: float | None
+
+    @property
+    def done(self) -> bool:
+        return self.state in DONE
+
+    @property
+    def share(self) -> float:
+        return self.done_runs / max(1, self.total_runs)
+
+    @property
+    def took_seconds(self) -> float | None:
+        """How long it ran, once it has ended."""
+        return self.finished_at - self.started_at if self.started_at and self.finished_at else None
 
 
 @dataclass(kw_only=True)
@@ -480,21 +535,25 @@ class SweepJob(Job):
     def epochs(self) -> int:
         return getattr(self.grid, "epochs", 0) or 0
 
-    def snapshot(self) -> dict:
-        eta = self.eta_seconds
-        if eta is None and self.estimate_seconds is not None and not self.done:
-            eta = max(0.0, self.estimate_seconds - (time.time() - (self.started_at or time.time())))
-        return {
-            "state": self.state,
-            "done": self.done_runs,
-            "total": self.total_runs,
-            "reused": self.reused,
-            "eta_seconds": None if self.done else eta,
-            "estimate_seconds": self.estimate_seconds,
-            "phase": self.phase,
-            "run_ids": list(self.run_ids),
-            "error": self.error,
-        }
+    def snapshot(self) -> SweepSnapshot:
+        """A consistent copy for a reader in another thread (taken under the job's lock)."""
+        with self._lock:
+            eta = self.eta_seconds
+            if eta is None and self.estimate_seconds is not None and not self.done:
+                eta = max(0.0, self.estimate_seconds - (time.time() - (self.started_at or time.time())))
+            return SweepSnapshot(
+                state=self.state,
+                done_runs=self.done_runs,
+                total_runs=self.total_runs,
+                reused=self.reused,
+                eta_seconds=None if self.done else eta,
+                estimate_seconds=self.estimate_seconds,
+                phase=self.phase,
+                run_ids=tuple(self.run_ids),
+                error=self.error,
+                started_at=self.started_at,
+                finished_at=self.finished_at,
+            )
 
 
 def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private: bool = False) -> SweepJob:
@@ -530,8 +589,9 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private:
                 checkpoint_every=SWEEP_CHECKPOINT_SECONDS,
                 executor=board.executor,
             ):
-                job.done_runs, job.reused, job.eta_seconds = progress.done, progress.reused, progress.eta_seconds
-                job.run_ids = list(progress.run_ids)
+                with job._lock:  # what snapshot() copies: written together
+                    job.done_runs, job.reused, job.eta_seconds = progress.done, progress.reused, progress.eta_seconds
+                    job.run_ids = list(progress.run_ids)
             job.state = JobState.FINISHED if job.done_runs == job.total_runs else JobState.STOPPED
         except Exception as err:  # shown on the page as a sentence
             job.fail(err)

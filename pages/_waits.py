@@ -13,7 +13,7 @@ import os
 import streamlit as st
 
 from core import warm
-from core.jobs import duration
+from core.jobs import JobState, duration
 from pages._teachers import cached_teacher
 
 LIGHT = ("kernels", "umap")
@@ -96,7 +96,7 @@ def share_step(name: str | None, progress=None, say=None) -> bool:
     return runner.ensure(name, progress).status == "done"
 
 
-def job_reason(snapshot: dict, position: int = 0) -> str | None:
+def job_reason(snapshot, position: int = 0) -> str | None:
     """Why a job shows no progress yet, in words: its queue position, or what it computes first."""
     if position:
         return (
@@ -104,14 +104,33 @@ def job_reason(snapshot: dict, position: int = 0) -> str | None:
             if position == 1
             else f"Waiting for a free trainer: number {position} in the queue."
         )
-    return snapshot.get("phase") or None
+    return snapshot.phase or None
 
 
-def eta_caption(snapshot: dict, done: bool) -> str | None:
+def eta_caption(snapshot, done: bool) -> str | None:
     """'about 40 s left' during a job (from its measured epochs or the estimate), nothing once it is done."""
     if done:
         return None
-    eta = snapshot.get("eta_seconds")
+    eta = snapshot.eta_seconds
     if eta is None:
         return None
     return f"{duration(eta)} left" if eta >= 1 else "finishing…"
+
+
+def grid_progress(job, board, what: str):
+    """A grid of runs training in the background (a sweep: the Sweep page, Honest evaluation's grids, the Poisoning
+    lab's), drawn the same way on every page: one bar, "{what}: 3 of 8 runs (1 reused from the store) — about 40 s
+    left", and below it why nothing moves yet (its place in the queue, or what it computes first). Returns the
+    snapshot it drew (`core.jobs.SweepSnapshot`, copied under the job's lock) for the page's own ending."""
+    snap = job.snapshot()
+    if not snap.done:
+        eta = eta_caption(snap, False)
+        st.progress(
+            snap.share,
+            text=f"{what}: {snap.done_runs} of {snap.total_runs} runs ({snap.reused} reused from the store)"
+            + (f" — {eta}" if eta else ""),
+        )
+        reason = job_reason(snap, board.queue_position(job) if snap.state is JobState.QUEUED else 0)
+        if reason:  # the queue, or the cheap model's features computed before the adapters' runs
+            st.info(reason, icon=":material/hourglass_top:")
+    return snap

@@ -263,29 +263,19 @@ if prepared is not None and prepared.teacher_id == this["teacher"]:
 
 @st.fragment(run_every=2.0 if running else None)
 def sweep_status() -> None:
-    from pages._waits import eta_caption, job_reason
+    from pages._waits import grid_progress
 
     for key, what in JOBS.items():
         job = board.get(ss.get(key))
         if job is None:
             continue
-        snap = job.snapshot()
-        if not job.done:
-            eta = eta_caption(snap, job.done)
-            st.progress(
-                job.done_runs / max(1, job.total_runs),
-                text=f"{what}: {job.done_runs} of {job.total_runs} runs trained or reused"
-                + (f" — {eta}" if eta else ""),
-            )
-            reason = job_reason(snap, board.queue_position(job) if job.state is JobState.QUEUED else 0)
-            if reason:  # e.g. the kernel adapter's cheap-model features, computed once before the runs that read them
-                st.info(reason, icon=":material/hourglass_top:")
-        elif job.state is not JobState.FAILED:
+        snap = grid_progress(job, board, what)  # the bar and why it waits; read under the job's lock
+        if snap.done and snap.state is not JobState.FAILED:
             st.success(
-                f"The {what.lower()} is trained: {job.done_runs - job.reused} run(s) trained, {job.reused} reused."
+                f"The {what.lower()} is trained: {snap.done_runs - snap.reused} run(s) trained, {snap.reused} reused."
             )
-        if job.state is JobState.FAILED:
-            st.error(f"The {what.lower()} stopped: {job.error}")
+        if snap.state is JobState.FAILED:
+            st.error(f"The {what.lower()} stopped: {snap.error}")
     if running and not any((job := board.get(ss.get(key))) is not None and not job.done for key in JOBS):
         st.rerun(scope="app")
 

@@ -60,6 +60,7 @@ from pages._shared import (
     start_job,
     text,
 )
+from pages._waits import grid_progress
 
 RATES = (0.05, 0.1, 0.2, 0.3, 0.5)
 
@@ -102,14 +103,10 @@ def sweep_panel(job_key: str, what: str) -> None:
         job = board.get(ss.get(job_key))
         if job is None:
             return
-        eta = "" if job.eta_seconds is None or job.done else f" · about {job.eta_seconds:,.0f} s left"
-        st.progress(
-            job.done_runs / max(1, job.total_runs),
-            text=f"{what}: {job.done_runs} of {job.total_runs} runs trained or reused{eta}",
-        )
-        if job.state is JobState.FAILED:
-            st.error(f"The training stopped: {job.error}")
-        if not job.done:
+        snap = grid_progress(job, board, what)  # read under the job's lock (pages/_waits.py)
+        if snap.state is JobState.FAILED:
+            st.error(f"The training stopped: {snap.error}")
+        if not snap.done:
             st.button(
                 "Stop",
                 on_click=job.stop,

@@ -185,22 +185,22 @@ def progress_line(label: str, job, board, together: bool = True) -> tuple[float,
     """One student's progress bar in plain words: waiting, what it prepares, its passes over the lessons (or its
     one-step fit) with the time left, done."""
     snap = job.snapshot()
-    done, epochs = len(snap["records"]), snap["epochs"]
-    left = snap["eta_seconds"]
+    done, epochs = len(snap.records), snap.epochs
+    left = snap.eta_seconds
     time_left = f"{duration(left)} left" if left is not None else "time left not known yet (the first of its kind here)"
-    if snap["state"].value == "queued":
+    if snap.state.value == "queued":
         return 0.0, (
             f"{label}: waiting for a free training slot on this host (place {board.queue_position(job)} in the "
             "queue)" + ("; both students then train at once" if together else "")
         )
-    if job.done:
-        if snap["error"]:
-            return 1.0, f"{label}: failed — {snap['error']}"
-        return 1.0, f"{label}: done" if snap["state"].value == "finished" else f"{label}: stopped"
-    if snap["phase"]:
-        return 0.0, f"{label}: {snap['phase']}"
+    if snap.done:
+        if snap.error:
+            return 1.0, f"{label}: failed — {snap.error}"
+        return 1.0, f"{label}: done" if snap.state.value == "finished" else f"{label}: stopped"
+    if snap.phase:
+        return 0.0, f"{label}: {snap.phase}"
     if epochs <= 1:  # solved in one step (the adapter): no passes to count
-        estimate = snap["estimate_seconds"]
+        estimate = snap.estimate_seconds
         elapsed = max(0.0, (estimate or 0.0) - (left or 0.0))
         share = min(0.95, elapsed / estimate) if estimate else 0.0
         return share, f"{label}: learning the translation in one step — {time_left}"

@@ -30,7 +30,7 @@ from pages._shared import (
     show_chart,
     start_job,
 )
-from pages._waits import eta_caption, job_reason
+from pages._waits import grid_progress
 
 ss = st.session_state
 st.title("Sweep: the paper's figures, on your teacher and words")
@@ -169,24 +169,15 @@ if st.button(
 
 def progress_panel(job_id: str, polling: bool) -> None:
     job = board.get(job_id)
-    snap = job.snapshot()
-    if not job.done:
-        eta = eta_caption(snap, job.done)
-        st.progress(
-            snap["done"] / max(snap["total"], 1),
-            text=f"{snap['done']} of {snap['total']} runs ({snap['reused']} reused)" + (f" — {eta}" if eta else ""),
-        )
-        reason = job_reason(snap, board.queue_position(job) if snap["state"] is JobState.QUEUED else 0)
-        if reason:  # the queue, or the cheap model's features computed before the adapters' runs
-            st.info(reason, icon=":material/hourglass_top:")
-    elif snap["state"] is not JobState.FAILED:
-        took = f" in {duration(job.finished_at - job.started_at)}" if job.started_at and job.finished_at else ""
-        trained = snap["done"] - snap["reused"]
+    snap = grid_progress(job, board, "The sweep")  # the bar and why it waits (pages/_waits.py)
+    if snap.done and snap.state is not JobState.FAILED:
+        took = f" in {duration(snap.took_seconds)}" if snap.took_seconds is not None else ""
+        trained = snap.done_runs - snap.reused
         st.success(
-            f"The sweep {'finished' if snap['state'] is JobState.FINISHED else 'stopped'}: {trained} run(s) trained"
-            f"{took}, {snap['reused']} reused from the store."
+            f"The sweep {'finished' if snap.state is JobState.FINISHED else 'stopped'}: {trained} run(s) trained"
+            f"{took}, {snap.reused} reused from the store."
         )
-    if not job.done:
+    if not snap.done:
         st.button(
             "Stop the sweep",
             on_click=job.stop,
@@ -194,9 +185,9 @@ def progress_panel(job_id: str, polling: bool) -> None:
             icon=":material/stop_circle:",
             help="Stops after the current epoch; finished runs are kept, and running the same sweep again resumes.",
         )
-    elif snap["state"] is JobState.FAILED:
-        st.error(f"The sweep failed: {snap['error']}")
-    if polling and job.done:
+    elif snap.state is JobState.FAILED:
+        st.error(f"The sweep failed: {snap.error}")
+    if polling and snap.done:
         st.rerun(scope="app")
 
 
@@ -206,7 +197,7 @@ if job is not None:
 
 run_ids = [r for r in found.values() if r]
 if job is not None:
-    run_ids = list(dict.fromkeys(run_ids + job.snapshot()["run_ids"]))
+    run_ids = list(dict.fromkeys([*run_ids, *job.snapshot().run_ids]))
 if not run_ids:
     st.caption("The figures appear here as soon as the first runs of the grid are stored.")
     st.stop()

@@ -263,23 +263,23 @@ def live_panel(job_id: str, polling: bool) -> None:
         return
     snap = job.snapshot()
     cfg = job.config
-    done = len(snap["records"])
+    done = len(snap.records)
     st.markdown(
         f"**{cfg.model.label}**, p = {cfg.p:g} ({round(cfg.p * job.n_items):,} teacher answers), "
         f"{charts.plural(cfg.epochs, 'epoch')}, poison {cfg.poison:.0%}, lemmatization {cfg.lemmatize.value}"
     )
-    reason = job_reason(snap, board.queue_position(job) if snap["state"] is JobState.QUEUED else 0)
+    reason = job_reason(snap, board.queue_position(job) if snap.state is JobState.QUEUED else 0)
     if reason:  # why nothing moves yet: the queue, or the cheap model's features computed first
         st.info(reason, icon=":material/hourglass_top:")
     if not job.done:
         eta = eta_caption(snap, job.done)
-        estimate = snap.get("estimate_seconds")
+        estimate = snap.estimate_seconds
         text = f"Epoch {done} of {cfg.epochs}" + (f" · {eta}" if eta else "")
         if not done and estimate is not None and not reason:
             text += f" (estimated from earlier runs: {duration(estimate)} in all)"
         st.progress(done / cfg.epochs, text=text)
-    if snap["records"]:
-        last = snap["records"][-1]
+    if snap.records:
+        last = snap.records[-1]
         m1, m2, m3, m4 = st.columns(4)
         m1.metric("Training loss", f"{last.train_loss:.4f}")
         m2.metric("Cosine on training words", f"{last.train_cosine:.3f}")
@@ -289,8 +289,8 @@ def live_panel(job_id: str, polling: bool) -> None:
             help="Words the student never saw. At p = 1 there are none.",
         )
         m4.metric("Seconds", f"{last.seconds:.1f}")
-        frame = pl.DataFrame([r.scalars() for r in snap["records"]])
-        if snap["state"] in (JobState.RUNNING, JobState.QUEUED):
+        frame = pl.DataFrame([r.scalars() for r in snap.records])
+        if snap.state in (JobState.RUNNING, JobState.QUEUED):
             st.caption(EXPLAIN["training"])
             st.altair_chart(charts.training_curves(frame, title="Training progress (live)"), width="stretch")
         else:
@@ -311,16 +311,16 @@ def live_panel(job_id: str, polling: bool) -> None:
             icon=":material/stop_circle:",
             help="Stops after the current epoch; finished epochs are kept.",
         )
-    elif snap["state"] is JobState.FAILED:
-        st.error(f"Training failed: {snap['error']}")
+    elif snap.state is JobState.FAILED:
+        st.error(f"Training failed: {snap.error}")
     else:
-        what = "finished" if snap["state"] is JobState.FINISHED else f"stopped after {charts.plural(done, 'epoch')}"
-        took = f"; it took {snap['records'][-1].seconds:.1f} s" if snap["records"] else ""
-        st.success(f"Training {what} and saved as run {snap['run_id']}{took}.")
-        summary = snap.get("summary") or {}
+        what = "finished" if snap.state is JobState.FINISHED else f"stopped after {charts.plural(done, 'epoch')}"
+        took = f"; it took {snap.records[-1].seconds:.1f} s" if snap.records else ""
+        st.success(f"Training {what} and saved as run {snap.run_id}{took}.")
+        summary = snap.summary or {}
         if summary.get("detection_flagged") is not None:
             st.info(detection_sentence(summary))
-        ss[K.RUN] = snap["run_id"]
+        ss[K.RUN] = snap.run_id
         cols = st.columns(4)
         cols[0].page_link(PAGES["projection"], label="See it on the map", icon=":material/scatter_plot:")
         cols[1].page_link(PAGES["analogies"], label="Try analogies", icon=":material/calculate:")

@@ -24,7 +24,7 @@ def test_custom_sweep_runs_then_shows_every_figure(prepared, vocab):
     no_errors(at)
     assert at.get("progress"), "the sweep's live progress panel must appear on the run that starts it"
     job = job_board().get(at.session_state[K.SWEEP])
-    assert wait_for(lambda: job.done, 60) and job.snapshot()["done"] == 4
+    assert wait_for(lambda: job.done, 60) and job.snapshot().done_runs == 4
     at.run()
     no_errors(at)
     assert "4 already stored, 0 to train" in at.info[0].value
@@ -81,7 +81,7 @@ def test_a_sweep_over_selections_and_seeds(prepared, vocab):
     assert "6 runs in this grid: 0 already stored, 6 to train" in at.info[0].value
     at.button(key="sweep_start").click().run()
     job = job_board().get(at.session_state[K.SWEEP])
-    assert wait_for(lambda: job.done, 60) and job.snapshot()["done"] == 6
+    assert wait_for(lambda: job.done, 60) and job.snapshot().done_runs == 6
     at.run()
     no_errors(at)
     assert any("show seed 0" in c.value for c in at.caption)

@@ -55,7 +55,11 @@ def test_the_fake_teacher_warms_only_the_compiled_parts(monkeypatch):
 
     monkeypatch.delenv("EMBEDDING_LAB_WARM")  # the AppTests' own setting (conftest): here the default is the subject
     assert waits.warm_mode() == "light"
-    assert waits.job_reason({"phase": ""}, position=3) == "Waiting for a free trainer: number 3 in the queue."
-    assert waits.job_reason({"phase": "Computing the cheap model's features"}) == "Computing the cheap model's features"
-    assert waits.eta_caption({"eta_seconds": 42.0}, done=False) == "about 40 s left"
-    assert waits.eta_caption({"eta_seconds": 42.0}, done=True) is None
+    from types import SimpleNamespace as Snap  # a job's snapshot (core.jobs.TrainingSnapshot / SweepSnapshot)
+
+    assert waits.job_reason(Snap(phase=""), position=3) == "Waiting for a free trainer: number 3 in the queue."
+    assert (
+        waits.job_reason(Snap(phase="Computing the cheap model's features")) == "Computing the cheap model's features"
+    )
+    assert waits.eta_caption(Snap(eta_seconds=42.0), done=False) == "about 40 s left"
+    assert waits.eta_caption(Snap(eta_seconds=42.0), done=True) is None

@@ -21,8 +21,8 @@ def test_job_trains_in_the_background_and_saves(tmp_path):
     job = board.submit(TrainConfig(teacher="hash-8", p=0.5, epochs=4), prepared(tmp_path), owner="me")
     wait(job)
     snap = job.snapshot()
-    assert snap["state"] is JobState.FINISHED and len(snap["records"]) == 4
-    assert load_run(tmp_path / "runs", snap["run_id"]).epochs.height == 4
+    assert snap.state is JobState.FINISHED and len(snap.records) == 4
+    assert load_run(tmp_path / "runs", snap.run_id).epochs.height == 4
     assert board.get(job.job_id) is job and board.active("me") == []
 
 
@@ -156,7 +156,7 @@ def test_a_job_is_estimated_from_the_stored_runs_and_has_no_time_left_once_done(
     first = board.submit(config, data)
     wait(first)
     assert first.estimate_seconds is None  # nothing stored to estimate from: no number made up
-    assert first.snapshot()["eta_seconds"] is None  # done: no "0 s left"
+    assert first.snapshot().eta_seconds is None  # done: no "0 s left"
     expected = estimate_seconds(config, len(data.items), list_runs(tmp_path / "runs"))
     assert expected is not None and expected > 0  # from the first run's measured rate
     second = board.submit(config, data)

@@ -158,8 +158,8 @@ def _a_grid_through_ray_stores_the_same_runs_as_the_local_executor(tmp_path: Pat
     job = start_sweep(board, grid, prepared, owner="ada")
     assert wait_for(lambda: job.done, WAIT_SECONDS), job.snapshot()
     snap = job.snapshot()
-    assert snap["state"] is JobState.FINISHED and (snap["done"], snap["total"], snap["reused"]) == (24, 24, 0)
-    assert sorted(snap["run_ids"]) == sorted(list_runs(tmp_path / "ray")["run_id"].to_list())
+    assert snap.state is JobState.FINISHED and (snap.done_runs, snap.total_runs, snap.reused) == (24, 24, 0)
+    assert sorted(snap.run_ids) == sorted(list_runs(tmp_path / "ray")["run_id"].to_list())
 
     here, there = curves(tmp_path / "local"), curves(tmp_path / "ray")
     assert here.keys() == there.keys() and len(here) == 24
@@ -171,7 +171,7 @@ def _a_grid_through_ray_stores_the_same_runs_as_the_local_executor(tmp_path: Pat
             a, b = epochs[column].to_list(), epochs_ray[column].to_list()
             assert max(abs(x - y) for x, y in zip(a, b)) < 1e-5, (dict(key), column, a, b)
     assert not list((tmp_path / "ray").glob(".live-*"))  # every journal closed
-    assert {load_run(tmp_path / "ray", r).meta["executor"] for r in snap["run_ids"]} == {"ray"}  # trained on Ray
+    assert {load_run(tmp_path / "ray", r).meta["executor"] for r in snap.run_ids} == {"ray"}  # trained on Ray
 
     # A server that starts again finds Ray's finished runs: the same sweep reuses every one of them.
     again = list(run_sweep(grid, prepared, tmp_path / "ray", device="cpu", owner="ada"))[-1]
@@ -184,10 +184,10 @@ def _the_board_with_ray_shows_live_epochs_queue_and_stop(tmp_path: Path) -> None
     data = prepared[LemmaMode.NONE]
     long = board.submit(TrainConfig(teacher="hash-8", p=0.5, epochs=1000, batch_size=4), data, owner="ada")
     short = board.submit(TrainConfig(teacher="hash-8", p=0.5, epochs=3), data, owner="bob")
-    assert wait_for(lambda: len(long.snapshot()["records"]) >= 3, WAIT_SECONDS), long.snapshot()
+    assert wait_for(lambda: len(long.snapshot().records) >= 3, WAIT_SECONDS), long.snapshot()
     snap = long.snapshot()
-    assert snap["state"] is JobState.RUNNING and snap["eta_seconds"] is not None
-    assert [r.epoch for r in snap["records"]] == list(range(1, len(snap["records"]) + 1))  # the live chart's epochs
+    assert snap.state is JobState.RUNNING and snap.eta_seconds is not None
+    assert [r.epoch for r in snap.records] == list(range(1, len(snap.records) + 1))  # the live chart's epochs
     assert board.queue_position(short) == 1
     long.stop()
     assert wait_for(lambda: long.done and short.done, WAIT_SECONDS)
@@ -227,9 +227,9 @@ def _stop_cancels_a_sweeps_tasks(tmp_path: Path) -> None:
 
 def _kill_mid_run(board, data, retries_seen: list) -> object:
     job = board.submit(TrainConfig(teacher="hash-8", p=0.5, epochs=300, batch_size=4), data, owner="ada")
-    assert wait_for(lambda: len(job.snapshot()["records"]) >= 3, WAIT_SECONDS), job.snapshot()
+    assert wait_for(lambda: len(job.snapshot().records) >= 3, WAIT_SECONDS), job.snapshot()
     (pid,) = board.executor.workers().values()
-    retries_seen.append(len(job.snapshot()["records"]))
+    retries_seen.append(len(job.snapshot().records))
     os.kill(pid, signal.SIGKILL)
     return job
 
