@@ -465,7 +465,7 @@ class JobBoard:
 
     def trainings(self) -> list[TrainingJob]:
         """The trainings waiting or running now that nobody asked to stop, newest first: what an identical click
-        may join instead of training the same thing again (`core.story.plan_try_it`)."""
+        may join instead of training the same thing again (`core.tryit.plan_try_it`)."""
         with self._lock:
             jobs = [j for j in self._jobs.values() if isinstance(j, TrainingJob) and not j.done]
         return sorted((j for j in jobs if not j.stop_requested), key=lambda j: j.submitted, reverse=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import story
+from core import story, tryit
 from core.config import LemmaMode
 from core.errors import LabError
 from core.jobs import QueueFull
@@ -83,9 +83,9 @@ if st.button("Train my first students", icon=":material/rocket_launch:", key="tr
     chosen = replace(settings, p=float(p), seed=int(seed), vocabulary=vocab.label)
     owner, host = st.session_state[K.OWNER], host_settings()
     # The engine decides what is reused (an identical finished run this person may open) and what is joined (an
-    # identical training in flight, a classmate's click a minute ago): core.story.plan_try_it.
+    # identical training in flight, a classmate's click a minute ago): core.tryit.plan_try_it.
     try:
-        plan = story.plan_try_it(chosen, owner, host.hosted, gallery=host.gallery, running=job_board().trainings())
+        plan = tryit.plan_try_it(chosen, owner, host.hosted, gallery=host.gallery, running=job_board().trainings())
     except (LabError, OSError, ValueError) as err:  # a store that cannot be read: its sentence, nothing started
         st.warning(literal(str(err)))
         st.stop()
@@ -109,7 +109,7 @@ if st.button("Train my first students", icon=":material/rocket_launch:", key="tr
             )
             try:  # both at once, as one training for this host's limits (core.jobs.JobBoard.submit_together)
                 jobs = job_board().submit_together(
-                    plan.to_train, prepared, owner=owner, extra=story.try_it_extra(host.hosted, host.gallery)
+                    plan.to_train, prepared, owner=owner, extra=tryit.try_it_extra(host.hosted, host.gallery)
                 )
             except QueueFull as err:
                 st.warning(str(err))

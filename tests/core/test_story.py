@@ -10,7 +10,7 @@ from datetime import UTC
 import numpy as np
 import pytest
 
-from core import story
+from core import story, tryit
 from core.charts import story as story_charts
 from core.config import StudentKind
 from core.data.dataset import build_dataset
@@ -413,7 +413,7 @@ def test_try_it_reuses_the_story_pair_stored_at_setup(settings, prepared, traine
         raise AssertionError("find_identical loaded a whole run")
 
     monkeypatch.setattr(core.runs.store, "load_run", whole_run)
-    plan = story.plan_try_it(settings)
+    plan = tryit.plan_try_it(settings)
     assert plan.to_train == [] and [t.run_id for t in plan.reused.values()] == ids[:2]
     assert all(t.story for t in plan.reused.values())
     assert plan.sentence() == (
@@ -421,16 +421,16 @@ def test_try_it_reuses_the_story_pair_stored_at_setup(settings, prepared, traine
     )
     from dataclasses import replace
 
-    other = story.plan_try_it(replace(settings, seed=1))  # another seed: other words, another pair
+    other = tryit.plan_try_it(replace(settings, seed=1))  # another seed: other words, another pair
     assert other.reused == {} and other.to_train == list(story.pair_configs(replace(settings, seed=1)))
     assert other.sentence() is None
-    assert story.plan_try_it(replace(settings, p=0.1)).to_train == []  # p = 0.1 is one of step 4's story runs
-    fresh = story.plan_try_it(replace(settings, p=0.25, ps=(0.25,)))  # a p the story never trained
+    assert tryit.plan_try_it(replace(settings, p=0.1)).to_train == []  # p = 0.1 is one of step 4's story runs
+    fresh = tryit.plan_try_it(replace(settings, p=0.25, ps=(0.25,)))  # a p the story never trained
     assert fresh.reused == {} and len(fresh.to_train) == 2
     b, story_frame = story.pair_configs(settings)[0], list_runs(runs_dir())
-    assert story.find_identical(b, runs=story_frame).run_id == ids[0]
+    assert tryit.find_identical(b, runs=story_frame).run_id == ids[0]
     (runs_dir() / ids[0] / "run.json").write_text("[" * 50_000 + "]" * 50_000)  # damaged after it was listed
-    assert story.find_identical(b, runs=story_frame) is None
+    assert tryit.find_identical(b, runs=story_frame) is None
 
 
 def test_a_stored_run_differing_in_any_one_setting_is_not_reused(settings, prepared, trained):
@@ -446,7 +446,7 @@ def test_a_stored_run_differing_in_any_one_setting_is_not_reused(settings, prepa
     b_id = story.warm_story(settings=settings, prepared=prepared)[0]
     b = story.pair_configs(settings)[0]
     frame = list_runs(runs_dir())
-    assert story.find_identical(b, runs=frame).run_id == b_id
+    assert tryit.find_identical(b, runs=frame).run_id == b_id
     for field, value in CHANGES.items():
         value = {"teacher": "hash-16", "model": "A", "lemmatize": "spacy"}.get(field, value)
         column = field
@@ -454,7 +454,7 @@ def test_a_stored_run_differing_in_any_one_setting_is_not_reused(settings, prepa
             pl.when(pl.col("run_id") == b_id).then(pl.lit(value)).otherwise(pl.col(column)).alias(column)
         )
         assert differs.filter(run_id=b_id)[column].item() != frame.filter(run_id=b_id)[column].item(), field
-        assert story.find_identical(b, runs=differs) is None, field
+        assert tryit.find_identical(b, runs=differs) is None, field
 
 
 def test_on_a_host_a_classmates_run_is_reused_only_when_shared_and_says_so(settings, prepared, trained):
@@ -464,19 +464,19 @@ def test_on_a_host_a_classmates_run_is_reused_only_when_shared_and_says_so(setti
     for run_id in (b_id, adapter_id):  # as if bob had trained the pair at 10:02 and kept it to himself
         _rewrite_meta(run_id, owner="bob", shared=False, story=None, created="2026-12-07T10:02:41+0000")
     now = datetime(2026, 12, 7, 11, 30, tzinfo=UTC)
-    assert story.plan_try_it(settings, owner="ada", hosted=True).reused == {}  # not hers to see
-    mine = story.plan_try_it(settings, owner="bob", hosted=True)
+    assert tryit.plan_try_it(settings, owner="ada", hosted=True).reused == {}  # not hers to see
+    mine = tryit.plan_try_it(settings, owner="bob", hosted=True)
     assert mine.to_train == [] and mine.sentence(now).startswith("The same pair was trained at 10:02 by you")
     for run_id in (b_id, adapter_id):
         _rewrite_meta(run_id, shared=True)  # bob shares it in the gallery
-    plan = story.plan_try_it(settings, owner="ada", hosted=True)
+    plan = tryit.plan_try_it(settings, owner="ada", hosted=True)
     assert plan.to_train == []
     assert plan.sentence(now) == (
         "The same pair was trained at 10:02 for a classmate — here it is. Change p or the seed to train a new one."
     )
-    assert story.plan_try_it(settings, owner="ada", hosted=True, gallery=False).reused == {}
+    assert tryit.plan_try_it(settings, owner="ada", hosted=True, gallery=False).reused == {}
     _rewrite_meta(adapter_id, status="interrupted")  # only a finished run is reused: the adapter trains again
-    half = story.plan_try_it(settings, owner="ada", hosted=True)
+    half = tryit.plan_try_it(settings, owner="ada", hosted=True)
     assert [c.model for c in half.to_train] == [StudentKind.KERNEL]
     assert half.sentence(now) == (
         "The same Model B at p = 0.2 was trained at 10:02 for a classmate: it is reused; the adapter at p = 0.2 "
@@ -494,32 +494,32 @@ def test_try_it_joins_an_identical_training_in_flight_that_the_person_may_see(se
     fresh = replace(settings, seed=7)
     b, adapter = story.pair_configs(fresh)
     bob_private = SimpleNamespace(config=b, owner="bob", extra={})
-    bob_shared = SimpleNamespace(config=b, owner="bob", extra=story.try_it_extra(hosted=True))
-    assert story.try_it_extra(hosted=True) == {"shared": True}
-    assert story.try_it_extra(hosted=False) == story.try_it_extra(hosted=True, gallery=False) == {}
+    bob_shared = SimpleNamespace(config=b, owner="bob", extra=tryit.try_it_extra(hosted=True))
+    assert tryit.try_it_extra(hosted=True) == {"shared": True}
+    assert tryit.try_it_extra(hosted=False) == tryit.try_it_extra(hosted=True, gallery=False) == {}
     other = SimpleNamespace(config=replace(b, seed=8), owner="bob", extra={"shared": True})
 
-    alone = story.plan_try_it(fresh, owner="ada", running=[other])  # other words: nothing to join
+    alone = tryit.plan_try_it(fresh, owner="ada", running=[other])  # other words: nothing to join
     assert alone.joined == {} and alone.to_train == [b, adapter] and alone.sentence() is None
-    laptop = story.plan_try_it(fresh, owner="ada", running=[bob_private])  # one machine: every run is everyone's
+    laptop = tryit.plan_try_it(fresh, owner="ada", running=[bob_private])  # one machine: every run is everyone's
     assert laptop.joined == {b: bob_private} and laptop.to_train == [adapter]
     assert laptop.sentence() == (
         "Model B at p = 0.2 is already training on this computer: you watch that training; the adapter at p = 0.2 "
         "trains now."
     )
-    assert story.plan_try_it(fresh, "ada", hosted=True, running=[bob_private]).joined == {}  # not hers to see
-    hosted = story.plan_try_it(fresh, "ada", hosted=True, running=[bob_shared])
+    assert tryit.plan_try_it(fresh, "ada", hosted=True, running=[bob_private]).joined == {}  # not hers to see
+    hosted = tryit.plan_try_it(fresh, "ada", hosted=True, running=[bob_shared])
     assert hosted.joined == {b: bob_shared}
-    assert story.plan_try_it(fresh, "ada", hosted=True, gallery=False, running=[bob_shared]).joined == {}
+    assert tryit.plan_try_it(fresh, "ada", hosted=True, gallery=False, running=[bob_shared]).joined == {}
     pair = [bob_shared, SimpleNamespace(config=adapter, owner="bob", extra={"shared": True})]
-    both = story.plan_try_it(fresh, "ada", hosted=True, running=pair)
+    both = tryit.plan_try_it(fresh, "ada", hosted=True, running=pair)
     assert both.to_train == [] and list(both.joined.values()) == pair
     assert both.sentence() == (
         "The same pair is already training for a classmate: you watch that training instead of starting a second one."
     )
     assert both.sentence(trained=True).startswith("The same pair was trained just now for a classmate")
     assert (
-        story.plan_try_it(fresh, "bob", hosted=True, running=pair)
+        tryit.plan_try_it(fresh, "bob", hosted=True, running=pair)
         .sentence()
         .startswith("The same pair is already training for you (an earlier click)")
     )
