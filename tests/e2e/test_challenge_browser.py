@@ -45,7 +45,11 @@ def _board_csv(page) -> list[dict]:
     table.wait_for(timeout=WAIT)
     table.hover()
     with page.expect_download(timeout=WAIT) as download:
-        page.locator("[data-testid='stElementToolbar']").get_by_role("button", name="Download as CSV").click()
+        # Its own deadline (Playwright's default is 30 s): while the page redraws under load, the grid's scroller can
+        # sit over the toolbar for a while, and Playwright retries the click until it lands.
+        page.locator("[data-testid='stElementToolbar']").get_by_role("button", name="Download as CSV").click(
+            timeout=WAIT
+        )
     return list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig"))))
 
 
