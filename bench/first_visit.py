@@ -210,8 +210,9 @@ def try_it_waits(page, url: str, seed: int) -> dict:
     return waits
 
 
-def try_it_only(home: Path) -> dict:
-    """`--try-it`: a fresh server on `home` (warmed before), the Start page, then Try it twice (`try_it_waits`)."""
+def on_a_fresh_server(home: Path, walk) -> tuple[float, object]:
+    """A fresh server on `home` (warmed before), Chromium at 1400x900 on its Start page, then `walk(page, url)`:
+    (seconds from the server's start to the Start page, what `walk` returned)."""
     with serving(home) as (url, t0), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -219,22 +220,21 @@ def try_it_only(home: Path) -> dict:
         page.goto(url)
         page.get_by_role("button", name="Play the story").wait_for()
         start = time.perf_counter() - t0
-        waits = try_it_waits(page, url, seed=int(time.time()) % 900_000 + 1_000)  # words no earlier run drew
+        found = walk(page, url)
         browser.close()
+    return start, found
+
+
+def try_it_only(home: Path) -> dict:
+    """`--try-it`: the Start page on a fresh server, then Try it twice (`try_it_waits`)."""
+    seed = int(time.time()) % 900_000 + 1_000  # words no earlier run drew
+    start, waits = on_a_fresh_server(home, lambda page, url: try_it_waits(page, url, seed))
     return {"benchmark": "try_it", "start_page_s": round(start, 2), **waits}
 
 
 def doors_only(home: Path) -> dict:
-    """`--doors`: a fresh server on `home` (warmed before), the Start page, then every door of the story (`door_waits`)."""
-    with serving(home) as (url, t0), sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(600_000)
-        page.goto(url)
-        page.get_by_role("button", name="Play the story").wait_for()
-        start = time.perf_counter() - t0
-        waits = door_waits(page, url)
-        browser.close()
+    """`--doors`: the Start page on a fresh server, then every door of the story (`door_waits`)."""
+    start, waits = on_a_fresh_server(home, door_waits)
     return {"benchmark": "story_doors", "start_page_s": round(start, 2), "door_waits_s": waits}
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.servers import free_port, serve
+from tests.e2e.servers import free_port, serve, stop_server
 from tests.e2e.test_browser import ARGS, CHROMIUM, _chromium_or_skip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -71,12 +71,7 @@ def provider():
             urllib.request.urlopen(request, timeout=10).close()
         yield base, issuer
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_server(proc)  # politely, then killed
 
 
 def _seed(issuer: str) -> dict:
