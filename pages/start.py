@@ -96,29 +96,28 @@ if st.button("Train my first students", icon=":material/rocket_launch:", key="tr
         st.session_state.pop(STORY_JOBS, None)
         st.switch_page(PAGES["story"], query_params={"step": "3", "runs": ids})
     jobs = []
-    if plan.to_train:
-        with st.status("Getting everything ready…", expanded=True) as status:
-            bar = st.progress(0.0, text="Reading the teacher's answers (computed once, then cached)…")
-            prepared = prepare(
-                settings.teacher,
-                vocab,
-                LemmaMode.NONE,
-                progress=lambda done, total: bar.progress(
-                    done / total, text=f"Teacher answers: {done:,} of {total:,} words"
-                ),
-            )
-            try:  # both at once, as one training for this host's limits (core.jobs.JobBoard.submit_together)
-                jobs = job_board().submit_together(
-                    plan.to_train, prepared, owner=owner, extra=tryit.try_it_extra(host.hosted, host.gallery)
-                )
-            except QueueFull as err:
-                st.warning(str(err))
-            status.update(label="Training started" if jobs else "Not started", state="complete" if jobs else "error")
-        if jobs:  # the pair's trainings, Model B first: the joined ones and the new ones
-            started = dict(zip(plan.to_train, jobs))
+    with st.status("Getting everything ready…", expanded=True) as status:
+        # The data too when the pair is only joined: the session's setup is the pair's (the other pages open on it);
+        # the server holds one copy of these answers, so a classmate's click already read them.
+        bar = st.progress(0.0, text="Reading the teacher's answers (computed once, then cached)…")
+        prepared = prepare(
+            settings.teacher,
+            vocab,
+            LemmaMode.NONE,
+            progress=lambda done, total: bar.progress(
+                done / total, text=f"Teacher answers: {done:,} of {total:,} words"
+            ),
+        )
+        started = {}
+        try:  # both at once, as one training for this host's limits (core.jobs.JobBoard.submit_together)
+            if plan.to_train:
+                extra = tryit.try_it_extra(host.hosted, host.gallery)
+                started = dict(zip(plan.to_train, job_board().submit_together(plan.to_train, prepared, owner, extra)))
+            # the pair's trainings, Model B first: the joined ones (a classmate's identical click) and the new ones
             jobs = [plan.joined.get(c) or started[c] for c in plan.configs if c not in plan.reused]
-    else:  # every missing student is training already for someone: watch that training, start nothing
-        jobs = [plan.joined[c] for c in plan.configs if c in plan.joined]
+        except QueueFull as err:
+            st.warning(str(err))
+        status.update(label="Training started" if jobs else "Not started", state="complete" if jobs else "error")
     if jobs:
         st.session_state[K.JOB] = jobs[0].job_id
         st.session_state[STORY_JOBS] = [j.job_id for j in jobs]  # Model B first, as the story shows them

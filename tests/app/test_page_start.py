@@ -134,6 +134,7 @@ def test_a_classmates_identical_click_joins_the_training_in_flight_instead_of_tr
     no_errors(bob)
     assert list(bob.session_state["story_jobs"]) == first and len(board.active()) == 2  # joined, not queued
     assert "is already training for a classmate" in bob.session_state["story_pair_note"]["now"]
+    assert bob.session_state[K.PREPARED].teacher_id == "hash-32"  # his setup is the pair's: the next page opens on it
     bob.switch_page("pages/train.py").run()
     no_errors(bob)
     assert not [b for b in bob.button if b.key == "stop"]  # Ada's training: not Bob's to stop
