@@ -20,7 +20,8 @@ from tests.e2e.test_browser import ARGS, CHROMIUM, _chromium_or_skip
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 WIDTH, HEIGHT = 1400, 900
-# ridge students, p = 10 % and 30 %, 4 seeds, both watermarks, both removal attacks with 2 directions: 56 students
+# ridge students, p = 10 % and 30 %, 4 seeds, both watermarks, both removal attacks with 2 directions: 72 students
+# (each p and seed: a control, a control put through each attack, each mark's suspect and it after each attack)
 GRID = (
     "teacher=hash-32&vocab=default&lemma=none&watermark_kind=ridge&watermark_ps=0.1&watermark_ps=0.3"
     "&watermark_seeds=4&watermark_removal=2&watermark_attacks=residual&watermark_attacks=cse"
@@ -73,7 +74,7 @@ def _settled(page) -> None:
 def test_the_watermark_page_trains_its_grid_and_shows_who_is_caught(server, page, shots):
     page.goto(f"{server}/watermark?{GRID}")
     page.get_by_role("heading", name="Watermark lab").wait_for()
-    start = page.get_by_role("button", name="Train the grid (56 students)")
+    start = page.get_by_role("button", name="Train the grid (72 students)")
     start.wait_for()
     for label in ("Students per point (seeds)", "Shares of words the imitator asks about (p)", "Watermarks"):
         page.get_by_text(label, exact=True).wait_for()  # the form drawn, not its grey placeholders, in the picture
@@ -87,7 +88,7 @@ def test_the_watermark_page_trains_its_grid_and_shows_who_is_caught(server, page
     for i in range(3):  # the catch chart, then one after each removal attack
         charts.nth(i).locator("canvas, svg").first.wait_for()
     _settled(page)
-    assert page.get_by_role("button", name="Train the grid (56 students)").count() == 0  # trained: the button is gone
+    assert page.get_by_role("button", name="Train the grid (72 students)").count() == 0  # trained: the button is gone
     assert page.get_by_text("costs an honest user").count() == 2  # one sentence per watermark
     assert page.get_by_text("What the attack costs the imitator").count() == 2  # one per removal attack
     page.get_by_role("heading", name="After the imitator's removal attack: WARDEN's CSE").wait_for()
