@@ -22,6 +22,7 @@ import sys
 import time
 
 from core.config import PAPER_PS, LemmaMode, StudentKind, TrainConfig, check_selection
+from core.context import Lab
 from core.data.corpus import VocabularyError, default_vocabulary, parse_vocabulary
 from core.data.lemmatize import LemmatizerUnavailable
 from core.data.sentences import default_sentences, sentences_from_upload
@@ -762,7 +763,7 @@ def cmd_adapter(args) -> int:
 def cmd_warm(args) -> int:
     """Run every warm-up step (core.warm) that leaves its work on disk; each is instant when its cache is complete.
     Exit 1 when one failed."""
-    steps = default_steps()
+    steps = default_steps(Lab.from_environment())  # the command line is an edge: its own context
     wanted = [ALIASES.get(name.strip(), name.strip()) for name in (args.steps or "").split(",") if name.strip()]
     unknown = sorted(set(wanted) - {s.name for s in steps})
     if unknown:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from core import warm
 from core.config import TrainConfig
-from core.paths import teacher_cache_dir
+from core.context import Lab
 from core.runs.executors import Executor, LocalExecutor, make_executor
 from core.runs.experiment import PreparedData
 from core.runs.hosting import HostSettings
@@ -263,8 +263,11 @@ class JobBoard:
         max_queue: int | None = None,
         max_epochs: int | None = None,
         executor: Executor | None = None,
+        lab: Lab | None = None,
     ):
         self.runs_root = Path(runs_root)
+        # how its jobs load a model, where they find the caches, and the warm-up they wait on (`core.context`)
+        self.lab = lab or Lab.from_environment(runs_root=self.runs_root)
         self.device = device
         self.executor = executor or LocalExecutor()
         self.max_per_owner = max_per_owner
@@ -277,9 +280,12 @@ class JobBoard:
         _boards.add(self)
 
     @classmethod
-    def for_host(cls, runs_root: Path, settings: HostSettings, device: str | None = None) -> JobBoard:
+    def for_host(
+        cls, runs_root: Path, settings: HostSettings, device: str | None = None, lab: Lab | None = None
+    ) -> JobBoard:
         """The board a server runs under its hosting settings (`core.runs.hosting`): its limits (per person and
-        per training only when hosted) and its executor (`local`, or `ray` at `ray_address`)."""
+        per training only when hosted) and its executor (`local`, or `ray` at `ray_address`); `lab`: the server's
+        context (its model loader and warm-up, `core.context.Lab`)."""
         return cls(
             runs_root,
             max_concurrent=settings.max_trainings,
@@ -290,6 +296,7 @@ class JobBoard:
             executor=make_executor(
                 settings.executor, settings.ray_address, settings.ray_cpus_per_run, settings.ray_gpus_per_run
             ),
+            lab=lab,
         )
 
     def submit(self, config: TrainConfig, prepared: PreparedData, owner: str = "") -> TrainingJob:
@@ -475,7 +482,9 @@ class JobBoard:
             job.prepared = None
             return
         try:
-            prepare_cheap_features([job.config], job.prepared, self.device, lambda text: setattr(job, "phase", text))
+            prepare_cheap_features(
+                [job.config], job.prepared, self.device, lambda text: setattr(job, "phase", text), lab=self.lab
+            )
             job.phase = ""
 
             def begin(index: int) -> None:  # an attempt starts (again, after a lost Ray worker): its own epochs
@@ -495,6 +504,7 @@ class JobBoard:
                 should_stop=lambda: job.stop_requested,
                 checkpoint_every=CHECKPOINT_SECONDS,
                 extra={**({"owner": job.owner} if job.owner else {}), **job.extra} or None,
+                cache_root=self.lab.teacher_cache,
                 on_begin=begin,
                 on_epoch=epoch,
                 on_phase=lambda text: setattr(job, "phase", text),
@@ -572,6 +582,7 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private:
                 board.device,
                 lambda text: setattr(job, "phase", text),
                 by_mode=prepared,
+                lab=board.lab,
             )
             job.phase = ""
             if board.executor.connecting:  # a cluster to reach first (Ray): say so while it connects
@@ -588,6 +599,7 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private:
                 private=private,
                 checkpoint_every=SWEEP_CHECKPOINT_SECONDS,
                 executor=board.executor,
+                cache_root=board.lab.teacher_cache,
             ):
                 with job._lock:  # what snapshot() copies: written together
                     job.done_runs, job.reused, job.eta_seconds = progress.done, progress.reused, progress.eta_seconds
@@ -600,13 +612,16 @@ def start_sweep(board: JobBoard, grid, prepared: dict, owner: str = "", private:
             job.finished_at = time.time()
 
     job = SweepJob(grid=grid, prepared=prepared, owner=owner, total_runs=len(grid.configs()))
-    job.estimate_seconds = sweep_estimate(grid, prepared, board.runs_root, owner, private)
+    job.estimate_seconds = sweep_estimate(grid, prepared, board.runs_root, owner, private, board.lab.teacher_cache)
     return board.launch(job, work, "sweep")
 
 
-def sweep_estimate(grid, prepared: dict, runs_root: Path, owner: str = "", private: bool = False) -> float | None:
+def sweep_estimate(
+    grid, prepared: dict, runs_root: Path, owner: str = "", private: bool = False, cache_root: Path | None = None
+) -> float | None:
     """Seconds the runs of `grid` not stored yet will take (stored runs' rates), plus the cheap-model features
-    still to compute; None when a pending student has never been timed here."""
+    still to compute (in `cache_root`: the teachers' caches, default the lab home's); None when a pending student
+    has never been timed here."""
     try:
         stored = list_runs(runs_root)
     except OSError:
@@ -621,7 +636,10 @@ def sweep_estimate(grid, prepared: dict, runs_root: Path, owner: str = "", priva
         if seconds is None:
             return None
         total += seconds
-    return total + sum(features_seconds(c, prepared.get(c.lemmatize)) for c in _feature_needs(grid.configs()))
+    cache_root = cache_root or Lab.from_environment(runs_root=runs_root).teacher_cache
+    return total + sum(
+        features_seconds(c, prepared.get(c.lemmatize), cache_root) for c in _feature_needs(grid.configs())
+    )
 
 
 def _feature_needs(configs) -> list:
@@ -635,54 +653,55 @@ def _feature_needs(configs) -> list:
     return out
 
 
-def features_seconds(config: TrainConfig, data) -> float:
-    """Seconds to compute the cheap-model features `config` reads that are not cached yet (0 when they are)."""
+def features_seconds(config: TrainConfig, data, cache_root: Path) -> float:
+    """Seconds to compute the cheap-model features `config` reads that are not in `cache_root` yet (0 when they are)."""
     if data is None or not config.cheap:
         return 0.0
     cheap_id = features_id(config.cheap, config.model.features)  # a static table's 'layers' are its vectors
     try:
-        cached_vectors(teacher_cache_dir(), cheap_id, data.items)
+        cached_vectors(cache_root, cheap_id, data.items)
         return 0.0
     except TeacherUnavailable:
         return embedding_seconds(cheap_id, len(data.items))
 
 
-def prepare_cheap_features(configs, data, device: str | None, say, by_mode: dict | None = None) -> None:
+def prepare_cheap_features(configs, data, device: str | None, say, by_mode: dict | None = None, *, lab: Lab) -> None:
     """Compute (or wait for) the cheap-model features the adapters among `configs` read, calling `say(sentence)`
-    with what happens: when the server's warm-up (core.warm) is computing those very features, wait for
-    it rather than computing them twice."""
+    with what happens: when the lab's warm-up (`lab.warmup`, core.warm) is computing those very features, wait for
+    it rather than computing them twice; otherwise compute them with the model `lab.load_model` gives."""
     for config in _feature_needs(configs):
         items = (by_mode or {}).get(config.lemmatize, data)
-        if items is None or not features_seconds(config, items):
+        if items is None or not features_seconds(config, items, lab.teacher_cache):
             continue  # cached already
         kind = config.model.features
         what = (
             f"{warm.MODEL_LABELS.get(config.cheap, config.cheap)} {'layer features' if kind == 'layers' else 'vectors'}"
         )
-        runner, step = warm.shared(), warm.step_for_words(config.cheap, kind)
+        runner, step = lab.warmup, warm.step_for_words(config.cheap, kind)
         if runner is not None and step in runner and tuple(items.items) == warm.default_items():
             say(runner.waiting_for(step) or f"Computing the cheap model's features ({what})…")
-            runner.ensure(
+            state = runner.ensure(
                 step,
                 lambda d, t: say(
                     f"Waiting for the lab's warm-up to finish the cheap model's features ({what}): {d:,} of {t:,} words"
                 ),
             )
-            if runner.states[step].status == "done":
+            if state.status == "done":
                 continue
-        eta = duration(features_seconds(config, items))
+        eta = duration(features_seconds(config, items, lab.teacher_cache))
         say(
             f"Computing the cheap model's features ({what}) of {len(items.items):,} words, once for this machine ({eta})…"
         )
         cheap_features(
             items.items,
             config.cheap,
-            teacher_cache_dir(),
+            lab.teacher_cache,
             device,
             progress=lambda d, t: say(
                 f"Computing the cheap model's features ({what}), once for this machine: {d:,} of {t:,} words"
             ),
             kind=kind,
+            load=lab.load_model,
         )
 
 

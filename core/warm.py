@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from core.config import StudentKind
+from core.context import Lab
 from core.data.corpus import default_word_list
 from core.data.lemmatize import no_lemmatization
 from core.data.sentences import default_sentences
@@ -46,7 +47,7 @@ from core.evaluation.projection import (
     project,
     warm_up_umap,
 )
-from core.paths import cache_dir, runs_dir, teacher_cache_dir
+from core.paths import runs_dir
 from core.teachers.one_pass import encode_views, one_pass_supported
 from core.teachers.rates import embedding_seconds
 from core.teachers.rates import record_rate as record
@@ -57,7 +58,6 @@ from core.teachers.teacher import (
     build_static_model,
     cached_count,
     layer_features_id,
-    load_teacher,
     teacher_id_for,
 )
 
@@ -98,25 +98,6 @@ class StepState:
 # ---- what the steps compute -------------------------------------------------------------------
 
 
-_loader: Callable[[str], object] | None = None
-
-
-def use_model_loader(load: Callable[[str], object] | None) -> None:
-    """Where the steps get a model by name (`minilm`, `mpnet`): the server passes its own cached loader,
-    so the background warm-up and the pages hold one copy of each model; None: `core.teachers.teacher.load_teacher`."""
-    global _loader
-    _loader = load
-
-
-@functools.lru_cache(maxsize=4)
-def _own_model(name: str):
-    return load_teacher(name)
-
-
-def model(name: str):
-    return (_loader or _own_model)(name)
-
-
 @functools.lru_cache(maxsize=1)
 def default_items() -> tuple[str, ...]:
     """The Data page's default items: 10,000 common words plus the paper's pair, not lemmatized."""
@@ -129,12 +110,8 @@ def default_texts() -> tuple[str, ...]:
     return default_sentences().texts
 
 
-def _cache_root():
-    return teacher_cache_dir()
-
-
 def vectors_step(
-    name: str, kind: str, items: Callable[[], tuple[str, ...]], rate: str = ""
+    lab: Lab, name: str, kind: str, items: Callable[[], tuple[str, ...]], rate: str = ""
 ) -> Callable[[Progress], None]:
     """A model's vectors ('sentence') or layer features ('layers', what the kernel adapter reads) of items,
     into the model's SQLite cache — the very cache `prepare_data` and `cheap_features` read. (The bundled models'
@@ -143,11 +120,11 @@ def vectors_step(
     def run(progress: Progress) -> None:
         texts = items()
         cache_id = teacher_id_for(name) if kind == "sentence" else layer_features_id(teacher_id_for(name))
-        if cached_count(_cache_root(), cache_id, texts) == len(set(texts)):  # the index only: no vector read
+        if cached_count(lab.teacher_cache, cache_id, texts) == len(set(texts)):  # the index only: no vector read
             progress(len(texts), len(texts))
             return
-        base = model(name)
-        cached = CachedTeacher(base if kind == "sentence" else LayerFeatures(base), _cache_root())
+        base = lab.load_model(name)
+        cached = CachedTeacher(base if kind == "sentence" else LayerFeatures(base), lab.teacher_cache)
         start = time.perf_counter()
         todo = cached.missing(texts)
         for i in range(0, len(todo), CHUNK):  # small pieces, so the progress moves every few seconds
@@ -158,7 +135,7 @@ def vectors_step(
     return run
 
 
-def words_step(name: str, items: Callable[[], tuple[str, ...]]) -> Callable[[Progress], None]:
+def words_step(lab: Lab, name: str, items: Callable[[], tuple[str, ...]]) -> Callable[[Progress], None]:
     """A model's vectors AND its layer features of items, from one forward pass per piece (`encode_views`), into
     both SQLite caches (`<model>.sqlite`, `<model>-layers.sqlite`): what `vectors_step` computes for each kind,
     for the price of one. Only the items missing from either cache are read; instant when both are complete."""
@@ -168,11 +145,14 @@ def words_step(name: str, items: Callable[[], tuple[str, ...]]) -> Callable[[Pro
         sentence_id = teacher_id_for(name)
         layers_id = layer_features_id(sentence_id)
         unique = len(set(texts))
-        if all(cached_count(_cache_root(), i, texts) == unique for i in (sentence_id, layers_id)):
+        if all(cached_count(lab.teacher_cache, i, texts) == unique for i in (sentence_id, layers_id)):
             progress(len(texts), len(texts))
             return
-        base = model(name)
-        sentences, layers = CachedTeacher(base, _cache_root()), CachedTeacher(LayerFeatures(base), _cache_root())
+        base = lab.load_model(name)
+        sentences, layers = (
+            CachedTeacher(base, lab.teacher_cache),
+            CachedTeacher(LayerFeatures(base), lab.teacher_cache),
+        )
         missing = set(sentences.missing(texts)) | set(layers.missing(texts))
         todo = sorted((t for t in dict.fromkeys(texts) if t in missing), key=len)  # similar lengths, little padding
         start = time.perf_counter()
@@ -189,7 +169,7 @@ def words_step(name: str, items: Callable[[], tuple[str, ...]]) -> Callable[[Pro
     return run
 
 
-def texts_step(name: str, items: Callable[[], tuple[str, ...]], tokens: bool) -> Callable[[Progress], None]:
+def texts_step(lab: Lab, name: str, items: Callable[[], tuple[str, ...]], tokens: bool) -> Callable[[Progress], None]:
     """A model's vectors of a list of texts (the Adapter lab's sentences) into its SQLite cache and, with `tokens`,
     its token outputs of the same texts into the Adapter lab's .npz (`cached_text_features`) — from one forward
     pass (`encode_views`; a text longer than 64 tokens is read whole once more for its vector). Instant when both
@@ -204,14 +184,14 @@ def texts_step(name: str, items: Callable[[], tuple[str, ...]], tokens: bool) ->
 
         texts = items()
         model_id = teacher_id_for(name)
-        path = text_features_path(cache_dir(), model_id, texts)
+        path = text_features_path(lab.cache, model_id, texts)
         need_tokens = tokens and not path.is_file()
-        need_vectors = cached_count(_cache_root(), model_id, texts) != len(set(texts))
+        need_vectors = cached_count(lab.teacher_cache, model_id, texts) != len(set(texts))
         if not (need_tokens or need_vectors):
             progress(len(texts), len(texts))
             return
-        base = model(name)
-        cache = CachedTeacher(base, _cache_root())
+        base = lab.load_model(name)
+        cache = CachedTeacher(base, lab.teacher_cache)
         start = time.perf_counter()
         if one_pass_supported(base):
             # also for the vectors alone: `encode_views` reads the texts shortest first in batches of 64, which on a
@@ -227,21 +207,21 @@ def texts_step(name: str, items: Callable[[], tuple[str, ...]], tokens: bool) ->
             record_rate(f"{model_id}-sentences", len(texts), time.perf_counter() - start)
             return
         if need_tokens:  # a model read view by view (the fake teacher)
-            cached_text_features(base, model_id, texts, cache_dir(), progress=progress)
+            cached_text_features(base, model_id, texts, lab.cache, progress=progress)
             record_rate(f"{model_id}-tokens", len(texts), time.perf_counter() - start)
         if need_vectors:
-            vectors_step(name, "sentence", items, "-sentences")(progress)
+            vectors_step(lab, name, "sentence", items, "-sentences")(progress)
 
     return run
 
 
-def static_step(name: str) -> Callable[[Progress], None]:
+def static_step(lab: Lab, name: str) -> Callable[[Progress], None]:
     """A static cheap model: its table distilled from its encoder (once: MiniLM 15 s on two idle CPU cores, MPNet a
     few times that; the progress counts the encoder's vocabulary), then its vectors of the default words (a second)."""
 
     def run(progress: Progress) -> None:
         build_static_model(progress, name)
-        vectors_step(name, "sentence", default_items)(progress)
+        vectors_step(lab, name, "sentence", default_items)(progress)
 
     return run
 
@@ -263,11 +243,14 @@ def umap_step(progress: Progress) -> None:
     _umap_ready.set()
 
 
-def story_step(progress: Progress) -> None:
-    from core.story import warm_story  # lazy: loads polars
+def story_step(lab: Lab) -> Callable[[Progress], None]:
+    def run(progress: Progress) -> None:
+        from core.story import warm_story  # lazy: loads polars
 
-    # the default words and this list's model loader; trains only the runs not stored yet (instant when all are)
-    warm_story(cache_root=_cache_root(), progress=progress, items=default_items(), load=model)
+        # the default words and the lab's model loader; trains only the runs not stored yet (instant when all are)
+        warm_story(lab.runs_root, lab.teacher_cache, progress=progress, items=default_items(), load=lab.load_model)
+
+    return run
 
 
 def run_stamp(run_id: str) -> int:
@@ -281,36 +264,38 @@ def run_stamp(run_id: str) -> int:
         return 0
 
 
-def story_pages_step(progress: Progress) -> None:
-    warm_story_pages(progress=progress)
+def story_pages_step(lab: Lab) -> Callable[[Progress], None]:
+    return lambda progress: warm_story_pages(progress=progress, lab=lab)
 
 
-def warm_story_pages(settings=None, progress: Progress | None = None) -> list[str]:
+def warm_story_pages(settings=None, progress: Progress | None = None, lab: Lab | None = None) -> list[str]:
     """What the pages the story's doors open show for the story's runs, computed ahead and kept where the pages look
     (a fresh server finds it on disk): every story run's held-out evaluation (`evaluation-heldout.json` in its
     folder: Honest evaluation and its quality-per-query chart, the Poisoning lab's analogy damage), and for the
     side-by-side pair (the runs the doors open on the map and on Analogies) the benchmark's analogy answers
     (`analogy-answers-heldout.json`) and the map of the story's words, PCA and UMAP (`cache/projections`, under
     `ProjectionCache.run_key`). Instant when all is kept (a file read per run); nothing when no story run is stored.
-    `settings`: the story's (`core.story.StorySettings`; default from the environment). Returns the runs it looked at."""
+    `settings`: the story's (`core.story.StorySettings`; default from the environment); `lab`: its folders (default:
+    the lab home's). Returns the runs it looked at."""
     import numpy as np
 
     from core.runs.experiment import read_stored_evaluation, run_vectors, stored_evaluation  # lazy: loads torch
     from core.runs.store import list_runs, load_run  # lazy: loads numba, torch
     from core.story import StorySettings, find_story_runs  # lazy: loads polars, torch
 
+    lab = lab or Lab.from_environment()
     settings = settings or StorySettings.from_env()
     progress = progress or (lambda done, total: None)
-    story = find_story_runs(list_runs(runs_dir()), settings)
+    story = find_story_runs(list_runs(lab.runs_root), settings)
     ids = list(dict.fromkeys(story.found.values()))
     pair = [r for r in (story.run_id(StudentKind.B), story.run_id(StudentKind.KERNEL)) if r]
     total, done = len(ids) + len(pair), 0
     progress(0, total)
     for run_id in ids:
-        stored = load_run(runs_dir(), run_id)
+        stored = load_run(lab.runs_root, run_id)
         if read_stored_evaluation(stored.folder) is None:
             try:
-                stored_evaluation(stored, _cache_root(), "heldout")
+                stored_evaluation(stored, lab.teacher_cache, "heldout")
             except BenchmarkUnavailable:
                 pass  # no benchmark files here: the page says so itself
         done += 1
@@ -319,9 +304,9 @@ def warm_story_pages(settings=None, progress: Progress | None = None) -> list[st
         questions = Benchmarks.bundled().analogies
     except BenchmarkUnavailable:
         questions = None
-    cache = ProjectionCache(cache_dir() / "projections")
+    cache = ProjectionCache(lab.cache / "projections")
     for run_id in pair:
-        stored = load_run(runs_dir(), run_id)
+        stored = load_run(lab.runs_root, run_id)
         items = stored.items["item"].to_list()
         index = {w: i for i, w in enumerate(items)}
         idx = map_sample(len(items), MAP_SIZE, always=[index[w] for w in settings.words if w in index])
@@ -329,7 +314,7 @@ def warm_story_pages(settings=None, progress: Progress | None = None) -> list[st
         maps = [m for m in Method if cache.get(ProjectionCache.run_key(run_id, stamp, idx, m)) is None]
         answers = questions is not None and read_analogy_answers(stored.folder, len(items)) is None
         if maps or answers:
-            vectors = run_vectors(stored, _cache_root())
+            vectors = run_vectors(stored, lab.teacher_cache)
             _, x = map_input(vectors.teacher, vectors.student, vectors.index(), settings.words)
             for method in maps:  # PCA first: instant
                 project(x, method, cache, key=ProjectionCache.run_key(run_id, stamp, idx, method))
@@ -344,11 +329,14 @@ def warm_story_pages(settings=None, progress: Progress | None = None) -> list[st
     return ids
 
 
-def zero_answer_step(progress: Progress) -> None:
-    from core.story import warm_zero_answer  # lazy: loads polars
+def zero_answer_step(lab: Lab) -> Callable[[Progress], None]:
+    def run(progress: Progress) -> None:
+        from core.story import warm_zero_answer  # lazy: loads polars
 
-    # step 4's student given no answer (mini-vec2vec on the story's words: a few minutes, once; then a file read)
-    warm_zero_answer(cache_root=_cache_root(), progress=progress)
+        # step 4's student given no answer (mini-vec2vec on the story's words: a few minutes, once; then a file read)
+        warm_zero_answer(lab.runs_root, lab.teacher_cache, progress=progress)
+
+    return run
 
 
 def record_rate(model_id: str, items: int, seconds: float) -> None:
@@ -367,60 +355,62 @@ def _estimate(name: str, items: Callable[[], tuple[str, ...]], rate: str = "") -
     return lambda: embedding_seconds(f"{teacher_id_for(name)}{rate}", len(items()))
 
 
-def default_steps() -> list[Step]:
+def default_steps(lab: Lab | None = None) -> list[Step]:
     """The lab's warm-up, most urgent first (a presenter's first clicks), one line per step. Each bundled model
     reads each list of texts once: the words' vectors and layer features together (`words_step`), the sentences'
-    vectors and token outputs together (`texts_step`)."""
+    vectors and token outputs together (`texts_step`). `lab`: the folders the steps fill and how they load a model
+    (`core.context.Lab`; default: the lab home's, `load_teacher`); a step loads a model only when it has work."""
+    lab = lab or Lab.from_environment()
     words, texts = f"{len(default_items()):,} words", f"{len(default_texts()):,} sentences"
     return [
         Step("kernels", "the training kernels (compiled once)", kernels_step),
         Step(
             "minilm-words",
             f"MiniLM vectors and layer features of {words} (one pass; the layers are what MPNet's adapters read)",
-            words_step("minilm", default_items),
+            words_step(lab, "minilm", default_items),
             _estimate("minilm", default_items),
         ),
         Step(
             "static",
             f"the static cheap model from MiniLM (a word table, built once) and its vectors of {words}",
-            static_step("static"),
+            static_step(lab, "static"),
         ),
         Step(
             "static-mpnet",
             f"the static cheap model from MPNet (what MiniLM's adapters read; built once) and its vectors of {words}",
-            static_step("static-mpnet"),
+            static_step(lab, "static-mpnet"),
         ),
         Step(
             "mpnet-words",
             f"MPNet vectors and layer features of {words} (one pass; the layers are what MiniLM's adapters read)",
-            words_step("mpnet", default_items),
+            words_step(lab, "mpnet", default_items),
             _estimate("mpnet", default_items),
         ),
         Step(
             "umap", "the map projection (UMAP compiles once)", umap_step, lambda: UMAP_COMPILE_S, in_process_only=True
         ),
-        Step("story", "the story's trained students (Model B and the adapter, 12 runs)", story_step),
+        Step("story", "the story's trained students (Model B and the adapter, 12 runs)", story_step(lab)),
         Step(
             "story-pages",
             "what the pages the story opens show for its students (their scores, maps and analogies)",
-            story_pages_step,
+            story_pages_step(lab),
         ),
         Step(
             "minilm-sentences",
             f"MiniLM vectors and token outputs of {texts} (one pass; the Adapter lab's cheap model)",
-            texts_step("minilm", default_texts, tokens=True),
+            texts_step(lab, "minilm", default_texts, tokens=True),
             _estimate("minilm", default_texts, "-tokens"),
         ),
         Step(
             "mpnet-sentences",
             f"MPNet vectors of {texts} (the Adapter lab's teacher)",
-            texts_step("mpnet", default_texts, tokens=False),
+            texts_step(lab, "mpnet", default_texts, tokens=False),
             _estimate("mpnet", default_texts, "-sentences"),
         ),
         Step(
             "zero-answer",
             "the story's student given no answer (a map between the two models' spaces, fitted once)",
-            zero_answer_step,
+            zero_answer_step(lab),
         ),
         *_registered,
     ]
@@ -454,7 +444,6 @@ def step_for_words(teacher: str, kind: str = "sentence") -> str | None:
 # ---- running them -----------------------------------------------------------------------------
 
 
-_shared: WarmUp | None = None
 _background: list[weakref.ref[WarmUp]] = []  # runners with a background thread (`stop_all`)
 _last_thread: threading.Thread | None = None  # the latest runner's background thread (`start_background`)
 
@@ -469,17 +458,6 @@ def stop_all(timeout: float = 120.0) -> list[str]:
     for runner in runners:
         runner.stop(max(0.0, deadline - time.monotonic()))
     return [s.name for r in runners if not r.stop() for s in r.states.values() if s.status == "running"]
-
-
-def share(runner: WarmUp | None) -> None:
-    """Make `runner` the process's warm-up (the server's background one), so that engine code running a
-    visitor's job (`core.jobs`) waits on its steps instead of computing the same thing twice."""
-    global _shared
-    _shared = runner
-
-
-def shared() -> WarmUp | None:
-    return _shared
 
 
 def _in_words(seconds: float) -> str:

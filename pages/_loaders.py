@@ -23,7 +23,7 @@ from core.runs.visibility import visible_runs
 from pages._frame import host_settings
 from pages._keys import K
 from pages._teachers import cached_teacher
-from pages._waits import share_step, warm_up
+from pages._waits import lab, share_step, warm_up
 
 # ---- cached loaders (one per process, shared by every session) ---------------------------------
 
@@ -35,7 +35,7 @@ def job_board() -> JobBoard:
     recover_interrupted(runs_dir())  # once per server start: runs a killed server was training keep their epochs
 
     try:  # the host's limits and executor: local threads, or Ray tasks (core.runs.executors)
-        return JobBoard.for_host(runs_dir(), host_settings())
+        return JobBoard.for_host(runs_dir(), host_settings(), lab=lab())
     except LabError as err:  # Ray asked for but not installed or not reachable: one sentence, nothing cached
         st.error(str(err))
         st.stop()

@@ -13,6 +13,7 @@ import os
 import streamlit as st
 
 from core import warm
+from core.context import Lab
 from core.jobs import JobState, duration
 from pages._teachers import cached_teacher
 
@@ -28,6 +29,19 @@ def warm_mode() -> str:
 
 def _load_model(name: str):
     return cached_teacher(name).teacher  # one copy of each model, shared with the pages
+
+
+def _edge() -> Lab:
+    """The server's context before its warm-up: the lab home's folders, and the pages' model loader."""
+    return Lab.from_environment(load_model=_load_model)
+
+
+@st.cache_resource(show_spinner=False)
+def lab() -> Lab:
+    """The server's context (`core.context.Lab`), made once at this edge and passed into the engine: its folders,
+    its model loader (one copy of each model, shared by the pages and the warm-up) and its warm-up, which a visitor's
+    job waits on instead of computing a step a second time (the job board: `pages._loaders.job_board`)."""
+    return _edge().with_warmup(warm_up())
 
 
 @st.cache_resource(show_spinner=False)
@@ -48,10 +62,8 @@ def warm_up() -> warm.WarmUp:
         ]
     else:
         # A step loads a model (one copy, shared with the pages) only when it has work: a warmed home loads none.
-        warm.use_model_loader(_load_model)
-        steps = warm.default_steps()
+        steps = warm.default_steps(_edge())
     runner = warm.WarmUp(steps)
-    warm.share(runner)
     if steps:
         runner.start_background()
     return runner

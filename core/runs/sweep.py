@@ -178,6 +178,7 @@ def run_sweep(
     private: bool = False,
     checkpoint_every: float | None = None,
     executor: Executor | None = None,
+    cache_root: Path | None = None,
 ) -> Iterator[SweepProgress]:
     """Train every run of the grid that is not stored yet; yields progress after each run.
 
@@ -189,7 +190,8 @@ def run_sweep(
     `core.runs.experiment.TrainingRun`): every run in training journals each epoch and checkpoints its folder at
     most this often, so a killed process leaves its runs' epochs for `core.runs.store.recover_interrupted`.
     `executor` (`core.runs.executors`): where the batches train, this thread (the default) or a Ray cluster; the
-    same runs either way (a Ray sweep's runs arrive in the order they end).
+    same runs either way (a Ray sweep's runs arrive in the order they end). `cache_root`: where the runs read the
+    cheap models' features (the teachers' caches; default the lab home's).
     """
     missing = [m.value for m in grid.lemmatize if m not in prepared]
     if missing:
@@ -222,6 +224,7 @@ def run_sweep(
         should_stop=should_stop,
         checkpoint_every=checkpoint_every,
         extra=extra,
+        cache_root=cache_root,
     ):
         if not all(run.complete for run in result.runs):  # stopped mid-run: saved as 'stopped', not counted
             return

@@ -48,6 +48,7 @@ __all__ = [
     "STATIC_DIMS",
     "STATIC_SOURCES",
     "SentenceTransformerTeacher",
+    "Teacher",
     "TeacherCancelled",
     "TeacherUnavailable",
     "build_static_model",

@@ -40,6 +40,7 @@ from core.teachers.teacher import (
     STATIC_SOURCES,
     CachedTeacher,
     LayerFeatures,
+    Teacher,
     TeacherUnavailable,
     cached_vectors,
     layer_features_id,
@@ -540,6 +541,7 @@ def cheap_features(
     device: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     kind: str = "sentence",
+    load: Callable[[str], Teacher] | None = None,
 ) -> tuple[np.ndarray, str, float]:
     """The cheap encoder's view of every item: (features, their cache id, seconds spent computing).
 
@@ -547,7 +549,9 @@ def cheap_features(
     cheap model (`static`, a word table) has no layers: for it 'layers' gives its vectors, the very features
     and cache id of 'sentence'.
     Read from the cache when every item is there (no model load); otherwise the model is loaded
-    and only the missing items are computed (and cached).
+    and only the missing items are computed (and cached). `load`: how the caller loads a model by name (the lab's
+    context, `core.context.Lab.load_model`: the server's one shared copy); None: `load_teacher(cheap, device)`
+    (the command line, a bench).
     """
     cheap_id = features_id(cheap, kind)
     if kind == "layers" and cheap.strip() in STATIC_SOURCES:
@@ -557,6 +561,6 @@ def cheap_features(
     except TeacherUnavailable:
         pass
     start = time.perf_counter()
-    base = load_teacher(cheap, device or "cpu")
+    base = load(cheap) if load is not None else load_teacher(cheap, device or "cpu")
     model = CachedTeacher(base if kind == "sentence" else LayerFeatures(base), cache_root)
     return model.embed(list(items), progress=progress), model.id, time.perf_counter() - start

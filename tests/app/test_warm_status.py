@@ -18,10 +18,18 @@ def test_the_sidebar_shows_the_warm_up_step_then_ready(monkeypatch):
         gate.wait(20)
 
     monkeypatch.setenv("EMBEDDING_LAB_WARM", "all")
+    runners = []
+
+    class Recorded(warm.WarmUp):  # the runner the server makes, kept here to watch
+        def __post_init__(self):
+            super().__post_init__()
+            runners.append(self)
+
+    monkeypatch.setattr(warm, "WarmUp", Recorded)
     monkeypatch.setattr(
         warm,
         "default_steps",
-        lambda: [
+        lambda lab: [
             warm.Step("words", "MPNet vectors of 10,002 words", held),
             warm.Step("more", "something else", lambda progress: None),
         ],
@@ -29,17 +37,15 @@ def test_the_sidebar_shows_the_warm_up_step_then_ready(monkeypatch):
     try:
         at = make_app()
         no_errors(at)
-        assert wait_for(lambda: warm.shared() is not None and warm.shared().states["words"].status == "running")
+        assert wait_for(lambda: runners and runners[-1].states["words"].status == "running")
         at = make_app()  # a new visitor (AppTest drops the sidebar on a second run of the same session)
         assert "Preparing: MPNet vectors of 10,002 words (1 of 2, 25%)…" in sidebar_text(at)
         gate.set()
-        assert wait_for(lambda: warm.shared().ready)
+        assert wait_for(lambda: runners[-1].ready)
         at = make_app()
         assert "Everything is ready" in sidebar_text(at)
     finally:
         gate.set()
-        warm.use_model_loader(None)
-        warm.share(None)
 
 
 def test_no_warm_up_line_when_switched_off(monkeypatch):
@@ -47,7 +53,6 @@ def test_no_warm_up_line_when_switched_off(monkeypatch):
     at = make_app()
     no_errors(at)
     assert "Preparing" not in sidebar_text(at) and "Everything is ready" not in sidebar_text(at)
-    warm.share(None)
 
 
 def test_the_fake_teacher_warms_only_the_compiled_parts(monkeypatch):

@@ -172,8 +172,8 @@ def test_an_adapter_job_says_it_computes_the_cheap_features(tmp_path, monkeypatc
 
     real = jobs.prepare_cheap_features
 
-    def spy(configs, data, device, say, by_mode=None):
-        return real(configs, data, device, lambda text: (said.append(text), say(text)), by_mode)
+    def spy(configs, data, device, say, by_mode=None, *, lab):
+        return real(configs, data, device, lambda text: (said.append(text), say(text)), by_mode, lab=lab)
 
     monkeypatch.setattr(jobs, "prepare_cheap_features", spy)
     job = board.submit(TrainConfig(teacher="hash-8", model="ridge", p=0.5), prepared(tmp_path))

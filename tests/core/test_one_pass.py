@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from core import warm
+from core.context import Lab
 from core.teachers.one_pass import encode_views, one_pass_supported
 from core.teachers.teacher import (
     CachedTeacher,
@@ -128,19 +129,17 @@ def lab(tmp_path, monkeypatch, tiny):
         tiny.id = warm.teacher_id_for(name)
         return tiny
 
-    warm.use_model_loader(load)
-    yield tmp_path, loads
-    warm.use_model_loader(None)
+    yield tmp_path, loads, Lab.from_environment(load_model=load)
     tiny.id = "tiny-bert"
 
 
 def test_the_words_step_fills_both_caches_from_one_pass(lab, tiny, monkeypatch):
-    home, loads = lab
+    home, loads, context = lab
     words = tuple(WORDS) + ("walking", "dogs", "cats")
     root = home / "cache" / "teachers"
     reference_sentence, reference_layers = tiny.embed(list(words)), LayerFeatures(tiny).embed(list(words))
     passes = count_passes(tiny, monkeypatch)
-    warm.words_step("minilm", lambda: words)(lambda done, total: None)
+    warm.words_step(context, "minilm", lambda: words)(lambda done, total: None)
     assert sum(passes) == len(words)  # each word through the model once, for both caches
     sentence_id = warm.teacher_id_for("minilm")
     close(cached_vectors(root, sentence_id, words), reference_sentence)
@@ -150,7 +149,7 @@ def test_the_words_step_fills_both_caches_from_one_pass(lab, tiny, monkeypatch):
 
     loads.clear()
     passes.clear()
-    warm.words_step("minilm", lambda: words)(lambda done, total: None)
+    warm.words_step(context, "minilm", lambda: words)(lambda done, total: None)
     assert loads == [] and passes == []  # complete: no model loaded, nothing read
 
     # a word missing from one cache only is read once more, and both caches end complete
@@ -159,7 +158,7 @@ def test_the_words_step_fills_both_caches_from_one_pass(lab, tiny, monkeypatch):
 
     with closing(sqlite3.connect(root / f"{layer_features_id(sentence_id)}.sqlite")) as con, con:
         con.execute("DELETE FROM vectors WHERE text = 'cat'")
-    warm.words_step("minilm", lambda: words)(lambda done, total: None)
+    warm.words_step(context, "minilm", lambda: words)(lambda done, total: None)
     assert passes == [1] and cached_count(root, layer_features_id(sentence_id), words) == len(words)
 
 
@@ -167,10 +166,10 @@ def test_the_sentences_step_fills_the_token_outputs_and_the_vectors_from_one_pas
     from core.paths import cache_dir
     from core.sentences.adapters import cached_text_features, text_features
 
-    home, loads = lab
+    home, loads, context = lab
     texts = tuple(TEXTS)
     passes = count_passes(tiny, monkeypatch)
-    warm.texts_step("minilm", lambda: texts, tokens=True)(lambda done, total: None)
+    warm.texts_step(context, "minilm", lambda: texts, tokens=True)(lambda done, total: None)
     assert sum(passes) == len(texts) + 1  # one pass, and the long text read whole once more for its vector
     model_id = warm.teacher_id_for("minilm")
     close(cached_vectors(home / "cache" / "teachers", model_id, texts), tiny.embed(list(texts)))
@@ -180,7 +179,7 @@ def test_the_sentences_step_fills_the_token_outputs_and_the_vectors_from_one_pas
     assert (kept.tokens - fresh.tokens * fresh.mask.unsqueeze(-1)).abs().max() < 1e-2  # float16 on disk, as before
     loads.clear()
     passes.clear()
-    warm.texts_step("minilm", lambda: texts, tokens=True)(lambda done, total: None)
+    warm.texts_step(context, "minilm", lambda: texts, tokens=True)(lambda done, total: None)
     assert loads == [] and passes == []
 
 

@@ -292,12 +292,11 @@ def test_the_static_step_builds_once_then_caches_the_words(tiny, tmp_path, monke
     monkeypatch.setattr(warm, "default_items", lambda: ("king", "queen", "banana"))
     built = []
     monkeypatch.setattr(warm, "build_static_model", lambda progress=None, name="static": built.append(name))
-    warm.use_model_loader(None)
-    warm._own_model.cache_clear()
-    try:
-        state = warm.WarmUp([s for s in warm.default_steps() if s.name == "static"]).ensure("static")
-    finally:
-        warm._own_model.cache_clear()
+    from core.context import Lab
+    from core.teachers.teacher import load_teacher
+
+    lab = Lab.from_environment(load_model=load_teacher)  # a fresh load: the table this test's home holds
+    state = warm.WarmUp([s for s in warm.default_steps(lab) if s.name == "static"]).ensure("static")
     assert state.status == "done", state.error
     vectors = cached_vectors(tmp_path / "home" / "cache" / "teachers", teacher_id_for("static"), ["king", "banana"])
     assert built == ["static"] and vectors.shape == (2, 8)
@@ -333,6 +332,7 @@ def test_the_job_board_knows_a_static_tables_features_are_its_vectors(tmp_path, 
     assert features_id("minilm", "layers") == "all-MiniLM-L6-v2-layers"
     data = prepare_items(["king", "queen", "banana"], "none", CachedTeacher(HashTeacher(8), tmp_path / "cache"))
     config = TrainConfig(teacher="hash-8", model="kernel", cheap="static")
-    assert features_seconds(config, data) > 0  # not cached yet
-    cheap_features(data.items, "static", tmp_path / "home" / "cache" / "teachers", kind="layers")
-    assert features_seconds(config, data) == 0.0
+    root = tmp_path / "home" / "cache" / "teachers"
+    assert features_seconds(config, data, root) > 0  # not cached yet
+    cheap_features(data.items, "static", root, kind="layers")
+    assert features_seconds(config, data, root) == 0.0

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from core import warm
+from core.context import Lab
 from core.warm import Step, WarmUp
 from tests.waiting import DEADLINE_SECONDS, eventually
 
@@ -138,25 +139,22 @@ def test_the_default_steps_fill_the_caches_the_pages_read(tmp_path, monkeypatch)
         teacher.id = teacher_id_for(name)  # the bundled model's cache name, so the pages' lookups find it
         return teacher
 
-    warm.use_model_loader(fake_model)
-    try:
-        # static: test_static; story-pages (it compiles UMAP, ~40 s): test_warm_story_pages
-        quick = [s for s in warm.default_steps() if s.name not in ("kernels", "umap", "static", "story-pages")]
-        states = list(WarmUp(quick).run_all())
-        assert all(s.status == "done" for s in states), [s.error for s in states]
-        root = tmp_path / "cache" / "teachers"
-        assert cached_vectors(root, teacher_id_for("mpnet"), words).shape == (150, 12)
-        assert cached_vectors(root, layer_features_id(teacher_id_for("minilm")), words).shape == (150, 8)
-        assert cached_vectors(root, teacher_id_for("mpnet"), texts).shape == (3, 12)
-        features = cached_text_features(
-            lambda: pytest.fail("cached: no model load"), teacher_id_for("minilm"), texts, tmp_path / "cache"
-        )
-        assert features.tokens.shape[0] == 3
-        loads.clear()
-        again = list(WarmUp(quick).run_all())
-        assert all(s.status == "done" for s in again) and loads == []  # instant: nothing loaded
-    finally:
-        warm.use_model_loader(None)
+    lab = Lab.from_environment(load_model=fake_model)
+    # static: test_static; story-pages (it compiles UMAP, ~40 s): test_warm_story_pages
+    quick = [s for s in warm.default_steps(lab) if s.name not in ("kernels", "umap", "static", "story-pages")]
+    states = list(WarmUp(quick).run_all())
+    assert all(s.status == "done" for s in states), [s.error for s in states]
+    root = tmp_path / "cache" / "teachers"
+    assert cached_vectors(root, teacher_id_for("mpnet"), words).shape == (150, 12)
+    assert cached_vectors(root, layer_features_id(teacher_id_for("minilm")), words).shape == (150, 8)
+    assert cached_vectors(root, teacher_id_for("mpnet"), texts).shape == (3, 12)
+    features = cached_text_features(
+        lambda: pytest.fail("cached: no model load"), teacher_id_for("minilm"), texts, tmp_path / "cache"
+    )
+    assert features.tokens.shape[0] == 3
+    loads.clear()
+    again = list(WarmUp(quick).run_all())
+    assert all(s.status == "done" for s in again) and loads == []  # instant: nothing loaded
 
 
 def test_cached_text_features_read_back_the_same_numbers_every_time(tmp_path):

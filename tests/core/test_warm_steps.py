@@ -118,7 +118,7 @@ def test_the_command_line_skips_what_only_a_process_keeps_unless_named(monkeypat
     calls = []
     steps = [recording_step("minilm-words", calls), recording_step("umap", calls)]
     steps[1] = Step("umap", "UMAP compiled", steps[1].run, in_process_only=True)
-    monkeypatch.setattr(cli, "default_steps", lambda: list(steps))
+    monkeypatch.setattr(cli, "default_steps", lambda lab: list(steps))
     assert cli.cmd_warm(argparse.Namespace(steps="", json=True)) == 0
     assert calls == ["minilm-words"]  # compiling UMAP in a process that then exits helps nobody
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["steps"] == 1
