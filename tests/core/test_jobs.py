@@ -168,7 +168,7 @@ def test_an_adapter_job_says_it_computes_the_cheap_features(tmp_path, monkeypatc
     monkeypatch.setenv("EMBEDDING_LAB_HOME", str(tmp_path / "home"))
     board = JobBoard(tmp_path / "runs")
     said = []
-    from core import jobs
+    from core.jobs import board as jobs  # where the board calls it
 
     real = jobs.prepare_cheap_features
 
