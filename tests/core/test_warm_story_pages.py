@@ -1,4 +1,4 @@
-"""The warm-up's 'story-pages' step (core/warm.py): what the pages the story's doors open show for the story's runs is
+"""The warm-up's 'story-pages' step (core/warm/): what the pages the story's doors open show for the story's runs is
 computed once and kept where those pages look — every run's held-out evaluation, the pair's analogy answers and the
 pair's map of the story's words (PCA and UMAP, under the run's own key) — and a second pass computes nothing."""
 
