@@ -1,5 +1,5 @@
 """Story: the lab's finding in five steps, Next / Back; the step lives in the address (?step=3), so a link
-reproduces it. Every number comes from ordinary stored runs (core/story.py), trained once ahead."""
+reproduces it. Every number comes from ordinary stored runs (core/story/), trained once ahead."""
 
 from __future__ import annotations
 

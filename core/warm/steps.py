@@ -280,7 +280,7 @@ def zero_answer_step(lab: Lab) -> Callable[[Progress], None]:
         from core.story import warm_zero_answer  # lazy: loads polars
 
         # step 4's student given no answer (mini-vec2vec on the story's words: a few minutes, once; then a file read)
-        warm_zero_answer(lab.runs_root, lab.teacher_cache, progress=progress)
+        warm_zero_answer(lab.runs_root, lab.teacher_cache, progress=progress, load=lab.load_model)
 
     return run
 

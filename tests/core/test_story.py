@@ -1,4 +1,4 @@
-"""The story's engine (core/story.py) on the fake teacher: one split for both students, each step's frame,
+"""The story's engine (core/story/) on the fake teacher: one split for both students, each step's frame,
 and a story whose runs are missing says what is missing. The real-teacher criterion is marked slow."""
 
 from __future__ import annotations
