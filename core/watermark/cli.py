@@ -1,4 +1,4 @@
-"""`python -m core watermark`: the watermark grid from the command line (core/__main__.py registers it).
+"""`python -m core watermark`: the watermark grid from the command line (core/cli/parser.py registers it).
 
     python -m core watermark --teacher minilm --kinds ridge,B --ps 0.01,0.1,0.3,1 --seeds 5 --json
     python -m core watermark --teacher hash-32 --size 600 --kinds B --ps 1 --seeds 4 --removal 4 --attacks residual,cse

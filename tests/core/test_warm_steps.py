@@ -113,7 +113,7 @@ def test_the_command_line_skips_what_only_a_process_keeps_unless_named(monkeypat
     import argparse
     import json
 
-    import core.__main__ as cli
+    import core.cli.setup as cli  # where the command finds what the test replaces
 
     calls = []
     steps = [recording_step("minilm-words", calls), recording_step("umap", calls)]

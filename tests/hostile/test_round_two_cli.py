@@ -229,7 +229,7 @@ def test_a_static_table_cut_short_is_not_ready(static_copy, name):
 
 
 def test_install_models_never_reports_a_table_cut_short(static_copy, tmp_path, monkeypatch, capsys):
-    import core.__main__ as cli
+    import core.cli.setup as cli  # where the command finds what the test replaces
     from core.paths import models_dir
     from core.teachers.teacher import MPNET_FOLDER
 
@@ -247,7 +247,7 @@ def test_install_models_never_reports_a_table_cut_short(static_copy, tmp_path, m
 
 
 def test_warm_with_an_empty_step_list_is_an_error(monkeypatch, capsys):
-    import core.__main__ as cli
+    import core.cli.setup as cli  # where the command finds what the test replaces
 
     monkeypatch.setattr(cli, "WarmUp", _no_warm_up)
     for steps in ("", " , "):
