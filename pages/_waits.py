@@ -129,6 +129,46 @@ def eta_caption(snapshot, done: bool) -> str | None:
     return f"{duration(eta)} left" if eta >= 1 else "finishing…"
 
 
+def training_progress(job, board, label: str = "", plain: bool = False, together: bool = False):
+    """One training's bar, worded the same way on every page (the Train page's live panel, the story's Try it):
+    (share done 0-1, the bar's text, why nothing moves yet or None). From the job's typed snapshot
+    (`core.jobs.TrainingSnapshot`, copied under its lock). `plain`: an audience's words ("learning its lessons, pass
+    3 of 40") instead of a researcher's ("Epoch 3 of 40"); `label` names the student before its line; `together`: it
+    waits with its pair (Try it), which then trains at once."""
+    snap = job.snapshot()
+    done, epochs = len(snap.records), max(1, snap.epochs)
+    name = f"{label}: " if label else ""
+    position = board.queue_position(job) if snap.state is JobState.QUEUED else 0
+    if plain and position:
+        reason = f"waiting for a free training slot on this host (place {position} in the queue)" + (
+            "; both students then train at once" if together else ""
+        )
+    else:
+        reason = job_reason(snap, position)
+    if snap.done:
+        if snap.state is JobState.FAILED:
+            return 1.0, f"{name}failed — {snap.error}", None
+        return 1.0, name + ("done" if snap.state is JobState.FINISHED else "stopped"), None
+    left = snap.eta_seconds
+    if left is None:
+        time_left = "time left not known yet (the first of its kind here)" if plain else ""
+    else:
+        time_left = f"{duration(left)} left" if left >= 1 else "finishing…"
+    if reason and plain:
+        return 0.0, name + reason, reason
+    if snap.epochs <= 1:  # solved in one step (an adapter): no passes to count
+        estimate = snap.estimate_seconds
+        elapsed = max(0.0, (estimate or 0.0) - (left or 0.0))
+        share = min(0.95, elapsed / estimate) if estimate else 0.0
+        return share, f"{name}learning the translation in one step" + (f" — {time_left}" if time_left else ""), reason
+    if plain:
+        return done / epochs, f"{name}learning its lessons, pass {done} of {epochs} — {time_left}", reason
+    text = f"{name}Epoch {done} of {epochs}" + (f" · {time_left}" if time_left else "")
+    if not done and snap.estimate_seconds is not None and not reason:
+        text += f" (estimated from earlier runs: {duration(snap.estimate_seconds)} in all)"
+    return done / epochs, text, reason
+
+
 def grid_progress(job, board, what: str):
     """A grid of runs training in the background (a sweep: the Sweep page, Honest evaluation's grids, the Poisoning
     lab's), drawn the same way on every page: one bar, "{what}: 3 of 8 runs (1 reused from the store) — about 40 s

@@ -14,13 +14,13 @@ from core import story
 from core.charts import story as story_charts
 from core.config import StudentKind
 from core.errors import LabError
-from core.jobs import duration
 from core.paths import runs_dir
 from core.runs.store import list_runs, load_run
 from core.runs.visibility import visible_runs
 from core.teachers.teacher import TeacherUnavailable
 from pages._plain import literal
 from pages._shared import PAGES, K, download_buttons, host_settings, job_board
+from pages._waits import training_progress
 
 STEPS = {
     1: "What the teacher knows",
@@ -181,32 +181,6 @@ def own_pair() -> tuple[str, str] | None:
     return (ids[0], ids[1]) if all(r in known for r in ids) else None
 
 
-def progress_line(label: str, job, board, together: bool = True) -> tuple[float, str]:
-    """One student's progress bar in plain words: waiting, what it prepares, its passes over the lessons (or its
-    one-step fit) with the time left, done."""
-    snap = job.snapshot()
-    done, epochs = len(snap.records), snap.epochs
-    left = snap.eta_seconds
-    time_left = f"{duration(left)} left" if left is not None else "time left not known yet (the first of its kind here)"
-    if snap.state.value == "queued":
-        return 0.0, (
-            f"{label}: waiting for a free training slot on this host (place {board.queue_position(job)} in the "
-            "queue)" + ("; both students then train at once" if together else "")
-        )
-    if snap.done:
-        if snap.error:
-            return 1.0, f"{label}: failed — {snap.error}"
-        return 1.0, f"{label}: done" if snap.state.value == "finished" else f"{label}: stopped"
-    if snap.phase:
-        return 0.0, f"{label}: {snap.phase}"
-    if epochs <= 1:  # solved in one step (the adapter): no passes to count
-        estimate = snap.estimate_seconds
-        elapsed = max(0.0, (estimate or 0.0) - (left or 0.0))
-        share = min(0.95, elapsed / estimate) if estimate else 0.0
-        return share, f"{label}: learning the translation in one step — {time_left}"
-    return done / max(1, epochs), f"{label}: learning its lessons, pass {done} of {epochs} — {time_left}"
-
-
 @st.fragment(run_every=1.0)
 def watch_own_pair(job_ids: list[str]) -> None:
     """The Try-it pair training live (both at once); when both are done, their ids (and any reused run's) go into
@@ -217,7 +191,7 @@ def watch_own_pair(job_ids: list[str]) -> None:
         st.session_state.pop(JOBS, None)
         return
     for job in jobs:
-        share, text = progress_line(story.student_label(job.config.model), job, board, len(jobs) > 1)
+        share, text, _ = training_progress(job, board, story.student_label(job.config.model), True, len(jobs) > 1)
         st.progress(share, text=text)
     if all(j.done for j in jobs):
         st.session_state.pop(JOBS, None)

@@ -19,7 +19,7 @@ from core.config import (
     default_cheap,
 )
 from core.data.dataset import train_size_for
-from core.jobs import JobState, QueueFull, duration
+from core.jobs import JobState, QueueFull
 from core.teachers.rates import ms_per_1k
 from core.teachers.teacher import teacher_id_for
 from pages._choices import CHEAP_LABELS, SELECTION_HELP, SELECTION_LABELS
@@ -38,7 +38,7 @@ from pages._shared import (
     require_prepared,
     show_chart,
 )
-from pages._waits import eta_caption, job_reason
+from pages._waits import training_progress
 
 STUDENT_CHOICES = [
     StudentKind.B,
@@ -268,16 +268,11 @@ def live_panel(job_id: str, polling: bool) -> None:
         f"**{cfg.model.label}**, p = {cfg.p:g} ({round(cfg.p * job.n_items):,} teacher answers), "
         f"{charts.plural(cfg.epochs, 'epoch')}, poison {cfg.poison:.0%}, lemmatization {cfg.lemmatize.value}"
     )
-    reason = job_reason(snap, board.queue_position(job) if snap.state is JobState.QUEUED else 0)
+    share, text, reason = training_progress(job, board)  # the one progress line every page draws
     if reason:  # why nothing moves yet: the queue, or the cheap model's features computed first
         st.info(reason, icon=":material/hourglass_top:")
     if not job.done:
-        eta = eta_caption(snap, job.done)
-        estimate = snap.estimate_seconds
-        text = f"Epoch {done} of {cfg.epochs}" + (f" · {eta}" if eta else "")
-        if not done and estimate is not None and not reason:
-            text += f" (estimated from earlier runs: {duration(estimate)} in all)"
-        st.progress(done / cfg.epochs, text=text)
+        st.progress(share, text=text)
     if snap.records:
         last = snap.records[-1]
         m1, m2, m3, m4 = st.columns(4)
