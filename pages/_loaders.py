@@ -213,20 +213,35 @@ def prepare(teacher_name: str, vocab: Vocabulary, mode: LemmaMode, progress=None
 
 @st.cache_resource(show_spinner=False)
 def _umap_jobs() -> dict:
+    from collections import OrderedDict
     from concurrent.futures import ThreadPoolExecutor
 
-    return {"executor": ThreadPoolExecutor(max_workers=1, thread_name_prefix="umap"), "futures": {}}
+    return {
+        "executor": ThreadPoolExecutor(max_workers=1, thread_name_prefix="umap"),
+        "futures": OrderedDict(),
+        "lock": threading.Lock(),
+    }
+
+
+UMAP_FUTURES_KEPT = 64  # finished projections remembered (their maps are on disk): a class's server stays bounded
 
 
 def umap_in_background(x, key: str):
-    """Start (once per key, for everyone) a UMAP projection that lands in the disk cache under `key`."""
+    """Start (once per key, for everyone) a UMAP projection that lands in the disk cache under `key`. The futures of
+    the last `UMAP_FUTURES_KEPT` keys are remembered; older finished ones are forgotten (the page reads their maps from
+    the disk cache before it asks here), so a server that draws maps all day keeps a bounded number of them."""
     from core.evaluation.projection import Method, project
 
     jobs = _umap_jobs()
-    future = jobs["futures"].get(key)
-    if future is None or (future.done() and future.exception() is not None and not future.cancelled()):
-        future = jobs["executor"].submit(project, x, Method.UMAP, projection_cache(), key=key)
-        jobs["futures"][key] = future
+    with jobs["lock"]:  # two visitors asking for the same map at once start one projection
+        futures = jobs["futures"]
+        future = futures.get(key)
+        if future is None or (future.done() and future.exception() is not None and not future.cancelled()):
+            future = jobs["executor"].submit(project, x, Method.UMAP, projection_cache(), key=key)
+            futures[key] = future
+        futures.move_to_end(key)
+        for old in [k for k, f in futures.items() if f.done()][: max(0, len(futures) - UMAP_FUTURES_KEPT)]:
+            del futures[old]
     return future
 
 
