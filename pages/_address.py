@@ -230,21 +230,18 @@ def prepared_from_cache(teacher_name: str, vocab: Vocabulary, mode: LemmaMode) -
     """The prepared data of a setup from what the server already holds — the shared registry, else the teacher's disk
     cache when it has every vector — made the session's setup; None when some vector was never computed. The teacher
     model is neither run nor loaded (a click opens a page in a second, not after MPNet's few seconds of loading)."""
-    from core.teachers.teacher import cached_vectors, teacher_id_for
+    from core.teachers.teacher import teacher_id_for
 
     ss = st.session_state
-    key = (teacher_name, vocab.label, mode)
-    prepared = prepared_registry().get(key)
+    prepared = prepared_registry().from_disk(
+        (teacher_name, vocab.label, mode),
+        cache_dir() / "teachers",
+        teacher_id_for(teacher_name),
+        lambda: lemma_result(vocab.label, mode, tuple(vocab.words)),
+        mode,
+    )
     if prepared is None:
-        result = lemma_result(vocab.label, mode, tuple(vocab.words))
-        teacher_id = teacher_id_for(teacher_name)
-        try:
-            clean = cached_vectors(cache_dir() / "teachers", teacher_id, list(result.lemmas))
-        except TeacherUnavailable:
-            return None
-        clean.setflags(write=False)
-        prepared = PreparedData(result, clean, teacher_id, mode)
-        prepared_registry().put(key, prepared)
+        return None
     ss[K.CACHED] = ss.get(K.CACHED, 0) + len(prepared.items)
     ss[K.PREPARED], ss[K.TEACHER], ss[K.VOCAB], ss[K.LEMMA] = prepared, teacher_name, vocab, mode
     remember_setup(teacher_name, vocab, mode)

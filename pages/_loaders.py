@@ -18,6 +18,7 @@ from core.evaluation.projection import ProjectionCache
 from core.jobs import JobBoard
 from core.paths import cache_dir, runs_dir
 from core.runs.experiment import PreparedData, RunVectors, lemmatize, run_vectors
+from core.runs.prepared import PreparedCache
 from core.runs.store import RUN_ID, list_runs, load_run
 from core.runs.visibility import visible_runs
 from pages._frame import host_settings
@@ -140,64 +141,28 @@ def owns(row_or_meta: dict) -> bool:
 # ---- preparing data ---------------------------------------------------------------------------
 
 
-class _PreparedRegistry:
-    """One PreparedData per (teacher, word list, lemmatization) for the whole server, the 8 most recent: a
-    class that starts from the default words holds one copy of the teacher's vectors, not one per person.
-    (Not st.cache_resource: the computation draws a progress bar, which a cached function would replay.)"""
-
-    def __init__(self, size: int = 8):
-        from collections import OrderedDict
-
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key):
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        return None
-
-    def put(self, key, value) -> None:
-        with self.lock:
-            self.items[key] = value
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-
 @st.cache_resource(show_spinner=False)
-def prepared_registry() -> _PreparedRegistry:
-    return _PreparedRegistry()
+def prepared_registry() -> PreparedCache:
+    """The server's prepared data (`core.runs.prepared`): one copy per setup for every session, the 8 most recent."""
+    return PreparedCache(size=8)
 
 
 def prepare_data(teacher_name: str, vocab: Vocabulary, mode: LemmaMode, progress=None) -> PreparedData:
-    """Lemmatize and get every item's teacher vector (shared by every session, then the disk cache),
-    counting paid queries. The shared arrays are read-only."""
-    key = (teacher_name, vocab.label, mode)
-    registry = prepared_registry()
-    prepared = registry.get(key)
-    if prepared is None:
-        teacher = cached_teacher(teacher_name)
-        result = lemma_result(vocab.label, mode, tuple(vocab.words))
-        if mode is LemmaMode.NONE and vocab.source == "default":
-            # the warm-up computes exactly these vectors: wait on it (saying so) rather than compute them twice
-            share_step(f"{teacher_name}-words", progress, say=st.info)
-        # This call's own counts, from the cache before it runs: the teacher's counters are shared by every
-        # session and the warm-up, so a before/after difference also counted their work (10,002 words read
-        # once were reported as 20,004 from the cache while the warm-up read the same words).
-        lemmas = list(result.lemmas)
-        to_compute = len(teacher.missing(lemmas))
-        clean = teacher.embed(lemmas, progress=progress)
-        clean.setflags(write=False)
-        prepared = PreparedData(result, clean, teacher.id, mode)
-        registry.put(key, prepared)
-        st.session_state[K.QUERIES] += to_compute
-        st.session_state[K.CACHED] += len(lemmas) - to_compute
-    else:
-        st.session_state[K.CACHED] += len(prepared.items)  # served from memory: no query at all
-        if progress:
-            progress(len(prepared.items), len(prepared.items))
-    return prepared
+    """Lemmatize and get every item's teacher vector (shared by every session, then the disk cache), counting in the
+    session the teacher answers this call paid for and those it did not. The shared arrays are read-only."""
+    # the warm-up computes exactly the default words' vectors: wait on it (saying so) rather than compute them twice
+    warming = mode is LemmaMode.NONE and vocab.source == "default"
+    got = prepared_registry().prepare(
+        (teacher_name, vocab.label, mode),
+        lambda: cached_teacher(teacher_name),
+        lambda: lemma_result(vocab.label, mode, tuple(vocab.words)),
+        mode,
+        progress,
+        before=(lambda: share_step(f"{teacher_name}-words", progress, say=st.info)) if warming else None,
+    )
+    st.session_state[K.QUERIES] += got.queried
+    st.session_state[K.CACHED] += got.cached
+    return got.data
 
 
 def prepare(teacher_name: str, vocab: Vocabulary, mode: LemmaMode, progress=None) -> PreparedData:
