@@ -26,13 +26,8 @@ from core.data.dataset import split_indices  # noqa: E402
 from core.data.sentences import default_sentences  # noqa: E402
 from core.evaluation.evaluate import baseline_scores  # noqa: E402
 from core.paths import cache_dir  # noqa: E402
-from core.sentences.adapters import (  # noqa: E402
-    POOLINGS,
-    AdapterConfig,
-    adapter_ms_per_1k,
-    text_features,
-    train_adapter,
-)
+from core.sentences.adapters import POOLINGS, AdapterConfig, adapter_ms_per_1k, train_adapter  # noqa: E402
+from core.sentences.features import text_features  # noqa: E402
 from core.teachers.teacher import CachedTeacher, load_teacher, ms_per_1k  # noqa: E402
 
 

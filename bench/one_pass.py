@@ -17,7 +17,7 @@ import os
 import time
 
 from core.data.sentences import default_sentences
-from core.sentences.adapters import text_features
+from core.sentences.features import text_features
 from core.teachers.one_pass import encode_views
 from core.teachers.teacher import LayerFeatures, load_teacher
 from core.warm import default_items

@@ -25,14 +25,13 @@ from core.sentences.adapters import (
     AdapterConfig,
     adapter_ms_per_1k,
     best_epoch,
-    cached_text_features,
     embed_with,
     mine_pairs,
     overlap_at_k,
     search,
-    text_features,
 )
 from core.sentences.experiment import AdapterExperiment
+from core.sentences.features import cached_text_features, text_features
 from core.teachers.rates import embedding_seconds
 from core.teachers.teacher import TeacherUnavailable, cached_vectors, ms_per_1k, teacher_id_for
 from pages._labels import EXPLAIN
@@ -117,7 +116,7 @@ with st.expander("A few of the texts"):
 
 def embedding_needs(cheap: str, teacher: str, texts) -> dict[str, float]:
     """What the first embedding of these texts still has to compute here, and its seconds (measured rates)."""
-    from core.sentences.adapters import text_features_path
+    from core.sentences.features import text_features_path
 
     needs = {}
     try:

@@ -265,8 +265,9 @@ def cmd_evaluate(args) -> int:
 def cmd_adapter(args) -> int:
     from pathlib import Path
 
-    from core.sentences.adapters import AdapterConfig, adapter_ms_per_1k, text_features  # lazy: loads torch
+    from core.sentences.adapters import AdapterConfig, adapter_ms_per_1k  # lazy: loads torch
     from core.sentences.experiment import AdapterExperiment  # lazy: loads torch
+    from core.sentences.features import text_features  # lazy: loads torch
 
     if args.texts:
         path = Path(args.texts)

@@ -16,7 +16,8 @@ import numpy as np
 
 from core.data.dataset import split_indices
 from core.evaluation.evaluate import baseline_scores
-from core.sentences.adapters import AdapterConfig, AdapterEpoch, TextFeatures, best_epoch, train_adapter
+from core.sentences.adapters import AdapterConfig, AdapterEpoch, best_epoch, train_adapter
+from core.sentences.features import TextFeatures
 
 
 def adapter_split(config: AdapterConfig, n_texts: int) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.sentences.adapters import MAX_TOKENS, AdapterConfig
+from core.sentences.adapters import AdapterConfig
+from core.sentences.features import MAX_TOKENS
 
 SKIP_SHIFT = 64.0
 

@@ -122,7 +122,7 @@ def texts_step(lab: Lab, name: str, items: Callable[[], tuple[str, ...]], tokens
     are complete."""
 
     def run(progress: Progress) -> None:
-        from core.sentences.adapters import (  # lazy: loads torch
+        from core.sentences.features import (  # lazy: loads torch
             cached_text_features,
             keep_text_features,
             text_features_path,

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from core.data.dataset import split_indices
-from core.sentences.adapters import AdapterConfig, best_epoch, embed_with, text_features, train_adapter
+from core.sentences.adapters import AdapterConfig, best_epoch, embed_with, train_adapter
+from core.sentences.features import text_features
 from tests.core.test_adapters import world
 
 

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from core.evaluation.evaluate import average_baseline, baseline_scores
-from core.sentences.adapters import AdapterConfig, text_features
+from core.sentences.adapters import AdapterConfig
 from core.sentences.experiment import AdapterExperiment, adapter_split
+from core.sentences.features import text_features
 from core.teachers.teacher import HashTeacher
 
 

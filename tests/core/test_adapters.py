@@ -9,15 +9,8 @@ import torch
 from core.data.dataset import split_indices
 from core.data.sentences import default_sentences, sentences_from_paste, sentences_from_upload
 from core.evaluation.evaluate import baseline_scores
-from core.sentences.adapters import (
-    ARCHS,
-    POOLINGS,
-    AdapterConfig,
-    embed_with,
-    pool,
-    text_features,
-    train_adapter,
-)
+from core.sentences.adapters import ARCHS, POOLINGS, AdapterConfig, embed_with, pool, train_adapter
+from core.sentences.features import text_features
 from core.teachers.teacher import HashTeacher
 
 VOCAB = [f"w{i}" for i in range(60)]

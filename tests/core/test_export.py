@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from core.data.sentences import default_sentences
-from core.sentences.adapters import AdapterConfig, embed_with, text_features, train_adapter
+from core.sentences.adapters import AdapterConfig, embed_with, train_adapter
 from core.sentences.export import ExportUnavailable, export_adapter
+from core.sentences.features import text_features
 from core.teachers.teacher import HashTeacher
 
 

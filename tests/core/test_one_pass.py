@@ -65,7 +65,7 @@ def tiny(tmp_path_factory) -> SentenceTransformerTeacher:
 
 
 def test_one_pass_gives_each_cache_its_own_numbers(tiny):
-    from core.sentences.adapters import text_features
+    from core.sentences.features import text_features
 
     assert one_pass_supported(tiny)
     views = encode_views(tiny, TEXTS, layers=True, tokens=True)
@@ -165,7 +165,7 @@ def test_the_words_step_fills_both_caches_from_one_pass(lab, tiny, monkeypatch):
 
 def test_the_sentences_step_fills_the_token_outputs_and_the_vectors_from_one_pass(lab, tiny, monkeypatch):
     from core.paths import cache_dir
-    from core.sentences.adapters import cached_text_features, text_features
+    from core.sentences.features import cached_text_features, text_features
 
     home, loads, context = lab
     texts = tuple(TEXTS)
@@ -187,7 +187,7 @@ def test_the_sentences_step_fills_the_token_outputs_and_the_vectors_from_one_pas
 @pytest.mark.slow
 def test_real_minilm_one_pass_matches_each_cache():
     from core.data.sentences import default_sentences
-    from core.sentences.adapters import text_features
+    from core.sentences.features import text_features
     from core.teachers.teacher import load_teacher
 
     minilm = load_teacher("minilm", "cpu")

@@ -124,7 +124,7 @@ def test_register_adds_a_step_after_the_default_ones(monkeypatch):
 def test_the_default_steps_fill_the_caches_the_pages_read(tmp_path, monkeypatch):
     """On the fake teacher: the word and sentence steps write the very caches `cached_vectors` and
     `cached_text_features` read, and a second runner finds them done without loading a model."""
-    from core.sentences.adapters import cached_text_features
+    from core.sentences.features import cached_text_features
     from core.teachers.teacher import HashTeacher, cached_vectors, layer_features_id, teacher_id_for
 
     monkeypatch.setenv("EMBEDDING_LAB_HOME", str(tmp_path))
@@ -158,7 +158,7 @@ def test_the_default_steps_fill_the_caches_the_pages_read(tmp_path, monkeypatch)
 
 
 def test_cached_text_features_read_back_the_same_numbers_every_time(tmp_path):
-    from core.sentences.adapters import cached_text_features, text_features
+    from core.sentences.features import cached_text_features, text_features
     from core.teachers.teacher import HashTeacher
 
     texts = ["the cat sat", "a dog", "one two three four"]
