@@ -33,6 +33,7 @@ from core.paths import teacher_cache_dir  # noqa: E402
 from core.runs.experiment import TrainingRun  # noqa: E402
 from core.runs.store import load_run  # noqa: E402
 from core.words import generalizing  # noqa: E402
+from core.words.cheap import cheap_features  # noqa: E402
 
 
 def reference(settings, prepared, runs_root: Path, cache_root: Path) -> dict:
@@ -67,7 +68,7 @@ def main() -> None:
     prepared = story.prepare_story_data(settings, cache_root, words)
     for config in story.story_configs(settings):  # the cheap features, cached before anything is timed
         if config.model.needs_cheap:
-            generalizing.cheap_features(prepared.items, config.cheap, cache_root, "cpu", kind=config.model.features)
+            cheap_features(prepared.items, config.cheap, cache_root, "cpu", kind=config.model.features)
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

@@ -3,7 +3,7 @@
 The engine does not reach for globals to learn where its folders are, how a model is loaded, or which warm-up
 a visitor's job may wait on: the edge (the server's pages, the command line, a bench, a test) makes one `Lab`
 and hands it to the job board (`core.jobs.JobBoard`), the warm-up's steps (`core.warm.default_steps`) and the
-cheap-model features (`core.words.generalizing.cheap_features`'s `load`).
+cheap-model features (`core.words.cheap.cheap_features`'s `load`).
 
     lab = Lab.from_environment()                        # the folders of $EMBEDDING_LAB_HOME, load_teacher
     runner = WarmUp(default_steps(lab))                 # its steps load models through lab.load_model

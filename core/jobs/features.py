@@ -11,7 +11,7 @@ from core.jobs.estimates import duration
 from core.teachers.rates import embedding_seconds
 from core.teachers.teacher import TeacherUnavailable, cached_vectors
 from core.warm import steps as warm
-from core.words.generalizing import cheap_features, features_id
+from core.words.cheap import cheap_features, features_id
 
 
 def feature_needs(configs) -> list:

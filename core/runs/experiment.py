@@ -36,7 +36,8 @@ from core.poisoning.defence import TrainReport
 from core.poisoning.poison import Detection, detect
 from core.runs.store import end_journal, journal_epoch, live_folder, new_run_id, save_run, start_journal
 from core.teachers.teacher import cached_vectors
-from core.words.generalizing import MAX_CENTRES, cheap_features
+from core.words.cheap import cheap_features
+from core.words.generalizing import MAX_CENTRES
 from core.words.students import StudentConfig, build_student, student_vectors
 from core.words.train import EpochRecord, train_student
 

@@ -13,7 +13,7 @@ from core.config import default_cheap
 from core.data.corpus import word_frequencies
 from core.paths import teacher_cache_dir
 from core.watermark.grid import Materials
-from core.words.generalizing import cheap_features
+from core.words.cheap import cheap_features
 
 
 def load_materials(

@@ -49,7 +49,7 @@ def test_each_board_loads_its_cheap_model_through_its_own_context(tmp_path, monk
 
 
 def test_a_job_waits_on_its_contexts_warm_up_and_another_boards_job_does_not(tmp_path, monkeypatch):
-    from core.words.generalizing import cheap_features
+    from core.words.cheap import cheap_features
 
     monkeypatch.setattr(warm.steps, "default_items", lambda: tuple(WORDS))  # the words the warm-up computes
     loads, other_loads, ran = [], [], []

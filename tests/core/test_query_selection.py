@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-import core.words.generalizing as generalizing
+import core.words.cheap as cheap
 from core.__main__ import main
 from core.config import SELECTIONS, LemmaMode, TrainConfig, cheap_choices, default_cheap
 from core.data.dataset import split_indices, train_size_for
@@ -42,7 +42,7 @@ def test_a_selection_reads_no_teacher_answer(cache, monkeypatch):
             raise AssertionError("the selection asked the teacher")
         return real(name, device)
 
-    monkeypatch.setattr(generalizing, "load_teacher", only_the_cheap_model)
+    monkeypatch.setattr(cheap, "load_teacher", only_the_cheap_model)
     for strategy in SELECTIONS:
         chosen, _ = choose_queries(config(selection=strategy), WORDS, cache)
         if strategy == "random":

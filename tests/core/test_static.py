@@ -260,7 +260,7 @@ def test_the_name_static_loads_the_table_and_says_how_to_build_it(tmp_path, monk
 
 def test_an_adapter_reading_the_static_model_gets_its_vectors_for_layers_too(tmp_path, static_home):
     from core.teachers.teacher import LayerFeatures, teacher_id_for
-    from core.words.generalizing import cheap_features
+    from core.words.cheap import cheap_features
 
     items = ["king", "queen", "banana", "kings", "the red car"]
     expected = StaticTeacher(static_home).embed(items)
@@ -326,7 +326,7 @@ def test_the_job_board_knows_a_static_tables_features_are_its_vectors(tmp_path, 
     from core.jobs import features_seconds
     from core.runs.experiment import prepare_items
     from core.teachers.teacher import CachedTeacher, HashTeacher
-    from core.words.generalizing import cheap_features, features_id
+    from core.words.cheap import cheap_features, features_id
 
     assert features_id("static", "layers") == features_id("static", "sentence") == "static-all-MiniLM-L6-v2-256"
     assert features_id("minilm", "layers") == "all-MiniLM-L6-v2-layers"
