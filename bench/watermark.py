@@ -35,16 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import polars as pl  # noqa: E402
 
 from core.data.corpus import default_vocabulary  # noqa: E402
-from core.watermark.grid import (  # noqa: E402
-    ROLES,
-    GridResult,
-    GridSpec,
-    grid_verdict,
-    run_grid,
-    save_grid,
-    summarize,
-)
+from core.watermark.grid import ROLES, GridResult, GridSpec, run_grid  # noqa: E402
 from core.watermark.load import load_materials  # noqa: E402
+from core.watermark.power import grid_verdict, summarize  # noqa: E402
+from core.watermark.stored import save_grid  # noqa: E402
 
 MODES = {
     "quick": {"kinds": "ridge", "ps": "0.01,0.1,0.3", "strengths": "0.3", "seeds": 5, "removal": 4},

@@ -14,8 +14,10 @@ from core.jobs import JobState, SlotJob
 from core.paths import cache_dir
 from core.teachers.teacher import teacher_id_for
 from core.watermark.chart import catch_chart, catch_frame
-from core.watermark.grid import ROLES, GridSpec, grid_id, grid_verdict, load_grid, summarize, train_and_save
+from core.watermark.grid import ROLES, GridSpec
 from core.watermark.load import load_materials
+from core.watermark.power import grid_verdict, summarize
+from core.watermark.stored import grid_id, load_grid, train_and_save
 from pages._shared import (
     K,
     address_state,

@@ -1,6 +1,6 @@
 """The Watermark page's chart, a pure function of Polars frames: does the owner catch the imitator, against p?
 
-`catch_frame` turns `core.watermark.grid.summarize`'s table into one row per (p, series): the share of marked
+`catch_frame` turns `core.watermark.power.summarize`'s table into one row per (p, series): the share of marked
 students caught for each watermark, and beside them the share of clean control students the verifier flags (its
 false alarms), each with its 95 % interval. `catch_chart` draws it.
 """
@@ -38,7 +38,7 @@ def catch_frame(summary: pl.DataFrame, kind: str, strength: float, role: str = "
         (pl.col("kind") == kind) & ((pl.col("strength") - strength).abs() < 1e-9) & (pl.col("role") == role)
     )
     rows = []
-    for r in cell.filter(pl.col("calibrated")).iter_rows(named=True):  # no line, no power (grid.summarize)
+    for r in cell.filter(pl.col("calibrated")).iter_rows(named=True):  # no line, no power (power.summarize)
         rows.append(
             {
                 "p": r["p"],

@@ -59,8 +59,9 @@ def _say(text: str) -> None:
 
 def cmd_watermark(args) -> int:
     from core.data.corpus import default_vocabulary  # lazy: wordfreq
-    from core.watermark.grid import ROLES, GridSpec, grid_verdict, run_grid, summarize  # lazy: loads torch, polars
+    from core.watermark.grid import ROLES, GridSpec, run_grid  # lazy: loads torch, polars
     from core.watermark.load import load_materials  # lazy: loads torch
+    from core.watermark.power import grid_verdict, summarize  # lazy: loads torch, polars
 
     spec = GridSpec(
         ps=args.ps,

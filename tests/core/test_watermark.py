@@ -13,16 +13,9 @@ from scipy.stats import t as student_t
 
 from core.teachers.teacher import HashTeacher
 from core.vectors import unit_rows
-from core.watermark.grid import (
-    GridSpec,
-    Materials,
-    grid_verdict,
-    run_grid,
-    summarize,
-    train_suspect,
-    train_suspects,
-)
+from core.watermark.grid import GridSpec, Materials, run_grid, train_suspect, train_suspects
 from core.watermark.marks import Watermark, WatermarkConfig, trigger_weight, utility_cost
+from core.watermark.power import grid_verdict, summarize
 from core.watermark.removal import (
     cse_directions,
     project_out,
