@@ -33,7 +33,8 @@ import polars as pl  # noqa: E402
 
 from core.config import CEILING_P, StudentKind, TrainConfig, cheap_choices, default_cheap  # noqa: E402
 from core.data.corpus import default_vocabulary  # noqa: E402
-from core.evaluation.evaluate import Benchmarks, evaluate  # noqa: E402
+from core.evaluation.benchmarks import Benchmarks  # noqa: E402
+from core.evaluation.evaluate import evaluate  # noqa: E402
 from core.paths import teacher_cache_dir  # noqa: E402
 from core.runs.experiment import TrainingRun, prepare_items  # noqa: E402
 from core.runs.quality import ceiling, paired_differences, quality_bands, queries_for  # noqa: E402

@@ -39,13 +39,8 @@ import numpy as np  # noqa: E402
 from core.config import LemmaMode, StudentKind, TrainConfig  # noqa: E402
 from core.data.corpus import default_vocabulary  # noqa: E402
 from core.data.lemmatize import no_lemmatization  # noqa: E402
-from core.evaluation.evaluate import (  # noqa: E402
-    Benchmarks,
-    average_baseline,
-    overlap_sample,
-    score_vectors,
-    top_neighbours,
-)
+from core.evaluation.benchmarks import Benchmarks  # noqa: E402
+from core.evaluation.evaluate import average_baseline, overlap_sample, score_vectors, top_neighbours  # noqa: E402
 from core.paths import teacher_cache_dir  # noqa: E402
 from core.runs.experiment import PreparedData, TrainingRun  # noqa: E402
 from core.teachers.teacher import (  # noqa: E402

@@ -26,7 +26,7 @@ from core.cli.store import cmd_delete, cmd_export, cmd_import, cmd_runs
 from core.data.corpus import VocabularyError
 from core.data.lemmatize import LemmatizerUnavailable
 from core.errors import LabError
-from core.evaluation.evaluate import BenchmarkUnavailable
+from core.evaluation.benchmarks import BenchmarkUnavailable
 from core.teachers.teacher import TeacherUnavailable
 from core.watermark.cli import cmd_watermark
 

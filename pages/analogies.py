@@ -110,7 +110,8 @@ def benchmark_answers(run_id: str, stamp: int) -> pl.DataFrame:
     (the warm-up answers them ahead for the story's runs)."""
     import numpy as np
 
-    from core.evaluation.evaluate import Benchmarks, kept_analogy_answers
+    from core.evaluation.benchmarks import Benchmarks
+    from core.evaluation.evaluate import kept_analogy_answers
     from core.paths import runs_dir
     from core.runs.store import check_run_id
 

@@ -11,7 +11,8 @@ import streamlit as st
 from core import charts
 from core.config import SELECTIONS, StudentKind, default_cheap
 from core.errors import LabError
-from core.evaluation.evaluate import BASELINE_LABEL, BenchmarkUnavailable
+from core.evaluation.benchmarks import BenchmarkUnavailable
+from core.evaluation.evaluate import BASELINE_LABEL
 from core.jobs import JobState, duration, start_sweep, sweep_estimate
 from core.paths import runs_dir
 from core.runs.families import (

@@ -11,7 +11,7 @@ import streamlit as st
 from core import charts
 from core.config import Adversary, StudentKind
 from core.errors import LabError
-from core.evaluation.evaluate import BenchmarkUnavailable
+from core.evaluation.benchmarks import BenchmarkUnavailable
 from core.jobs import JobState, start_sweep
 from core.paths import runs_dir
 from core.poisoning.lab import (

@@ -42,7 +42,8 @@ import polars as pl
 from core.classroom.board import classroom_dir
 from core.config import StudentKind, TrainConfig
 from core.data.dataset import build_dataset
-from core.evaluation.evaluate import Benchmarks, BenchmarkUnavailable, percent_of, solve_analogies, usable_analogies
+from core.evaluation.benchmarks import Benchmarks, BenchmarkUnavailable
+from core.evaluation.evaluate import percent_of, solve_analogies, usable_analogies
 from core.paths import writing
 from core.runs.experiment import PreparedData, TrainingRun
 

@@ -8,7 +8,8 @@ import time
 from core.cli.common import cached_teacher, say, vocabulary
 from core.config import LemmaMode, StudentKind, TrainConfig, check_selection
 from core.data.sentences import default_sentences, sentences_from_upload
-from core.evaluation.evaluate import Benchmarks, evaluate_teacher, load_analogies, load_pairs
+from core.evaluation.benchmarks import Benchmarks, load_analogies, load_pairs
+from core.evaluation.evaluate import evaluate_teacher
 from core.paths import cache_dir, runs_dir, teacher_cache_dir
 from core.runs.hosting import HostSettings, load_host_settings
 from core.teachers.teacher import (

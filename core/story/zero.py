@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.evaluation.evaluate import Benchmarks, BenchmarkUnavailable, analogy_accuracy, percent_of
+from core.evaluation.benchmarks import Benchmarks, BenchmarkUnavailable
+from core.evaluation.evaluate import analogy_accuracy, percent_of
 from core.paths import runs_dir, teacher_cache_dir
 from core.story.runs import find_story_runs
 from core.story.scores import StoryScoring, run_scores

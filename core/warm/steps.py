@@ -15,7 +15,8 @@ from core.context import Lab
 from core.data.corpus import default_word_list
 from core.data.lemmatize import no_lemmatization
 from core.data.sentences import default_sentences
-from core.evaluation.evaluate import Benchmarks, BenchmarkUnavailable, kept_analogy_answers, read_analogy_answers
+from core.evaluation.benchmarks import Benchmarks, BenchmarkUnavailable
+from core.evaluation.evaluate import kept_analogy_answers, read_analogy_answers
 from core.evaluation.projection import (
     MAP_SIZE,
     Method,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from core.classroom import challenge as ch
-from core.evaluation.evaluate import Analogy
+from core.evaluation.benchmarks import Analogy
 from core.vectors import unit_rows
 
 BASES, ATTRIBUTES = 12, 12

@@ -5,20 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.evaluation.evaluate import (
+from core.evaluation.benchmarks import (
     Analogy,
     Benchmarks,
     BenchmarkUnavailable,
     WordPair,
+    load_analogies,
+    load_pairs,
+    parse_analogies,
+    parse_pairs,
+)
+from core.evaluation.evaluate import (
     analogy_accuracy,
     average_baseline,
     evaluate,
-    load_analogies,
-    load_pairs,
     neighbour_overlap,
     pair_similarity,
-    parse_analogies,
-    parse_pairs,
     scope_mask,
 )
 
@@ -177,7 +179,8 @@ def test_bundled_benchmarks_load():
 
 
 def test_analogy_answers_lists_the_allowed_questions_with_both_answers():
-    from core.evaluation.evaluate import Analogy, analogy_answers
+    from core.evaluation.benchmarks import Analogy
+    from core.evaluation.evaluate import analogy_answers
 
     items = ["man", "woman", "king", "queen", "cat"]
     teacher = np.eye(5, dtype=np.float32)

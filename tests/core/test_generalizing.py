@@ -243,7 +243,7 @@ def test_evaluate_run_scores_student_teacher_and_baseline(tmp_path):
         device="cpu",
     )
     list(run)
-    from core.evaluation.evaluate import Analogy, Benchmarks, WordPair
+    from core.evaluation.benchmarks import Analogy, Benchmarks, WordPair
 
     bench = Benchmarks((Analogy("s", "w001", "w002", "w003", "w004"),), (WordPair("w001", "w002", 1.0),), ())
     result = evaluate_run(load_run(tmp_path / "runs", run.run_id), cache, "all", bench)
