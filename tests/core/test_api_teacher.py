@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.teachers.api import ApiSettings, ApiTeacher, BudgetExceeded, SpendLedger, load_api_teacher
+from core.teachers.api import ApiSettings, ApiTeacher, load_api_teacher
+from core.teachers.spend import BudgetExceeded, SpendLedger
 from core.teachers.teacher import CachedTeacher, HashTeacher, TeacherUnavailable, load_teacher
 from tests.fake_api import FakeEmbeddingServer
 

@@ -16,7 +16,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from core.teachers.api import ApiSettings, ApiTeacher, SpendLedger, load_api_teacher
+from core.teachers.api import ApiSettings, ApiTeacher, load_api_teacher
+from core.teachers.spend import SpendLedger
 from core.teachers.teacher import CachedTeacher, HashTeacher, TeacherCancelled, TeacherUnavailable
 from tests.fake_api import FakeEmbeddingServer
 

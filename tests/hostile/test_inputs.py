@@ -277,7 +277,8 @@ def test_a_broken_projection_cache_file_is_recomputed(tmp_path):
 
 
 def test_a_broken_spending_record_stops_paid_calls(tmp_path):
-    from core.teachers.api import ApiSettings, ApiTeacher, BudgetExceeded, SpendLedger
+    from core.teachers.api import ApiSettings, ApiTeacher
+    from core.teachers.spend import BudgetExceeded, SpendLedger
 
     (tmp_path / "api-spend.json").write_text("{broken")
     t = ApiTeacher(ApiSettings("http://127.0.0.1:9/v1", "m"), SpendLedger(tmp_path / "api-spend.json"))

@@ -39,7 +39,8 @@ import polars as pl
 import pytest
 
 from core.__main__ import main
-from core.teachers.api import ApiSettings, ApiTeacher, SpendLedger
+from core.teachers.api import ApiSettings, ApiTeacher
+from core.teachers.spend import SpendLedger
 from core.teachers.teacher import CachedTeacher, HashTeacher, TeacherUnavailable, cached_vectors
 from tests.fake_api import FakeEmbeddingServer
 from tests.hostile import test_api_limits, test_round_two
@@ -448,7 +449,7 @@ def test_a_request_that_times_out_is_counted(silent_server, tmp_path):
 
 
 def test_a_server_token_count_is_believed_only_up_to_what_the_texts_hold(tmp_path, capsys, monkeypatch):
-    from core.teachers.api import most_tokens
+    from core.teachers.spend import most_tokens
 
     texts = ["a few words", "and a few more"]
     with FakeEmbeddingServer(dim=8) as server:
@@ -669,7 +670,7 @@ def test_the_export_note_goes_after_the_model_cards_front_matter():
 
 
 def test_a_server_overcounting_every_batch_is_said_once(tmp_path):
-    from core.teachers.api import SPECIAL_TOKENS_PER_TEXT, most_tokens
+    from core.teachers.spend import SPECIAL_TOKENS_PER_TEXT, most_tokens
 
     texts = [f"text number {i}" for i in range(6)]
     with FakeEmbeddingServer(dim=8) as server:
