@@ -5,6 +5,8 @@ sentence. The teacher is tests/core/test_classroom_challenge_analogies.py's grid
 
 from __future__ import annotations
 
+import re
+
 from streamlit.testing.v1 import AppTest
 
 from core.classroom import challenge as ch
@@ -90,5 +92,8 @@ def test_a_word_list_without_enough_analogies_is_refused_with_a_sentence(monkeyp
     teacher.button(key="ch_create").click().run()
     assert not teacher.exception
     said = [_plain(e.value) for e in teacher.error]
-    assert any("Only 0 analogy questions would score" in e and "held-out cosine" in e for e in said), said
+    # the hidden words are drawn with a fresh secret each time: the smaller half answers 0 of the few questions this
+    # small list holds in 279 draws of 300, 1 in 20, 2 in 1 — always under the 5 needed (the test asked for 0: flaky)
+    found = [re.search(r"Only (\d+) analogy questions would score", e) for e in said if "held-out cosine" in e]
+    assert found and found[0] and int(found[0].group(1)) < ch.MIN_QUESTIONS, said
     assert ch.list_challenges() == []
