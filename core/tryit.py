@@ -18,7 +18,7 @@ import polars as pl
 from core.config import TrainConfig
 from core.errors import LabError
 from core.paths import runs_dir
-from core.story import StorySettings, describe, pair_configs
+from core.story import StorySettings, describe, pair_configs, story_scores
 from core.teachers.teacher import teacher_id_for
 
 
@@ -215,3 +215,19 @@ def plan_try_it(
         if job is not None:
             joined[config] = job
     return TryItPlan(configs, reused, owner, hosted, joined)
+
+
+def score_when_stored(settings: StorySettings, runs_root: Path | None = None, cache_root: Path | None = None):
+    """What each training of a Try-it pair computes once its run is stored, before it counts as done
+    (`core.jobs.JobBoard.submit_together(then=...)`): the story's scores of that run (`story-scores.json`, what step 3
+    shows), in the training's own thread, so the two are scored side by side and step 3 redraws by reading two
+    small files (scored by the page after both were done, 2026-12-07: 4 s of a new pair's 22 s, quiet).
+    `cache_root`: the teachers' cache folder (default: the lab home's)."""
+    from core.runs.store import load_run  # lazy: loads numba, torch
+
+    root = Path(runs_root or runs_dir())
+
+    def score(run_id: str) -> None:
+        story_scores(load_run(root, run_id), cache_root, settings)
+
+    return score

@@ -21,6 +21,7 @@ from core.runs.experiment import PreparedData, RunVectors, lemmatize, run_vector
 from core.runs.prepared import PreparedCache
 from core.runs.store import RUN_ID, list_runs, load_run
 from core.runs.visibility import visible_runs
+from core.teachers.teacher import teacher_id_for
 from pages._frame import host_settings
 from pages._keys import K
 from pages._teachers import cached_teacher
@@ -159,6 +160,8 @@ def prepare_data(teacher_name: str, vocab: Vocabulary, mode: LemmaMode, progress
         mode,
         progress,
         before=(lambda: share_step(f"{teacher_name}-words", progress, say=st.info)) if warming else None,
+        # a teacher whose answers are all on disk is not loaded (a paid API's id depends on its settings: asked as is)
+        disk=None if teacher_name.startswith("api:") else (cache_dir() / "teachers", teacher_id_for(teacher_name)),
     )
     st.session_state[K.QUERIES] += got.queried
     st.session_state[K.CACHED] += got.cached

@@ -112,7 +112,10 @@ if st.button("Train my first students", icon=":material/rocket_launch:", key="tr
         try:  # both at once, as one training for this host's limits (core.jobs.JobBoard.submit_together)
             if plan.to_train:
                 extra = tryit.try_it_extra(host.hosted, host.gallery)
-                started = dict(zip(plan.to_train, job_board().submit_together(plan.to_train, prepared, owner, extra)))
+                # each scored for step 3 as soon as it is stored, in its own training thread (core.tryit)
+                board = job_board()
+                then = tryit.score_when_stored(settings, board.runs_root, board.lab.teacher_cache)
+                started = dict(zip(plan.to_train, board.submit_together(plan.to_train, prepared, owner, extra, then)))
             # the pair's trainings, Model B first: the joined ones (a classmate's identical click) and the new ones
             jobs = [plan.joined.get(c) or started[c] for c in plan.configs if c not in plan.reused]
         except QueueFull as err:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core.config import TrainConfig
 from core.context import Lab
+from core.errors import LabError
 from core.jobs.estimates import estimate_seconds
 from core.jobs.features import prepare_cheap_features
 from core.jobs.kinds import Job, JobState, QueueFull, SlotJob, TrainingJob, training_key
@@ -94,18 +95,26 @@ class JobBoard:
         return self.launch(job, self._work, "train")
 
     def submit_together(
-        self, configs, prepared: PreparedData, owner: str = "", extra: dict | None = None
+        self,
+        configs,
+        prepared: PreparedData,
+        owner: str = "",
+        extra: dict | None = None,
+        then: Callable[[str], object] | None = None,
     ) -> list[TrainingJob]:
         """Train `configs` at the same time, as ONE training for this host's limits: they wait for one slot
         together, count once against the owner's limit and the queue, and once that slot is free each trains in
         its own thread, side by side (Try it's pair: on a personal machine one never waits behind the other,
         and on a host whose limit is one training per person the pair is still allowed). Each is an ordinary
         `TrainingJob` (its own epochs, ETA, run id, Stop); `QueueFull` (nothing started) as `submit`. `extra`: stored
-        in each run's run.json (Try it on a host: `{"shared": True}`, the class's pair)."""
+        in each run's run.json (Try it on a host: `{"shared": True}`, the class's pair); `then`: each job's
+        `TrainingJob.then` (what to compute from its stored run before it counts as done)."""
         group = uuid.uuid4().hex[:12]
         now = time.time()
         jobs = [
-            TrainingJob(config=c, prepared=prepared, owner=owner, group=group, submitted=now, extra=dict(extra or {}))
+            TrainingJob(
+                config=c, prepared=prepared, owner=owner, group=group, submitted=now, extra=dict(extra or {}), then=then
+            )
             for c in configs
         ]
         if not jobs:
@@ -296,6 +305,12 @@ class JobBoard:
                 on_phase=lambda text: setattr(job, "phase", text),
             ):
                 (run,) = result.runs
+                if job.then is not None and len(run.records) == job.config.epochs:
+                    job.phase = "Reading its answers on the story's words…"
+                    try:
+                        job.then(run.run_id)
+                    except (LabError, OSError, ValueError):  # a run that cannot be read back: the page that opens it
+                        pass  # computes it again and says what is wrong; the training itself is stored and done
                 with job._lock:
                     if len(run.records) > len(job.records):  # epochs the live feed had not brought yet
                         job.records[:] = list(run.records)

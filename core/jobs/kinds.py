@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -98,6 +99,9 @@ class TrainingJob(Job):
     traceback: str | None = field(default=None, repr=False)  # for a log, when a job failed
     n_items: int = 0
     extra: dict = field(default_factory=dict)  # stored in its run.json beside the owner (Try it on a host: shared)
+    # What to compute from its run once the run is stored, before the job counts as done (Try it: the story's scores
+    # of the pair, so that step 3 redraws by reading two small files). A failure there never fails the training.
+    then: Callable[[str], object] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.n_items = len(self.prepared.items) if self.prepared is not None else 0

@@ -281,6 +281,42 @@ def test_a_pair_submitted_together_trains_at_once_as_one_training(tmp_path):
     assert stored["owner"].to_list() == ["ada"] * 2 and stored["shared"].to_list() == [True] * 2
 
 
+def test_what_a_job_computes_from_its_stored_run_is_done_before_the_job_is(tmp_path):
+    """`then` (Try it: the story's scores of each student) runs on the stored run in the training's own thread, and
+    the job counts as done only after it; a run it cannot read back leaves the training finished and stored."""
+    board = JobBoard(tmp_path / "runs")
+    data = prepared(tmp_path)
+    seen = []
+
+    def then(run_id):
+        seen.append((run_id, load_run(tmp_path / "runs", run_id).meta["status"], [j.done for j in jobs]))
+        if len(seen) == 2:
+            raise ValueError("a run that cannot be read back")
+
+    configs = [TrainConfig(teacher="hash-8", p=0.5, epochs=2), TrainConfig(teacher="hash-8", model="A", p=0.5)]
+    jobs = board.submit_together(configs, data, then=then)
+    for job in jobs:
+        wait(job)
+    assert [j.state for j in jobs] == [JobState.FINISHED] * 2, [j.error for j in jobs]
+    assert sorted(r for r, _, _ in seen) == sorted(j.run_id for j in jobs)
+    assert [status for _, status, _ in seen] == ["finished"] * 2  # the run was stored first
+    # each job was still not done while its own `then` ran (the page redraws only once both are scored)
+    assert all(not done[jobs.index(next(j for j in jobs if j.run_id == r))] for r, _, done in seen)
+
+
+def test_a_job_stopped_early_computes_nothing_from_its_run(tmp_path):
+    board = JobBoard(tmp_path / "runs")
+    data = prepared(tmp_path)
+    called = []  # a stopped training is not the pair step 3 shows
+    job = board.submit_together(
+        [TrainConfig(teacher="hash-8", p=0.5, epochs=1000, batch_size=4)], data, then=called.append
+    )[0]
+    eventually(lambda: len(job.records) >= 1, "the first epoch")
+    job.stop()
+    wait(job)
+    assert job.state is JobState.STOPPED and job.run_id and called == []
+
+
 def test_a_pair_waiting_for_a_slot_holds_one_place_in_the_queue(tmp_path):
     from core.jobs import QueueFull
 

@@ -82,3 +82,57 @@ def test_many_threads_share_one_cache(tmp_path):
     for t in threads:
         t.join()
     assert errors == [] and len(cache) == 3
+
+
+def test_prepare_reads_a_whole_disk_cache_without_loading_the_teacher(tmp_path):
+    """A fresh server's first Try it: every answer is on disk, so neither the model nor the warm-up is waited for."""
+    warm = CachedTeacher(HashTeacher(8), tmp_path)
+    expected = warm.embed(WORDS)  # what the setup's warm-up left on disk
+    cache, waited = PreparedCache(), []
+    got = cache.prepare(
+        "all",
+        lambda: pytest.fail("every answer is on disk: no model is loaded"),
+        lambda: no_lemmatization(WORDS),
+        LemmaMode.NONE,
+        before=lambda: waited.append(1),
+        disk=(tmp_path, warm.id),
+    )
+    assert (got.queried, got.cached, waited) == (0, 50, [])
+    assert got.data.teacher_id == warm.id and not got.data.clean.flags.writeable
+    assert (got.data.clean == expected).all()  # the very vectors the teacher would have returned
+
+
+def test_prepare_loads_the_teacher_for_what_the_disk_lacks_after_waiting_once(tmp_path):
+    model = Counting()
+    teacher = CachedTeacher(model, tmp_path)
+    teacher.embed(WORDS[:40])
+    asked_before = model.asked
+    loads, waited = [], []
+
+    def load():
+        loads.append(1)
+        return teacher
+
+    got = PreparedCache().prepare(
+        "all",
+        load,
+        lambda: no_lemmatization(WORDS),
+        LemmaMode.NONE,
+        before=lambda: waited.append(1),
+        disk=(tmp_path, teacher.id),
+    )
+    assert (loads, waited, got.queried, got.cached, model.asked - asked_before) == ([1], [1], 10, 40, 10)
+
+
+def test_prepare_reads_the_disk_again_once_the_warm_up_it_waited_for_is_done(tmp_path):
+    teacher = CachedTeacher(HashTeacher(8), tmp_path)
+    teacher.embed(WORDS[:10])
+    got = PreparedCache().prepare(
+        "all",
+        lambda: pytest.fail("the warm-up computed them while we waited: no model is loaded"),
+        lambda: no_lemmatization(WORDS),
+        LemmaMode.NONE,
+        before=lambda: teacher.embed(WORDS),  # the warm-up, finishing its step while this call waits on it
+        disk=(tmp_path, teacher.id),
+    )
+    assert (got.queried, got.cached) == (0, 50)

@@ -523,3 +523,25 @@ def test_try_it_joins_an_identical_training_in_flight_that_the_person_may_see(se
         .sentence()
         .startswith("The same pair is already training for you (an earlier click)")
     )
+
+
+def test_a_new_try_it_pair_is_scored_for_step_three_before_its_trainings_count_as_done(settings, prepared, lab_home):
+    """Step 3 redraws on a new pair by reading files: each training scores its own run before it is done."""
+    import json
+    from dataclasses import replace
+
+    from core.jobs import JobBoard
+    from tests.waiting import wait_for
+
+    fresh = replace(settings, seed=3)
+    plan = tryit.plan_try_it(fresh)
+    board = JobBoard(runs_dir())
+    jobs = board.submit_together(plan.to_train, prepared, then=tryit.score_when_stored(fresh, runs_dir()))
+    assert len(jobs) == 2
+    for job in jobs:
+        assert wait_for(lambda job=job: job.done), "the pair's training did not end"
+        assert job.state.value == "finished", job.error
+        folder = load_run(runs_dir(), job.run_id).folder
+        kept = json.loads((folder / "story-scores.json").read_text())  # there the moment the job is done
+        (folder / "story-scores.json").unlink()
+        assert kept == story.story_scores(load_run(runs_dir(), job.run_id), settings=fresh)  # what the page computes
