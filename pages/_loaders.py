@@ -17,7 +17,8 @@ from core.errors import LabError
 from core.evaluation.projection import ProjectionCache
 from core.jobs import JobBoard
 from core.paths import cache_dir, runs_dir
-from core.runs.experiment import PreparedData, RunVectors, lemmatize, run_vectors
+from core.runs.evaluated import RunVectors, run_vectors
+from core.runs.experiment import PreparedData, lemmatize
 from core.runs.prepared import PreparedCache
 from core.runs.store import RUN_ID, list_runs, load_run
 from core.runs.visibility import visible_runs
@@ -97,7 +98,7 @@ def vectors_for_run(run_id: str) -> RunVectors:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _run_evaluation(run_id: str, scope: str, stamp: int) -> dict:
-    from core.runs.experiment import stored_evaluation
+    from core.runs.evaluated import stored_evaluation
 
     return stored_evaluation(load_run(runs_dir(), run_id), cache_dir() / "teachers", scope)
 

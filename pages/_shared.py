@@ -15,7 +15,8 @@ from core import charts, story
 from core.config import LemmaMode, StudentKind
 from core.data.corpus import Vocabulary
 from core.errors import LabError
-from core.runs.experiment import PreparedData, RunVectors
+from core.runs.evaluated import RunVectors
+from core.runs.experiment import PreparedData
 from core.runs.hosting import owner_id
 from core.runs.visibility import default_run
 from core.teachers.teacher import TeacherUnavailable

@@ -12,8 +12,9 @@ import streamlit as st
 from core import charts
 from core.errors import LabError
 from core.paths import runs_dir
-from core.runs.experiment import RUN_ORIGINS, read_stored_evaluation, runs_metrics_table, search_runs
+from core.runs.evaluated import read_stored_evaluation
 from core.runs.store import RunNotFound, delete_run, load_run, rename_run, set_shared
+from core.runs.table import RUN_ORIGINS, runs_metrics_table, search_runs
 from pages._identity import nicknames
 from pages._labels import EXPLAIN
 from pages._plain import literal

@@ -372,7 +372,7 @@ def submit(
 ) -> dict:
     """Check a stored run against the challenge's rules and score it: the entry written (owner, run_id, at, answers,
     public, private; a score is None when there is none, e.g. the teacher solves none of a part's analogies).
-    `meta` is the run's run.json, `vectors` its core.runs.experiment.RunVectors, `questions` the analogy questions
+    `meta` is the run's run.json, `vectors` its core.runs.evaluated.RunVectors, `questions` the analogy questions
     (None: the bundled benchmark). Refused (a sentence) when a rule is broken; nothing is written then."""
     now = time.time() if now is None else float(now)
     if now >= challenge.deadline:

@@ -225,7 +225,8 @@ def _fmt(value, pattern: str = "{:.3f}") -> str:
 
 
 def cmd_evaluate(args) -> int:
-    from core.runs.experiment import evaluate_run, lemmatize  # lazy: loads numba, polars, torch
+    from core.runs.evaluated import evaluate_run  # lazy: loads numba, polars, torch
+    from core.runs.experiment import lemmatize  # lazy: loads numba, polars, torch
     from core.runs.store import load_run  # lazy: loads numba, polars, torch
 
     benchmarks = _benchmarks(args)

@@ -1,1 +1,1 @@
-"""One training run (experiment), a grid of runs (sweep), the run store and its journal, take-away files, class hosting settings."""
+"""One training run (experiment), a stored run beside its teacher (evaluated), the Runs table (table), a grid of runs (sweep), the run store and its journal, take-away files, class hosting settings."""

@@ -82,7 +82,7 @@ def _with_interval(stats: pl.DataFrame) -> pl.DataFrame:
 
 
 def quality_frame(evaluations: list[dict], runs: pl.DataFrame | None = None) -> pl.DataFrame:
-    """The data of the quality-per-query chart from `core.runs.experiment.stored_evaluation` results: one row per
+    """The data of the quality-per-query chart from `core.runs.evaluated.stored_evaluation` results: one row per
     run (student label, run_id, selection, seed, p, teacher queries and the metrics), plus one baseline row
     (student `BASELINE_LABEL`) per number of queries, selection and seed: the mean of those runs' baselines.
 

@@ -59,7 +59,7 @@ def run_scores(
     scoring: StoryScoring | None = None,
     polite: bool = True,
 ) -> dict:
-    """One run's story scores, from its teacher and student vectors (`core.runs.experiment.RunVectors`):
+    """One run's story scores, from its teacher and student vectors (`core.runs.evaluated.RunVectors`):
 
     - training_cosine / heldout_cosine: mean cosine to the teacher on the words it was told about / never saw;
     - neighbours_shared: how many of a new word's k teacher neighbours the student shares (mean over a fixed
@@ -144,10 +144,10 @@ class StoryScoring:
         return self._vectors[key]
 
     def run_vectors(self, stored):
-        """`core.runs.experiment.run_vectors` of a stored run, with the cache read through this object."""
+        """`core.runs.evaluated.run_vectors` of a stored run, with the cache read through this object."""
         import torch
 
-        from core.runs.experiment import RunVectors  # lazy: loads numba, torch
+        from core.runs.evaluated import RunVectors  # lazy: loads numba, torch
         from core.runs.store import read_student  # lazy: loads numba, torch
         from core.words.students import load_student, student_vectors  # lazy: loads torch
 

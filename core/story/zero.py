@@ -65,7 +65,7 @@ def zero_answer_scores(
         pass
     if not compute:
         return None
-    from core.runs.experiment import RunVectors  # lazy: loads numba, torch
+    from core.runs.evaluated import RunVectors  # lazy: loads numba, torch
     from core.words.cheap import cheap_features  # lazy: loads torch
     from core.words.zero_answer import fit_zero_answer, public_split  # lazy: loads scikit-learn, scipy
 

@@ -226,7 +226,7 @@ def warm_story_pages(settings=None, progress: Progress | None = None, lab: Lab |
     the lab home's). Returns the runs it looked at."""
     import numpy as np
 
-    from core.runs.experiment import read_stored_evaluation, run_vectors, stored_evaluation  # lazy: loads torch
+    from core.runs.evaluated import read_stored_evaluation, run_vectors, stored_evaluation  # lazy: loads torch
     from core.runs.store import list_runs, load_run  # lazy: loads numba, torch
     from core.story import StorySettings, find_story_runs  # lazy: loads polars, torch
 

@@ -164,7 +164,8 @@ def test_the_leaderboard_shows_public_scores_and_reveals_the_private_ones_at_the
 def test_a_challenge_run_never_asks_the_teacher_about_a_hidden_word(lab_home, fake_teacher):
     from core.config import TrainConfig
     from core.paths import cache_dir, runs_dir
-    from core.runs.experiment import prepare_items, run_vectors
+    from core.runs.evaluated import run_vectors
+    from core.runs.experiment import prepare_items
     from core.runs.store import load_run
     from core.teachers.teacher import CachedTeacher
 

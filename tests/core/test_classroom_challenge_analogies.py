@@ -155,7 +155,8 @@ def test_the_score_is_the_students_share_of_the_teachers_analogies_on_each_hidde
 def test_set_train_submit_end_to_end_never_asks_a_hidden_word(lab_home):
     from core.config import TrainConfig
     from core.paths import cache_dir, runs_dir
-    from core.runs.experiment import prepare_items, run_vectors
+    from core.runs.evaluated import run_vectors
+    from core.runs.experiment import prepare_items
     from core.runs.store import load_run
     from core.teachers.teacher import CachedTeacher
 

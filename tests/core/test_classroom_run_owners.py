@@ -1,4 +1,4 @@
-"""Whose each run is (issue 30): the Runs table (core.runs.experiment.runs_metrics_table / whose_run) says 'yours', "the
+"""Whose each run is (issue 30): the Runs table (core.runs.table.runs_metrics_table / whose_run) says 'yours', "the
 lab's example" (trained ahead by the lab, owned by nobody) or the classmate's nickname; `python -m core runs` lists
 each run's owner (the lab, a nickname, or the lab id of someone who has none)."""
 
@@ -11,8 +11,9 @@ from core.__main__ import main
 from core.classroom.people import people_dir, set_nickname
 from core.config import TrainConfig
 from core.paths import runs_dir
-from core.runs.experiment import TrainingRun, prepare_items, runs_metrics_table, search_runs, whose_run
+from core.runs.experiment import TrainingRun, prepare_items
 from core.runs.store import list_runs
+from core.runs.table import runs_metrics_table, search_runs, whose_run
 from core.teachers.teacher import CachedTeacher, HashTeacher
 
 ADA, BOB, CAROL = "t-00000000000a0a0a", "t-00000000000b0b0b", "t-00000000000c0c0c"

@@ -10,7 +10,8 @@ import torch
 
 from core.config import StudentKind, TrainConfig
 from core.data.dataset import build_dataset
-from core.runs.experiment import TrainingRun, evaluate_run, prepare_items, run_vectors
+from core.runs.evaluated import evaluate_run, run_vectors
+from core.runs.experiment import TrainingRun, prepare_items
 from core.runs.store import list_runs, load_run
 from core.teachers.teacher import CachedTeacher, HashTeacher, LayerFeatures
 from core.words.generalizing import (

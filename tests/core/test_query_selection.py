@@ -11,7 +11,8 @@ from core.__main__ import main
 from core.config import SELECTIONS, LemmaMode, TrainConfig, cheap_choices, default_cheap
 from core.data.dataset import split_indices, train_size_for
 from core.data.selection import select_indices
-from core.runs.experiment import PreparedData, TrainingRun, choose_queries, evaluate_run, prepare_items
+from core.runs.evaluated import evaluate_run
+from core.runs.experiment import PreparedData, TrainingRun, choose_queries, prepare_items
 from core.runs.store import list_runs, load_run
 from core.runs.sweep import SweepGrid, run_sweep
 from core.teachers.teacher import CachedTeacher, HashTeacher, TeacherUnavailable, load_teacher

@@ -1,4 +1,4 @@
-"""Naming runs (core.runs.store.rename_run) and the one table that compares them (core.runs.experiment.runs_metrics_table)."""
+"""Naming runs (core.runs.store.rename_run) and the one table that compares them (core.runs.table.runs_metrics_table)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import polars as pl
 import pytest
 
 from core.config import StudentKind, TrainConfig
-from core.runs.experiment import TrainingRun, prepare_items, read_stored_evaluation, runs_metrics_table, search_runs
+from core.runs.evaluated import read_stored_evaluation
+from core.runs.experiment import TrainingRun, prepare_items
 from core.runs.store import RunNotFound, list_runs, rename_run
+from core.runs.table import runs_metrics_table, search_runs
 from core.teachers.teacher import CachedTeacher, HashTeacher
 
 

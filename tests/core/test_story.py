@@ -175,7 +175,8 @@ def test_run_scores_on_a_perfect_student():
 def test_real_teachers_adapter_shares_five_of_eight_neighbours_of_king_and_queen(tmp_path):
     """The acceptance criterion, with the bundled MPNet teacher and the adapter reading MiniLM (both
     embedded once into the lab's cache: ~5 minutes on a 2-core CPU the first time)."""
-    from core.runs.experiment import TrainingRun, run_vectors
+    from core.runs.evaluated import run_vectors
+    from core.runs.experiment import TrainingRun
 
     home = os.environ.get("EMBEDDING_LAB_STORY_HOME")  # a warm cache to reuse, when there is one
     cache = teacher_cache_dir() if not home else __import__("pathlib").Path(home) / "cache" / "teachers"
@@ -200,7 +201,8 @@ def test_warm_story_trains_model_b_as_one_group_with_the_curves_and_scores_of_ru
 ):
     """The story's runs train in the sweep's batches (Model B's runs as one group) and are scored with one shared
     `StoryScoring`; the reference is what warm_story did before: each run alone (`TrainingRun`), scored alone."""
-    from core.runs.experiment import TrainingRun, run_vectors
+    from core.runs.evaluated import run_vectors
+    from core.runs.experiment import TrainingRun
 
     ids = dict(zip(story.story_configs(settings), story.warm_story(settings=settings, prepared=prepared)))
     models_b = [c for c in ids if c.model is StudentKind.B]
@@ -225,7 +227,7 @@ def test_warm_story_trains_model_b_as_one_group_with_the_curves_and_scores_of_ru
 def test_shared_scoring_gives_the_scores_of_scoring_alone(settings, prepared, trained):
     ids = story.warm_story(settings=settings, prepared=prepared)
     scoring = story.StoryScoring(teacher_cache_dir())
-    from core.runs.experiment import run_vectors
+    from core.runs.evaluated import run_vectors
 
     for run_id in ids:
         stored = load_run(runs_dir(), run_id)

@@ -13,8 +13,9 @@ from core.evaluation import evaluate as evaluation
 from core.evaluation import projection
 from core.evaluation.projection import MAP_SIZE, Method, ProjectionCache, map_input
 from core.paths import cache_dir, runs_dir, teacher_cache_dir
-from core.runs import experiment
-from core.runs.experiment import prepare_items, read_stored_evaluation, run_vectors
+from core.runs import evaluated
+from core.runs.evaluated import read_stored_evaluation, run_vectors
+from core.runs.experiment import prepare_items
 from core.runs.store import list_runs, load_run
 from core.teachers.teacher import CachedTeacher, HashTeacher
 
@@ -72,7 +73,7 @@ def test_story_pages_are_kept_where_the_pages_look_and_a_second_pass_computes_no
     def computes(*_, **__):
         raise AssertionError("the second pass must read what the first kept")
 
-    monkeypatch.setattr(experiment, "evaluate_run", computes)
+    monkeypatch.setattr(evaluated, "evaluate_run", computes)
     monkeypatch.setattr(evaluation, "analogy_answers", computes)
     monkeypatch.setattr(projection, "pca_2d", computes)
     assert sorted(warm.warm_story_pages(settings)) == sorted(ids)

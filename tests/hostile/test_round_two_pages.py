@@ -29,7 +29,7 @@ from core.errors import DamagedData
 from core.evaluation.projection import Method
 from core.jobs import duration, estimate_seconds
 from core.paths import runs_dir, teacher_cache_dir
-from core.runs.experiment import run_vectors
+from core.runs.evaluated import run_vectors
 from core.runs.hosting import owner_id
 from core.runs.store import list_runs, load_run
 from pages._plain import literal
