@@ -154,8 +154,8 @@ def training_progress(job, board, label: str = "", plain: bool = False, together
         time_left = "time left not known yet (the first of its kind here)" if plain else ""
     else:
         time_left = f"{duration(left)} left" if left >= 1 else "finishing…"
-    if reason and plain:
-        return 0.0, name + reason, reason
+    if reason and plain:  # a phase before its passes (0) or after them (Try it's scoring: the bar stays full)
+        return done / epochs, name + reason, reason
     if snap.epochs <= 1:  # solved in one step (an adapter): no passes to count
         estimate = snap.estimate_seconds
         elapsed = max(0.0, (estimate or 0.0) - (left or 0.0))

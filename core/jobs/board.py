@@ -306,7 +306,7 @@ class JobBoard:
             ):
                 (run,) = result.runs
                 if job.then is not None and len(run.records) == job.config.epochs:
-                    job.phase = "Reading its answers on the story's words…"
+                    job.phase = "trained; now scoring it on the story's words…"
                     try:
                         job.then(run.run_id)
                     except (LabError, OSError, ValueError):  # a run that cannot be read back: the page that opens it

@@ -123,6 +123,12 @@ def test_one_training_line_for_every_page_in_a_researchers_and_an_audiences_word
         "Model B: learning its lessons, pass 1 of 4 — about 30 s left"
     )
 
+    scoring = job(state=JobState.RUNNING, records=[record] * 4, phase="trained; now scoring it on the story's words…")
+    assert training_progress(scoring, Board(), "Model B", plain=True)[:2] == (  # Try it's `then`: the bar stays full
+        1.0,
+        "Model B: trained; now scoring it on the story's words…",
+    )
+
     fit = job(epochs=1, state=JobState.RUNNING, estimate_seconds=20.0)
     share, text, _ = training_progress(fit, Board(), "The adapter", plain=True)
     assert text == "The adapter: learning the translation in one step — about 20 s left"
