@@ -108,16 +108,21 @@ class PreparedCache:
         if disk is None:
             return None
         try:
-            clean = cached_vectors(disk[0], disk[1], list(result.lemmas))
+            data = self._read_disk(key, result, mode, *disk)
         except (TeacherUnavailable, StorageUnavailable, ValueError):
             # some vector never computed, or a cache that cannot be read as it is (locked, damaged: DamagedData is a
             # ValueError): the teacher computes what is missing, and salvages a damaged cache its own way
             return None
-        clean.setflags(write=False)
-        data = self.put(key, PreparedData(result, clean, disk[1], mode))
         if progress:
             progress(len(data.items), len(data.items))
         return Prepared(data, 0, len(data.items))
+
+    def _read_disk(self, key, result: LemmaResult, mode: LemmaMode, cache_root, teacher_id: str) -> PreparedData:
+        """Every item's vector from the teacher's disk cache (no model loaded), kept under `key`; raises as
+        `cached_vectors` does."""
+        clean = cached_vectors(cache_root, teacher_id, list(result.lemmas))
+        clean.setflags(write=False)
+        return self.put(key, PreparedData(result, clean, teacher_id, mode))
 
     def from_disk(self, key: Hashable, cache_root, teacher_id: str, lemmas: Callable[[], LemmaResult], mode: LemmaMode):
         """The prepared data under `key` from memory, else from the teacher's disk cache when it holds every vector
@@ -126,10 +131,7 @@ class PreparedCache:
         found = self.get(key)
         if found is not None:
             return found
-        result = lemmas()
         try:
-            clean = cached_vectors(cache_root, teacher_id, list(result.lemmas))
+            return self._read_disk(key, lemmas(), mode, cache_root, teacher_id)
         except TeacherUnavailable:
             return None
-        clean.setflags(write=False)
-        return self.put(key, PreparedData(result, clean, teacher_id, mode))
