@@ -84,6 +84,7 @@ class Session:
         self.fragment = ""
         self.interval = 1.0
         self.latencies: list[float] = []
+        self.kinds: list[str] = []  # what each latency was: "train page (fragment)", "start", ...
         self.texts: list[str] = []
         self.buttons: dict[str, str] = {}
         self.finished = False
@@ -142,6 +143,10 @@ class Session:
         elif kind == "exception":
             self.errors.append(element.exception.message[:200])
 
+    def note(self, kind: str, seconds: float) -> None:
+        self.latencies.append(seconds)
+        self.kinds.append(kind)
+
     def button_id(self, suffix: str) -> str:
         return next(i for i in self.buttons if i.endswith(suffix))
 
@@ -182,10 +187,14 @@ class Session:
             full = time.time() - last_click >= 5 or not self.fragment
             if full:
                 last_click = time.time()
-            self.latencies.append(await self.request(ws, fragment="" if full else self.fragment))
+            self.note(
+                "train page" if full else "train page (live panel)",
+                await self.request(ws, fragment="" if full else self.fragment),
+            )
         if self.finished:
-            self.latencies.append(await self.request(ws))  # the finished page, once
+            self.note("train page (finished)", await self.request(ws))  # the finished page, once
         self.try_it_s = time.perf_counter() - setup
+        self.try_it_done_at = time.perf_counter()
 
     async def sign_in(self, base: str, subject: str) -> None:
         """The sign-in page's button, then the provider's form, as a browser would: this tab's cookies after it."""
@@ -203,15 +212,16 @@ class Session:
         """A student's lesson: sign in, join (Start), Try it, then train and submit a run for the challenge."""
         await self.sign_in(base, self.name)
         async with self.connect() as ws:
-            self.latencies.append(await self.request(ws))  # Start: joining the class
+            self.note("start (joining)", await self.request(ws))  # Start: joining the class
             if any(label == "Sign in" for label in self.buttons.values()):
                 raise RuntimeError("still asked to sign in after the provider's form")
             await self.try_it(ws, deadline)
             await asyncio.wait_for(challenge_set.wait(), max(1.0, deadline - time.time()))
-            self.latencies.append(await self.open_page(ws, "leaderboard"))
-            start = time.perf_counter()
+            self.note("challenge page", await self.open_page(ws, "leaderboard"))
+            start = self.submit_at = time.perf_counter()
             await self.request(ws, {self.button_id("lb_train"): True}, timeout=max(1.0, deadline - time.time()))
             self.submit_s = time.perf_counter() - start
+            self.submitted_at = time.perf_counter()
             self.submitted = any("Submitted: public score" in text for text in self.texts)
 
 
@@ -339,8 +349,8 @@ async def teach(port: int, base: str, challenge_set: asyncio.Event, class_done: 
         challenge_set.set()
         while not class_done.is_set():
             await asyncio.sleep(5)
-            teacher.latencies.append(await teacher.open_page(ws, "class_board"))
-            teacher.latencies.append(await teacher.open_page(ws, "leaderboard"))
+            teacher.note("class board", await teacher.open_page(ws, "class_board"))
+            teacher.note("challenge page", await teacher.open_page(ws, "leaderboard"))
     return teacher
 
 
@@ -580,6 +590,22 @@ def lesson(args) -> None:
     pages = [x for s in students for x in s.latencies]
     board_pages = teacher.latencies
 
+    def by_kind(sessions) -> dict:  # which pages were slow: p95 and max of each kind of request
+        seen: dict[str, list[float]] = {}
+        for s in sessions:
+            for kind, value in zip(s.kinds, s.latencies):
+                seen.setdefault(kind, []).append(value)
+        return {k: {"n": len(v), "p95": round(p95(v), 2), "max": round(max(v), 2)} for k, v in sorted(seen.items())}
+
+    def when(values) -> float | None:  # seconds after the class began
+        values = [v for v in values if v is not None]
+        return round(values[0] - start, 1) if values else None
+
+    def moments(name: str) -> list[float]:
+        return [getattr(s, name) for s in students if hasattr(s, name)]
+
+    peak_at = max(samples, key=lambda x: x[1])[0] if samples else None
+
     def spread(values: list[float]) -> dict:
         return {"median": round(statistics.median(values), 2), "max": round(max(values), 2)} if values else {}
 
@@ -596,6 +622,7 @@ def lesson(args) -> None:
                 "p95_page_s": round(p95(pages), 3),
                 "max_page_s": round(max(pages, default=0.0), 3),
                 "median_page_s": round(statistics.median(pages), 3) if pages else None,
+                "page_by_kind": by_kind(students),
                 "teacher_board_requests": len(board_pages),
                 "teacher_board_p95_s": round(p95(board_pages), 3),
                 "sign_in_s": spread([s.sign_in_s for s in students if hasattr(s, "sign_in_s")]),
@@ -604,6 +631,11 @@ def lesson(args) -> None:
                 "wall_s": round(wall, 1),
                 "rss_before_class_mb": round(rss_before, 1),
                 "peak_rss_mb": round(peak[0], 1),
+                # when the peak came, beside the lesson's moments (seconds after the class began)
+                "peak_rss_at_s": when([peak_at]),
+                "last_try_it_done_at_s": when([max(moments("try_it_done_at"), default=None)]),
+                "first_submit_at_s": when([min(moments("submit_at"), default=None)]),
+                "last_submitted_at_s": when([max(moments("submitted_at"), default=None)]),
                 "rss_after_class_mb": round(rss_end, 1),
                 "server_threads_after": threads_after,
                 "teacher_warm_up_s": round(warm_s, 1),

@@ -19,11 +19,12 @@ from core.classroom import challenge as ch
 from core.config import TrainConfig
 from core.errors import LabError
 from core.jobs import QueueFull
-from core.paths import runs_dir
+from core.paths import runs_dir, teacher_cache_dir
+from core.runs.evaluated import run_vectors
 from core.runs.store import load_run
 from pages._identity import is_teacher, nicknames
 from pages._plain import literal
-from pages._shared import PAGES, K, host_settings, job_board, vectors_for_run
+from pages._shared import PAGES, K, host_settings, job_board
 
 ss = st.session_state
 st.title("Challenge leaderboard")
@@ -195,9 +196,10 @@ if st.button("Train and submit", type="primary", key="lb_train", icon=":material
             for record in run:
                 bar.progress(record.epoch / config.epochs, text=f"Epoch {record.epoch} of {config.epochs}")
         stored = load_run(runs_dir(), run.run_id)
-        entry = ch.submit(
-            None, challenge, owner=owner, run_id=run.run_id, meta=stored.meta, vectors=vectors_for_run(run.run_id)
-        )
+        # Scored once, so not kept in the pages' cache of runs to look at: a class submitting together holds no
+        # thirty students' vectors after it (issue 30).
+        vectors = run_vectors(stored, teacher_cache_dir())
+        entry = ch.submit(None, challenge, owner=owner, run_id=run.run_id, meta=stored.meta, vectors=vectors)
         ss["lb_said"] = (
             f"Submitted: public score {ch.shown(challenge, entry['public'])} with {entry['answers']:,} answers."
         )

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -499,3 +500,33 @@ def cached_vectors(cache_dir: Path, teacher_id: str, texts: Sequence[str]) -> np
             f"{len(missing):,} items (e.g. {missing[0]!r}) have no cached '{teacher_id}' vector; compute them on the Data page first."
         )
     return np.stack([np.frombuffer(found[t], dtype=np.float32) for t in texts])
+
+
+# `shared_vectors` keeps this many arrays (one per cache file, teacher and list of texts): a lab shows runs of one or
+# two word lists under one or two teachers at a time; 10,002 MPNet vectors are 31 MB.
+SHARED_KEPT = 4
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_vectors(cache_dir: Path, teacher_id: str, texts: Sequence[str]) -> np.ndarray:
+    """`cached_vectors`, read once per process and kept read-only for every caller that asks for the same texts
+    (the last `SHARED_KEPT` lists): the runs of one word list all stand beside the same teacher vectors, so a class
+    whose thirty runs are scored at once holds one copy of them instead of thirty (issue 30). Same errors as
+    `cached_vectors`. The file's identity and modification time are part of the key, so a cache set aside and built
+    again is read again; a text's vector never changes in a cache, so a cache that only grew still answers right."""
+    path = cache_file(cache_dir, teacher_id)
+    try:
+        stat = path.stat()
+    except OSError:
+        return cached_vectors(cache_dir, teacher_id, texts)  # its sentence (no cache yet, or an unreadable folder)
+    with _SHARED_LOCK:  # thirty callers at once wait for one read instead of making thirty
+        return _shared(
+            str(path), (stat.st_ino, stat.st_mtime_ns, stat.st_size), str(cache_dir), teacher_id, tuple(texts)
+        )
+
+
+@lru_cache(maxsize=SHARED_KEPT)
+def _shared(path: str, version: tuple, cache_dir: str, teacher_id: str, texts: tuple[str, ...]) -> np.ndarray:
+    vectors = cached_vectors(Path(cache_dir), teacher_id, texts)
+    vectors.setflags(write=False)  # shared: a caller that needs to change it makes its own copy
+    return vectors

@@ -32,7 +32,7 @@ from core.device import pick_device
 from core.paths import models_dir
 from core.teachers.api import ApiSettings, api_teacher_id, load_api_teacher
 from core.teachers.base import Progress, Teacher, TeacherCancelled, TeacherUnavailable
-from core.teachers.cache import CachedTeacher, cached_count, cached_vectors
+from core.teachers.cache import CachedTeacher, cached_count, cached_vectors, shared_vectors
 from core.teachers.static import UNREADABLE, StaticTeacher, build_static, static_problem, static_ready
 from core.vectors import unit_rows
 
@@ -58,6 +58,7 @@ __all__ = [
     "layer_features_id",
     "load_teacher",
     "ms_per_1k",
+    "shared_vectors",
     "static_model_path",
     "teacher_id_for",
 ]
