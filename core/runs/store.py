@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -294,10 +295,74 @@ def load_run(root: Path, run_id: str) -> StoredRun:
     return StoredRun(run_id=run_id, folder=folder, meta=meta, config=config, epochs=epochs, items=items)
 
 
+# list_runs keeps each run.json's row while the file is unchanged (a page that lists the runs reads only what changed
+# since: with a class's hundred runs, a page run read a hundred files, several times over). Keyed by the file's
+# identity, times and size; a file written in the last second is read again every time (its time may not have
+# moved yet: the clock of a file system ticks coarsely), as git does for racily clean files.
+_ROWS: dict[Path, dict[str, tuple]] = {}
+_ROWS_LOCK = threading.Lock()
+_RACY_SECONDS = 1.0
+
+
+def _row(folder: Path, kept: tuple | None) -> tuple | None:
+    """(the run.json's stamp, its row or None when it is damaged or closed to this user); None: no run here."""
+    path = folder / "run.json"
+    try:
+        st = path.stat()
+    except OSError:  # no run.json (a folder being written), or one this user may not even look at
+        return None
+    stamp = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+    if kept is not None and kept[0] == stamp and time.time() - st.st_mtime > _RACY_SECONDS:
+        return kept
+    try:
+        meta = read_meta(folder, folder.name)
+        config = check_meta(meta, folder.name)
+    except (DamagedData, StorageUnavailable, OSError):  # closed to this user too: left out, load_run says why
+        return (stamp, None)
+    cfg, final = config.to_dict(), meta.get("final") or {}
+    return (
+        stamp,
+        {
+            "run_id": meta["run_id"],
+            "created": meta["created"],
+            "status": str(meta.get("status", "finished")),
+            "teacher": meta["teacher_id"],
+            "model": cfg["model"],
+            "p": float(cfg["p"]),
+            "epochs": int(meta.get("epochs_done", cfg["epochs"])),
+            "lemmatize": cfg["lemmatize"],
+            "poison": float(cfg["poison"]),
+            "seed": int(cfg["seed"]),
+            "batch_size": int(cfg["batch_size"]),
+            "lr": float(cfg["lr"]),
+            "vocabulary": str(cfg["vocabulary"]),
+            "cheap": str(cfg["cheap"]),
+            "adversary": str(cfg["adversary"]),
+            "poison_scope": str(cfg["poison_scope"]),
+            "defence": str(cfg["defence"]),
+            "trim": float(cfg["trim"]),
+            "selection": str(cfg["selection"]),
+            # A score outside its range (NaN seconds of a hand-edited run.json) is listed as unknown: every
+            # person's estimates and charts read this table, whoever's run it is.
+            "detection_precision": score_or_none(meta, "detection_precision"),
+            "detection_recall": score_or_none(meta, "detection_recall"),
+            "train_size": meta["train_size"],
+            "teacher_queries": meta["teacher_queries"],
+            "final_train_loss": score_or_none(final, "train_loss"),
+            "heldout_cosine": score_or_none(final, "heldout_cosine"),
+            "seconds": score_or_none(final, "seconds"),
+            "owner": meta.get("owner", ""),
+            "shared": meta.get("shared", False),
+            # Brought in from a zip: its scores were not measured here, so a sweep never reuses it (core.runs.sweep).
+            "imported": bool(meta.get("imported")),
+            "name": str(meta.get("name") or ""),  # a name its owner gave it (rename_run)
+        },
+    )
+
+
 def list_runs(root: Path) -> pl.DataFrame:
     """One row per stored run, newest first. A damaged run (its run.json unreadable or of the wrong types) is
     left out, never fatal for the list (load_run says why); a store that cannot be read is StorageUnavailable."""
-    rows = []
     root = Path(root)
     try:
         folders = sorted(root.iterdir()) if root.exists() else []
@@ -306,54 +371,20 @@ def list_runs(root: Path) -> pl.DataFrame:
             f"The lab cannot read its runs folder {root} ({err.strerror or type(err).__name__}); "
             "check that it is a folder you may read, or set EMBEDDING_LAB_HOME to another one."
         ) from None
+    rows = []
+    kept = _ROWS.get(root, {})
+    seen: dict[str, tuple] = {}
     for folder in folders:
         if folder.name.startswith("."):
             continue
-        try:
-            if not (folder / "run.json").exists():
-                continue
-            meta = read_meta(folder, folder.name)
-            config = check_meta(meta, folder.name)
-        except (DamagedData, StorageUnavailable, OSError):  # closed to this user too: left out, load_run says why
+        entry = _row(folder, kept.get(folder.name))
+        if entry is None:
             continue
-        cfg, final = config.to_dict(), meta.get("final") or {}
-        rows.append(
-            {
-                "run_id": meta["run_id"],
-                "created": meta["created"],
-                "status": str(meta.get("status", "finished")),
-                "teacher": meta["teacher_id"],
-                "model": cfg["model"],
-                "p": float(cfg["p"]),
-                "epochs": int(meta.get("epochs_done", cfg["epochs"])),
-                "lemmatize": cfg["lemmatize"],
-                "poison": float(cfg["poison"]),
-                "seed": int(cfg["seed"]),
-                "batch_size": int(cfg["batch_size"]),
-                "lr": float(cfg["lr"]),
-                "vocabulary": str(cfg["vocabulary"]),
-                "cheap": str(cfg["cheap"]),
-                "adversary": str(cfg["adversary"]),
-                "poison_scope": str(cfg["poison_scope"]),
-                "defence": str(cfg["defence"]),
-                "trim": float(cfg["trim"]),
-                "selection": str(cfg["selection"]),
-                # A score outside its range (NaN seconds of a hand-edited run.json) is listed as unknown: every
-                # person's estimates and charts read this table, whoever's run it is.
-                "detection_precision": score_or_none(meta, "detection_precision"),
-                "detection_recall": score_or_none(meta, "detection_recall"),
-                "train_size": meta["train_size"],
-                "teacher_queries": meta["teacher_queries"],
-                "final_train_loss": score_or_none(final, "train_loss"),
-                "heldout_cosine": score_or_none(final, "heldout_cosine"),
-                "seconds": score_or_none(final, "seconds"),
-                "owner": meta.get("owner", ""),
-                "shared": meta.get("shared", False),
-                # Brought in from a zip: its scores were not measured here, so a sweep never reuses it (core.runs.sweep).
-                "imported": bool(meta.get("imported")),
-                "name": str(meta.get("name") or ""),  # a name its owner gave it (rename_run)
-            }
-        )
+        seen[folder.name] = entry
+        if entry[1] is not None:
+            rows.append(entry[1])
+    with _ROWS_LOCK:
+        _ROWS[root] = seen  # runs deleted since are forgotten
     schema = {
         "run_id": pl.Utf8,
         "created": pl.Utf8,

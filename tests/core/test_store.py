@@ -165,3 +165,44 @@ def test_a_run_json_of_mode_000_is_storage_unavailable(stored):
             load_run(root, run.run_id)
     finally:
         path.chmod(0o644)
+
+
+def test_the_runs_list_reads_a_run_json_again_only_when_it_changed(stored, monkeypatch):
+    """Issue 30: a page that lists the runs reads only what changed since the last listing (a class's hundred runs
+    were read again on every page run); an edit, a new run, a deleted one and a repaired one are all seen."""
+    from core.runs import layout, store
+
+    run, root = stored
+    reads = []
+    real = store.read_meta
+    monkeypatch.setattr(store, "read_meta", lambda folder, run_id: reads.append(run_id) or real(folder, run_id))
+    monkeypatch.setattr(store, "_RACY_SECONDS", -1.0)  # trust this test's just-written files (see the racy test)
+    (root / "garbage").mkdir()
+    (root / "garbage" / "run.json").write_text("{not json")
+    assert list_runs(root).height == 1 and sorted(reads) == sorted([run.run_id, "garbage"])
+    reads.clear()
+    assert list_runs(root)["run_id"].to_list() == [run.run_id] and reads == []  # nothing changed: nothing read
+    meta = json.loads((root / run.run_id / "run.json").read_text())
+    layout.rewrite_meta(root / run.run_id / "run.json", {**meta, "name": "renamed"})
+    assert list_runs(root)["name"].to_list() == ["renamed"] and reads == [run.run_id]
+    reads.clear()
+    (root / "garbage" / "run.json").write_text(json.dumps(meta))  # repaired in place: another run's copy
+    assert list_runs(root).height == 2 and reads == ["garbage"]
+    delete_run(root, run.run_id)
+    assert list_runs(root)["run_id"].to_list() == [run.run_id]  # the copy in 'garbage' names the same run
+    assert run.run_id not in store._ROWS[root]  # the deleted run is forgotten
+
+
+def test_a_run_json_written_just_now_is_read_every_time(stored, monkeypatch):
+    """Two writes within one tick of the file system's clock can leave the same stamp (times and size): a file
+    younger than the racy window is never served from memory, an older one is."""
+    from core.runs import store
+
+    run, root = stored
+    folder = root / run.run_id
+    st = (folder / "run.json").stat()
+    stale = ((st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size), {"run_id": "what an earlier write said"})
+    monkeypatch.setattr(store.time, "time", lambda: st.st_mtime + store._RACY_SECONDS / 2)
+    assert store._row(folder, stale)[1]["run_id"] == run.run_id  # within the window: read again
+    monkeypatch.setattr(store.time, "time", lambda: st.st_mtime + store._RACY_SECONDS * 2)
+    assert store._row(folder, stale) is stale  # an older file whose stamp is unchanged: the kept row
