@@ -84,7 +84,7 @@ class Session:
         self.fragment = ""
         self.interval = 1.0
         self.latencies: list[float] = []
-        self.kinds: list[str] = []  # what each latency was: "train page (fragment)", "start", ...
+        self.kinds: list[str] = []  # what each latency was: "story step 3 (live panel)", "start (joining)", ...
         self.texts: list[str] = []
         self.buttons: dict[str, str] = {}
         self.finished = False
@@ -188,11 +188,11 @@ class Session:
             if full:
                 last_click = time.time()
             self.note(
-                "train page" if full else "train page (live panel)",
+                "story step 3" if full else "story step 3 (live panel)",
                 await self.request(ws, fragment="" if full else self.fragment),
             )
         if self.finished:
-            self.note("train page (finished)", await self.request(ws))  # the finished page, once
+            self.note("story step 3 (the pair shown)", await self.request(ws))  # the finished page, once
         self.try_it_s = time.perf_counter() - setup
         self.try_it_done_at = time.perf_counter()
 
