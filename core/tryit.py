@@ -73,7 +73,7 @@ def try_it_extra(hosted: bool, gallery: bool = True) -> dict:
     return {"shared": True} if hosted and gallery else {}
 
 
-def _may_join(job, owner: str, hosted: bool, gallery: bool) -> bool:
+def may_join(job, owner: str, hosted: bool, gallery: bool) -> bool:
     """Whether `owner` may watch a training in flight as their own Try it: the rule of `visible_runs` for the run it
     will store (own, the lab's, or the gallery's)."""
     if not hosted or job.owner in ("", owner):
@@ -211,7 +211,7 @@ def plan_try_it(
         if twin is not None:
             reused[config] = twin
             continue
-        job = next((j for j in running if j.config == config and _may_join(j, owner, hosted, gallery)), None)
+        job = next((j for j in running if j.config == config and may_join(j, owner, hosted, gallery)), None)
         if job is not None:
             joined[config] = job
     return TryItPlan(configs, reused, owner, hosted, joined)

@@ -4,7 +4,9 @@ from pages._frame import through_app
 
 through_app()  # run bare (a fresh server's first request for this address)? then through app.py
 
+import uuid
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import streamlit as st
@@ -115,7 +117,16 @@ if st.button("Train my first students", icon=":material/rocket_launch:", key="tr
                 # each scored for step 3 as soon as it is stored, in its own training thread (core.tryit)
                 board = job_board()
                 then = tryit.score_when_stored(settings, board.runs_root, board.lab.teacher_cache)
-                started = dict(zip(plan.to_train, board.submit_together(plan.to_train, prepared, owner, extra, then)))
+                # a classmate's identical pair submitted since the plan (while this click read its data) is joined,
+                # decided under the board's lock: a class's clicks at one moment train one pair
+                join = partial(tryit.may_join, owner=owner, hosted=host.hosted, gallery=host.gallery)
+                group = uuid.uuid4().hex[:12]
+                started = dict(
+                    zip(plan.to_train, board.submit_together(plan.to_train, prepared, owner, extra, then, join, group))
+                )
+                late = {c: j for c, j in started.items() if j.group != group}  # joined after all: said so
+                if late:
+                    plan = replace(plan, joined={**plan.joined, **late})
             # the pair's trainings, Model B first: the joined ones (a classmate's identical click) and the new ones
             jobs = [plan.joined.get(c) or started[c] for c in plan.configs if c not in plan.reused]
         except QueueFull as err:

@@ -101,6 +101,8 @@ class JobBoard:
         owner: str = "",
         extra: dict | None = None,
         then: Callable[[str], object] | None = None,
+        join: Callable[[TrainingJob], bool] | None = None,
+        group: str = "",
     ) -> list[TrainingJob]:
         """Train `configs` at the same time, as ONE training for this host's limits: they wait for one slot
         together, count once against the owner's limit and the queue, and once that slot is free each trains in
@@ -108,8 +110,16 @@ class JobBoard:
         and on a host whose limit is one training per person the pair is still allowed). Each is an ordinary
         `TrainingJob` (its own epochs, ETA, run id, Stop); `QueueFull` (nothing started) as `submit`. `extra`: stored
         in each run's run.json (Try it on a host: `{"shared": True}`, the class's pair); `then`: each job's
-        `TrainingJob.then` (what to compute from its stored run before it counts as done)."""
-        group = uuid.uuid4().hex[:12]
+        `TrainingJob.then` (what to compute from its stored run before it counts as done).
+
+        `join`: whether a training already on the board (waiting, running, or finished with its run stored) may stand
+        in for an identical config (Try it: `core.tryit.may_join`). Such configs are joined, not trained again, and
+        that is decided under the board's lock together with registering the rest, so a class's clicks at the same
+        moment never train the same thing twice (they did when each page checked first and submitted seconds later:
+        fifteen students, four identical pairs one after the other, 2026-12-08). Returns one job per config, in
+        order: the joined ones and the new ones; the new ones carry `group` (default: a fresh id), so a caller that names
+        it can tell which were joined."""
+        group = group or uuid.uuid4().hex[:12]
         now = time.time()
         jobs = [
             TrainingJob(
@@ -139,14 +149,41 @@ class JobBoard:
             for thread in threads:
                 thread.join()
 
-        self.launch(jobs[0], together, "together", others=jobs[1:])
-        return jobs
+        with self._lock:
+            chosen = [(self._identical(job.config, join) if join is not None else None) or job for job in jobs]
+            jobs = [job for job, pick in zip(jobs, chosen) if pick is job]  # those that train now
+            if jobs:
+                self._register_locked(jobs[0], *jobs[1:])
+        if jobs:
+            self._start(jobs[0], together, "together")
+        return chosen
+
+    def _identical(self, config: TrainConfig, join: Callable[[TrainingJob], bool]) -> TrainingJob | None:
+        """The newest training on the board with this config that `join` accepts: waiting or running (nobody asked it
+        to stop), or finished with its run in the store. The caller holds the board's lock."""
+        found = sorted(
+            (j for j in self._jobs.values() if isinstance(j, TrainingJob) and j.config == config),
+            key=lambda j: j.submitted,
+            reverse=True,
+        )
+        for job in found:
+            live = not job.done and not job.stop_requested
+            stored = (
+                job.state is JobState.FINISHED and job.run_id and (self.runs_root / job.run_id / "run.json").exists()
+            )
+            if (live or stored) and join(job):
+                return job
+        return None
 
     def launch(self, job: Job, work, kind: str, others: tuple | list = ()) -> Job:
         """Register `job` and run `work(job)` in a daemon thread once a training slot is free. Raises
         `QueueFull` (nothing started) when the owner has too many trainings or the queue is full. `others`: jobs of
         the same group registered with it (`submit_together`), which `work` runs in the same slot."""
         self._register(job, *others)
+        return self._start(job, work, kind)
+
+    def _start(self, job: Job, work, kind: str) -> Job:
+        """Run `work(job)` in a daemon thread once a training slot is free (`job` is registered already)."""
 
         def in_slot() -> None:
             with self._slots:
@@ -176,23 +213,25 @@ class JobBoard:
         """Put `job` (and `others`, submitted together with it: one training) on the board after checking this host's
         limits (`QueueFull` says which one refused it). Jobs of one group count once."""
         with self._lock:
-            self._forget_old()
-            waiting = {training_key(j) for j in self._jobs.values() if j.state is JobState.QUEUED}
-            mine = {training_key(j) for j in self._jobs.values() if not j.done and job.owner and j.owner == job.owner}
-            if self.max_per_owner is not None and len(mine) >= self.max_per_owner:
-                raise QueueFull(
-                    f"You already have {len(mine)} training(s) waiting or running (the limit here is "
-                    f"{self.max_per_owner}); wait for it to finish or stop it first."
-                )
-            epochs = max(j.epochs for j in (job, *others))
-            if self.max_epochs is not None and epochs > self.max_epochs:
-                raise QueueFull(f"{epochs} epochs is more than this host allows ({self.max_epochs}); choose fewer.")
-            if self.max_queue is not None and len(waiting) >= self.max_queue:
-                raise QueueFull(
-                    f"{len(waiting)} trainings are already waiting on this host; try again in a few minutes."
-                )
-            for j in (job, *others):
-                self._jobs[j.job_id] = j
+            self._register_locked(job, *others)
+
+    def _register_locked(self, job: Job, *others: Job) -> None:
+        """`_register`, the caller holding the board's lock."""
+        self._forget_old()
+        waiting = {training_key(j) for j in self._jobs.values() if j.state is JobState.QUEUED}
+        mine = {training_key(j) for j in self._jobs.values() if not j.done and job.owner and j.owner == job.owner}
+        if self.max_per_owner is not None and len(mine) >= self.max_per_owner:
+            raise QueueFull(
+                f"You already have {len(mine)} training(s) waiting or running (the limit here is "
+                f"{self.max_per_owner}); wait for it to finish or stop it first."
+            )
+        epochs = max(j.epochs for j in (job, *others))
+        if self.max_epochs is not None and epochs > self.max_epochs:
+            raise QueueFull(f"{epochs} epochs is more than this host allows ({self.max_epochs}); choose fewer.")
+        if self.max_queue is not None and len(waiting) >= self.max_queue:
+            raise QueueFull(f"{len(waiting)} trainings are already waiting on this host; try again in a few minutes.")
+        for j in (job, *others):
+            self._jobs[j.job_id] = j
 
     def _forget_old(self, keep_seconds: float = 3600.0, keep_at_most: int = 500) -> None:
         """A class makes hundreds of jobs a day: finished ones are dropped after an hour (their runs are in

@@ -337,3 +337,62 @@ def test_a_pair_waiting_for_a_slot_holds_one_place_in_the_queue(tmp_path):
     for job in pair:
         wait(job)
     assert [j.state for j in pair] == [JobState.FINISHED] * 2
+
+
+def test_identical_pairs_submitted_at_the_same_moment_train_once(tmp_path):
+    """A class's Try-it clicks at one moment: each page planned (nothing in flight yet) and submits seconds later.
+    With `join`, the board decides under its lock: the first call trains the pair, every other joins it (fifteen
+    students made four identical pairs, one after the other, when each page checked first)."""
+    import threading
+
+    from core import tryit
+
+    board = JobBoard(tmp_path / "runs", max_concurrent=1, max_per_owner=1)
+    data = prepared(tmp_path)
+    configs = [TrainConfig(teacher="hash-8", p=0.5, epochs=2), TrainConfig(teacher="hash-8", model="A", p=0.5)]
+    people = [f"student-{i}" for i in range(8)]
+    start, results, errors = threading.Barrier(len(people)), {}, []
+
+    def click(owner):
+        try:
+            start.wait(timeout=DEADLINE_SECONDS)
+
+            def join(job):
+                return tryit.may_join(job, owner, hosted=True, gallery=True)
+
+            results[owner] = board.submit_together(configs, data, owner, {"shared": True}, join=join, group=owner)
+        except Exception as err:  # noqa: BLE001 - the assert below names it
+            errors.append(err)
+
+    threads = [threading.Thread(target=click, args=(p,)) for p in people]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=DEADLINE_SECONDS)
+    assert not errors and len(results) == len(people)
+    pairs = {tuple(j.job_id for j in jobs) for jobs in results.values()}
+    assert len(pairs) == 1, pairs  # one pair for everyone
+    (trainer,) = {j.group for jobs in results.values() for j in jobs}  # the one click whose pair it is
+    assert all([j.config for j in jobs] == configs for jobs in results.values())
+    for job in next(iter(results.values())):
+        wait(job)
+    from core.runs.store import list_runs
+
+    stored = list_runs(tmp_path / "runs")
+    assert stored.height == 2 and set(stored["owner"].to_list()) == {trainer}
+    # once that pair is stored, an identical click joins the finished pair (its runs exist) instead of training
+    late = board.submit_together(configs, data, "late", {"shared": True}, join=lambda j: True, group="late")
+    assert [j.job_id for j in late] == [j.job_id for j in next(iter(results.values()))]
+
+
+def test_without_join_or_when_join_refuses_the_pair_trains_its_own(tmp_path):
+    board = JobBoard(tmp_path / "runs", max_concurrent=1)
+    data = prepared(tmp_path)
+    configs = [TrainConfig(teacher="hash-8", p=0.5, epochs=2)]
+    first = board.submit_together(configs, data, "ada")
+    second = board.submit_together(configs, data, "bob", join=lambda job: job.owner == "bob")  # ada's is not shared
+    third = board.submit_together(configs, data, "cy")
+    assert len({first[0].job_id, second[0].job_id, third[0].job_id}) == 3
+    for job in (*first, *second, *third):
+        wait(job)
+    assert [j.state for j in (*first, *second, *third)] == [JobState.FINISHED] * 3
