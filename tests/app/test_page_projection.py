@@ -99,7 +99,7 @@ def test_a_map_opened_without_a_run_lands_on_the_story_pair_not_the_labs_newest_
     ids = story.warm_story(settings=small, prepared=prepared)
     pair_b, last = ids[0], runs_dir() / ids[-1] / "run.json"
     meta = json.loads(last.read_text())
-    last.write_text(json.dumps({**meta, "created": "2026-12-07T23:59:59+0000"}))  # stored last, as on a warm-up
+    last.write_text(json.dumps({**meta, "created": "2099-12-31T23:59:59+0000"}))  # stored last, as on a warm-up
     assert list_runs(runs_dir())["run_id"][0] == ids[-1] != pair_b  # the newest is another of the lab's runs
     at = make_app("projection", presenter_mode=True)
     no_errors(at)
