@@ -175,11 +175,10 @@ class JobBoard:
                 return job
         return None
 
-    def launch(self, job: Job, work, kind: str, others: tuple | list = ()) -> Job:
+    def launch(self, job: Job, work, kind: str) -> Job:
         """Register `job` and run `work(job)` in a daemon thread once a training slot is free. Raises
-        `QueueFull` (nothing started) when the owner has too many trainings or the queue is full. `others`: jobs of
-        the same group registered with it (`submit_together`), which `work` runs in the same slot."""
-        self._register(job, *others)
+        `QueueFull` (nothing started) when the owner has too many trainings or the queue is full."""
+        self._register(job)
         return self._start(job, work, kind)
 
     def _start(self, job: Job, work, kind: str) -> Job:
